@@ -1,0 +1,49 @@
+/* cli.h — shared pieces of the streamfit command: options, errors, progress.
+ * Only cli/ may print or exit. */
+#ifndef SF_CLI_H
+#define SF_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "streamfit/streamfit.h"
+
+typedef struct cli_opts {
+    sf_source_options src;
+    sf_sink_options sink;
+    size_t threads;          /* 0 = all CPUs */
+    bool quiet, json;
+    const char *out;
+    const char *data;
+    /* gen */
+    const char *kind;
+    uint64_t rows;
+    uint64_t seed;
+    size_t features, centers;
+    size_t top;              /* describe: most frequent levels shown */
+} cli_opts;
+
+/* Exit codes (DESIGN.md): 0 ok, 1 bad input or usage, 2 I/O. */
+enum { EXIT_BAD_INPUT = 1, EXIT_IO = 2 };
+
+/* Prints err as one line on stderr and returns the exit code for its status. */
+int cli_report(const sf_error *err);
+/* Prints "streamfit: msg" on stderr and returns EXIT_BAD_INPUT. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Progress line on stderr when it is a terminal and not --quiet. */
+typedef struct cli_progress {
+    bool on;
+    double t0, last;
+    const char *what;
+} cli_progress;
+void cli_progress_start(cli_progress *p, const cli_opts *o, const char *what);
+void cli_progress_update(cli_progress *p, uint64_t rows, uint64_t bytes, uint64_t total);
+void cli_progress_end(cli_progress *p);
+double cli_now(void);
+
+int cli_describe(const cli_opts *o);
+int cli_convert(const cli_opts *o);
+int cli_gen(const cli_opts *o);
+
+#endif

@@ -1,0 +1,157 @@
+/* main.c — `streamfit <verb> …`: argument parsing and dispatch.
+ * The only code that prints or exits; errors are one line, exit 1 for bad input
+ * or usage, 2 for I/O (DESIGN.md, "The command line"). */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <gsl/gsl_errno.h>
+#include <hdf5.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+static const char usage[] =
+    "usage: streamfit <verb> [options]\n"
+    "\n"
+    "verbs:\n"
+    "  describe DATA [--json] [--top N]   per-column count, missing, mean, std, min, max;\n"
+    "                                     levels and most frequent values of categories\n"
+    "  convert DATA --out FILE.h5         CSV to HDF5 (or HDF5 to CSV) in bounded memory\n"
+    "  gen regression|classification|blobs --rows N --out FILE [--seed S]\n"
+    "                                     deterministic synthetic data (CSV or .h5)\n"
+    "\n"
+    "DATA is file.csv, - (CSV on standard input), or file.h5:/dataset.\n"
+    "\n"
+    "options:\n"
+    "  --threads N        worker threads (default: all CPUs)\n"
+    "  --chunk-rows N     rows per chunk (default 50000)\n"
+    "  --types SPEC       column types, e.g. cat1=category,y=float,n=int\n"
+    "  --delimiter C      CSV field delimiter (default ,; \\t for tab)\n"
+    "  --target /PATH     HDF5: response dataset read beside a 2-D design\n"
+    "  --max-levels N     distinct values allowed per categorical column (10000)\n"
+    "  --segment-mb N     CSV segment size for parallel passes (default 32)\n"
+    "  --compression N    HDF5 deflate level 0-9 (default 1)\n"
+    "  --features N, --centers K   gen: shape of classification/blobs data\n"
+    "  --quiet            no progress line\n"
+    "  --version, --help\n";
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("streamfit: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputs("\n", stderr);
+    va_end(ap);
+    return EXIT_BAD_INPUT;
+}
+
+int cli_report(const sf_error *err)
+{
+    char buf[1024];
+    sf_error_format(err, buf, sizeof buf);
+    fprintf(stderr, "streamfit: %s\n", buf);
+    return err->status == SF_ERR_IO ? EXIT_IO : EXIT_BAD_INPUT;
+}
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-') return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return false;
+    *out = v;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    gsl_set_error_handler_off();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_BAD_INPUT;
+    }
+    const char *verb = argv[1];
+    if (!strcmp(verb, "--help") || !strcmp(verb, "-h") || !strcmp(verb, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(verb, "--version")) {
+        printf("streamfit %s\n", sf_version());
+        return 0;
+    }
+    cli_opts o;
+    memset(&o, 0, sizeof o);
+    sf_source_options_init(&o.src);
+    sf_sink_options_init(&o.sink);
+    o.top = 5;
+    o.centers = 5;
+    o.features = 20;
+    o.seed = 42;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        uint64_t n = 0;
+#define NEED_NUM(flag)                                                      \
+    do {                                                                    \
+        if (!parse_u64(v, &n))                                              \
+            return cli_usage_error("%s needs a non-negative integer, got \"%s\"", flag, \
+                                   v ? v : "");                             \
+        i++;                                                                \
+    } while (0)
+#define NEED_STR(flag)                                                      \
+    do {                                                                    \
+        if (!v) return cli_usage_error("%s needs a value", flag);           \
+        i++;                                                                \
+    } while (0)
+        if (!strcmp(a, "--threads")) { NEED_NUM(a); o.threads = (size_t)n; }
+        else if (!strcmp(a, "--chunk-rows")) {
+            NEED_NUM(a);
+            if (n == 0) return cli_usage_error("--chunk-rows must be positive");
+            o.src.chunk_rows = (size_t)n;
+            o.sink.chunk_rows = (size_t)n < 16384 ? (size_t)n : 16384;
+        }
+        else if (!strcmp(a, "--types")) { NEED_STR(a); o.src.types = v; }
+        else if (!strcmp(a, "--delimiter")) {
+            NEED_STR(a);
+            if (!strcmp(v, "\\t") || !strcmp(v, "tab")) o.src.delimiter = '\t';
+            else if (strlen(v) == 1) o.src.delimiter = v[0];
+            else return cli_usage_error("--delimiter must be one character, got \"%s\"", v);
+            o.sink.delimiter = o.src.delimiter;
+        }
+        else if (!strcmp(a, "--target")) { NEED_STR(a); o.src.target = v; }
+        else if (!strcmp(a, "--max-levels")) { NEED_NUM(a); o.src.max_levels = (size_t)n; }
+        else if (!strcmp(a, "--segment-mb")) {
+            NEED_NUM(a);
+            if (n == 0) return cli_usage_error("--segment-mb must be positive");
+            o.src.segment_bytes = n << 20;
+        }
+        else if (!strcmp(a, "--segment-bytes")) { NEED_NUM(a); o.src.segment_bytes = n; }
+        else if (!strcmp(a, "--compression")) {
+            NEED_NUM(a);
+            if (n > 9) return cli_usage_error("--compression must be 0-9, got %llu", (unsigned long long)n);
+            o.sink.compression = (int)n;
+        }
+        else if (!strcmp(a, "--out") || !strcmp(a, "-o")) { NEED_STR(a); o.out = v; }
+        else if (!strcmp(a, "--rows")) { NEED_NUM(a); o.rows = n; }
+        else if (!strcmp(a, "--seed")) { NEED_NUM(a); o.seed = n; }
+        else if (!strcmp(a, "--features")) { NEED_NUM(a); o.features = (size_t)n; }
+        else if (!strcmp(a, "--centers")) { NEED_NUM(a); o.centers = (size_t)n; }
+        else if (!strcmp(a, "--top")) { NEED_NUM(a); o.top = (size_t)n; }
+        else if (!strcmp(a, "--json")) o.json = true;
+        else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = true;
+        else if (a[0] == '-' && a[1] == '-') return cli_usage_error("unknown option %s", a);
+        else if (!o.data && strcmp(verb, "gen") != 0) o.data = a;
+        else if (!o.kind && !strcmp(verb, "gen")) o.kind = a;
+        else return cli_usage_error("unexpected argument \"%s\"", a);
+#undef NEED_NUM
+#undef NEED_STR
+    }
+    if (!strcmp(verb, "describe")) return cli_describe(&o);
+    if (!strcmp(verb, "convert")) return cli_convert(&o);
+    if (!strcmp(verb, "gen")) return cli_gen(&o);
+    return cli_usage_error("unknown verb \"%s\" (try streamfit --help)", verb);
+}

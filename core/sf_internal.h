@@ -1,0 +1,41 @@
+/* sf_internal.h — helpers shared inside the library; not installed.
+ *
+ * sfi_fail() fills a caller's sf_error (which may be NULL) and returns the status,
+ * so a failing path reads `return sfi_fail(err, SF_ERR_PARSE, &where, "...", ...);`.
+ */
+#ifndef SF_INTERNAL_H
+#define SF_INTERNAL_H
+
+#include <stdarg.h>
+#include "streamfit/sf_core.h"
+
+#define SFI_FUNC __attribute__((visibility("hidden")))
+
+/* Fills err (if not NULL) with st, a copy of *where (NULL = unknown) and the
+ * printf-style message; returns st. */
+SFI_FUNC sf_status sfi_fail(sf_error *err, sf_status st, const sf_where *where,
+                            const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Sets the name of the field concerned on an already-filled error. */
+SFI_FUNC void sfi_error_field(sf_error *err, const char *name);
+
+/* Puts "prefix: " in front of err's message (pipeline and CLI context). */
+SFI_FUNC void sfi_error_prefix(sf_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Fills a sf_where with a source name and nothing else. */
+SFI_FUNC void sfi_where_init(sf_where *w, const char *source);
+
+/* Copies a string into a fixed buffer, truncating, always NUL-terminated. */
+SFI_FUNC void sfi_strlcpy(char *dst, const char *src, size_t n);
+
+/* Allocation failure helper: fills err with SF_ERR_NOMEM. */
+SFI_FUNC sf_status sfi_nomem(sf_error *err);
+
+#define SF_TRY(expr)                          \
+    do {                                      \
+        sf_status sf_try_st_ = (expr);        \
+        if (SF_IS_ERROR(sf_try_st_)) return sf_try_st_; \
+    } while (0)
+
+#endif

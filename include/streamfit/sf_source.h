@@ -1,0 +1,93 @@
+/* sf_source.h — chunk sources: CSV files and standard input, HDF5 datasets.
+ *
+ * A source yields table chunks of at most chunk_rows rows, can be rewound for
+ * another pass, and can be cut into segments (CSV byte ranges starting at record
+ * boundaries, HDF5 row ranges) that workers read independently. Segments are fixed
+ * by the data and the options, never by the number of threads, so results merged
+ * in segment order are the same for any thread count.
+ *
+ * Data is named "file.csv", "-" (CSV on standard input), or "file.h5:/path"
+ * (split at the last ":/"); several names can be chained with sf_source_open_many.
+ */
+#ifndef SF_SOURCE_H
+#define SF_SOURCE_H
+
+#include "sf_table.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Options for opening a source. Initialise with sf_source_options_init(). */
+typedef struct sf_source_options {
+    size_t chunk_rows;        /**< rows per chunk; default 50000 */
+    char delimiter;           /**< CSV field delimiter; default ',' */
+    bool has_header;          /**< CSV has a header row; default true */
+    const char *types;        /**< overrides, "cat1=category,y=float"; NULL = infer */
+    const char *target;       /**< HDF5: a 1-D dataset read as an extra column "y"
+                                   beside a 2-D design ("/y"); NULL = none */
+    size_t max_levels;        /**< per categorical column; default 10000 */
+    uint64_t segment_bytes;   /**< CSV segment size; default 32 MiB */
+    uint64_t segment_rows;    /**< HDF5 segment size in rows; default 1048576 */
+    uint8_t reserved[32];
+} sf_source_options;
+
+/** Fills o with the defaults above. */
+SF_API void sf_source_options_init(sf_source_options *o);
+
+typedef struct sf_source sf_source;
+
+/** Opens the data named by spec. For CSV it reads the header and infers each
+ *  column's type from the first chunk (a column is float when every non-missing
+ *  field is a number, else category), unless opt->types says otherwise.
+ *  opt may be NULL (defaults). Caller closes with sf_source_close().
+ *  Errors: SF_ERR_IO (missing file), SF_ERR_PARSE (empty file, header only,
+ *  malformed CSV, non-numeric HDF5 data), SF_ERR_ARG (bad types string, unknown
+ *  column in it); *out is NULL then. */
+SF_API sf_status sf_source_open(sf_source **out, const char *spec,
+                                const sf_source_options *opt, sf_error *err);
+
+/** Closes a source and frees everything it lent; NULL is a no-op. */
+SF_API void sf_source_close(sf_source *src);
+
+/** Reads the next chunk into *out (borrowed; see sf_table). Returns SF_OK with a
+ *  chunk of >= 1 row, SF_END when exhausted, or an error naming file, line,
+ *  column, row and field. After an error the source stays in error. */
+SF_API sf_status sf_source_next(sf_source *src, const sf_table **out, sf_error *err);
+
+/** Starts again at the first data row. Fails with SF_ERR_UNSUPPORTED on a stream
+ *  that cannot be rewound (standard input). Category codes stay as they were. */
+SF_API sf_status sf_source_rewind(sf_source *src, sf_error *err);
+
+/** Number of columns, and their names and types (names borrowed; valid until close). */
+SF_API size_t sf_source_n_columns(const sf_source *src);
+SF_API const char *sf_source_column_name(const sf_source *src, size_t i);
+SF_API sf_coltype sf_source_column_type(const sf_source *src, size_t i);
+/** True if column i is numeric and its first chunk held integers only. */
+SF_API bool sf_source_column_is_integer(const sf_source *src, size_t i);
+/** Index of the column called name, or -1. */
+SF_API long sf_source_column_index(const sf_source *src, const char *name);
+
+/** The source's display name ("data.csv", "<stdin>", "x.h5:/X"); borrowed. */
+SF_API const char *sf_source_name(const sf_source *src);
+
+/** Bytes consumed so far (for progress and throughput) and the total size when
+ *  known (0 otherwise). */
+SF_API uint64_t sf_source_bytes_read(const sf_source *src);
+SF_API uint64_t sf_source_size(const sf_source *src);
+
+/** Counts the segments of src (for CSV this scans the file once for record
+ *  boundaries). Standard input has 1 segment. */
+SF_API sf_status sf_source_n_segments(sf_source *src, size_t *n_out, sf_error *err);
+
+/** Opens segment i of src as an independent source with src's column types;
+ *  its categorical columns have their own dictionaries. Readers of different
+ *  segments may run in different threads; src must outlive them and must not be
+ *  read meanwhile. Caller closes with sf_source_close(). */
+SF_API sf_status sf_source_open_segment(sf_source *src, size_t i, sf_source **out,
+                                        sf_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

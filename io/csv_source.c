@@ -1,0 +1,785 @@
+/* csv_source.c — CSV files and standard input as chunk sources, on libcsv.
+ *
+ * RFC 4180 with libcsv in strict mode: quoted fields may hold delimiters, quotes
+ * and newlines; CRLF, LF or CR line ends; a UTF-8 BOM is skipped. libcsv reports
+ * no positions, so the reader feeds it one physical line at a time and counts
+ * lines itself: every error names the line (and, for one-line records, the byte
+ * column of the field). Spaces around unquoted fields are kept (Decision 10).
+ *
+ * Types are inferred from the first chunk, whose fields are kept as text until the
+ * types are known (so standard input needs no rewind). Segments are byte ranges
+ * that start at record boundaries, found by one scan that tracks quote parity (a
+ * newline is a record end only outside quotes: RFC 4180 escapes a quote as "").
+ */
+#define _GNU_SOURCE
+#include <csv.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/source_impl.h"
+#include "streamfit/sf_number.h"
+
+enum { READ_SIZE = 1 << 20 };
+/* libcsv's parser state before any byte of a record (ROW_NOT_BEGUN in libcsv.c). */
+enum { LIBCSV_ROW_NOT_BEGUN = 0 };
+
+typedef enum { MODE_HEADER, MODE_INFER, MODE_DATA } read_mode;
+
+typedef struct segment_bound { uint64_t offset, line; } segment_bound;
+
+typedef struct csv_reader {
+    sf_source *src;           /* back pointer: schema, options, counters */
+    int fd;
+    bool is_stdin, owns_fd;
+    uint64_t start, end;      /* byte range [start, end); end = UINT64_MAX: to EOF */
+    uint64_t start_line;      /* physical line number at start */
+    uint64_t pos;             /* file offset of buf[0] */
+    char *buf;
+    size_t buf_len, buf_cap, buf_at;
+    bool eof, finished;
+    struct csv_parser parser;
+    bool parser_ready;
+    read_mode mode;
+    uint64_t line;            /* line of the piece being fed */
+    uint64_t rec_line;        /* line where the current record began */
+    const char *piece;        /* the piece being fed (one physical line) */
+    size_t piece_len;
+    size_t field;             /* 0-based field index in the current record */
+    uint64_t records;         /* data records completed (within this reader) */
+    bool whole;               /* reading the whole source: rows are global */
+    /* header */
+    char **hdr;
+    size_t hdr_n, hdr_cap;
+    /* inference: first chunk as text */
+    char *txt;
+    size_t txt_len, txt_cap;
+    size_t *txt_off;          /* per field offset; per record n_cols fields */
+    size_t txt_nf, txt_capf;
+    uint64_t *txt_line;
+    size_t txt_rows;
+    bool *col_num, *col_int, *col_seen;
+    /* data */
+    sf_table *table;
+    sf_dict **dicts;
+    bool *chunk_int;
+    sf_status st;             /* error raised inside a libcsv callback */
+    sf_error err;
+    /* segments */
+    segment_bound *bounds;
+    size_t n_bounds;
+    uint64_t data_offset, data_line;
+} csv_reader;
+
+static const sf_source_ops csv_ops;
+
+/* pandas' default na_values (pandas/_libs/parsers.pyx, STR_NA_VALUES) */
+static bool is_na_token(const char *s, size_t n)
+{
+    static const char *const na[] = {"",      "#N/A",  "#N/A N/A", "#NA",     "-1.#IND", "-1.#QNAN",
+                                     "-NaN",  "-nan",  "1.#IND",   "1.#QNAN", "<NA>",    "N/A",
+                                     "NA",    "NULL",  "NaN",      "None",    "n/a",     "nan",
+                                     "null"};
+    if (n > 8) return false;
+    for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
+        if (strlen(na[i]) == n && memcmp(na[i], s, n) == 0) return true;
+    return false;
+}
+
+/* Byte column (1-based) where field k starts in a one-line record, or 0. */
+static uint64_t field_column(const char *line, size_t len, size_t k, char delim)
+{
+    size_t f = 0;
+    bool quoted = false;
+    for (size_t i = 0; i < len; i++) {
+        if (f == k) return i + 1;
+        char c = line[i];
+        if (c == '"') quoted = !quoted;
+        else if (c == delim && !quoted) f++;
+    }
+    return f == k ? len + 1 : 0;
+}
+
+static void where_here(csv_reader *r, sf_where *w, size_t field)
+{
+    sfi_where_init(w, r->src->name);
+    w->line = r->rec_line;
+    w->row = r->whole ? r->records + 1 : 0;
+    w->field = field + 1;
+    if (r->rec_line == r->line && r->piece)
+        w->column = field_column(r->piece, r->piece_len, field, r->src->opt.delimiter);
+}
+
+/* Records an error from inside a callback; later callbacks become no-ops. */
+static void cb_fail(csv_reader *r, sf_status st, size_t field, const char *fmt, const char *s,
+                    size_t n)
+{
+    if (SF_IS_ERROR(r->st)) return;
+    sf_where w;
+    where_here(r, &w, field);
+    char shown[96];
+    size_t k = n < 80 ? n : 80;
+    memcpy(shown, s, k);
+    shown[k] = '\0';
+    r->st = sfi_fail(&r->err, st, &w, fmt, shown, n > 80 ? "..." : "");
+    if (field < r->src->n_cols) sfi_error_field(&r->err, r->src->names[field]);
+}
+
+static sf_status store_field(csv_reader *r, size_t row, size_t j, const char *s, size_t n)
+{
+    sf_column *c = &r->table->cols[j];
+    if (c->type == SF_COL_FLOAT) {
+        double v;
+        sf_numkind k = sf_parse_double(s, n, &v);
+        if (k != SF_NUM_NONE) {
+            c->values[row] = v;
+            c->missing[row] = isnan(v);
+            if (k == SF_NUM_FLOAT && !isnan(v)) r->chunk_int[j] = false;
+        } else if (is_na_token(s, n)) {
+            c->values[row] = NAN;
+            c->missing[row] = 1;
+        } else {
+            cb_fail(r, SF_ERR_PARSE, j, "expected a number, got \"%s%s\"", s, n);
+            return SF_ERR_PARSE;
+        }
+    } else {
+        if (is_na_token(s, n)) {
+            c->codes[row] = -1;
+            c->missing[row] = 1;
+        } else {
+            int32_t code;
+            sf_error e;
+            if (SF_IS_ERROR(sf_dict_intern(r->dicts[j], s, n, &code, &e))) {
+                cb_fail(r, e.status, j, "%s%s: too many distinct values", s, n);
+                snprintf(r->err.message, sizeof r->err.message, "%s", e.message);
+                return e.status;
+            }
+            c->codes[row] = code;
+            c->missing[row] = 0;
+        }
+    }
+    return SF_OK;
+}
+
+static sf_status txt_push(csv_reader *r, const char *s, size_t n)
+{
+    if (r->txt_len + n + 1 > r->txt_cap) {
+        size_t cap = r->txt_cap ? r->txt_cap : 1 << 16;
+        while (cap < r->txt_len + n + 1) cap *= 2;
+        char *t = realloc(r->txt, cap);
+        if (!t) return SF_ERR_NOMEM;
+        r->txt = t;
+        r->txt_cap = cap;
+    }
+    if (r->txt_nf == r->txt_capf) {
+        size_t cap = r->txt_capf ? r->txt_capf * 2 : 1024;
+        size_t *o = realloc(r->txt_off, cap * sizeof *o);
+        if (!o) return SF_ERR_NOMEM;
+        r->txt_off = o;
+        r->txt_capf = cap;
+    }
+    r->txt_off[r->txt_nf++] = r->txt_len;
+    memcpy(r->txt + r->txt_len, s, n);
+    r->txt[r->txt_len + n] = '\0';
+    r->txt_len += n + 1;
+    return SF_OK;
+}
+
+static void on_field(void *s, size_t n, void *ctx)
+{
+    csv_reader *r = ctx;
+    const char *text = s ? s : "";
+    if (SF_IS_ERROR(r->st)) return;
+    size_t j = r->field++;
+    if (r->mode == MODE_HEADER) {
+        if (r->hdr_n == r->hdr_cap) {
+            size_t cap = r->hdr_cap ? r->hdr_cap * 2 : 16;
+            char **h = realloc(r->hdr, cap * sizeof *h);
+            if (!h) {
+                r->st = sfi_nomem(&r->err);
+                return;
+            }
+            r->hdr = h;
+            r->hdr_cap = cap;
+        }
+        r->hdr[r->hdr_n] = strndup(text, n);
+        if (!r->hdr[r->hdr_n]) {
+            r->st = sfi_nomem(&r->err);
+            return;
+        }
+        r->hdr_n++;
+        return;
+    }
+    if (j >= r->src->n_cols) {
+        if (j == r->src->n_cols) {
+            sf_where w;
+            where_here(r, &w, j);
+            r->st = sfi_fail(&r->err, SF_ERR_PARSE, &w, "expected %zu fields, got more",
+                             r->src->n_cols);
+        }
+        return;
+    }
+    if (r->mode == MODE_INFER) {
+        if (txt_push(r, text, n) != SF_OK) {
+            r->st = sfi_nomem(&r->err);
+            return;
+        }
+        if (!is_na_token(text, n)) {
+            double v;
+            sf_numkind k = sf_parse_double(text, n, &v);
+            r->col_seen[j] = true;
+            if (k == SF_NUM_NONE) r->col_num[j] = false;
+            if (k != SF_NUM_INT) r->col_int[j] = false;
+        }
+        return;
+    }
+    store_field(r, r->table->n_rows, j, text, n);
+}
+
+static void on_record(int c, void *ctx)
+{
+    (void)c;
+    csv_reader *r = ctx;
+    if (SF_IS_ERROR(r->st)) return;
+    size_t nf = r->field;
+    r->field = 0;
+    if (r->mode == MODE_HEADER) {
+        r->mode = MODE_INFER;
+        return;
+    }
+    if (nf < r->src->n_cols) {
+        sf_where w;
+        where_here(r, &w, nf);
+        w.field = 0;
+        w.column = 0;
+        r->st = sfi_fail(&r->err, SF_ERR_PARSE, &w, "expected %zu fields, got %zu",
+                         r->src->n_cols, nf);
+        return;
+    }
+    if (r->mode == MODE_INFER) {
+        r->txt_line[r->txt_rows++] = r->rec_line;
+    } else {
+        r->table->line[r->table->n_rows++] = r->rec_line;
+    }
+    r->records++;
+}
+
+static int no_space(unsigned char c)
+{
+    (void)c;
+    return 0;
+}
+
+static sf_status parser_init(csv_reader *r, sf_error *err)
+{
+    if (r->parser_ready) csv_free(&r->parser);
+    r->parser_ready = false;
+    if (csv_init(&r->parser, CSV_STRICT | CSV_STRICT_FINI) != 0) return sfi_nomem(err);
+    csv_set_delim(&r->parser, (unsigned char)r->src->opt.delimiter);
+    csv_set_space_func(&r->parser, no_space);
+    r->parser_ready = true;
+    r->field = 0;
+    return SF_OK;
+}
+
+static sf_status read_more(csv_reader *r, sf_error *err)
+{
+    /* keep the unconsumed tail (a partial line) at the front */
+    if (r->buf_at > 0) {
+        memmove(r->buf, r->buf + r->buf_at, r->buf_len - r->buf_at);
+        r->pos += r->buf_at;
+        r->buf_len -= r->buf_at;
+        r->buf_at = 0;
+    }
+    if (r->buf_cap - r->buf_len < READ_SIZE / 2) {
+        size_t cap = r->buf_cap ? r->buf_cap * 2 : READ_SIZE;
+        char *b = realloc(r->buf, cap);
+        if (!b) return sfi_nomem(err);
+        r->buf = b;
+        r->buf_cap = cap;
+    }
+    size_t want = r->buf_cap - r->buf_len;
+    if (r->end != UINT64_MAX) {
+        uint64_t left = r->end - (r->pos + r->buf_len);
+        if (left < want) want = (size_t)left;
+    }
+    if (want == 0) {
+        r->eof = true;
+        return SF_OK;
+    }
+    ssize_t got;
+    do got = read(r->fd, r->buf + r->buf_len, want);
+    while (got < 0 && errno == EINTR);
+    if (got < 0) {
+        sf_where w;
+        sfi_where_init(&w, r->src->name);
+        return sfi_fail(err, SF_ERR_IO, &w, "read failed: %s", strerror(errno));
+    }
+    if (got == 0) r->eof = true;
+    r->buf_len += (size_t)got;
+    r->src->bytes_read += (uint64_t)got;
+    return SF_OK;
+}
+
+static sf_status parse_failure(csv_reader *r, sf_error *err, bool at_end)
+{
+    sf_where w;
+    sfi_where_init(&w, r->src->name);
+    w.line = at_end ? r->rec_line : r->line;
+    w.row = r->whole ? r->records + 1 : 0;
+    int e = csv_error(&r->parser);
+    if (e == CSV_ENOMEM || e == CSV_ETOOBIG) return sfi_nomem(err);
+    if (at_end) return sfi_fail(err, SF_ERR_PARSE, &w, "unterminated quoted field");
+    return sfi_fail(err, SF_ERR_PARSE, &w, "malformed quoting (a quote inside an unquoted "
+                                           "field, or text after a closing quote)");
+}
+
+/* Feeds the next physical line to libcsv. Returns SF_OK after one piece, SF_END
+ * at the end of input (after csv_fini), or an error. */
+static sf_status feed_piece(csv_reader *r, sf_error *err)
+{
+    for (;;) {
+        const char *p = r->buf + r->buf_at;
+        size_t avail = r->buf_len - r->buf_at;
+        const char *nl = avail ? memchr(p, '\n', avail) : NULL;
+        size_t len = nl ? (size_t)(nl - p) + 1 : 0;
+        if (!nl && r->eof) len = avail;
+        if (len == 0 && !r->eof) {
+            SF_TRY(read_more(r, err));
+            continue;
+        }
+        if (len == 0) {
+            /* end of input: flush a last record without a line end */
+            r->piece = NULL;
+            if (csv_fini(&r->parser, on_field, on_record, r) != 0) {
+                if (SF_IS_ERROR(r->st)) goto callback_error;
+                return parse_failure(r, err, true);
+            }
+            if (SF_IS_ERROR(r->st)) goto callback_error;
+            r->finished = true;
+            return SF_END;
+        }
+        /* a bare CR also ends a record: feed up to it so one piece holds <= 1 record */
+        const char *cr = memchr(p, '\r', len);
+        bool bare_cr = cr && (size_t)(cr - p) + 1 < len && cr[1] != '\n';
+        if (bare_cr) len = (size_t)(cr - p) + 1;
+        if (r->parser.pstate == LIBCSV_ROW_NOT_BEGUN) r->rec_line = r->line;
+        r->piece = p;
+        r->piece_len = len;
+        size_t used = csv_parse(&r->parser, p, len, on_field, on_record, r);
+        if (SF_IS_ERROR(r->st)) goto callback_error;
+        if (used != len) return parse_failure(r, err, false);
+        r->buf_at += len;
+        if (p[len - 1] == '\n' || bare_cr) r->line++;
+        return SF_OK;
+    }
+callback_error:
+    if (err) *err = r->err;
+    return r->st;
+}
+
+static void reader_free(void *impl)
+{
+    csv_reader *r = impl;
+    if (!r) return;
+    if (r->owns_fd && r->fd >= 0) close(r->fd);
+    if (r->parser_ready) csv_free(&r->parser);
+    free(r->buf);
+    for (size_t i = 0; i < r->hdr_n; i++) free(r->hdr[i]);
+    free(r->hdr);
+    free(r->txt);
+    free(r->txt_off);
+    free(r->txt_line);
+    free(r->col_num);
+    free(r->col_int);
+    free(r->col_seen);
+    sf_table_free(r->table);
+    if (r->dicts && r->src)
+        for (size_t j = 0; j < r->src->n_cols; j++) sf_dict_free(r->dicts[j]);
+    free(r->dicts);
+    free(r->chunk_int);
+    free(r->bounds);
+    free(r);
+}
+
+/* Allocates the chunk table and the dictionaries once the schema is fixed. */
+static sf_status make_table(csv_reader *r, sf_error *err)
+{
+    sf_source *s = r->src;
+    r->dicts = calloc(s->n_cols, sizeof *r->dicts);
+    r->chunk_int = calloc(s->n_cols, sizeof *r->chunk_int);
+    if (!r->dicts || !r->chunk_int) return sfi_nomem(err);
+    for (size_t j = 0; j < s->n_cols; j++)
+        if (s->types[j] == SF_COL_CATEGORY) SF_TRY(sf_dict_new(&r->dicts[j], s->opt.max_levels, err));
+    return sf_table_new(&r->table, s->n_cols, s->types, (const char *const *)s->names,
+                        r->dicts, s->opt.chunk_rows, err);
+}
+
+static void begin_chunk(csv_reader *r)
+{
+    r->table->n_rows = 0;
+    r->table->first_row = r->records + 1;
+    for (size_t j = 0; j < r->src->n_cols; j++) r->chunk_int[j] = true;
+}
+
+static void end_chunk(csv_reader *r)
+{
+    for (size_t j = 0; j < r->src->n_cols; j++)
+        r->table->cols[j].is_integer =
+            r->table->cols[j].type == SF_COL_FLOAT && r->chunk_int[j];
+}
+
+/* Converts the first chunk, kept as text during inference, into the table. */
+static sf_status replay_first_chunk(csv_reader *r, sf_error *err)
+{
+    size_t nc = r->src->n_cols;
+    uint64_t saved_records = r->records, saved_line = r->rec_line;
+    r->records = 0;
+    begin_chunk(r);
+    for (size_t i = 0; i < r->txt_rows; i++) {
+        r->rec_line = r->txt_line[i];
+        r->piece = NULL;
+        for (size_t j = 0; j < nc; j++) {
+            const char *s = r->txt + r->txt_off[i * nc + j];
+            if (SF_IS_ERROR(store_field(r, i, j, s, strlen(s)))) {
+                if (err) *err = r->err;
+                return r->st;
+            }
+        }
+        r->table->line[i] = r->txt_line[i];
+        r->records++;
+    }
+    r->table->n_rows = r->txt_rows;
+    r->records = saved_records;
+    r->rec_line = saved_line;
+    end_chunk(r);
+    free(r->txt);
+    free(r->txt_off);
+    r->txt = NULL;
+    r->txt_off = NULL;
+    r->txt_len = r->txt_cap = r->txt_nf = r->txt_capf = 0;
+    return SF_OK;
+}
+
+static sf_status csv_next(sf_source *src, const sf_table **out, sf_error *err)
+{
+    csv_reader *r = src->impl;
+    if (r->txt_rows > 0) {
+        /* the first chunk of the whole source was parsed during open */
+        SF_TRY(replay_first_chunk(r, err));
+        r->txt_rows = 0;
+        *out = r->table;
+        return SF_OK;
+    }
+    if (r->finished) return SF_END;
+    begin_chunk(r);
+    while (r->table->n_rows < r->table->capacity) {
+        sf_status st = feed_piece(r, err);
+        if (st == SF_END) break;
+        if (SF_IS_ERROR(st)) return st;
+    }
+    if (r->table->n_rows == 0) return SF_END;
+    end_chunk(r);
+    *out = r->table;
+    return SF_OK;
+}
+
+static sf_status seek_to(csv_reader *r, uint64_t offset, uint64_t line, sf_error *err)
+{
+    if (lseek(r->fd, (off_t)offset, SEEK_SET) < 0) {
+        sf_where w;
+        sfi_where_init(&w, r->src->name);
+        return sfi_fail(err, SF_ERR_IO, &w, "cannot seek: %s", strerror(errno));
+    }
+    r->pos = offset;
+    r->buf_len = r->buf_at = 0;
+    r->eof = r->finished = false;
+    r->line = r->rec_line = line;
+    r->records = 0;
+    r->st = SF_OK;
+    r->mode = MODE_DATA;
+    r->txt_rows = 0;
+    return parser_init(r, err);
+}
+
+static sf_status csv_rewind(sf_source *src, sf_error *err)
+{
+    csv_reader *r = src->impl;
+    if (r->is_stdin) {
+        sf_where w;
+        sfi_where_init(&w, src->name);
+        return sfi_fail(err, SF_ERR_UNSUPPORTED, &w, "standard input cannot be rewound");
+    }
+    sf_status st = seek_to(r, r->start, r->start_line, err);
+    if (st == SF_OK) src->bytes_read = 0;
+    return st;
+}
+
+/* One scan from the first data byte: cut every segment_bytes at the next newline
+ * that lies outside quotes; remember each cut's line number. */
+static sf_status find_segments(csv_reader *r, sf_error *err)
+{
+    sf_source *s = r->src;
+    uint64_t target = r->data_offset + s->opt.segment_bytes;
+    size_t cap = 16, n = 0;
+    segment_bound *b = malloc(cap * sizeof *b);
+    char *buf = malloc(READ_SIZE);
+    if (!b || !buf) {
+        free(b);
+        free(buf);
+        return sfi_nomem(err);
+    }
+    b[n++] = (segment_bound){r->data_offset, r->data_line};
+    uint64_t off = r->data_offset, line = r->data_line;
+    bool quoted = false;
+    for (;;) {
+        ssize_t got = pread(r->fd, buf, READ_SIZE, (off_t)off);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            free(b);
+            free(buf);
+            sf_where w;
+            sfi_where_init(&w, s->name);
+            return sfi_fail(err, SF_ERR_IO, &w, "read failed: %s", strerror(errno));
+        }
+        if (got == 0) break;
+        for (ssize_t i = 0; i < got; i++) {
+            char c = buf[i];
+            if (c == '"') quoted = !quoted;
+            else if (c == '\n') {
+                line++;
+                if (!quoted && off + (uint64_t)i + 1 >= target) {
+                    if (n == cap) {
+                        cap *= 2;
+                        segment_bound *nb = realloc(b, cap * sizeof *nb);
+                        if (!nb) {
+                            free(b);
+                            free(buf);
+                            return sfi_nomem(err);
+                        }
+                        b = nb;
+                    }
+                    b[n++] = (segment_bound){off + (uint64_t)i + 1, line};
+                    target = off + (uint64_t)i + 1 + s->opt.segment_bytes;
+                }
+            }
+        }
+        off += (uint64_t)got;
+    }
+    free(buf);
+    /* a cut exactly at the end of the file would make an empty last segment */
+    if (n > 1 && b[n - 1].offset >= off) n--;
+    if (n == cap) {
+        segment_bound *nb = realloc(b, (cap + 1) * sizeof *nb);
+        if (!nb) {
+            free(b);
+            return sfi_nomem(err);
+        }
+        b = nb;
+    }
+    b[n] = (segment_bound){off, line}; /* sentinel: the end */
+    free(r->bounds);
+    r->bounds = b;
+    r->n_bounds = n;
+    return SF_OK;
+}
+
+static sf_status csv_n_segments(sf_source *src, size_t *n_out, sf_error *err)
+{
+    csv_reader *r = src->impl;
+    if (r->is_stdin) {
+        *n_out = 1;
+        return SF_OK;
+    }
+    if (!r->bounds) SF_TRY(find_segments(r, err));
+    *n_out = r->n_bounds;
+    return SF_OK;
+}
+
+static sf_status open_fd(const char *path, int *fd_out, uint64_t *size_out, sf_error *err)
+{
+    sf_where w;
+    sfi_where_init(&w, path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return sfi_fail(err, SF_ERR_IO, &w, "cannot open: %s", strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || S_ISDIR(sb.st_mode)) {
+        close(fd);
+        return sfi_fail(err, SF_ERR_IO, &w, "cannot read: %s",
+                        S_ISDIR(sb.st_mode) ? "is a directory" : strerror(errno));
+    }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    *fd_out = fd;
+    *size_out = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+    return SF_OK;
+}
+
+static sf_status csv_open_segment(sf_source *src, size_t i, sf_source **out, sf_error *err)
+{
+    csv_reader *parent = src->impl;
+    size_t n;
+    SF_TRY(csv_n_segments(src, &n, err));
+    if (parent->is_stdin)
+        return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "standard input cannot be split");
+    if (i >= n) return sfi_fail(err, SF_ERR_ARG, NULL, "segment %zu of %zu", i, n);
+    sf_source *s = NULL;
+    SF_TRY(sfi_source_alloc(&s, &csv_ops, src->name, &src->opt, src->n_cols,
+                            (const char *const *)src->names, err));
+    memcpy(s->types, src->types, src->n_cols * sizeof *s->types);
+    memcpy(s->is_integer, src->is_integer, src->n_cols * sizeof *s->is_integer);
+    csv_reader *r = calloc(1, sizeof *r);
+    if (!r) {
+        sfi_source_free_header(s);
+        return sfi_nomem(err);
+    }
+    s->impl = r;
+    r->src = s;
+    r->fd = -1;
+    sf_status st = open_fd(parent->src->name, &r->fd, &s->size, err);
+    if (st != SF_OK) goto fail;
+    r->owns_fd = true;
+    r->start = parent->bounds[i].offset;
+    r->end = parent->bounds[i + 1].offset;
+    r->start_line = parent->bounds[i].line;
+    r->whole = (n == 1);
+    s->size = r->end - r->start;
+    st = make_table(r, err);
+    if (st != SF_OK) goto fail;
+    r->table->segment = i;
+    st = seek_to(r, r->start, r->start_line, err);
+    if (st != SF_OK) goto fail;
+    *out = s;
+    return SF_OK;
+fail:
+    sf_source_close(s);
+    return st;
+}
+
+static void csv_close(void *impl) { reader_free(impl); }
+
+static const sf_source_ops csv_ops = {
+    .kind = "csv",
+    .next = csv_next,
+    .rewind = csv_rewind,
+    .n_segments = csv_n_segments,
+    .open_segment = csv_open_segment,
+    .close = csv_close,
+};
+
+/* Reads the header and the first chunk (as text) and fixes the column types. */
+static sf_status read_head(csv_reader *r, const sf_source_options *opt, const char *name,
+                           sf_error *err)
+{
+    sf_where w;
+    sfi_where_init(&w, name);
+    SF_TRY(read_more(r, err));
+    /* UTF-8 byte order mark */
+    if (r->buf_len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0) r->buf_at = 3;
+    r->mode = MODE_HEADER;
+    r->line = r->rec_line = 1;
+    while (r->mode == MODE_HEADER) {
+        sf_status st = feed_piece(r, err);
+        if (SF_IS_ERROR(st)) return st;
+        if (st == SF_END) break;
+    }
+    if (r->hdr_n == 0) return sfi_fail(err, SF_ERR_PARSE, &w, "empty file: no header row");
+    if (r->mode == MODE_HEADER) r->mode = MODE_INFER; /* header without a line end */
+    r->data_offset = r->pos + r->buf_at;
+    r->data_line = r->line;
+    if (!opt->has_header) {
+        return sfi_fail(err, SF_ERR_UNSUPPORTED, &w, "CSV without a header row is not supported "
+                                                     "yet");
+    }
+    for (size_t j = 0; j < r->hdr_n; j++) {
+        for (size_t k = 0; k < j; k++)
+            if (strcmp(r->hdr[j], r->hdr[k]) == 0) {
+                w.line = 1;
+                w.field = j + 1;
+                return sfi_fail(err, SF_ERR_PARSE, &w, "duplicate column name \"%s\"", r->hdr[j]);
+            }
+    }
+    return SF_OK;
+}
+
+sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_options *opt,
+                       sf_error *err)
+{
+    *out = NULL;
+    bool is_stdin = strcmp(path, "-") == 0;
+    const char *name = is_stdin ? "<stdin>" : path;
+    csv_reader *r = calloc(1, sizeof *r);
+    if (!r) return sfi_nomem(err);
+    /* a provisional header so the reader can report errors before the schema exists */
+    sf_source tmp;
+    memset(&tmp, 0, sizeof tmp);
+    sfi_strlcpy(tmp.name, name, sizeof tmp.name);
+    tmp.opt = *opt;
+    r->src = &tmp;
+    r->fd = -1;
+    r->end = UINT64_MAX;
+    r->whole = true;
+    r->is_stdin = is_stdin;
+    sf_status st;
+    uint64_t size = 0;
+    sf_source *s = NULL;
+    if (is_stdin) r->fd = STDIN_FILENO;
+    else {
+        st = open_fd(path, &r->fd, &size, err);
+        if (st != SF_OK) goto fail;
+        r->owns_fd = true;
+    }
+    st = parser_init(r, err);
+    if (st != SF_OK) goto fail;
+    st = read_head(r, opt, name, err);
+    if (st != SF_OK) goto fail;
+
+    st = sfi_source_alloc(&s, &csv_ops, name, opt, r->hdr_n, (const char *const *)r->hdr, err);
+    if (st != SF_OK) goto fail;
+    s->impl = r;
+    s->size = size;
+    s->bytes_read = tmp.bytes_read;
+    r->src = s;
+    r->col_num = malloc(s->n_cols * sizeof *r->col_num);
+    r->col_int = malloc(s->n_cols * sizeof *r->col_int);
+    r->col_seen = calloc(s->n_cols, sizeof *r->col_seen);
+    r->txt_line = malloc(opt->chunk_rows * sizeof *r->txt_line);
+    if (!r->col_num || !r->col_int || !r->col_seen || !r->txt_line) {
+        st = sfi_nomem(err);
+        goto fail;
+    }
+    for (size_t j = 0; j < s->n_cols; j++) r->col_num[j] = r->col_int[j] = true;
+    r->start = r->data_offset;
+    r->start_line = r->data_line;
+    /* parse the first chunk as text */
+    while (r->txt_rows < opt->chunk_rows) {
+        st = feed_piece(r, err);
+        if (st == SF_END) break;
+        if (st != SF_OK) goto fail;
+    }
+    if (r->txt_rows == 0) {
+        sf_where w;
+        sfi_where_init(&w, name);
+        w.line = r->data_line;
+        st = sfi_fail(err, SF_ERR_PARSE, &w, "no data rows after the header");
+        goto fail;
+    }
+    for (size_t j = 0; j < s->n_cols; j++) {
+        s->types[j] = r->col_num[j] ? SF_COL_FLOAT : SF_COL_CATEGORY;
+        s->is_integer[j] = r->col_num[j] && r->col_int[j] && r->col_seen[j];
+    }
+    st = sfi_source_apply_types(s, err);
+    if (st != SF_OK) goto fail;
+    r->mode = MODE_DATA;
+    st = make_table(r, err);
+    if (st != SF_OK) goto fail;
+    *out = s;
+    return SF_OK;
+fail:
+    if (s) sf_source_close(s);
+    else reader_free(r);
+    return st;
+}

@@ -1,0 +1,325 @@
+/* sink.c — the public sf_sink API and the CSV kind.
+ *
+ * Every sink writes to "<target>.tmp-XXXXXX" in the target's directory and renames
+ * it over the target only when sf_sink_close() succeeds, so an error or an abort
+ * leaves any existing file untouched and no half-written one behind.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/sink_impl.h"
+#include "streamfit/sf_number.h"
+
+struct sf_sink {
+    const sf_sink_ops *ops;
+    void *impl;
+    char *path;      /* final name, or NULL for standard output */
+    char *tmp_path;  /* the file being written */
+};
+
+void sf_sink_options_init(sf_sink_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->compression = 1;
+    o->chunk_rows = 16384;
+    o->delimiter = ',';
+}
+
+/* ---- CSV kind ---- */
+
+typedef struct csv_sink {
+    FILE *f;
+    char delim;
+    bool wrote_header;
+    size_t n_cols;
+    char display[256];
+} csv_sink;
+
+static sf_status csv_io_error(csv_sink *c, sf_error *err)
+{
+    sf_where w;
+    sfi_where_init(&w, c->display);
+    return sfi_fail(err, SF_ERR_IO, &w, "write failed: %s", strerror(errno));
+}
+
+/* Quotes a field when it holds the delimiter, a quote, a line end, or would read
+ * back as missing (an empty label is written as ""). */
+static void put_text(FILE *f, const char *s, size_t n, char delim)
+{
+    bool quote = n == 0;
+    for (size_t i = 0; i < n && !quote; i++)
+        quote = s[i] == delim || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    if (!quote) {
+        fwrite(s, 1, n, f);
+        return;
+    }
+    putc('"', f);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '"') putc('"', f);
+        putc(s[i], f);
+    }
+    putc('"', f);
+}
+
+static void put_double(FILE *f, double v)
+{
+    char buf[40];
+    size_t n = sf_format_double(v, buf, sizeof buf);
+    fwrite(buf, 1, n, f);
+}
+
+static sf_status csv_write_table(void *impl, const sf_table *t, sf_error *err)
+{
+    csv_sink *c = impl;
+    if (!c->wrote_header) {
+        c->n_cols = t->n_cols;
+        for (size_t j = 0; j < t->n_cols; j++) {
+            if (j) putc(c->delim, c->f);
+            const char *name = t->names ? t->names[j] : "";
+            put_text(c->f, name, strlen(name), c->delim);
+        }
+        putc('\n', c->f);
+        c->wrote_header = true;
+    } else if (t->n_cols != c->n_cols) {
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "table has %zu columns, the sink %zu",
+                        t->n_cols, c->n_cols);
+    }
+    for (size_t i = 0; i < t->n_rows; i++) {
+        for (size_t j = 0; j < t->n_cols; j++) {
+            const sf_column *col = &t->cols[j];
+            if (j) putc(c->delim, c->f);
+            if (col->missing[i]) continue;
+            if (col->type == SF_COL_FLOAT) put_double(c->f, col->values[i]);
+            else {
+                size_t n;
+                const char *s = sf_dict_label(col->dict, (size_t)col->codes[i], &n);
+                put_text(c->f, s ? s : "", s ? n : 0, c->delim);
+            }
+        }
+        putc('\n', c->f);
+    }
+    return ferror(c->f) ? csv_io_error(c, err) : SF_OK;
+}
+
+static sf_status csv_write_matrix(void *impl, const char *name, const double *x, size_t n,
+                                  size_t p, size_t ld, const char *const *col_names,
+                                  sf_error *err)
+{
+    csv_sink *c = impl;
+    size_t width = p ? p : 1;
+    if (!c->wrote_header) {
+        for (size_t j = 0; j < width; j++) {
+            if (j) putc(c->delim, c->f);
+            const char *h = col_names ? col_names[j] : name;
+            put_text(c->f, h, strlen(h), c->delim);
+        }
+        putc('\n', c->f);
+        c->wrote_header = true;
+        c->n_cols = width;
+    } else if (width != c->n_cols) {
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "matrix has %zu columns, the sink %zu", width,
+                        c->n_cols);
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < width; j++) {
+            if (j) putc(c->delim, c->f);
+            put_double(c->f, p ? x[i * ld + j] : x[i]);
+        }
+        putc('\n', c->f);
+    }
+    return ferror(c->f) ? csv_io_error(c, err) : SF_OK;
+}
+
+static sf_status csv_finish(void *impl, sf_error *err)
+{
+    csv_sink *c = impl;
+    sf_status st = SF_OK;
+    if (fflush(c->f) != 0 || ferror(c->f)) st = csv_io_error(c, err);
+    if (c->f != stdout && fclose(c->f) != 0 && st == SF_OK) st = csv_io_error(c, err);
+    free(c);
+    return st;
+}
+
+static void csv_discard(void *impl)
+{
+    csv_sink *c = impl;
+    if (!c) return;
+    if (c->f != stdout) fclose(c->f);
+    free(c);
+}
+
+static const sf_sink_ops csv_sink_ops = {
+    .kind = "csv",
+    .write_table = csv_write_table,
+    .write_matrix = csv_write_matrix,
+    .finish = csv_finish,
+    .discard = csv_discard,
+};
+
+/* ---- dispatch ---- */
+
+static bool is_hdf5_name(const char *path, char **file, const char **group)
+{
+    const char *cut = NULL;
+    for (const char *q = strstr(path, ":/"); q; q = strstr(q + 1, ":/")) cut = q;
+    if (cut) {
+        *file = strndup(path, (size_t)(cut - path));
+        *group = cut + 1;
+        return true;
+    }
+    size_t n = strlen(path);
+    static const char *const ext[] = {".h5", ".hdf5", ".hdf"};
+    for (size_t i = 0; i < 3; i++) {
+        size_t m = strlen(ext[i]);
+        if (n >= m && strcmp(path + n - m, ext[i]) == 0) {
+            *file = strdup(path);
+            *group = "/";
+            return true;
+        }
+    }
+    return false;
+}
+
+static sf_status make_tmp(const char *target, char **tmp_out, int *fd_out, sf_error *err)
+{
+    size_t n = strlen(target) + 16;
+    char *tmp = malloc(n);
+    if (!tmp) return sfi_nomem(err);
+    snprintf(tmp, n, "%s.tmp-XXXXXX", target);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        sf_where w;
+        sfi_where_init(&w, target);
+        free(tmp);
+        return sfi_fail(err, SF_ERR_IO, &w, "cannot create: %s", strerror(errno));
+    }
+    *tmp_out = tmp;
+    *fd_out = fd;
+    return SF_OK;
+}
+
+sf_status sf_sink_open(sf_sink **out, const char *path, const sf_sink_options *opt,
+                       sf_error *err)
+{
+    if (!out || !path || !*path) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sink_open: no path");
+    *out = NULL;
+    sf_sink_options o;
+    if (opt) o = *opt;
+    else sf_sink_options_init(&o);
+    if (o.compression < 0 || o.compression > 9)
+        return sfi_fail(err, SF_ERR_ARG, NULL, "compression must be 0-9, got %d", o.compression);
+    if (o.chunk_rows == 0) o.chunk_rows = 16384;
+    sf_sink *s = calloc(1, sizeof *s);
+    if (!s) return sfi_nomem(err);
+    char *file = NULL;
+    const char *group = NULL;
+    sf_status st;
+    int fd = -1;
+    if (is_hdf5_name(path, &file, &group)) {
+        if (!file) {
+            free(s);
+            return sfi_nomem(err);
+        }
+        s->path = file;
+        st = make_tmp(file, &s->tmp_path, &fd, err);
+        if (st != SF_OK) goto fail;
+        close(fd); /* HDF5 creates the file anew under this unique name */
+        s->ops = &sfi_hdf5_sink_ops;
+        st = sfi_hdf5_sink_open(&s->impl, s->tmp_path, group, path, &o, err);
+        if (st != SF_OK) goto fail;
+        *out = s;
+        return SF_OK;
+    }
+    csv_sink *c = calloc(1, sizeof *c);
+    if (!c) {
+        st = sfi_nomem(err);
+        goto fail;
+    }
+    c->delim = o.delimiter ? o.delimiter : ',';
+    s->ops = &csv_sink_ops;
+    s->impl = c;
+    if (strcmp(path, "-") == 0) {
+        c->f = stdout;
+        sfi_strlcpy(c->display, "<stdout>", sizeof c->display);
+    } else {
+        s->path = strdup(path);
+        if (!s->path) {
+            st = sfi_nomem(err);
+            goto fail;
+        }
+        sfi_strlcpy(c->display, path, sizeof c->display);
+        st = make_tmp(path, &s->tmp_path, &fd, err);
+        if (st != SF_OK) goto fail;
+        fchmod(fd, 0644); /* mkstemp makes 0600; outputs are ordinary files */
+        c->f = fdopen(fd, "w");
+        if (!c->f) {
+            close(fd);
+            st = sfi_fail(err, SF_ERR_IO, NULL, "cannot write %s: %s", path, strerror(errno));
+            goto fail;
+        }
+        setvbuf(c->f, NULL, _IOFBF, 1 << 20);
+    }
+    *out = s;
+    return SF_OK;
+fail:
+    if (s->ops == &csv_sink_ops) {
+        csv_sink *cs = s->impl;
+        if (cs && cs->f && cs->f != stdout) fclose(cs->f);
+        free(cs);
+        s->impl = NULL;
+        s->ops = NULL;
+    }
+    if (s->tmp_path) unlink(s->tmp_path);
+    free(s->tmp_path);
+    free(s->path);
+    free(s);
+    return st;
+}
+
+sf_status sf_sink_write_table(sf_sink *s, const sf_table *t, sf_error *err)
+{
+    if (!s || !t) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sink_write_table: NULL argument");
+    return s->ops->write_table(s->impl, t, err);
+}
+
+sf_status sf_sink_write_matrix(sf_sink *s, const char *name, const double *x, size_t n, size_t p,
+                               size_t ld, const char *const *col_names, sf_error *err)
+{
+    if (!s || !name || (!x && n)) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sink_write_matrix: NULL argument");
+    if (p && ld < p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "row stride %zu < columns %zu", ld, p);
+    return s->ops->write_matrix(s->impl, name, x, n, p, ld, col_names, err);
+}
+
+static void free_sink(sf_sink *s)
+{
+    free(s->tmp_path);
+    free(s->path);
+    free(s);
+}
+
+sf_status sf_sink_close(sf_sink *s, sf_error *err)
+{
+    if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sink_close: NULL sink");
+    sf_status st = s->ops->finish(s->impl, err);
+    if (st == SF_OK && s->path && rename(s->tmp_path, s->path) != 0) {
+        sf_where w;
+        sfi_where_init(&w, s->path);
+        st = sfi_fail(err, SF_ERR_IO, &w, "cannot rename into place: %s", strerror(errno));
+    }
+    if (st != SF_OK && s->tmp_path) unlink(s->tmp_path);
+    free_sink(s);
+    return st;
+}
+
+void sf_sink_abort(sf_sink *s)
+{
+    if (!s) return;
+    s->ops->discard(s->impl);
+    if (s->tmp_path) unlink(s->tmp_path);
+    free_sink(s);
+}

@@ -1,0 +1,208 @@
+/* source.c — the public sf_source API: names data, checks arguments, dispatches
+ * to the kind (CSV or HDF5) through sf_source_ops. */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/source_impl.h"
+
+void sf_source_options_init(sf_source_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->chunk_rows = 50000;
+    o->delimiter = ',';
+    o->has_header = true;
+    o->max_levels = 10000;
+    o->segment_bytes = 32u << 20;
+    o->segment_rows = 1u << 20;
+}
+
+sf_status sfi_source_alloc(sf_source **out, const sf_source_ops *ops, const char *name,
+                           const sf_source_options *opt, size_t n_cols,
+                           const char *const *names, sf_error *err)
+{
+    *out = NULL;
+    sf_source *s = calloc(1, sizeof *s);
+    if (!s) return sfi_nomem(err);
+    s->ops = ops;
+    sfi_strlcpy(s->name, name, sizeof s->name);
+    s->opt = *opt;
+    s->n_cols = n_cols;
+    s->names = calloc(n_cols ? n_cols : 1, sizeof *s->names);
+    s->types = calloc(n_cols ? n_cols : 1, sizeof *s->types);
+    s->is_integer = calloc(n_cols ? n_cols : 1, sizeof *s->is_integer);
+    if (!s->names || !s->types || !s->is_integer) goto fail;
+    for (size_t j = 0; j < n_cols; j++) {
+        s->names[j] = strdup(names[j] ? names[j] : "");
+        if (!s->names[j]) goto fail;
+    }
+    *out = s;
+    return SF_OK;
+fail:
+    sfi_source_free_header(s);
+    return sfi_nomem(err);
+}
+
+void sfi_source_free_header(sf_source *s)
+{
+    if (!s) return;
+    if (s->names)
+        for (size_t j = 0; j < s->n_cols; j++) free(s->names[j]);
+    free(s->names);
+    free(s->types);
+    free(s->is_integer);
+    free(s);
+}
+
+sf_status sfi_source_apply_types(sf_source *s, sf_error *err)
+{
+    const char *p = s->opt.types;
+    if (!p || !*p) return SF_OK;
+    sf_where w;
+    sfi_where_init(&w, s->name);
+    while (*p) {
+        const char *eq = strchr(p, '=');
+        const char *end = strchr(p, ',');
+        if (!end) end = p + strlen(p);
+        if (!eq || eq > end)
+            return sfi_fail(err, SF_ERR_ARG, &w, "bad --types entry \"%.*s\": expected NAME=TYPE",
+                            (int)(end - p), p);
+        size_t nlen = (size_t)(eq - p), tlen = (size_t)(end - eq - 1);
+        long col = -1;
+        for (size_t j = 0; j < s->n_cols; j++)
+            if (strlen(s->names[j]) == nlen && memcmp(s->names[j], p, nlen) == 0) col = (long)j;
+        if (col < 0)
+            return sfi_fail(err, SF_ERR_ARG, &w, "--types names an unknown column \"%.*s\"",
+                            (int)nlen, p);
+        const char *t = eq + 1;
+#define IS(word) (tlen == strlen(word) && memcmp(t, word, tlen) == 0)
+        if (IS("category") || IS("cat") || IS("str") || IS("string"))
+            s->types[col] = SF_COL_CATEGORY;
+        else if (IS("float") || IS("double") || IS("float64")) {
+            s->types[col] = SF_COL_FLOAT;
+            s->is_integer[col] = false;
+        } else if (IS("int") || IS("integer") || IS("int64")) {
+            s->types[col] = SF_COL_FLOAT;
+            s->is_integer[col] = true;
+        } else
+            return sfi_fail(err, SF_ERR_ARG, &w,
+                            "unknown type \"%.*s\" for column \"%.*s\" (valid: float, int, category)",
+                            (int)tlen, t, (int)nlen, p);
+#undef IS
+        p = *end ? end + 1 : end;
+    }
+    return SF_OK;
+}
+
+/* "file.h5:/path" splits at the last ":/" (Decision 14). */
+static bool split_hdf5(const char *spec, char **file, const char **path)
+{
+    const char *cut = NULL;
+    for (const char *q = strstr(spec, ":/"); q; q = strstr(q + 1, ":/")) cut = q;
+    if (!cut) return false;
+    *file = strndup(spec, (size_t)(cut - spec));
+    *path = cut + 1;
+    return *file != NULL;
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+    size_t n = strlen(s), m = strlen(suf);
+    return n >= m && strcmp(s + n - m, suf) == 0;
+}
+
+sf_status sf_source_open(sf_source **out, const char *spec, const sf_source_options *opt,
+                         sf_error *err)
+{
+    if (!out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_source_open: NULL out");
+    *out = NULL;
+    if (!spec || !*spec) return sfi_fail(err, SF_ERR_ARG, NULL, "no data named");
+    sf_source_options o;
+    if (opt) o = *opt;
+    else sf_source_options_init(&o);
+    if (o.chunk_rows == 0) return sfi_fail(err, SF_ERR_ARG, NULL, "chunk_rows must be positive");
+    if (o.max_levels == 0) o.max_levels = 10000;
+    if (o.segment_bytes == 0) o.segment_bytes = 32u << 20;
+    if (o.segment_rows == 0) o.segment_rows = 1u << 20;
+    char *file = NULL;
+    const char *path = NULL;
+    if (split_hdf5(spec, &file, &path)) {
+        sf_status st = sfi_hdf5_open(out, file, path, &o, err);
+        free(file);
+        return st;
+    }
+    if (has_suffix(spec, ".h5") || has_suffix(spec, ".hdf5") || has_suffix(spec, ".hdf"))
+        return sfi_hdf5_open(out, spec, "/", &o, err);
+    return sfi_csv_open(out, spec, &o, err);
+}
+
+void sf_source_close(sf_source *src)
+{
+    if (!src) return;
+    if (src->ops && src->ops->close) src->ops->close(src->impl);
+    sfi_source_free_header(src);
+}
+
+sf_status sf_source_next(sf_source *src, const sf_table **out, sf_error *err)
+{
+    if (!src || !out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_source_next: NULL argument");
+    *out = NULL;
+    if (src->failed) {
+        sf_where w;
+        sfi_where_init(&w, src->name);
+        return sfi_fail(err, SF_ERR_STATE, &w, "source already failed; rewind or close it");
+    }
+    sf_status st = src->ops->next(src, out, err);
+    if (SF_IS_ERROR(st)) src->failed = true;
+    return st;
+}
+
+sf_status sf_source_rewind(sf_source *src, sf_error *err)
+{
+    if (!src) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_source_rewind: NULL source");
+    sf_status st = src->ops->rewind(src, err);
+    if (st == SF_OK) src->failed = false;
+    return st;
+}
+
+size_t sf_source_n_columns(const sf_source *src) { return src ? src->n_cols : 0; }
+
+const char *sf_source_column_name(const sf_source *src, size_t i)
+{
+    return src && i < src->n_cols ? src->names[i] : NULL;
+}
+
+sf_coltype sf_source_column_type(const sf_source *src, size_t i)
+{
+    return src && i < src->n_cols ? src->types[i] : SF_COL_FLOAT;
+}
+
+bool sf_source_column_is_integer(const sf_source *src, size_t i)
+{
+    return src && i < src->n_cols && src->is_integer[i];
+}
+
+long sf_source_column_index(const sf_source *src, const char *name)
+{
+    if (!src || !name) return -1;
+    for (size_t j = 0; j < src->n_cols; j++)
+        if (strcmp(src->names[j], name) == 0) return (long)j;
+    return -1;
+}
+
+const char *sf_source_name(const sf_source *src) { return src ? src->name : NULL; }
+uint64_t sf_source_bytes_read(const sf_source *src) { return src ? src->bytes_read : 0; }
+uint64_t sf_source_size(const sf_source *src) { return src ? src->size : 0; }
+
+sf_status sf_source_n_segments(sf_source *src, size_t *n_out, sf_error *err)
+{
+    if (!src || !n_out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_source_n_segments: NULL argument");
+    return src->ops->n_segments(src, n_out, err);
+}
+
+sf_status sf_source_open_segment(sf_source *src, size_t i, sf_source **out, sf_error *err)
+{
+    if (!src || !out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_source_open_segment: NULL argument");
+    *out = NULL;
+    return src->ops->open_segment(src, i, out, err);
+}

@@ -1,0 +1,51 @@
+/* sf_test.h — what every cmocka test includes. */
+#ifndef SF_TEST_H
+#define SF_TEST_H
+#define _GNU_SOURCE
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "streamfit/streamfit.h"
+
+/* cmocka 1.1.5's assert_float_equal casts to float (Decision 18): ours is double. */
+#define assert_double_close(a, b, rel, abs_tol)                                           \
+    do {                                                                                  \
+        double sf_a_ = (a), sf_b_ = (b);                                                  \
+        double sf_d_ = fabs(sf_a_ - sf_b_);                                               \
+        if (!(sf_d_ <= (abs_tol) || sf_d_ <= (rel) * fmax(fabs(sf_a_), fabs(sf_b_)))) {   \
+            print_error("%.17g != %.17g (diff %.3g)\n", sf_a_, sf_b_, sf_d_);             \
+            fail();                                                                       \
+        }                                                                                 \
+    } while (0)
+
+/* Exact bitwise equality of doubles (NaN equals NaN of the same bits). */
+#define assert_double_bits(a, b)                                                          \
+    do {                                                                                  \
+        double sf_a_ = (a), sf_b_ = (b);                                                  \
+        if (memcmp(&sf_a_, &sf_b_, sizeof(double)) != 0) {                                \
+            print_error("%.17g != %.17g (bits differ)\n", sf_a_, sf_b_);                  \
+            fail();                                                                       \
+        }                                                                                 \
+    } while (0)
+
+/* Writes text to a fresh temporary file; returns its path (caller frees and unlinks). */
+static inline char *sf_test_write_tmp(const char *text, size_t n, const char *suffix)
+{
+    char *path = malloc(64);
+    snprintf(path, 64, "/tmp/sf_test_XXXXXX%s", suffix);
+    int fd = mkstemps(path, (int)strlen(suffix));
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "wb");
+    fwrite(text, 1, n, f);
+    fclose(f);
+    return path;
+}
+
+#endif
