@@ -45,5 +45,6 @@ double cli_now(void);
 int cli_describe(const cli_opts *o);
 int cli_convert(const cli_opts *o);
 int cli_gen(const cli_opts *o);
+int cli_read(const cli_opts *o);
 
 #endif

@@ -20,6 +20,7 @@ static const char usage[] =
     "  convert DATA --out FILE.h5         CSV to HDF5 (or HDF5 to CSV) in bounded memory\n"
     "  gen regression|classification|blobs --rows N --out FILE [--seed S]\n"
     "                                     deterministic synthetic data (CSV or .h5)\n"
+    "  read DATA                          a read-only pass; prints rows and MB/s\n"
     "\n"
     "DATA is file.csv, - (CSV on standard input), or file.h5:/dataset.\n"
     "\n"
@@ -153,5 +154,6 @@ int main(int argc, char **argv)
     if (!strcmp(verb, "describe")) return cli_describe(&o);
     if (!strcmp(verb, "convert")) return cli_convert(&o);
     if (!strcmp(verb, "gen")) return cli_gen(&o);
+    if (!strcmp(verb, "read")) return cli_read(&o);
     return cli_usage_error("unknown verb \"%s\" (try streamfit --help)", verb);
 }

@@ -138,10 +138,12 @@ static sf_status store_field(csv_reader *r, size_t row, size_t j, const char *s,
         if (k != SF_NUM_NONE) {
             c->values[row] = v;
             c->missing[row] = isnan(v);
-            if (k == SF_NUM_FLOAT && !isnan(v)) r->chunk_int[j] = false;
+            if (k == SF_NUM_FLOAT) r->chunk_int[j] = false;
         } else if (is_na_token(s, n)) {
+            /* as pandas: a missing value makes an integer column float64 */
             c->values[row] = NAN;
             c->missing[row] = 1;
+            r->chunk_int[j] = false;
         } else {
             cb_fail(r, SF_ERR_PARSE, j, "expected a number, got \"%s%s\"", s, n);
             return SF_ERR_PARSE;
@@ -228,13 +230,12 @@ static void on_field(void *s, size_t n, void *ctx)
             r->st = sfi_nomem(&r->err);
             return;
         }
-        if (!is_na_token(text, n)) {
-            double v;
-            sf_numkind k = sf_parse_double(text, n, &v);
-            r->col_seen[j] = true;
-            if (k == SF_NUM_NONE) r->col_num[j] = false;
-            if (k != SF_NUM_INT) r->col_int[j] = false;
-        }
+        double v;
+        sf_numkind k = sf_parse_double(text, n, &v);
+        if (k == SF_NUM_INT) r->col_seen[j] = true;
+        else if (k == SF_NUM_FLOAT) r->col_int[j] = false; /* incl. "nan": float64 in pandas */
+        else if (is_na_token(text, n)) r->col_int[j] = false;
+        else r->col_num[j] = r->col_int[j] = false;
         return;
     }
     store_field(r, r->table->n_rows, j, text, n);
