@@ -344,7 +344,7 @@ static sf_status parse_failure(csv_reader *r, sf_error *err, bool at_end)
 static sf_status feed_piece(csv_reader *r, sf_error *err)
 {
     for (;;) {
-        const char *p = r->buf + r->buf_at;
+        const char *p = r->buf ? r->buf + r->buf_at : NULL; /* no buffer before the first read */
         size_t avail = r->buf_len - r->buf_at;
         const char *nl = avail ? memchr(p, '\n', avail) : NULL;
         size_t len = nl ? (size_t)(nl - p) + 1 : 0;
@@ -445,8 +445,11 @@ static sf_status replay_first_chunk(csv_reader *r, sf_error *err)
         r->rec_line = r->txt_line[i];
         r->piece = NULL;
         for (size_t j = 0; j < nc; j++) {
-            const char *s = r->txt + r->txt_off[i * nc + j];
-            if (SF_IS_ERROR(store_field(r, i, j, s, strlen(s)))) {
+            size_t f = i * nc + j;
+            const char *s = r->txt + r->txt_off[f];
+            /* lengths from offsets: a field may hold NUL bytes */
+            size_t end = f + 1 < r->txt_nf ? r->txt_off[f + 1] : r->txt_len;
+            if (SF_IS_ERROR(store_field(r, i, j, s, end - r->txt_off[f] - 1))) {
                 if (err) *err = r->err;
                 return r->st;
             }
@@ -548,6 +551,39 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
             return sfi_fail(err, SF_ERR_IO, &w, "read failed: %s", strerror(errno));
         }
         if (got == 0) break;
+        if (!quoted && !memchr(buf, '"', (size_t)got)) {
+            /* no quotes in this block (the common case): count lines with a loop the
+             * compiler vectorises and find cuts with memchr */
+            uint64_t nl = 0;
+            for (ssize_t i = 0; i < got; i++) nl += buf[i] == '\n';
+            uint64_t block_end = off + (uint64_t)got;
+            uint64_t line_at = line; /* line number at `from` */
+            const char *from = buf;
+            while (target <= block_end) {
+                size_t skip = target > off ? (size_t)(target - off) - 1 : 0;
+                if (buf + skip < from) skip = (size_t)(from - buf);
+                const char *cut = memchr(buf + skip, '\n', (size_t)got - skip);
+                if (!cut) break;
+                for (const char *q = from; q <= cut; q++) line_at += *q == '\n';
+                from = cut + 1;
+                uint64_t at = off + (uint64_t)(cut - buf) + 1;
+                if (n == cap) {
+                    cap *= 2;
+                    segment_bound *nb = realloc(b, cap * sizeof *nb);
+                    if (!nb) {
+                        free(b);
+                        free(buf);
+                        return sfi_nomem(err);
+                    }
+                    b = nb;
+                }
+                b[n++] = (segment_bound){at, line_at};
+                target = at + s->opt.segment_bytes;
+            }
+            line += nl;
+            off = block_end;
+            continue;
+        }
         for (ssize_t i = 0; i < got; i++) {
             char c = buf[i];
             if (c == '"') quoted = !quoted;

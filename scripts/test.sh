@@ -1,0 +1,51 @@
+#!/bin/bash
+# Builds streamfit and runs every test: warnings as errors, then again under
+# AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), then a short
+# libFuzzer run of the CSV source. Prints "N passed, M failed" at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sh scripts/deps.sh
+
+passed=0
+failed=0
+count() { # summarise one meson test log
+    local log=$1
+    local ok fail
+    ok=$(grep -E '^Ok: ' "$log" | awk '{print $2}' | tail -1)
+    fail=$(grep -E '^(Fail|Unexpected Pass|Timeout): ' "$log" | awk '{s += $NF} END {print s + 0}')
+    passed=$((passed + ${ok:-0}))
+    failed=$((failed + ${fail:-0}))
+}
+
+echo "== build (warnings as errors) and test"
+meson setup build --reconfigure -Dwerror=true >/dev/null 2>&1 || meson setup build -Dwerror=true >/dev/null
+ninja -C build
+meson test -C build --print-errorlogs --num-processes 2 | tee build/test-summary.log
+count build/test-summary.log
+
+echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
+san_args="-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true -Dc_args=-fno-sanitize-recover=all"
+meson setup build-asan --reconfigure $san_args >/dev/null 2>&1 || meson setup build-asan $san_args >/dev/null
+ninja -C build-asan
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs --num-processes 2 --timeout-multiplier 3 | tee build-asan/test-summary.log
+count build-asan/test-summary.log
+
+echo "== libFuzzer: CSV source (${FUZZ_SECONDS:-30} s)"
+CC=clang meson setup build-fuzz --reconfigure -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null 2>&1 ||
+    CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
+    -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null
+ninja -C build-fuzz fuzz_csv
+corpus=$(mktemp -d)
+cp tests/fuzz/corpus/* "$corpus"/
+if (cd "$corpus" && "$OLDPWD"/build-fuzz/fuzz_csv -max_total_time="${FUZZ_SECONDS:-30}" -max_len=1024 \
+        -print_final_stats=1 "$corpus" > "$corpus/log" 2>&1); then
+    passed=$((passed + 1)); echo "fuzz_csv: no crash in ${FUZZ_SECONDS:-30} s ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$corpus/log" | awk '{print $2}') runs)"
+else
+    failed=$((failed + 1)); tail -40 "$corpus/log"
+fi
+rm -rf "$corpus"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
