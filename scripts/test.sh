@@ -23,6 +23,21 @@ ninja -C build
 meson test -C build --print-errorlogs --num-processes 2 | tee build/test-summary.log
 count build/test-summary.log
 
+echo "== meson install + pkg-config: an example builds against the installed library"
+dest=$(mktemp -d)
+meson install -C build --destdir "$dest" >/dev/null
+pcdir=$(dirname "$(find "$dest" -name streamfit.pc | head -1)")
+if PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" \
+    cc -std=c11 -Wall -Wextra -Wpedantic -Werror examples/column_means.c \
+    $(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --cflags --libs streamfit) \
+    -Wl,-rpath,"$(dirname "$(find "$dest" -name libstreamfit.so | head -1)")" -o "$dest/column_means" &&
+    printf 'a,b\n1,x\n3,y\n' > "$dest/t.csv" && "$dest/column_means" "$dest/t.csv" | grep -q '^a	2	'; then
+    passed=$((passed + 1)); echo "install: ok"
+else
+    failed=$((failed + 1)); echo "install: FAILED"
+fi
+rm -rf "$dest"
+
 echo "== AddressSanitizer + UndefinedBehaviorSanitizer"
 san_args="-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true -Dc_args=-fno-sanitize-recover=all"
 meson setup build-asan --reconfigure $san_args >/dev/null 2>&1 || meson setup build-asan $san_args >/dev/null
