@@ -1,0 +1,530 @@
+/* hdf5_sink.c — writes tables and matrices to HDF5 (sink kind "hdf5").
+ *
+ * Layout, readable as-is by h5py and PyTables:
+ *   - a table becomes a group (the sink's group) holding one 1-D dataset per column,
+ *     float64 or variable-length UTF-8 strings (category labels), and the group
+ *     attribute "columns" (variable-length strings) giving the column order;
+ *     io/hdf5_source.c reads such a group back as a table;
+ *   - write_matrix appends to a named 2-D (p > 0) or 1-D (p == 0) float64 dataset
+ *     with an optional "columns" attribute, as seed 000's PyTables EArrays.
+ * Every dataset is extendable along rows (maxdims H5S_UNLIMITED on dim 0), chunked by
+ * opt->chunk_rows rows, deflated at opt->compression (0 = no filter); no shuffle, no
+ * fletcher32. io/sink.c owns the temporary-file-then-rename protocol.
+ *
+ * Files use the HDF5 1.8 format (libver bounds V18..V18): it stores attributes larger
+ * than 64 KiB (a "columns" list of thousands of names) in dense storage, which the
+ * 1.6-compatible default cannot, and every HDF5 >= 1.8 reader opens it.
+ */
+#define _GNU_SOURCE
+#include <hdf5.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "io/sink_impl.h"
+
+/* A chunk of a 2-D dataset holds at most this many bytes (a wide design matrix
+ * would otherwise make chunk_rows-row chunks of hundreds of megabytes). */
+#define MAX_CHUNK_BYTES ((size_t)4 << 20)
+
+typedef struct matrix_ds {
+    char *name;
+    hid_t dset;
+    size_t p;
+    hsize_t rows;
+} matrix_ds;
+
+typedef struct hdf5_sink {
+    hid_t fid, gid, str_type;
+    sf_sink_options opt;
+    sf_where where;
+    /* the table layout, fixed by the first write_table */
+    bool have_table;
+    size_t n_cols;
+    char **names;
+    sf_coltype *types;
+    hid_t *cols;
+    hsize_t rows;
+    double *fbuf;
+    const char **sbuf;
+    size_t buf_cap;
+    /* write_matrix datasets */
+    matrix_ds *mats;
+    size_t n_mats;
+} hdf5_sink;
+
+static herr_t first_error_cb(unsigned n, const H5E_error2_t *e, void *data)
+{
+    char *buf = data;
+    if (n == 0 && e->desc && *e->desc) sfi_strlcpy(buf, e->desc, 200);
+    return 0;
+}
+
+/* The most specific message on HDF5's error stack; call inside the TRY. */
+static void h5_message(char buf[200])
+{
+    buf[0] = '\0';
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error_cb, buf);
+    if (!buf[0]) sfi_strlcpy(buf, "unknown HDF5 error", 200);
+}
+
+static sf_status fail_h5(hdf5_sink *s, sf_error *err, sf_status st, const char *what)
+{
+    char msg[200];
+    h5_message(msg);
+    return sfi_fail(err, st, &s->where, "%s: %s", what, msg);
+}
+
+static void close_id(hid_t *id)
+{
+    if (*id >= 0) H5Idec_ref(*id);
+    *id = -1;
+}
+
+/* HDF5 link names cannot hold '/' and "." names the group itself: column "a/b" is
+ * stored as link "a%2Fb" (its true name stays in "columns"). Mirrored by link_name()
+ * in io/hdf5_source.c. */
+static char *link_name(const char *name)
+{
+    if (!*name) return strdup("%00");
+    if (strcmp(name, ".") == 0) return strdup("%2E");
+    size_t n = 0;
+    for (const char *p = name; *p; p++) n += *p == '/' ? 3 : 1;
+    char *out = malloc(n + 1), *q = out;
+    if (!out) return NULL;
+    for (const char *p = name; *p; p++) {
+        if (*p == '/') {
+            memcpy(q, "%2F", 3);
+            q += 3;
+        } else
+            *q++ = *p;
+    }
+    *q = '\0';
+    return out;
+}
+
+static void sink_free(hdf5_sink *s)
+{
+    if (!s) return;
+    for (size_t j = 0; j < s->n_cols; j++) {
+        if (s->cols) close_id(&s->cols[j]);
+        if (s->names) free(s->names[j]);
+    }
+    free(s->cols);
+    free(s->names);
+    free(s->types);
+    free(s->fbuf);
+    free(s->sbuf);
+    for (size_t k = 0; k < s->n_mats; k++) {
+        free(s->mats[k].name);
+        close_id(&s->mats[k].dset);
+    }
+    free(s->mats);
+    close_id(&s->str_type);
+    close_id(&s->gid);
+    close_id(&s->fid);
+    free(s);
+}
+
+static sf_status do_open(void **impl_out, const char *tmp_path, const char *group,
+                         const char *display, const sf_sink_options *opt, sf_error *err)
+{
+    hdf5_sink *s = calloc(1, sizeof *s);
+    if (!s) return sfi_nomem(err);
+    s->fid = s->gid = s->str_type = -1;
+    s->opt = *opt;
+    if (s->opt.chunk_rows == 0) s->opt.chunk_rows = 16384;
+    sfi_where_init(&s->where, display ? display : tmp_path);
+    sf_status st = SF_OK;
+    hid_t fapl = -1, lcpl = -1;
+    if (opt->compression < 0 || opt->compression > 9) {
+        st = sfi_fail(err, SF_ERR_ARG, &s->where, "compression must be 0-9, got %d",
+                      opt->compression);
+        goto done;
+    }
+    if (opt->compression > 0 && H5Zfilter_avail(H5Z_FILTER_DEFLATE) <= 0) {
+        st = sfi_fail(err, SF_ERR_UNSUPPORTED, &s->where,
+                      "this HDF5 library has no deflate filter");
+        goto done;
+    }
+    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
+        st = fail_h5(s, err, SF_ERR_INTERNAL, "cannot set file access properties");
+        goto done;
+    }
+    s->fid = H5Fcreate(tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (s->fid < 0) {
+        st = fail_h5(s, err, SF_ERR_IO, "cannot create");
+        goto done;
+    }
+    /* io/sink.c made the name with mkstemp (mode 0600); outputs are ordinary files */
+    chmod(tmp_path, 0644);
+    if (!group || !*group || strcmp(group, "/") == 0) {
+        s->gid = H5Gopen2(s->fid, "/", H5P_DEFAULT);
+    } else {
+        lcpl = H5Pcreate(H5P_LINK_CREATE);
+        if (lcpl >= 0 && H5Pset_create_intermediate_group(lcpl, 1) >= 0)
+            s->gid = H5Gcreate2(s->fid, group, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    }
+    if (s->gid < 0) {
+        st = fail_h5(s, err, SF_ERR_ARG, "cannot create the group");
+        goto done;
+    }
+    s->str_type = H5Tcopy(H5T_C_S1);
+    if (s->str_type < 0 || H5Tset_size(s->str_type, H5T_VARIABLE) < 0 ||
+        H5Tset_cset(s->str_type, H5T_CSET_UTF8) < 0)
+        st = fail_h5(s, err, SF_ERR_INTERNAL, "cannot make the string type");
+done:
+    close_id(&fapl);
+    close_id(&lcpl);
+    if (st != SF_OK) {
+        sink_free(s);
+        return st;
+    }
+    *impl_out = s;
+    return SF_OK;
+}
+
+sf_status sfi_hdf5_sink_open(void **impl_out, const char *tmp_path, const char *group,
+                             const char *display, const sf_sink_options *opt, sf_error *err)
+{
+    *impl_out = NULL;
+    sf_sink_options o;
+    if (opt) o = *opt;
+    else sf_sink_options_init(&o);
+    sf_status st;
+    H5E_BEGIN_TRY { st = do_open(impl_out, tmp_path, group, display, &o, err); } H5E_END_TRY;
+    return st;
+}
+
+/* Writes a "columns" attribute (1-D, variable-length UTF-8 strings) on obj. */
+static bool write_names(hdf5_sink *s, hid_t obj, const char *const *names, size_t n)
+{
+    hsize_t dims[1] = {n};
+    hid_t sp = H5Screate_simple(1, dims, NULL);
+    hid_t a = sp >= 0 ? H5Acreate2(obj, "columns", s->str_type, sp, H5P_DEFAULT, H5P_DEFAULT)
+                      : -1;
+    bool ok = a >= 0 && H5Awrite(a, s->str_type, names) >= 0;
+    close_id(&a);
+    close_id(&sp);
+    return ok;
+}
+
+/* Creates an empty extendable dataset: rank 1 (p == 0) or 2, chunked, deflated. */
+static hid_t create_extendable(hdf5_sink *s, const char *name, hid_t ftype, size_t p,
+                               bool nan_fill)
+{
+    int rank = p ? 2 : 1;
+    hsize_t dims[2] = {0, p}, maxdims[2] = {H5S_UNLIMITED, p};
+    hsize_t chunk[2] = {s->opt.chunk_rows, p ? p : 1};
+    size_t row_bytes = (p ? p : 1) * sizeof(double);
+    if (p && chunk[0] * row_bytes > MAX_CHUNK_BYTES)
+        chunk[0] = MAX_CHUNK_BYTES / row_bytes ? MAX_CHUNK_BYTES / row_bytes : 1;
+    hid_t sp = H5Screate_simple(rank, dims, maxdims);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE), lcpl = H5Pcreate(H5P_LINK_CREATE);
+    hid_t d = -1;
+    const double nan = NAN;
+    bool ok = sp >= 0 && dcpl >= 0 && lcpl >= 0 && H5Pset_chunk(dcpl, rank, chunk) >= 0 &&
+              H5Pset_create_intermediate_group(lcpl, 1) >= 0 &&
+              (s->opt.compression == 0 ||
+               H5Pset_deflate(dcpl, (unsigned)s->opt.compression) >= 0) &&
+              (!nan_fill || H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nan) >= 0);
+    if (ok) d = H5Dcreate2(s->gid, name, ftype, sp, lcpl, dcpl, H5P_DEFAULT);
+    close_id(&lcpl);
+    close_id(&dcpl);
+    close_id(&sp);
+    return d;
+}
+
+/* Grows d by n rows from `rows` and writes buf (memory type mtype, memory space ms)
+ * into them. On failure the dataset is shrunk back. */
+static bool append_rows(hid_t d, hsize_t rows, hsize_t n, size_t p, hid_t mtype, hid_t ms,
+                        const void *buf)
+{
+    hsize_t size[2] = {rows + n, p}, start[2] = {rows, 0}, count[2] = {n, p};
+    if (H5Dset_extent(d, size) < 0) return false;
+    hid_t fs = H5Dget_space(d);
+    bool ok = fs >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0 &&
+              H5Dwrite(d, mtype, ms, fs, H5P_DEFAULT, buf) >= 0;
+    close_id(&fs);
+    if (!ok) {
+        size[0] = rows;
+        H5Dset_extent(d, size);
+    }
+    return ok;
+}
+
+/* First write_table: fixes the layout and creates the column datasets. */
+static sf_status create_table(hdf5_sink *s, const sf_table *t, sf_error *err)
+{
+    size_t n = t->n_cols;
+    if (n == 0) return sfi_fail(err, SF_ERR_ARG, &s->where, "the table has no columns");
+    if (!t->names) return sfi_fail(err, SF_ERR_ARG, &s->where, "the table has no column names");
+    s->names = calloc(n, sizeof *s->names);
+    s->types = calloc(n, sizeof *s->types);
+    s->cols = malloc(n * sizeof *s->cols);
+    if (!s->names || !s->types || !s->cols) goto nomem;
+    s->n_cols = n;
+    for (size_t j = 0; j < n; j++) s->cols[j] = -1;
+    for (size_t j = 0; j < n; j++) {
+        s->names[j] = strdup(t->names[j] ? t->names[j] : "");
+        if (!s->names[j]) goto nomem;
+        s->types[j] = t->cols[j].type;
+    }
+    sf_status st = SF_OK;
+    for (size_t j = 0; j < n && st == SF_OK; j++) {
+        char *ln = link_name(s->names[j]);
+        if (!ln) goto nomem;
+        bool cat = s->types[j] == SF_COL_CATEGORY;
+        if (H5Lexists(s->gid, ln, H5P_DEFAULT) > 0)
+            st = sfi_fail(err, SF_ERR_ARG, &s->where,
+                          "column \"%s\" appears twice or clashes with a dataset",
+                          s->names[j]);
+        else {
+            s->cols[j] = create_extendable(s, ln, cat ? s->str_type : H5T_IEEE_F64LE, 0, !cat);
+            if (s->cols[j] < 0) st = fail_h5(s, err, SF_ERR_IO, "cannot create a dataset");
+            if (st != SF_OK) sfi_error_field(err, s->names[j]);
+        }
+        free(ln);
+    }
+    if (st == SF_OK && H5Aexists(s->gid, "columns") > 0 && H5Adelete(s->gid, "columns") < 0)
+        st = fail_h5(s, err, SF_ERR_IO, "cannot replace attribute \"columns\"");
+    if (st == SF_OK && !write_names(s, s->gid, (const char *const *)s->names, n))
+        st = fail_h5(s, err, SF_ERR_IO, "cannot write attribute \"columns\"");
+    if (st != SF_OK) {
+        /* undo: a failed call leaves the sink as it was */
+        for (size_t j = 0; j < n; j++) {
+            if (s->cols[j] >= 0) {
+                char *ln = link_name(s->names[j]);
+                close_id(&s->cols[j]);
+                if (ln) H5Ldelete(s->gid, ln, H5P_DEFAULT);
+                free(ln);
+            }
+        }
+    }
+    if (st == SF_OK) {
+        s->have_table = true;
+        return SF_OK;
+    }
+    for (size_t j = 0; j < n; j++) free(s->names[j]);
+    free(s->names);
+    free(s->types);
+    free(s->cols);
+    s->names = NULL;
+    s->types = NULL;
+    s->cols = NULL;
+    s->n_cols = 0;
+    return st;
+nomem:
+    if (s->names)
+        for (size_t j = 0; j < n; j++) free(s->names[j]);
+    free(s->names);
+    free(s->types);
+    free(s->cols);
+    s->names = NULL;
+    s->types = NULL;
+    s->cols = NULL;
+    s->n_cols = 0;
+    return sfi_nomem(err);
+}
+
+static sf_status check_same_layout(hdf5_sink *s, const sf_table *t, sf_error *err)
+{
+    if (t->n_cols != s->n_cols)
+        return sfi_fail(err, SF_ERR_SHAPE, &s->where,
+                        "the table has %zu columns, the first one written had %zu", t->n_cols,
+                        s->n_cols);
+    for (size_t j = 0; j < s->n_cols; j++) {
+        const char *nm = t->names && t->names[j] ? t->names[j] : "";
+        if (strcmp(nm, s->names[j]) != 0 || t->cols[j].type != s->types[j]) {
+            sf_where w = s->where;
+            w.field = j + 1;
+            sfi_fail(err, SF_ERR_SHAPE, &w,
+                     "column %zu is \"%s\" (%s), the first table's was \"%s\" (%s)", j + 1, nm,
+                     sf_coltype_name(t->cols[j].type), s->names[j],
+                     sf_coltype_name(s->types[j]));
+            sfi_error_field(err, nm);
+            return SF_ERR_SHAPE;
+        }
+    }
+    return SF_OK;
+}
+
+static sf_status do_write_table(hdf5_sink *s, const sf_table *t, sf_error *err)
+{
+    if (s->have_table) SF_TRY(check_same_layout(s, t, err));
+    else SF_TRY(create_table(s, t, err));
+    size_t n = t->n_rows;
+    if (n == 0) return SF_OK;
+    if (n > s->buf_cap) {
+        double *f = malloc(n * sizeof *f);
+        const char **c = malloc(n * sizeof *c);
+        if (!f || !c) {
+            free(f);
+            free(c);
+            return sfi_nomem(err);
+        }
+        free(s->fbuf);
+        free(s->sbuf);
+        s->fbuf = f;
+        s->sbuf = c;
+        s->buf_cap = n;
+    }
+    hsize_t dims[1] = {n};
+    hid_t ms = H5Screate_simple(1, dims, NULL);
+    if (ms < 0) return fail_h5(s, err, SF_ERR_INTERNAL, "cannot make a dataspace");
+    sf_status st = SF_OK;
+    size_t done = 0;
+    for (size_t j = 0; j < s->n_cols && st == SF_OK; j++) {
+        const sf_column *col = &t->cols[j];
+        bool ok;
+        if (col->type == SF_COL_FLOAT) {
+            for (size_t i = 0; i < n; i++)
+                s->fbuf[i] = col->missing && col->missing[i] ? NAN : col->values[i];
+            ok = append_rows(s->cols[j], s->rows, n, 0, H5T_NATIVE_DOUBLE, ms, s->fbuf);
+        } else {
+            for (size_t i = 0; i < n && st == SF_OK; i++) {
+                int32_t code = col->codes[i];
+                const char *label = "";
+                if (code >= 0 && !(col->missing && col->missing[i])) {
+                    label = sf_dict_label(col->dict, (size_t)code, NULL);
+                    if (!label) {
+                        sf_where w = s->where;
+                        w.row = s->rows + i + 1;
+                        w.field = j + 1;
+                        st = sfi_fail(err, SF_ERR_ARG, &w,
+                                      "category code %d has no label in the column's dictionary",
+                                      (int)code);
+                        sfi_error_field(err, s->names[j]);
+                    }
+                }
+                s->sbuf[i] = label;
+            }
+            ok = st == SF_OK &&
+                 append_rows(s->cols[j], s->rows, n, 0, s->str_type, ms, s->sbuf);
+        }
+        if (st == SF_OK && !ok) {
+            st = fail_h5(s, err, SF_ERR_IO, "cannot write");
+            sfi_error_field(err, s->names[j]);
+        }
+        if (st == SF_OK) done = j + 1;
+    }
+    if (st != SF_OK) {
+        /* shrink the columns already appended to, so every column keeps s->rows */
+        hsize_t size[1] = {s->rows};
+        for (size_t j = 0; j < done; j++) H5Dset_extent(s->cols[j], size);
+    } else
+        s->rows += n;
+    close_id(&ms);
+    return st;
+}
+
+static sf_status hdf5_write_table(void *impl, const sf_table *t, sf_error *err)
+{
+    sf_status st;
+    H5E_BEGIN_TRY { st = do_write_table(impl, t, err); } H5E_END_TRY;
+    return st;
+}
+
+static sf_status do_write_matrix(hdf5_sink *s, const char *name, const double *x, size_t n,
+                                 size_t p, size_t ld, const char *const *col_names,
+                                 sf_error *err)
+{
+    if (!name || !*name) return sfi_fail(err, SF_ERR_ARG, &s->where, "no dataset name");
+    if (p && ld < p)
+        return sfi_fail(err, SF_ERR_SHAPE, &s->where, "row stride %zu < columns %zu", ld, p);
+    matrix_ds *m = NULL;
+    for (size_t k = 0; k < s->n_mats; k++)
+        if (strcmp(s->mats[k].name, name) == 0) m = &s->mats[k];
+    if (m && m->p != p)
+        return sfi_fail(err, SF_ERR_SHAPE, &s->where,
+                        "dataset \"%s\" has %zu columns, got a matrix of %zu", name, m->p, p);
+    if (!m) {
+        matrix_ds *grown = realloc(s->mats, (s->n_mats + 1) * sizeof *grown);
+        if (!grown) return sfi_nomem(err);
+        s->mats = grown;
+        matrix_ds fresh = {strdup(name), -1, p, 0};
+        if (!fresh.name) return sfi_nomem(err);
+        if (H5Lexists(s->gid, name, H5P_DEFAULT) > 0) {
+            free(fresh.name);
+            return sfi_fail(err, SF_ERR_ARG, &s->where,
+                            "dataset \"%s\" already exists in the output", name);
+        }
+        fresh.dset = create_extendable(s, name, H5T_IEEE_F64LE, p, true);
+        if (fresh.dset < 0) {
+            free(fresh.name);
+            return fail_h5(s, err, SF_ERR_ARG, "cannot create the dataset");
+        }
+        if (col_names && p && !write_names(s, fresh.dset, col_names, p)) {
+            sf_status st = fail_h5(s, err, SF_ERR_IO, "cannot write attribute \"columns\"");
+            close_id(&fresh.dset);
+            H5Ldelete(s->gid, name, H5P_DEFAULT);
+            free(fresh.name);
+            return st;
+        }
+        s->mats[s->n_mats] = fresh;
+        m = &s->mats[s->n_mats++];
+    }
+    if (n == 0) return SF_OK;
+    /* the memory space is the caller's n x ld array with its first p columns selected */
+    hsize_t mdims[2] = {n, p ? ld : 1}, start[2] = {0, 0}, count[2] = {n, p};
+    hid_t ms = H5Screate_simple(p ? 2 : 1, mdims, NULL);
+    bool ok = ms >= 0 &&
+              (!p || H5Sselect_hyperslab(ms, H5S_SELECT_SET, start, NULL, count, NULL) >= 0) &&
+              append_rows(m->dset, m->rows, n, p, H5T_NATIVE_DOUBLE, ms, x);
+    sf_status st = ok ? SF_OK : fail_h5(s, err, SF_ERR_IO, "cannot write");
+    if (ok) m->rows += n;
+    close_id(&ms);
+    return st;
+}
+
+static sf_status hdf5_write_matrix(void *impl, const char *name, const double *x, size_t n,
+                                   size_t p, size_t ld, const char *const *col_names,
+                                   sf_error *err)
+{
+    sf_status st;
+    H5E_BEGIN_TRY { st = do_write_matrix(impl, name, x, n, p, ld, col_names, err); } H5E_END_TRY;
+    return st;
+}
+
+/* Closes every handle, then the file: HDF5 writes its metadata cache and the
+ * superblock at H5Fclose, so that is where a full disk shows. Frees the sink. */
+static sf_status do_finish(hdf5_sink *s, sf_error *err)
+{
+    sf_status st = SF_OK;
+    if (H5Fflush(s->fid, H5F_SCOPE_LOCAL) < 0) st = fail_h5(s, err, SF_ERR_IO, "cannot write");
+    hid_t fid = s->fid;
+    s->fid = -1;
+    sink_free(s); /* closes datasets, group and types; fid stays open */
+    if (H5Fclose(fid) < 0 && st == SF_OK) {
+        char msg[200];
+        h5_message(msg);
+        st = sfi_fail(err, SF_ERR_IO, NULL, "cannot write: %s", msg);
+    }
+    return st;
+}
+
+static sf_status hdf5_finish(void *impl, sf_error *err)
+{
+    sf_status st;
+    hdf5_sink *s = impl;
+    sf_where w = s->where;
+    H5E_BEGIN_TRY { st = do_finish(s, err); } H5E_END_TRY;
+    if (st != SF_OK && err && !err->where.source[0]) err->where = w;
+    return st;
+}
+
+static void hdf5_discard(void *impl)
+{
+    H5E_BEGIN_TRY { sink_free(impl); } H5E_END_TRY;
+}
+
+const sf_sink_ops sfi_hdf5_sink_ops = {
+    .kind = "hdf5",
+    .write_table = hdf5_write_table,
+    .write_matrix = hdf5_write_matrix,
+    .finish = hdf5_finish,
+    .discard = hdf5_discard,
+};

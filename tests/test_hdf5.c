@@ -1,0 +1,849 @@
+/* test_hdf5.c — the HDF5 source and sink.
+ *
+ * Fixtures come from tests/reference/make_hdf5_fixtures.py; every value there is a
+ * closed formula of the row and column, recomputed here and compared bit for bit.
+ * Every test ends with no HDF5 object left open (H5Fget_obj_count). */
+#include "sf_test.h"
+
+#include <hdf5.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#ifndef SF_TEST_DATA_DIR
+#error "build with -DSF_TEST_DATA_DIR=\"<abs path of tests/data>\""
+#endif
+
+/* ---------------------------------------------------------------- helpers */
+
+static const char *spec(const char *file, const char *path)
+{
+    static char buf[4][1024];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s%s%s", SF_TEST_DATA_DIR, file, path ? ":" : "",
+             path ? path : "");
+    return buf[k];
+}
+
+static void assert_no_open_handles(void)
+{
+    assert_int_equal(H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL), 0);
+}
+
+static sf_source *open_ok(const char *s, size_t chunk_rows, const char *target,
+                          uint64_t segment_rows, const char *types)
+{
+    sf_source_options o;
+    sf_source_options_init(&o);
+    if (chunk_rows) o.chunk_rows = chunk_rows;
+    o.target = target;
+    if (segment_rows) o.segment_rows = segment_rows;
+    o.types = types;
+    sf_source *src = NULL;
+    sf_error err;
+    sf_error_clear(&err);
+    sf_status st = sf_source_open(&src, s, &o, &err);
+    if (st != SF_OK) print_error("%s: %s\n", s, err.message);
+    assert_int_equal(st, SF_OK);
+    assert_non_null(src);
+    return src;
+}
+
+static void assert_open_fails(const char *s, const char *target, sf_status want,
+                              const char *message)
+{
+    sf_source_options o;
+    sf_source_options_init(&o);
+    o.target = target;
+    sf_source *src = (sf_source *)&o; /* must be reset to NULL */
+    sf_error err;
+    sf_error_clear(&err);
+    assert_int_equal(sf_source_open(&src, s, &o, &err), want);
+    assert_null(src);
+    assert_int_equal(err.status, want);
+    if (strcmp(err.message, message) != 0) print_error("message: %s\n", err.message);
+    assert_string_equal(err.message, message);
+    assert_string_equal(err.where.source, s);
+    assert_no_open_handles();
+}
+
+/* Everything a source yields, row-major. */
+typedef struct collected {
+    size_t n_rows, n_cols;
+    double *v;     /* float columns; NaN where missing */
+    char **lab;    /* category labels; NULL where missing or float */
+    uint8_t *miss;
+} collected;
+
+static void collect(sf_source *src, collected *c, size_t segment)
+{
+    memset(c, 0, sizeof *c);
+    c->n_cols = sf_source_n_columns(src);
+    const sf_table *t;
+    sf_error err;
+    sf_status st;
+    uint64_t expect_first = 1;
+    while ((st = sf_source_next(src, &t, &err)) == SF_OK) {
+        assert_true(t->n_rows >= 1);
+        assert_int_equal(t->n_cols, c->n_cols);
+        assert_int_equal(t->first_row, expect_first);
+        assert_int_equal(t->segment, segment);
+        expect_first += t->n_rows;
+        size_t n = c->n_rows + t->n_rows;
+        c->v = realloc(c->v, n * c->n_cols * sizeof *c->v);
+        c->lab = realloc(c->lab, n * c->n_cols * sizeof *c->lab);
+        c->miss = realloc(c->miss, n * c->n_cols);
+        for (size_t i = 0; i < t->n_rows; i++) {
+            assert_int_equal(t->line[i], 0);
+            for (size_t j = 0; j < c->n_cols; j++) {
+                const sf_column *col = &t->cols[j];
+                size_t at = (c->n_rows + i) * c->n_cols + j;
+                c->miss[at] = col->missing[i];
+                c->v[at] = NAN;
+                c->lab[at] = NULL;
+                if (col->type == SF_COL_FLOAT) {
+                    c->v[at] = col->values[i];
+                    assert_int_equal(col->missing[i], isnan(col->values[i]));
+                } else if (col->codes[i] >= 0) {
+                    assert_false(col->missing[i]);
+                    c->lab[at] = strdup(sf_dict_label(col->dict, (size_t)col->codes[i], NULL));
+                } else
+                    assert_true(col->missing[i]);
+            }
+        }
+        c->n_rows = n;
+    }
+    if (st != SF_END) print_error("next: %s\n", err.message);
+    assert_int_equal(st, SF_END);
+    /* exhausted stays exhausted */
+    assert_int_equal(sf_source_next(src, &t, &err), SF_END);
+}
+
+static void collected_free(collected *c)
+{
+    for (size_t k = 0; k < c->n_rows * c->n_cols; k++) free(c->lab[k]);
+    free(c->v);
+    free(c->lab);
+    free(c->miss);
+    memset(c, 0, sizeof *c);
+}
+
+static void assert_same(const collected *a, const collected *b)
+{
+    assert_int_equal(a->n_rows, b->n_rows);
+    assert_int_equal(a->n_cols, b->n_cols);
+    for (size_t k = 0; k < a->n_rows * a->n_cols; k++) {
+        assert_double_bits(a->v[k], b->v[k]);
+        assert_int_equal(a->miss[k], b->miss[k]);
+        if (a->lab[k] || b->lab[k]) {
+            assert_non_null(a->lab[k]);
+            assert_non_null(b->lab[k]);
+            assert_string_equal(a->lab[k], b->lab[k]);
+        }
+    }
+}
+
+static collected read_all(const char *s, size_t chunk_rows, const char *target)
+{
+    sf_source *src = open_ok(s, chunk_rows, target, 0, NULL);
+    collected c;
+    collect(src, &c, 0);
+    sf_source_close(src);
+    return c;
+}
+
+static void assert_names(const sf_source *src, const char *const *names, size_t n)
+{
+    assert_int_equal(sf_source_n_columns(src), n);
+    for (size_t j = 0; j < n; j++) assert_string_equal(sf_source_column_name(src, j), names[j]);
+}
+
+#define V(c, i, j) ((c).v[(i) * (c).n_cols + (j)])
+#define LAB(c, i, j) ((c).lab[(i) * (c).n_cols + (j)])
+#define MISS(c, i, j) ((c).miss[(i) * (c).n_cols + (j)])
+
+/* mirrored from make_hdf5_fixtures.py */
+static double x_value(size_t i, size_t j) { return (double)(i * 3 + j) * 0.5 - 10.0; }
+
+static void check_xy(const collected *c, bool with_y)
+{
+    assert_int_equal(c->n_rows, 50);
+    assert_int_equal(c->n_cols, with_y ? 4 : 3);
+    for (size_t i = 0; i < 50; i++) {
+        for (size_t j = 0; j < 3; j++) {
+            if (i == 5 && j == 1) {
+                assert_true(isnan(V(*c, i, j)));
+                assert_true(MISS(*c, i, j));
+            } else {
+                assert_double_bits(V(*c, i, j), x_value(i, j));
+                assert_false(MISS(*c, i, j));
+            }
+        }
+        if (with_y) assert_double_bits(V(*c, i, 3), (double)i * 0.25 + 1.0);
+    }
+}
+
+/* ------------------------------------------------------------ reading kinds */
+
+static void test_pytables_earray(void **state)
+{
+    (void)state;
+    sf_source *src = open_ok(spec("xy_pytables.h5", "/X"), 0, NULL, 0, NULL);
+    static const char *names[] = {"x0", "x1", "x2"};
+    assert_names(src, names, 3);
+    for (size_t j = 0; j < 3; j++) {
+        assert_int_equal(sf_source_column_type(src, j), SF_COL_FLOAT);
+        assert_false(sf_source_column_is_integer(src, j));
+    }
+    assert_string_equal(sf_source_name(src), spec("xy_pytables.h5", "/X"));
+    assert_int_equal(sf_source_size(src), 50 * 3 * 8);
+    assert_int_equal(sf_source_bytes_read(src), 0);
+    collected c;
+    collect(src, &c, 0);
+    check_xy(&c, false);
+    assert_int_equal(sf_source_bytes_read(src), 50 * 3 * 8);
+    collected_free(&c);
+    sf_source_close(src);
+    assert_no_open_handles();
+}
+
+static void test_target_column(void **state)
+{
+    (void)state;
+    sf_source *src = open_ok(spec("xy_pytables.h5", "/X"), 0, "/y", 0, NULL);
+    static const char *names[] = {"x0", "x1", "x2", "y"};
+    assert_names(src, names, 4);
+    collected c;
+    collect(src, &c, 0);
+    check_xy(&c, true);
+    collected_free(&c);
+    sf_source_close(src);
+    /* a relative target is taken from the root */
+    c = read_all(spec("xy_pytables.h5", "/X"), 0, "y");
+    check_xy(&c, true);
+    collected_free(&c);
+    assert_no_open_handles();
+}
+
+static void test_int_matrix(void **state)
+{
+    (void)state;
+    sf_source *src = open_ok(spec("int_matrix.h5", "/M"), 0, NULL, 0, NULL);
+    static const char *names[] = {"p", "q", "r", "s"};
+    assert_names(src, names, 4);
+    for (size_t j = 0; j < 4; j++) assert_true(sf_source_column_is_integer(src, j));
+    collected c;
+    collect(src, &c, 0);
+    assert_int_equal(c.n_rows, 20);
+    for (size_t i = 0; i < 20; i++)
+        for (size_t j = 0; j < 4; j++)
+            assert_double_bits(V(c, i, j), ((double)(i * 4 + j) - 40.0) * 100000.0);
+    collected_free(&c);
+    sf_source_close(src);
+
+    /* float32 with a fixed-length "columns" attribute */
+    src = open_ok(spec("int_matrix.h5", "/F"), 4, NULL, 0, NULL);
+    static const char *fnames[] = {"left", "right"};
+    assert_names(src, fnames, 2);
+    assert_false(sf_source_column_is_integer(src, 0));
+    collect(src, &c, 0);
+    assert_int_equal(c.n_rows, 6);
+    for (size_t k = 0; k < 12; k++) assert_double_bits(c.v[k], ((double)k - 3.0) / 4.0);
+    collected_free(&c);
+    sf_source_close(src);
+    assert_no_open_handles();
+}
+
+static void test_vectors(void **state)
+{
+    (void)state;
+    sf_source *src = open_ok(spec("int_matrix.h5", "/v"), 0, NULL, 0, NULL);
+    static const char *vn[] = {"v"};
+    assert_names(src, vn, 1);
+    assert_true(sf_source_column_is_integer(src, 0));
+    collected c;
+    collect(src, &c, 0);
+    assert_int_equal(c.n_rows, 20);
+    for (size_t i = 0; i < 20; i++) assert_double_bits(c.v[i], (double)(i * 3));
+    collected_free(&c);
+    sf_source_close(src);
+
+    /* h5py's bool is an int8 enum: no HDF5 conversion to double, read as integers */
+    src = open_ok(spec("int_matrix.h5", "/flag"), 3, NULL, 0, NULL);
+    static const char *fn[] = {"flag"};
+    assert_names(src, fn, 1);
+    assert_true(sf_source_column_is_integer(src, 0));
+    collect(src, &c, 0);
+    assert_int_equal(c.n_rows, 20);
+    for (size_t i = 0; i < 20; i++) assert_double_bits(c.v[i], i % 3 == 0 ? 1.0 : 0.0);
+    collected_free(&c);
+    sf_source_close(src);
+    assert_no_open_handles();
+}
+
+static const char *const RGB[] = {"red", "grn", "blu"};
+static const char *const VS[] = {"x", "yy", "\xc3\xa9t\xc3\xa9", "x"};
+
+/* Checks column j of c against the group fixture's column `name`. */
+static void check_group_column(const collected *c, size_t j, const char *name)
+{
+    assert_int_equal(c->n_rows, 12);
+    for (size_t i = 0; i < 12; i++) {
+        if (strcmp(name, "z") == 0 || strcmp(name, "unlisted") == 0)
+            assert_double_bits(V(*c, i, j), (double)i * 1.5 - 4.0);
+        else if (strcmp(name, "a") == 0)
+            assert_double_bits(V(*c, i, j), (double)(i * 7 % 5));
+        else if (strcmp(name, "s") == 0)
+            assert_string_equal(LAB(*c, i, j), RGB[i % 3]);
+        else
+            assert_string_equal(LAB(*c, i, j), VS[i % 4]);
+    }
+}
+
+static void check_group(const char *path, const char *const *names, size_t n)
+{
+    sf_source *src = open_ok(spec("columns_group.h5", path), 5, NULL, 0, NULL);
+    assert_names(src, names, n);
+    for (size_t j = 0; j < n; j++) {
+        bool text = strcmp(names[j], "s") == 0 || strcmp(names[j], "v") == 0;
+        assert_int_equal(sf_source_column_type(src, j), text ? SF_COL_CATEGORY : SF_COL_FLOAT);
+        assert_int_equal(sf_source_column_is_integer(src, j), strcmp(names[j], "a") == 0);
+    }
+    collected c;
+    collect(src, &c, 0);
+    for (size_t j = 0; j < n; j++) check_group_column(&c, j, names[j]);
+    collected_free(&c);
+    sf_source_close(src);
+    assert_no_open_handles();
+}
+
+static void test_group_column_order(void **state)
+{
+    (void)state;
+    static const char *tracked[] = {"z", "a", "s", "v"};   /* link creation order */
+    static const char *by_name[] = {"a", "s", "v", "z"};   /* name order */
+    static const char *listed[] = {"v", "z", "a"};         /* "columns" attribute */
+    check_group("/g", tracked, 4);
+    check_group("/h/", by_name, 4);
+    check_group("/k", listed, 3);
+    /* the target may be a member of the group: read once, as the last column */
+    sf_source *src = open_ok(spec("columns_group.h5", "/g"), 0, "/g/z", 0, NULL);
+    static const char *moved[] = {"a", "s", "v", "z"};
+    assert_names(src, moved, 4);
+    sf_source_close(src);
+    assert_no_open_handles();
+}
+
+static void check_pandas(const char *file, const char *path)
+{
+    sf_source *src = open_ok(spec(file, path), 4, NULL, 0, NULL);
+    /* "cé" was pickled as latin-1 (raw-unicode-escape); read back as UTF-8 */
+    static const char *names[] = {"a", "n", "s", "c\xc3\xa9"};
+    assert_names(src, names, 4);
+    assert_int_equal(sf_source_column_type(src, 0), SF_COL_FLOAT);
+    assert_int_equal(sf_source_column_type(src, 1), SF_COL_FLOAT);
+    assert_true(sf_source_column_is_integer(src, 1));
+    assert_false(sf_source_column_is_integer(src, 0));
+    assert_int_equal(sf_source_column_type(src, 2), SF_COL_CATEGORY);
+    assert_int_equal(sf_source_column_type(src, 3), SF_COL_FLOAT);
+    collected c;
+    collect(src, &c, 0);
+    assert_int_equal(c.n_rows, 10);
+    static const char *s[] = {"u", "v", "w", NULL, "u", "v", "w", "u", "v", "w"};
+    for (size_t i = 0; i < 10; i++) {
+        if (i == 2) assert_true(MISS(c, i, 0) && isnan(V(c, i, 0)));
+        else assert_double_bits(V(c, i, 0), (double)i * 0.5);
+        assert_double_bits(V(c, i, 1), (double)i - 3.0);
+        if (s[i]) assert_string_equal(LAB(c, i, 2), s[i]);
+        else assert_true(MISS(c, i, 2)); /* pandas wrote None as its nan_rep "nan" */
+        assert_double_bits(V(c, i, 3), (double)i * 0.25 - 1.0);
+    }
+    collected_free(&c);
+    sf_source_close(src);
+    assert_no_open_handles();
+}
+
+static void test_pandas_tables(void **state)
+{
+    (void)state;
+    check_pandas("pandas_table.h5", "/df");          /* values_block_* array fields */
+    check_pandas("pandas_table.h5", "/df/table");
+    check_pandas("pandas_datacols.h5", "/df");       /* one field per column */
+    check_pandas("pandas_datacols.h5", "/df/table");
+    check_pandas("pandas_datacols.h5", "/mixed");    /* both, reordered as the frame */
+}
+
+static void test_pytables_table(void **state)
+{
+    (void)state;
+    /* no pandas attributes: field names, an array field expands to v_0, v_1 */
+    sf_source *src = open_ok(spec("xy_pytables.h5", "/t"), 4, NULL, 0, NULL);
+    static const char *names[] = {"f", "i", "s", "v_0", "v_1"};
+    assert_names(src, names, 5);
+    assert_true(sf_source_column_is_integer(src, 1));
+    assert_int_equal(sf_source_column_type(src, 2), SF_COL_CATEGORY);
+    collected c;
+    collect(src, &c, 0);
+    assert_int_equal(c.n_rows, 6);
+    static const char *s[] = {"ab", "cd", "e"};
+    for (size_t i = 0; i < 6; i++) {
+        assert_double_bits(V(c, i, 0), (double)i * 0.5);
+        assert_double_bits(V(c, i, 1), (double)i - 2.0);
+        assert_string_equal(LAB(c, i, 2), s[i % 3]);
+        assert_double_bits(V(c, i, 3), (double)i);
+        assert_double_bits(V(c, i, 4), i ? -(double)i : 0.0); /* numpy stored -0 as +0.0 */
+    }
+    collected_free(&c);
+    sf_source_close(src);
+
+    /* a "columns" list that PyTables pickled */
+    src = open_ok(spec("xy_pytables.h5", "/named"), 0, NULL, 0, NULL);
+    static const char *pn[] = {"first", "second"};
+    assert_names(src, pn, 2);
+    collect(src, &c, 0);
+    for (size_t k = 0; k < 6; k++) assert_double_bits(c.v[k], (double)k);
+    collected_free(&c);
+    sf_source_close(src);
+    assert_no_open_handles();
+}
+
+/* ------------------------------------------------- chunks, segments, rewind */
+
+static void test_chunk_sizes_agree(void **state)
+{
+    (void)state;
+    struct { const char *file, *path, *target; } cases[] = {
+        {"xy_pytables.h5", "/X", "/y"},
+        {"int_matrix.h5", "/M", NULL},
+        {"columns_group.h5", "/g", NULL},
+        {"pandas_table.h5", "/df", NULL},
+        {"pandas_datacols.h5", "/mixed", NULL},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        const char *s = spec(cases[k].file, cases[k].path);
+        collected whole = read_all(s, 1000000, cases[k].target);
+        assert_true(whole.n_rows > 0);
+        size_t sizes[] = {1, 7, whole.n_rows};
+        for (size_t m = 0; m < 3; m++) {
+            collected c = read_all(s, sizes[m], cases[k].target);
+            assert_same(&whole, &c);
+            collected_free(&c);
+        }
+        collected_free(&whole);
+    }
+    assert_no_open_handles();
+}
+
+static void check_segments(const char *s, const char *target, uint64_t segment_rows,
+                           size_t chunk_rows, size_t want_segments)
+{
+    collected whole = read_all(s, 0, target);
+    sf_source *src = open_ok(s, chunk_rows, target, segment_rows, NULL);
+    size_t n = 0;
+    sf_error err;
+    assert_int_equal(sf_source_n_segments(src, &n, &err), SF_OK);
+    assert_int_equal(n, want_segments);
+    collected all = {0};
+    all.n_cols = whole.n_cols;
+    for (size_t i = 0; i < n; i++) {
+        sf_source *seg = NULL;
+        assert_int_equal(sf_source_open_segment(src, i, &seg, &err), SF_OK);
+        assert_int_equal(sf_source_n_columns(seg), whole.n_cols);
+        collected c;
+        collect(seg, &c, i);
+        assert_true(c.n_rows > 0);
+        /* append c to all */
+        size_t cells = (all.n_rows + c.n_rows) * all.n_cols, at = all.n_rows * all.n_cols;
+        all.v = realloc(all.v, cells * sizeof *all.v);
+        all.lab = realloc(all.lab, cells * sizeof *all.lab);
+        all.miss = realloc(all.miss, cells);
+        memcpy(all.v + at, c.v, c.n_rows * c.n_cols * sizeof *c.v);
+        memcpy(all.lab + at, c.lab, c.n_rows * c.n_cols * sizeof *c.lab);
+        memcpy(all.miss + at, c.miss, c.n_rows * c.n_cols);
+        all.n_rows += c.n_rows;
+        free(c.v);
+        free(c.lab);
+        free(c.miss);
+        sf_source_close(seg);
+    }
+    assert_same(&whole, &all);
+    sf_source *seg = NULL;
+    assert_int_equal(sf_source_open_segment(src, n, &seg, &err), SF_ERR_ARG);
+    assert_null(seg);
+    collected_free(&all);
+    collected_free(&whole);
+    sf_source_close(src);
+    assert_no_open_handles();
+}
+
+static void test_segments(void **state)
+{
+    (void)state;
+    /* /X is chunked by 8 rows: 10 rounds up to 16, so 50 rows make 4 segments */
+    check_segments(spec("xy_pytables.h5", "/X"), "/y", 10, 7, 4);
+    check_segments(spec("xy_pytables.h5", "/X"), NULL, 1, 3, 7);
+    check_segments(spec("xy_pytables.h5", "/X"), NULL, 1000, 50000, 1);
+    /* /M is contiguous: segment_rows is kept as it is */
+    check_segments(spec("int_matrix.h5", "/M"), NULL, 6, 4, 4);
+    check_segments(spec("columns_group.h5", "/g"), NULL, 5, 2, 3);
+    /* PyTables chose 1927-row chunks for the pandas table: one segment */
+    check_segments(spec("pandas_datacols.h5", "/mixed"), NULL, 3, 2, 1);
+}
+
+/* One segment read in its own thread (cmocka's asserts stay on the main thread). */
+typedef struct seg_job {
+    sf_source *seg;
+    double *out;     /* rows x cols of float values */
+    size_t rows, cols;
+    sf_status st;
+} seg_job;
+
+static void *read_segment(void *arg)
+{
+    seg_job *job = arg;
+    const sf_table *t;
+    sf_error err;
+    /* HDF5 prints errors per thread: silence this one as the library's users do */
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    while ((job->st = sf_source_next(job->seg, &t, &err)) == SF_OK) {
+        for (size_t i = 0; i < t->n_rows; i++)
+            for (size_t j = 0; j < job->cols; j++)
+                job->out[(job->rows + i) * job->cols + j] = t->cols[j].values[i];
+        job->rows += t->n_rows;
+    }
+    return NULL;
+}
+
+static void test_segments_in_threads(void **state)
+{
+    (void)state;
+    const char *s = spec("xy_pytables.h5", "/X");
+    collected whole = read_all(s, 0, "/y");
+    sf_source *src = open_ok(s, 3, "/y", 8, NULL);
+    size_t n;
+    sf_error err;
+    assert_int_equal(sf_source_n_segments(src, &n, &err), SF_OK);
+    assert_int_equal(n, 7);
+    seg_job jobs[7];
+    pthread_t tid[7];
+    for (size_t i = 0; i < n; i++) {
+        jobs[i] = (seg_job){NULL, calloc(8 * 4, sizeof(double)), 0, 4, SF_OK};
+        assert_int_equal(sf_source_open_segment(src, i, &jobs[i].seg, &err), SF_OK);
+    }
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(pthread_create(&tid[i], NULL, read_segment, &jobs[i]), 0);
+    size_t row = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(pthread_join(tid[i], NULL), 0);
+        assert_int_equal(jobs[i].st, SF_END);
+        for (size_t k = 0; k < jobs[i].rows * 4; k++)
+            assert_double_bits(jobs[i].out[k], whole.v[row * 4 + k]);
+        row += jobs[i].rows;
+        free(jobs[i].out);
+        sf_source_close(jobs[i].seg);
+    }
+    assert_int_equal(row, 50);
+    collected_free(&whole);
+    sf_source_close(src);
+    assert_no_open_handles();
+}
+
+static void test_rewind(void **state)
+{
+    (void)state;
+    const char *s = spec("columns_group.h5", "/g");
+    collected whole = read_all(s, 0, NULL);
+    sf_source *src = open_ok(s, 5, NULL, 0, NULL);
+    const sf_table *t;
+    sf_error err;
+    assert_int_equal(sf_source_next(src, &t, &err), SF_OK);
+    assert_int_equal(sf_source_next(src, &t, &err), SF_OK);
+    assert_int_equal(t->first_row, 6);
+    assert_int_equal(sf_source_rewind(src, &err), SF_OK);
+    assert_int_equal(sf_source_bytes_read(src), 0);
+    collected c;
+    collect(src, &c, 0);
+    assert_same(&whole, &c);
+    collected_free(&c);
+    /* a second full pass after the end */
+    assert_int_equal(sf_source_rewind(src, &err), SF_OK);
+    collect(src, &c, 0);
+    assert_same(&whole, &c);
+    collected_free(&c);
+    collected_free(&whole);
+    sf_source_close(src);
+    assert_no_open_handles();
+}
+
+static void test_types_override(void **state)
+{
+    (void)state;
+    /* an integer column typed category: labels are the shortest decimal texts */
+    sf_source *src = open_ok(spec("int_matrix.h5", "/M"), 0, NULL, 0, "q=category");
+    assert_int_equal(sf_source_column_type(src, 1), SF_COL_CATEGORY);
+    collected c;
+    collect(src, &c, 0);
+    assert_string_equal(LAB(c, 0, 1), "-3900000");
+    assert_string_equal(LAB(c, 19, 1), "3700000");
+    collected_free(&c);
+    sf_source_close(src);
+    /* a string column typed float fails on its first text */
+    src = open_ok(spec("columns_group.h5", "/g"), 0, NULL, 0, "s=float");
+    const sf_table *t;
+    sf_error err;
+    assert_int_equal(sf_source_next(src, &t, &err), SF_ERR_PARSE);
+    assert_string_equal(err.message, "expected a number, got \"red\"");
+    assert_int_equal(err.where.row, 1);
+    assert_int_equal(err.where.field, 3);
+    assert_string_equal(err.field_name, "s");
+    sf_source_close(src);
+    assert_no_open_handles();
+}
+
+/* ------------------------------------------------------------------ errors */
+
+static void test_errors(void **state)
+{
+    (void)state;
+    assert_open_fails(spec("no_such_file.h5", "/X"), NULL, SF_ERR_IO,
+                      "cannot open: No such file or directory");
+    assert_open_fails(spec("not_hdf5.h5", "/X"), NULL, SF_ERR_PARSE, "not an HDF5 file");
+    assert_open_fails(spec("xy_pytables.h5", "/Z"), NULL, SF_ERR_ARG,
+                      "no dataset or group \"/Z\" in the file");
+    assert_open_fails(spec("xy_pytables.h5", "/Z/W"), NULL, SF_ERR_ARG,
+                      "no dataset or group \"/Z/W\" in the file");
+    assert_open_fails(spec("string2d.h5", "/S"), NULL, SF_ERR_UNSUPPORTED,
+                      "expected a numeric dataset, got a string dataset");
+    assert_open_fails(spec("int_matrix.h5", "/cube"), NULL, SF_ERR_UNSUPPORTED,
+                      "expected a 1-D or 2-D dataset, got 3-D");
+    assert_open_fails(spec("xy_pytables.h5", "/X"), "/y_short", SF_ERR_SHAPE,
+                      "target \"/y_short\" has 49 rows, the data has 50");
+    assert_open_fails(spec("xy_pytables.h5", "/X"), "/nope", SF_ERR_ARG,
+                      "no dataset or group \"/nope\" in the file");
+    assert_open_fails(spec("xy_pytables.h5", "/X"), "/X", SF_ERR_SHAPE,
+                      "target \"/X\" must be a 1-D dataset, got 2-D");
+    assert_open_fails(spec("columns_group.h5", "/bad_len"), NULL, SF_ERR_SHAPE,
+                      "column \"b\" has 11 rows, the data has 12");
+    assert_open_fails(spec("columns_group.h5", "/"), NULL, SF_ERR_ARG,
+                      "the group holds no datasets");
+    assert_open_fails(spec("pandas_table.h5", "/fixed"), NULL, SF_ERR_UNSUPPORTED,
+                      "pandas \"frame\" storage is not supported: write it with "
+                      "to_hdf(..., format=\"table\")");
+
+    /* truncated: HDF5's own reason follows the prefix */
+    const char *s = spec("truncated.h5", "/X");
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&src, s, NULL, &err), SF_ERR_PARSE);
+    assert_null(src);
+    assert_true(strncmp(err.message, "corrupt HDF5 file: ", 19) == 0);
+    assert_true(strlen(err.message) > 19);
+    assert_string_equal(err.where.source, s);
+
+    /* a directory is not a file */
+    assert_open_fails(spec(".", "/X"), NULL, SF_ERR_IO, "cannot open: Is a directory");
+
+    sf_source_close(NULL);
+    sf_sink_abort(NULL);
+    assert_no_open_handles();
+}
+
+/* --------------------------------------------------------------------- sink */
+
+static char *tmp_h5(void)
+{
+    char *path = malloc(64);
+    snprintf(path, 64, "/tmp/sf_test_h5_XXXXXX.h5");
+    int fd = mkstemps(path, 3);
+    assert_true(fd >= 0);
+    close(fd);
+    return path;
+}
+
+/* A table of a float column x, a category column label, and a float column "a/b". */
+static sf_table *sink_table(sf_dict *d, size_t n, size_t offset)
+{
+    static const char *names[] = {"x", "label", "a/b"};
+    sf_coltype types[] = {SF_COL_FLOAT, SF_COL_CATEGORY, SF_COL_FLOAT};
+    sf_dict *dicts[] = {NULL, d, NULL};
+    sf_table *t = NULL;
+    sf_error err;
+    assert_int_equal(sf_table_new(&t, 3, types, names, dicts, n, &err), SF_OK);
+    static const char *labels[] = {"cat", "dog", "", "\xc3\xa9t\xc3\xa9", NULL};
+    for (size_t i = 0; i < n; i++) {
+        size_t r = i + offset;
+        double x = r % 6 == 4 ? NAN : (double)r * 0.1 - 1.0;
+        t->cols[0].values[i] = x;
+        t->cols[0].missing[i] = isnan(x);
+        const char *l = labels[r % 5];
+        if (l) {
+            assert_int_equal(sf_dict_intern(d, l, strlen(l), &t->cols[1].codes[i], &err), SF_OK);
+            t->cols[1].missing[i] = 0;
+        } else {
+            t->cols[1].codes[i] = -1;
+            t->cols[1].missing[i] = 1;
+        }
+        t->cols[2].values[i] = (double)r;
+        t->cols[2].missing[i] = 0;
+    }
+    t->n_rows = n;
+    return t;
+}
+
+static void test_sink_table_round_trip(void **state)
+{
+    (void)state;
+    char *path = tmp_h5();
+    char target[128];
+    snprintf(target, sizeof target, "%s:/out/tbl", path);
+    sf_sink_options so;
+    sf_sink_options_init(&so);
+    so.chunk_rows = 4;
+    sf_sink *sink = NULL;
+    sf_error err;
+    assert_int_equal(sf_sink_open(&sink, target, &so, &err), SF_OK);
+    sf_dict *d = NULL;
+    assert_int_equal(sf_dict_new(&d, 0, &err), SF_OK);
+    sf_table *t1 = sink_table(d, 7, 0), *t2 = sink_table(d, 6, 7);
+    assert_int_equal(sf_sink_write_table(sink, t1, &err), SF_OK);
+    assert_int_equal(sf_sink_write_table(sink, t2, &err), SF_OK);
+    /* a table of another layout is refused and changes nothing */
+    static const char *other_names[] = {"x"};
+    sf_coltype ft[] = {SF_COL_FLOAT};
+    sf_table *other = NULL;
+    assert_int_equal(sf_table_new(&other, 1, ft, other_names, NULL, 1, &err), SF_OK);
+    other->n_rows = 1;
+    other->cols[0].values[0] = 1;
+    other->cols[0].missing[0] = 0;
+    assert_int_equal(sf_sink_write_table(sink, other, &err), SF_ERR_SHAPE);
+    sf_table_free(other);
+    assert_int_equal(sf_sink_close(sink, &err), SF_OK);
+
+    sf_source *src = open_ok(target, 5, NULL, 0, NULL);
+    static const char *names[] = {"x", "label", "a/b"};
+    assert_names(src, names, 3);
+    assert_int_equal(sf_source_column_type(src, 1), SF_COL_CATEGORY);
+    collected c;
+    collect(src, &c, 0);
+    assert_int_equal(c.n_rows, 13);
+    static const char *labels[] = {"cat", "dog", "", "\xc3\xa9t\xc3\xa9", ""};
+    for (size_t r = 0; r < 13; r++) {
+        if (r % 6 == 4) assert_true(MISS(c, r, 0));
+        else assert_double_bits(V(c, r, 0), (double)r * 0.1 - 1.0);
+        /* a missing category is written as an empty label and read back as one */
+        assert_string_equal(LAB(c, r, 1), labels[r % 5]);
+        assert_double_bits(V(c, r, 2), (double)r);
+    }
+    collected_free(&c);
+    sf_source_close(src);
+    sf_table_free(t1);
+    sf_table_free(t2);
+    sf_dict_free(d);
+    unlink(path);
+    free(path);
+    assert_no_open_handles();
+}
+
+static void test_sink_matrix_round_trip(void **state)
+{
+    (void)state;
+    char *path = tmp_h5();
+    sf_sink_options so;
+    sf_sink_options_init(&so);
+    so.chunk_rows = 3;
+    so.compression = 0;
+    sf_sink *sink = NULL;
+    sf_error err;
+    assert_int_equal(sf_sink_open(&sink, path, &so, &err), SF_OK);
+    /* 5 x 4 storage, 3 columns used (ld = 4) */
+    double x[20], y[5];
+    for (size_t i = 0; i < 5; i++) {
+        for (size_t j = 0; j < 4; j++) x[i * 4 + j] = j == 3 ? -999.0 : x_value(i, j);
+        y[i] = (double)i * 0.25 + 1.0;
+    }
+    static const char *cols[] = {"a", "b", "c"};
+    assert_int_equal(sf_sink_write_matrix(sink, "X", x, 5, 3, 4, cols, &err), SF_OK);
+    assert_int_equal(sf_sink_write_matrix(sink, "y", y, 5, 0, 0, NULL, &err), SF_OK);
+    for (size_t i = 0; i < 5; i++) {
+        for (size_t j = 0; j < 3; j++) x[i * 3 + j] = x_value(i + 5, j);
+        y[i] = (double)(i + 5) * 0.25 + 1.0;
+    }
+    assert_int_equal(sf_sink_write_matrix(sink, "X", x, 5, 3, 3, NULL, &err), SF_OK);
+    assert_int_equal(sf_sink_write_matrix(sink, "y", y, 5, 0, 0, NULL, &err), SF_OK);
+    assert_int_equal(sf_sink_write_matrix(sink, "X", x, 1, 2, 2, NULL, &err), SF_ERR_SHAPE);
+    assert_int_equal(sf_sink_close(sink, &err), SF_OK);
+
+    char s[128];
+    snprintf(s, sizeof s, "%s:/X", path);
+    sf_source *src = open_ok(s, 4, "/y", 0, NULL);
+    static const char *names[] = {"a", "b", "c", "y"};
+    assert_names(src, names, 4);
+    collected c;
+    collect(src, &c, 0);
+    assert_int_equal(c.n_rows, 10);
+    for (size_t i = 0; i < 10; i++) {
+        for (size_t j = 0; j < 3; j++) assert_double_bits(V(c, i, j), x_value(i, j));
+        assert_double_bits(V(c, i, 3), (double)i * 0.25 + 1.0);
+    }
+    collected_free(&c);
+    /* segments follow the sink's 3-row chunks */
+    size_t n;
+    assert_int_equal(sf_source_n_segments(src, &n, &err), SF_OK);
+    assert_int_equal(n, 1);
+    sf_source_close(src);
+    src = open_ok(s, 4, NULL, 4, NULL); /* 4 rounds up to 6 */
+    assert_int_equal(sf_source_n_segments(src, &n, &err), SF_OK);
+    assert_int_equal(n, 2);
+    sf_source_close(src);
+    unlink(path);
+    free(path);
+    assert_no_open_handles();
+}
+
+static void test_sink_abort_and_errors(void **state)
+{
+    (void)state;
+    char *path = tmp_h5();
+    sf_sink *sink = NULL;
+    sf_error err;
+    assert_int_equal(sf_sink_open(&sink, path, NULL, &err), SF_OK);
+    double v[2] = {1, 2};
+    assert_int_equal(sf_sink_write_matrix(sink, "v", v, 2, 0, 0, NULL, &err), SF_OK);
+    sf_sink_abort(sink);
+    /* the (empty) file mkstemps made is untouched */
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    assert_int_equal(ftell(f), 0);
+    fclose(f);
+    /* a directory that does not exist */
+    assert_int_equal(sf_sink_open(&sink, "/nonexistent-dir/x.h5", NULL, &err), SF_ERR_IO);
+    assert_null(sink);
+    unlink(path);
+    free(path);
+    assert_no_open_handles();
+}
+
+int main(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pytables_earray),
+        cmocka_unit_test(test_target_column),
+        cmocka_unit_test(test_int_matrix),
+        cmocka_unit_test(test_vectors),
+        cmocka_unit_test(test_group_column_order),
+        cmocka_unit_test(test_pandas_tables),
+        cmocka_unit_test(test_pytables_table),
+        cmocka_unit_test(test_chunk_sizes_agree),
+        cmocka_unit_test(test_segments),
+        cmocka_unit_test(test_segments_in_threads),
+        cmocka_unit_test(test_rewind),
+        cmocka_unit_test(test_types_override),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_sink_table_round_trip),
+        cmocka_unit_test(test_sink_matrix_round_trip),
+        cmocka_unit_test(test_sink_abort_and_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
