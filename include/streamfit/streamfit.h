@@ -12,6 +12,7 @@
 #include "sf_pool.h"
 #include "sf_sink.h"
 #include "sf_source.h"
+#include "sf_scaler.h"
 #include "sf_table.h"
 
 #endif
