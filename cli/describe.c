@@ -1,10 +1,10 @@
 /* describe.c — `streamfit describe DATA`: one pass, parallel over segments.
  *
- * Each segment accumulates per-column count, missing, mean and M2 chunk by chunk
- * (two-pass within a chunk, then Chan, Golub & LeVeque's pairwise merge), min and
- * max, and level counts for categories. Segment states are merged in segment
- * order, so the output is the same for any --threads. std is the sample standard
- * deviation (ddof=1), as pandas' describe().
+ * Each segment accumulates, per numeric column, the library's standard-scaler
+ * state (count, shifted mean and M2: exact merges, see sf_scaler.h) plus missing,
+ * min and max; per categorical column, level counts. Segment states are merged in
+ * segment order, so the output is the same for any --threads. std is the sample
+ * standard deviation (ddof=1), as pandas' describe().
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -15,7 +15,8 @@
 
 typedef struct col_acc {
     uint64_t count, missing;
-    double mean, m2, min, max;
+    sf_scaler *moments;     /* numeric: n, mean, var (ddof 0) */
+    double min, max;
     sf_dict *levels;        /* category: owned labels, first-appearance order */
     uint64_t *freq;         /* category: count per code */
     size_t freq_cap;
@@ -41,47 +42,45 @@ static sf_status nomem(sf_error *err)
     return SF_ERR_NOMEM;
 }
 
-static void merge_moments(col_acc *a, uint64_t nb, double mb, double m2b, double mn, double mx)
+static sf_status merge_numeric(col_acc *a, const col_acc *b, sf_error *err)
 {
-    if (nb == 0) return;
-    if (a->count == 0) {
-        a->mean = mb;
-        a->m2 = m2b;
-        a->min = mn;
-        a->max = mx;
-        a->count = nb;
-        return;
+    if (b->count == 0) return SF_OK;
+    if (!a->moments) {
+        sf_status st = sf_scaler_new(&a->moments, NULL, err);
+        if (st != SF_OK) return st;
     }
-    double na = (double)a->count, nbd = (double)nb, n = na + nbd;
-    double d = mb - a->mean;
-    a->mean += d * (nbd / n);
-    a->m2 += m2b + d * d * (na * nbd / n);
-    a->count += nb;
-    if (mn < a->min) a->min = mn;
-    if (mx > a->max) a->max = mx;
+    sf_status st = sf_scaler_merge(a->moments, b->moments, err);
+    if (st != SF_OK) return st;
+    if (a->count == 0 || b->min < a->min) a->min = b->min;
+    if (a->count == 0 || b->max > a->max) a->max = b->max;
+    a->count += b->count;
+    return SF_OK;
 }
 
-static void accumulate_float(col_acc *a, const sf_column *c, size_t n)
+static sf_status accumulate_float(col_acc *a, const sf_column *c, size_t n, sf_error *err)
 {
     uint64_t k = 0;
-    double sum = 0, mn = INFINITY, mx = -INFINITY;
+    double mn = INFINITY, mx = -INFINITY;
     for (size_t i = 0; i < n; i++) {
         if (c->missing[i]) continue;
         double v = c->values[i];
-        sum += v;
         k++;
         if (v < mn) mn = v;
         if (v > mx) mx = v;
     }
     a->missing += n - k;
-    if (k == 0) return;
-    double mean = sum / (double)k, m2 = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (c->missing[i]) continue;
-        double d = c->values[i] - mean;
-        m2 += d * d;
+    if (k == 0) return SF_OK;
+    if (!a->moments) {
+        sf_status st = sf_scaler_new(&a->moments, NULL, err);
+        if (st != SF_OK) return st;
     }
-    merge_moments(a, k, mean, m2, mn, mx);
+    /* one column is a contiguous n x 1 matrix; missing values are NaN, skipped */
+    sf_status st = sf_scaler_partial_fit(a->moments, c->values, n, 1, 1, NULL, err);
+    if (st != SF_OK) return st;
+    if (a->count == 0 || mn < a->min) a->min = mn;
+    if (a->count == 0 || mx > a->max) a->max = mx;
+    a->count += k;
+    return SF_OK;
 }
 
 static sf_status grow_freq(col_acc *a, size_t need, sf_error *err)
@@ -157,7 +156,7 @@ static sf_status run_segment(void *ctx, size_t seg, size_t worker, sf_error *err
     while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
         for (size_t j = 0; j < job->n_cols && st == SF_OK; j++) {
             const sf_column *c = &t->cols[j];
-            if (c->type == SF_COL_FLOAT) accumulate_float(&s->cols[j], c, t->n_rows);
+            if (c->type == SF_COL_FLOAT) st = accumulate_float(&s->cols[j], c, t->n_rows, err);
             else {
                 dicts[j] = c->dict;
                 st = accumulate_category(&s->cols[j], c, t->n_rows, err);
@@ -178,6 +177,7 @@ static sf_status run_segment(void *ctx, size_t seg, size_t worker, sf_error *err
 
 static void free_acc(col_acc *a)
 {
+    sf_scaler_free(a->moments);
     sf_dict_free(a->levels);
     free(a->freq);
 }
@@ -194,7 +194,8 @@ static sf_status merge_segments(describe_job *job, size_t n_seg, col_acc *total,
             col_acc *a = &job->segs[g].cols[j];
             total[j].missing += a->missing;
             if (!cat) {
-                merge_moments(&total[j], a->count, a->mean, a->m2, a->min, a->max);
+                sf_status st = merge_numeric(&total[j], a, err);
+                if (st != SF_OK) return st;
                 continue;
             }
             total[j].count += a->count;
@@ -248,9 +249,16 @@ static void print_json_number(double v)
     }
 }
 
+static double col_mean(const col_acc *a)
+{
+    return a->count ? sf_scaler_mean(a->moments)[0] : NAN;
+}
+
 static double col_std(const col_acc *a)
 {
-    return a->count > 1 ? sqrt(a->m2 / (double)(a->count - 1)) : NAN;
+    if (a->count < 2) return NAN;
+    double n = (double)a->count;
+    return sqrt(sf_scaler_var(a->moments)[0] * (n / (n - 1)));
 }
 
 static void print_json(const describe_job *job, const col_acc *tot, uint64_t rows, size_t top)
@@ -270,7 +278,7 @@ static void print_json(const describe_job *job, const col_acc *tot, uint64_t row
                (unsigned long long)a->count, (unsigned long long)a->missing);
         if (!cat) {
             printf(", \"integer\": %s", sf_source_column_is_integer(job->src, j) ? "true" : "false");
-            double vals[4] = {a->count ? a->mean : NAN, col_std(a), a->count ? a->min : NAN,
+            double vals[4] = {col_mean(a), col_std(a), a->count ? a->min : NAN,
                               a->count ? a->max : NAN};
             const char *keys[4] = {"mean", "std", "min", "max"};
             for (int k = 0; k < 4; k++) {
@@ -309,7 +317,7 @@ static void print_text(const describe_job *job, const col_acc *tot, uint64_t row
                cat ? "category" : (sf_source_column_is_integer(job->src, j) ? "int" : "float"),
                (unsigned long long)a->count, (unsigned long long)a->missing);
         if (!cat) {
-            printf(" %14.6g %14.6g %14.6g %14.6g\n", a->count ? a->mean : NAN, col_std(a),
+            printf(" %14.6g %14.6g %14.6g %14.6g\n", col_mean(a), col_std(a),
                    a->count ? a->min : NAN, a->count ? a->max : NAN);
             continue;
         }

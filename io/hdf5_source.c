@@ -28,6 +28,7 @@
 #include <sys/stat.h>
 
 #include "io/source_impl.h"
+#include "streamfit/sf_number.h"
 
 /* ---------------------------------------------------------------- small helpers */
 
@@ -1561,22 +1562,16 @@ static sf_status scatter(hdf5_reader *r, const part *p, const field *f, size_t e
             if (f->space_pad)
                 while (len && str[len - 1] == ' ') len--;
         }
-        bool missing = text ? (p->nan_rep && strlen(p->nan_rep) == len &&
-                               memcmp(p->nan_rep, str, len) == 0)
+        /* an empty string is missing, as in CSV (and as our sink writes a missing
+         * category); pandas tables also mark missing strings with nan_rep */
+        bool missing = text ? (len == 0 || (p->nan_rep && strlen(p->nan_rep) == len &&
+                                            memcmp(p->nan_rep, str, len) == 0))
                             : isnan(v);
         col->missing[i] = missing;
         if (s->types[c] == SF_COL_FLOAT) {
             if (text && !missing) {
                 /* a string column typed float by opt->types */
-                char tmp[64], *end = tmp;
-                bool bad = len >= sizeof tmp;
-                if (len == 0) missing = true;
-                else if (!bad) {
-                    memcpy(tmp, str, len);
-                    tmp[len] = '\0';
-                    v = strtod(tmp, &end);
-                    bad = *end != '\0';
-                }
+                bool bad = sf_parse_double(str, len, &v) == SF_NUM_NONE;
                 if (bad) {
                     sf_where w = r->where;
                     w.row = r->cursor + i + 1;
