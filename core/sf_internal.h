@@ -7,6 +7,7 @@
 #define SF_INTERNAL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include "streamfit/sf_core.h"
 
 #define SFI_FUNC __attribute__((visibility("hidden")))
@@ -37,5 +38,22 @@ SFI_FUNC sf_status sfi_nomem(sf_error *err);
         sf_status sf_try_st_ = (expr);        \
         if (SF_IS_ERROR(sf_try_st_)) return sf_try_st_; \
     } while (0)
+
+
+/* ---- a growing text buffer (JSON, messages) ---- */
+typedef struct sfi_buf {
+    char *data;     /* NUL-terminated */
+    size_t len, cap;
+    bool failed;    /* an allocation failed; later appends are no-ops */
+} sfi_buf;
+
+SFI_FUNC void sfi_buf_printf(sfi_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends a JSON string literal (quoted, escaped) of s[0..n). */
+SFI_FUNC void sfi_buf_json_string(sfi_buf *b, const char *s, size_t n);
+/* Appends a JSON number in shortest round-trip form; NaN as null, ±inf as
+ * "inf"/"-inf" (Decision 16). */
+SFI_FUNC void sfi_buf_json_number(sfi_buf *b, double v);
+/* Appends [v0, v1, …]. */
+SFI_FUNC void sfi_buf_json_array(sfi_buf *b, const double *v, size_t n);
 
 #endif

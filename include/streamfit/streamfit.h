@@ -9,6 +9,7 @@
 
 #include "sf_core.h"
 #include "sf_number.h"
+#include "sf_pipeline.h"
 #include "sf_pool.h"
 #include "sf_sink.h"
 #include "sf_source.h"

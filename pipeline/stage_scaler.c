@@ -1,0 +1,97 @@
+/* stage_scaler.c — the standard scaler as a pipeline stage (kind
+ * "standard_scaler", alias "scaler"): an adapter from blocks and spec parameters
+ * to sf_scaler. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pipeline/stage.h"
+#include "streamfit/sf_scaler.h"
+
+static sf_status scaler_create(void **st, const sfi_spec_stage *spec, sf_error *err)
+{
+    sf_scaler_params p;
+    sf_scaler_params_default(&p);
+    for (size_t i = 0; i < spec->n_params; i++) {
+        const sfi_param *prm = &spec->params[i];
+        bool copy;
+        if (strcmp(prm->key, "with_mean") == 0) SF_TRY(sfi_param_bool(prm, &p.with_mean, err));
+        else if (strcmp(prm->key, "with_std") == 0) SF_TRY(sfi_param_bool(prm, &p.with_std, err));
+        else if (strcmp(prm->key, "copy") == 0) SF_TRY(sfi_param_bool(prm, &copy, err)); /* no-op here */
+        else
+            return sfi_spec_fail(err, prm->column, "unknown parameter %s for %s (valid: with_mean, "
+                                                   "with_std, copy)", prm->key, spec->kind);
+    }
+    return sf_scaler_new((sf_scaler **)st, &p, err);
+}
+
+static sf_status scaler_clone_empty(const void *st, void **out, sf_error *err)
+{
+    return sf_scaler_clone_empty(st, (sf_scaler **)out, err);
+}
+
+static void scaler_free(void *st) { sf_scaler_free(st); }
+
+static sf_status scaler_partial_fit(void *st, const sf_block *b, sf_error *err)
+{
+    return sf_scaler_partial_fit(st, b->x, b->n_rows, b->n_cols, b->ld, b->w, err);
+}
+
+static sf_status scaler_merge(void *dst, const void *src, sf_error *err)
+{
+    return sf_scaler_merge(dst, src, err);
+}
+
+static size_t scaler_n_outputs(const void *st, size_t n_in)
+{
+    (void)st;
+    return n_in;
+}
+
+static sf_status scaler_transform(const void *st, const double *x, size_t n, size_t p, size_t ld,
+                                  double *out, size_t out_ld, sf_error *err)
+{
+    return sf_scaler_transform(st, x, n, p, ld, out, out_ld, err);
+}
+
+static void scaler_to_json(const void *st, sfi_buf *b)
+{
+    const sf_scaler *s = st;
+    sf_scaler_params p = sf_scaler_get_params(s);
+    size_t n = sf_scaler_n_features(s);
+    sfi_buf_printf(b, "\"params\": {\"with_mean\": %s, \"with_std\": %s, \"copy\": true}",
+                   p.with_mean ? "true" : "false", p.with_std ? "true" : "false");
+    if (!n) return;
+    /* sklearn: mean_ is None unless with_mean or with_std; var_/scale_ None without with_std */
+    sfi_buf_printf(b, ", \"mean_\": ");
+    if (p.with_mean || p.with_std) sfi_buf_json_array(b, sf_scaler_mean(s), n);
+    else sfi_buf_printf(b, "null");
+    sfi_buf_printf(b, ", \"var_\": ");
+    if (p.with_std) sfi_buf_json_array(b, sf_scaler_var(s), n);
+    else sfi_buf_printf(b, "null");
+    sfi_buf_printf(b, ", \"scale_\": ");
+    if (p.with_std) sfi_buf_json_array(b, sf_scaler_scale(s), n);
+    else sfi_buf_printf(b, "null");
+    /* a scalar when every column saw the same count, as sklearn collapses it */
+    const double *ns = sf_scaler_n_samples_seen(s);
+    bool same = true;
+    for (size_t j = 1; j < n; j++) same = same && ns[j] == ns[0];
+    sfi_buf_printf(b, ", \"n_samples_seen_\": ");
+    if (same) sfi_buf_json_number(b, ns[0]);
+    else sfi_buf_json_array(b, ns, n);
+    sfi_buf_printf(b, ", \"n_features_in_\": %zu", n);
+}
+
+const sfi_stage_ops sfi_scaler_stage = {
+    .kind = "standard_scaler",
+    .alias = "scaler",
+    .params_help = "with_mean, with_std, copy",
+    .mergeable = true,
+    .create = scaler_create,
+    .clone_empty = scaler_clone_empty,
+    .free = scaler_free,
+    .partial_fit = scaler_partial_fit,
+    .merge = scaler_merge,
+    .n_outputs = scaler_n_outputs,
+    .transform = scaler_transform,
+    .to_json = scaler_to_json,
+};

@@ -1,0 +1,294 @@
+/* test_pipeline.c — spec parsing with column-exact errors; fitting a scaler
+ * pipeline over a CSV equals the scaler fitted directly on the same rows; the fit
+ * is bitwise identical for 1, 2 and 3 threads; chained stages see the output of
+ * the fitted stages before them; CSV and HDF5 sources give the same fit;
+ * concurrent transforms equal serial ones; JSON export. */
+#include "sf_test.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+static void expect_spec_error(const char *spec, size_t column, const char *msg)
+{
+    sf_pipeline *pl = (sf_pipeline *)1;
+    sf_error err;
+    assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_ERR_ARG);
+    assert_null(pl);
+    assert_string_equal(err.where.source, "<pipeline>");
+    if (err.where.column != column || strcmp(err.message, msg) != 0)
+        print_error("spec \"%s\": column %llu, message \"%s\"\n", spec,
+                    (unsigned long long)err.where.column, err.message);
+    assert_int_equal(err.where.column, column);
+    assert_string_equal(err.message, msg);
+}
+
+static void test_spec_errors(void **state)
+{
+    (void)state;
+    expect_spec_error("scalar", 1, "unknown stage scalar (valid: standard_scaler (scaler))");
+    expect_spec_error("scaler | scaler(with_mean=flase)", 27,
+                      "with_mean must be true or false, got a string");
+    expect_spec_error("scaler(with_mean=1)", 18, "with_mean must be true or false, got a number");
+    expect_spec_error("scaler(alpha=1e-4)", 8,
+                      "unknown parameter alpha for scaler (valid: with_mean, with_std, copy)");
+    expect_spec_error("scaler(with_mean=false", 23, "unclosed '(': expected ')'");
+    expect_spec_error("scaler |", 9, "expected a stage name after '|'");
+    expect_spec_error("scaler(with_mean true)", 18, "expected '=' after with_mean");
+    expect_spec_error("scaler(with_std=false, with_std=true)", 24, "parameter with_std given twice");
+    expect_spec_error("scaler scaler", 8, "expected '|' or the end of the pipeline");
+    expect_spec_error("scaler(copy='x)", 13, "unterminated string");
+    expect_spec_error("", 1, "expected a stage name after '|'");
+}
+
+static void test_spec_ok(void **state)
+{
+    (void)state;
+    sf_pipeline *pl = NULL;
+    sf_error err;
+    assert_int_equal(sf_pipeline_new(&pl, "  scaler( with_mean = False , copy=True ) |standard_scaler()",
+                                     &err), SF_OK);
+    assert_int_equal(sf_pipeline_n_stages(pl), 2);
+    assert_string_equal(sf_pipeline_stage_kind(pl, 0), "standard_scaler");
+    assert_false(sf_pipeline_is_fitted(pl));
+    double x = 1, y;
+    assert_int_equal(sf_pipeline_transform(pl, &x, 1, 1, 1, &y, 1, &err), SF_ERR_STATE);
+    sf_pipeline_free(pl);
+    sf_pipeline_free(NULL);
+}
+
+/* A CSV with NaNs (rows with one are dropped), a large-mean column and a target. */
+static char *write_data(size_t n_rows, unsigned seed)
+{
+    size_t cap = n_rows * 100 + 64, k = 0;
+    char *t = malloc(cap);
+    k += (size_t)sprintf(t + k, "a,b,name,c,y\n");
+    unsigned x = seed;
+    for (size_t i = 0; i < n_rows; i++) {
+        x = x * 1103515245u + 12345u;
+        double a = (double)(x >> 8) / 16777216.0 * 4 - 2;
+        x = x * 1103515245u + 12345u;
+        double c = 1e9 + (double)(x >> 8) / 16777216.0;
+        if (i % 13 == 5) k += (size_t)sprintf(t + k, "%.17g,,n%zu,%.17g,%zu\n", a, i % 3, c, i % 7);
+        else k += (size_t)sprintf(t + k, "%.17g,%zu,n%zu,%.17g,%zu\n", a, i % 10, i % 3, c, i % 7);
+    }
+    char *path = sf_test_write_tmp(t, k, ".csv");
+    free(t);
+    return path;
+}
+
+static sf_pipeline *fit_csv(const char *path, const char *spec, size_t threads, uint64_t seg_bytes)
+{
+    sf_source_options so;
+    sf_source_options_init(&so);
+    so.chunk_rows = 97;
+    so.segment_bytes = seg_bytes;
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&src, path, &so, &err), SF_OK);
+    sf_pipeline *pl = NULL;
+    assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_OK);
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.threads = threads;
+    fo.target = "y";
+    sf_status st = sf_pipeline_fit(pl, src, &fo, &err);
+    if (st != SF_OK) {
+        char m[1024];
+        sf_error_format(&err, m, sizeof m);
+        print_error("%s\n", m);
+    }
+    assert_int_equal(st, SF_OK);
+    sf_source_close(src);
+    return pl;
+}
+
+static void test_fit_equals_direct(void **state)
+{
+    (void)state;
+    char *path = write_data(2000, 7);
+    sf_pipeline *pl = fit_csv(path, "scaler", 2, 4096);
+    assert_true(sf_pipeline_is_fitted(pl));
+    assert_int_equal(sf_pipeline_n_features(pl), 3);
+    assert_string_equal(sf_pipeline_feature_name(pl, 0), "a");
+    assert_string_equal(sf_pipeline_feature_name(pl, 2), "c");
+    assert_string_equal(sf_pipeline_target(pl), "y");
+    assert_int_equal(sf_pipeline_rows_seen(pl), 2000);
+    size_t dropped = 0;
+    for (size_t i = 0; i < 2000; i++) dropped += i % 13 == 5;
+    assert_int_equal(sf_pipeline_rows_dropped(pl), dropped);
+    /* the same rows straight into sf_scaler */
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&src, path, NULL, &err), SF_OK);
+    sf_scaler *sc = NULL;
+    assert_int_equal(sf_scaler_new(&sc, NULL, &err), SF_OK);
+    const sf_table *t;
+    size_t cols[3] = {0, 1, 3};
+    while (sf_source_next(src, &t, &err) == SF_OK)
+        for (size_t i = 0; i < t->n_rows; i++) {
+            if (t->cols[1].missing[i]) continue;
+            double row[3];
+            for (size_t j = 0; j < 3; j++) row[j] = t->cols[cols[j]].values[i];
+            assert_int_equal(sf_scaler_partial_fit(sc, row, 1, 3, 3, NULL, &err), SF_OK);
+        }
+    sf_source_close(src);
+    double x[3] = {0.5, 3, 1e9 + 0.25}, got[3], want[3];
+    assert_int_equal(sf_pipeline_transform(pl, x, 1, 3, 3, got, 3, &err), SF_OK);
+    assert_int_equal(sf_scaler_transform(sc, x, 1, 3, 3, want, 3, &err), SF_OK);
+    for (size_t j = 0; j < 3; j++) assert_double_close(got[j], want[j], 1e-12, 1e-12);
+    assert_int_equal(sf_pipeline_transform(pl, x, 1, 2, 3, got, 3, &err), SF_ERR_SHAPE);
+    sf_scaler_free(sc);
+    sf_pipeline_free(pl);
+    unlink(path);
+    free(path);
+}
+
+static void test_threads_bitwise(void **state)
+{
+    (void)state;
+    char *path = write_data(5000, 11);
+    char *json[3];
+    for (size_t t = 1; t <= 3; t++) {
+        sf_pipeline *pl = fit_csv(path, "scaler | scaler(with_mean=false)", t, 2048);
+        sf_error err;
+        assert_int_equal(sf_pipeline_to_json(pl, &json[t - 1], &err), SF_OK);
+        sf_pipeline_free(pl);
+    }
+    /* shortest round-trip numbers: equal text means equal bits */
+    assert_string_equal(json[0], json[1]);
+    assert_string_equal(json[0], json[2]);
+    assert_non_null(strstr(json[0], "\"kind\": \"standard_scaler\""));
+    assert_non_null(strstr(json[0], "\"columns\": [\"a\", \"b\", \"c\"]"));
+    assert_non_null(strstr(json[0], "\"n_samples_seen_\": "));
+    for (int i = 0; i < 3; i++) free(json[i]);
+    unlink(path);
+    free(path);
+}
+
+static void test_chained_stage_sees_output(void **state)
+{
+    (void)state;
+    char *path = write_data(3000, 5);
+    sf_pipeline *pl = fit_csv(path, "scaler | scaler", 2, 1u << 20);
+    char *json;
+    sf_error err;
+    assert_int_equal(sf_pipeline_to_json(pl, &json, &err), SF_OK);
+    /* the second scaler was fitted on standardised data: mean ~0, var ~1 */
+    const char *second = strstr(strstr(json, "standard_scaler") + 1, "standard_scaler");
+    assert_non_null(second);
+    const char *var = strstr(second, "\"var_\": [");
+    assert_non_null(var);
+    double v0 = strtod(var + 9, NULL);
+    assert_double_close(v0, 1.0, 1e-12, 0);
+    free(json);
+    sf_pipeline_free(pl);
+    unlink(path);
+    free(path);
+}
+
+static void test_csv_and_hdf5_agree(void **state)
+{
+    (void)state;
+    char *path = write_data(1500, 3);
+    char h5[96];
+    snprintf(h5, sizeof h5, "%s.h5", path);
+    sf_source *src = NULL;
+    sf_sink *sink = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&src, path, NULL, &err), SF_OK);
+    assert_int_equal(sf_sink_open(&sink, h5, NULL, &err), SF_OK);
+    const sf_table *t;
+    while (sf_source_next(src, &t, &err) == SF_OK) assert_int_equal(sf_sink_write_table(sink, t, &err), SF_OK);
+    assert_int_equal(sf_sink_close(sink, &err), SF_OK);
+    sf_source_close(src);
+    char spec[128];
+    snprintf(spec, sizeof spec, "%s:/", h5);
+    sf_pipeline *a = fit_csv(path, "scaler", 2, 4096), *b = fit_csv(spec, "scaler", 2, 4096);
+    double x[3] = {0.1, 2, 1e9 + 0.5}, ya[3], yb[3];
+    assert_int_equal(sf_pipeline_transform(a, x, 1, 3, 3, ya, 3, &err), SF_OK);
+    assert_int_equal(sf_pipeline_transform(b, x, 1, 3, 3, yb, 3, &err), SF_OK);
+    for (size_t j = 0; j < 3; j++) assert_double_close(ya[j], yb[j], 1e-12, 1e-12);
+    sf_pipeline_free(a);
+    sf_pipeline_free(b);
+    unlink(h5);
+    unlink(path);
+    free(path);
+}
+
+typedef struct tjob { const sf_pipeline *pl; const double *x; double *out; size_t n; sf_status st; } tjob;
+
+static void *transform_thread(void *arg)
+{
+    tjob *j = arg;
+    sf_error err;
+    for (int rep = 0; rep < 50 && j->st == SF_OK; rep++)
+        j->st = sf_pipeline_transform(j->pl, j->x, j->n, 3, 3, j->out, 3, &err);
+    return NULL;
+}
+
+static void test_concurrent_transform(void **state)
+{
+    (void)state;
+    char *path = write_data(1000, 9);
+    sf_pipeline *pl = fit_csv(path, "scaler | scaler(with_std=false)", 1, 1u << 20);
+    enum { N = 500 };
+    static double x[N * 3], serial[N * 3], par[4][N * 3];
+    for (size_t i = 0; i < N * 3; i++) x[i] = (double)(i % 17) * 0.37 + (i % 3 == 2 ? 1e9 : 0);
+    sf_error err;
+    assert_int_equal(sf_pipeline_transform(pl, x, N, 3, 3, serial, 3, &err), SF_OK);
+    pthread_t th[4];
+    tjob jobs[4];
+    for (int k = 0; k < 4; k++) {
+        jobs[k] = (tjob){pl, x, par[k], N, SF_OK};
+        pthread_create(&th[k], NULL, transform_thread, &jobs[k]);
+    }
+    for (int k = 0; k < 4; k++) {
+        pthread_join(th[k], NULL);
+        assert_int_equal(jobs[k].st, SF_OK);
+        assert_memory_equal(par[k], serial, sizeof serial);
+    }
+    sf_pipeline_free(pl);
+    unlink(path);
+    free(path);
+}
+
+static void test_fit_errors(void **state)
+{
+    (void)state;
+    char *path = write_data(50, 1);
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&src, path, NULL, &err), SF_OK);
+    sf_pipeline *pl = NULL;
+    assert_int_equal(sf_pipeline_new(&pl, "scaler", &err), SF_OK);
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.target = "nope";
+    assert_int_equal(sf_pipeline_fit(pl, src, &fo, &err), SF_ERR_ARG);
+    assert_string_equal(err.message, "no target column \"nope\"");
+    fo.target = "y";
+    fo.columns = "a,name";
+    assert_int_equal(sf_pipeline_fit(pl, src, &fo, &err), SF_ERR_ARG);
+    assert_string_equal(err.message, "column \"name\" is categorical: use a formula with C(name)");
+    fo.columns = "a,zz";
+    assert_int_equal(sf_pipeline_fit(pl, src, &fo, &err), SF_ERR_ARG);
+    assert_false(sf_pipeline_is_fitted(pl));
+    fo.columns = "c";
+    assert_int_equal(sf_pipeline_fit(pl, src, &fo, &err), SF_OK);
+    assert_int_equal(sf_pipeline_n_features(pl), 1);
+    sf_pipeline_free(pl);
+    sf_source_close(src);
+    unlink(path);
+    free(path);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spec_errors),        cmocka_unit_test(test_spec_ok),
+        cmocka_unit_test(test_fit_equals_direct),  cmocka_unit_test(test_threads_bitwise),
+        cmocka_unit_test(test_chained_stage_sees_output), cmocka_unit_test(test_csv_and_hdf5_agree),
+        cmocka_unit_test(test_concurrent_transform), cmocka_unit_test(test_fit_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
