@@ -13,21 +13,9 @@
 #include <string.h>
 
 #include "io/source_impl.h"
-#include "pipeline/stage.h"
+#include "pipeline/pipeline_impl.h"
 #include "streamfit/sf_pipeline.h"
 #include "streamfit/sf_pool.h"
-
-struct sf_pipeline {
-    size_t n_stages;
-    const sfi_stage_ops **ops;
-    void **states;
-    size_t *width_in;       /* input width of each stage (after fitting) */
-    bool fitted;
-    char **features;
-    size_t n_features;
-    char *target;
-    uint64_t rows_seen, rows_dropped;
-};
 
 void sf_fit_options_init(sf_fit_options *o)
 {
@@ -38,7 +26,7 @@ void sf_pipeline_free(sf_pipeline *pl)
 {
     if (!pl) return;
     for (size_t k = 0; k < pl->n_stages; k++)
-        if (pl->states && pl->states[k]) pl->ops[k]->free(pl->states[k]);
+        if (pl->states && pl->states[k] && pl->ops[k]) pl->ops[k]->free(pl->states[k]);
     for (size_t j = 0; j < pl->n_features; j++) free(pl->features[j]);
     free(pl->features);
     free(pl->target);

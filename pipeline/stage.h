@@ -8,6 +8,9 @@
 #ifndef SF_STAGE_H
 #define SF_STAGE_H
 
+#include <hdf5.h>
+
+#include "pipeline/h5util.h"
 #include "pipeline/spec.h"
 #include "streamfit/sf_table.h"
 
@@ -32,6 +35,11 @@ typedef struct sfi_stage_ops {
                            double *out, size_t out_ld, sf_error *err);
     /* Appends "\"params\": {...}, <fitted attributes>" (no braces) to b. */
     void (*to_json)(const void *st, sfi_buf *b);
+    /* Writes parameters (attributes) and the resumable state (datasets) into group. */
+    sf_status (*save)(const void *st, hid_t group, const sfi_h5ctx *c);
+    /* Makes a fitted state from a group written by save; n_in is the input width
+     * the pipeline expects (a mismatch is a corrupt file). */
+    sf_status (*load)(void **st, hid_t group, size_t n_in, const sfi_h5ctx *c);
 } sfi_stage_ops;
 
 /* Looks kind (or an alias) up; NULL if unknown. */

@@ -81,6 +81,62 @@ static void scaler_to_json(const void *st, sfi_buf *b)
     sfi_buf_printf(b, ", \"n_features_in_\": %zu", n);
 }
 
+static sf_status scaler_save(const void *st, hid_t g, const sfi_h5ctx *c)
+{
+    const sf_scaler *s = st;
+    sf_scaler_params p = sf_scaler_get_params(s);
+    size_t n = sf_scaler_n_features(s);
+    SF_TRY(sfi_h5_attr_write_i64(c, g, "with_mean", p.with_mean));
+    SF_TRY(sfi_h5_attr_write_i64(c, g, "with_std", p.with_std));
+    double *v = malloc(4 * (n ? n : 1) * sizeof *v);
+    if (!v) return sfi_nomem(c->err);
+    sf_status st2 = sf_scaler_get_state(s, v, v + n, v + 2 * n, v + 3 * n, c->err);
+    /* the resumable state, then sklearn's attributes for readers of the file */
+    if (st2 == SF_OK) st2 = sfi_h5_write_vec(c, g, "n_samples_seen_", v, n);
+    if (st2 == SF_OK) st2 = sfi_h5_write_vec(c, g, "shift", v + n, n);
+    if (st2 == SF_OK) st2 = sfi_h5_write_vec(c, g, "shifted_mean", v + 2 * n, n);
+    if (st2 == SF_OK) st2 = sfi_h5_write_vec(c, g, "m2", v + 3 * n, n);
+    if (st2 == SF_OK) st2 = sfi_h5_write_vec(c, g, "mean_", sf_scaler_mean(s), n);
+    if (st2 == SF_OK) st2 = sfi_h5_write_vec(c, g, "var_", sf_scaler_var(s), n);
+    if (st2 == SF_OK) st2 = sfi_h5_write_vec(c, g, "scale_", sf_scaler_scale(s), n);
+    free(v);
+    return st2;
+}
+
+static sf_status scaler_load(void **out, hid_t g, size_t n_in, const sfi_h5ctx *c)
+{
+    *out = NULL;
+    int64_t wm, ws;
+    SF_TRY(sfi_h5_attr_read_i64(c, g, "with_mean", &wm));
+    SF_TRY(sfi_h5_attr_read_i64(c, g, "with_std", &ws));
+    sf_scaler_params p;
+    sf_scaler_params_default(&p);
+    p.with_mean = wm != 0;
+    p.with_std = ws != 0;
+    double *v[4] = {NULL, NULL, NULL, NULL};
+    static const char *const names[4] = {"n_samples_seen_", "shift", "shifted_mean", "m2"};
+    sf_status st = SF_OK;
+    for (int k = 0; k < 4 && st == SF_OK; k++) st = sfi_h5_read_vec(c, g, names[k], n_in, &v[k], NULL);
+    sf_scaler *s = NULL;
+    if (st == SF_OK) st = sf_scaler_new(&s, &p, c->err);
+    if (st == SF_OK) {
+        st = sf_scaler_set_state(s, n_in, v[0], v[1], v[2], v[3], c->err);
+        if (st != SF_OK && c->err) {
+            sfi_error_prefix(c->err, "corrupt model file");
+            sfi_strlcpy(c->err->where.source, c->file, sizeof c->err->where.source);
+            st = SF_ERR_PARSE;
+            c->err->status = st;
+        }
+    }
+    for (int k = 0; k < 4; k++) free(v[k]);
+    if (st != SF_OK) {
+        sf_scaler_free(s);
+        return st;
+    }
+    *out = s;
+    return SF_OK;
+}
+
 const sfi_stage_ops sfi_scaler_stage = {
     .kind = "standard_scaler",
     .alias = "scaler",
@@ -94,4 +150,6 @@ const sfi_stage_ops sfi_scaler_stage = {
     .n_outputs = scaler_n_outputs,
     .transform = scaler_transform,
     .to_json = scaler_to_json,
+    .save = scaler_save,
+    .load = scaler_load,
 };

@@ -81,6 +81,16 @@ SF_API sf_status sf_pipeline_transform(const sf_pipeline *pl, const double *x, s
                                        size_t p, size_t ld, double *out, size_t out_ld,
                                        sf_error *err);
 
+/** Saves a fitted pipeline as an HDF5 model file: written to a temporary file and
+ *  renamed over path only when complete (an existing file survives any failure).
+ *  SF_ERR_STATE if not fitted, SF_ERR_IO if the file cannot be written. */
+SF_API sf_status sf_pipeline_save(const sf_pipeline *pl, const char *path, sf_error *err);
+
+/** Loads a model file written by sf_pipeline_save. A missing file is SF_ERR_IO; a
+ *  foreign, corrupt or truncated file SF_ERR_PARSE; a newer format version or an
+ *  unknown stage kind SF_ERR_UNSUPPORTED. Caller frees with sf_pipeline_free(). */
+SF_API sf_status sf_pipeline_load(sf_pipeline **out, const char *path, sf_error *err);
+
 /** The fitted pipeline as JSON (DESIGN.md decision 16), NUL-terminated, in *json_out;
  *  caller frees it with free(). */
 SF_API sf_status sf_pipeline_to_json(const sf_pipeline *pl, char **json_out, sf_error *err);

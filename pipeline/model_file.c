@@ -1,0 +1,191 @@
+/* model_file.c — saving and loading a fitted pipeline as HDF5 (DESIGN.md):
+ *
+ *   /            attrs format="streamfit-model", version=1, n_stages, target,
+ *                rows_seen, rows_dropped; dataset "columns" (feature names)
+ *   /stage_K     attrs kind; the stage's parameters (attributes) and fitted state
+ *                (1-D float64 datasets with fletcher32 checksums)
+ *
+ * Written to a temporary file beside the target and renamed over it only when
+ * complete, so a crash or a full disk never leaves a half-written model over a
+ * good one. Loading checks format, version, kinds and shapes and refuses a
+ * corrupt, truncated or foreign file with SF_ERR_PARSE.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "pipeline/pipeline_impl.h"
+
+enum { MODEL_VERSION = 1 };
+
+static sf_status write_model(const sf_pipeline *pl, const char *tmp, const sfi_h5ctx *c)
+{
+    hid_t f = -1;
+    H5E_BEGIN_TRY { f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
+    if (f < 0) {
+        sf_where w;
+        sfi_where_init(&w, c->file);
+        return sfi_fail(c->err, SF_ERR_IO, &w, "cannot create the model file");
+    }
+    sf_status st = sfi_h5_attr_write_str(c, f, "format", "streamfit-model");
+    if (st == SF_OK) st = sfi_h5_attr_write_i64(c, f, "version", MODEL_VERSION);
+    if (st == SF_OK) st = sfi_h5_attr_write_i64(c, f, "n_stages", (int64_t)pl->n_stages);
+    if (st == SF_OK) st = sfi_h5_attr_write_str(c, f, "target", pl->target ? pl->target : "");
+    if (st == SF_OK) st = sfi_h5_attr_write_i64(c, f, "rows_seen", (int64_t)pl->rows_seen);
+    if (st == SF_OK) st = sfi_h5_attr_write_i64(c, f, "rows_dropped", (int64_t)pl->rows_dropped);
+    if (st == SF_OK)
+        st = sfi_h5_write_strings(c, f, "columns", (const char *const *)pl->features, pl->n_features);
+    for (size_t k = 0; k < pl->n_stages && st == SF_OK; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "stage_%zu", k);
+        hid_t g = -1;
+        H5E_BEGIN_TRY { g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
+        if (g < 0) {
+            st = sfi_fail(c->err, SF_ERR_IO, NULL, "cannot create group %s", name);
+            break;
+        }
+        st = sfi_h5_attr_write_str(c, g, "kind", pl->ops[k]->kind);
+        if (st == SF_OK) st = pl->ops[k]->save(pl->states[k], g, c);
+        H5E_BEGIN_TRY { H5Gclose(g); } H5E_END_TRY;
+    }
+    herr_t r = -1;
+    H5E_BEGIN_TRY {
+        if (st == SF_OK) r = H5Fflush(f, H5F_SCOPE_GLOBAL);
+        if (H5Fclose(f) < 0) r = -1;
+    } H5E_END_TRY;
+    if (st == SF_OK && r < 0) {
+        sf_where w;
+        sfi_where_init(&w, c->file);
+        st = sfi_fail(c->err, SF_ERR_IO, &w, "cannot write the model file (disk full?)");
+    }
+    return st;
+}
+
+sf_status sf_pipeline_save(const sf_pipeline *pl, const char *path, sf_error *err)
+{
+    if (!pl || !path || !*path) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_save: bad argument");
+    if (!pl->fitted) return sfi_fail(err, SF_ERR_STATE, NULL, "pipeline is not fitted");
+    sfi_h5ctx c = {path, err};
+    size_t n = strlen(path) + 16;
+    char *tmp = malloc(n);
+    if (!tmp) return sfi_nomem(err);
+    snprintf(tmp, n, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        sf_where w;
+        sfi_where_init(&w, path);
+        free(tmp);
+        return sfi_fail(err, SF_ERR_IO, &w, "cannot create: %s", strerror(errno));
+    }
+    fchmod(fd, 0644);
+    close(fd);
+    sf_status st = write_model(pl, tmp, &c);
+    if (st == SF_OK && rename(tmp, path) != 0) {
+        sf_where w;
+        sfi_where_init(&w, path);
+        st = sfi_fail(err, SF_ERR_IO, &w, "cannot rename into place: %s", strerror(errno));
+    }
+    if (st != SF_OK) unlink(tmp);
+    free(tmp);
+    return st;
+}
+
+static sf_status refuse(const sfi_h5ctx *c, const char *what)
+{
+    sf_where w;
+    sfi_where_init(&w, c->file);
+    return sfi_fail(c->err, SF_ERR_PARSE, &w, "not a streamfit model: %s", what);
+}
+
+static sf_status read_model(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
+{
+    char *format = NULL;
+    if (sfi_h5_attr_read_str(c, f, "format", &format) != SF_OK || strcmp(format, "streamfit-model") != 0) {
+        free(format);
+        return refuse(c, "no format=\"streamfit-model\" attribute");
+    }
+    free(format);
+    int64_t version, n_stages, seen, dropped;
+    SF_TRY(sfi_h5_attr_read_i64(c, f, "version", &version));
+    if (version != MODEL_VERSION) {
+        sf_where w;
+        sfi_where_init(&w, c->file);
+        return sfi_fail(c->err, SF_ERR_UNSUPPORTED, &w, "model format version %lld, this streamfit "
+                        "reads version %d", (long long)version, MODEL_VERSION);
+    }
+    SF_TRY(sfi_h5_attr_read_i64(c, f, "n_stages", &n_stages));
+    SF_TRY(sfi_h5_attr_read_i64(c, f, "rows_seen", &seen));
+    SF_TRY(sfi_h5_attr_read_i64(c, f, "rows_dropped", &dropped));
+    if (n_stages < 1 || n_stages > 1000) return refuse(c, "bad n_stages");
+    SF_TRY(sfi_h5_attr_read_str(c, f, "target", &pl->target));
+    SF_TRY(sfi_h5_read_strings(c, f, "columns", &pl->features, &pl->n_features));
+    if (pl->n_features == 0) return refuse(c, "no feature columns");
+    pl->rows_seen = (uint64_t)seen;
+    pl->rows_dropped = (uint64_t)dropped;
+    pl->n_stages = (size_t)n_stages;
+    pl->ops = calloc(pl->n_stages, sizeof *pl->ops);
+    pl->states = calloc(pl->n_stages, sizeof *pl->states);
+    pl->width_in = calloc(pl->n_stages, sizeof *pl->width_in);
+    if (!pl->ops || !pl->states || !pl->width_in) return sfi_nomem(c->err);
+    size_t width = pl->n_features;
+    for (size_t k = 0; k < pl->n_stages; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "stage_%zu", k);
+        hid_t g = -1;
+        H5E_BEGIN_TRY {
+            if (H5Lexists(f, name, H5P_DEFAULT) > 0) g = H5Gopen2(f, name, H5P_DEFAULT);
+        } H5E_END_TRY;
+        if (g < 0) return refuse(c, "a stage group is missing");
+        char *kind = NULL;
+        sf_status st = sfi_h5_attr_read_str(c, g, "kind", &kind);
+        if (st == SF_OK && !(pl->ops[k] = sfi_stage_find(kind))) {
+            sf_where w;
+            sfi_where_init(&w, c->file);
+            st = sfi_fail(c->err, SF_ERR_UNSUPPORTED, &w, "unknown stage kind \"%s\" in %s", kind, name);
+        }
+        free(kind);
+        pl->width_in[k] = width;
+        if (st == SF_OK) st = pl->ops[k]->load(&pl->states[k], g, width, c);
+        H5E_BEGIN_TRY { H5Gclose(g); } H5E_END_TRY;
+        if (st != SF_OK) return st;
+        width = pl->ops[k]->n_outputs(pl->states[k], width);
+    }
+    pl->fitted = true;
+    return SF_OK;
+}
+
+sf_status sf_pipeline_load(sf_pipeline **out, const char *path, sf_error *err)
+{
+    if (!out || !path) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_load: NULL argument");
+    *out = NULL;
+    sf_library_init();
+    sfi_h5ctx c = {path, err};
+    sf_where w;
+    sfi_where_init(&w, path);
+    if (access(path, R_OK) != 0) return sfi_fail(err, SF_ERR_IO, &w, "cannot open: %s", strerror(errno));
+    htri_t is_h5 = -1;
+    hid_t f = -1;
+    H5E_BEGIN_TRY {
+        is_h5 = H5Fis_hdf5(path);
+        /* strong close: a corrupt file may fail half-way with objects still open */
+        hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+        H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG);
+        if (is_h5 > 0) f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+        H5Pclose(fapl);
+    } H5E_END_TRY;
+    if (is_h5 <= 0) return sfi_fail(err, SF_ERR_PARSE, &w, "not a streamfit model: not an HDF5 file");
+    if (f < 0) return sfi_fail(err, SF_ERR_PARSE, &w, "corrupt or truncated HDF5 file");
+    sf_pipeline *pl = calloc(1, sizeof *pl);
+    sf_status st = pl ? read_model(pl, f, &c) : sfi_nomem(err);
+    H5E_BEGIN_TRY { H5Fclose(f); } H5E_END_TRY;
+    if (st != SF_OK) {
+        sf_pipeline_free(pl); /* skips stages that were not loaded */
+        return st;
+    }
+    *out = pl;
+    return SF_OK;
+}
