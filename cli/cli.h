@@ -21,6 +21,8 @@ typedef struct cli_opts {
     uint64_t seed;
     size_t features, centers;
     size_t top;              /* describe: most frequent levels shown */
+    /* fit / predict / export */
+    const char *pipeline, *model, *target, *columns, *weight;
 } cli_opts;
 
 /* Exit codes (DESIGN.md): 0 ok, 1 bad input or usage, 2 I/O. */
@@ -46,5 +48,8 @@ int cli_describe(const cli_opts *o);
 int cli_convert(const cli_opts *o);
 int cli_gen(const cli_opts *o);
 int cli_read(const cli_opts *o);
+int cli_fit(const cli_opts *o);
+int cli_export(const cli_opts *o);
+int cli_predict(const cli_opts *o);
 
 #endif

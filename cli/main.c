@@ -21,6 +21,10 @@ static const char usage[] =
     "  gen regression|classification|blobs --rows N --out FILE [--seed S]\n"
     "                                     deterministic synthetic data (CSV or .h5)\n"
     "  read DATA                          a read-only pass; prints rows and MB/s\n"
+    "  fit DATA --pipeline SPEC --model OUT.h5 [--target COL] [--columns a,b] [--weight COL]\n"
+    "                                     fit a pipeline, e.g. --pipeline \"scaler(with_mean=false)\"\n"
+    "  predict DATA --model M.h5 [--out F.csv|-]  run rows through a fitted pipeline\n"
+    "  export M.h5 [--json]               the fitted model, as text or scikit-learn-named JSON\n"
     "\n"
     "DATA is file.csv, - (CSV on standard input), or file.h5:/dataset.\n"
     "\n"
@@ -29,7 +33,8 @@ static const char usage[] =
     "  --chunk-rows N     rows per chunk (default 50000)\n"
     "  --types SPEC       column types, e.g. cat1=category,y=float,n=int\n"
     "  --delimiter C      CSV field delimiter (default ,; \\t for tab)\n"
-    "  --target /PATH     HDF5: response dataset read beside a 2-D design\n"
+    "  --target COL|/PATH the target column; /PATH names an HDF5 dataset beside a\n"
+    "                     2-D design (seed 000's /X and /y), read as column PATH\n"
     "  --max-levels N     distinct values allowed per categorical column (10000)\n"
     "  --segment-mb N     CSV segment size for parallel passes (default 32)\n"
     "  --compression N    HDF5 deflate level 0-9 (default 1)\n"
@@ -123,7 +128,6 @@ int main(int argc, char **argv)
             else return cli_usage_error("--delimiter must be one character, got \"%s\"", v);
             o.sink.delimiter = o.src.delimiter;
         }
-        else if (!strcmp(a, "--target")) { NEED_STR(a); o.src.target = v; }
         else if (!strcmp(a, "--max-levels")) { NEED_NUM(a); o.src.max_levels = (size_t)n; }
         else if (!strcmp(a, "--segment-mb")) {
             NEED_NUM(a);
@@ -137,6 +141,16 @@ int main(int argc, char **argv)
             o.sink.compression = (int)n;
         }
         else if (!strcmp(a, "--out") || !strcmp(a, "-o")) { NEED_STR(a); o.out = v; }
+        else if (!strcmp(a, "--pipeline")) { NEED_STR(a); o.pipeline = v; }
+        else if (!strcmp(a, "--model")) { NEED_STR(a); o.model = v; }
+        else if (!strcmp(a, "--target")) {
+            /* "/y": an HDF5 dataset beside a 2-D design, read as the column "y" */
+            NEED_STR(a);
+            o.src.target = v[0] == '/' ? v : NULL;
+            o.target = v[0] == '/' ? strrchr(v, '/') + 1 : v;
+        }
+        else if (!strcmp(a, "--columns")) { NEED_STR(a); o.columns = v; }
+        else if (!strcmp(a, "--weight")) { NEED_STR(a); o.weight = v; }
         else if (!strcmp(a, "--rows")) { NEED_NUM(a); o.rows = n; }
         else if (!strcmp(a, "--seed")) { NEED_NUM(a); o.seed = n; }
         else if (!strcmp(a, "--features")) { NEED_NUM(a); o.features = (size_t)n; }
@@ -155,5 +169,8 @@ int main(int argc, char **argv)
     if (!strcmp(verb, "convert")) return cli_convert(&o);
     if (!strcmp(verb, "gen")) return cli_gen(&o);
     if (!strcmp(verb, "read")) return cli_read(&o);
+    if (!strcmp(verb, "fit")) return cli_fit(&o);
+    if (!strcmp(verb, "export")) return cli_export(&o);
+    if (!strcmp(verb, "predict")) return cli_predict(&o);
     return cli_usage_error("unknown verb \"%s\" (try streamfit --help)", verb);
 }

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,7 +129,8 @@ static sf_status csv_write_matrix(void *impl, const char *name, const double *x,
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < width; j++) {
             if (j) putc(c->delim, c->f);
-            put_double(c->f, p ? x[i * ld + j] : x[i]);
+            double v = p ? x[i * ld + j] : x[i];
+            if (!isnan(v)) put_double(c->f, v); /* NaN: an empty field, as missing */
         }
         putc('\n', c->f);
     }

@@ -1,0 +1,93 @@
+#!/bin/sh
+# test_cli_pipeline.sh — `streamfit fit / export / predict` end to end: the spec
+# error caret, a fit saved and exported, the same model for --threads 1, 2 and 3,
+# predict on a file and on standard input, and bad model files refused.
+# usage: sh test_cli_pipeline.sh STREAMFIT
+sf=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+pass=0
+fail=0
+n=0
+check() { # name, then a command that must succeed
+    name=$1
+    shift
+    n=$((n + 1))
+    if "$@" >"$dir/out" 2>"$dir/err"; then
+        pass=$((pass + 1))
+        echo "ok $n - $name"
+    else
+        fail=$((fail + 1))
+        echo "not ok $n - $name"
+        sed 's/^/#   /' "$dir/out" "$dir/err" | head -20
+    fi
+}
+
+"$sf" gen regression --rows 20000 --seed 3 --out "$dir/d.csv" --quiet
+
+spec_error() {
+    "$sf" fit "$dir/d.csv" --pipeline "scaler | scaler(with_std=maybe)" --model "$dir/m.h5" 2>"$dir/e"
+    [ $? -eq 1 ] || return 1
+    [ "$(sed -n 2p "$dir/e")" = "  scaler | scaler(with_std=maybe)" ] || return 1
+    [ "$(sed -n 3p "$dir/e")" = "                           ^" ] || return 1
+    grep -q "with_std must be true or false, got a string" "$dir/e" && [ ! -e "$dir/m.h5" ]
+}
+check "a spec error points at the column with a caret; no model written" spec_error
+
+fit_threads() {
+    for t in 1 2 3; do
+        "$sf" fit "$dir/d.csv" --pipeline "scaler | scaler(with_mean=false)" --target y \
+            --threads $t --segment-bytes 100000 --model "$dir/m$t.h5" --quiet || return 1
+        "$sf" export "$dir/m$t.h5" --json > "$dir/j$t" || return 1
+    done
+    cmp -s "$dir/j1" "$dir/j2" && cmp -s "$dir/j1" "$dir/j3"
+}
+check "fit: the same model (bitwise, via shortest-round-trip JSON) for --threads 1, 2, 3" fit_threads
+
+export_json() {
+    grep -q '"columns": \["a", "b", "c", "d", "cat1"\], "target": "y"' "$dir/j1" &&
+        grep -q '"kind": "standard_scaler", "params": {"with_mean": true' "$dir/j1" &&
+        grep -q '"n_samples_seen_": 20000' "$dir/j1"
+}
+check "export --json names columns, target and sklearn attributes" export_json
+
+export_text() {
+    "$sf" export "$dir/m1.h5" > "$dir/t" && grep -q "stages: standard_scaler | standard_scaler" "$dir/t"
+}
+check "export without --json prints a summary" export_text
+
+predict_file() {
+    "$sf" predict "$dir/d.csv" --model "$dir/m1.h5" --out "$dir/p.csv" --quiet || return 1
+    [ "$(wc -l < "$dir/p.csv")" -eq 20001 ] && [ "$(head -1 "$dir/p.csv")" = "a,b,c,d,cat1" ]
+}
+check "predict writes one line per input row, with a header" predict_file
+
+predict_stdin() {
+    head -101 "$dir/d.csv" | "$sf" predict - --model "$dir/m1.h5" --quiet > "$dir/p2.csv" || return 1
+    head -101 "$dir/p.csv" | cmp -s - "$dir/p2.csv"
+}
+check "predict from standard input equals predict from the file" predict_stdin
+
+predict_missing() {
+    printf 'a,b,c,d,cat1,y\n1,2,3,4,0,1\n1,,3,4,0,1\n' | "$sf" predict - --model "$dir/m1.h5" > "$dir/p3" 2>"$dir/e3" || return 1
+    [ "$(sed -n 3p "$dir/p3")" = ",,,," ] && grep -q "1 of 2 rows had a missing feature" "$dir/e3"
+}
+check "predict: a row with a missing feature gives empty fields and is counted" predict_missing
+
+bad_models() {
+    "$sf" export "$dir/nope.h5" 2>/dev/null; [ $? -eq 2 ] || return 1
+    "$sf" export "$dir/d.csv" 2>"$dir/e4"; [ $? -eq 1 ] || return 1
+    grep -q "not a streamfit model" "$dir/e4" || return 1
+    head -c 3000 "$dir/m1.h5" > "$dir/cut.h5"
+    "$sf" export "$dir/cut.h5" 2>/dev/null; [ $? -eq 1 ]
+}
+check "missing (exit 2), foreign and truncated (exit 1) model files are refused" bad_models
+
+missing_column() {
+    printf 'a,b\n1,2\n' | "$sf" predict - --model "$dir/m1.h5" 2>"$dir/e5"; [ $? -eq 1 ] &&
+        grep -q 'the model needs a numeric column "c"' "$dir/e5"
+}
+check "predict names a column the model needs and the data lacks" missing_column
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
