@@ -265,7 +265,9 @@ static void test_segments(void **state)
         /* small segments so that many cuts fall near quoted newlines; without quotes
          * the scan takes its fast path (blocks of 1 MiB: 40000 rows > 2 MiB) */
         uint64_t sizes[] = {1, 50, 97, 1000, 4096, 1u << 20, 1u << 30};
-        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++)
+        /* the 2 MiB quote-free text skips the tiny sizes: one segment per line there
+         * means 40000 segment readers, minutes under AddressSanitizer, nothing new */
+        for (size_t k = quoting == 0 ? 3 : 0; k < sizeof sizes / sizeof sizes[0]; k++)
             check_segments_union(path, sizes[k], sizes[k] < strlen(text) / 2 ? 2 : 1);
         unlink(path);
         free(path);

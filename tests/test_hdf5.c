@@ -8,6 +8,7 @@
 #include <hdf5.h>
 #include <pthread.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #ifndef SF_TEST_DATA_DIR
 #error "build with -DSF_TEST_DATA_DIR=\"<abs path of tests/data>\""
@@ -826,6 +827,416 @@ static void test_sink_abort_and_errors(void **state)
     assert_no_open_handles();
 }
 
+/* ------------------------------------------------------- direct chunk reads
+ *
+ * io/hdf5_source.c reads chunked numeric datasets with deflate/shuffle (or no)
+ * filters through H5Dread_chunk + zlib, everything else through H5Dread; with
+ * SF_HDF5_DIRECT=0 it always uses H5Dread. These tests write their own files and
+ * read each through both paths: the values must be the same bits. */
+
+/* Internal (io/hdf5_source.c): chunks the source decoded itself. */
+uint64_t sfi_hdf5_direct_chunks(const sf_source *src);
+
+enum { F_SHUF = 1, F_DEFL = 2, F_FLETCHER = 4 };
+
+/* Creates dataset name under loc: rank 1 or 2, chunked (chunk != NULL, extendable
+ * in every dimension) with the filters in flags, or contiguous; writes data (mtype)
+ * when not NULL. */
+static void make_ds(hid_t loc, const char *name, hid_t ftype, hid_t mtype, int rank,
+                    const hsize_t *dims, const hsize_t *chunk, int flags, const void *data)
+{
+    hsize_t maxd[2] = {H5S_UNLIMITED, H5S_UNLIMITED};
+    hid_t sp = H5Screate_simple(rank, dims, chunk ? maxd : NULL);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    assert_true(sp >= 0 && dcpl >= 0);
+    if (chunk) {
+        assert_true(H5Pset_chunk(dcpl, rank, chunk) >= 0);
+        if (flags & F_SHUF) assert_true(H5Pset_shuffle(dcpl) >= 0);
+        if (flags & F_DEFL) assert_true(H5Pset_deflate(dcpl, 1) >= 0);
+        if (flags & F_FLETCHER) assert_true(H5Pset_fletcher32(dcpl) >= 0);
+    }
+    hid_t d = H5Dcreate2(loc, name, ftype, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    assert_true(d >= 0);
+    if (data) assert_true(H5Dwrite(d, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) >= 0);
+    H5Dclose(d);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+}
+
+#define DN 100 /* rows of the direct-read fixtures */
+
+/* Float values with every special case: NaN, -0, ±inf, subnormals, huge. */
+static double dval(size_t i, size_t j)
+{
+    switch ((i + 2 * j) % 9) {
+    case 0: return NAN;
+    case 1: return -0.0;
+    case 2: return INFINITY;
+    case 3: return -INFINITY;
+    case 4: return 4.9406564584124654e-324 * (double)(i + 1);
+    case 5: return 1.7976931348623157e308 / (double)(i + 1);
+    case 6: return -1e-310 * (double)(j + 1);
+    default: return (double)(i * 7 + j) * 0.1 - 3.0;
+    }
+}
+
+/* A file of chunked (and a few not) datasets of every numeric type taken directly,
+ * chunk sizes prime to the read sizes; the caller unlinks and frees the path. latest:
+ * HDF5 1.10's file format (other chunk indexes: extensible array, v2 B-tree) instead
+ * of the default (v1 B-trees, as our sink and PyTables write). */
+static char *make_direct_file(bool latest)
+{
+    char *path = tmp_h5();
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    assert_true(fapl >= 0);
+    if (latest)
+        assert_true(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) >= 0);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    H5Pclose(fapl);
+    assert_true(f >= 0);
+    hid_t g = H5Gcreate2(f, "/g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(g >= 0);
+    double d[DN];
+    float fl[DN];
+    int8_t i8[DN];
+    uint8_t u8[DN];
+    int16_t i16[DN];
+    uint16_t u16[DN];
+    int32_t i32[DN];
+    uint32_t u32[DN];
+    int64_t i64[DN];
+    uint64_t u64[DN];
+    for (size_t i = 0; i < DN; i++) {
+        d[i] = dval(i, 0);
+        fl[i] = (float)dval(i, 1);
+        i8[i] = (int8_t)(i % 2 ? -128 + (int)i : 127 - (int)i);
+        u8[i] = (uint8_t)(255 - i);
+        i16[i] = (int16_t)(i % 2 ? -32768 + (int)i * 3 : 32767 - (int)i);
+        u16[i] = (uint16_t)(65535 - i * 11);
+        i32[i] = i % 2 ? INT32_MIN + (int32_t)i : INT32_MAX - (int32_t)i * 1000;
+        u32[i] = UINT32_MAX - (uint32_t)i * 77;
+        /* beyond 2^53: the cast rounds, as HDF5's conversion does */
+        i64[i] = i % 3 == 0 ? INT64_MIN + (int64_t)i
+               : i % 3 == 1 ? INT64_MAX - (int64_t)i * 1025
+                            : ((int64_t)1 << 53) + (int64_t)i;
+        u64[i] = UINT64_MAX - (uint64_t)i * 3000;
+    }
+    hsize_t n[1] = {DN};
+    hsize_t c7[1] = {7}, c16[1] = {16}, c9[1] = {9}, c5[1] = {5}, c11[1] = {11}, c13[1] = {13},
+            c100[1] = {100}, c256[1] = {256};
+    make_ds(g, "f64_deflate", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, c7, F_DEFL, d);
+    make_ds(g, "f64_plain", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, c16, 0, d);
+    make_ds(g, "f64_shuffle_deflate", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, c9,
+            F_SHUF | F_DEFL, d);
+    make_ds(g, "f64_shuffle", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, c5, F_SHUF, d);
+    make_ds(g, "f64_big_endian", H5T_IEEE_F64BE, H5T_NATIVE_DOUBLE, 1, n, c11, F_DEFL, d);
+    make_ds(g, "f64_one_chunk", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, c100, F_DEFL, d);
+    make_ds(g, "f64_big_chunk", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, c256, F_DEFL, d);
+    make_ds(g, "f32", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, 1, n, c13, F_SHUF | F_DEFL, fl);
+    make_ds(g, "i8", H5T_STD_I8LE, H5T_NATIVE_INT8, 1, n, c7, F_DEFL, i8);
+    make_ds(g, "u8", H5T_STD_U8LE, H5T_NATIVE_UINT8, 1, n, c16, F_SHUF | F_DEFL, u8);
+    make_ds(g, "i16", H5T_STD_I16LE, H5T_NATIVE_INT16, 1, n, c9, F_SHUF | F_DEFL, i16);
+    make_ds(g, "u16", H5T_STD_U16LE, H5T_NATIVE_UINT16, 1, n, c5, 0, u16);
+    make_ds(g, "i32", H5T_STD_I32LE, H5T_NATIVE_INT32, 1, n, c11, F_SHUF, i32);
+    make_ds(g, "u32", H5T_STD_U32LE, H5T_NATIVE_UINT32, 1, n, c13, F_DEFL, u32);
+    make_ds(g, "i64", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, n, c7, F_SHUF | F_DEFL, i64);
+    make_ds(g, "u64", H5T_STD_U64LE, H5T_NATIVE_UINT64, 1, n, c16, F_DEFL, u64);
+    /* not taken directly: contiguous, fletcher32, a big-endian integer */
+    make_ds(g, "x_contiguous", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, NULL, 0, d);
+    make_ds(g, "x_fletcher", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, c9, F_FLETCHER | F_DEFL,
+            d);
+    make_ds(g, "x_i32be", H5T_STD_I32BE, H5T_NATIVE_INT32, 1, n, c9, F_DEFL, i32);
+    /* chunks 3-5 never written: H5Dread supplies the fill value for those reads */
+    make_ds(g, "y_sparse", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, (hsize_t[]){10}, F_DEFL,
+            NULL);
+    hid_t ds = H5Dopen2(g, "y_sparse", H5P_DEFAULT);
+    hid_t fs = H5Dget_space(ds);
+    hsize_t starts[2] = {0, 60}, counts[2] = {30, 40};
+    for (int k = 0; k < 2; k++) {
+        hsize_t st[1] = {starts[k]}, ct[1] = {counts[k]};
+        hid_t ms = H5Screate_simple(1, ct, NULL);
+        assert_true(H5Sselect_hyperslab(fs, H5S_SELECT_SET, st, NULL, ct, NULL) >= 0);
+        assert_true(H5Dwrite(ds, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, d + starts[k]) >= 0);
+        H5Sclose(ms);
+    }
+    H5Sclose(fs);
+    H5Dclose(ds);
+    if (latest) {
+        /* the partial last chunk is stored unfiltered, its filter mask saying nothing */
+        hid_t sp = H5Screate_simple(1, n, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+        assert_true(H5Pset_chunk(dcpl, 1, c7) >= 0 && H5Pset_deflate(dcpl, 1) >= 0 &&
+                    H5Pset_chunk_opts(dcpl, H5D_CHUNK_DONT_FILTER_PARTIAL_CHUNKS) >= 0);
+        ds = H5Dcreate2(g, "x_partial_unfiltered", H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl,
+                        H5P_DEFAULT);
+        assert_true(ds >= 0);
+        assert_true(H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, d) >= 0);
+        H5Dclose(ds);
+        H5Pclose(dcpl);
+        H5Sclose(sp);
+    }
+    H5Gclose(g);
+
+    /* matrices: PyTables' layout (whole rows, shuffle + deflate), chunks that split
+     * the columns (the last tile narrower), chunks wider than the data */
+    double m[DN * 5];
+    for (size_t i = 0; i < DN; i++)
+        for (size_t j = 0; j < 5; j++) m[i * 5 + j] = dval(i, j);
+    hsize_t md[2] = {DN, 5};
+    make_ds(f, "/X", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, md, (hsize_t[]){8, 5},
+            F_SHUF | F_DEFL, m);
+    make_ds(f, "/Xtiles", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, md, (hsize_t[]){6, 2}, F_DEFL,
+            m);
+    make_ds(f, "/Xwide", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, md, (hsize_t[]){4, 8}, 0, m);
+    make_ds(f, "/Xcontiguous", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, md, NULL, 0, m);
+    int32_t mi[DN * 5];
+    for (size_t k = 0; k < DN * 5; k++) mi[k] = (int32_t)(k * 2654435761u);
+    make_ds(f, "/Xint", H5T_STD_I32LE, H5T_NATIVE_INT32, 2, md, (hsize_t[]){9, 3},
+            F_SHUF | F_DEFL, mi);
+    assert_true(H5Fclose(f) >= 0);
+    return path;
+}
+
+static collected read_with(const char *s, size_t chunk_rows, const char *target,
+                           const char *types, bool direct, uint64_t *chunks)
+{
+    if (direct) unsetenv("SF_HDF5_DIRECT");
+    else setenv("SF_HDF5_DIRECT", "0", 1);
+    sf_source *src = open_ok(s, chunk_rows, target, 0, types);
+    collected c;
+    collect(src, &c, 0);
+    *chunks = sfi_hdf5_direct_chunks(src);
+    sf_source_close(src);
+    unsetenv("SF_HDF5_DIRECT");
+    return c;
+}
+
+static void check_direct_matches_hyperslab(bool latest)
+{
+    char *path = make_direct_file(latest);
+    char s[6][160];
+    const char *paths[] = {"/g", "/X", "/Xtiles", "/Xwide", "/Xcontiguous", "/Xint"};
+    for (size_t k = 0; k < 6; k++) snprintf(s[k], sizeof s[k], "%s:%s", path, paths[k]);
+    struct { const char *s, *target, *types; bool direct; } cases[] = {
+        {s[0], NULL, NULL, true},
+        {s[0], NULL, "i32=category,f64_deflate=category,u8=category", true},
+        {s[1], "/g/f64_shuffle_deflate", NULL, true},
+        {s[2], NULL, NULL, true},
+        {s[3], "/g/i64", NULL, true},
+        {s[4], NULL, NULL, false},
+        {s[5], NULL, NULL, true},
+    };
+    size_t sizes[] = {1, 3, 7, 8, 50, 50000};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        uint64_t n_slow, n_fast;
+        collected slow = read_with(cases[k].s, 0, cases[k].target, cases[k].types, false,
+                                   &n_slow);
+        assert_int_equal(slow.n_rows, DN);
+        assert_int_equal(n_slow, 0);
+        for (size_t m = 0; m < sizeof sizes / sizeof *sizes; m++) {
+            collected fast = read_with(cases[k].s, sizes[m], cases[k].target, cases[k].types,
+                                       true, &n_fast);
+            assert_same(&slow, &fast);
+            if (cases[k].direct) assert_true(n_fast > 0);
+            else assert_int_equal(n_fast, 0);
+            collected_free(&fast);
+        }
+        collected_free(&slow);
+    }
+
+    /* and against the values written */
+    uint64_t n;
+    collected c = read_with(s[0], 6, NULL, NULL, true, &n);
+    sf_source *src = open_ok(s[0], 0, NULL, 0, NULL);
+    for (size_t j = 0; j < sf_source_n_columns(src); j++) {
+        const char *name = sf_source_column_name(src, j);
+        bool f64 = strncmp(name, "f64_", 4) == 0 || strcmp(name, "x_contiguous") == 0 ||
+                   strcmp(name, "x_fletcher") == 0;
+        for (size_t i = 0; i < DN && (f64 || strcmp(name, "f32") == 0); i++) {
+            double want = f64 ? dval(i, 0) : (double)(float)dval(i, 1);
+            if (isnan(want)) assert_true(MISS(c, i, j));
+            else assert_double_bits(V(c, i, j), want);
+        }
+        if (strcmp(name, "i64") == 0) {
+            assert_double_bits(V(c, 0, j), (double)INT64_MIN);
+            assert_double_bits(V(c, 2, j), (double)(((int64_t)1 << 53) + 2));
+            assert_double_bits(V(c, 5, j), 9007199254740996.0); /* 2^53 + 5, rounded */
+        }
+        if (strcmp(name, "u64") == 0)
+            assert_double_bits(V(c, 1, j), (double)(UINT64_MAX - 3000));
+        if (strcmp(name, "i16") == 0) assert_double_bits(V(c, 1, j), -32765.0);
+        if (strcmp(name, "x_partial_unfiltered") == 0) {
+            assert_true(MISS(c, 99, j));
+            assert_double_bits(V(c, 98, j), dval(98, 0));
+        }
+        if (strcmp(name, "y_sparse") == 0) {
+            assert_double_bits(V(c, 29, j), dval(29, 0));
+            assert_double_bits(V(c, 30, j), 0.0); /* the default fill value */
+            assert_double_bits(V(c, 59, j), 0.0);
+            assert_true(MISS(c, 63, j));
+            assert_double_bits(V(c, 64, j), dval(64, 0));
+        }
+    }
+    assert_int_equal(sf_source_n_columns(src), latest ? 21 : 20);
+    sf_source_close(src);
+    collected_free(&c);
+    unlink(path);
+    free(path);
+    assert_no_open_handles();
+}
+
+static void test_direct_matches_hyperslab(void **state)
+{
+    (void)state;
+    check_direct_matches_hyperslab(false);
+    check_direct_matches_hyperslab(true);
+}
+
+static void test_direct_segments(void **state)
+{
+    (void)state;
+    char *path = make_direct_file(false);
+    char s[160];
+    /* /X is chunked by 8 rows: 10 rounds up to 16, so 100 rows make 7 segments */
+    snprintf(s, sizeof s, "%s:/X", path);
+    check_segments(s, "/g/f64_deflate", 10, 7, 7);
+    check_segments(s, NULL, 1, 3, 13);
+    snprintf(s, sizeof s, "%s:/Xtiles", path);
+    check_segments(s, "/g/u64", 20, 5, 5); /* 6-row chunks: 24-row segments */
+    snprintf(s, sizeof s, "%s:/g", path);
+    /* the group's first dataset (f32) has 13-row chunks */
+    check_segments(s, NULL, 30, 4, 3);
+    /* every segment reader decodes only its own chunks (13-row chunks of f32) */
+    sf_source *src = open_ok(s, 10, NULL, 26, NULL);
+    sf_source *seg;
+    sf_error err;
+    assert_int_equal(sf_source_open_segment(src, 1, &seg, &err), SF_OK);
+    const sf_table *t;
+    size_t rows = 0;
+    while (sf_source_next(seg, &t, &err) == SF_OK) {
+        assert_int_equal(t->first_row, rows + 1);
+        rows += t->n_rows;
+    }
+    assert_int_equal(rows, 26);
+    assert_true(sfi_hdf5_direct_chunks(seg) > 0);
+    sf_source_close(seg);
+    sf_source_close(src);
+    unlink(path);
+    free(path);
+    assert_no_open_handles();
+}
+
+/* A 1-D float64 dataset /c/a of 50 rows in 10-row deflated chunks, written chunk by
+ * chunk with H5Dwrite_chunk: 0 and 4 valid, 1 cut in half, 2 garbage, 3 deflating 8
+ * rows only, 4 stored raw with the filter marked skipped. */
+static char *make_corrupt_file(void)
+{
+    char *path = tmp_h5();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(f, "/c", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    make_ds(g, "a", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, (hsize_t[]){50}, (hsize_t[]){10},
+            F_DEFL, NULL);
+    hid_t d = H5Dopen2(g, "a", H5P_DEFAULT);
+    assert_true(d >= 0);
+    for (size_t ci = 0; ci < 5; ci++) {
+        double v[10];
+        for (size_t i = 0; i < 10; i++) v[i] = (double)(ci * 10 + i) + 0.5;
+        unsigned char z[256];
+        uLongf zn = sizeof z;
+        size_t nbytes = ci == 3 ? 8 * sizeof(double) : sizeof v;
+        assert_int_equal(compress2(z, &zn, (const Bytef *)v, nbytes, 1), Z_OK);
+        uint32_t mask = 0;
+        const void *data = z;
+        size_t len = zn;
+        if (ci == 1) len = zn / 2;
+        if (ci == 2) memset(z, 0xA5, len);
+        if (ci == 4) {
+            mask = 1; /* deflate (filter 0) skipped: the bytes are raw */
+            data = v;
+            len = sizeof v;
+        }
+        hsize_t off[1] = {ci * 10};
+        assert_true(H5Dwrite_chunk(d, H5P_DEFAULT, mask, off, len, data) >= 0);
+    }
+    H5Dclose(d);
+    H5Gclose(g);
+    H5Fclose(f);
+    return path;
+}
+
+static void expect_chunk_error(sf_source *src, uint64_t row, const char *why)
+{
+    const sf_table *t;
+    sf_error err;
+    sf_status st;
+    uint64_t seen = 0;
+    while ((st = sf_source_next(src, &t, &err)) == SF_OK) {
+        for (size_t i = 0; i < t->n_rows; i++)
+            assert_double_bits(t->cols[0].values[i], (double)(t->first_row - 1 + i) + 0.5);
+        seen += t->n_rows;
+    }
+    assert_int_equal(st, SF_ERR_PARSE);
+    if (!strstr(err.message, why)) print_error("message: %s\n", err.message);
+    assert_non_null(strstr(err.message, why));
+    assert_int_equal(err.where.row, row);
+    assert_int_equal(err.where.field, 1);
+    assert_string_equal(err.field_name, "a");
+    assert_non_null(strstr(err.where.source, ":/c"));
+    /* the source stays failed */
+    assert_int_equal(sf_source_next(src, &t, &err), SF_ERR_STATE);
+}
+
+static void test_direct_corrupt_chunks(void **state)
+{
+    (void)state;
+    char *path = make_corrupt_file();
+    char s[160];
+    snprintf(s, sizeof s, "%s:/c", path);
+    /* chunk 1 is cut short: rows 1-10 come out, then the error at row 11 */
+    sf_source *src = open_ok(s, 3, NULL, 0, NULL);
+    expect_chunk_error(src, 11,
+                       "corrupt HDF5 file: reading \"/c/a\": chunk of rows 11-20: the deflate "
+                       "data ends early");
+    sf_source_close(src);
+    /* segments of one chunk each: 2 is garbage, 3 inflates short, 0 and 4 read */
+    src = open_ok(s, 4, NULL, 10, NULL);
+    size_t n;
+    sf_error err;
+    assert_int_equal(sf_source_n_segments(src, &n, &err), SF_OK);
+    assert_int_equal(n, 5);
+    sf_source *seg;
+    assert_int_equal(sf_source_open_segment(src, 2, &seg, &err), SF_OK);
+    expect_chunk_error(seg, 21, "corrupt HDF5 file: reading \"/c/a\": chunk of rows 21-30: ");
+    sf_source_close(seg);
+    assert_int_equal(sf_source_open_segment(src, 3, &seg, &err), SF_OK);
+    expect_chunk_error(seg, 31, "chunk of rows 31-40: it inflates to 64 bytes, not the "
+                                "chunk's 80");
+    sf_source_close(seg);
+    for (size_t i = 0; i < 5; i += 4) {
+        assert_int_equal(sf_source_open_segment(src, i, &seg, &err), SF_OK);
+        collected c;
+        collect(seg, &c, i);
+        assert_int_equal(c.n_rows, 10);
+        for (size_t r = 0; r < 10; r++) assert_double_bits(c.v[r], (double)(i * 10 + r) + 0.5);
+        assert_int_equal(sfi_hdf5_direct_chunks(seg), 1);
+        collected_free(&c);
+        sf_source_close(seg);
+    }
+    sf_source_close(src);
+    /* H5Dread fails as well on the damaged chunks, with HDF5's own words */
+    setenv("SF_HDF5_DIRECT", "0", 1);
+    src = open_ok(s, 3, NULL, 0, NULL);
+    const sf_table *t;
+    sf_status st;
+    while ((st = sf_source_next(src, &t, &err)) == SF_OK) continue;
+    assert_int_equal(st, SF_ERR_PARSE);
+    assert_true(strncmp(err.message, "corrupt HDF5 file: reading \"/c/a\": ", 35) == 0);
+    sf_source_close(src);
+    unsetenv("SF_HDF5_DIRECT");
+    unlink(path);
+    free(path);
+    assert_no_open_handles();
+}
+
 int main(void)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -846,6 +1257,9 @@ int main(void)
         cmocka_unit_test(test_sink_table_round_trip),
         cmocka_unit_test(test_sink_matrix_round_trip),
         cmocka_unit_test(test_sink_abort_and_errors),
+        cmocka_unit_test(test_direct_matches_hyperslab),
+        cmocka_unit_test(test_direct_segments),
+        cmocka_unit_test(test_direct_corrupt_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
