@@ -14,14 +14,27 @@
 #include "pipeline/spec.h"
 #include "streamfit/sf_table.h"
 
+/* What a stage writes when the pipeline predicts (sf_pipeline_predict's `what`). */
+typedef enum sfi_output {
+    SFI_OUT_DEFAULT = 0, /* transformers: transform; estimators: predict (1 column) */
+    SFI_OUT_PROBA,       /* classifiers: one column per class (predict_proba) */
+    SFI_OUT_DECISION,    /* decision_function: 1 column (binary) or one per class */
+    SFI_OUT_TRANSFORM,   /* estimators with a transform (k-means: distances) */
+    SFI_OUT_INTERVAL     /* regression: predict, standard error, lower, upper */
+} sfi_output;
+
 typedef struct sfi_stage_ops {
     const char *kind;          /* canonical name, used in exports and model files */
     const char *alias;         /* accepted in specs, or NULL */
     const char *params_help;   /* "with_mean, with_std": for unknown-parameter errors */
     bool mergeable;            /* partial states merge exactly: fitted per segment */
+    bool estimator;            /* learns from y; must be the last stage */
+    bool classifier;           /* needs set_classes before its first partial_fit */
     /* Makes an unfitted state from the spec's parameters (errors point at them). */
     sf_status (*create)(void **st, const sfi_spec_stage *spec, sf_error *err);
-    /* Same parameters, nothing learned: a worker's partial state. */
+    /* A worker's partial state for the current pass: same parameters and what earlier
+     * passes fitted (e.g. coefficients for a residual pass), this pass's accumulators
+     * empty. Before pass 0 it is the unfitted state. */
     sf_status (*clone_empty)(const void *st, void **out, sf_error *err);
     void (*free)(void *st);
     /* Learns from a block (x n_rows x n_cols, optional y and w). */
@@ -30,7 +43,8 @@ typedef struct sfi_stage_ops {
     sf_status (*merge)(void *dst, const void *src, sf_error *err);
     /* Output width for an input width (after fitting). */
     size_t (*n_outputs)(const void *st, size_t n_in);
-    /* out = stage(x); must be safe to call from many threads at once. */
+    /* out = stage(x); must be safe to call from many threads at once. Estimators:
+     * the prediction (class value, regression value, cluster index), one column. */
     sf_status (*transform)(const void *st, const double *x, size_t n, size_t p, size_t ld,
                            double *out, size_t out_ld, sf_error *err);
     /* Appends "\"params\": {...}, <fitted attributes>" (no braces) to b. */
@@ -40,6 +54,33 @@ typedef struct sfi_stage_ops {
     /* Makes a fitted state from a group written by save; n_in is the input width
      * the pipeline expects (a mismatch is a corrupt file). */
     sf_status (*load)(void **st, hid_t group, size_t n_in, const sfi_h5ctx *c);
+
+    /* ---- optional (NULL = the default in brackets) ---- */
+    /* Classifiers: the sorted distinct target values, discovered by the pipeline on
+     * its first pass (string targets arrive as codes 0..n-1 of the sorted labels;
+     * the pipeline keeps the labels). Called once, before the first partial_fit;
+     * a classes= parameter, if the kind has one, must agree. */
+    sf_status (*set_classes)(void *st, const double *classes, size_t n, sf_error *err);
+    /* Feature names of the stage's input (borrowed for the call: copy them), for
+     * reports such as aliased regression columns. [ignored] */
+    sf_status (*set_names)(void *st, const char *const *names, size_t n, sf_error *err);
+    /* Called on the merged (or only) state before pass `pass` (0, 1, ...) and after
+     * it. end_pass finalizes (the QR solve, scale_, statistics) and sets *again when
+     * the stage wants another pass over the data (epochs, refine, a residual pass).
+     * A state that asked for another pass gets begin_pass(pass + 1) before it.
+     * [no-op; one pass] */
+    sf_status (*begin_pass)(void *st, unsigned pass, sf_error *err);
+    sf_status (*end_pass)(void *st, unsigned pass, bool *again, sf_error *err);
+    /* Whether pass `pass` is fitted per segment and merged. [the mergeable flag] */
+    bool (*pass_mergeable)(const void *st, unsigned pass);
+    /* Other outputs: width (0 = not offered by this kind or these parameters) and
+     * values; thread-safe like transform. [SFI_OUT_DEFAULT only] */
+    size_t (*n_outputs_as)(const void *st, sfi_output what, size_t n_in);
+    sf_status (*output_as)(const void *st, sfi_output what, const double *x, size_t n, size_t p,
+                           size_t ld, double *out, size_t out_ld, sf_error *err);
+    /* Estimators: the score sklearn's score() gives (accuracy, R², minus inertia) on
+     * a block, as a sum over rows plus a count, so blocks add up. [none] */
+    sf_status (*score)(const void *st, const sf_block *b, double *sum, double *count, sf_error *err);
 } sfi_stage_ops;
 
 /* Looks kind (or an alias) up; NULL if unknown. */
@@ -47,6 +88,7 @@ SFI_FUNC const sfi_stage_ops *sfi_stage_find(const char *kind);
 /* "standard_scaler (scaler), …" for error messages. */
 SFI_FUNC const char *sfi_stage_list(void);
 
+/* Every kind, one line each (registry.c lists them in this order). */
 SFI_FUNC extern const sfi_stage_ops sfi_scaler_stage;
 
 #endif
