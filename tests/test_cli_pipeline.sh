@@ -85,7 +85,7 @@ check "missing (exit 2), foreign and truncated (exit 1) model files are refused"
 
 missing_column() {
     printf 'a,b\n1,2\n' | "$sf" predict - --model "$dir/m1.h5" 2>"$dir/e5"; [ $? -eq 1 ] &&
-        grep -q 'the model needs a numeric column "c"' "$dir/e5"
+        grep -q 'the model needs a column "c"' "$dir/e5"
 }
 check "predict names a column the model needs and the data lacks" missing_column
 
