@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,6 +224,7 @@ typedef struct pass_job {
     uint64_t *seen, *dropped;
     classset *found;        /* per segment, when discovering classes */
     size_t max_width;
+    size_t n_seg;
 } pass_job;
 
 /* Collects the distinct targets of t's usable rows into c. */
@@ -296,10 +298,14 @@ static sf_status table_to_block(const sf_pipeline *pl, const plan *pn, const sf_
     return SF_OK;
 }
 
-static sf_status pass_segment(void *ctx, size_t seg, size_t worker, sf_error *err)
+struct ordered;
+
+/* Reads segment seg (or the whole source), counts rows, discovers classes, runs
+ * the blocks through the stages before job->stage and hands each to `learn`. */
+typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err);
+
+static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn learn, sf_error *err)
 {
-    (void)worker;
-    pass_job *job = ctx;
     sf_pipeline *pl = job->pl;
     const plan *pn = job->pn;
     sf_source *src = job->src;
@@ -307,13 +313,8 @@ static sf_status pass_segment(void *ctx, size_t seg, size_t worker, sf_error *er
     sf_status st = SF_OK;
     sf_block *b = NULL;
     double *buf1 = NULL, *buf2 = NULL;
-    void *state = learning ? pl->states[job->stage] : NULL;
     if (!job->whole) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
-    if (learning && job->merged) {
-        st = pl->ops[job->stage]->clone_empty(pl->states[job->stage], &job->partials[seg], err);
-        state = job->partials[seg];
-    }
-    if (st == SF_OK) st = sf_block_new(&b, pn->chunk_rows, pn->p, pn->target >= 0, pn->weight >= 0, err);
+    st = sf_block_new(&b, pn->chunk_rows, pn->p, pn->target >= 0, pn->weight >= 0, err);
     if (st == SF_OK && learning && job->stage > 0) {
         buf1 = malloc(pn->chunk_rows * job->max_width * sizeof *buf1);
         buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
@@ -335,8 +336,8 @@ static sf_status pass_segment(void *ctx, size_t seg, size_t worker, sf_error *er
         view.x = (double *)x;
         view.n_cols = p;
         view.ld = ld;
-        st = pl->ops[job->stage]->partial_fit(state, &view, err);
-        if (st != SF_OK && err) {
+        st = learn(job, seg, state, &view, err);
+        if (st != SF_OK && err && err->where.source[0] == '\0') {
             /* the stage counted rows of its block: point at the data instead */
             sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, pl->ops[job->stage]->kind);
             sfi_strlcpy(err->where.source, src->name, sizeof err->where.source);
@@ -348,6 +349,185 @@ static sf_status pass_segment(void *ctx, size_t seg, size_t worker, sf_error *er
     free(buf2);
     sf_block_free(b);
     if (!job->whole) sf_source_close(src);
+    return st;
+}
+
+static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err)
+{
+    (void)seg;
+    return job->pl->ops[job->stage]->partial_fit(state, b, err);
+}
+
+static sf_status pass_segment(void *ctx, size_t seg, size_t worker, sf_error *err)
+{
+    (void)worker;
+    pass_job *job = ctx;
+    sf_pipeline *pl = job->pl;
+    bool learning = job->stage < pl->n_stages;
+    void *state = learning ? pl->states[job->stage] : NULL;
+    if (learning && job->merged) {
+        SF_TRY(pl->ops[job->stage]->clone_empty(pl->states[job->stage], &job->partials[seg], err));
+        state = job->partials[seg];
+    }
+    return read_segment(job, seg, state, learn_now, err);
+}
+
+/* ---- an in-order pass with read-ahead ----
+ *
+ * Task 0 is the learner: it takes the blocks of segment 0, then 1, … in order.
+ * Tasks 1..n read segments 0..n-1 on the other workers, run them through the
+ * fitted stages and queue copies, at most QUEUE_DEPTH a segment; a reader ahead of
+ * the learner waits for room. Tasks start in order, so the segment the learner
+ * waits for is always being read: no deadlock. Memory: (workers - 1) x QUEUE_DEPTH
+ * blocks, plus the readers' own. */
+enum { QUEUE_DEPTH = 2 };
+
+typedef struct qitem {
+    sf_block *b;
+    struct qitem *next;
+} qitem;
+
+typedef struct segq {
+    qitem *head, *tail;
+    size_t count;
+    bool done;              /* the reader finished (or failed: st) */
+    sf_status st;
+    sf_error err;
+} segq;
+
+typedef struct ordered {
+    pass_job *job;
+    segq *q;                /* per segment */
+    qitem *spare;           /* recycled blocks */
+    size_t width;           /* the learning stage's input width */
+    bool abort;             /* the learner failed: readers stop */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} ordered;
+
+static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err)
+{
+    ordered *o = state;
+    pthread_mutex_lock(&o->mu);
+    while (!o->abort && o->q[seg].count >= QUEUE_DEPTH) pthread_cond_wait(&o->cv, &o->mu);
+    qitem *it = o->spare;
+    if (it) o->spare = it->next;
+    bool abort = o->abort;
+    pthread_mutex_unlock(&o->mu);
+    if (abort) {
+        if (it) {
+            pthread_mutex_lock(&o->mu);
+            it->next = o->spare;
+            o->spare = it;
+            pthread_mutex_unlock(&o->mu);
+        }
+        return SF_ERR_STATE; /* the learner's error is the one reported */
+    }
+    if (!it) {
+        it = calloc(1, sizeof *it);
+        if (!it || sf_block_new(&it->b, job->pn->chunk_rows, o->width, job->pn->target >= 0,
+                                job->pn->weight >= 0, err) != SF_OK) {
+            free(it);
+            return sfi_nomem(err);
+        }
+    }
+    sf_block *d = it->b;
+    for (size_t i = 0; i < b->n_rows; i++) memcpy(d->x + i * d->ld, b->x + i * b->ld, b->n_cols * sizeof *d->x);
+    if (b->y) memcpy(d->y, b->y, b->n_rows * sizeof *d->y);
+    if (b->w) memcpy(d->w, b->w, b->n_rows * sizeof *d->w);
+    d->n_rows = b->n_rows;
+    d->n_cols = b->n_cols;
+    d->first_row = b->first_row;
+    it->next = NULL;
+    pthread_mutex_lock(&o->mu);
+    segq *q = &o->q[seg];
+    if (q->tail) q->tail->next = it;
+    else q->head = it;
+    q->tail = it;
+    q->count++;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+    return SF_OK;
+}
+
+static sf_status ordered_task(void *ctx, size_t task, size_t worker, sf_error *err)
+{
+    (void)worker;
+    ordered *o = ctx;
+    pass_job *job = o->job;
+    if (task > 0) {
+        size_t seg = task - 1;
+        sf_error e;
+        sf_error_clear(&e);
+        sf_status st = read_segment(job, seg, o, queue_block, &e);
+        pthread_mutex_lock(&o->mu);
+        o->q[seg].done = true;
+        o->q[seg].st = st;
+        o->q[seg].err = e;
+        pthread_cond_broadcast(&o->cv);
+        pthread_mutex_unlock(&o->mu);
+        return SF_OK; /* the learner reports it, in data order */
+    }
+    /* the learner */
+    const sfi_stage_ops *ops = job->pl->ops[job->stage];
+    void *state = job->pl->states[job->stage];
+    sf_status st = SF_OK;
+    for (size_t seg = 0; seg < job->n_seg && st == SF_OK;) {
+        pthread_mutex_lock(&o->mu);
+        segq *q = &o->q[seg];
+        while (!q->head && !q->done) pthread_cond_wait(&o->cv, &o->mu);
+        qitem *it = q->head;
+        if (it) {
+            q->head = it->next;
+            if (!q->head) q->tail = NULL;
+            q->count--;
+            pthread_cond_broadcast(&o->cv);
+        } else if (q->st != SF_OK) {
+            st = q->st;
+            if (err) *err = q->err;
+        } else {
+            seg++;
+        }
+        pthread_mutex_unlock(&o->mu);
+        if (!it) continue;
+        st = ops->partial_fit(state, it->b, err);
+        if (st != SF_OK && err) sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, ops->kind);
+        pthread_mutex_lock(&o->mu);
+        it->next = o->spare;
+        o->spare = it;
+        pthread_mutex_unlock(&o->mu);
+    }
+    if (st != SF_OK) {
+        pthread_mutex_lock(&o->mu);
+        o->abort = true;
+        pthread_cond_broadcast(&o->cv);
+        pthread_mutex_unlock(&o->mu);
+    }
+    return st;
+}
+
+static sf_status run_ordered(pass_job *job, sf_pool *pool, size_t width, sf_error *err)
+{
+    ordered o = {.job = job, .width = width};
+    o.q = calloc(job->n_seg, sizeof *o.q);
+    if (!o.q) return sfi_nomem(err);
+    pthread_mutex_init(&o.mu, NULL);
+    pthread_cond_init(&o.cv, NULL);
+    sf_status st = sf_pool_run(pool, job->n_seg + 1, ordered_task, &o, err);
+    for (size_t g = 0; g < job->n_seg; g++)
+        for (qitem *it = o.q[g].head, *nx; it; it = nx) {
+            nx = it->next;
+            sf_block_free(it->b);
+            free(it);
+        }
+    for (qitem *it = o.spare, *nx; it; it = nx) {
+        nx = it->next;
+        sf_block_free(it->b);
+        free(it);
+    }
+    pthread_cond_destroy(&o.cv);
+    pthread_mutex_destroy(&o.mu);
+    free(o.q);
     return st;
 }
 
@@ -391,7 +571,9 @@ static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
     sf_pipeline *pl = r->pl;
     pass_job job = {.pl = pl, .stage = k, .merged = merged, .pn = r->pn, .src = r->src};
     size_t n_seg = r->n_seg;
-    job.whole = r->stdin_like || !merged;
+    /* in order with read-ahead: a splittable source and a worker to spare */
+    bool ahead = !merged && k < pl->n_stages && !r->stdin_like && r->n_seg > 1 && sf_pool_size(r->pool) > 1;
+    job.whole = r->stdin_like || (!merged && !ahead);
     if (job.whole) {
         n_seg = 1;
         if (r->consumed) {
@@ -414,7 +596,11 @@ static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
     if (r->want_classes) job.found = calloc(n_seg, sizeof *job.found);
     sf_status st = (!job.partials || !job.seen || !job.dropped || (r->want_classes && !job.found))
                        ? sfi_nomem(err) : SF_OK;
-    if (st == SF_OK) st = sf_pool_run(r->pool, n_seg, pass_segment, &job, err);
+    job.n_seg = n_seg;
+    size_t width = r->pn->p;
+    for (size_t s = 0; s < k && s < pl->n_stages; s++) width = pl->ops[s]->n_outputs(pl->states[s], width);
+    if (st == SF_OK && ahead) st = run_ordered(&job, r->pool, width, err);
+    else if (st == SF_OK) st = sf_pool_run(r->pool, n_seg, pass_segment, &job, err);
     /* merge in segment order: bitwise the same for any number of threads */
     for (size_t g = 0; g < n_seg && st == SF_OK && k < pl->n_stages && merged; g++)
         st = pl->ops[k]->merge(pl->states[k], job.partials[g], err);
