@@ -37,6 +37,7 @@ int cli_fit(const cli_opts *o)
     fo.columns = o->columns;
     fo.weight = o->weight;
     fo.epochs = o->epochs;
+    fo.cache = o->cache;
     fo.has_seed = o->has_seed;
     fo.seed = o->seed;
     if (st == SF_OK) st = sf_pipeline_fit(pl, src, &fo, &err);
@@ -138,6 +139,7 @@ int cli_update(const cli_opts *o)
     sf_fit_options_init(&fo);
     fo.threads = o->threads;
     fo.weight = o->weight;
+    fo.cache = o->cache;
     double t0 = cli_now();
     uint64_t seen0 = 0, dropped0 = 0;
     sf_status st = sf_pipeline_load(&pl, o->data, &err);

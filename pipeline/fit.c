@@ -19,8 +19,10 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io/source_impl.h"
+#include "pipeline/cache.h"
 #include "pipeline/pipeline_impl.h"
 #include "streamfit/sf_pool.h"
 
@@ -225,6 +227,7 @@ typedef struct pass_job {
     classset *found;        /* per segment, when discovering classes */
     size_t max_width;
     size_t n_seg;
+    sfi_cache *cache;       /* written by the first pass, read by the later ones */
 } pass_job;
 
 /* Collects the distinct targets of t's usable rows into c. */
@@ -304,51 +307,70 @@ struct ordered;
  * the blocks through the stages before job->stage and hands each to `learn`. */
 typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err);
 
+/* Runs b through the stages before job->stage and hands it to learn. */
+static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn learn, sf_block *b, double *buf1,
+                             double *buf2, const char *source, sf_error *err)
+{
+    sf_pipeline *pl = job->pl;
+    sf_block view = *b;
+    const double *x;
+    size_t p, ld;
+    SF_TRY(sfi_run_stages(pl, job->stage, b->x, b->n_rows, b->n_cols, b->ld, buf1, buf2, job->max_width, &x, &p,
+                          &ld, err));
+    view.x = (double *)x;
+    view.n_cols = p;
+    view.ld = ld;
+    sf_status st = learn(job, seg, state, &view, err);
+    if (st != SF_OK && err && err->where.source[0] == '\0') {
+        /* the stage counted rows of its block: point at the data instead */
+        sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, pl->ops[job->stage]->kind);
+        sfi_strlcpy(err->where.source, source, sizeof err->where.source);
+        err->where.row = 0;
+    }
+    return st;
+}
+
+/* Reads segment seg (or the whole source; or the cache once it is written):
+ * counts rows, discovers classes, fills the cache, and hands every block to
+ * learn through the stages before job->stage. */
 static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn learn, sf_error *err)
 {
     sf_pipeline *pl = job->pl;
     const plan *pn = job->pn;
     sf_source *src = job->src;
     bool learning = job->stage < pl->n_stages;
+    bool cached = sfi_cache_ready(job->cache);
     sf_status st = SF_OK;
     sf_block *b = NULL;
     double *buf1 = NULL, *buf2 = NULL;
-    if (!job->whole) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
+    if (!job->whole && !cached) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
     st = sf_block_new(&b, pn->chunk_rows, pn->p, pn->target >= 0, pn->weight >= 0, err);
     if (st == SF_OK && learning && job->stage > 0) {
         buf1 = malloc(pn->chunk_rows * job->max_width * sizeof *buf1);
         buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
         if (!buf1 || !buf2) st = sfi_nomem(err);
     }
-    const sf_table *t;
-    while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
-        job->seen[seg] += t->n_rows;
-        if (job->found) st = discover(pn, t, &job->found[seg], err);
-        if (st == SF_OK) st = table_to_block(pl, pn, t, b, &job->dropped[seg], src->name, err);
-        if (st != SF_OK) break;
-        if (!learning || b->n_rows == 0) continue;
-        sf_block view = *b;
-        const double *x;
-        size_t p, ld;
-        st = sfi_run_stages(pl, job->stage, b->x, b->n_rows, b->n_cols, b->ld, buf1, buf2, job->max_width, &x,
-                        &p, &ld, err);
-        if (st != SF_OK) break;
-        view.x = (double *)x;
-        view.n_cols = p;
-        view.ld = ld;
-        st = learn(job, seg, state, &view, err);
-        if (st != SF_OK && err && err->where.source[0] == '\0') {
-            /* the stage counted rows of its block: point at the data instead */
-            sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, pl->ops[job->stage]->kind);
-            sfi_strlcpy(err->where.source, src->name, sizeof err->where.source);
-            err->where.row = 0;
+    const char *name = sf_source_name(job->src);
+    if (cached) {
+        uint64_t at = 0;
+        while (st == SF_OK && (st = sfi_cache_read(job->cache, seg, &at, b, err)) == SF_OK && b->n_rows)
+            if (learning) st = learn_block(job, seg, state, learn, b, buf1, buf2, name, err);
+    } else {
+        const sf_table *t;
+        while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
+            job->seen[seg] += t->n_rows;
+            if (job->found) st = discover(pn, t, &job->found[seg], err);
+            if (st == SF_OK) st = table_to_block(pl, pn, t, b, &job->dropped[seg], src->name, err);
+            if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
+            if (st != SF_OK) break;
+            if (learning && b->n_rows) st = learn_block(job, seg, state, learn, b, buf1, buf2, src->name, err);
         }
+        if (st == SF_END) st = SF_OK;
     }
-    if (st == SF_END) st = SF_OK;
     free(buf1);
     free(buf2);
     sf_block_free(b);
-    if (!job->whole) sf_source_close(src);
+    if (!job->whole && !cached) sf_source_close(src);
     return st;
 }
 
@@ -544,6 +566,7 @@ typedef struct run {
     bool want_classes;      /* discover classes on the next pass */
     uint64_t seen, dropped;
     classset classes;
+    sfi_cache *cache;       /* blocks of the first pass, or NULL */
 } run;
 
 static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const plan *pn, sf_pool *pool,
@@ -569,18 +592,23 @@ static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const plan *p
 static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
 {
     sf_pipeline *pl = r->pl;
-    pass_job job = {.pl = pl, .stage = k, .merged = merged, .pn = r->pn, .src = r->src};
+    pass_job job = {.pl = pl, .stage = k, .merged = merged, .pn = r->pn, .src = r->src, .cache = r->cache};
     size_t n_seg = r->n_seg;
+    bool cached = sfi_cache_ready(r->cache);
     /* in order with read-ahead: a splittable source and a worker to spare */
-    bool ahead = !merged && k < pl->n_stages && !r->stdin_like && r->n_seg > 1 && sf_pool_size(r->pool) > 1;
-    job.whole = r->stdin_like || (!merged && !ahead);
+    /* in order with read-ahead: segments to read ahead and a worker to spare */
+    bool ahead = !merged && k < pl->n_stages && (!r->stdin_like || cached) && r->n_seg > 1 &&
+                 sf_pool_size(r->pool) > 1;
+    /* the cache is read by segment (in order on a one-worker pool); else an
+     * in-order pass without read-ahead, and standard input, read the source itself */
+    job.whole = !cached && (r->stdin_like || (!merged && !ahead));
     if (job.whole) {
         n_seg = 1;
         if (r->consumed) {
             sf_status st = sf_source_rewind(r->src, err);
             if (st == SF_ERR_UNSUPPORTED)
                 return sfi_fail(err, st, NULL, "%s cannot be read twice, and this pipeline needs another "
-                                "pass over it: write it to a file first", sf_source_name(r->src));
+                                "pass over it: give a cache file", sf_source_name(r->src));
             SF_TRY(st);
         }
         r->consumed = true;
@@ -604,6 +632,7 @@ static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
     /* merge in segment order: bitwise the same for any number of threads */
     for (size_t g = 0; g < n_seg && st == SF_OK && k < pl->n_stages && merged; g++)
         st = pl->ops[k]->merge(pl->states[k], job.partials[g], err);
+    if (st == SF_OK && r->cache && !cached) st = sfi_cache_finish(r->cache, err);
     if (st == SF_OK && !r->counted) {
         for (size_t g = 0; g < n_seg; g++) {
             r->seen += job.seen[g];
@@ -624,6 +653,42 @@ static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
     free(job.dropped);
     free(job.found);
     return st;
+}
+
+/* The cache for this run: the caller's file, or a temporary one when the source
+ * cannot be read twice and the pipeline may need to (*tmp_path set: unlink it). */
+static sf_status open_cache(run *r, const sf_fit_options *o, char **tmp_path, sf_error *err)
+{
+    *tmp_path = NULL;
+    sf_pipeline *pl = r->pl;
+    bool may_repeat = pl->n_stages > 1 || pl->ops[0]->end_pass || pl->ops[0]->classifier;
+    const char *path = o->cache;
+    if (!path && r->stdin_like && may_repeat) {
+        const char *dir = getenv("TMPDIR");
+        if (asprintf(tmp_path, "%s/streamfit-cache-XXXXXX", dir && *dir ? dir : "/tmp") < 0) {
+            *tmp_path = NULL;
+            return sfi_nomem(err);
+        }
+        int fd = mkstemp(*tmp_path);
+        if (fd < 0) {
+            sf_where w;
+            sfi_where_init(&w, *tmp_path);
+            return sfi_fail(err, SF_ERR_IO, &w, "cannot create a temporary cache");
+        }
+        close(fd);
+        path = *tmp_path;
+    }
+    if (!path) return SF_OK;
+    return sfi_cache_create(&r->cache, path, r->n_seg, r->pn->p, r->pn->target >= 0, r->pn->weight >= 0,
+                            r->pn->chunk_rows, err);
+}
+
+static void close_cache(run *r, char *tmp_path)
+{
+    sfi_cache_close(r->cache);
+    r->cache = NULL;
+    if (tmp_path) unlink(tmp_path);
+    free(tmp_path);
 }
 
 /* Hands the discovered classes to the pipeline (a fit) or checks them (an update). */
@@ -775,13 +840,14 @@ static sf_status check_rows(const run *r, sf_error *err)
     return SF_OK;
 }
 
-static sf_status fit_all(sf_pipeline *pl, sf_source *src, plan *pn, sf_pool *pool,
+static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *o, plan *pn, sf_pool *pool,
                          sf_error *err)
 {
     run r;
     SF_TRY(run_init(&r, pl, src, pn, pool, err));
+    char *tmp = NULL;
     const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
-    sf_status st = SF_OK;
+    sf_status st = open_cache(&r, o, &tmp, err);
     if (last->classifier) {
         bool given = false;
         if (pn->target < 0) st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a target column", last->kind);
@@ -806,6 +872,7 @@ static sf_status fit_all(sf_pipeline *pl, sf_source *src, plan *pn, sf_pool *poo
     pl->rows_seen = r.seen;
     pl->rows_dropped = r.dropped;
     classset_free(&r.classes);
+    close_cache(&r, tmp);
     return st;
 }
 
@@ -841,7 +908,7 @@ sf_status sf_pipeline_fit(sf_pipeline *pl, sf_source *src, const sf_fit_options 
         }
     }
     if (st == SF_OK) st = sf_pool_new(&pool, o.threads, err);
-    if (st == SF_OK) st = fit_all(pl, src, &pn, pool, err);
+    if (st == SF_OK) st = fit_all(pl, src, &o, &pn, pool, err);
     sf_pool_free(pool);
     free(pn.cols);
     if (st == SF_OK) pl->fitted = true;
@@ -864,7 +931,13 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
         st = sfi_fail(err, SF_ERR_ARG, NULL, "target \"%s\" was %s when the model was fitted", target,
                       pl->class_labels ? "categorical" : "numeric");
     if (st == SF_OK) st = sf_pool_new(&pool, o.threads, err);
+    char *tmp = NULL;
+    bool ran = false;
     if (st == SF_OK) st = run_init(&r, pl, src, &pn, pool, err);
+    if (st == SF_OK) {
+        ran = true;
+        st = open_cache(&r, &o, &tmp, err);
+    }
     /* Decision 1: each stage continues from its state on the new rows, as
      * transformed by the already-updated stages before it. A failure part-way
      * leaves the earlier stages updated: the caller keeps the file it loaded. */
@@ -878,7 +951,10 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
     } else {
         pl->fitted = false; /* half-updated: refuse to save or predict with it */
     }
-    if (pool) classset_free(&r.classes);
+    if (ran) {
+        classset_free(&r.classes);
+        close_cache(&r, tmp);
+    }
     sf_pool_free(pool);
     free(pn.cols);
     return st;

@@ -99,6 +99,16 @@ update_model() {
 }
 check "update continues a saved model on new rows; failures leave it untouched" update_model
 
+stdin_two_passes() {
+    # standard input cannot be read twice: the second stage reads a temporary cache
+    "$sf" fit - --pipeline "scaler | scaler(with_mean=false)" --target y --model "$dir/ms.h5" --quiet \
+        < "$dir/d.csv" || return 1
+    "$sf" export "$dir/ms.h5" --json | grep -q '"rows_seen": 20000' || return 1
+    "$sf" fit "$dir/d.csv" --pipeline "scaler | scaler(with_mean=false)" --target y --model "$dir/mc.h5" \
+        --cache "$dir/cache.h5" --quiet && [ -s "$dir/cache.h5" ]
+}
+check "a two-pass fit from standard input (temporary cache) and with --cache" stdin_two_passes
+
 missing_column() {
     printf 'a,b\n1,2\n' | "$sf" predict - --model "$dir/m1.h5" 2>"$dir/e5"; [ $? -eq 1 ] &&
         grep -q 'the model needs a column "c"' "$dir/e5"

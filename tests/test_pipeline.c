@@ -104,6 +104,64 @@ static sf_pipeline *fit_csv(const char *path, const char *spec, size_t threads, 
     return pl;
 }
 
+/* The second stage's pass reads the first pass's rows from the cache file: the
+ * same fit to rounding (the cache re-cuts blocks after dropped rows), and the
+ * cache holds every kept row. */
+static void test_cache(void **state)
+{
+    (void)state;
+    char *path = write_data(3000, 23);
+    char *cache = sf_test_write_tmp("", 0, ".h5");
+    const char *spec = "scaler | scaler(with_mean=false)";
+    sf_pipeline *plain = fit_csv(path, spec, 2, 4096);
+    sf_source_options so;
+    sf_source_options_init(&so);
+    so.chunk_rows = 97;
+    so.segment_bytes = 4096;
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&src, path, &so, &err), SF_OK);
+    sf_pipeline *pl = NULL;
+    assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_OK);
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.threads = 3;
+    fo.target = "y";
+    fo.cache = cache;
+    assert_int_equal(sf_pipeline_fit(pl, src, &fo, &err), SF_OK);
+    sf_source_close(src);
+    double x[3] = {0.5, 3, 1e9 + 0.25}, got[3], want[3];
+    assert_int_equal(sf_pipeline_transform(pl, x, 1, 3, 3, got, 3, &err), SF_OK);
+    assert_int_equal(sf_pipeline_transform(plain, x, 1, 3, 3, want, 3, &err), SF_OK);
+    for (size_t j = 0; j < 3; j++) assert_double_close(got[j], want[j], 1e-12, 1e-12);
+    /* the cache: one group a segment, rows = kept rows */
+    hid_t f = H5Fopen(cache, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    hsize_t total = 0;
+    for (size_t s = 0;; s++) {
+        char name[32], g[32];
+        snprintf(name, sizeof name, "seg_%zu/x", s);
+        snprintf(g, sizeof g, "seg_%zu", s);
+        if (H5Lexists(f, g, H5P_DEFAULT) <= 0) break;
+        hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+        hid_t sp = H5Dget_space(d);
+        hsize_t dims[2];
+        assert_int_equal(H5Sget_simple_extent_dims(sp, dims, NULL), 2);
+        assert_int_equal(dims[1], 3);
+        total += dims[0];
+        H5Sclose(sp);
+        H5Dclose(d);
+    }
+    H5Fclose(f);
+    assert_int_equal(total, sf_pipeline_rows_seen(pl) - sf_pipeline_rows_dropped(pl));
+    sf_pipeline_free(pl);
+    sf_pipeline_free(plain);
+    unlink(path);
+    unlink(cache);
+    free(path);
+    free(cache);
+}
+
 static void test_fit_equals_direct(void **state)
 {
     (void)state;
@@ -548,6 +606,7 @@ int main(void)
         cmocka_unit_test(test_concurrent_transform), cmocka_unit_test(test_fit_errors),
         cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_update_equals_one_fit), cmocka_unit_test(test_predict_in_order),
+        cmocka_unit_test(test_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -43,6 +43,11 @@ typedef struct sf_fit_options {
     const char *weight;         /**< sample-weight column, or NULL */
     unsigned epochs;            /**< max_iter of the stages that have one and whose
                                      spec does not set it; 0 = the stage's default */
+    const char *cache;          /**< HDF5 file that keeps the first pass's rows for
+                                     the later passes and epochs (no re-parsing);
+                                     NULL = none, except that standard input with
+                                     a pipeline that may need a second pass gets a
+                                     temporary one (deleted after the fit) */
     bool has_seed;              /**< seed below is the random_state of the stages
                                      that have one and whose spec does not set it */
     uint64_t seed;
