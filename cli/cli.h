@@ -57,5 +57,6 @@ int cli_fit(const cli_opts *o);
 int cli_export(const cli_opts *o);
 int cli_predict(const cli_opts *o);
 int cli_update(const cli_opts *o);
+int cli_score(const cli_opts *o);
 
 #endif

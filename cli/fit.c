@@ -163,3 +163,37 @@ int cli_update(const cli_opts *o)
     sf_pipeline_free(pl);
     return rc;
 }
+
+int cli_score(const cli_opts *o)
+{
+    if (!o->data) return cli_usage_error("score needs DATA");
+    if (!o->model) return cli_usage_error("score needs --model M.h5");
+    sf_error err;
+    sf_error_clear(&err);
+    sf_pipeline *pl = NULL;
+    sf_source *src = NULL;
+    sf_score sc;
+    sf_status st = sf_pipeline_load(&pl, o->model, &err);
+    if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
+    if (st == SF_OK) st = sf_pipeline_score(pl, src, o->threads, &sc, &err);
+    int rc = 0;
+    if (st != SF_OK) rc = cli_report(&err);
+    else if (o->json) {
+        printf("{\"rows\": %llu, \"dropped\": %llu, \"score\": %.17g", (unsigned long long)sc.n,
+               (unsigned long long)sc.dropped, sc.score);
+        const char *names[] = {"accuracy", "log_loss", "r2", "mse", "inertia"};
+        const double vals[] = {sc.accuracy, sc.log_loss, sc.r2, sc.mse, sc.inertia};
+        for (int i = 0; i < 5; i++)
+            if (!isnan(vals[i])) printf(", \"%s\": %.17g", names[i], vals[i]);
+        printf("}\n");
+    } else {
+        printf("rows\t%llu\ndropped\t%llu\n", (unsigned long long)sc.n, (unsigned long long)sc.dropped);
+        if (!isnan(sc.accuracy)) printf("accuracy\t%.6f\n", sc.accuracy);
+        if (!isnan(sc.log_loss)) printf("log_loss\t%.6f\n", sc.log_loss);
+        if (!isnan(sc.r2)) printf("r2\t%.6f\nmse\t%.6g\n", sc.r2, sc.mse);
+        if (!isnan(sc.inertia)) printf("inertia\t%.6g\n", sc.inertia);
+    }
+    sf_source_close(src);
+    sf_pipeline_free(pl);
+    return rc;
+}

@@ -28,6 +28,7 @@ static const char usage[] =
     "  predict DATA --model M.h5 [--out F.csv|F.h5|-] [--proba|--decision|--transform|--interval]\n"
     "                                     run rows through a fitted pipeline, in input order\n"
     "  update M.h5 DATA [--model OUT.h5]  continue every stage of a saved model on new rows\n"
+    "  score DATA --model M.h5 [--json]   accuracy / log loss, R² / MSE, or inertia on labelled rows\n"
     "  export M.h5 [--json]               the fitted model, as text or scikit-learn-named JSON\n"
     "\n"
     "DATA is file.csv, - (CSV on standard input), or file.h5:/dataset.\n"
@@ -188,5 +189,6 @@ int main(int argc, char **argv)
     if (!strcmp(verb, "export")) return cli_export(&o);
     if (!strcmp(verb, "predict")) return cli_predict(&o);
     if (!strcmp(verb, "update")) return cli_update(&o);
+    if (!strcmp(verb, "score")) return cli_score(&o);
     return cli_usage_error("unknown verb \"%s\" (try streamfit --help)", verb);
 }

@@ -124,18 +124,7 @@ static sf_status classset_merge(classset *dst, const classset *src, bool labels,
     return SF_OK;
 }
 
-/* ---- the plan: which source columns feed the pipeline ---- */
-
-typedef struct plan {
-    size_t *cols;          /* source column of each feature */
-    size_t p;
-    long target, weight;   /* source columns, or -1 */
-    bool target_labels;    /* categorical target: y = index of its label in classes */
-    const char *target_name;
-    size_t chunk_rows;
-} plan;
-
-static sf_status add_feature(sf_pipeline *pl, plan *pn, const sf_source *src, const char *name,
+static sf_status add_feature(sf_pipeline *pl, sfi_plan *pn, const sf_source *src, const char *name,
                              size_t nc, const sf_where *w, sf_error *err)
 {
     long c = sf_source_column_index(src, name);
@@ -153,8 +142,8 @@ static sf_status add_feature(sf_pipeline *pl, plan *pn, const sf_source *src, co
 
 /* Resolves target, weight and features. names (n of them) fixes the features (an
  * update); otherwise o->columns, or every numeric column but target and weight. */
-static sf_status make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_options *o,
-                           const char *target, char *const *names, size_t n_names, plan *pn,
+sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_options *o,
+                           const char *target, char *const *names, size_t n_names, sfi_plan *pn,
                            sf_error *err)
 {
     sf_where w;
@@ -201,7 +190,7 @@ static sf_status make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_o
     return SF_OK;
 }
 
-static sf_status remember_columns(sf_pipeline *pl, const sf_source *src, const plan *pn, const char *target,
+static sf_status remember_columns(sf_pipeline *pl, const sf_source *src, const sfi_plan *pn, const char *target,
                                   sf_error *err)
 {
     pl->features = calloc(pn->p, sizeof *pl->features);
@@ -219,7 +208,7 @@ typedef struct pass_job {
     sf_pipeline *pl;
     size_t stage;           /* the stage learning, or n_stages for a discovery-only pass */
     bool merged;            /* a partial state per segment; else pl->states[stage] learns */
-    const plan *pn;
+    const sfi_plan *pn;
     sf_source *src;
     bool whole;             /* read src itself (one segment) */
     void **partials;        /* per segment */
@@ -231,7 +220,7 @@ typedef struct pass_job {
 } pass_job;
 
 /* Collects the distinct targets of t's usable rows into c. */
-static sf_status discover(const plan *pn, const sf_table *t, classset *c, sf_error *err)
+static sf_status discover(const sfi_plan *pn, const sf_table *t, classset *c, sf_error *err)
 {
     const sf_column *col = &t->cols[pn->target];
     if (!pn->target_labels) {
@@ -260,7 +249,7 @@ static sf_status discover(const plan *pn, const sf_table *t, classset *c, sf_err
  * target or weight: patsy's NA_action="drop", Decision 13). A categorical target
  * becomes the index of its label among the pipeline's classes (NaN while they are
  * not known yet); a label outside them is an error naming the row. */
-static sf_status table_to_block(const sf_pipeline *pl, const plan *pn, const sf_table *t, sf_block *b,
+sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf_table *t, sf_block *b,
                                 uint64_t *dropped, const char *source, sf_error *err)
 {
     size_t k = 0;
@@ -336,7 +325,7 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
 static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn learn, sf_error *err)
 {
     sf_pipeline *pl = job->pl;
-    const plan *pn = job->pn;
+    const sfi_plan *pn = job->pn;
     sf_source *src = job->src;
     bool learning = job->stage < pl->n_stages;
     bool cached = sfi_cache_ready(job->cache);
@@ -360,7 +349,7 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
         while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
             job->seen[seg] += t->n_rows;
             if (job->found) st = discover(pn, t, &job->found[seg], err);
-            if (st == SF_OK) st = table_to_block(pl, pn, t, b, &job->dropped[seg], src->name, err);
+            if (st == SF_OK) st = sfi_table_to_block(pl, pn, t, b, &job->dropped[seg], src->name, err);
             if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
             if (st != SF_OK) break;
             if (learning && b->n_rows) st = learn_block(job, seg, state, learn, b, buf1, buf2, src->name, err);
@@ -557,7 +546,7 @@ static sf_status run_ordered(pass_job *job, sf_pool *pool, size_t width, sf_erro
 typedef struct run {
     sf_pipeline *pl;
     sf_source *src;
-    const plan *pn;
+    const sfi_plan *pn;
     sf_pool *pool;
     size_t n_seg;
     bool stdin_like;        /* no segment readers: the source itself, once */
@@ -569,7 +558,7 @@ typedef struct run {
     sfi_cache *cache;       /* blocks of the first pass, or NULL */
 } run;
 
-static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const plan *pn, sf_pool *pool,
+static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_plan *pn, sf_pool *pool,
                           sf_error *err)
 {
     memset(r, 0, sizeof *r);
@@ -804,7 +793,7 @@ static sf_status fresh_stage(sf_pipeline *pl, size_t k, const sf_fit_options *o,
 }
 
 /* Classes named by the last stage's classes=[…] parameter, if any. */
-static sf_status spec_classes(const sf_pipeline *pl, const plan *pn, classset *c, bool *given, sf_error *err)
+static sf_status spec_classes(const sf_pipeline *pl, const sfi_plan *pn, classset *c, bool *given, sf_error *err)
 {
     *given = false;
     const sfi_spec_stage *s = &pl->spec.stages[pl->n_stages - 1];
@@ -840,7 +829,7 @@ static sf_status check_rows(const run *r, sf_error *err)
     return SF_OK;
 }
 
-static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *o, plan *pn, sf_pool *pool,
+static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *o, sfi_plan *pn, sf_pool *pool,
                          sf_error *err)
 {
     run r;
@@ -891,13 +880,13 @@ sf_status sf_pipeline_fit(sf_pipeline *pl, sf_source *src, const sf_fit_options 
     /* start from unfitted stages, whatever happened before */
     sfi_pipeline_forget_columns(pl);
     pl->fitted = false;
-    plan pn = {0};
+    sfi_plan pn = {0};
     sf_pool *pool = NULL;
     const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
     sf_status st = SF_OK;
     if (last->estimator && !last->unsupervised && !o.target)
         st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a target column", last->kind);
-    if (st == SF_OK) st = make_plan(pl, src, &o, o.target, NULL, 0, &pn, err);
+    if (st == SF_OK) st = sfi_make_plan(pl, src, &o, o.target, NULL, 0, &pn, err);
     if (st == SF_OK) st = remember_columns(pl, src, &pn, o.target, err);
     for (size_t k = 0; k < pl->n_stages && st == SF_OK; k++) {
         void *fresh = NULL;
@@ -922,11 +911,11 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
     sf_fit_options o;
     if (opt) o = *opt;
     else sf_fit_options_init(&o);
-    plan pn = {0};
+    sfi_plan pn = {0};
     sf_pool *pool = NULL;
     run r;
     const char *target = *pl->target ? pl->target : NULL;
-    sf_status st = make_plan(pl, src, &o, target, pl->features, pl->n_features, &pn, err);
+    sf_status st = sfi_make_plan(pl, src, &o, target, pl->features, pl->n_features, &pn, err);
     if (st == SF_OK && pn.target_labels != (pl->class_labels != NULL))
         st = sfi_fail(err, SF_ERR_ARG, NULL, "target \"%s\" was %s when the model was fitted", target,
                       pl->class_labels ? "categorical" : "numeric");

@@ -163,6 +163,25 @@ SF_API sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_s
                                      const sf_predict_options *opt, sf_predict_stats *stats,
                                      sf_error *err);
 
+/** How well a fitted estimator pipeline does on labelled data (Decision 14).
+ *  Fields that do not apply are NaN. */
+typedef struct sf_score {
+    uint64_t n;                 /**< rows scored */
+    uint64_t dropped;           /**< rows with a missing feature or target */
+    double score;               /**< scikit-learn's score(): accuracy, R², -inertia */
+    double accuracy;            /**< classifiers */
+    double log_loss;            /**< classifiers with predict_proba (log_loss, eps-clipped) */
+    double r2, mse;             /**< regressors (r2_score, mean_squared_error) */
+    double inertia;             /**< k-means: sum of squared distances to the nearest center */
+} sf_score;
+
+/** Scores pl on every row of src (features and target found by the fitted
+ *  names; the target is not needed for k-means) in one parallel pass; the result
+ *  is the same for any threads. SF_ERR_UNSUPPORTED if the last stage is not an
+ *  estimator; SF_ERR_ARG if a column is missing. */
+SF_API sf_status sf_pipeline_score(const sf_pipeline *pl, sf_source *src, size_t threads, sf_score *out,
+                                   sf_error *err);
+
 /** Saves a fitted pipeline as an HDF5 model file: written to a temporary file and
  *  renamed over path only when complete (an existing file survives any failure).
  *  SF_ERR_STATE if not fitted, SF_ERR_IO if the file cannot be written. */
