@@ -1,0 +1,406 @@
+/* test_kmeans.c — mini-batch k-means (estimators/kmeans.c) against scikit-learn
+ * 1.2.1 (fixture: tests/reference/make_kmeans_fixtures.py) on blobs (600 x 5) and
+ * iris (150 x 4).
+ * - partial_fit over fixed batches, after EVERY step: cluster_centers_ to 1e-10
+ *   relative (absolute floor 1e-10 × the largest |center|), _counts to 1e-12,
+ *   inertia_ to 1e-10 relative; cases: explicit init with reassignment_ratio=0
+ *   (with and without sample weights), two reassignment cases (one where more
+ *   than half the batch is flagged and the cap applies), k-means++ (k = 4, 8) and
+ *   random init with random_state, init_size subsampling, iris (also weighted);
+ * - the k-means++ initial centers equal the rows sklearn's _kmeans_plusplus picks
+ *   (bitwise);
+ * - predict equal, transform to 1e-10 relative, score to 1e-10 relative;
+ * - save → set_state → continue equals one uninterrupted fit, bitwise;
+ * - Lloyd refinement: inertia never increases, and the fixed point equals
+ *   sklearn's KMeans(algorithm="lloyd", tol=0) from the same start: inertia to
+ *   1e-9 relative, centers to 1e-9; merged per-segment accumulators agree with
+ *   one accumulator to 1e-12;
+ * - bad parameters and bad input: a clear error naming the field, model unchanged.
+ */
+#include "sf_test.h"
+
+#include "core/np_random.h"
+#include "estimators/kmeans_internal.h"
+#include "../tests/reference/kmeans_fixture.h"
+
+static double max_abs(const double *v, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(v[i]));
+    return m;
+}
+
+static void close_array(const double *got, const double *want, size_t n, double rel, const char *what,
+                        size_t step)
+{
+    double floor = rel * max_abs(want, n);
+    for (size_t i = 0; i < n; i++) {
+        if (!(fabs(got[i] - want[i]) <= floor || fabs(got[i] - want[i]) <= rel * fabs(want[i])))
+            print_error("%s, step %zu, index %zu: ", what, step, i);
+        assert_double_close(got[i], want[i], rel, floor);
+    }
+}
+
+static sf_kmeans *model_for(const km_case *c)
+{
+    sf_kmeans_params p;
+    sf_kmeans_params_default(&p);
+    p.n_clusters = c->k;
+    p.init = c->init;
+    p.init_centers = c->init_centers;
+    p.init_n_features = c->init_centers ? c->p : 0;
+    p.random_state = c->seed;
+    p.reassignment_ratio = c->ratio;
+    p.batch_size = c->batch_size;
+    p.init_size = c->init_size;
+    sf_kmeans *km = NULL;
+    sf_error err;
+    assert_int_equal(sf_kmeans_new(&km, &p, &err), SF_OK);
+    return km;
+}
+
+static void run_case(const km_case *c)
+{
+    sf_kmeans *km = model_for(c);
+    sf_error err;
+    size_t a = 0, k = c->k, p = c->p;
+    for (size_t s = 0; s < c->n_batches; s++) {
+        size_t b = c->batches[s];
+        sf_status st = sf_kmeans_partial_fit(km, c->data + a * p, b, p, p, c->weighted ? km_weights + a : NULL, &err);
+        if (st != SF_OK) print_error("%s: %s\n", c->name, err.message);
+        assert_int_equal(st, SF_OK);
+        close_array(sf_kmeans_cluster_centers(km), c->centers + s * k * p, k * p, 1e-10, c->name, s);
+        close_array(sf_kmeans_counts(km), c->counts + s * k, k, 1e-12, c->name, s);
+        assert_double_close(sf_kmeans_inertia(km), c->inertia[s], 1e-10, 0);
+        assert_int_equal(sf_kmeans_n_steps(km), s + 1);
+        a += b;
+    }
+    sf_kmeans_free(km);
+}
+
+static void test_parity_cases(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < KM_N_CASES; i++) run_case(&km_cases[i]);
+}
+
+static const km_case *find_case(const char *name)
+{
+    for (size_t i = 0; i < KM_N_CASES; i++)
+        if (strcmp(km_cases[i].name, name) == 0) return &km_cases[i];
+    fail();
+    return NULL;
+}
+
+static void test_kmeanspp_init(void **state)
+{
+    (void)state;
+    const km_case *c = find_case("kpp");
+    sf_kmeans *km = model_for(c);
+    double centers[4 * KM_BLOBS_P];
+    sf_error err;
+    assert_int_equal(sfi_kmeans_initial_centers(km, km_blobs, c->batches[0], c->p, c->p, centers, &err), SF_OK);
+    for (size_t j = 0; j < 4; j++)
+        for (size_t f = 0; f < c->p; f++) {
+            assert_double_bits(centers[j * c->p + f], km_kpp_init_centers[j * c->p + f]);
+            assert_double_bits(centers[j * c->p + f], km_blobs[km_kpp_init_idx[j] * c->p + f]);
+        }
+    sf_kmeans_free(km);
+}
+
+static sf_kmeans *fit_case(const km_case *c)
+{
+    sf_kmeans *km = model_for(c);
+    sf_error err;
+    size_t a = 0;
+    for (size_t s = 0; s < c->n_batches; s++) {
+        assert_int_equal(sf_kmeans_partial_fit(km, c->data + a * c->p, c->batches[s], c->p, c->p,
+                                               c->weighted ? km_weights + a : NULL, &err),
+                         SF_OK);
+        a += c->batches[s];
+    }
+    return km;
+}
+
+static void test_predict_transform_score(void **state)
+{
+    (void)state;
+    sf_kmeans *km = fit_case(find_case("kpp"));
+    sf_error err;
+    size_t labels[KM_BLOBS_N];
+    assert_int_equal(sf_kmeans_predict(km, km_blobs, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, labels, &err), SF_OK);
+    for (size_t i = 0; i < KM_BLOBS_N; i++) assert_int_equal(labels[i], km_kpp_predict[i]);
+    double d[50 * 6];
+    assert_int_equal(sf_kmeans_transform(km, km_blobs, 50, KM_BLOBS_P, KM_BLOBS_P, d, 6, &err), SF_OK);
+    for (size_t i = 0; i < 50; i++)
+        for (size_t j = 0; j < 4; j++) assert_double_close(d[i * 6 + j], km_kpp_transform[i * 4 + j], 1e-10, 1e-12);
+    double inertia;
+    assert_int_equal(sf_kmeans_inertia_of(km, km_blobs, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, NULL, &inertia, &err),
+                     SF_OK);
+    assert_double_close(-inertia, km_kpp_score, 1e-10, 0);
+    assert_int_equal(sf_kmeans_inertia_of(km, km_blobs, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, km_weights, &inertia,
+                                          &err),
+                     SF_OK);
+    assert_double_close(-inertia, km_kpp_score_w, 1e-10, 0);
+    sf_kmeans_free(km);
+}
+
+/* A model, its state copied out, restored into a new model: both continue equally. */
+static void test_resume(void **state)
+{
+    (void)state;
+    const km_case *c = find_case("reassign");
+    size_t k = c->k, p = c->p, cut = 4, a = 0;
+    sf_kmeans *km = model_for(c), *other = model_for(c);
+    sf_error err;
+    for (size_t s = 0; s < cut; s++) {
+        assert_int_equal(sf_kmeans_partial_fit(km, c->data + a * p, c->batches[s], p, p, NULL, &err), SF_OK);
+        a += c->batches[s];
+    }
+    double centers[6 * KM_BLOBS_P], counts[6];
+    sf_kmeans_state ks;
+    assert_int_equal(sf_kmeans_get_state(km, centers, counts, &ks, &err), SF_OK);
+    assert_int_equal(sf_kmeans_set_state(other, p, centers, counts, &ks, &err), SF_OK);
+    for (size_t s = cut; s < c->n_batches; s++) {
+        assert_int_equal(sf_kmeans_partial_fit(km, c->data + a * p, c->batches[s], p, p, NULL, &err), SF_OK);
+        assert_int_equal(sf_kmeans_partial_fit(other, c->data + a * p, c->batches[s], p, p, NULL, &err), SF_OK);
+        a += c->batches[s];
+    }
+    for (size_t i = 0; i < k * p; i++)
+        assert_double_bits(sf_kmeans_cluster_centers(km)[i], sf_kmeans_cluster_centers(other)[i]);
+    for (size_t j = 0; j < k; j++) assert_double_bits(sf_kmeans_counts(km)[j], sf_kmeans_counts(other)[j]);
+    assert_double_bits(sf_kmeans_inertia(km), sf_kmeans_inertia(other));
+    assert_int_equal(sf_kmeans_n_steps(other), c->n_batches);
+    /* and both equal sklearn's final step */
+    close_array(sf_kmeans_cluster_centers(other), c->centers + (c->n_batches - 1) * k * p, k * p, 1e-10, "resume", 0);
+    /* a copy continues the same way too */
+    sf_kmeans *copy = NULL;
+    assert_int_equal(sf_kmeans_copy(other, &copy, &err), SF_OK);
+    assert_int_equal(sf_kmeans_partial_fit(other, km_blobs, 50, p, p, NULL, &err), SF_OK);
+    assert_int_equal(sf_kmeans_partial_fit(copy, km_blobs, 50, p, p, NULL, &err), SF_OK);
+    for (size_t i = 0; i < k * p; i++)
+        assert_double_bits(sf_kmeans_cluster_centers(copy)[i], sf_kmeans_cluster_centers(other)[i]);
+    sf_kmeans_free(copy);
+    sf_kmeans_free(km);
+    sf_kmeans_free(other);
+}
+
+/* A fitted model whose centers are `start` (counts 0). */
+static sf_kmeans *model_at(const double *start, size_t k, size_t p)
+{
+    sf_kmeans_params prm;
+    sf_kmeans_params_default(&prm);
+    prm.n_clusters = k;
+    prm.random_state = 0;
+    sf_kmeans *km = NULL;
+    sf_error err;
+    assert_int_equal(sf_kmeans_new(&km, &prm, &err), SF_OK);
+    sf_kmeans_state ks;
+    memset(&ks, 0, sizeof ks);
+    sfi_np_rng r;
+    sfi_np_seed(&r, 0);
+    memcpy(ks.rng_key, r.key, sizeof ks.rng_key);
+    ks.rng_pos = r.pos;
+    ks.batch_size = 1024;
+    double counts[16] = {0};
+    assert_int_equal(sf_kmeans_set_state(km, p, start, counts, &ks, &err), SF_OK);
+    return km;
+}
+
+/* Lloyd passes until no center moves; returns the number of passes. Each pass's
+ * inertia (of the centers it started from) must not exceed the previous one. */
+static size_t refine(sf_kmeans *km, const double *w, size_t n_seg)
+{
+    sf_error err;
+    double prev = INFINITY;
+    size_t passes = 0;
+    size_t n = KM_BLOBS_N, p = KM_BLOBS_P;
+    for (;;) {
+        sf_kmeans_lloyd *acc = NULL, *part = NULL;
+        assert_int_equal(sf_kmeans_lloyd_new(&acc, km, &err), SF_OK);
+        assert_int_equal(sf_kmeans_lloyd_new(&part, km, &err), SF_OK);
+        for (size_t g = 0; g < n_seg; g++) {
+            size_t a = g * n / n_seg, b = (g + 1) * n / n_seg;
+            sf_kmeans_lloyd_reset(part);
+            assert_int_equal(sf_kmeans_lloyd_accumulate(part, km, km_blobs + a * p, b - a, p, p, w ? w + a : NULL, &err),
+                             SF_OK);
+            assert_int_equal(sf_kmeans_lloyd_merge(acc, part, &err), SF_OK);
+        }
+        double inertia = sf_kmeans_lloyd_inertia(acc);
+        assert_true(inertia <= prev * (1 + 1e-15));
+        prev = inertia;
+        bool moved;
+        assert_int_equal(sf_kmeans_lloyd_apply(km, acc, &moved, &err), SF_OK);
+        assert_double_bits(sf_kmeans_inertia(km), inertia);
+        sf_kmeans_lloyd_free(acc);
+        sf_kmeans_lloyd_free(part);
+        passes++;
+        if (!moved || passes > 500) break;
+    }
+    return passes;
+}
+
+static void test_lloyd(void **state)
+{
+    (void)state;
+    size_t p = KM_BLOBS_P;
+    sf_kmeans *km = model_at(km_lloyd_start, 4, p);
+    size_t passes = refine(km, NULL, 1);
+    assert_true(passes < 500);
+    assert_double_close(sf_kmeans_inertia(km), km_lloyd_inertia, 1e-9, 0);
+    close_array(sf_kmeans_cluster_centers(km), km_lloyd_centers, 4 * p, 1e-9, "lloyd", passes);
+    sf_kmeans_free(km);
+
+    km = model_at(km_lloyd_start, 4, p);
+    refine(km, km_weights, 3);
+    assert_double_close(sf_kmeans_inertia(km), km_lloyd_w_inertia, 1e-9, 0);
+    close_array(sf_kmeans_cluster_centers(km), km_lloyd_w_centers, 4 * p, 1e-9, "lloyd weighted", 0);
+    sf_kmeans_free(km);
+
+    km = model_at(km_lloyd8_start, 8, p);
+    passes = refine(km, NULL, 4);
+    assert_double_close(sf_kmeans_inertia(km), km_lloyd8_inertia, 1e-9, 0);
+    sf_kmeans_free(km);
+}
+
+/* One accumulator over everything vs three merged: equal to rounding. */
+static void test_lloyd_merge(void **state)
+{
+    (void)state;
+    size_t p = KM_BLOBS_P;
+    sf_kmeans *one = model_at(km_lloyd8_start, 8, p), *three = model_at(km_lloyd8_start, 8, p);
+    sf_kmeans_lloyd *acc = NULL, *parts[3], *merged = NULL;
+    sf_error err;
+    assert_int_equal(sf_kmeans_lloyd_new(&acc, one, &err), SF_OK);
+    assert_int_equal(sf_kmeans_lloyd_accumulate(acc, one, km_blobs, KM_BLOBS_N, p, p, NULL, &err), SF_OK);
+    assert_int_equal(sf_kmeans_lloyd_new(&merged, three, &err), SF_OK);
+    for (int g = 0; g < 3; g++) {
+        assert_int_equal(sf_kmeans_lloyd_new(&parts[g], three, &err), SF_OK);
+        assert_int_equal(sf_kmeans_lloyd_accumulate(parts[g], three, km_blobs + g * 200 * p, 200, p, p, NULL, &err),
+                         SF_OK);
+        assert_int_equal(sf_kmeans_lloyd_merge(merged, parts[g], &err), SF_OK);
+        sf_kmeans_lloyd_free(parts[g]);
+    }
+    assert_double_close(sf_kmeans_lloyd_inertia(acc), sf_kmeans_lloyd_inertia(merged), 1e-12, 0);
+    assert_int_equal(sf_kmeans_lloyd_apply(one, acc, NULL, &err), SF_OK);
+    assert_int_equal(sf_kmeans_lloyd_apply(three, merged, NULL, &err), SF_OK);
+    close_array(sf_kmeans_cluster_centers(three), sf_kmeans_cluster_centers(one), 8 * p, 1e-12, "merge", 0);
+    /* mismatched accumulators are refused */
+    sf_kmeans *small = model_at(km_lloyd_start, 4, p);
+    assert_int_equal(sf_kmeans_lloyd_merge(merged, acc, &err), SF_OK);
+    assert_int_equal(sf_kmeans_lloyd_apply(small, acc, NULL, &err), SF_ERR_STATE);
+    sf_kmeans_lloyd_free(acc);
+    sf_kmeans_lloyd_free(merged);
+    sf_kmeans_free(one);
+    sf_kmeans_free(three);
+    sf_kmeans_free(small);
+}
+
+static void test_bad_params(void **state)
+{
+    (void)state;
+    sf_kmeans_params p;
+    sf_kmeans *km = NULL;
+    sf_error err;
+    sf_kmeans_params_default(&p);
+    p.n_clusters = 0;
+    assert_int_equal(sf_kmeans_new(&km, &p, &err), SF_ERR_ARG);
+    assert_string_equal(err.field_name, "n_clusters");
+    assert_null(km);
+    sf_kmeans_params_default(&p);
+    p.reassignment_ratio = 1.5;
+    assert_int_equal(sf_kmeans_new(&km, &p, &err), SF_ERR_ARG);
+    assert_string_equal(err.field_name, "reassignment_ratio");
+    p.reassignment_ratio = NAN;
+    assert_int_equal(sf_kmeans_new(&km, &p, &err), SF_ERR_ARG);
+    sf_kmeans_params_default(&p);
+    p.random_state = (int64_t)1 << 32;
+    assert_int_equal(sf_kmeans_new(&km, &p, &err), SF_ERR_ARG);
+    assert_string_equal(err.field_name, "random_state");
+    sf_kmeans_params_default(&p);
+    p.init = SF_KMEANS_INIT_ARRAY;
+    assert_int_equal(sf_kmeans_new(&km, &p, &err), SF_ERR_ARG);
+    assert_string_equal(err.field_name, "init");
+    sf_kmeans_params_default(&p);
+    p.batch_size = 0;
+    assert_int_equal(sf_kmeans_new(&km, &p, &err), SF_ERR_ARG);
+    assert_string_equal(err.field_name, "batch_size");
+    assert_null(km);
+}
+
+static void snapshot(const sf_kmeans *km, double *c, double *n, sf_kmeans_state *s)
+{
+    sf_error err;
+    assert_int_equal(sf_kmeans_get_state(km, c, n, s, &err), SF_OK);
+}
+
+static void test_bad_input(void **state)
+{
+    (void)state;
+    const km_case *c = find_case("explicit");
+    sf_kmeans *km = model_for(c);
+    sf_error err;
+    size_t p = c->p;
+    size_t labels[4];
+    /* before fitting */
+    assert_int_equal(sf_kmeans_predict(km, km_blobs, 4, p, p, labels, &err), SF_ERR_STATE);
+    double c0[4 * KM_BLOBS_P];
+    assert_int_equal(sf_kmeans_get_state(km, c0, c0, &(sf_kmeans_state){0}, &err), SF_ERR_STATE);
+    /* a first batch smaller than k */
+    assert_int_equal(sf_kmeans_partial_fit(km, km_blobs, 3, p, p, NULL, &err), SF_ERR_ARG);
+    assert_non_null(strstr(err.message, "n_samples=3 should be >= n_clusters=4"));
+    assert_null(sf_kmeans_cluster_centers(km));
+    /* centers of the wrong width */
+    assert_int_equal(sf_kmeans_partial_fit(km, km_blobs, 100, 4, p, NULL, &err), SF_ERR_SHAPE);
+    assert_int_equal(sf_kmeans_partial_fit(km, km_blobs, 100, p, p, NULL, &err), SF_OK);
+    double before_c[4 * KM_BLOBS_P], before_n[4], after_c[4 * KM_BLOBS_P], after_n[4];
+    sf_kmeans_state before, after;
+    snapshot(km, before_c, before_n, &before);
+    double bad[10 * KM_BLOBS_P];
+    memcpy(bad, km_blobs, sizeof bad);
+    bad[3 * p + 2] = NAN;
+    assert_int_equal(sf_kmeans_partial_fit(km, bad, 10, p, p, NULL, &err), SF_ERR_ARG);
+    assert_int_equal(err.where.row, 4);
+    assert_int_equal(err.where.field, 3);
+    bad[3 * p + 2] = INFINITY;
+    assert_int_equal(sf_kmeans_partial_fit(km, bad, 10, p, p, NULL, &err), SF_ERR_ARG);
+    double w[10] = {1, 1, 1, 1, -1, 1, 1, 1, 1, 1};
+    assert_int_equal(sf_kmeans_partial_fit(km, km_blobs, 10, p, p, w, &err), SF_ERR_ARG);
+    assert_int_equal(err.where.row, 5);
+    assert_int_equal(sf_kmeans_partial_fit(km, km_blobs, 10, p + 1, p + 1, NULL, &err), SF_ERR_SHAPE);
+    assert_int_equal(sf_kmeans_partial_fit(km, km_blobs, 10, p, p - 1, NULL, &err), SF_ERR_SHAPE);
+    assert_int_equal(sf_kmeans_partial_fit(km, NULL, 10, p, p, NULL, &err), SF_ERR_ARG);
+    assert_int_equal(sf_kmeans_transform(km, km_blobs, 10, p, p, after_c, 3, &err), SF_ERR_SHAPE);
+    assert_int_equal(sf_kmeans_predict(km, bad, 10, p, p, labels, &err), SF_ERR_ARG);
+    snapshot(km, after_c, after_n, &after);
+    assert_memory_equal(before_c, after_c, sizeof before_c);
+    assert_memory_equal(before_n, after_n, sizeof before_n);
+    assert_memory_equal(&before, &after, sizeof before);
+    /* a corrupt state is refused and changes nothing */
+    sf_kmeans_state broken = before;
+    broken.rng_pos = 700;
+    assert_int_equal(sf_kmeans_set_state(km, p, before_c, before_n, &broken, &err), SF_ERR_ARG);
+    double wide[4 * (KM_BLOBS_P + 1)] = {0};
+    assert_int_equal(sf_kmeans_set_state(km, p + 1, wide, before_n, &before, &err), SF_ERR_SHAPE);
+    before_n[1] = -1;
+    assert_int_equal(sf_kmeans_set_state(km, p, before_c, before_n, &before, &err), SF_ERR_ARG);
+    snapshot(km, after_c, after_n, &after);
+    assert_memory_equal(&before, &after, sizeof before);
+    /* n = 0 is a no-op */
+    assert_int_equal(sf_kmeans_partial_fit(km, km_blobs, 0, p, p, NULL, &err), SF_OK);
+    assert_int_equal(sf_kmeans_n_steps(km), 1);
+    sf_kmeans_free(km);
+    sf_kmeans_free(NULL);
+}
+
+int main(void)
+{
+    sf_library_init();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_parity_cases),   cmocka_unit_test(test_kmeanspp_init),
+        cmocka_unit_test(test_predict_transform_score), cmocka_unit_test(test_resume),
+        cmocka_unit_test(test_lloyd),          cmocka_unit_test(test_lloyd_merge),
+        cmocka_unit_test(test_bad_params),     cmocka_unit_test(test_bad_input),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
