@@ -1,5 +1,5 @@
-/* pipeline_impl.h — the pipeline object, shared by pipeline.c and model_file.c;
- * internal. */
+/* pipeline_impl.h — the pipeline object, shared by pipeline.c, fit.c and
+ * model_file.c; internal. */
 #ifndef SF_PIPELINE_IMPL_H
 #define SF_PIPELINE_IMPL_H
 
@@ -7,6 +7,8 @@
 #include "streamfit/sf_pipeline.h"
 
 struct sf_pipeline {
+    char *spec_text;        /* the spec it was made from ("" for very old files) */
+    sfi_spec spec;          /* parsed spec_text: fresh stages for a refit */
     size_t n_stages;
     const sfi_stage_ops **ops;
     void **states;
@@ -16,6 +18,20 @@ struct sf_pipeline {
     size_t n_features;
     char *target;
     uint64_t rows_seen, rows_dropped;
+    /* classifiers: the sorted classes, as values; for a categorical target the
+     * values are codes 0..n-1 of the sorted labels in class_labels */
+    double *classes;
+    char **class_labels;
+    size_t n_classes;
 };
+
+/* Runs x (n x p, stride ld) through stages [0, upto) into *out (buf1/buf2, n x buf_ld
+ * each, take turns; *out may be x itself when upto = 0). */
+SFI_FUNC sf_status sfi_run_stages(const sf_pipeline *pl, size_t upto, const double *x, size_t n, size_t p,
+                                  size_t ld, double *buf1, double *buf2, size_t buf_ld, const double **out,
+                                  size_t *out_p, size_t *out_ld, sf_error *err);
+
+/* Frees what the fit learned about columns and classes (not the stages). */
+SFI_FUNC void sfi_pipeline_forget_columns(sf_pipeline *pl);
 
 #endif
