@@ -83,9 +83,35 @@ bad_models() {
 }
 check "missing (exit 2), foreign and truncated (exit 1) model files are refused" bad_models
 
+update_model() {
+    head -10001 "$dir/d.csv" > "$dir/a.csv"
+    { head -1 "$dir/d.csv"; tail -n +10002 "$dir/d.csv"; } > "$dir/b.csv"
+    "$sf" fit "$dir/a.csv" --pipeline scaler --target y --model "$dir/ma.h5" --quiet || return 1
+    cp "$dir/ma.h5" "$dir/ma0.h5"
+    "$sf" update "$dir/ma.h5" "$dir/b.csv" --model "$dir/mab.h5" --quiet || return 1
+    cmp -s "$dir/ma.h5" "$dir/ma0.h5" || return 1           # the input model is untouched
+    "$sf" export "$dir/mab.h5" --json | grep -q '"rows_seen": 20000' || return 1
+    "$sf" export "$dir/mab.h5" --json | grep -q '"pipeline": "scaler"' || return 1
+    # a failed update (a column missing) leaves the model as it was
+    printf 'x,y\n1,2\n' > "$dir/bad.csv"
+    "$sf" update "$dir/ma.h5" "$dir/bad.csv" 2>"$dir/e6"; [ $? -eq 1 ] || return 1
+    cmp -s "$dir/ma.h5" "$dir/ma0.h5"
+}
+check "update continues a saved model on new rows; failures leave it untouched" update_model
+
+stdin_two_passes() {
+    # standard input cannot be read twice: the second stage reads a temporary cache
+    "$sf" fit - --pipeline "scaler | scaler(with_mean=false)" --target y --model "$dir/ms.h5" --quiet \
+        < "$dir/d.csv" || return 1
+    "$sf" export "$dir/ms.h5" --json | grep -q '"rows_seen": 20000' || return 1
+    "$sf" fit "$dir/d.csv" --pipeline "scaler | scaler(with_mean=false)" --target y --model "$dir/mc.h5" \
+        --cache "$dir/cache.h5" --quiet && [ -s "$dir/cache.h5" ]
+}
+check "a two-pass fit from standard input (temporary cache) and with --cache" stdin_two_passes
+
 missing_column() {
     printf 'a,b\n1,2\n' | "$sf" predict - --model "$dir/m1.h5" 2>"$dir/e5"; [ $? -eq 1 ] &&
-        grep -q 'the model needs a numeric column "c"' "$dir/e5"
+        grep -q 'the model needs a column "c"' "$dir/e5"
 }
 check "predict names a column the model needs and the data lacks" missing_column
 
