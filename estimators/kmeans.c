@@ -851,3 +851,11 @@ sf_status sfi_kmeans_initial_centers(const sf_kmeans *km, const double *x, size_
     init_work_free(&iw);
     return st;
 }
+
+sf_status sfi_kmeans_check_rows(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                                const double *w, sf_error *err)
+{
+    return check_data(km, x, n, p, ld, w, true, err);
+}
+
+void sfi_kmeans_set_inertia(sf_kmeans *km, double inertia) { km->inertia = inertia; }

@@ -16,10 +16,22 @@
  *   1e-9 relative, centers to 1e-9; merged per-segment accumulators agree with
  *   one accumulator to 1e-12;
  * - bad parameters and bad input: a clear error naming the field, model unchanged.
+ * Stage "minibatch_kmeans", driven through its ops table as the pipeline does
+ * (clone_empty per worker, merge in segment order, begin/end_pass):
+ * - re-cutting blocks of 37 or 600 rows into batch_size=128 batches: centers and
+ *   counts bitwise equal to each other and equal to sklearn's partial_fit over
+ *   128-row batches (1e-10); blocks with or without y;
+ * - refine: inertia never increases, ends at sklearn's KMeans(lloyd) inertia from
+ *   the mini-batch centers (1e-9); 1 or 3 segments agree to 1e-12;
+ * - predict / distances / score; JSON keys; save → load → continue bitwise equal
+ *   to continuing the original; spec errors point at the value.
  */
 #include "sf_test.h"
 
+#include <unistd.h>
+
 #include "core/np_random.h"
+#include "pipeline/stage.h"
 #include "estimators/kmeans_internal.h"
 #include "../tests/reference/kmeans_fixture.h"
 
@@ -393,14 +405,275 @@ static void test_bad_input(void **state)
     sf_kmeans_free(NULL);
 }
 
+/* ------------------------------------------------------------ the stage */
+
+static void *stage_new(const char *text, sf_error *err, sf_status want)
+{
+    sfi_spec spec;
+    assert_int_equal(sfi_spec_parse(text, &spec, err), SF_OK);
+    const sfi_stage_ops *ops = sfi_stage_find(spec.stages[0].kind);
+    assert_ptr_equal(ops, &sfi_kmeans_stage);
+    void *st = NULL;
+    sf_status got = ops->create(&st, &spec.stages[0], err);
+    sfi_spec_free(&spec);
+    if (got != want) print_error("%s: %s\n", text, err->message);
+    assert_int_equal(got, want);
+    return st;
+}
+
+static sf_block block_of(const double *x, size_t n, size_t p, double *y, double *w)
+{
+    sf_block b = {.n_rows = n, .n_cols = p, .ld = p, .capacity = n, .x = (double *)x, .y = y, .w = w};
+    return b;
+}
+
+/* One pass the way the pipeline runs it: a worker state per segment from
+ * clone_empty, merged in order into a fresh clone; returns the new state. */
+static void *run_pass(void *st, unsigned pass, size_t n_seg, size_t chunk, bool with_y, bool *again)
+{
+    const sfi_stage_ops *ops = &sfi_kmeans_stage;
+    sf_error err;
+    double y[KM_BLOBS_N] = {0};
+    assert_int_equal(ops->begin_pass(st, pass, &err), SF_OK);
+    void *merged = NULL;
+    assert_int_equal(ops->clone_empty(st, &merged, &err), SF_OK);
+    for (size_t g = 0; g < n_seg; g++) {
+        size_t a = g * KM_BLOBS_N / n_seg, e = (g + 1) * KM_BLOBS_N / n_seg;
+        void *part = NULL;
+        assert_int_equal(ops->clone_empty(st, &part, &err), SF_OK);
+        for (size_t i = a; i < e; i += chunk) {
+            size_t m = e - i < chunk ? e - i : chunk;
+            sf_block b = block_of(km_blobs + i * KM_BLOBS_P, m, KM_BLOBS_P, with_y ? y + i : NULL, NULL);
+            assert_int_equal(ops->partial_fit(part, &b, &err), SF_OK);
+        }
+        assert_int_equal(ops->merge(merged, part, &err), SF_OK);
+        ops->free(part);
+    }
+    ops->free(st);
+    assert_int_equal(ops->end_pass(merged, pass, again, &err), SF_OK);
+    return merged;
+}
+
+/* Every pass the stage asks for; the number of passes in *passes. */
+static void *fit_stage(const char *text, size_t chunk, size_t n_seg, bool with_y, unsigned *passes)
+{
+    sf_error err;
+    void *st = stage_new(text, &err, SF_OK);
+    void *fresh = NULL;
+    assert_int_equal(sfi_kmeans_stage.clone_empty(st, &fresh, &err), SF_OK); /* as sf_pipeline_fit */
+    sfi_kmeans_stage.free(st);
+    st = fresh;
+    bool again = true;
+    unsigned pass = 0;
+    while (again) {
+        assert_false(sfi_kmeans_stage.pass_mergeable(st, pass) != (pass > 0));
+        st = run_pass(st, pass, pass == 0 ? 1 : n_seg, chunk, with_y, &again);
+        pass++;
+        assert_true(pass < 100);
+    }
+    if (passes) *passes = pass;
+    return st;
+}
+
+/* The sf_kmeans inside a stage, through its JSON-free route: get_state. */
+static void stage_centers(void *st, double *centers, double *counts, sf_kmeans_state *ks)
+{
+    sf_kmeans *km = *(sf_kmeans **)st; /* km_stage's first member */
+    sf_error err;
+    assert_int_equal(sf_kmeans_get_state(km, centers, counts, ks, &err), SF_OK);
+}
+
+#define STAGE_SPEC "minibatch_kmeans(n_clusters=4, batch_size=128, random_state=42)"
+
+static void test_stage_batches(void **state)
+{
+    (void)state;
+    double c1[4 * KM_BLOBS_P], n1[4], c2[4 * KM_BLOBS_P], n2[4];
+    sf_kmeans_state k1, k2;
+    unsigned passes;
+    void *a = fit_stage(STAGE_SPEC, 37, 1, false, &passes);
+    assert_int_equal(passes, 1);
+    void *b = fit_stage(STAGE_SPEC, 600, 1, true, NULL);
+    stage_centers(a, c1, n1, &k1);
+    stage_centers(b, c2, n2, &k2);
+    assert_memory_equal(c1, c2, sizeof c1);
+    assert_memory_equal(n1, n2, sizeof n1);
+    assert_int_equal(k1.n_steps, 5); /* 4 x 128 and the 88 left over */
+    close_array(c1, km_stage_centers, 4 * KM_BLOBS_P, 1e-10, "stage", 0);
+    close_array(n1, km_stage_counts, 4, 1e-12, "stage counts", 0);
+    assert_double_close(k1.inertia, km_stage_inertia, 1e-10, 0);
+    sfi_kmeans_stage.free(a);
+    sfi_kmeans_stage.free(b);
+}
+
+static void test_stage_refine(void **state)
+{
+    (void)state;
+    unsigned passes;
+    void *a = fit_stage("minibatch_kmeans(n_clusters=4, batch_size=128, random_state=42, refine=20)", 50, 1, false,
+                        &passes);
+    void *b = fit_stage("minibatch_kmeans(n_clusters=4, batch_size=128, random_state=42, refine=20)", 64, 3, false,
+                        NULL);
+    assert_true(passes >= 2 && passes <= 21);
+    double c1[4 * KM_BLOBS_P], n1[4], c2[4 * KM_BLOBS_P], n2[4];
+    sf_kmeans_state k1, k2;
+    stage_centers(a, c1, n1, &k1);
+    stage_centers(b, c2, n2, &k2);
+    assert_double_close(k1.inertia, km_stage_lloyd_inertia, 1e-9, 0);
+    close_array(c1, km_stage_lloyd_centers, 4 * KM_BLOBS_P, 1e-9, "stage refine", 0);
+    close_array(c2, c1, 4 * KM_BLOBS_P, 1e-12, "segments", 0);
+    assert_double_close(k2.inertia, k1.inertia, 1e-12, 0);
+    /* refine_inertia_ in the export: non-increasing, last = inertia_ */
+    sfi_buf js = {0};
+    sfi_kmeans_stage.to_json(a, &js);
+    assert_false(js.failed);
+    const char *h = strstr(js.data, "\"refine_inertia_\": [");
+    assert_non_null(h);
+    h += strlen("\"refine_inertia_\": [");
+    double prev = INFINITY, v = NAN;
+    int count = 0;
+    while (*h != ']') {
+        char *end;
+        v = strtod(h, &end);
+        assert_true(end > h);
+        assert_true(v <= prev);
+        prev = v;
+        count++;
+        h = end;
+        while (*h == ',' || *h == ' ') h++;
+    }
+    assert_int_equal(count, passes - 1);
+    assert_double_close(v, k1.inertia, 1e-15, 0);
+    for (const char *key = "cluster_centers_\0counts_\0n_steps_\0inertia_\0\"params\"\0\"state\"\0"; *key;
+         key += strlen(key) + 1)
+        assert_non_null(strstr(js.data, key));
+    free(js.data);
+    sfi_kmeans_stage.free(a);
+    sfi_kmeans_stage.free(b);
+}
+
+static void test_stage_outputs(void **state)
+{
+    (void)state;
+    void *st = fit_stage(STAGE_SPEC, 100, 1, false, NULL);
+    const sfi_stage_ops *ops = &sfi_kmeans_stage;
+    sf_error err;
+    sf_kmeans *km = *(sf_kmeans **)st;
+    double out[20 * 4];
+    size_t labels[20];
+    assert_int_equal(ops->n_outputs(st, KM_BLOBS_P), 1);
+    assert_int_equal(ops->transform(st, km_blobs, 20, KM_BLOBS_P, KM_BLOBS_P, out, 2, &err), SF_OK);
+    assert_int_equal(sf_kmeans_predict(km, km_blobs, 20, KM_BLOBS_P, KM_BLOBS_P, labels, &err), SF_OK);
+    for (size_t i = 0; i < 20; i++) assert_double_bits(out[i * 2], (double)labels[i]);
+    assert_int_equal(ops->n_outputs_as(st, SFI_OUT_TRANSFORM, KM_BLOBS_P), 4);
+    assert_int_equal(ops->n_outputs_as(st, SFI_OUT_PROBA, KM_BLOBS_P), 0);
+    double d[20 * 4];
+    assert_int_equal(ops->output_as(st, SFI_OUT_TRANSFORM, km_blobs, 20, KM_BLOBS_P, KM_BLOBS_P, out, 4, &err), SF_OK);
+    assert_int_equal(sf_kmeans_transform(km, km_blobs, 20, KM_BLOBS_P, KM_BLOBS_P, d, 4, &err), SF_OK);
+    assert_memory_equal(out, d, sizeof d);
+    double sum, count, inertia;
+    sf_block b = block_of(km_blobs, KM_BLOBS_N, KM_BLOBS_P, NULL, NULL);
+    assert_int_equal(ops->score(st, &b, &sum, &count, &err), SF_OK);
+    assert_int_equal(sf_kmeans_inertia_of(km, km_blobs, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, NULL, &inertia, &err),
+                     SF_OK);
+    assert_double_bits(sum, -inertia);
+    assert_double_bits(count, KM_BLOBS_N);
+    ops->free(st);
+}
+
+/* save → load → one more pass of blocks equals continuing the original (Decision 1). */
+static void test_stage_save_load(void **state)
+{
+    (void)state;
+    const sfi_stage_ops *ops = &sfi_kmeans_stage;
+    void *st = fit_stage("minibatch_kmeans(init=[[0,0,0,0,0],[5,5,5,5,5],[-5,-5,-5,-5,-5]], batch_size=64, "
+                         "reassignment_ratio=0.3, random_state=9, refine=2)",
+                         100, 1, false, NULL);
+    char path[] = "/tmp/sf_kmeans_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    sf_error err;
+    sfi_h5ctx c = {.file = path, .err = &err};
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t g = H5Gcreate2(f, "stage", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_int_equal(ops->save(st, g, &c), SF_OK);
+    H5Gclose(g);
+    H5Fclose(f);
+    f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    g = H5Gopen2(f, "stage", H5P_DEFAULT);
+    void *back = NULL;
+    assert_int_equal(ops->load(&back, g, KM_BLOBS_P + 1, &c), SF_ERR_PARSE); /* wrong width: corrupt */
+    assert_null(back);
+    assert_int_equal(ops->load(&back, g, KM_BLOBS_P, &c), SF_OK);
+    H5Gclose(g);
+    H5Fclose(f);
+    unlink(path);
+    sfi_buf j1 = {0}, j2 = {0};
+    ops->to_json(st, &j1);
+    ops->to_json(back, &j2);
+    assert_string_equal(j1.data, j2.data);
+    free(j1.data);
+    free(j2.data);
+    /* continue both with a mini-batch pass (update) */
+    bool again;
+    st = run_pass(st, 0, 1, 70, false, &again);
+    back = run_pass(back, 0, 1, 70, false, &again);
+    double c1[3 * KM_BLOBS_P], n1[3], c2[3 * KM_BLOBS_P], n2[3];
+    sf_kmeans_state k1, k2;
+    stage_centers(st, c1, n1, &k1);
+    stage_centers(back, c2, n2, &k2);
+    assert_memory_equal(c1, c2, sizeof c1);
+    assert_memory_equal(n1, n2, sizeof n1);
+    assert_memory_equal(&k1, &k2, sizeof k1);
+    assert_int_equal(k1.n_steps, 2 * 10); /* continued: 600 rows in 64-row batches, twice */
+    ops->free(st);
+    ops->free(back);
+}
+
+static void test_stage_spec_errors(void **state)
+{
+    (void)state;
+    sf_error err;
+    stage_new("minibatch_kmeans(n_clusters=0)", &err, SF_ERR_ARG);
+    assert_int_equal(err.where.column, 29);
+    stage_new("minibatch_kmeans(n_clusters=2.5)", &err, SF_ERR_ARG);
+    stage_new("minibatch_kmeans(reassignment_ratio=7)", &err, SF_ERR_ARG);
+    assert_int_equal(err.where.column, 37);
+    assert_non_null(strstr(err.message, "reassignment_ratio"));
+    stage_new("minibatch_kmeans(n_cluster=3)", &err, SF_ERR_ARG);
+    assert_non_null(strstr(err.message, "unknown parameter n_cluster"));
+    stage_new("minibatch_kmeans(init=kmeans)", &err, SF_ERR_ARG);
+    stage_new("minibatch_kmeans(init=[[1,2],[3]])", &err, SF_ERR_ARG);
+    stage_new("minibatch_kmeans(n_clusters=3, init=[[1,2],[3,4]])", &err, SF_ERR_ARG);
+    assert_non_null(strstr(err.message, "init has 2 centers, n_clusters is 3"));
+    stage_new("minibatch_kmeans(random_state=-2)", &err, SF_ERR_ARG);
+    stage_new("minibatch_kmeans(refine=-1)", &err, SF_ERR_ARG);
+    void *st = stage_new("minibatch_kmeans(init=[[1,2],[3,4]], random_state=None, init_size=null, max_iter=5, "
+                         "tol=0.1, n_init=3, compute_labels=false)",
+                         &err, SF_OK);
+    /* a block with a NaN is refused whole, before any step */
+    double x[6] = {0, 1, 2, 3, NAN, 5};
+    sf_block b = block_of(x, 3, 2, NULL, NULL);
+    assert_int_equal(sfi_kmeans_stage.begin_pass(st, 0, &err), SF_OK);
+    assert_int_equal(sfi_kmeans_stage.partial_fit(st, &b, &err), SF_ERR_ARG);
+    bool again;
+    assert_int_equal(sfi_kmeans_stage.end_pass(st, 0, &again, &err), SF_ERR_STATE); /* nothing seen */
+    sfi_kmeans_stage.free(st);
+}
+
 int main(void)
 {
     sf_library_init();
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_cases),   cmocka_unit_test(test_kmeanspp_init),
         cmocka_unit_test(test_predict_transform_score), cmocka_unit_test(test_resume),
         cmocka_unit_test(test_lloyd),          cmocka_unit_test(test_lloyd_merge),
         cmocka_unit_test(test_bad_params),     cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_stage_batches),  cmocka_unit_test(test_stage_refine),
+        cmocka_unit_test(test_stage_outputs),  cmocka_unit_test(test_stage_save_load),
+        cmocka_unit_test(test_stage_spec_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,6 +144,18 @@ full8 = KMeans(n_clusters=8, init=m8.cluster_centers_, n_init=1, algorithm="lloy
 out.append("static const double km_lloyd8_inertia = %r;" % full8.inertia_)
 out.append("static const int km_lloyd8_n_iter = %d;" % full8.n_iter_)
 
+# the stage: batches of 128 rows (4 x 128 + 88), then Lloyd to convergence
+st = MiniBatchKMeans(n_clusters=4, batch_size=128, random_state=42, n_init=1)
+for a in range(0, 600, 128):
+    st.partial_fit(X[a:a + 128])
+arr("km_stage_centers", st.cluster_centers_)
+arr("km_stage_counts", st._counts)
+out.append("static const double km_stage_inertia = %r;" % st.inertia_)
+fs = KMeans(n_clusters=4, init=st.cluster_centers_, n_init=1, algorithm="lloyd", tol=0.0, max_iter=1000).fit(X)
+arr("km_stage_lloyd_centers", fs.cluster_centers_)
+out.append("static const double km_stage_lloyd_inertia = %r;" % fs.inertia_)
+out.append("static const int km_stage_lloyd_n_iter = %d;" % fs.n_iter_)
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kmeans_fixture.h")
 with open(path, "w") as f:
     f.write("\n".join(out) + "\n")
