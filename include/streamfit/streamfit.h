@@ -16,6 +16,7 @@
 #include "sf_sink.h"
 #include "sf_source.h"
 #include "sf_scaler.h"
+#include "sf_sgd.h"
 #include "sf_table.h"
 
 #endif
