@@ -228,6 +228,7 @@ static sf_status output_names(predict_job *job, sf_error *err)
         case SF_OUTPUT_PREDICT:
             if (!last->estimator && q == pl->n_features) r = asprintf(&job->names[m], "%s", pl->features[m]);
             else if (!last->estimator) r = asprintf(&job->names[m], "x%zu", m);
+            else if (last->unsupervised) r = asprintf(&job->names[m], "cluster");
             else r = asprintf(&job->names[m], "%s", *pl->target && q == 1 ? pl->target : "prediction");
             break;
         case SF_OUTPUT_PROBA: r = asprintf(&job->names[m], "proba_%s", cls); break;

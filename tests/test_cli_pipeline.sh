@@ -109,6 +109,26 @@ stdin_two_passes() {
 }
 check "a two-pass fit from standard input (temporary cache) and with --cache" stdin_two_passes
 
+kmeans_cli() {
+    "$sf" gen blobs --rows 30000 --centers 3 --features 5 --seed 4 --out "$dir/b.csv" --quiet
+    for t in 1 2 3; do
+        "$sf" fit "$dir/b.csv" --pipeline "scaler | minibatch_kmeans(n_clusters=3, refine=1)" --seed 7 \
+            --columns x0,x1,x2,x3,x4 --threads $t --segment-bytes 200000 --model "$dir/k$t.h5" --quiet || return 1
+        "$sf" export "$dir/k$t.h5" --json > "$dir/k$t.json" || return 1
+    done
+    cmp -s "$dir/k1.json" "$dir/k2.json" && cmp -s "$dir/k1.json" "$dir/k3.json" || return 1
+    grep -q '"random_state": 7' "$dir/k1.json" || return 1
+    "$sf" score "$dir/b.csv" --model "$dir/k1.h5" --json | grep -q '"inertia"' || return 1
+    "$sf" predict "$dir/b.csv" --model "$dir/k1.h5" --out "$dir/kp.csv" --quiet || return 1
+    [ "$(head -1 "$dir/kp.csv")" = cluster ] && [ "$(wc -l < "$dir/kp.csv")" -eq 30001 ] || return 1
+    "$sf" predict "$dir/b.csv" --model "$dir/k1.h5" --transform --out "$dir/kd.csv" --quiet || return 1
+    [ "$(head -1 "$dir/kd.csv")" = "distance_0,distance_1,distance_2" ] || return 1
+    "$sf" predict "$dir/b.csv" --model "$dir/k1.h5" --proba 2>"$dir/e7"; [ $? -eq 1 ] || return 1
+    "$sf" update "$dir/k1.h5" "$dir/b.csv" --model "$dir/k1u.h5" --quiet &&
+        "$sf" export "$dir/k1u.h5" --json | grep -q '"rows_seen": 60000'
+}
+check "k-means through the CLI: the same model for 1/2/3 threads, score, predict, distances, update" kmeans_cli
+
 missing_column() {
     printf 'a,b\n1,2\n' | "$sf" predict - --model "$dir/m1.h5" 2>"$dir/e5"; [ $? -eq 1 ] &&
         grep -q 'the model needs a column "c"' "$dir/e5"
