@@ -17,6 +17,32 @@ static int report_spec(const sf_error *err, const char *spec)
     return EXIT_BAD_INPUT;
 }
 
+/* One line per pass on a terminal: pass k of stage s, rows, MB/s, ETA. */
+typedef struct fit_progress {
+    cli_progress line;
+    size_t stage;
+    unsigned pass;
+    bool started;
+} fit_progress;
+
+static void on_progress(void *ctx, const sf_progress *p)
+{
+    fit_progress *f = ctx;
+    if (!f->started || f->stage != p->stage || f->pass != p->pass) {
+        f->line.t0 = cli_now();
+        f->started = true;
+        f->stage = p->stage;
+        f->pass = p->pass;
+    }
+    char what[128];
+    snprintf(what, sizeof what, "stage %zu/%zu %s, pass %u", p->stage + 1, p->n_stages,
+             p->kind ? p->kind : "(classes)", p->pass + 1);
+    f->line.what = what;
+    f->line.last = 0; /* the library already paces its calls */
+    cli_progress_update(&f->line, p->rows, p->bytes, p->total_bytes);
+    if (p->done) cli_progress_end(&f->line);
+}
+
 int cli_fit(const cli_opts *o)
 {
     if (!o->data) return cli_usage_error("fit needs DATA");
@@ -38,6 +64,12 @@ int cli_fit(const cli_opts *o)
     fo.weight = o->weight;
     fo.epochs = o->epochs;
     fo.cache = o->cache;
+    fit_progress fp = {0};
+    cli_progress_start(&fp.line, o, "fit");
+    if (fp.line.on) {
+        fo.progress = on_progress;
+        fo.progress_ctx = &fp;
+    }
     fo.has_seed = o->has_seed;
     fo.seed = o->seed;
     if (st == SF_OK) st = sf_pipeline_fit(pl, src, &fo, &err);
@@ -140,6 +172,12 @@ int cli_update(const cli_opts *o)
     fo.threads = o->threads;
     fo.weight = o->weight;
     fo.cache = o->cache;
+    fit_progress fp = {0};
+    cli_progress_start(&fp.line, o, "update");
+    if (fp.line.on) {
+        fo.progress = on_progress;
+        fo.progress_ctx = &fp;
+    }
     double t0 = cli_now();
     uint64_t seen0 = 0, dropped0 = 0;
     sf_status st = sf_pipeline_load(&pl, o->data, &err);

@@ -17,6 +17,8 @@
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -204,6 +206,49 @@ static sf_status remember_columns(sf_pipeline *pl, const sf_source *src, const s
 
 /* ---- one pass ---- */
 
+/* ---- progress ---- */
+
+typedef struct progress {
+    sf_progress_fn fn;
+    void *ctx;
+    sf_progress now;        /* stage, kind, pass of the running pass */
+    atomic_uint_fast64_t rows, bytes;
+    pthread_mutex_t mu;
+    double last;
+} progress;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress_tell(progress *pg, bool done)
+{
+    if (!pg || !pg->fn) return;
+    if (done) pthread_mutex_lock(&pg->mu);
+    else if (pthread_mutex_trylock(&pg->mu) != 0) return;
+    double t = mono_now();
+    if (done || t - pg->last >= 0.2) {
+        sf_progress p = pg->now;
+        p.rows = atomic_load(&pg->rows);
+        p.bytes = atomic_load(&pg->bytes);
+        p.done = done;
+        pg->fn(pg->ctx, &p);
+        pg->last = t;
+    }
+    pthread_mutex_unlock(&pg->mu);
+}
+
+static void progress_add(progress *pg, uint64_t rows, uint64_t bytes)
+{
+    if (!pg || !pg->fn) return;
+    atomic_fetch_add(&pg->rows, rows);
+    atomic_fetch_add(&pg->bytes, bytes);
+    progress_tell(pg, false);
+}
+
 typedef struct pass_job {
     sf_pipeline *pl;
     size_t stage;           /* the stage learning, or n_stages for a discovery-only pass */
@@ -217,6 +262,7 @@ typedef struct pass_job {
     size_t max_width;
     size_t n_seg;
     sfi_cache *cache;       /* written by the first pass, read by the later ones */
+    progress *prog;
 } pass_job;
 
 /* Collects the distinct targets of t's usable rows into c. */
@@ -342,12 +388,18 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
     const char *name = sf_source_name(job->src);
     if (cached) {
         uint64_t at = 0;
-        while (st == SF_OK && (st = sfi_cache_read(job->cache, seg, &at, b, err)) == SF_OK && b->n_rows)
+        while (st == SF_OK && (st = sfi_cache_read(job->cache, seg, &at, b, err)) == SF_OK && b->n_rows) {
+            progress_add(job->prog, b->n_rows, 0);
             if (learning) st = learn_block(job, seg, state, learn, b, buf1, buf2, name, err);
+        }
     } else {
         const sf_table *t;
+        uint64_t bytes = 0;
         while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
             job->seen[seg] += t->n_rows;
+            uint64_t b_now = sf_source_bytes_read(src);
+            progress_add(job->prog, t->n_rows, b_now - bytes);
+            bytes = b_now;
             if (job->found) st = discover(pn, t, &job->found[seg], err);
             if (st == SF_OK) st = sfi_table_to_block(pl, pn, t, b, &job->dropped[seg], src->name, err);
             if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
@@ -556,6 +608,7 @@ typedef struct run {
     uint64_t seen, dropped;
     classset classes;
     sfi_cache *cache;       /* blocks of the first pass, or NULL */
+    progress prog;
 } run;
 
 static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_plan *pn, sf_pool *pool,
@@ -567,6 +620,7 @@ static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_pla
     r->pn = pn;
     r->pool = pool;
     r->n_seg = 1;
+    r->prog.now.n_stages = pl->n_stages;
     SF_TRY(sf_source_n_segments(src, &r->n_seg, err));
     if (r->n_seg == 1) {
         sf_source *probe = NULL;
@@ -581,9 +635,15 @@ static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_pla
 static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
 {
     sf_pipeline *pl = r->pl;
-    pass_job job = {.pl = pl, .stage = k, .merged = merged, .pn = r->pn, .src = r->src, .cache = r->cache};
+    pass_job job = {.pl = pl, .stage = k, .merged = merged, .pn = r->pn, .src = r->src, .cache = r->cache,
+                    .prog = &r->prog};
+    atomic_store(&r->prog.rows, 0);
+    atomic_store(&r->prog.bytes, 0);
+    r->prog.now.stage = k < pl->n_stages ? k : 0;
+    r->prog.now.kind = k < pl->n_stages ? pl->ops[k]->kind : NULL;
     size_t n_seg = r->n_seg;
     bool cached = sfi_cache_ready(r->cache);
+    r->prog.now.total_bytes = cached ? 0 : sf_source_size(r->src);
     /* in order with read-ahead: a splittable source and a worker to spare */
     /* in order with read-ahead: segments to read ahead and a worker to spare */
     bool ahead = !merged && k < pl->n_stages && (!r->stdin_like || cached) && r->n_seg > 1 &&
@@ -621,6 +681,7 @@ static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
     /* merge in segment order: bitwise the same for any number of threads */
     for (size_t g = 0; g < n_seg && st == SF_OK && k < pl->n_stages && merged; g++)
         st = pl->ops[k]->merge(pl->states[k], job.partials[g], err);
+    if (st == SF_OK) progress_tell(&r->prog, true);
     if (st == SF_OK && r->cache && !cached) st = sfi_cache_finish(r->cache, err);
     if (st == SF_OK && !r->counted) {
         for (size_t g = 0; g < n_seg; g++) {
@@ -737,6 +798,7 @@ static sf_status fit_stage(run *r, size_t k, sf_error *err)
         if (pass >= MAX_PASSES)
             return sfi_fail(err, SF_ERR_STATE, NULL, "stage %zu (%s) asked for more than %d passes", k + 1,
                             ops->kind, MAX_PASSES);
+        r->prog.now.pass = pass;
         if (ops->begin_pass) SF_TRY(ops->begin_pass(st, pass, err));
         bool merged = ops->pass_mergeable ? ops->pass_mergeable(st, pass) : ops->mergeable;
         SF_TRY(run_pass(r, k, merged, err));
@@ -834,6 +896,9 @@ static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *
 {
     run r;
     SF_TRY(run_init(&r, pl, src, pn, pool, err));
+    r.prog.fn = o->progress;
+    r.prog.ctx = o->progress_ctx;
+    pthread_mutex_init(&r.prog.mu, NULL);
     char *tmp = NULL;
     const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
     sf_status st = open_cache(&r, o, &tmp, err);
@@ -862,6 +927,7 @@ static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *
     pl->rows_dropped = r.dropped;
     classset_free(&r.classes);
     close_cache(&r, tmp);
+    pthread_mutex_destroy(&r.prog.mu);
     return st;
 }
 
@@ -925,6 +991,9 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
     if (st == SF_OK) st = run_init(&r, pl, src, &pn, pool, err);
     if (st == SF_OK) {
         ran = true;
+        r.prog.fn = o.progress;
+        r.prog.ctx = o.progress_ctx;
+        pthread_mutex_init(&r.prog.mu, NULL);
         st = open_cache(&r, &o, &tmp, err);
     }
     /* Decision 1: each stage continues from its state on the new rows, as
@@ -943,6 +1012,7 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
     if (ran) {
         classset_free(&r.classes);
         close_cache(&r, tmp);
+        pthread_mutex_destroy(&r.prog.mu);
     }
     sf_pool_free(pool);
     free(pn.cols);

@@ -34,6 +34,22 @@ SF_API sf_status sf_pipeline_new(sf_pipeline **out, const char *spec, sf_error *
 /** Frees a pipeline; NULL is a no-op. */
 SF_API void sf_pipeline_free(sf_pipeline *pl);
 
+/** Where a fit stands, for a progress display. */
+typedef struct sf_progress {
+    size_t stage, n_stages;     /**< the stage learning (0-based) and how many */
+    const char *kind;           /**< its kind ("standard_scaler"); NULL for a pass that
+                                     only discovers classes */
+    unsigned pass;              /**< the stage's pass (0-based: epochs, refinements) */
+    uint64_t rows;              /**< rows read so far in this pass */
+    uint64_t bytes, total_bytes;/**< source bytes so far and in all (0 = unknown) */
+    bool done;                  /**< the pass has ended */
+} sf_progress;
+
+/** Called from the fit's worker threads, one call at a time, at most about every
+ *  200 ms and once at the end of each pass; it must not call back into the
+ *  pipeline. */
+typedef void (*sf_progress_fn)(void *ctx, const sf_progress *p);
+
 /** How to fit. Initialise with sf_fit_options_init(). */
 typedef struct sf_fit_options {
     size_t threads;             /**< workers; 0 = all CPUs */
@@ -48,6 +64,8 @@ typedef struct sf_fit_options {
                                      NULL = none, except that standard input with
                                      a pipeline that may need a second pass gets a
                                      temporary one (deleted after the fit) */
+    sf_progress_fn progress;    /**< progress callback, or NULL */
+    void *progress_ctx;         /**< passed to progress */
     bool has_seed;              /**< seed below is the random_state of the stages
                                      that have one and whose spec does not set it */
     uint64_t seed;
