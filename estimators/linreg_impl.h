@@ -35,6 +35,7 @@ struct sf_linreg {
     double *rinv;       /* rank x rank inverse of the kept factor */
     double *cov_kept;   /* rank x rank covariance of the kept coefficients */
     double *beta_kept;  /* rank */
+    long const_idx;     /* model column that is a nonzero constant (statsmodels' const_idx), or -1 */
 
     /* the residual pass */
     int phase;

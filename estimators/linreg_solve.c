@@ -146,6 +146,21 @@ static sf_status design_singular_values(sf_linreg *s, const double *w, sf_error 
     return SF_OK;
 }
 
+/* statsmodels' const_idx: the first model column that is a nonzero multiple of
+ * the ones column (factor column 0), i.e. whose rows below the first are 0. */
+static long constant_column(const sf_linreg *s, const double *w)
+{
+    if (s->params.fit_intercept) return 0;
+    size_t nc = s->nc;
+    for (size_t m = 0; m < s->k; m++) {
+        size_t c = sfi_lr_col(s, m);
+        double orth = 0;
+        for (size_t i = 1; i < nc - 1; i++) orth = hypot(orth, w[i * nc + c]);
+        if (w[c] != 0 && orth <= s->params.tol * fabs(w[c])) return (long)m;
+    }
+    return -1;
+}
+
 /* Re-triangularizes the model columns of w in order, dropping aliased ones (see
  * the file comment). Fills kept/aliased/rank; returns the implicit-constant flag
  * through *ones_in_span (only meaningful without fit_intercept). */
@@ -269,6 +284,7 @@ sf_status sf_linreg_finalize(sf_linreg *s, sf_error *err)
         gst = gsl_linalg_QR_UR_decomp(&wv.matrix, &a.matrix, &tv.matrix);
     }
     sf_status st = gst ? gsl_fail(err, "QR update", gst) : design_singular_values(s, w, err);
+    s->const_idx = constant_column(s, w);
     if (st == SF_OK && s->params.alpha > 0) {
         memset(rows, 0, p * nc * sizeof *rows);
         for (size_t j = 0; j < p; j++) rows[j * nc + j + 1] = sqrt(s->params.alpha);

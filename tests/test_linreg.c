@@ -22,6 +22,7 @@
  *   at least R's lm's 9.2 on the first; on the second R's 13.3 beats the exact
  *   least-squares solution of the data (13.18 digits) by luck, we require 12.5
  *   (we get 12.8, LAPACK's QR 13.2); and > normal equations + 2 on both;
+ * - the regression table: statsmodels' summary() text exactly (Date/Time blank);
  * - bad input (shape, NaN, negative weight, bad params) → a clear error and the
  *   state unchanged.
  */
@@ -381,6 +382,42 @@ static void test_residual_merge(void **state)
     sf_linreg_free(s);
 }
 
+/* The regression table is statsmodels' summary() text, character for character
+ * (Date/Time values blank); a rank-deficient fit names its aliased columns. */
+static void test_summary(void **state)
+{
+    (void)state;
+    sf_linreg_params prm;
+    sf_linreg_params_default(&prm);
+    prm.diagnostics = true;
+    sf_linreg *s = fit_chunks(&prm, lr_x, LR_P, NULL, 7);
+    char *text = NULL;
+    sf_error err;
+    sf_linreg *fresh;
+    assert_int_equal(sf_linreg_new(&fresh, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_summary(fresh, NULL, 0, NULL, &text, &err), SF_ERR_STATE);
+    sf_linreg_free(fresh);
+    residual_pass(s, NULL, 7);
+    const char *names[] = {"x1", "x2", "x3", "x4"};
+    assert_int_equal(sf_linreg_summary(s, names, 3, NULL, &text, &err), SF_ERR_SHAPE);
+    assert_int_equal(sf_linreg_summary(s, names, LR_P, "y", &text, &err), SF_OK);
+    if (strcmp(text, ols_summary) != 0) {
+        FILE *f = fopen("/tmp/sf_linreg_summary.txt", "w");
+        if (f) fputs(text, f), fclose(f);
+        print_error("the table differs from statsmodels': ours is in /tmp/sf_linreg_summary.txt\n");
+    }
+    assert_string_equal(text, ols_summary);
+    free(text);
+    sf_linreg_free(s);
+
+    s = fit_chunks(NULL, lr_xrank, LR_P + 2, NULL, LR_N);
+    assert_int_equal(sf_linreg_summary(s, NULL, 0, NULL, &text, &err), SF_OK);
+    assert_non_null(strstr(text, "x5          (aliased)\n"));
+    assert_non_null(strstr(text, "2 coefficients not defined because of singularities (aliased, as R's lm): x5 x6\n"));
+    free(text);
+    sf_linreg_free(s);
+}
+
 /* ---- accuracy on ill-conditioned polynomials ---- */
 
 /* Correct digits: min over coefficients of -log10(relative error), capped at 15.9. */
@@ -523,6 +560,7 @@ int main(void)
         cmocka_unit_test(test_state_round_trip),
         cmocka_unit_test(test_residual_pass),
         cmocka_unit_test(test_residual_merge),
+        cmocka_unit_test(test_summary),
         cmocka_unit_test(test_polynomial_accuracy),
         cmocka_unit_test(test_bad_input),
     };
