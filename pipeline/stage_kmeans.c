@@ -702,6 +702,7 @@ const sfi_stage_ops sfi_kmeans_stage = {
                    "refine (ignored as in sklearn's partial_fit: max_iter, tol, max_no_improvement, n_init, verbose)",
     .mergeable = false,
     .estimator = true,
+    .unsupervised = true,
     .create = km_create,
     .clone_empty = km_clone_empty,
     .free = km_stage_free,
