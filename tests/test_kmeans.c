@@ -25,6 +25,11 @@
  *   the mini-batch centers (1e-9); 1 or 3 segments agree to 1e-12;
  * - predict / distances / score; JSON keys; save → load → continue bitwise equal
  *   to continuing the original; spec errors point at the value.
+ * End to end through sf_pipeline_fit on a memory source (37-row chunks, 3
+ * segments): the export is byte-identical for 1 and 2 threads; centers equal
+ * sklearn's (mini-batch 1e-10, after refine 1e-9); sf_pipeline_score's inertia
+ * 1e-9; save → load gives the same export; update after load = update of the
+ * original (byte-identical export).
  */
 #include "sf_test.h"
 
@@ -662,6 +667,163 @@ static void test_stage_spec_errors(void **state)
     sfi_kmeans_stage.free(st);
 }
 
+/* ------------------------------------------------------------ end to end */
+
+/* The numbers of the JSON array after "key": [[a, b], [c]] or [a, b]. */
+static size_t json_numbers(const char *js, const char *key, double *out, size_t max)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *h = strstr(js, pat);
+    assert_non_null(h);
+    h += strlen(pat);
+    size_t n = 0;
+    int depth = 0;
+    do {
+        if (*h == '[') depth++, h++;
+        else if (*h == ']') depth--, h++;
+        else if (*h == ',' || *h == ' ') h++;
+        else {
+            char *end;
+            double v = strtod(h, &end);
+            assert_true(end > h);
+            if (n < max) out[n] = v;
+            n++;
+            h = end;
+        }
+    } while (depth > 0);
+    return n;
+}
+
+/* The blobs as a memory source of chunk_rows-row chunks and segments. */
+static sf_source *blobs_source(size_t chunk_rows, size_t segment_rows)
+{
+    sf_source_options so;
+    sf_source_options_init(&so);
+    so.chunk_rows = chunk_rows;
+    if (segment_rows) so.segment_rows = segment_rows;
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_from_memory(&src, km_blobs, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, NULL, NULL, NULL, &so,
+                                           &err),
+                     SF_OK);
+    return src;
+}
+
+static sf_pipeline *fit_pipeline(const char *spec, size_t threads, char **json)
+{
+    sf_source *src = blobs_source(37, 200);
+    sf_error err;
+    sf_pipeline *pl = NULL;
+    assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_OK);
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.threads = threads;
+    sf_status st = sf_pipeline_fit(pl, src, &fo, &err);
+    if (st != SF_OK) print_error("%s\n", err.message);
+    assert_int_equal(st, SF_OK);
+    sf_source_close(src);
+    assert_int_equal(sf_pipeline_to_json(pl, json, &err), SF_OK);
+    return pl;
+}
+
+static void test_pipeline_end_to_end(void **state)
+{
+    (void)state;
+    const char *spec = "minibatch_kmeans(n_clusters=4, batch_size=128, random_state=42, refine=20)";
+    char *j1 = NULL, *j2 = NULL, *j3 = NULL;
+    sf_pipeline *one = fit_pipeline(spec, 1, &j1), *two = fit_pipeline(spec, 2, &j2);
+    assert_string_equal(j1, j2);
+    double c[4 * KM_BLOBS_P];
+    assert_int_equal(json_numbers(j1, "cluster_centers_", c, 4 * KM_BLOBS_P), 4 * KM_BLOBS_P);
+    close_array(c, km_stage_lloyd_centers, 4 * KM_BLOBS_P, 1e-9, "pipeline refine", 0);
+    double inertia;
+    assert_int_equal(json_numbers(j1, "inertia_", &inertia, 1), 1);
+    assert_double_close(inertia, km_stage_lloyd_inertia, 1e-9, 0);
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_from_memory(&src, km_blobs, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, NULL, NULL, NULL,
+                                           NULL, &err),
+                     SF_OK);
+    sf_score sc;
+    assert_int_equal(sf_pipeline_score(one, src, 2, &sc, &err), SF_OK);
+    assert_double_close(sc.inertia, km_stage_lloyd_inertia, 1e-9, 0);
+    assert_double_close(sc.score, -km_stage_lloyd_inertia, 1e-9, 0);
+    sf_source_close(src);
+    /* distances through the pipeline */
+    assert_int_equal(sf_pipeline_n_outputs_as(one, SF_OUTPUT_TRANSFORM), 4);
+    double d[10 * 4], lab[10];
+    assert_int_equal(sf_pipeline_predict_as(one, SF_OUTPUT_TRANSFORM, km_blobs, 10, KM_BLOBS_P, KM_BLOBS_P, d, 4,
+                                            &err),
+                     SF_OK);
+    assert_int_equal(sf_pipeline_transform(one, km_blobs, 10, KM_BLOBS_P, KM_BLOBS_P, lab, 1, &err), SF_OK);
+    for (size_t i = 0; i < 10; i++)
+        for (size_t j = 0; j < 4; j++) assert_true(d[i * 4 + (size_t)lab[i]] <= d[i * 4 + j]);
+    /* save, load, same export; then update both the same way */
+    char path[] = "/tmp/sf_kmeans_model_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(sf_pipeline_save(one, path, &err), SF_OK);
+    sf_pipeline *back = NULL;
+    assert_int_equal(sf_pipeline_load(&back, path, &err), SF_OK);
+    unlink(path);
+    assert_int_equal(sf_pipeline_to_json(back, &j3, &err), SF_OK);
+    assert_string_equal(j1, j3);
+    free(j3);
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.threads = 2;
+    sf_pipeline *both[2] = {one, back};
+    char *after[2];
+    for (int t = 0; t < 2; t++) {
+        assert_int_equal(sf_source_from_memory(&src, km_blobs + 100 * KM_BLOBS_P, 300, KM_BLOBS_P, KM_BLOBS_P, NULL,
+                                               NULL, NULL, NULL, &err),
+                         SF_OK);
+        sf_status st = sf_pipeline_update(both[t], src, &fo, &err);
+        if (st != SF_OK) print_error("update: %s\n", err.message);
+        assert_int_equal(st, SF_OK);
+        sf_source_close(src);
+        assert_int_equal(sf_pipeline_to_json(both[t], &after[t], &err), SF_OK);
+    }
+    assert_string_equal(after[0], after[1]);
+    assert_string_not_equal(after[0], j1);
+    free(after[0]);
+    free(after[1]);
+    free(j1);
+    free(j2);
+    sf_pipeline_free(one);
+    sf_pipeline_free(two);
+    sf_pipeline_free(back);
+}
+
+/* The mini-batch pass alone through the pipeline: sklearn's 128-row batches. */
+static void test_pipeline_minibatch(void **state)
+{
+    (void)state;
+    char *js = NULL;
+    sf_pipeline *pl = fit_pipeline("minibatch_kmeans(n_clusters=4, batch_size=128)", 1, &js);
+    sf_pipeline_free(pl);
+    free(js);
+    sf_source *src = blobs_source(50, 0);
+    sf_error err;
+    assert_int_equal(sf_pipeline_new(&pl, "minibatch_kmeans(n_clusters=4, batch_size=128)", &err), SF_OK);
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.has_seed = true; /* --seed fills random_state */
+    fo.seed = 42;
+    assert_int_equal(sf_pipeline_fit(pl, src, &fo, &err), SF_OK);
+    sf_source_close(src);
+    assert_int_equal(sf_pipeline_to_json(pl, &js, &err), SF_OK);
+    double c[4 * KM_BLOBS_P];
+    assert_int_equal(json_numbers(js, "cluster_centers_", c, 4 * KM_BLOBS_P), 4 * KM_BLOBS_P);
+    close_array(c, km_stage_centers, 4 * KM_BLOBS_P, 1e-10, "pipeline minibatch", 0);
+    assert_int_equal(json_numbers(js, "counts_", c, 4), 4);
+    close_array(c, km_stage_counts, 4, 1e-12, "pipeline counts", 0);
+    free(js);
+    sf_pipeline_free(pl);
+}
+
 int main(void)
 {
     sf_library_init();
@@ -673,7 +835,8 @@ int main(void)
         cmocka_unit_test(test_bad_params),     cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_stage_batches),  cmocka_unit_test(test_stage_refine),
         cmocka_unit_test(test_stage_outputs),  cmocka_unit_test(test_stage_save_load),
-        cmocka_unit_test(test_stage_spec_errors),
+        cmocka_unit_test(test_stage_spec_errors), cmocka_unit_test(test_pipeline_end_to_end),
+        cmocka_unit_test(test_pipeline_minibatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
