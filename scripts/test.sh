@@ -62,5 +62,17 @@ else
 fi
 rm -rf "$corpus"
 
+echo "== libFuzzer: model loader on edited valid model files (${FUZZ_SECONDS:-30} s)"
+ninja -C build-fuzz tests/fuzz/fuzz_model
+corpus=$(mktemp -d)
+cp tests/fuzz/corpus_model/* "$corpus"/
+if (cd "$corpus" && "$OLDPWD"/build-fuzz/tests/fuzz/fuzz_model -max_total_time="${FUZZ_SECONDS:-30}" -max_len=256 \
+        -print_final_stats=1 "$corpus" > "$corpus/log" 2>&1); then
+    passed=$((passed + 1)); echo "fuzz_model: no crash in ${FUZZ_SECONDS:-30} s ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$corpus/log" | awk '{print $2}') runs)"
+else
+    failed=$((failed + 1)); tail -40 "$corpus/log"
+fi
+rm -rf "$corpus"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
