@@ -72,6 +72,22 @@ int cli_fit(const cli_opts *o)
     }
     fo.has_seed = o->has_seed;
     fo.seed = o->seed;
+    if (st == SF_OK && !o->columns && !o->quiet) {
+        /* Decision 13: categorical columns are not features without a formula */
+        char names[512] = "";
+        size_t n = 0, k = 0;
+        for (size_t j = 0; j < sf_source_n_columns(src); j++) {
+            const char *c = sf_source_column_name(src, j);
+            if (sf_source_column_type(src, j) != SF_COL_CATEGORY || (o->target && !strcmp(c, o->target)) ||
+                (o->weight && !strcmp(c, o->weight)))
+                continue;
+            if (k < sizeof names) k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", n ? ", " : "", c);
+            n++;
+        }
+        if (n)
+            fprintf(stderr, "streamfit: left out %zu categorical column%s (use a formula with C(...)): %s\n", n,
+                    n == 1 ? "" : "s", names);
+    }
     if (st == SF_OK) st = sf_pipeline_fit(pl, src, &fo, &err);
     if (st == SF_OK) st = sf_pipeline_save(pl, o->model, &err);
     int rc = 0;
