@@ -27,7 +27,9 @@ static void expect_spec_error(const char *spec, size_t column, const char *msg)
 static void test_spec_errors(void **state)
 {
     (void)state;
-    expect_spec_error("scalar", 1, "unknown stage scalar (valid: standard_scaler (scaler))");
+    expect_spec_error("scalar", 1, "unknown stage scalar (valid: standard_scaler (scaler), sgd_classifier, "
+                                 "sgd_regressor, perceptron, passive_aggressive_classifier, "
+                                 "passive_aggressive_regressor)");
     expect_spec_error("scaler | scaler(with_mean=flase)", 27,
                       "with_mean must be true or false, got a string");
     expect_spec_error("scaler(with_mean=1)", 18, "with_mean must be true or false, got a number");
