@@ -394,6 +394,58 @@ void sf_sgd_free(sf_sgd *s)
 
 bool sf_sgd_is_classifier(const sf_sgd *s) { return s && s->classifier; }
 
+/* The arrays of a model, allocated before they replace the old ones. */
+typedef struct model_mem {
+    double *arrays, *vs, *coef, *intercept, *bak_arrays, *bak_vs;
+} model_mem;
+static sf_status alloc_model(const sf_sgd *s, size_t p, size_t n_vec, model_mem *m, sf_error *err);
+static void install_model(sf_sgd *s, size_t p, size_t n_vec, const model_mem *m);
+
+static double *dup_doubles(const double *v, size_t n, bool *ok)
+{
+    if (!v || !n) return NULL;
+    double *c = malloc(n * sizeof *c);
+    if (c) memcpy(c, v, n * sizeof *c);
+    else *ok = false;
+    return c;
+}
+
+sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err)
+{
+    if (!s || !out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sgd_clone: NULL argument");
+    *out = NULL;
+    sf_sgd *c = calloc(1, sizeof *c);
+    if (!c) return sfi_nomem(err);
+    *c = *s;
+    c->classes = c->cw = c->cw_labels = c->cw_values = NULL;
+    c->arrays = c->vs = c->coef = c->intercept = c->bak_arrays = c->bak_vs = NULL;
+    c->codes = NULL;
+    c->codes_cap = 0;
+    c->p = c->n_vec = 0;
+    bool ok = true;
+    c->classes = dup_doubles(s->classes, s->n_classes, &ok);
+    c->cw = dup_doubles(s->cw, s->n_classes, &ok);
+    c->cw_labels = dup_doubles(s->cw_labels, s->n_cw, &ok);
+    c->cw_values = dup_doubles(s->cw_values, s->n_cw, &ok);
+    model_mem m;
+    if (ok && s->p) {
+        ok = alloc_model(s, s->p, s->n_vec, &m, err) == SF_OK;
+        if (ok) {
+            install_model(c, s->p, s->n_vec, &m);
+            memcpy(c->arrays, s->arrays, s->n_vec * s->n_arrays * s->p * sizeof(double));
+            memcpy(c->vs, s->vs, s->n_vec * SF_SGD_V_COUNT * sizeof(double));
+            memcpy(c->coef, s->coef, s->n_vec * s->p * sizeof(double));
+            memcpy(c->intercept, s->intercept, s->n_vec * sizeof(double));
+        }
+    }
+    if (!ok) {
+        sf_sgd_free(c);
+        return sfi_nomem(err);
+    }
+    *out = c;
+    return SF_OK;
+}
+
 static size_t vectors_for(const sf_sgd *s)
 {
     if (!s->classifier) return 1;
@@ -412,11 +464,7 @@ static double *vec_q(const sf_sgd *s, size_t k)
     return s->has_l1 ? s->arrays + ((1 + s->has_avg) * s->n_vec + k) * s->p : NULL;
 }
 
-/* Allocates a fresh model of p features into tmp (fields of s untouched). */
-typedef struct model_mem {
-    double *arrays, *vs, *coef, *intercept, *bak_arrays, *bak_vs;
-} model_mem;
-
+/* Allocates a fresh model of p features and n_vec vectors into m (s untouched). */
 static sf_status alloc_model(const sf_sgd *s, size_t p, size_t n_vec, model_mem *m, sf_error *err)
 {
     size_t na = n_vec * s->n_arrays * p;
@@ -489,6 +537,7 @@ static sf_status expand_class_weight(const sf_sgd *s, const double *classes, siz
                                      sf_error *err)
 {
     for (size_t i = 0; i < n; i++) cw[i] = 1.0;
+    if (n == 0) return SF_OK; /* checked once the classes are known */
     for (size_t j = 0; j < s->n_cw; j++) {
         size_t i = 0;
         while (i < n && classes[i] != s->cw_labels[j]) i++;

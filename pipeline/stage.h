@@ -92,5 +92,10 @@ SFI_FUNC const char *sfi_stage_list(void);
 /* Every kind, one line each (registry.c lists them in this order). */
 SFI_FUNC extern const sfi_stage_ops sfi_scaler_stage;
 SFI_FUNC extern const sfi_stage_ops sfi_kmeans_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_sgd_classifier_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_sgd_regressor_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_perceptron_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_passive_aggressive_classifier_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_passive_aggressive_regressor_stage;
 
 #endif

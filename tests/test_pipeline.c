@@ -36,6 +36,7 @@ static void test_spec_errors(void **state)
         const char *want = "unknown stage scalar (valid: standard_scaler (scaler), ";
         assert_int_equal(strncmp(err.message, want, strlen(want)), 0);
         assert_non_null(strstr(err.message, "minibatch_kmeans"));
+        assert_non_null(strstr(err.message, "passive_aggressive_regressor"));
     }
     expect_spec_error("scaler | scaler(with_mean=flase)", 27,
                       "with_mean must be true or false, got a string");

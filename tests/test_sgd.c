@@ -14,10 +14,18 @@
  *   uninterrupted fit;
  * - bad parameters name their field; bad input (NaN, infinity, unknown labels,
  *   shapes, negative weights, overflow) is an error that leaves the model as it
- *   was (bitwise). */
+ *   was (bitwise);
+ * - the five stage kinds: spec parameters (sklearn names, errors at the column),
+ *   learning, epochs through end_pass, outputs and score equal the typed API
+ *   bitwise; save -> load -> continue equals the uninterrupted fit; JSON export;
+ *   a CSV pipeline "scaler | sgd_classifier(...)" equals the scaler then sf_sgd
+ *   on the same rows. */
 #include "sf_test.h"
 
 #include "../tests/reference/sgd_fixture.h"
+#include "pipeline/stage.h"
+
+#include <unistd.h>
 
 #define REL 1e-9
 #define ABS 1e-12
@@ -495,6 +503,300 @@ static void test_bad_state(void **state)
     sf_sgd_free(b);
 }
 
+/* ---------------------------------------------------------------- stages */
+
+static void *stage_new(const char *spec_text, const sfi_stage_ops **ops, sf_error *err, sf_status want)
+{
+    sfi_spec sp;
+    assert_int_equal(sfi_spec_parse(spec_text, &sp, err), SF_OK);
+    *ops = sfi_stage_find(sp.stages[0].kind);
+    assert_non_null(*ops);
+    void *st = NULL;
+    sf_status r = (*ops)->create(&st, &sp.stages[0], err);
+    if (r != want) print_error("%s: %s\n", spec_text, err->message);
+    assert_int_equal(r, want);
+    sfi_spec_free(&sp);
+    return st;
+}
+
+static void expect_stage_error(const char *spec_text, sf_status want, size_t column, const char *needle)
+{
+    const sfi_stage_ops *ops;
+    sf_error err;
+    void *st = stage_new(spec_text, &ops, &err, want);
+    assert_null(st);
+    if (err.where.column != column || !strstr(err.message, needle))
+        print_error("%s: column %llu: %s\n", spec_text, (unsigned long long)err.where.column, err.message);
+    assert_int_equal(err.where.column, column);
+    assert_non_null(strstr(err.message, needle));
+}
+
+static void test_stage_params(void **state)
+{
+    (void)state;
+    expect_stage_error("sgd_classifier(los=hinge)", SF_ERR_ARG, 16, "unknown parameter los");
+    expect_stage_error("sgd_classifier(loss=hing)", SF_ERR_ARG, 21, "unknown loss hing");
+    expect_stage_error("sgd_regressor(loss=hinge)", SF_ERR_ARG, 20, "loss hinge");
+    expect_stage_error("sgd_classifier(learning_rate=constant)", SF_ERR_ARG, 30, "eta0 must be > 0");
+    expect_stage_error("sgd_classifier(alpha=0)", SF_ERR_ARG, 22, "alpha must be > 0");
+    expect_stage_error("sgd_classifier(max_iter=2.5)", SF_ERR_ARG, 25, "max_iter must be an integer");
+    expect_stage_error("sgd_classifier(shuffle=true)", SF_ERR_UNSUPPORTED, 24, "shuffle");
+    expect_stage_error("sgd_classifier(class_weight='balanced')", SF_ERR_ARG, 29, "balanced");
+    expect_stage_error("sgd_classifier(class_weight=[[1, 2], [3]])", SF_ERR_ARG, 38, "[label, weight]");
+    expect_stage_error("sgd_classifier(classes=[1], loss=log_loss)", SF_ERR_ARG, 24, "greater than one");
+    expect_stage_error("sgd_classifier(classes=[1, 2], class_weight=[[3, 1.5]])", SF_ERR_ARG, 45,
+                       "not a class");
+    expect_stage_error("passive_aggressive_classifier(penalty=l2)", SF_ERR_ARG, 31, "unknown parameter penalty");
+    expect_stage_error("perceptron(average=true)", SF_ERR_ARG, 12, "unknown parameter average");
+    expect_stage_error("sgd_regressor(classes=[1, 2])", SF_ERR_ARG, 15, "unknown parameter classes");
+    expect_stage_error("sgd_classifier(penalty='l3')", SF_ERR_ARG, 24, "unknown penalty");
+    expect_stage_error("passive_aggressive_regressor(C=0)", SF_ERR_ARG, 32, "C must be > 0");
+    const sfi_stage_ops *ops;
+    sf_error err;
+    void *st = stage_new("sgd_classifier(penalty=None, tol=None, average=10, verbose=0, n_jobs=-1, "
+                         "random_state=3, warm_start=false, validation_fraction=0.2)", &ops, &err, SF_OK);
+    assert_true(ops->classifier && ops->estimator && !ops->mergeable);
+    ops->free(st);
+}
+
+/* Blocks of `chunk` rows of a fixture data set, through a stage's ops. */
+static void stage_feed(const sfi_stage_ops *ops, void *st, const double *x, const double *y,
+                       const double *w, size_t p, size_t a, size_t b, size_t chunk)
+{
+    sf_error err;
+    for (size_t i = a; i < b; i += chunk) {
+        size_t n = b - i < chunk ? b - i : chunk;
+        sf_block blk = {.n_rows = n, .n_cols = p, .ld = p, .capacity = n, .x = (double *)x + i * p,
+                        .y = (double *)y + i, .w = w ? (double *)w + i : NULL};
+        sf_status r = ops->partial_fit(st, &blk, &err);
+        if (r != SF_OK) print_error("%s\n", err.message);
+        assert_int_equal(r, SF_OK);
+    }
+}
+
+/* Epochs the way the pipeline runs them: begin_pass, one state fed in order, end_pass. */
+static void *stage_fit(const sfi_stage_ops *ops, void *st, const double *x, const double *y,
+                       const double *w, size_t p, size_t chunk)
+{
+    sf_error err;
+    bool again = true;
+    for (unsigned pass = 0; again; pass++) {
+        void *fresh = NULL, *merged = NULL;
+        assert_int_equal(ops->clone_empty(st, &fresh, &err), SF_OK);
+        assert_int_equal(ops->clone_empty(st, &merged, &err), SF_OK);
+        ops->free(st);
+        assert_int_equal(ops->begin_pass(fresh, pass, &err), SF_OK);
+        stage_feed(ops, fresh, x, y, w, p, 0, SGD_N, chunk);
+        assert_int_equal(ops->merge(merged, fresh, &err), SF_OK);
+        ops->free(fresh);
+        st = merged;
+        assert_int_equal(ops->end_pass(st, pass, &again, &err), SF_OK);
+    }
+    return st;
+}
+
+static void test_stage_learning(void **state)
+{
+    (void)state;
+    /* the epoch case of the fixture: 3-class elasticnet log loss, adaptive rate */
+    size_t idx = 0;
+    while (!(sgd_cases[idx].max_iter > 1 && sgd_cases[idx].lr == SF_SGD_LR_ADAPTIVE && sgd_cases[idx].target == 3)) idx++;
+    const sgd_case *c = &sgd_cases[idx];
+    const sfi_stage_ops *ops;
+    sf_error err;
+    const char *spec = "sgd_classifier(loss=log_loss, penalty=elasticnet, alpha=0.01, l1_ratio=0.3, "
+                       "learning_rate=adaptive, eta0=0.1, max_iter=40, tol=0.01, n_iter_no_change=2, "
+                       "epsilon=0.3, classes=[7, -2, 2])";
+    void *st = stage_new(spec, &ops, &err, SF_OK);
+    st = stage_fit(ops, st, sgd_x4, sgd_y4_3, NULL, 4, 6);
+    sf_sgd *direct = new_case_model(c);
+    assert_int_equal(run_case(direct, c, 6, &err), SF_OK);
+    compare_to_sklearn(direct, c, idx);
+    char *json = NULL;
+    sfi_buf b = {0};
+    ops->to_json(st, &b);
+    json = b.data;
+    assert_non_null(strstr(json, "\"classes_\": [-2, 2, 7]"));
+    assert_non_null(strstr(json, "\"n_iter_\": "));
+    assert_non_null(strstr(json, "\"learning_rate\": \"adaptive\""));
+    assert_non_null(strstr(json, "\"state\": {"));
+    free(json);
+
+    /* outputs and score through the ops equal the typed API */
+    double got[SGD_N * 3], want[SGD_N * 3];
+    assert_int_equal(ops->n_outputs(st, 4), 1);
+    assert_int_equal(ops->n_outputs_as(st, SFI_OUT_PROBA, 4), 3);
+    assert_int_equal(ops->n_outputs_as(st, SFI_OUT_DECISION, 4), 3);
+    assert_int_equal(ops->n_outputs_as(st, SFI_OUT_INTERVAL, 4), 0);
+    assert_int_equal(ops->transform(st, sgd_x4, SGD_N, 4, 4, got, 1, &err), SF_OK);
+    assert_int_equal(sf_sgd_predict(direct, sgd_x4, SGD_N, 4, 4, want, 1, &err), SF_OK);
+    assert_memory_equal(got, want, SGD_N * sizeof(double));
+    assert_int_equal(ops->output_as(st, SFI_OUT_PROBA, sgd_x4, SGD_N, 4, 4, got, 3, &err), SF_OK);
+    assert_int_equal(sf_sgd_predict_proba(direct, sgd_x4, SGD_N, 4, 4, want, 3, &err), SF_OK);
+    assert_memory_equal(got, want, sizeof got);
+    assert_int_equal(ops->output_as(st, SFI_OUT_DECISION, sgd_x4, SGD_N, 4, 4, got, 3, &err), SF_OK);
+    assert_int_equal(sf_sgd_decision_function(direct, sgd_x4, SGD_N, 4, 4, want, 3, &err), SF_OK);
+    assert_memory_equal(got, want, sizeof got);
+    assert_int_equal(ops->output_as(st, SFI_OUT_TRANSFORM, sgd_x4, SGD_N, 4, 4, got, 3, &err), SF_ERR_UNSUPPORTED);
+    double sum = 0, count = 0, acc;
+    sf_block blk = {.n_rows = SGD_N, .n_cols = 4, .ld = 4, .x = (double *)sgd_x4, .y = (double *)sgd_y4_3};
+    assert_int_equal(ops->score(st, &blk, &sum, &count, &err), SF_OK);
+    assert_int_equal(sf_sgd_score(direct, sgd_x4, SGD_N, 4, 4, sgd_y4_3, NULL, &acc, &err), SF_OK);
+    assert_double_bits(sum / count, acc);
+    /* the target may hold a subset of classes=[...], not more */
+    double some[2] = {-2, 7}, more[2] = {2, 9};
+    assert_int_equal(ops->set_classes(st, some, 2, &err), SF_OK);
+    assert_int_equal(ops->set_classes(st, more, 2, &err), SF_ERR_ARG);
+    assert_int_equal(err.where.column, (size_t)(strstr(spec, "[7") - spec) + 1);
+    ops->free(st);
+    sf_sgd_free(direct);
+}
+
+static hid_t h5_tmp(char **path)
+{
+    *path = sf_test_write_tmp("", 0, ".h5");
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    return H5Fcreate(*path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+}
+
+/* save -> load -> continue equals the uninterrupted fit, for each kind. */
+static void test_stage_save_load(void **state)
+{
+    (void)state;
+    static const struct { const char *spec; const double *y; } kinds[] = {
+        {"sgd_classifier(loss=modified_huber, penalty=elasticnet, average=5, alpha=0.01, "
+         "class_weight=[[5, 0.5]])", sgd_y4_2},
+        {"sgd_regressor(penalty=l1, average=true, max_iter=3, tol=None)", sgd_y4_r},
+        {"perceptron(penalty=l2, classes=[-2, 2, 7])", sgd_y4_3},
+        {"passive_aggressive_classifier(loss=squared_hinge, C=0.1, average=true)", sgd_y4_3},
+        {"passive_aggressive_regressor(epsilon=0.2)", sgd_y4_r},
+    };
+    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+        const sfi_stage_ops *ops;
+        sf_error err;
+        void *whole = stage_new(kinds[k].spec, &ops, &err, SF_OK);
+        void *part = stage_new(kinds[k].spec, &ops, &err, SF_OK);
+        stage_feed(ops, whole, sgd_x4, kinds[k].y, NULL, 4, 0, SGD_N, 9);
+        stage_feed(ops, part, sgd_x4, kinds[k].y, NULL, 4, 0, 23, 9);
+        char *path;
+        hid_t f = h5_tmp(&path);
+        assert_true(f >= 0);
+        hid_t g = H5Gcreate2(f, "stage_0", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        sfi_h5ctx c = {.file = path, .err = &err};
+        assert_int_equal(ops->save(part, g, &c), SF_OK);
+        void *back = NULL;
+        assert_int_equal(ops->load(&back, g, 4, &c), SF_OK);
+        sfi_buf ja = {0}, jb = {0};
+        ops->to_json(part, &ja);
+        ops->to_json(back, &jb);
+        assert_string_equal(ja.data, jb.data);
+        free(ja.data);
+        free(jb.data);
+        void *wrong = (void *)1;
+        assert_int_equal(ops->load(&wrong, g, 5, &c), SF_ERR_PARSE); /* another input width */
+        assert_null(wrong);
+        H5Gclose(g);
+        H5Fclose(f);
+        unlink(path);
+        free(path);
+        stage_feed(ops, back, sgd_x4, kinds[k].y, NULL, 4, 23, SGD_N, 4);
+        ja = (sfi_buf){0};
+        jb = (sfi_buf){0};
+        ops->to_json(whole, &ja);
+        ops->to_json(back, &jb);
+        assert_string_equal(ja.data, jb.data); /* shortest round-trip numbers: bitwise */
+        if (k == 0) assert_non_null(strstr(ja.data, "\"coef_\": [["));
+        if (k == 1) assert_non_null(strstr(ja.data, "\"coef_\": [0") || strstr(ja.data, "\"coef_\": [-") ||
+                                    strstr(ja.data, "\"coef_\": [1"));
+        free(ja.data);
+        free(jb.data);
+        ops->free(whole);
+        ops->free(part);
+        ops->free(back);
+    }
+}
+
+static sf_pipeline *fit_pipeline(const char *path, const sf_source_options *so, const char *spec)
+{
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&src, path, so, &err), SF_OK);
+    sf_pipeline *pl = NULL;
+    assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_OK);
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.threads = 2;
+    fo.target = "y";
+    sf_status r = sf_pipeline_fit(pl, src, &fo, &err);
+    if (r != SF_OK) print_error("%s\n", err.message);
+    assert_int_equal(r, SF_OK);
+    sf_source_close(src);
+    return pl;
+}
+
+/* A whole pipeline over a CSV: the scaler's pass, then the learner's pass. */
+static void test_pipeline_csv(void **state)
+{
+    (void)state;
+    size_t n = 500, k = 0;
+    char *text = malloc(n * 80 + 32);
+    k += (size_t)sprintf(text + k, "a,b,c,y\n");
+    double *x = malloc(n * 3 * sizeof *x), *y = malloc(n * sizeof *y);
+    unsigned u = 7;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < 3; j++) {
+            u = u * 1103515245u + 12345u;
+            x[i * 3 + j] = (double)(u >> 8) / 16777216.0 * (j + 1) + 10.0 * (double)j;
+        }
+        y[i] = x[i * 3] + 0.5 * x[i * 3 + 1] - 0.2 * x[i * 3 + 2] > 1.75 ? 1 : 0;
+        k += (size_t)sprintf(text + k, "%.17g,%.17g,%.17g,%g\n", x[i * 3], x[i * 3 + 1], x[i * 3 + 2], y[i]);
+    }
+    char *path = sf_test_write_tmp(text, k, ".csv");
+    free(text);
+    sf_source_options so;
+    sf_source_options_init(&so);
+    so.chunk_rows = 37;
+    sf_error err;
+    sf_pipeline *pl = fit_pipeline(path, &so, "scaler | sgd_classifier(loss=log_loss, average=true, classes=[0, 1])");
+    /* the same rows through the same scaler (a pipeline of it alone: the same
+     * segments, so bitwise the same statistics), then sf_sgd in one call */
+    sf_pipeline *scaler = fit_pipeline(path, &so, "scaler");
+    double *xs = malloc(n * 3 * sizeof *xs);
+    assert_int_equal(sf_pipeline_transform(scaler, x, n, 3, 3, xs, 3, &err), SF_OK);
+    sf_pipeline_free(scaler);
+    sf_sgd_params p;
+    sf_sgd_params_default(&p, SF_SGD_CLASSIFIER);
+    p.loss = SF_SGD_LOSS_LOG_LOSS;
+    p.average = 1;
+    sf_sgd *m = NULL;
+    assert_int_equal(sf_sgd_new(&m, &p, &err), SF_OK);
+    assert_int_equal(sf_sgd_partial_fit(m, xs, n, 3, 3, y, NULL, &err), SF_OK);
+    double *got = malloc(n * sizeof *got), *want = malloc(n * sizeof *want);
+    assert_int_equal(sf_pipeline_transform(pl, x, n, 3, 3, got, 1, &err), SF_OK);
+    assert_int_equal(sf_sgd_predict(m, xs, n, 3, 3, want, 1, &err), SF_OK);
+    assert_memory_equal(got, want, n * sizeof *got);
+    char *json = NULL;
+    assert_int_equal(sf_pipeline_to_json(pl, &json, &err), SF_OK);
+    char t_want[64];
+    snprintf(t_want, sizeof t_want, "\"t_\": %zu", n + 1);
+    assert_non_null(strstr(json, t_want));
+    char coef0[64];
+    snprintf(coef0, sizeof coef0, "\"coef_\": [[");
+    const char *at = strstr(json, coef0);
+    assert_non_null(at);
+    assert_double_bits(strtod(at + strlen(coef0), NULL), sf_sgd_coef(m)[0]);
+    free(json);
+    free(got);
+    free(want);
+    free(xs);
+    free(x);
+    free(y);
+    sf_sgd_free(m);
+    sf_pipeline_free(pl);
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -506,6 +808,10 @@ int main(void)
         cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_bad_state),
+        cmocka_unit_test(test_stage_params),
+        cmocka_unit_test(test_stage_learning),
+        cmocka_unit_test(test_stage_save_load),
+        cmocka_unit_test(test_pipeline_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -131,6 +131,10 @@ SF_API sf_status sf_sgd_new(sf_sgd **out, const sf_sgd_params *p, sf_error *err)
 /** Frees a model; NULL is a no-op. */
 SF_API void sf_sgd_free(sf_sgd *s);
 
+/** A deep copy of s (parameters, classes, class weights, learned state): a
+ *  snapshot to keep, e.g. the best epoch. Caller frees it. */
+SF_API sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err);
+
 /** True for the three classifier kinds. */
 SF_API bool sf_sgd_is_classifier(const sf_sgd *s);
 
