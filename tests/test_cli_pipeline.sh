@@ -129,6 +129,32 @@ kmeans_cli() {
 }
 check "k-means through the CLI: the same model for 1/2/3 threads, score, predict, distances, update" kmeans_cli
 
+sgd_cli() {
+    # seed 001: scaler pass, then the classifier in data order (read-ahead on 2+ threads)
+    "$sf" gen classification --rows 20000 --features 6 --seed 5 --out "$dir/c.csv" --quiet
+    for t in 1 2 3; do
+        "$sf" fit "$dir/c.csv" --pipeline "scaler | sgd_classifier(loss=log_loss, alpha=1e-4)" --target y \
+            --threads $t --segment-bytes 150000 --epochs 2 --model "$dir/s$t.h5" --quiet || return 1
+        "$sf" export "$dir/s$t.h5" --json > "$dir/s$t.json" || return 1
+    done
+    cmp -s "$dir/s1.json" "$dir/s2.json" && cmp -s "$dir/s1.json" "$dir/s3.json" || return 1
+    grep -q '"max_iter": 2' "$dir/s1.json" || return 1
+    acc=$("$sf" score "$dir/c.csv" --model "$dir/s1.h5" | awk '$1 == "accuracy" {print $2}')
+    awk -v a="$acc" 'BEGIN { exit !(a > 0.7) }' || return 1
+    "$sf" predict "$dir/c.csv" --model "$dir/s1.h5" --proba --out "$dir/sp.csv" --quiet || return 1
+    [ "$(head -1 "$dir/sp.csv")" = "proba_0,proba_1" ] || return 1
+    # a categorical target: classes are the sorted labels, predictions are labels
+    awk -F, 'NR == 1 {print $0 ",label"; next} {print $0 "," ($NF == 1 ? "yes" : "no")}' "$dir/c.csv" |
+        cut -d, -f1-6,8 > "$dir/cl.csv"
+    "$sf" fit "$dir/cl.csv" --pipeline "scaler | sgd_classifier" --target label --model "$dir/sl.h5" --quiet || return 1
+    "$sf" export "$dir/sl.h5" --json | grep -q '"target_labels": \["no", "yes"\]' || return 1
+    "$sf" predict "$dir/cl.csv" --model "$dir/sl.h5" --out "$dir/slp.csv" --quiet || return 1
+    [ "$(head -1 "$dir/slp.csv")" = label ] || return 1
+    [ "$(tail -n +2 "$dir/slp.csv" | sort -u | tr '\n' ' ')" = "no yes " ] || return 1
+    "$sf" score "$dir/cl.csv" --model "$dir/sl.h5" | grep -q accuracy
+}
+check "SGD through the CLI: the same model for 1/2/3 threads (in order, read-ahead), epochs, score, proba, string labels" sgd_cli
+
 missing_column() {
     printf 'a,b\n1,2\n' | "$sf" predict - --model "$dir/m1.h5" 2>"$dir/e5"; [ $? -eq 1 ] &&
         grep -q 'the model needs a column "c"' "$dir/e5"
