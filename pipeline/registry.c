@@ -8,6 +8,7 @@
 /* One line per kind. */
 static const sfi_stage_ops *const registry[] = {
     &sfi_scaler_stage,
+    &sfi_linreg_stage,
     NULL,
 };
 

@@ -91,5 +91,6 @@ SFI_FUNC const char *sfi_stage_list(void);
 
 /* Every kind, one line each (registry.c lists them in this order). */
 SFI_FUNC extern const sfi_stage_ops sfi_scaler_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_linreg_stage;
 
 #endif
