@@ -14,6 +14,7 @@ static const sfi_stage_ops *const registry[] = {
     &sfi_perceptron_stage,
     &sfi_passive_aggressive_classifier_stage,
     &sfi_passive_aggressive_regressor_stage,
+    &sfi_linreg_stage,
     NULL,
 };
 

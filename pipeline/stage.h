@@ -97,5 +97,6 @@ SFI_FUNC extern const sfi_stage_ops sfi_sgd_regressor_stage;
 SFI_FUNC extern const sfi_stage_ops sfi_perceptron_stage;
 SFI_FUNC extern const sfi_stage_ops sfi_passive_aggressive_classifier_stage;
 SFI_FUNC extern const sfi_stage_ops sfi_passive_aggressive_regressor_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_linreg_stage;
 
 #endif
