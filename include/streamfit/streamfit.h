@@ -8,6 +8,7 @@
 #define STREAMFIT_H
 
 #include "sf_core.h"
+#include "sf_design.h"
 #include "sf_number.h"
 #include "sf_pipeline.h"
 #include "sf_pool.h"
