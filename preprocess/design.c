@@ -1220,12 +1220,20 @@ static evres eval_node(const evctx *cx, int k)
         for (size_t i = 0; i < n; i++) o[i] = sfi_design_math(e->fn, a.p[i]);
         return r;
     case EV_STAT: {
+        /* state.py: Center subtracts a mean rounded to double; Standardize, on
+         * the pandas Series patsy sees, subtracts and divides in long double
+         * (the Series takes the dtype of its statistics) and the design
+         * matrix rounds the result to double once */
         const dstat *s = &cx->d->stats[e->stat];
         for (size_t i = 0; i < n; i++) {
-            double v = a.p[i];
-            if (s->center) v -= s->shift;
+            if (s->kind == ST_CENTER) {
+                o[i] = a.p[i] - s->shift;
+                continue;
+            }
+            long double v = a.p[i];
+            if (s->center) v -= s->lshift;
             if (s->rescale) v /= s->scale;
-            o[i] = v;
+            o[i] = (double)v;
         }
         return r;
     }
@@ -1375,18 +1383,23 @@ static sf_status fit_levels(sf_design *d, dfactor *f, const evctx *cx, sf_error 
     return SF_OK;
 }
 
-/* One row of patsy's Standardize.memorize_chunk loop, or Center's sum. */
+/* long double a += b with Neumaier's compensation in *comp */
+static void neumaier(long double *a, long double *comp, long double b)
+{
+    long double t = *a + b;
+    if (fabsl(*a) >= fabsl(b)) *comp += (*a - t) + b;
+    else *comp += (b - t) + *a;
+    *a = t;
+}
+
+/* One row of patsy's Standardize.memorize_chunk loop, or Center's np.sum. */
 static void stat_add(dstat *s, double x)
 {
     s->n += 1;
     if (s->kind == ST_CENTER) {
-        /* Neumaier's compensated sum: within an ulp of numpy's pairwise np.sum */
-        double t = s->sum + x;
-        if (fabs(s->sum) >= fabs(x)) s->comp += (s->sum - t) + x;
-        else s->comp += (x - t) + s->sum;
-        s->sum = t;
+        neumaier(&s->sum, &s->comp, x);
     } else {
-        double delta = x - s->mean;
+        long double delta = x - s->mean;
         s->mean += delta / s->n;
         s->m2 += delta * (x - s->mean);
     }
@@ -1493,18 +1506,15 @@ sf_status sf_design_merge(sf_design *dst, const sf_design *src, sf_error *err)
             a->m2 = b->m2;
             continue;
         }
-        double n = a->n + b->n;
+        long double n = (long double)a->n + b->n;
         if (a->kind == ST_CENTER) {
-            double t = a->sum + b->sum;
-            if (fabs(a->sum) >= fabs(b->sum)) a->comp += (a->sum - t) + b->sum;
-            else a->comp += (b->sum - t) + a->sum;
-            a->sum = t;
+            neumaier(&a->sum, &a->comp, b->sum);
             a->comp += b->comp;
         } else {
             /* Chan, Golub & LeVeque */
-            double delta = b->mean - a->mean;
+            long double delta = b->mean - a->mean;
             a->mean += delta * (b->n / n);
-            a->m2 += b->m2 + delta * delta * (a->n * b->n / n);
+            a->m2 += b->m2 + delta * delta * (a->n * (b->n / n));
         }
         a->n = n;
     }
@@ -1819,10 +1829,12 @@ sf_status sf_design_finish(sf_design *d, sf_error *err)
             break;
         }
         if (x->kind == ST_CENTER) {
-            x->shift = (x->sum + x->comp) / x->n;
+            x->lshift = (x->sum + x->comp) / x->n;
+            x->shift = (double)x->lshift;
         } else {
-            x->shift = x->mean;
-            x->scale = sqrt(x->m2 / (x->n - x->ddof));
+            x->lshift = x->mean;
+            x->shift = (double)x->mean;
+            x->scale = sqrtl(x->m2 / ((long double)x->n - x->ddof));
         }
     }
     size_t nf = d->f->n_factors;

@@ -59,10 +59,15 @@ typedef struct dstat {
     int arg;          /* ev node of the argument */
     const char *name; /* callee */
     sfi_span span;
-    /* partial state: center: Neumaier sum; standardize: Welford (patsy's loop) */
-    double n, sum, comp, mean, m2;
-    /* finished */
-    double shift, scale;
+    /* Partial state in long double, as patsy's util.wide_dtype_for (numpy's
+     * longdouble, the same x87 extended type): center: a compensated sum;
+     * standardize: patsy's per-row Welford loop. */
+    double n;
+    long double sum, comp, mean, m2;
+    /* finished: center's mean rounded to double (Center.transform), standardize's
+     * long double mean and scale */
+    double shift;
+    long double lshift, scale;
 } dstat;
 
 /* A contrast matrix (contrasts.py ContrastMatrix): n_levels x k, row-major. */
