@@ -1919,8 +1919,8 @@ static void unknown_text(const dfactor *f, const evctx *cx, size_t i, char *buf,
     }
 }
 
-sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y, size_t *n_out,
-                          uint64_t *n_dropped, sf_error *err)
+static sf_status build_rows(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y, size_t *n_out,
+                            uint64_t *n_dropped, uint8_t *kept_out, sf_error *err)
 {
     if (n_out) *n_out = 0;
     if (!d || !t || !n_out) return sfi_fail(err, SF_ERR_ARG, NULL, "design, table or n_out is NULL");
@@ -1984,6 +1984,7 @@ sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size
             st = row_fail(t, i, err, d->fac[bad].name, "missing value in '%s'%s", d->fac[bad].name,
                           " (rows with missing values are an error under na=error)");
     }
+    if (st == SF_OK && kept_out) memcpy(kept_out, keep, n);
     if (st == SF_OK) {
         size_t r = 0;
         for (size_t i = 0; i < n; i++) {
@@ -2018,6 +2019,19 @@ sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size
     free(tcol);
     free(buf);
     return st;
+}
+
+sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y, size_t *n_out,
+                          uint64_t *n_dropped, sf_error *err)
+{
+    return build_rows(d, t, x, ld, y, n_out, n_dropped, NULL, err);
+}
+
+sf_status sf_design_build_kept(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y,
+                               size_t *n_out, uint64_t *n_dropped, uint8_t *kept, sf_error *err)
+{
+    if (!kept) return sfi_fail(err, SF_ERR_ARG, NULL, "kept is NULL");
+    return build_rows(d, t, x, ld, y, n_out, n_dropped, kept, err);
 }
 
 /* ---- a schema of a design's own columns ---- */

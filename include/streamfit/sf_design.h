@@ -147,6 +147,12 @@ SF_API sf_design_params sf_design_get_params(const sf_design *d);
 SF_API sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size_t ld,
                                  double *y, size_t *n_out, uint64_t *n_dropped, sf_error *err);
 
+/** As sf_design_build, and kept[i] (t->n_rows flags, caller-owned) tells whether
+ *  row i of t was built (1) or dropped for a missing factor (0), so a caller can
+ *  line outputs up with its input rows. */
+SF_API sf_status sf_design_build_kept(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y,
+                                      size_t *n_out, uint64_t *n_dropped, uint8_t *kept, sf_error *err);
+
 #ifdef __cplusplus
 }
 #endif
