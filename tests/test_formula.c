@@ -10,11 +10,18 @@
  * - the same through the CSV source read whole, in chunks of 7 and 13 rows, and
  *   cut into segments fitted separately and merged in segment order;
  * - parser errors point at the offending byte column with what was expected;
+ * - save -> load (HDF5 group) gives the same columns and bitwise the same rows
+ *   for every formula; a partial state saved, loaded and fitted further equals
+ *   one uninterrupted fit (bitwise); tampered groups are refused as corrupt;
+ *   the JSON export of a small design equals the expected text;
  * - bind, finish and build errors (unknown column, text in arithmetic, a level
  *   list missing a value, a level never seen, na=error) name what is wrong and
  *   leave the design usable; bad arguments are refused. */
 #include "sf_test.h"
 
+#include <unistd.h>
+
+#include "../preprocess/design_io.h"
 #include "../preprocess/formula_impl.h"
 #include "../tests/reference/formula_fixture.h"
 
@@ -569,6 +576,163 @@ static void t_bad_arguments(void **state)
     sf_design_free(d);
 }
 
+/* ---- model file and JSON ---- */
+
+static hid_t tmp_h5(char **path)
+{
+    *path = sf_test_write_tmp("", 0, ".h5");
+    hid_t f = H5Fcreate(*path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    return f;
+}
+
+static sf_design *save_load(const sf_design *d, const char *group)
+{
+    char *path;
+    hid_t f = tmp_h5(&path);
+    sf_error err;
+    sfi_h5ctx c = {path, &err};
+    hid_t g = H5Gcreate2(f, group, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    sf_status st = sfi_design_save(d, g, &c);
+    if (st != SF_OK) print_error("save: %s\n", err.message);
+    assert_int_equal(st, SF_OK);
+    sf_design *back = NULL;
+    st = sfi_design_load(&back, g, &c);
+    if (st != SF_OK) print_error("load: %s\n", err.message);
+    assert_int_equal(st, SF_OK);
+    H5Gclose(g);
+    H5Fclose(f);
+    unlink(path);
+    free(path);
+    return back;
+}
+
+static void build_all(const sf_design *d, built *b)
+{
+    sf_source *s = open_csv(11, 0);
+    build_source(d, s, b);
+    sf_source_close(s);
+}
+
+static void t_save_load(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < N_FORMULA_CASES; k++) {
+        const formula_case *c = &formula_cases[k];
+        sf_design *d = new_design(c);
+        sf_source *s = open_csv(17, 0);
+        sf_error err;
+        assert_int_equal(sf_design_bind(d, s, &err), SF_OK);
+        /* half the data, a save and a load, then the rest: as one fit */
+        sf_design *half = NULL;
+        if (sf_design_needs_fit(d)) {
+            const sf_table *t;
+            assert_int_equal(sf_source_next(s, &t, &err), SF_OK);
+            assert_int_equal(sf_design_partial_fit(d, t, &err), SF_OK);
+            half = save_load(d, "/half");
+            assert_false(sf_design_is_finished(half));
+            while (sf_source_next(s, &t, &err) == SF_OK) {
+                assert_int_equal(sf_design_partial_fit(d, t, &err), SF_OK);
+                assert_int_equal(sf_design_partial_fit(half, t, &err), SF_OK);
+            }
+            assert_int_equal(sf_design_finish(half, &err), SF_OK);
+        }
+        assert_int_equal(sf_design_finish(d, &err), SF_OK);
+        sf_design *back = save_load(d, "/design");
+        assert_true(sf_design_is_finished(back));
+        assert_int_equal(sf_design_n_columns(back), c->p);
+        built b1 = {0, 0, NULL, NULL, 0}, b2 = {0, 0, NULL, NULL, 0}, b3 = {0, 0, NULL, NULL, 0};
+        build_all(d, &b1);
+        build_all(back, &b2);
+        build_all(half ? half : back, &b3);
+        assert_int_equal(b1.n, b2.n);
+        assert_int_equal(b1.n, b3.n);
+        for (size_t j = 0; j < c->p; j++) {
+            assert_string_equal(sf_design_column_name(back, j), c->names[j]);
+            for (size_t i = 0; i < b1.n; i++) {
+                assert_double_bits(b2.x[i * c->p + j], b1.x[i * c->p + j]);
+                assert_double_bits(b3.x[i * c->p + j], b1.x[i * c->p + j]);
+            }
+        }
+        compare(c, back, &b2, "loaded");
+        free(b1.x), free(b1.y), free(b2.x), free(b2.y), free(b3.x), free(b3.y);
+        sf_design_free(back);
+        sf_design_free(half);
+        sf_design_free(d);
+        sf_source_close(s);
+    }
+}
+
+/* A saved group with one dataset replaced must be refused. */
+static void t_load_corrupt(void **state)
+{
+    (void)state;
+    sf_source *s = open_csv(0, 0);
+    sf_error err;
+    sf_design *d = fitted("y ~ g + center(b) + C(cat1)", NULL, s, SF_OK, &err);
+    static const char *const tamper[] = {"levels_1", "column_names", "bound_columns", "transform_0", "levels_3"};
+    for (size_t k = 0; k < sizeof tamper / sizeof tamper[0]; k++) {
+        char *path;
+        hid_t f = tmp_h5(&path);
+        sfi_h5ctx c = {path, &err};
+        hid_t g = H5Gcreate2(f, "/d", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        assert_int_equal(sfi_design_save(d, g, &c), SF_OK);
+        assert_true(H5Ldelete(g, tamper[k], H5P_DEFAULT) >= 0);
+        const char *const two[] = {"lo", "lo"};
+        const double nums[] = {0, 0, 1, 2};
+        if (k == 0) assert_int_equal(sfi_h5_write_strings(&c, g, tamper[k], two, 2), SF_OK);
+        if (k == 1) assert_int_equal(sfi_h5_write_strings(&c, g, tamper[k], two, 1), SF_OK);
+        if (k == 2) assert_int_equal(sfi_h5_write_strings(&c, g, tamper[k], two, 2), SF_OK);
+        if (k == 3) assert_int_equal(sfi_h5_write_vec(&c, g, tamper[k], nums, 4), SF_OK);
+        if (k == 4) assert_int_equal(sfi_h5_write_vec(&c, g, tamper[k], nums, 2), SF_OK);
+        sf_design *back = (sf_design *)&k;
+        sf_status st = sfi_design_load(&back, g, &c);
+        if (st != SF_ERR_PARSE) print_error("%s: %d %s\n", tamper[k], st, err.message);
+        assert_int_equal(st, SF_ERR_PARSE);
+        assert_null(back);
+        assert_string_equal(err.where.source, path);
+        H5Gclose(g);
+        H5Fclose(f);
+        unlink(path);
+        free(path);
+    }
+    sf_design_free(d);
+    sf_source_close(s);
+}
+
+static void t_json(void **state)
+{
+    (void)state;
+    sf_source *s = open_csv(0, 0);
+    sf_error err;
+    sf_design *d;
+    assert_int_equal(sf_design_new(&d, "y ~ C(z, Sum) + standardize(b, ddof=1):C(cat1, levels=ks)", NULL, &err), SF_OK);
+    assert_int_equal(sf_design_define(d, "ks", "range(5)", &err), SF_OK);
+    assert_int_equal(sf_design_bind(d, s, &err), SF_OK);
+    fit_source(d, s);
+    assert_int_equal(sf_design_finish(d, &err), SF_OK);
+    sfi_buf b = {0};
+    sfi_design_to_json(d, &b);
+    assert_false(b.failed);
+    const char *want_head =
+        "\"params\": {\"formula\": \"y ~ C(z, Sum) + standardize(b, ddof=1):C(cat1, levels=ks)\", "
+        "\"na_action\": \"drop\", \"unknown_level\": \"error\", \"max_levels\": 10000, \"defines\": {\"ks\": \"range(5)\"}}, "
+        "\"columns\": [\"Intercept\", \"C(z, Sum)[S.1]\", \"C(z, Sum)[S.2]\", "
+        "\"standardize(b, ddof=1):C(cat1, levels=ks)[0]\", \"standardize(b, ddof=1):C(cat1, levels=ks)[1]\", "
+        "\"standardize(b, ddof=1):C(cat1, levels=ks)[2]\", \"standardize(b, ddof=1):C(cat1, levels=ks)[3]\", "
+        "\"standardize(b, ddof=1):C(cat1, levels=ks)[4]\"], \"response\": \"y\", \"intercept\": true, "
+        "\"factors\": [{\"name\": \"y\", \"type\": \"numerical\"}, {\"name\": \"C(z, Sum)\", \"type\": \"categorical\", "
+        "\"contrast\": \"Sum\", \"levels\": [1, 2, 3]}, {\"name\": \"standardize(b, ddof=1)\", \"type\": \"numerical\"}, "
+        "{\"name\": \"C(cat1, levels=ks)\", \"type\": \"categorical\", \"contrast\": \"Treatment\", \"levels\": [0, 1, 2, 3, 4]}], "
+        "\"transforms\": [{\"expr\": \"standardize(b, ddof=1)\", \"kind\": \"standardize\", \"n\": 60, \"mean\": ";
+    if (strncmp(b.data, want_head, strlen(want_head)) != 0) print_error("%s\n", b.data);
+    assert_true(strncmp(b.data, want_head, strlen(want_head)) == 0);
+    assert_non_null(strstr(b.data, "\"center\": true, \"rescale\": true, \"ddof\": 1, \"scale\": "));
+    free(b.data);
+    sf_design_free(d);
+    sf_source_close(s);
+}
+
 static void t_py_float_repr(void **state)
 {
     (void)state;
@@ -587,6 +751,7 @@ static void t_py_float_repr(void **state)
 
 int main(void)
 {
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_py_float_repr),
         cmocka_unit_test(t_syntax_errors),
@@ -596,6 +761,9 @@ int main(void)
         cmocka_unit_test(t_parity_chunks),
         cmocka_unit_test(t_parity_segments),
         cmocka_unit_test(t_seed000_needs_no_fit),
+        cmocka_unit_test(t_save_load),
+        cmocka_unit_test(t_load_corrupt),
+        cmocka_unit_test(t_json),
         cmocka_unit_test(t_levels_missing_value),
         cmocka_unit_test(t_build_errors),
         cmocka_unit_test(t_bad_arguments),
