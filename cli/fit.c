@@ -8,11 +8,15 @@
 
 #include "cli/cli.h"
 
-/* Prints a spec error as the spec and a caret under the offending column. */
-static int report_spec(const sf_error *err, const char *spec)
+/* Prints a spec or formula error as the text and a caret under the offending
+ * column (Decision 14); any other error as one line. */
+static int report_spec(const sf_error *err, const char *spec, const char *formula)
 {
-    if (strcmp(err->where.source, "<pipeline>") != 0) return cli_report(err);
-    fprintf(stderr, "streamfit: error in --pipeline: %s\n  %s\n  %*s^\n", err->message, spec,
+    const char *text = NULL, *flag = NULL;
+    if (!strcmp(err->where.source, "<pipeline>")) text = spec, flag = "--pipeline";
+    else if (!strcmp(err->where.source, "<formula>") && formula) text = formula, flag = "--formula";
+    if (!text) return cli_report(err);
+    fprintf(stderr, "streamfit: error in %s: %s\n  %s\n  %*s^\n", flag, err->message, text,
             (int)(err->where.column ? err->where.column - 1 : 0), "");
     return EXIT_BAD_INPUT;
 }
@@ -53,7 +57,7 @@ int cli_fit(const cli_opts *o)
     sf_pipeline *pl = NULL;
     sf_source *src = NULL;
     sf_status st = sf_pipeline_new(&pl, o->pipeline, &err);
-    if (st != SF_OK) return report_spec(&err, o->pipeline);
+    if (st != SF_OK) return report_spec(&err, o->pipeline, NULL);
     double t0 = cli_now();
     st = sf_source_open(&src, o->data, &o->src, &err);
     sf_fit_options fo;
@@ -64,6 +68,7 @@ int cli_fit(const cli_opts *o)
     fo.weight = o->weight;
     fo.epochs = o->epochs;
     fo.cache = o->cache;
+    fo.formula = o->formula;
     fit_progress fp = {0};
     cli_progress_start(&fp.line, o, "fit");
     if (fp.line.on) {
@@ -72,7 +77,7 @@ int cli_fit(const cli_opts *o)
     }
     fo.has_seed = o->has_seed;
     fo.seed = o->seed;
-    if (st == SF_OK && !o->columns && !o->quiet) {
+    if (st == SF_OK && !o->columns && !o->formula && !o->quiet) {
         /* Decision 13: categorical columns are not features without a formula */
         char names[512] = "";
         size_t n = 0, k = 0;
@@ -91,7 +96,7 @@ int cli_fit(const cli_opts *o)
     if (st == SF_OK) st = sf_pipeline_fit(pl, src, &fo, &err);
     if (st == SF_OK) st = sf_pipeline_save(pl, o->model, &err);
     int rc = 0;
-    if (st != SF_OK) rc = cli_report(&err);
+    if (st != SF_OK) rc = report_spec(&err, o->pipeline, o->formula);
     else if (!o->quiet)
         fprintf(stderr, "streamfit: fitted %zu stage%s on %llu rows (%llu dropped for missing values) "
                         "in %.2f s; model in %s\n",
@@ -129,7 +134,12 @@ int cli_export(const cli_opts *o)
         printf("\nstages:");
         for (size_t k = 0; k < sf_pipeline_n_stages(pl); k++)
             printf("%s %s", k ? " |" : "", sf_pipeline_stage_kind(pl, k));
-        printf("\n(--json prints every fitted attribute)\n");
+        printf("\n");
+        char *table = NULL;
+        sf_error e2;
+        if (sf_pipeline_summary(pl, &table, &e2) == SF_OK) printf("\n%s\n", table);
+        free(table);
+        printf("(--json prints every fitted attribute)\n");
     }
     free(json);
     sf_pipeline_free(pl);

@@ -87,7 +87,19 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
     SF_TRY(outbuf_reserve(o, t->n_rows, q, err));
     size_t k = 0;
     uint8_t *miss = o->missing + o->n;
-    for (size_t i = 0; i < t->n_rows; i++) {
+    if (job->pl->design) {
+        /* the design builds the rows it can; the others stay empty */
+        uint64_t dropped = 0;
+        sf_status st = sf_design_build_kept(job->pl->design, t, *x, p, NULL, &k, &dropped, miss, err);
+        if (st != SF_OK) {
+            if (err && !err->where.source[0])
+                sfi_strlcpy(err->where.source, sf_source_name(job->src), sizeof err->where.source);
+            return st;
+        }
+        for (size_t i = 0; i < t->n_rows; i++) miss[i] = !miss[i];
+        *unpredictable += dropped;
+    }
+    for (size_t i = 0; i < t->n_rows && !job->pl->design; i++) {
         bool m = false;
         for (size_t j = 0; j < p; j++) m = m || t->cols[job->cols[j]].missing[i];
         miss[i] = m;
@@ -290,7 +302,7 @@ sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_sink *si
     if (!cols) return sfi_nomem(err);
     job.cols = cols;
     sf_pool *pool = NULL;
-    sf_status st = find_columns(&job, cols, err);
+    sf_status st = pl->design ? SF_OK : find_columns(&job, cols, err);
     if (st == SF_OK) st = output_names(&job, err);
     if (st == SF_OK) st = make_labels(&job, err);
     size_t n_seg = 1;

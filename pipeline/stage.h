@@ -82,6 +82,10 @@ typedef struct sfi_stage_ops {
     /* Estimators: the score sklearn's score() gives (accuracy, R², minus inertia) on
      * a block, as a sum over rows plus a count, so blocks add up. [none] */
     sf_status (*score)(const void *st, const sf_block *b, double *sum, double *count, sf_error *err);
+    /* A readable report of the fitted stage (a regression table) for `export`,
+     * with its input's names (n of them) and the target's; *out is a new string. */
+    sf_status (*summary)(const void *st, const char *const *names, size_t n, const char *target, char **out,
+                         sf_error *err);
 } sfi_stage_ops;
 
 /* Looks kind (or an alias) up; NULL if unknown. */

@@ -16,6 +16,7 @@
 #ifndef SF_PIPELINE_H
 #define SF_PIPELINE_H
 
+#include "sf_design.h"
 #include "sf_sink.h"
 #include "sf_source.h"
 
@@ -57,6 +58,10 @@ typedef struct sf_fit_options {
     const char *columns;        /**< comma-separated feature columns; NULL = every
                                      numeric column but the target and weight */
     const char *weight;         /**< sample-weight column, or NULL */
+    const char *formula;        /**< a patsy formula "y ~ a + C(b)" (sf_design.h):
+                                     its design builds the features and the target
+                                     (target and columns must then be NULL); NULL =
+                                     columns as they are */
     unsigned epochs;            /**< max_iter of the stages that have one and whose
                                      spec does not set it; 0 = the stage's default */
     const char *cache;          /**< HDF5 file that keeps the first pass's rows for
@@ -90,8 +95,9 @@ SF_API bool sf_pipeline_is_fitted(const sf_pipeline *pl);
 SF_API size_t sf_pipeline_n_stages(const sf_pipeline *pl);
 SF_API const char *sf_pipeline_stage_kind(const sf_pipeline *pl, size_t i);
 
-/** The feature columns the first stage sees (after fitting), and the target name
- *  ("" if none); borrowed, valid until the pipeline is freed. */
+/** The feature columns the first stage sees (after fitting: with a formula, the
+ *  design's column names), and the target name ("" if none); borrowed, valid
+ *  until the pipeline is freed. */
 SF_API size_t sf_pipeline_n_features(const sf_pipeline *pl);
 SF_API const char *sf_pipeline_feature_name(const sf_pipeline *pl, size_t i);
 SF_API const char *sf_pipeline_target(const sf_pipeline *pl);
@@ -106,6 +112,9 @@ SF_API const char *sf_pipeline_target(const sf_pipeline *pl);
  *  unfitted (part-way updated): keep the file it came from. */
 SF_API sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_options *opt,
                                     sf_error *err);
+
+/** The formula's design of a fitted pipeline, or NULL; borrowed (read only). */
+SF_API const sf_design *sf_pipeline_design(const sf_pipeline *pl);
 
 /** The spec the pipeline was made from; borrowed. */
 SF_API const char *sf_pipeline_spec(const sf_pipeline *pl);
@@ -209,6 +218,12 @@ SF_API sf_status sf_pipeline_save(const sf_pipeline *pl, const char *path, sf_er
  *  foreign, corrupt or truncated file SF_ERR_PARSE; a newer format version or an
  *  unknown stage kind SF_ERR_UNSUPPORTED. Caller frees with sf_pipeline_free(). */
 SF_API sf_status sf_pipeline_load(sf_pipeline **out, const char *path, sf_error *err);
+
+/** A readable report of the last stage (linear_regression: the regression table
+ *  as statsmodels' summary() lays it out, with the feature or formula column
+ *  names), NUL-terminated, in *out; caller frees it with free().
+ *  SF_ERR_UNSUPPORTED when the last stage has none. */
+SF_API sf_status sf_pipeline_summary(const sf_pipeline *pl, char **out, sf_error *err);
 
 /** The fitted pipeline as JSON (DESIGN.md decision 16), NUL-terminated, in *json_out;
  *  caller frees it with free(). */
