@@ -281,7 +281,8 @@ static void json_results(const lr_stage *s, const sf_linreg_result *r, bool inte
             first = 0;
         }
     sfi_buf_printf(b, "], \"rank\": %zu", r->rank);
-    static const char *const arrays[] = {"params", "bse", "tvalues", "pvalues"};
+    /* statsmodels' params over exog_names ("params" itself holds the spec's parameters) */
+    static const char *const arrays[] = {"params_", "bse", "tvalues", "pvalues"};
     const double *vals[] = {r->params, r->bse, r->tvalues, r->pvalues};
     for (int a = 0; a < 4; a++) {
         sfi_buf_printf(b, ", \"%s\": ", arrays[a]);
@@ -359,6 +360,20 @@ static void lr_to_json(const void *st, sfi_buf *b)
     const sf_linreg_result *r = sf_linreg_get_result(s->m);
     if (r) json_results(s, r, p.fit_intercept, b);
     json_state(s, b);
+}
+
+/* The regression table (statsmodels' summary() layout) of a fitted stage, with
+ * the design's column names from set_names; yname NULL = "y". For the CLI's
+ * export: st must be a linear_regression state (ops == &sfi_linreg_stage).
+ * Caller frees *out with free(). */
+SFI_FUNC sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err);
+
+sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err)
+{
+    const lr_stage *s = st;
+    bool named = s->names && s->n_names == sf_linreg_n_features(s->m);
+    return sf_linreg_summary(s->m, named ? (const char *const *)s->names : NULL, named ? s->n_names : 0, yname,
+                             out, err);
 }
 
 /* ---- model files ---- */

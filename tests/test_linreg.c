@@ -38,6 +38,9 @@
 #include <unistd.h>
 
 #include "../tests/reference/linreg_fixture.h"
+#include "pipeline/stage.h"
+
+sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err);
 
 #define REL 1e-9
 
@@ -590,7 +593,7 @@ static void test_pipeline_ols(void **state)
         if (t) assert_string_equal(json[t], json[0]);
     }
     double v[LR_P + 1];
-    json_numbers(json[0], "params", v, LR_P + 1);
+    json_numbers(json[0], "params_", v, LR_P + 1);
     close_vec("params", v, ols_params, LR_P + 1, REL);
     json_numbers(json[0], "bse", v, LR_P + 1);
     close_vec("bse", v, ols_bse, LR_P + 1, REL);
@@ -686,8 +689,8 @@ static void test_pipeline_update(void **state)
     assert_int_equal(pipeline_run(back, pb, 2, true, &err), SF_OK);
     char *j1 = to_json(one), *j2 = to_json(back);
     double v1[LR_P + 1], v2[LR_P + 1];
-    json_numbers(j1, "params", v1, LR_P + 1);
-    json_numbers(j2, "params", v2, LR_P + 1);
+    json_numbers(j1, "params_", v1, LR_P + 1);
+    json_numbers(j2, "params_", v2, LR_P + 1);
     close_vec("updated params", v2, v1, LR_P + 1, 1e-12);
     close_vec("params", v2, ols_params, LR_P + 1, REL);
     free(j1);
@@ -711,6 +714,60 @@ static void test_pipeline_update(void **state)
         unlink(files[i]);
         free(files[i]);
     }
+}
+
+/* The adapter through its ops table: a formula design whose first column is
+ * "Intercept" makes that column the constant (Decision 9: fit_intercept is
+ * ignored), so the fit equals statsmodels' OLS with const, and the table uses the
+ * design's names. */
+static void test_stage_formula_intercept(void **state)
+{
+    (void)state;
+    const sfi_stage_ops *ops = sfi_stage_find("linear_regression");
+    assert_ptr_equal(ops, &sfi_linreg_stage);
+    sfi_spec spec;
+    sf_error err;
+    assert_int_equal(sfi_spec_parse("linear_regression(fit_intercept=true)", &spec, &err), SF_OK);
+    void *st = NULL;
+    assert_int_equal(ops->create(&st, &spec.stages[0], &err), SF_OK);
+    sfi_spec_free(&spec);
+    const char *names[] = {"Intercept", "a", "b", "c", "d"};
+    assert_int_equal(ops->set_names(st, names, 5, &err), SF_OK);
+    double *x = malloc(LR_N * (LR_P + 1) * sizeof *x);
+    for (size_t i = 0; i < LR_N; i++) {
+        x[i * (LR_P + 1)] = 1.0;
+        memcpy(x + i * (LR_P + 1) + 1, lr_x + i * LR_P, LR_P * sizeof *x);
+    }
+    sf_block b = {.n_rows = LR_N, .n_cols = LR_P + 1, .ld = LR_P + 1, .x = x, .y = (double *)lr_y};
+    bool again = true;
+    assert_int_equal(ops->begin_pass(st, 0, &err), SF_OK);
+    assert_int_equal(ops->partial_fit(st, &b, &err), SF_OK);
+    assert_int_equal(ops->end_pass(st, 0, &again, &err), SF_OK);
+    assert_false(again);
+    sfi_buf j = {0};
+    ops->to_json(st, &j);
+    double v[LR_P + 1];
+    json_numbers(j.data, "params_", v, LR_P + 1);
+    close_vec("params", v, ols_params, LR_P + 1, REL);
+    json_numbers(j.data, "rsquared", v, 1);
+    close_vec("rsquared (centred: the Intercept column is a constant)", v, &ols_stats[7], 1, REL);
+    assert_non_null(strstr(j.data, "\"fit_intercept\": false"));
+    free(j.data);
+    char *text = NULL;
+    assert_int_equal(sfi_linreg_stage_summary(st, "y", &text, &err), SF_OK);
+    assert_non_null(strstr(text, "\nIntercept      3.3065      0.913"));
+    assert_non_null(strstr(text, "\nd              0.1189"));
+    assert_null(strstr(text, "const"));
+    free(text);
+    double out[4];
+    assert_int_equal(ops->n_outputs_as(st, SFI_OUT_INTERVAL, LR_P + 1), 4);
+    assert_int_equal(ops->n_outputs_as(st, SFI_OUT_PROBA, LR_P + 1), 0);
+    assert_int_equal(ops->output_as(st, SFI_OUT_INTERVAL, x, 1, LR_P + 1, LR_P + 1, out, 4, &err), SF_OK);
+    assert_true(out[2] < out[0] && out[0] < out[3]);
+    b.y = NULL;
+    assert_int_equal(ops->partial_fit(st, &b, &err), SF_ERR_ARG); /* no target */
+    ops->free(st);
+    free(x);
 }
 
 /* ---- errors ---- */
@@ -785,6 +842,7 @@ int main(void)
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_polynomial_accuracy),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_stage_formula_intercept),
         cmocka_unit_test(test_pipeline_ols),
         cmocka_unit_test(test_pipeline_robust),
         cmocka_unit_test(test_pipeline_update),
