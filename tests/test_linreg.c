@@ -27,6 +27,8 @@
  *   equal for 1, 2, 3 threads (both passes merged in segment order), statsmodels'
  *   values (OLS, HC1, diagnostics) to 1e-9, save → load → same export and
  *   interval predictions, fit(A) + save + load + update(B) == fit(A∪B) to 1e-12;
+ * - a tampered model file is refused as corrupt; degenerate data (fewer rows
+ *   than columns, constant target, zero column, zero weights) gives NaN, not a crash;
  * - bad input (shape, NaN, negative weight, bad params) → a clear error and the
  *   state unchanged.
  */
@@ -770,6 +772,97 @@ static void test_stage_formula_intercept(void **state)
     free(x);
 }
 
+/* A model file whose state was tampered with (a NaN in R, R not triangular, a
+ * negative M2) is refused as corrupt, not loaded into garbage. */
+static void test_corrupt_model_file(void **state)
+{
+    (void)state;
+    char *path = write_csv(0, LR_N);
+    sf_pipeline *pl = pipeline_fit("linear_regression(diagnostics=true)", path, 2);
+    char model[] = "/tmp/sf_linreg_XXXXXX";
+    int fd = mkstemp(model);
+    close(fd);
+    sf_error err;
+    for (int c = 0; c < 3; c++) {
+        assert_int_equal(sf_pipeline_save(pl, model, &err), SF_OK);
+        hid_t f = H5Fopen(model, H5F_ACC_RDWR, H5P_DEFAULT);
+        assert_true(f >= 0);
+        const char *dset = c == 2 ? "/stage_0/moments" : "/stage_0/r";
+        hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+        assert_true(d >= 0);
+        double v[(LR_P + 2) * (LR_P + 2)];
+        assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+        if (c == 0) v[3] = NAN;
+        else if (c == 1) v[LR_P + 2] = 0.5; /* below the diagonal */
+        else v[3] = -1;                     /* M2 of y */
+        assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+        H5Dclose(d);
+        H5Fclose(f);
+        sf_pipeline *back = NULL;
+        assert_int_equal(sf_pipeline_load(&back, model, &err), SF_ERR_PARSE);
+        assert_null(back);
+        assert_non_null(strstr(err.message, "corrupt model file"));
+    }
+    unlink(model);
+    sf_pipeline_free(pl);
+    unlink(path);
+    free(path);
+}
+
+/* Degenerate data gives NaN or inf where statsmodels does, never a crash: fewer
+ * rows than columns, a constant target, all-zero weights, a zero column. */
+static void test_degenerate(void **state)
+{
+    (void)state;
+    sf_error err;
+    sf_linreg *s;
+    sf_linreg_params prm;
+    sf_linreg_params_default(&prm);
+    prm.diagnostics = true;
+    /* 3 rows, 5 columns: rank 3, df_resid 0 */
+    assert_int_equal(sf_linreg_new(&s, &prm, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(s, lr_x, 3, LR_P, LR_P, lr_y, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_finalize(s, &err), SF_OK);
+    const sf_linreg_result *r = sf_linreg_get_result(s);
+    assert_int_equal(r->rank, 3);
+    assert_double_bits(r->df_resid, 0.0);
+    assert_true(isnan(r->bse[0]) && isnan(r->scale));
+    assert_int_equal(sf_linreg_begin_residual_pass(s, &err), SF_OK);
+    assert_int_equal(sf_linreg_residual_fit(s, lr_x, 3, LR_P, LR_P, lr_y, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_end_residual_pass(s, &err), SF_OK);
+    assert_true(isnan(sf_linreg_get_result(s)->omnibus)); /* fewer than 8 residuals */
+    char *text;
+    assert_int_equal(sf_linreg_summary(s, NULL, 0, NULL, &text, &err), SF_OK);
+    free(text);
+    sf_linreg_free(s);
+    /* constant target, a zero column, zero weights */
+    double x[20 * 2], y[20], w[20];
+    for (size_t i = 0; i < 20; i++) {
+        x[2 * i] = (double)i;
+        x[2 * i + 1] = 0;
+        y[i] = 4.0;
+        w[i] = 0;
+    }
+    assert_int_equal(sf_linreg_new(&s, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(s, x, 20, 2, 2, y, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_finalize(s, &err), SF_OK);
+    r = sf_linreg_get_result(s);
+    assert_true(r->aliased[2]);               /* the zero column */
+    assert_double_close(r->params[0], 4.0, 1e-14, 0);
+    assert_true(fabs(r->params[1]) < 1e-14);
+    assert_double_bits(r->centered_tss, 0.0);
+    sf_linreg_free(s);
+    assert_int_equal(sf_linreg_new(&s, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(s, x, 20, 2, 2, y, w, &err), SF_OK);
+    assert_int_equal(sf_linreg_finalize(s, &err), SF_OK);
+    r = sf_linreg_get_result(s);
+    assert_int_equal(r->rank, 0);             /* nothing carries weight */
+    assert_true(isnan(r->params[0]) && isnan(r->params[1]));
+    double out[4];
+    assert_int_equal(sf_linreg_predict_interval(s, x, 1, 2, 2, 0.05, true, out, 4, &err), SF_OK);
+    sf_linreg_free(s);
+}
+
 /* ---- errors ---- */
 
 static void test_bad_input(void **state)
@@ -846,6 +939,8 @@ int main(void)
         cmocka_unit_test(test_pipeline_ols),
         cmocka_unit_test(test_pipeline_robust),
         cmocka_unit_test(test_pipeline_update),
+        cmocka_unit_test(test_corrupt_model_file),
+        cmocka_unit_test(test_degenerate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
