@@ -8,14 +8,15 @@
  *   conf_int(0.05), nobs, df_model, df_resid, ssr, ess, the TSS, rsquared,
  *   rsquared_adj, fvalue, f_pvalue, scale, llf, aic, bic, condition number,
  *   singular values, k_constant, predictions with mean / observation intervals:
- *   1e-9 relative (REL), for rows fed in chunks of 1, 7 and all rows;
+ *   1e-9 relative (REL), for rows fed in chunks of 1, 7 and all rows, which are
+ *   bitwise the same fit;
  * - ridge (alpha = 2.5, weighted) against a direct least-squares solve of the
  *   augmented system (numpy lstsq, itself checked against sklearn's Ridge): 1e-9;
  * - the residual pass: Durbin–Watson, Jarque–Bera, skew, kurtosis, omnibus and
  *   HC0..HC3 bse, pvalues, fvalue, f_pvalue: 1e-9 relative;
  * - merge of segment states == one fit (1e-12 relative on params and ssr), and
  *   bitwise equal for the same segments merged in the same order; save (get_state)
- *   → load (set_state) → more rows == one uninterrupted fit, bitwise;
+ *   → load (set_state) → more rows == one uninterrupted fit in one call, bitwise;
  * - accuracy on the ill-conditioned polynomials y = Σ x^k (x = 0..20, k = 0..5)
  *   and y = Σ 10^-k x^k: correct digits (min over coefficients of
  *   -log10 |b - b_true| / |b_true|) printed beside the normal equations' figure:
@@ -146,16 +147,32 @@ static void check_predictions(const sf_linreg *s, const double *xnew, const doub
 
 static const int map_int[] = {0, 1, 2, 3, 4};
 
-/* Fitted with all rows, in chunks of 1 and of 7: each equals statsmodels. */
+/* Fitted with all rows, in chunks of 1 and of 7: each equals statsmodels, and
+ * all three are bitwise the same (rows are folded in fixed blocks). */
 static void check_chunk_sizes(const double *w, const lr_case *c, const double *pred)
 {
-    size_t chunks[] = {1, 7, LR_N};
+    size_t chunks[] = {LR_N, 1, 7};
+    sf_linreg *first = NULL;
     for (size_t k = 0; k < 3; k++) {
         sf_linreg *s = fit_chunks(NULL, lr_x, LR_P, w, chunks[k]);
         check_case(s, c, map_int, LR_P + 1, true);
         check_predictions(s, lr_xnew, pred);
+        if (!first) {
+            first = s;
+            continue;
+        }
+        const sf_linreg_result *a = sf_linreg_get_result(first), *b = sf_linreg_get_result(s);
+        for (size_t m = 0; m < LR_P + 1; m++) {
+            assert_double_bits(a->params[m], b->params[m]);
+            assert_double_bits(a->bse[m], b->bse[m]);
+        }
+        double va[17], vb[17];
+        stats_vec(a, va);
+        stats_vec(b, vb);
+        for (int i = 0; i < 17; i++) assert_double_bits(va[i], vb[i]);
         sf_linreg_free(s);
     }
+    sf_linreg_free(first);
 }
 
 static void test_ols(void **state)
@@ -260,6 +277,80 @@ static void test_merge(void **state)
     sf_linreg_free(acc[1]);
 }
 
+/* More rows than a block (several folds, then pending rows): chunks of 1, 997,
+ * 4096 and all rows give bitwise the same fit; the state saved mid-way (rows
+ * pending) and continued gives it too; segments merged give it to 1e-12. */
+static void test_many_rows(void **state)
+{
+    (void)state;
+    enum { N = 10000, P = 3 };
+    double *x = malloc(N * P * sizeof *x), *y = malloc(N * sizeof *y), *w = malloc(N * sizeof *w);
+    uint64_t g = 88172645463325252u;
+    for (size_t i = 0; i < N; i++) {
+        for (size_t j = 0; j < P; j++) {
+            g ^= g << 13, g ^= g >> 7, g ^= g << 17; /* xorshift64 */
+            x[i * P + j] = (double)(g >> 11) / 9007199254740992.0 * (j + 1) + 100.0 * (double)j;
+        }
+        g ^= g << 13, g ^= g >> 7, g ^= g << 17;
+        w[i] = 0.5 + (double)(g >> 11) / 9007199254740992.0;
+        y[i] = 1 + 2 * x[i * P] - x[i * P + 1] + 0.5 * x[i * P + 2] + w[i];
+    }
+    size_t chunks[] = {N, 1, 997, 4096};
+    const sf_linreg_result *ref = NULL;
+    sf_linreg *keep = NULL;
+    sf_error err;
+    for (size_t k = 0; k < 4; k++) {
+        sf_linreg *s;
+        assert_int_equal(sf_linreg_new(&s, NULL, &err), SF_OK);
+        for (size_t a = 0; a < N; a += chunks[k]) {
+            size_t n = N - a < chunks[k] ? N - a : chunks[k];
+            assert_int_equal(sf_linreg_partial_fit(s, x + a * P, n, P, P, y + a, w + a, &err), SF_OK);
+        }
+        assert_int_equal(sf_linreg_finalize(s, &err), SF_OK);
+        const sf_linreg_result *r = sf_linreg_get_result(s);
+        if (!ref) {
+            ref = r;
+            keep = s;
+            continue;
+        }
+        for (size_t m = 0; m < P + 1; m++) assert_double_bits(r->params[m], ref->params[m]);
+        assert_double_bits(r->rsquared, ref->rsquared);
+        assert_double_bits(r->llf, ref->llf);
+        sf_linreg_free(s);
+    }
+    /* save mid-way with rows pending, continue on a fresh model */
+    sf_linreg *a, *b;
+    assert_int_equal(sf_linreg_new(&a, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_new(&b, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(a, x, 5000, P, P, y, w, &err), SF_OK);
+    sf_linreg_state st;
+    assert_int_equal(sf_linreg_get_state(a, &st, &err), SF_OK);
+    assert_true(st.n_pending > 0 && st.nobs == 4096);
+    assert_int_equal(sf_linreg_set_state(b, &st, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(b, x + 5000 * P, N - 5000, P, P, y + 5000, w + 5000, &err), SF_OK);
+    assert_int_equal(sf_linreg_finalize(b, &err), SF_OK);
+    for (size_t m = 0; m < P + 1; m++) assert_double_bits(sf_linreg_get_result(b)->params[m], ref->params[m]);
+    assert_double_bits(sf_linreg_get_result(b)->rsquared, ref->rsquared);
+    /* two segments merged */
+    sf_linreg *c;
+    assert_int_equal(sf_linreg_new(&c, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(c, x + 5000 * P, N - 5000, P, P, y + 5000, w + 5000, &err), SF_OK);
+    sf_linreg_free(b);
+    assert_int_equal(sf_linreg_new(&b, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(b, x, 5000, P, P, y, w, &err), SF_OK);
+    assert_int_equal(sf_linreg_merge(b, c, &err), SF_OK);
+    assert_int_equal(sf_linreg_finalize(b, &err), SF_OK);
+    for (size_t m = 0; m < P + 1; m++) assert_double_close(sf_linreg_get_result(b)->params[m], ref->params[m], 1e-12, 0);
+    assert_double_close(sf_linreg_get_result(b)->rsquared, ref->rsquared, 1e-12, 0);
+    sf_linreg_free(a);
+    sf_linreg_free(b);
+    sf_linreg_free(c);
+    sf_linreg_free(keep);
+    free(x);
+    free(y);
+    free(w);
+}
+
 /* get_state → set_state on a new model → more rows == one uninterrupted fit. */
 static void test_state_round_trip(void **state)
 {
@@ -269,9 +360,7 @@ static void test_state_round_trip(void **state)
     assert_int_equal(sf_linreg_new(&one, NULL, &err), SF_OK);
     assert_int_equal(sf_linreg_new(&first, NULL, &err), SF_OK);
     assert_int_equal(sf_linreg_new(&second, NULL, &err), SF_OK);
-    assert_int_equal(sf_linreg_partial_fit(one, lr_x, 50, LR_P, LR_P, lr_y, lr_w, &err), SF_OK);
-    assert_int_equal(sf_linreg_partial_fit(one, lr_x + 50 * LR_P, LR_N - 50, LR_P, LR_P, lr_y + 50, lr_w + 50, &err),
-                     SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(one, lr_x, LR_N, LR_P, LR_P, lr_y, lr_w, &err), SF_OK);
     assert_int_equal(sf_linreg_partial_fit(first, lr_x, 50, LR_P, LR_P, lr_y, lr_w, &err), SF_OK);
     sf_linreg_state st;
     assert_int_equal(sf_linreg_get_state(first, &st, &err), SF_OK);
@@ -930,6 +1019,7 @@ int main(void)
         cmocka_unit_test(test_ridge),
         cmocka_unit_test(test_merge),
         cmocka_unit_test(test_state_round_trip),
+        cmocka_unit_test(test_many_rows),
         cmocka_unit_test(test_residual_pass),
         cmocka_unit_test(test_residual_merge),
         cmocka_unit_test(test_summary),
