@@ -659,48 +659,53 @@ sf_status sf_sgd_set_class_weight(sf_sgd *s, const double *labels, const double 
 
 /* WeightVector64.reset_wscale: fold the scale (and the lazy average) into the
  * arrays. daxpy -> fma, dscal -> multiply by the reciprocal. */
-static void reset_wscale(double *w, double *aw, size_t p, double *v)
+static void reset_wscale(double *restrict w, double *restrict aw, size_t p, double *wscale,
+                         double *avg_a, double *avg_b)
 {
     if (aw) {
-        double a = v[SF_SGD_V_AVERAGE_A];
+        double a = *avg_a;
         for (size_t j = 0; j < p; j++) aw[j] = fma(a, w[j], aw[j]);
-        double r = 1.0 / v[SF_SGD_V_AVERAGE_B];
+        double r = 1.0 / *avg_b;
         for (size_t j = 0; j < p; j++) aw[j] *= r;
-        v[SF_SGD_V_AVERAGE_A] = 0.0;
-        v[SF_SGD_V_AVERAGE_B] = 1.0;
+        *avg_a = 0.0;
+        *avg_b = 1.0;
     }
-    double c = v[SF_SGD_V_WSCALE];
+    double c = *wscale;
     for (size_t j = 0; j < p; j++) w[j] *= c;
-    v[SF_SGD_V_WSCALE] = 1.0;
+    *wscale = 1.0;
 }
 
 /* What one vector learns from rows [0, n): the body of _plain_sgd's sample loop.
  * y holds targets (regressor) or NULL with codes (classifier: +1 when the row's
- * class is pos, else -1). */
-static void learn_vector(sf_sgd *s, size_t k, const double *x, size_t n, size_t ld, const double *y,
-                         uint32_t pos, const double *sw, double w_pos, double w_neg, bool need_loss)
+ * class is pos, else -1). The state is loaded into locals and stored back. */
+static void learn_vector(sf_sgd *s, size_t k, const double *restrict x, size_t n, size_t ld,
+                         const double *restrict y, uint32_t pos, const double *restrict sw, double w_pos,
+                         double w_neg, bool need_loss)
 {
     const sf_sgd_params *prm = &s->params;
     const size_t p = s->p;
-    double *w = vec_w(s, k), *aw = vec_aw(s, k), *q = vec_q(s, k);
+    double *restrict w = vec_w(s, k), *restrict aw = vec_aw(s, k), *restrict q = vec_q(s, k);
+    const uint32_t *restrict codes = s->codes;
     double *v = s->vs + k * SF_SGD_V_COUNT;
     const sf_sgd_learning_rate lr = s->lr;
     const sf_sgd_loss loss = s->core_loss;
     const double th = s->threshold, eps = prm->epsilon, alpha = s->alpha, l1_ratio = s->l1_ratio;
+    const double eta0 = prm->eta0, power_t = prm->power_t, C = prm->C, optimal_init = s->optimal_init;
     const double avg_start = (double)prm->average, decay = 1.0;
-    const bool hinge_pa = loss == SF_SGD_LOSS_HINGE;
-    double b = v[SF_SGD_V_INTERCEPT], t = v[SF_SGD_V_T], eta = v[SF_SGD_V_ETA];
+    const bool hinge_pa = loss == SF_SGD_LOSS_HINGE, has_l2 = s->has_l2, has_l1 = s->has_l1;
+    const bool fit_intercept = prm->fit_intercept;
+    double wscale = v[SF_SGD_V_WSCALE], b = v[SF_SGD_V_INTERCEPT], t = v[SF_SGD_V_T];
+    double eta = v[SF_SGD_V_ETA], avg_a = v[SF_SGD_V_AVERAGE_A], avg_b = v[SF_SGD_V_AVERAGE_B];
     double ab = v[SF_SGD_V_AVERAGE_INTERCEPT], u = v[SF_SGD_V_U], sumloss = v[SF_SGD_V_SUMLOSS];
 
     for (size_t i = 0; i < n; i++) {
-        const double *xi = x + i * ld;
-        double yi = y ? y[i] : (s->codes[i] == pos ? 1.0 : -1.0);
-        double wscale = v[SF_SGD_V_WSCALE];
+        const double *restrict xi = x + i * ld;
+        double yi = y ? y[i] : (codes[i] == pos ? 1.0 : -1.0);
         double dot = 0.0;
         for (size_t j = 0; j < p; j++) dot += w[j] * xi[j];
         double pr = dot * wscale + b;
-        if (lr == SF_SGD_LR_OPTIMAL) eta = 1.0 / (alpha * (s->optimal_init + t - 1));
-        else if (lr == SF_SGD_LR_INVSCALING) eta = prm->eta0 / pow(t, prm->power_t);
+        if (lr == SF_SGD_LR_OPTIMAL) eta = 1.0 / (alpha * (optimal_init + t - 1));
+        else if (lr == SF_SGD_LR_INVSCALING) eta = eta0 / pow(t, power_t);
         if (need_loss) sumloss += loss_value(loss, th, eps, pr, yi);
         double cw = yi > 0.0 ? w_pos : w_neg;
         double update;
@@ -710,9 +715,9 @@ static void learn_vector(sf_sgd *s, size_t k, const double *x, size_t n, size_t 
             if (lr == SF_SGD_LR_PA1) {
                 if (nx == 0) continue; /* sklearn skips the row, t included */
                 double step = loss_value(loss, th, eps, pr, yi) / nx;
-                update = step < prm->C ? step : prm->C;
+                update = step < C ? step : C;
             } else {
-                update = loss_value(loss, th, eps, pr, yi) / (nx + 0.5 / prm->C);
+                update = loss_value(loss, th, eps, pr, yi) / (nx + 0.5 / C);
             }
             if (hinge_pa) update *= yi;
             else if (yi - pr < 0) update *= -1;
@@ -724,27 +729,26 @@ static void learn_vector(sf_sgd *s, size_t k, const double *x, size_t n, size_t 
         }
         update *= cw * (sw ? sw[i] : 1.0);
 
-        if (s->has_l2) {
+        if (has_l2) {
             double c = 1.0 - ((1.0 - l1_ratio) * eta * alpha);
-            v[SF_SGD_V_WSCALE] *= c > 0 ? c : 0;
-            if (v[SF_SGD_V_WSCALE] < WSCALE_MIN) reset_wscale(w, aw, p, v);
-            wscale = v[SF_SGD_V_WSCALE];
+            wscale *= c > 0 ? c : 0;
+            if (wscale < WSCALE_MIN) reset_wscale(w, aw, p, &wscale, &avg_a, &avg_b);
         }
         if (update != 0.0) {
             double c = update / wscale;
             for (size_t j = 0; j < p; j++) w[j] += xi[j] * c;
-            if (prm->fit_intercept) b += update * decay;
+            if (fit_intercept) b += update * decay;
         }
         if (avg_start > 0 && avg_start <= t) {
             /* WeightVector.add_average (Bottou's lazy averaging) */
             double num_iter = t - avg_start + 1;
-            double mu = 1.0 / num_iter, a = v[SF_SGD_V_AVERAGE_A], c = -update / wscale;
-            for (size_t j = 0; j < p; j++) aw[j] += a * xi[j] * c;
-            if (num_iter > 1) v[SF_SGD_V_AVERAGE_B] /= (1.0 - mu);
-            v[SF_SGD_V_AVERAGE_A] += mu * v[SF_SGD_V_AVERAGE_B] * wscale;
+            double mu = 1.0 / num_iter, c = -update / wscale;
+            for (size_t j = 0; j < p; j++) aw[j] += avg_a * xi[j] * c;
+            if (num_iter > 1) avg_b /= (1.0 - mu);
+            avg_a += mu * avg_b * wscale;
             ab += (b - ab) / num_iter;
         }
-        if (s->has_l1) {
+        if (has_l1) {
             /* _sgd_fast.pyx: l1penalty, Tsuruoka et al.'s cumulative penalty */
             u += l1_ratio * eta * alpha;
             for (size_t j = 0; j < p; j++) {
@@ -761,8 +765,11 @@ static void learn_vector(sf_sgd *s, size_t k, const double *x, size_t n, size_t 
         }
         t += 1;
     }
+    v[SF_SGD_V_WSCALE] = wscale;
     v[SF_SGD_V_INTERCEPT] = b;
     v[SF_SGD_V_T] = t;
+    v[SF_SGD_V_AVERAGE_A] = avg_a;
+    v[SF_SGD_V_AVERAGE_B] = avg_b;
     v[SF_SGD_V_AVERAGE_INTERCEPT] = ab;
     v[SF_SGD_V_U] = u;
     v[SF_SGD_V_SUMLOSS] = sumloss;
@@ -804,17 +811,39 @@ static sf_status check_x(const sf_sgd *s, const double *x, size_t n, size_t p, s
 /* Input checks of sklearn's _validate_data / _check_sample_weight, plus the class
  * lookup (compute_class_weight's "classes should include all valid labels"),
  * filling s->codes. Nothing else is changed. */
+/* True when no value of v[0..n) is NaN or infinite, in one branch-free pass: a
+ * double is not finite when its 11 exponent bits are all set, i.e. when adding 1
+ * to them carries into bit 63. Four accumulators so the loop vectorizes. */
+static bool all_finite(const double *v, size_t n)
+{
+    const uint64_t expo = 0x7ff0000000000000u, one = 0x0010000000000000u, top = 0x8000000000000000u;
+    uint64_t bad[4] = {0, 0, 0, 0}, bits[4];
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        memcpy(bits, v + j, sizeof bits);
+        for (int k = 0; k < 4; k++) bad[k] |= ((bits[k] & expo) + one) & top;
+    }
+    for (; j < n; j++) {
+        memcpy(bits, v + j, sizeof bits[0]);
+        bad[0] |= ((bits[0] & expo) + one) & top;
+    }
+    return (bad[0] | bad[1] | bad[2] | bad[3]) == 0;
+}
+
 static sf_status check_rows(sf_sgd *s, const double *x, size_t n, size_t p, size_t ld, const double *y,
                             const double *w, sf_error *err)
 {
-    for (size_t i = 0; i < n; i++) {
+    bool fine = ld == p && all_finite(x, n * p); /* the common case in one pass */
+    for (size_t i = 0; i < n && !fine; i++) {
         const double *row = x + i * ld;
-        for (size_t j = 0; j < p; j++)
+        for (size_t j = 0; j < p && !all_finite(row, p); j++)
             if (!isfinite(row[j])) {
                 sf_where where = {.row = i + 1, .field = j + 1};
                 return sfi_fail(err, SF_ERR_ARG, &where, "input contains %s",
                                 isnan(row[j]) ? "NaN" : "infinity");
             }
+    }
+    for (size_t i = 0; i < n; i++) {
         if (!isfinite(y[i])) {
             sf_where where = {.row = i + 1};
             return sfi_fail(err, SF_ERR_ARG, &where, "target contains %s", isnan(y[i]) ? "NaN" : "infinity");
