@@ -161,6 +161,17 @@ SF_API sf_status sf_sgd_set_class_weight(sf_sgd *s, const double *labels, const 
 SF_API sf_status sf_sgd_partial_fit(sf_sgd *s, const double *x, size_t n, size_t p, size_t ld,
                                     const double *y, const double *w, sf_error *err);
 
+/** sf_sgd_partial_fit on n rows in CSR form: row i holds the values
+ *  data[indptr[i] .. indptr[i+1]) in the columns indices[...] (< p), learned in
+ *  stored order at the cost of the stored entries, as sklearn's partial_fit on a
+ *  scipy.sparse CSR matrix — including its smaller intercept step (intercept_decay
+ *  0.01 instead of 1), so a model fed CSR rows differs from one fed the same rows
+ *  dense, exactly as in sklearn. indptr has n + 1 entries and need not start at 0.
+ *  Same errors and guarantees as sf_sgd_partial_fit. */
+SF_API sf_status sf_sgd_partial_fit_csr(sf_sgd *s, const double *data, const uint32_t *indices,
+                                        const size_t *indptr, size_t n, size_t p, const double *y,
+                                        const double *w, sf_error *err);
+
 /** Ends an epoch (a pass over all the data): per weight vector, sklearn fit()'s
  *  rule on the epoch's summed loss — no improvement when loss > best - tol * rows;
  *  after n_iter_no_change such epochs the adaptive rate divides eta by 5 (while
