@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "core/sf_internal.h"
+#include "streamfit/sf_pool.h"
 #include "streamfit/sf_sgd.h"
 
 #define MAX_DLOSS 1e12       /* _plain_sgd clips the loss derivative */
@@ -54,6 +55,7 @@ struct sf_sgd {
     double *bak_arrays, *bak_vs; /* a copy taken before learning, for rollback */
     uint32_t *codes;           /* class index of each row of the current chunk */
     size_t codes_cap;
+    sf_pool *pool;             /* borrowed: one-vs-all vectors learn on its workers */
 };
 
 /* ---------------------------------------------------------------- names */
@@ -394,6 +396,11 @@ void sf_sgd_free(sf_sgd *s)
 }
 
 bool sf_sgd_is_classifier(const sf_sgd *s) { return s && s->classifier; }
+
+void sf_sgd_set_pool(sf_sgd *s, sf_pool *pool)
+{
+    if (s) s->pool = pool;
+}
 
 /* The arrays of a model, allocated before they replace the old ones. */
 typedef struct model_mem {
@@ -951,6 +958,33 @@ static bool vector_finite(const sf_sgd *s, size_t k)
     return true;
 }
 
+/* One weight vector's share of a chunk: a pool task. Vectors touch disjoint
+ * state, so any number of workers gives the bitwise same model. */
+typedef struct learn_job {
+    sf_sgd *s;
+    const rows *r;
+    size_t n;
+    const double *y, *w;
+    bool need_loss;
+} learn_job;
+
+static sf_status learn_task(void *ctx, size_t k, size_t worker, sf_error *err)
+{
+    (void)worker;
+    (void)err;
+    const learn_job *j = ctx;
+    sf_sgd *s = j->s;
+    if (s->vs[k * SF_SGD_V_COUNT + SF_SGD_V_STOPPED] != 0) return SF_OK;
+    void (*run)(sf_sgd *, size_t, const rows *, size_t, const double *, uint32_t, const double *, double,
+                double, bool) = j->r->indptr ? learn_sparse : learn_dense;
+    if (!s->classifier) run(s, k, j->r, j->n, j->y, 0, j->w, 1.0, 1.0, j->need_loss);
+    else if (s->n_classes == 2) /* fit_binary(i=1): positive class classes_[1] */
+        run(s, k, j->r, j->n, NULL, 1, j->w, s->cw[1], s->cw[0], j->need_loss);
+    else /* one-vs-all; the negative weight is 1 (_fit_multiclass) */
+        run(s, k, j->r, j->n, NULL, (uint32_t)k, j->w, s->cw[k], 1.0, j->need_loss);
+    return SF_OK;
+}
+
 /* Learns rows r (already checked) after checking targets and weights: the part
  * of partial_fit shared by dense and CSR rows. */
 static sf_status learn(sf_sgd *s, const rows *r, size_t n, size_t p, const double *y, const double *w,
@@ -979,19 +1013,15 @@ static sf_status learn(sf_sgd *s, const rows *r, size_t n, size_t p, const doubl
     memcpy(s->bak_arrays, s->arrays, arrays_bytes);
     memcpy(s->bak_vs, s->vs, vs_bytes);
 
-    bool need_loss = s->params.max_iter > 1 && !isnan(s->params.tol);
-    void (*run)(sf_sgd *, size_t, const rows *, size_t, const double *, uint32_t, const double *, double,
-                double, bool) = r->indptr ? learn_sparse : learn_dense;
-    for (size_t k = 0; k < s->n_vec; k++) {
-        if (s->vs[k * SF_SGD_V_COUNT + SF_SGD_V_STOPPED] != 0) continue;
-        if (!s->classifier) run(s, k, r, n, y, 0, w, 1.0, 1.0, need_loss);
-        else if (s->n_classes == 2) /* fit_binary(i=1): positive class classes_[1] */
-            run(s, k, r, n, NULL, 1, w, s->cw[1], s->cw[0], need_loss);
-        else /* one-vs-all; the negative weight is 1 (_fit_multiclass) */
-            run(s, k, r, n, NULL, (uint32_t)k, w, s->cw[k], 1.0, need_loss);
+    learn_job job = {.s = s, .r = r, .n = n, .y = y, .w = w,
+                     .need_loss = s->params.max_iter > 1 && !isnan(s->params.tol)};
+    if (s->pool && s->n_vec > 1 && sf_pool_size(s->pool) > 1) {
+        st = sf_pool_run(s->pool, s->n_vec, learn_task, &job, err); /* the tasks cannot fail */
+    } else {
+        for (size_t k = 0; k < s->n_vec; k++) learn_task(&job, k, 0, err);
     }
     for (size_t k = 0; k < s->n_vec; k++)
-        if (!vector_finite(s, k)) {
+        if (st != SF_OK || !vector_finite(s, k)) {
             if (fresh) {
                 free_model(s);
             } else {
@@ -999,6 +1029,7 @@ static sf_status learn(sf_sgd *s, const rows *r, size_t n, size_t p, const doubl
                 memcpy(s->vs, s->bak_vs, vs_bytes);
             }
             if (set_here) unset_classes(s);
+            if (st != SF_OK) return st;
             return sfi_fail(err, SF_ERR_NUMERIC, NULL,
                             "floating-point under-/overflow in the weights; scaling the input "
                             "(standard scaler) might help");

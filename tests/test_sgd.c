@@ -8,7 +8,8 @@
  *   CSR rows (sf_sgd_partial_fit_csr) the same against sklearn on a CSR matrix;
  *   epoch cases equal sklearn's fit(shuffle=False) the same way, n_iter_ exactly;
  * - feeding the rows in chunks of 1, 2, 3 and 7 gives the bitwise same model as
- *   one call (chunk invariance), also for epochs;
+ *   one call (chunk invariance), also for epochs; so do one-vs-all vectors learning
+ *   on a pool's threads;
  * - decision_function, predict_proba to 1e-12 relative (1e-14 absolute), predict
  *   exactly, score to 1e-12;
  * - get_state -> set_state in a new model -> the rest of the rows is bitwise the
@@ -230,6 +231,29 @@ static void test_parity_and_chunks(void **state)
     }
     print_message("sgd parity: %zu of %zu cases bitwise equal to scikit-learn\n", n_bitwise, n_compared);
     assert_int_equal(n_bitwise, n_compared);
+}
+
+/* One-vs-all vectors learning on a pool's workers: bitwise the serial model. */
+static void test_parallel_ova(void **state)
+{
+    (void)state;
+    sf_pool *pool = NULL;
+    assert_int_equal(sf_pool_new(&pool, 3, NULL), SF_OK);
+    size_t tried = 0;
+    for (size_t idx = 0; idx < SGD_N_CASES; idx++) {
+        const sgd_case *c = &sgd_cases[idx];
+        if (c->target != 3 || c->status) continue;
+        sf_sgd *serial = new_case_model(c), *par = new_case_model(c);
+        sf_sgd_set_pool(par, pool);
+        assert_int_equal(run_case(serial, c, 7, NULL), SF_OK);
+        assert_int_equal(run_case(par, c, 7, NULL), SF_OK);
+        assert_same_model(serial, par);
+        sf_sgd_free(serial);
+        sf_sgd_free(par);
+        tried++;
+    }
+    assert_true(tried > 100);
+    sf_pool_free(pool);
 }
 
 static void close_array(const double *got, const double *want, size_t n, double rel, double abs_tol)
@@ -836,6 +860,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_names),
         cmocka_unit_test(test_parity_and_chunks),
+        cmocka_unit_test(test_parallel_ova),
         cmocka_unit_test(test_predictions),
         cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_state_epochs),

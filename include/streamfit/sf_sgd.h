@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include "sf_core.h"
+#include "sf_pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -134,6 +135,12 @@ SF_API void sf_sgd_free(sf_sgd *s);
 /** A deep copy of s (parameters, classes, class weights, learned state): a
  *  snapshot to keep, e.g. the best epoch. Caller frees it. */
 SF_API sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err);
+
+/** Lets the one-vs-all weight vectors of a multi-class model learn each chunk in
+ *  parallel on pool's workers (borrowed: it must outlive its use; NULL: serial).
+ *  The model is bitwise the same for any number of workers. partial_fit then
+ *  calls sf_pool_run, so the pool must not be running other work at the time. */
+SF_API void sf_sgd_set_pool(sf_sgd *s, sf_pool *pool);
 
 /** True for the three classifier kinds. */
 SF_API bool sf_sgd_is_classifier(const sf_sgd *s);
