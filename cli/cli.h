@@ -23,6 +23,12 @@ typedef struct cli_opts {
     size_t top;              /* describe: most frequent levels shown */
     /* fit / predict / export */
     const char *pipeline, *model, *target, *columns, *weight;
+    const char *data2;       /* update: DATA after M.h5 */
+    const char *cache;       /* fit / update: --cache F.h5 */
+    const char *formula;     /* fit: --formula "y ~ a + C(b)" */
+    unsigned epochs;
+    bool has_seed;           /* --seed given (fit: random_state default) */
+    sf_output output;        /* predict: --proba, --decision, --transform, --interval */
 } cli_opts;
 
 /* Exit codes (DESIGN.md): 0 ok, 1 bad input or usage, 2 I/O. */
@@ -51,5 +57,7 @@ int cli_read(const cli_opts *o);
 int cli_fit(const cli_opts *o);
 int cli_export(const cli_opts *o);
 int cli_predict(const cli_opts *o);
+int cli_update(const cli_opts *o);
+int cli_score(const cli_opts *o);
 
 #endif

@@ -8,13 +8,43 @@
 
 #include "cli/cli.h"
 
-/* Prints a spec error as the spec and a caret under the offending column. */
-static int report_spec(const sf_error *err, const char *spec)
+/* Prints a spec or formula error as the text and a caret under the offending
+ * column (Decision 14); any other error as one line. */
+static int report_spec(const sf_error *err, const char *spec, const char *formula)
 {
-    if (strcmp(err->where.source, "<pipeline>") != 0) return cli_report(err);
-    fprintf(stderr, "streamfit: error in --pipeline: %s\n  %s\n  %*s^\n", err->message, spec,
+    const char *text = NULL, *flag = NULL;
+    if (!strcmp(err->where.source, "<pipeline>")) text = spec, flag = "--pipeline";
+    else if (!strcmp(err->where.source, "<formula>") && formula) text = formula, flag = "--formula";
+    if (!text) return cli_report(err);
+    fprintf(stderr, "streamfit: error in %s: %s\n  %s\n  %*s^\n", flag, err->message, text,
             (int)(err->where.column ? err->where.column - 1 : 0), "");
     return EXIT_BAD_INPUT;
+}
+
+/* One line per pass on a terminal: pass k of stage s, rows, MB/s, ETA. */
+typedef struct fit_progress {
+    cli_progress line;
+    size_t stage;
+    unsigned pass;
+    bool started;
+} fit_progress;
+
+static void on_progress(void *ctx, const sf_progress *p)
+{
+    fit_progress *f = ctx;
+    if (!f->started || f->stage != p->stage || f->pass != p->pass) {
+        f->line.t0 = cli_now();
+        f->started = true;
+        f->stage = p->stage;
+        f->pass = p->pass;
+    }
+    char what[128];
+    snprintf(what, sizeof what, "stage %zu/%zu %s, pass %u", p->stage + 1, p->n_stages,
+             p->kind ? p->kind : "(classes)", p->pass + 1);
+    f->line.what = what;
+    f->line.last = 0; /* the library already paces its calls */
+    cli_progress_update(&f->line, p->rows, p->bytes, p->total_bytes);
+    if (p->done) cli_progress_end(&f->line);
 }
 
 int cli_fit(const cli_opts *o)
@@ -27,7 +57,7 @@ int cli_fit(const cli_opts *o)
     sf_pipeline *pl = NULL;
     sf_source *src = NULL;
     sf_status st = sf_pipeline_new(&pl, o->pipeline, &err);
-    if (st != SF_OK) return report_spec(&err, o->pipeline);
+    if (st != SF_OK) return report_spec(&err, o->pipeline, NULL);
     double t0 = cli_now();
     st = sf_source_open(&src, o->data, &o->src, &err);
     sf_fit_options fo;
@@ -36,10 +66,37 @@ int cli_fit(const cli_opts *o)
     fo.target = o->target;
     fo.columns = o->columns;
     fo.weight = o->weight;
+    fo.epochs = o->epochs;
+    fo.cache = o->cache;
+    fo.formula = o->formula;
+    fit_progress fp = {0};
+    cli_progress_start(&fp.line, o, "fit");
+    if (fp.line.on) {
+        fo.progress = on_progress;
+        fo.progress_ctx = &fp;
+    }
+    fo.has_seed = o->has_seed;
+    fo.seed = o->seed;
+    if (st == SF_OK && !o->columns && !o->formula && !o->quiet) {
+        /* Decision 13: categorical columns are not features without a formula */
+        char names[512] = "";
+        size_t n = 0, k = 0;
+        for (size_t j = 0; j < sf_source_n_columns(src); j++) {
+            const char *c = sf_source_column_name(src, j);
+            if (sf_source_column_type(src, j) != SF_COL_CATEGORY || (o->target && !strcmp(c, o->target)) ||
+                (o->weight && !strcmp(c, o->weight)))
+                continue;
+            if (k < sizeof names) k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", n ? ", " : "", c);
+            n++;
+        }
+        if (n)
+            fprintf(stderr, "streamfit: left out %zu categorical column%s (use a formula with C(...)): %s\n", n,
+                    n == 1 ? "" : "s", names);
+    }
     if (st == SF_OK) st = sf_pipeline_fit(pl, src, &fo, &err);
     if (st == SF_OK) st = sf_pipeline_save(pl, o->model, &err);
     int rc = 0;
-    if (st != SF_OK) rc = cli_report(&err);
+    if (st != SF_OK) rc = report_spec(&err, o->pipeline, o->formula);
     else if (!o->quiet)
         fprintf(stderr, "streamfit: fitted %zu stage%s on %llu rows (%llu dropped for missing values) "
                         "in %.2f s; model in %s\n",
@@ -77,7 +134,12 @@ int cli_export(const cli_opts *o)
         printf("\nstages:");
         for (size_t k = 0; k < sf_pipeline_n_stages(pl); k++)
             printf("%s %s", k ? " |" : "", sf_pipeline_stage_kind(pl, k));
-        printf("\n(--json prints every fitted attribute)\n");
+        printf("\n");
+        char *table = NULL;
+        sf_error e2;
+        if (sf_pipeline_summary(pl, &table, &e2) == SF_OK) printf("\n%s\n", table);
+        free(table);
+        printf("(--json prints every fitted attribute)\n");
     }
     free(json);
     sf_pipeline_free(pl);
@@ -93,72 +155,108 @@ int cli_predict(const cli_opts *o)
     sf_pipeline *pl = NULL;
     sf_source *src = NULL;
     sf_sink *sink = NULL;
-    double *x = NULL, *y = NULL;
-    size_t *cols = NULL;
-    uint64_t rows = 0, unpredictable = 0;
+    sf_predict_options po;
+    sf_predict_options_init(&po);
+    po.threads = o->threads;
+    po.what = o->output;
+    sf_predict_stats stats = {0};
     sf_status st = sf_pipeline_load(&pl, o->model, &err);
+    if (st == SF_OK && sf_pipeline_n_outputs_as(pl, po.what) == 0) {
+        fprintf(stderr, "streamfit: %s (%s) does not give that output\n", o->model,
+                sf_pipeline_stage_kind(pl, sf_pipeline_n_stages(pl) - 1));
+        sf_pipeline_free(pl);
+        return EXIT_BAD_INPUT;
+    }
     if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
-    size_t p = sf_pipeline_n_features(pl), q = sf_pipeline_n_outputs(pl);
-    if (st == SF_OK) {
-        cols = calloc(p, sizeof *cols);
-        if (!cols) st = SF_ERR_NOMEM;
-        for (size_t j = 0; j < p && st == SF_OK; j++) {
-            long c = sf_source_column_index(src, sf_pipeline_feature_name(pl, j));
-            if (c < 0 || sf_source_column_type(src, (size_t)c) != SF_COL_FLOAT) {
-                snprintf(err.message, sizeof err.message, "the model needs a numeric column \"%s\"",
-                         sf_pipeline_feature_name(pl, j));
-                snprintf(err.where.source, sizeof err.where.source, "%s", sf_source_name(src));
-                st = err.status = SF_ERR_ARG;
-            } else cols[j] = (size_t)c;
-        }
-    }
     if (st == SF_OK) st = sf_sink_open(&sink, o->out ? o->out : "-", &o->sink, &err);
-    const char **names = calloc(q ? q : 1, sizeof *names);
-    for (size_t j = 0; names && j < q && j < p; j++) names[j] = sf_pipeline_feature_name(pl, j);
-    const sf_table *t;
-    while (st == SF_OK && (st = sf_source_next(src, &t, &err)) == SF_OK) {
-        double *nx = realloc(x, t->n_rows * p * sizeof *x), *ny = realloc(y, t->n_rows * q * sizeof *y);
-        if (nx) x = nx;
-        if (ny) y = ny;
-        if (!nx || !ny) {
-            st = SF_ERR_NOMEM;
-            break;
-        }
-        /* rows with a missing feature are written as empty fields */
-        size_t k = 0;
-        for (size_t i = 0; i < t->n_rows; i++) {
-            bool miss = false;
-            for (size_t j = 0; j < p; j++) {
-                x[k * p + j] = t->cols[cols[j]].values[i];
-                miss = miss || t->cols[cols[j]].missing[i];
-            }
-            if (miss) unpredictable++;
-            k++;
-        }
-        st = sf_pipeline_transform(pl, x, t->n_rows, p, p, y, q, &err);
-        for (size_t i = 0; i < t->n_rows && st == SF_OK; i++)
-            for (size_t j = 0; j < p; j++)
-                if (t->cols[cols[j]].missing[i])
-                    for (size_t m = 0; m < q; m++) y[i * q + m] = NAN;
-        if (st == SF_OK) st = sf_sink_write_matrix(sink, "prediction", y, t->n_rows, q, q, names, &err);
-        rows += t->n_rows;
-    }
-    if (st == SF_END) {
+    if (st == SF_OK) st = sf_pipeline_predict(pl, src, sink, &po, &stats, &err);
+    if (st == SF_OK) {
         st = sf_sink_close(sink, &err);
         sink = NULL;
     }
     int rc = 0;
-    if (st != SF_OK) {
-        if (err.status == SF_OK) err.status = st;
-        rc = cli_report(&err);
-    } else if (!o->quiet && unpredictable)
+    if (st != SF_OK) rc = cli_report(&err);
+    else if (!o->quiet && stats.unpredictable)
         fprintf(stderr, "streamfit: %llu of %llu rows had a missing feature (empty output fields)\n",
-                (unsigned long long)unpredictable, (unsigned long long)rows);
-    free(names);
-    free(cols);
-    free(x);
-    free(y);
+                (unsigned long long)stats.unpredictable, (unsigned long long)stats.rows);
     sf_sink_abort(sink);
+    sf_source_close(src);
+    sf_pipeline_free(pl);
+    return rc;
+}
+
+int cli_update(const cli_opts *o)
+{
+    if (!o->data || !o->data2) return cli_usage_error("update needs M.h5 DATA");
+    const char *out = o->model ? o->model : o->data;
+    sf_error err;
+    sf_error_clear(&err);
+    sf_pipeline *pl = NULL;
+    sf_source *src = NULL;
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.threads = o->threads;
+    fo.weight = o->weight;
+    fo.cache = o->cache;
+    fit_progress fp = {0};
+    cli_progress_start(&fp.line, o, "update");
+    if (fp.line.on) {
+        fo.progress = on_progress;
+        fo.progress_ctx = &fp;
+    }
+    double t0 = cli_now();
+    uint64_t seen0 = 0, dropped0 = 0;
+    sf_status st = sf_pipeline_load(&pl, o->data, &err);
+    if (st == SF_OK) {
+        seen0 = sf_pipeline_rows_seen(pl);
+        dropped0 = sf_pipeline_rows_dropped(pl);
+        st = sf_source_open(&src, o->data2, &o->src, &err);
+    }
+    if (st == SF_OK) st = sf_pipeline_update(pl, src, &fo, &err);
+    /* written to a temporary file and renamed: the old model survives a failure */
+    if (st == SF_OK) st = sf_pipeline_save(pl, out, &err);
+    int rc = 0;
+    if (st != SF_OK) rc = cli_report(&err);
+    else if (!o->quiet)
+        fprintf(stderr, "streamfit: updated %zu stage%s on %llu rows (%llu dropped) in %.2f s; model in %s\n",
+                sf_pipeline_n_stages(pl), sf_pipeline_n_stages(pl) == 1 ? "" : "s",
+                (unsigned long long)(sf_pipeline_rows_seen(pl) - seen0 -
+                                     (sf_pipeline_rows_dropped(pl) - dropped0)),
+                (unsigned long long)(sf_pipeline_rows_dropped(pl) - dropped0), cli_now() - t0, out);
+    sf_source_close(src);
+    sf_pipeline_free(pl);
+    return rc;
+}
+
+int cli_score(const cli_opts *o)
+{
+    if (!o->data) return cli_usage_error("score needs DATA");
+    if (!o->model) return cli_usage_error("score needs --model M.h5");
+    sf_error err;
+    sf_error_clear(&err);
+    sf_pipeline *pl = NULL;
+    sf_source *src = NULL;
+    sf_score sc;
+    sf_status st = sf_pipeline_load(&pl, o->model, &err);
+    if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
+    if (st == SF_OK) st = sf_pipeline_score(pl, src, o->threads, &sc, &err);
+    int rc = 0;
+    if (st != SF_OK) rc = cli_report(&err);
+    else if (o->json) {
+        printf("{\"rows\": %llu, \"dropped\": %llu, \"score\": %.17g", (unsigned long long)sc.n,
+               (unsigned long long)sc.dropped, sc.score);
+        const char *names[] = {"accuracy", "log_loss", "r2", "mse", "inertia"};
+        const double vals[] = {sc.accuracy, sc.log_loss, sc.r2, sc.mse, sc.inertia};
+        for (int i = 0; i < 5; i++)
+            if (!isnan(vals[i])) printf(", \"%s\": %.17g", names[i], vals[i]);
+        printf("}\n");
+    } else {
+        printf("rows\t%llu\ndropped\t%llu\n", (unsigned long long)sc.n, (unsigned long long)sc.dropped);
+        if (!isnan(sc.accuracy)) printf("accuracy\t%.6f\n", sc.accuracy);
+        if (!isnan(sc.log_loss)) printf("log_loss\t%.6f\n", sc.log_loss);
+        if (!isnan(sc.r2)) printf("r2\t%.6f\nmse\t%.6g\n", sc.r2, sc.mse);
+        if (!isnan(sc.inertia)) printf("inertia\t%.6g\n", sc.inertia);
+    }
     sf_source_close(src);
     sf_pipeline_free(pl);
     return rc;

@@ -22,8 +22,14 @@ static const char usage[] =
     "                                     deterministic synthetic data (CSV or .h5)\n"
     "  read DATA                          a read-only pass; prints rows and MB/s\n"
     "  fit DATA --pipeline SPEC --model OUT.h5 [--target COL] [--columns a,b] [--weight COL]\n"
+    "      [--formula \"y ~ a + b + a:b + C(cat, levels=range(5))\"]   patsy's design matrix as features\n"
+    "      [--epochs N] [--seed S]        (max_iter and random_state of the stages that have them)\n"
+    "      [--cache F.h5]                 keep the first pass's rows for later passes (no re-parsing)\n"
     "                                     fit a pipeline, e.g. --pipeline \"scaler(with_mean=false)\"\n"
-    "  predict DATA --model M.h5 [--out F.csv|-]  run rows through a fitted pipeline\n"
+    "  predict DATA --model M.h5 [--out F.csv|F.h5|-] [--proba|--decision|--transform|--interval]\n"
+    "                                     run rows through a fitted pipeline, in input order\n"
+    "  update M.h5 DATA [--model OUT.h5]  continue every stage of a saved model on new rows\n"
+    "  score DATA --model M.h5 [--json]   accuracy / log loss, R² / MSE, or inertia on labelled rows\n"
     "  export M.h5 [--json]               the fitted model, as text or scikit-learn-named JSON\n"
     "\n"
     "DATA is file.csv, - (CSV on standard input), or file.h5:/dataset.\n"
@@ -150,9 +156,20 @@ int main(int argc, char **argv)
             o.target = v[0] == '/' ? strrchr(v, '/') + 1 : v;
         }
         else if (!strcmp(a, "--columns")) { NEED_STR(a); o.columns = v; }
+        else if (!strcmp(a, "--cache")) { NEED_STR(a); o.cache = v; }
+        else if (!strcmp(a, "--formula")) { NEED_STR(a); o.formula = v; }
         else if (!strcmp(a, "--weight")) { NEED_STR(a); o.weight = v; }
         else if (!strcmp(a, "--rows")) { NEED_NUM(a); o.rows = n; }
-        else if (!strcmp(a, "--seed")) { NEED_NUM(a); o.seed = n; }
+        else if (!strcmp(a, "--seed")) { NEED_NUM(a); o.seed = n; o.has_seed = true; }
+        else if (!strcmp(a, "--epochs")) {
+            NEED_NUM(a);
+            if (n == 0 || n > 1000000) return cli_usage_error("--epochs must be 1 to 1000000");
+            o.epochs = (unsigned)n;
+        }
+        else if (!strcmp(a, "--proba")) o.output = SF_OUTPUT_PROBA;
+        else if (!strcmp(a, "--decision")) o.output = SF_OUTPUT_DECISION;
+        else if (!strcmp(a, "--transform")) o.output = SF_OUTPUT_TRANSFORM;
+        else if (!strcmp(a, "--interval")) o.output = SF_OUTPUT_INTERVAL;
         else if (!strcmp(a, "--features")) { NEED_NUM(a); o.features = (size_t)n; }
         else if (!strcmp(a, "--centers")) { NEED_NUM(a); o.centers = (size_t)n; }
         else if (!strcmp(a, "--top")) { NEED_NUM(a); o.top = (size_t)n; }
@@ -160,6 +177,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = true;
         else if (a[0] == '-' && a[1] == '-') return cli_usage_error("unknown option %s", a);
         else if (!o.data && strcmp(verb, "gen") != 0) o.data = a;
+        else if (!o.data2 && !strcmp(verb, "update")) o.data2 = a;
         else if (!o.kind && !strcmp(verb, "gen")) o.kind = a;
         else return cli_usage_error("unexpected argument \"%s\"", a);
 #undef NEED_NUM
@@ -172,5 +190,7 @@ int main(int argc, char **argv)
     if (!strcmp(verb, "fit")) return cli_fit(&o);
     if (!strcmp(verb, "export")) return cli_export(&o);
     if (!strcmp(verb, "predict")) return cli_predict(&o);
+    if (!strcmp(verb, "update")) return cli_update(&o);
+    if (!strcmp(verb, "score")) return cli_score(&o);
     return cli_usage_error("unknown verb \"%s\" (try streamfit --help)", verb);
 }

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -383,6 +384,18 @@ callback_error:
     return r->st;
 }
 
+/* Standard input only: true when no complete line is buffered, the parser is
+ * between records and nothing more can be read right now. A chunk then ends
+ * early, so a streaming job answers each row as soon as it is complete. */
+static bool would_block(const csv_reader *r)
+{
+    if (!r->is_stdin || r->eof || r->parser.pstate != LIBCSV_ROW_NOT_BEGUN) return false;
+    size_t avail = r->buf_len - r->buf_at;
+    if (avail && memchr(r->buf + r->buf_at, '\n', avail)) return false;
+    struct pollfd pf = {.fd = r->fd, .events = POLLIN};
+    return poll(&pf, 1, 0) == 0;
+}
+
 static void reader_free(void *impl)
 {
     csv_reader *r = impl;
@@ -482,6 +495,7 @@ static sf_status csv_next(sf_source *src, const sf_table **out, sf_error *err)
     if (r->finished) return SF_END;
     begin_chunk(r);
     while (r->table->n_rows < r->table->capacity) {
+        if (r->table->n_rows > 0 && would_block(r)) break;
         sf_status st = feed_piece(r, err);
         if (st == SF_END) break;
         if (SF_IS_ERROR(st)) return st;
@@ -793,6 +807,7 @@ sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_option
     r->start_line = r->data_line;
     /* parse the first chunk as text */
     while (r->txt_rows < opt->chunk_rows) {
+        if (r->txt_rows > 0 && would_block(r)) break; /* types from the rows so far */
         st = feed_piece(r, err);
         if (st == SF_END) break;
         if (st != SF_OK) goto fail;

@@ -155,7 +155,14 @@ static void csv_discard(void *impl)
     free(c);
 }
 
+static sf_status csv_flush(void *impl, sf_error *err)
+{
+    csv_sink *c = impl;
+    return fflush(c->f) != 0 ? csv_io_error(c, err) : SF_OK;
+}
+
 static const sf_sink_ops csv_sink_ops = {
+    .flush = csv_flush,
     .kind = "csv",
     .write_table = csv_write_table,
     .write_matrix = csv_write_matrix,
@@ -295,6 +302,12 @@ sf_status sf_sink_write_matrix(sf_sink *s, const char *name, const double *x, si
     if (!s || !name || (!x && n)) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sink_write_matrix: NULL argument");
     if (p && ld < p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "row stride %zu < columns %zu", ld, p);
     return s->ops->write_matrix(s->impl, name, x, n, p, ld, col_names, err);
+}
+
+sf_status sf_sink_flush(sf_sink *s, sf_error *err)
+{
+    if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sink_flush: NULL sink");
+    return s->ops->flush ? s->ops->flush(s->impl, err) : SF_OK;
 }
 
 static void free_sink(sf_sink *s)

@@ -16,6 +16,7 @@ typedef struct sf_sink_ops {
                               sf_error *err);
     sf_status (*finish)(void *impl, sf_error *err);    /* flush and close the file */
     void (*discard)(void *impl);                       /* close without flushing; free */
+    sf_status (*flush)(void *impl, sf_error *err);     /* push rows to the OS, or NULL */
 } sf_sink_ops;
 
 /* HDF5 kind: creates tmp_path and writes under group (NULL or "/" = root).

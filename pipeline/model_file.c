@@ -1,7 +1,9 @@
 /* model_file.c — saving and loading a fitted pipeline as HDF5 (DESIGN.md):
  *
  *   /            attrs format="streamfit-model", version=1, n_stages, target,
- *                rows_seen, rows_dropped; dataset "columns" (feature names)
+ *                pipeline (the spec), rows_seen, rows_dropped; datasets "columns"
+ *                (feature names), and for classifiers "classes" (sorted values)
+ *                and, for a categorical target, "class_labels"
  *   /stage_K     attrs kind; the stage's parameters (attributes) and fitted state
  *                (1-D float64 datasets with fletcher32 checksums)
  *
@@ -19,6 +21,7 @@
 #include <unistd.h>
 
 #include "pipeline/pipeline_impl.h"
+#include "preprocess/design_io.h"
 
 enum { MODEL_VERSION = 1 };
 
@@ -37,8 +40,19 @@ static sf_status write_model(const sf_pipeline *pl, const char *tmp, const sfi_h
     if (st == SF_OK) st = sfi_h5_attr_write_str(c, f, "target", pl->target ? pl->target : "");
     if (st == SF_OK) st = sfi_h5_attr_write_i64(c, f, "rows_seen", (int64_t)pl->rows_seen);
     if (st == SF_OK) st = sfi_h5_attr_write_i64(c, f, "rows_dropped", (int64_t)pl->rows_dropped);
+    if (st == SF_OK) st = sfi_h5_attr_write_str(c, f, "pipeline", pl->spec_text ? pl->spec_text : "");
     if (st == SF_OK)
         st = sfi_h5_write_strings(c, f, "columns", (const char *const *)pl->features, pl->n_features);
+    if (st == SF_OK && pl->n_classes) st = sfi_h5_write_vec(c, f, "classes", pl->classes, pl->n_classes);
+    if (st == SF_OK && pl->class_labels)
+        st = sfi_h5_write_strings(c, f, "class_labels", (const char *const *)pl->class_labels, pl->n_classes);
+    if (st == SF_OK && pl->design) {
+        hid_t g = -1;
+        H5E_BEGIN_TRY { g = H5Gcreate2(f, "design", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
+        st = g < 0 ? sfi_fail(c->err, SF_ERR_IO, NULL, "cannot create group design")
+                   : sfi_design_save(pl->design, g, c);
+        if (g >= 0) H5E_BEGIN_TRY { H5Gclose(g); } H5E_END_TRY;
+    }
     for (size_t k = 0; k < pl->n_stages && st == SF_OK; k++) {
         char name[32];
         snprintf(name, sizeof name, "stage_%zu", k);
@@ -101,6 +115,66 @@ static sf_status refuse(const sfi_h5ctx *c, const char *what)
     return sfi_fail(c->err, SF_ERR_PARSE, &w, "not a streamfit model: %s", what);
 }
 
+static bool has_link(hid_t f, const char *name)
+{
+    htri_t r = -1;
+    H5E_BEGIN_TRY { r = H5Lexists(f, name, H5P_DEFAULT); } H5E_END_TRY;
+    return r > 0;
+}
+
+/* The spec (so the pipeline can be refitted); its stages must be the file's. */
+static sf_status read_spec(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
+{
+    htri_t has = -1;
+    H5E_BEGIN_TRY { has = H5Aexists(f, "pipeline"); } H5E_END_TRY;
+    if (has <= 0) return SF_OK;
+    SF_TRY(sfi_h5_attr_read_str(c, f, "pipeline", &pl->spec_text));
+    sf_error e;
+    if (*pl->spec_text && sfi_spec_parse(pl->spec_text, &pl->spec, &e) != SF_OK)
+        return refuse(c, "its pipeline attribute does not parse");
+    return SF_OK;
+}
+
+static sf_status read_classes(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
+{
+    if (!has_link(f, "classes")) return SF_OK;
+    SF_TRY(sfi_h5_read_vec(c, f, "classes", 0, &pl->classes, &pl->n_classes));
+    if (pl->n_classes == 0) return refuse(c, "empty classes");
+    for (size_t i = 1; i < pl->n_classes; i++)
+        if (!(pl->classes[i - 1] < pl->classes[i])) return refuse(c, "classes not sorted");
+    if (!has_link(f, "class_labels")) return SF_OK;
+    size_t n = 0;
+    SF_TRY(sfi_h5_read_strings(c, f, "class_labels", &pl->class_labels, &n));
+    if (n != pl->n_classes) {
+        for (size_t i = 0; i < n; i++) free(pl->class_labels[i]);
+        free(pl->class_labels);
+        pl->class_labels = NULL;
+        return refuse(c, "class_labels and classes differ in length");
+    }
+    for (size_t i = 0; i < n; i++)
+        if (pl->classes[i] != (double)i || (i && strcmp(pl->class_labels[i - 1], pl->class_labels[i]) >= 0))
+            return refuse(c, "class_labels not sorted or classes not their codes");
+    return SF_OK;
+}
+
+/* The formula's design; its columns must be the file's feature columns. */
+static sf_status read_design(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
+{
+    if (!has_link(f, "design")) return SF_OK;
+    hid_t g = -1;
+    H5E_BEGIN_TRY { g = H5Gopen2(f, "design", H5P_DEFAULT); } H5E_END_TRY;
+    if (g < 0) return refuse(c, "unreadable design group");
+    sf_status st = sfi_design_load(&pl->design, g, c);
+    H5E_BEGIN_TRY { H5Gclose(g); } H5E_END_TRY;
+    SF_TRY(st);
+    if (!sf_design_is_finished(pl->design) || sf_design_n_columns(pl->design) != pl->n_features)
+        return refuse(c, "its design and its feature columns differ");
+    for (size_t j = 0; j < pl->n_features; j++)
+        if (strcmp(sf_design_column_name(pl->design, j), pl->features[j]) != 0)
+            return refuse(c, "its design and its feature columns differ");
+    return SF_OK;
+}
+
 static sf_status read_model(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
 {
     char *format = NULL;
@@ -124,6 +198,9 @@ static sf_status read_model(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
     SF_TRY(sfi_h5_attr_read_str(c, f, "target", &pl->target));
     SF_TRY(sfi_h5_read_strings(c, f, "columns", &pl->features, &pl->n_features));
     if (pl->n_features == 0) return refuse(c, "no feature columns");
+    SF_TRY(read_spec(pl, f, c));
+    SF_TRY(read_classes(pl, f, c));
+    SF_TRY(read_design(pl, f, c));
     pl->rows_seen = (uint64_t)seen;
     pl->rows_dropped = (uint64_t)dropped;
     pl->n_stages = (size_t)n_stages;
@@ -152,8 +229,14 @@ static sf_status read_model(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
         if (st == SF_OK) st = pl->ops[k]->load(&pl->states[k], g, width, c);
         H5E_BEGIN_TRY { H5Gclose(g); } H5E_END_TRY;
         if (st != SF_OK) return st;
+        if (pl->spec.n_stages && (pl->spec.n_stages != pl->n_stages ||
+                                  sfi_stage_find(pl->spec.stages[k].kind) != pl->ops[k]))
+            return refuse(c, "its pipeline attribute names other stages than it holds");
+        if (pl->ops[k]->estimator && k + 1 != pl->n_stages) return refuse(c, "an estimator before the last stage");
         width = pl->ops[k]->n_outputs(pl->states[k], width);
     }
+    const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
+    if (last->classifier && !pl->n_classes) return refuse(c, "a classifier without classes");
     pl->fitted = true;
     return SF_OK;
 }

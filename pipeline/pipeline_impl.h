@@ -1,12 +1,15 @@
-/* pipeline_impl.h — the pipeline object, shared by pipeline.c and model_file.c;
- * internal. */
+/* pipeline_impl.h — the pipeline object, shared by pipeline.c, fit.c and
+ * model_file.c; internal. */
 #ifndef SF_PIPELINE_IMPL_H
 #define SF_PIPELINE_IMPL_H
 
 #include "pipeline/stage.h"
+#include "streamfit/sf_design.h"
 #include "streamfit/sf_pipeline.h"
 
 struct sf_pipeline {
+    char *spec_text;        /* the spec it was made from ("" for very old files) */
+    sfi_spec spec;          /* parsed spec_text: fresh stages for a refit */
     size_t n_stages;
     const sfi_stage_ops **ops;
     void **states;
@@ -15,7 +18,49 @@ struct sf_pipeline {
     char **features;
     size_t n_features;
     char *target;
+    sf_design *design;      /* the formula's design (finished once fitted), or NULL:
+                             * features are then its column names, target its response */
     uint64_t rows_seen, rows_dropped;
+    /* classifiers: the sorted classes, as values; for a categorical target the
+     * values are codes 0..n-1 of the sorted labels in class_labels */
+    double *classes;
+    char **class_labels;
+    size_t n_classes;
 };
+
+/* Runs x (n x p, stride ld) through stages [0, upto) into *out (buf1/buf2, n x buf_ld
+ * each, take turns; *out may be x itself when upto = 0). */
+SFI_FUNC sf_status sfi_run_stages(const sf_pipeline *pl, size_t upto, const double *x, size_t n, size_t p,
+                                  size_t ld, double *buf1, double *buf2, size_t buf_ld, const double **out,
+                                  size_t *out_p, size_t *out_ld, sf_error *err);
+
+/* ---- the plan: which source columns feed the pipeline ---- */
+
+typedef struct sfi_plan {
+    size_t *cols;          /* source column of each feature */
+    size_t p;
+    long target, weight;   /* source columns, or -1 */
+    bool target_labels;    /* categorical target: y = index of its label in classes */
+    const char *target_name;
+    size_t chunk_rows;
+    const sf_design *design;  /* builds the rows (features, y) when set; cols unused */
+} sfi_plan;
+
+/* Resolves target, weight and features of src. With pl->design (finished and
+ * bound) the design builds the rows. Otherwise names (n_names of them) fixes the
+ * features (an update, a score), or o->columns, or every numeric column but
+ * target and weight. Caller frees pn->cols. */
+SFI_FUNC sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_options *o,
+                                 const char *target, char *const *names, size_t n_names, sfi_plan *pn,
+                                 sf_error *err);
+/* Copies the usable rows of t into b (features, y, w); counts dropped rows (a
+ * missing feature, target or weight). A categorical target becomes the index of
+ * its label among pl's classes (NaN while they are unknown); an unknown label is
+ * an error naming the row. */
+SFI_FUNC sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf_table *t, sf_block *b,
+                                      uint64_t *dropped, const char *source, sf_error *err);
+
+/* Frees what the fit learned about columns and classes (not the stages). */
+SFI_FUNC void sfi_pipeline_forget_columns(sf_pipeline *pl);
 
 #endif

@@ -50,6 +50,11 @@ SF_API sf_status sf_sink_write_matrix(sf_sink *s, const char *name, const double
                                       size_t n, size_t p, size_t ld,
                                       const char *const *col_names, sf_error *err);
 
+/** Pushes the rows written so far to the operating system (CSV: fflush, so a
+ *  reader of standard output sees every row at once); HDF5: nothing (the file
+ *  appears whole at sf_sink_close). SF_ERR_IO if the write fails. */
+SF_API sf_status sf_sink_flush(sf_sink *s, sf_error *err);
+
 /** Flushes, closes and renames the file into place; frees s (also on error, in
  *  which case the target is left as it was). */
 SF_API sf_status sf_sink_close(sf_sink *s, sf_error *err);

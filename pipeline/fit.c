@@ -1,0 +1,1122 @@
+/* fit.c — fitting and updating a pipeline, pass by pass.
+ *
+ * Stage by stage (scikit-learn's Pipeline semantics): stage k learns on blocks that
+ * went through the already-fitted stages before it, in as many passes as it asks
+ * for (end_pass sets *again: epochs, refinement, a residual pass). A pass is either
+ *  - merged: every segment of the source gets a fresh partial state (clone_empty of
+ *    the stage, made after begin_pass) on the pool's threads, and the partial states
+ *    are merged into the stage in segment order. Segments are fixed by the data, so
+ *    the result is bitwise the same for any thread count; or
+ *  - in order: the stage itself learns on the whole source in data order.
+ * The first pass of a fit also counts rows and, when the last stage is a
+ * classifier, discovers its classes (a pass of its own only when the classifier is
+ * the first stage and the spec names no classes).
+ *
+ * Memory: each worker holds one chunk and three blocks of chunk_rows rows.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/source_impl.h"
+#include "pipeline/cache.h"
+#include "pipeline/pipeline_impl.h"
+#include "streamfit/sf_pool.h"
+
+enum { MAX_CLASSES = 10000, MAX_PASSES = 100000 };
+
+void sf_fit_options_init(sf_fit_options *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
+/* ---- class discovery ---- */
+
+/* A sorted set of numbers, or of labels (then v is unused). */
+typedef struct classset {
+    double *v;
+    char **s;
+    size_t n, cap;
+} classset;
+
+static void classset_free(classset *c)
+{
+    for (size_t i = 0; c->s && i < c->n; i++) free(c->s[i]);
+    free(c->s);
+    free(c->v);
+    memset(c, 0, sizeof *c);
+}
+
+static sf_status classset_grow(classset *c, bool labels, const char *column, sf_error *err)
+{
+    if (c->n < c->cap) return SF_OK;
+    if (c->n >= MAX_CLASSES)
+        return sfi_fail(err, SF_ERR_PARSE, NULL, "target \"%s\" has more than %d distinct values: "
+                        "not class labels (use a regressor?)", column, MAX_CLASSES);
+    size_t cap = c->cap ? 2 * c->cap : 8;
+    if (labels) {
+        char **s = realloc(c->s, cap * sizeof *s);
+        if (!s) return sfi_nomem(err);
+        c->s = s;
+    } else {
+        double *v = realloc(c->v, cap * sizeof *v);
+        if (!v) return sfi_nomem(err);
+        c->v = v;
+    }
+    c->cap = cap;
+    return SF_OK;
+}
+
+static sf_status classset_add_value(classset *c, double x, const char *column, sf_error *err)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (c->v[mid] < x) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < c->n && c->v[lo] == x) return SF_OK;
+    SF_TRY(classset_grow(c, false, column, err));
+    memmove(c->v + lo + 1, c->v + lo, (c->n - lo) * sizeof *c->v);
+    c->v[lo] = x;
+    c->n++;
+    return SF_OK;
+}
+
+/* Index of label s in a sorted label array, or -1 (byte order: numpy's order of
+ * str for ASCII and code-point order for UTF-8). */
+static long label_index(char *const *labels, size_t n, const char *s)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(labels[mid], s);
+        if (c == 0) return (long)mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return -(long)lo - 2; /* insertion point encoded below -1 */
+}
+
+static sf_status classset_add_label(classset *c, const char *s, const char *column, sf_error *err)
+{
+    long at = label_index(c->s, c->n, s);
+    if (at >= 0) return SF_OK;
+    size_t lo = (size_t)(-(at + 2));
+    SF_TRY(classset_grow(c, true, column, err));
+    char *copy = strdup(s);
+    if (!copy) return sfi_nomem(err);
+    memmove(c->s + lo + 1, c->s + lo, (c->n - lo) * sizeof *c->s);
+    c->s[lo] = copy;
+    c->n++;
+    return SF_OK;
+}
+
+static sf_status classset_merge(classset *dst, const classset *src, bool labels, const char *column,
+                                sf_error *err)
+{
+    for (size_t i = 0; i < src->n; i++)
+        SF_TRY(labels ? classset_add_label(dst, src->s[i], column, err)
+                      : classset_add_value(dst, src->v[i], column, err));
+    return SF_OK;
+}
+
+static sf_status add_feature(sf_pipeline *pl, sfi_plan *pn, const sf_source *src, const char *name,
+                             size_t nc, const sf_where *w, sf_error *err)
+{
+    long c = sf_source_column_index(src, name);
+    if (c < 0) return sfi_fail(err, SF_ERR_ARG, w, "no column \"%s\"", name);
+    if (sf_source_column_type(src, (size_t)c) != SF_COL_FLOAT)
+        return sfi_fail(err, SF_ERR_ARG, w, "column \"%s\" is categorical: use a formula with C(%s)",
+                        name, name);
+    for (size_t j = 0; j < pn->p; j++)
+        if (pn->cols[j] == (size_t)c) return sfi_fail(err, SF_ERR_ARG, w, "column \"%s\" given twice", name);
+    if (pn->p == nc) return sfi_fail(err, SF_ERR_ARG, w, "too many columns");
+    pn->cols[pn->p++] = (size_t)c;
+    (void)pl;
+    return SF_OK;
+}
+
+/* Resolves target, weight and features. names (n of them) fixes the features (an
+ * update); otherwise o->columns, or every numeric column but target and weight. */
+sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_options *o,
+                           const char *target, char *const *names, size_t n_names, sfi_plan *pn,
+                           sf_error *err)
+{
+    sf_where w;
+    sfi_where_init(&w, sf_source_name(src));
+    size_t nc = sf_source_n_columns(src);
+    memset(pn, 0, sizeof *pn);
+    pn->target = pn->weight = -1;
+    pn->chunk_rows = src->opt.chunk_rows;
+    pn->target_name = target;
+    if (pl->design) {
+        /* the design builds features and response from the table */
+        if (o->weight)
+            return sfi_fail(err, SF_ERR_UNSUPPORTED, &w, "--weight with a formula is not supported yet");
+        pn->design = pl->design;
+        pn->p = sf_design_n_columns(pl->design);
+        pn->target = sf_design_has_response(pl->design) ? 0 : -1;
+        pn->target_name = sf_design_response_name(pl->design);
+        pn->cols = calloc(1, sizeof *pn->cols);
+        if (!pn->cols) return sfi_nomem(err);
+        if (pn->p == 0) return sfi_fail(err, SF_ERR_ARG, &w, "the formula gives no design columns");
+        return SF_OK;
+    }
+    if (target && *target && (pn->target = sf_source_column_index(src, target)) < 0)
+        return sfi_fail(err, SF_ERR_ARG, &w, "no target column \"%s\"", target);
+    if (o->weight && (pn->weight = sf_source_column_index(src, o->weight)) < 0)
+        return sfi_fail(err, SF_ERR_ARG, &w, "no weight column \"%s\"", o->weight);
+    if (pn->weight >= 0 && sf_source_column_type(src, (size_t)pn->weight) != SF_COL_FLOAT)
+        return sfi_fail(err, SF_ERR_ARG, &w, "weight column \"%s\" is not numeric", o->weight);
+    pn->cols = calloc(nc ? nc : 1, sizeof *pn->cols);
+    if (!pn->cols) return sfi_nomem(err);
+    if (names) {
+        for (size_t j = 0; j < n_names; j++) SF_TRY(add_feature(pl, pn, src, names[j], nc, &w, err));
+    } else if (o->columns && *o->columns) {
+        for (const char *q = o->columns; *q;) {
+            const char *e = strchr(q, ',');
+            size_t n = e ? (size_t)(e - q) : strlen(q);
+            char name[256];
+            if (n >= sizeof name) return sfi_fail(err, SF_ERR_ARG, &w, "column name too long");
+            memcpy(name, q, n);
+            name[n] = '\0';
+            SF_TRY(add_feature(pl, pn, src, name, nc, &w, err));
+            q = e ? e + 1 : q + n;
+        }
+    } else {
+        for (size_t c = 0; c < nc; c++)
+            if ((long)c != pn->target && (long)c != pn->weight && sf_source_column_type(src, c) == SF_COL_FLOAT)
+                pn->cols[pn->p++] = c;
+    }
+    if (pn->p == 0) return sfi_fail(err, SF_ERR_ARG, &w, "no numeric feature columns");
+    if (pn->target >= 0 && sf_source_column_type(src, (size_t)pn->target) != SF_COL_FLOAT) {
+        const sfi_stage_ops *last = pl->n_stages ? pl->ops[pl->n_stages - 1] : NULL;
+        if (!last || !last->classifier)
+            return sfi_fail(err, SF_ERR_ARG, &w, "target \"%s\" is categorical: it needs a classifier",
+                            target);
+        pn->target_labels = true;
+    }
+    return SF_OK;
+}
+
+static sf_status remember_columns(sf_pipeline *pl, const sf_source *src, const sfi_plan *pn, const char *target,
+                                  sf_error *err)
+{
+    pl->features = calloc(pn->p, sizeof *pl->features);
+    if (!pl->features) return sfi_nomem(err);
+    pl->n_features = pn->p;
+    for (size_t j = 0; j < pn->p; j++) {
+        const char *name = pn->design ? sf_design_column_name(pn->design, j) : sf_source_column_name(src, pn->cols[j]);
+        if (!(pl->features[j] = strdup(name))) return sfi_nomem(err);
+    }
+    if (pn->design) target = pn->target_name;
+    pl->target = strdup(target ? target : "");
+    return pl->target ? SF_OK : sfi_nomem(err);
+}
+
+/* ---- one pass ---- */
+
+/* ---- progress ---- */
+
+typedef struct progress {
+    sf_progress_fn fn;
+    void *ctx;
+    sf_progress now;        /* stage, kind, pass of the running pass */
+    atomic_uint_fast64_t rows, bytes;
+    pthread_mutex_t mu;
+    double last;
+} progress;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress_tell(progress *pg, bool done)
+{
+    if (!pg || !pg->fn) return;
+    if (done) pthread_mutex_lock(&pg->mu);
+    else if (pthread_mutex_trylock(&pg->mu) != 0) return;
+    double t = mono_now();
+    if (done || t - pg->last >= 0.2) {
+        sf_progress p = pg->now;
+        p.rows = atomic_load(&pg->rows);
+        p.bytes = atomic_load(&pg->bytes);
+        p.done = done;
+        pg->fn(pg->ctx, &p);
+        pg->last = t;
+    }
+    pthread_mutex_unlock(&pg->mu);
+}
+
+static void progress_add(progress *pg, uint64_t rows, uint64_t bytes)
+{
+    if (!pg || !pg->fn) return;
+    atomic_fetch_add(&pg->rows, rows);
+    atomic_fetch_add(&pg->bytes, bytes);
+    progress_tell(pg, false);
+}
+
+typedef struct pass_job {
+    sf_pipeline *pl;
+    size_t stage;           /* the stage learning, or n_stages for a discovery-only pass */
+    bool merged;            /* a partial state per segment; else pl->states[stage] learns */
+    const sfi_plan *pn;
+    sf_source *src;
+    bool whole;             /* read src itself (one segment) */
+    void **partials;        /* per segment */
+    uint64_t *seen, *dropped;
+    classset *found;        /* per segment, when discovering classes */
+    size_t max_width;
+    size_t n_seg;
+    sfi_cache *cache;       /* written by the first pass, read by the later ones */
+    progress *prog;
+} pass_job;
+
+/* Collects the distinct targets of t's usable rows into c. */
+static sf_status discover(const sfi_plan *pn, const sf_table *t, classset *c, sf_error *err)
+{
+    const sf_column *col = &t->cols[pn->target];
+    if (!pn->target_labels) {
+        double last = NAN;
+        for (size_t i = 0; i < t->n_rows; i++) {
+            double v = col->values[i];
+            if (col->missing[i] || v == last) continue;
+            SF_TRY(classset_add_value(c, v, pn->target_name, err));
+            last = v;
+        }
+        return SF_OK;
+    }
+    size_t nd = sf_dict_size(col->dict);
+    uint8_t *seen = calloc(nd ? nd : 1, 1);
+    if (!seen) return sfi_nomem(err);
+    for (size_t i = 0; i < t->n_rows; i++)
+        if (col->codes[i] >= 0 && (size_t)col->codes[i] < nd) seen[col->codes[i]] = 1;
+    sf_status st = SF_OK;
+    for (size_t k = 0; k < nd && st == SF_OK; k++)
+        if (seen[k]) st = classset_add_label(c, sf_dict_label(col->dict, k, NULL), pn->target_name, err);
+    free(seen);
+    return st;
+}
+
+/* Copies the usable rows of t into b; counts dropped rows (a missing feature,
+ * target or weight: patsy's NA_action="drop", Decision 13). A categorical target
+ * becomes the index of its label among the pipeline's classes (NaN while they are
+ * not known yet); a label outside them is an error naming the row. */
+sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf_table *t, sf_block *b,
+                                uint64_t *dropped, const char *source, sf_error *err)
+{
+    if (pn->design) {
+        size_t n = 0;
+        sf_status st = sf_design_build(pn->design, t, b->x, b->ld, b->y, &n, dropped, err);
+        if (st != SF_OK && err && !err->where.source[0]) sfi_strlcpy(err->where.source, source, sizeof err->where.source);
+        b->n_rows = st == SF_OK ? n : 0;
+        b->first_row = t->first_row;
+        return st;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < t->n_rows; i++) {
+        bool skip = false;
+        for (size_t j = 0; j < pn->p && !skip; j++) skip = t->cols[pn->cols[j]].missing[i];
+        if (pn->target >= 0) skip = skip || t->cols[pn->target].missing[i];
+        if (pn->weight >= 0) skip = skip || t->cols[pn->weight].missing[i];
+        if (skip) {
+            (*dropped)++;
+            continue;
+        }
+        double *row = b->x + k * b->ld;
+        for (size_t j = 0; j < pn->p; j++) row[j] = t->cols[pn->cols[j]].values[i];
+        if (b->y && !pn->target_labels) b->y[k] = t->cols[pn->target].values[i];
+        if (b->y && pn->target_labels) {
+            b->y[k] = NAN;
+            if (pl->class_labels) {
+                const sf_column *col = &t->cols[pn->target];
+                const char *label = sf_dict_label(col->dict, (size_t)col->codes[i], NULL);
+                long at = label_index(pl->class_labels, pl->n_classes, label);
+                if (at < 0) {
+                    sf_where w;
+                    sfi_where_init(&w, source);
+                    w.row = t->first_row + i;
+                    w.line = t->line ? t->line[i] : 0;
+                    return sfi_fail(err, SF_ERR_PARSE, &w, "class \"%s\" of target \"%s\" was not seen "
+                                    "when the model was fitted", label, pn->target_name);
+                }
+                b->y[k] = (double)at;
+            }
+        }
+        if (b->w) b->w[k] = t->cols[pn->weight].values[i];
+        k++;
+    }
+    b->n_rows = k;
+    b->first_row = t->first_row;
+    return SF_OK;
+}
+
+struct ordered;
+
+/* Reads segment seg (or the whole source), counts rows, discovers classes, runs
+ * the blocks through the stages before job->stage and hands each to `learn`. */
+typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err);
+
+/* Runs b through the stages before job->stage and hands it to learn. */
+static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn learn, sf_block *b, double *buf1,
+                             double *buf2, const char *source, sf_error *err)
+{
+    sf_pipeline *pl = job->pl;
+    sf_block view = *b;
+    const double *x;
+    size_t p, ld;
+    SF_TRY(sfi_run_stages(pl, job->stage, b->x, b->n_rows, b->n_cols, b->ld, buf1, buf2, job->max_width, &x, &p,
+                          &ld, err));
+    view.x = (double *)x;
+    view.n_cols = p;
+    view.ld = ld;
+    sf_status st = learn(job, seg, state, &view, err);
+    if (st != SF_OK && err && err->where.source[0] == '\0') {
+        /* the stage counted rows of its block: point at the data instead */
+        sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, pl->ops[job->stage]->kind);
+        sfi_strlcpy(err->where.source, source, sizeof err->where.source);
+        err->where.row = 0;
+    }
+    return st;
+}
+
+/* Reads segment seg (or the whole source; or the cache once it is written):
+ * counts rows, discovers classes, fills the cache, and hands every block to
+ * learn through the stages before job->stage. */
+static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn learn, sf_error *err)
+{
+    sf_pipeline *pl = job->pl;
+    const sfi_plan *pn = job->pn;
+    sf_source *src = job->src;
+    bool learning = job->stage < pl->n_stages;
+    bool cached = sfi_cache_ready(job->cache);
+    sf_status st = SF_OK;
+    sf_block *b = NULL;
+    double *buf1 = NULL, *buf2 = NULL;
+    if (!job->whole && !cached) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
+    st = sf_block_new(&b, pn->chunk_rows, pn->p, pn->target >= 0, pn->weight >= 0, err);
+    if (st == SF_OK && learning && job->stage > 0) {
+        buf1 = malloc(pn->chunk_rows * job->max_width * sizeof *buf1);
+        buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
+        if (!buf1 || !buf2) st = sfi_nomem(err);
+    }
+    const char *name = sf_source_name(job->src);
+    if (cached) {
+        uint64_t at = 0;
+        while (st == SF_OK && (st = sfi_cache_read(job->cache, seg, &at, b, err)) == SF_OK && b->n_rows) {
+            progress_add(job->prog, b->n_rows, 0);
+            if (learning) st = learn_block(job, seg, state, learn, b, buf1, buf2, name, err);
+        }
+    } else {
+        const sf_table *t;
+        uint64_t bytes = 0;
+        while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
+            job->seen[seg] += t->n_rows;
+            uint64_t b_now = sf_source_bytes_read(src);
+            progress_add(job->prog, t->n_rows, b_now - bytes);
+            bytes = b_now;
+            if (job->found && !pn->design) st = discover(pn, t, &job->found[seg], err);
+            if (st == SF_OK) st = sfi_table_to_block(pl, pn, t, b, &job->dropped[seg], src->name, err);
+            for (size_t i = 0; st == SF_OK && job->found && pn->design && i < b->n_rows; i++)
+                st = classset_add_value(&job->found[seg], b->y[i], pn->target_name, err);
+            if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
+            if (st != SF_OK) break;
+            if (learning && b->n_rows) st = learn_block(job, seg, state, learn, b, buf1, buf2, src->name, err);
+        }
+        if (st == SF_END) st = SF_OK;
+    }
+    free(buf1);
+    free(buf2);
+    sf_block_free(b);
+    if (!job->whole && !cached) sf_source_close(src);
+    return st;
+}
+
+static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err)
+{
+    (void)seg;
+    return job->pl->ops[job->stage]->partial_fit(state, b, err);
+}
+
+static sf_status pass_segment(void *ctx, size_t seg, size_t worker, sf_error *err)
+{
+    (void)worker;
+    pass_job *job = ctx;
+    sf_pipeline *pl = job->pl;
+    bool learning = job->stage < pl->n_stages;
+    void *state = learning ? pl->states[job->stage] : NULL;
+    if (learning && job->merged) {
+        SF_TRY(pl->ops[job->stage]->clone_empty(pl->states[job->stage], &job->partials[seg], err));
+        state = job->partials[seg];
+    }
+    return read_segment(job, seg, state, learn_now, err);
+}
+
+/* ---- an in-order pass with read-ahead ----
+ *
+ * Task 0 is the learner: it takes the blocks of segment 0, then 1, … in order.
+ * Tasks 1..n read segments 0..n-1 on the other workers, run them through the
+ * fitted stages and queue copies, at most QUEUE_DEPTH a segment; a reader ahead of
+ * the learner waits for room. Tasks start in order, so the segment the learner
+ * waits for is always being read: no deadlock. Memory: (workers - 1) x QUEUE_DEPTH
+ * blocks, plus the readers' own. */
+enum { QUEUE_DEPTH = 2 };
+
+typedef struct qitem {
+    sf_block *b;
+    struct qitem *next;
+} qitem;
+
+typedef struct segq {
+    qitem *head, *tail;
+    size_t count;
+    bool done;              /* the reader finished (or failed: st) */
+    sf_status st;
+    sf_error err;
+} segq;
+
+typedef struct ordered {
+    pass_job *job;
+    segq *q;                /* per segment */
+    qitem *spare;           /* recycled blocks */
+    size_t width;           /* the learning stage's input width */
+    bool abort;             /* the learner failed: readers stop */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} ordered;
+
+static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err)
+{
+    ordered *o = state;
+    pthread_mutex_lock(&o->mu);
+    while (!o->abort && o->q[seg].count >= QUEUE_DEPTH) pthread_cond_wait(&o->cv, &o->mu);
+    qitem *it = o->spare;
+    if (it) o->spare = it->next;
+    bool abort = o->abort;
+    pthread_mutex_unlock(&o->mu);
+    if (abort) {
+        if (it) {
+            pthread_mutex_lock(&o->mu);
+            it->next = o->spare;
+            o->spare = it;
+            pthread_mutex_unlock(&o->mu);
+        }
+        return SF_ERR_STATE; /* the learner's error is the one reported */
+    }
+    if (!it) {
+        it = calloc(1, sizeof *it);
+        if (!it || sf_block_new(&it->b, job->pn->chunk_rows, o->width, job->pn->target >= 0,
+                                job->pn->weight >= 0, err) != SF_OK) {
+            free(it);
+            return sfi_nomem(err);
+        }
+    }
+    sf_block *d = it->b;
+    for (size_t i = 0; i < b->n_rows; i++) memcpy(d->x + i * d->ld, b->x + i * b->ld, b->n_cols * sizeof *d->x);
+    if (b->y) memcpy(d->y, b->y, b->n_rows * sizeof *d->y);
+    if (b->w) memcpy(d->w, b->w, b->n_rows * sizeof *d->w);
+    d->n_rows = b->n_rows;
+    d->n_cols = b->n_cols;
+    d->first_row = b->first_row;
+    it->next = NULL;
+    pthread_mutex_lock(&o->mu);
+    segq *q = &o->q[seg];
+    if (q->tail) q->tail->next = it;
+    else q->head = it;
+    q->tail = it;
+    q->count++;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+    return SF_OK;
+}
+
+static sf_status ordered_task(void *ctx, size_t task, size_t worker, sf_error *err)
+{
+    (void)worker;
+    ordered *o = ctx;
+    pass_job *job = o->job;
+    if (task > 0) {
+        size_t seg = task - 1;
+        sf_error e;
+        sf_error_clear(&e);
+        sf_status st = read_segment(job, seg, o, queue_block, &e);
+        pthread_mutex_lock(&o->mu);
+        o->q[seg].done = true;
+        o->q[seg].st = st;
+        o->q[seg].err = e;
+        pthread_cond_broadcast(&o->cv);
+        pthread_mutex_unlock(&o->mu);
+        return SF_OK; /* the learner reports it, in data order */
+    }
+    /* the learner */
+    const sfi_stage_ops *ops = job->pl->ops[job->stage];
+    void *state = job->pl->states[job->stage];
+    sf_status st = SF_OK;
+    for (size_t seg = 0; seg < job->n_seg && st == SF_OK;) {
+        pthread_mutex_lock(&o->mu);
+        segq *q = &o->q[seg];
+        while (!q->head && !q->done) pthread_cond_wait(&o->cv, &o->mu);
+        qitem *it = q->head;
+        if (it) {
+            q->head = it->next;
+            if (!q->head) q->tail = NULL;
+            q->count--;
+            pthread_cond_broadcast(&o->cv);
+        } else if (q->st != SF_OK) {
+            st = q->st;
+            if (err) *err = q->err;
+        } else {
+            seg++;
+        }
+        pthread_mutex_unlock(&o->mu);
+        if (!it) continue;
+        st = ops->partial_fit(state, it->b, err);
+        if (st != SF_OK && err) sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, ops->kind);
+        pthread_mutex_lock(&o->mu);
+        it->next = o->spare;
+        o->spare = it;
+        pthread_mutex_unlock(&o->mu);
+    }
+    if (st != SF_OK) {
+        pthread_mutex_lock(&o->mu);
+        o->abort = true;
+        pthread_cond_broadcast(&o->cv);
+        pthread_mutex_unlock(&o->mu);
+    }
+    return st;
+}
+
+static sf_status run_ordered(pass_job *job, sf_pool *pool, size_t width, sf_error *err)
+{
+    ordered o = {.job = job, .width = width};
+    o.q = calloc(job->n_seg, sizeof *o.q);
+    if (!o.q) return sfi_nomem(err);
+    pthread_mutex_init(&o.mu, NULL);
+    pthread_cond_init(&o.cv, NULL);
+    sf_status st = sf_pool_run(pool, job->n_seg + 1, ordered_task, &o, err);
+    for (size_t g = 0; g < job->n_seg; g++)
+        for (qitem *it = o.q[g].head, *nx; it; it = nx) {
+            nx = it->next;
+            sf_block_free(it->b);
+            free(it);
+        }
+    for (qitem *it = o.spare, *nx; it; it = nx) {
+        nx = it->next;
+        sf_block_free(it->b);
+        free(it);
+    }
+    pthread_cond_destroy(&o.cv);
+    pthread_mutex_destroy(&o.mu);
+    free(o.q);
+    return st;
+}
+
+/* Where the passes of one fit or update stand. */
+typedef struct run {
+    sf_pipeline *pl;
+    sf_source *src;
+    const sfi_plan *pn;
+    sf_pool *pool;
+    size_t n_seg;
+    bool stdin_like;        /* no segment readers: the source itself, once */
+    bool consumed;          /* the source itself was read (rewind before reading it again) */
+    bool counted;           /* rows counted (by the first pass) */
+    bool want_classes;      /* discover classes on the next pass */
+    uint64_t seen, dropped;
+    classset classes;
+    sfi_cache *cache;       /* blocks of the first pass, or NULL */
+    progress prog;
+} run;
+
+static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_plan *pn, sf_pool *pool,
+                          sf_error *err)
+{
+    memset(r, 0, sizeof *r);
+    r->pl = pl;
+    r->src = src;
+    r->pn = pn;
+    r->pool = pool;
+    r->n_seg = 1;
+    r->prog.now.n_stages = pl->n_stages;
+    SF_TRY(sf_source_n_segments(src, &r->n_seg, err));
+    if (r->n_seg == 1) {
+        sf_source *probe = NULL;
+        sf_error e;
+        if (sf_source_open_segment(src, 0, &probe, &e) != SF_OK) r->stdin_like = true;
+        sf_source_close(probe);
+    }
+    return SF_OK;
+}
+
+/* One pass over the source: stage k learns (k = n_stages: nothing learns). */
+static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
+{
+    sf_pipeline *pl = r->pl;
+    pass_job job = {.pl = pl, .stage = k, .merged = merged, .pn = r->pn, .src = r->src, .cache = r->cache,
+                    .prog = &r->prog};
+    atomic_store(&r->prog.rows, 0);
+    atomic_store(&r->prog.bytes, 0);
+    r->prog.now.stage = k < pl->n_stages ? k : 0;
+    r->prog.now.kind = k < pl->n_stages ? pl->ops[k]->kind : NULL;
+    size_t n_seg = r->n_seg;
+    bool cached = sfi_cache_ready(r->cache);
+    r->prog.now.total_bytes = cached ? 0 : sf_source_size(r->src);
+    /* in order with read-ahead: a splittable source and a worker to spare */
+    /* in order with read-ahead: segments to read ahead and a worker to spare */
+    bool ahead = !merged && k < pl->n_stages && (!r->stdin_like || cached) && r->n_seg > 1 &&
+                 sf_pool_size(r->pool) > 1;
+    /* the cache is read by segment (in order on a one-worker pool); else an
+     * in-order pass without read-ahead, and standard input, read the source itself */
+    job.whole = !cached && (r->stdin_like || (!merged && !ahead));
+    if (job.whole) {
+        n_seg = 1;
+        if (r->consumed) {
+            sf_status st = sf_source_rewind(r->src, err);
+            if (st == SF_ERR_UNSUPPORTED)
+                return sfi_fail(err, st, NULL, "%s cannot be read twice, and this pipeline needs another "
+                                "pass over it: give a cache file", sf_source_name(r->src));
+            SF_TRY(st);
+        }
+        r->consumed = true;
+    }
+    job.max_width = r->pn->p;
+    for (size_t s = 0; s < k && s < pl->n_stages; s++) {
+        size_t q = pl->ops[s]->n_outputs(pl->states[s], pl->width_in[s]);
+        if (q > job.max_width) job.max_width = q;
+    }
+    job.partials = calloc(n_seg, sizeof *job.partials);
+    job.seen = calloc(n_seg, sizeof *job.seen);
+    job.dropped = calloc(n_seg, sizeof *job.dropped);
+    if (r->want_classes) job.found = calloc(n_seg, sizeof *job.found);
+    sf_status st = (!job.partials || !job.seen || !job.dropped || (r->want_classes && !job.found))
+                       ? sfi_nomem(err) : SF_OK;
+    job.n_seg = n_seg;
+    size_t width = r->pn->p;
+    for (size_t s = 0; s < k && s < pl->n_stages; s++) width = pl->ops[s]->n_outputs(pl->states[s], width);
+    if (st == SF_OK && ahead) st = run_ordered(&job, r->pool, width, err);
+    else if (st == SF_OK) st = sf_pool_run(r->pool, n_seg, pass_segment, &job, err);
+    /* merge in segment order: bitwise the same for any number of threads */
+    for (size_t g = 0; g < n_seg && st == SF_OK && k < pl->n_stages && merged; g++)
+        st = pl->ops[k]->merge(pl->states[k], job.partials[g], err);
+    if (st == SF_OK) progress_tell(&r->prog, true);
+    if (st == SF_OK && r->cache && !cached) st = sfi_cache_finish(r->cache, err);
+    if (st == SF_OK && !r->counted) {
+        for (size_t g = 0; g < n_seg; g++) {
+            r->seen += job.seen[g];
+            r->dropped += job.dropped[g];
+        }
+        r->counted = true;
+    }
+    for (size_t g = 0; g < n_seg && st == SF_OK && job.found; g++)
+        st = classset_merge(&r->classes, &job.found[g], r->pn->target_labels, r->pn->target_name, err);
+    if (job.found) {
+        r->want_classes = false;
+        for (size_t g = 0; g < n_seg; g++) classset_free(&job.found[g]);
+    }
+    for (size_t g = 0; g < n_seg; g++)
+        if (job.partials && job.partials[g]) pl->ops[k]->free(job.partials[g]);
+    free(job.partials);
+    free(job.seen);
+    free(job.dropped);
+    free(job.found);
+    return st;
+}
+
+/* The cache for this run: the caller's file, or a temporary one when the source
+ * cannot be read twice and the pipeline may need to (*tmp_path set: unlink it). */
+static sf_status open_cache(run *r, const sf_fit_options *o, char **tmp_path, sf_error *err)
+{
+    *tmp_path = NULL;
+    sf_pipeline *pl = r->pl;
+    bool may_repeat = pl->n_stages > 1 || pl->ops[0]->end_pass || pl->ops[0]->classifier;
+    const char *path = o->cache;
+    if (!path && r->stdin_like && may_repeat) {
+        const char *dir = getenv("TMPDIR");
+        if (asprintf(tmp_path, "%s/streamfit-cache-XXXXXX", dir && *dir ? dir : "/tmp") < 0) {
+            *tmp_path = NULL;
+            return sfi_nomem(err);
+        }
+        int fd = mkstemp(*tmp_path);
+        if (fd < 0) {
+            sf_where w;
+            sfi_where_init(&w, *tmp_path);
+            return sfi_fail(err, SF_ERR_IO, &w, "cannot create a temporary cache");
+        }
+        close(fd);
+        path = *tmp_path;
+    }
+    if (!path) return SF_OK;
+    return sfi_cache_create(&r->cache, path, r->n_seg, r->pn->p, r->pn->target >= 0, r->pn->weight >= 0,
+                            r->pn->chunk_rows, err);
+}
+
+static void close_cache(run *r, char *tmp_path)
+{
+    sfi_cache_close(r->cache);
+    r->cache = NULL;
+    if (tmp_path) unlink(tmp_path);
+    free(tmp_path);
+}
+
+/* Hands the discovered classes to the pipeline (a fit) or checks them (an update). */
+static sf_status adopt_classes(run *r, sf_error *err)
+{
+    sf_pipeline *pl = r->pl;
+    classset *c = &r->classes;
+    if (c->n == 0) return sfi_fail(err, SF_ERR_PARSE, NULL, "no rows with a target to learn classes from");
+    pl->classes = malloc(c->n * sizeof *pl->classes);
+    if (!pl->classes) return sfi_nomem(err);
+    for (size_t i = 0; i < c->n; i++) pl->classes[i] = r->pn->target_labels ? (double)i : c->v[i];
+    pl->n_classes = c->n;
+    if (r->pn->target_labels) {
+        pl->class_labels = c->s;
+        c->s = NULL;
+        c->n = 0;
+    }
+    return SF_OK;
+}
+
+/* Input names of stage k: the features while the width is unchanged, else x0, x1, … */
+static sf_status stage_names(const sf_pipeline *pl, size_t k, char ***out, sf_error *err)
+{
+    size_t n = pl->width_in[k];
+    char **v = calloc(n ? n : 1, sizeof *v);
+    if (!v) return sfi_nomem(err);
+    bool same = n == pl->n_features;
+    for (size_t s = 0; s < k && same; s++) same = pl->ops[s]->n_outputs(pl->states[s], pl->width_in[s]) == n;
+    for (size_t j = 0; j < n; j++) {
+        if (same) v[j] = strdup(pl->features[j]);
+        else if (asprintf(&v[j], "x%zu", j) < 0) v[j] = NULL;
+        if (!v[j]) {
+            for (size_t i = 0; i < j; i++) free(v[i]);
+            free(v);
+            return sfi_nomem(err);
+        }
+    }
+    *out = v;
+    return SF_OK;
+}
+
+/* Every pass stage k asks for. */
+static sf_status fit_stage(run *r, size_t k, sf_error *err)
+{
+    sf_pipeline *pl = r->pl;
+    const sfi_stage_ops *ops = pl->ops[k];
+    void *st = pl->states[k];
+    if (ops->set_names) {
+        char **names = NULL;
+        SF_TRY(stage_names(pl, k, &names, err));
+        sf_status s2 = ops->set_names(st, (const char *const *)names, pl->width_in[k], err);
+        for (size_t j = 0; j < pl->width_in[k]; j++) free(names[j]);
+        free(names);
+        SF_TRY(s2);
+    }
+    for (unsigned pass = 0;; pass++) {
+        if (pass >= MAX_PASSES)
+            return sfi_fail(err, SF_ERR_STATE, NULL, "stage %zu (%s) asked for more than %d passes", k + 1,
+                            ops->kind, MAX_PASSES);
+        r->prog.now.pass = pass;
+        if (ops->begin_pass) SF_TRY(ops->begin_pass(st, pass, err));
+        bool merged = ops->pass_mergeable ? ops->pass_mergeable(st, pass) : ops->mergeable;
+        SF_TRY(run_pass(r, k, merged, err));
+        bool again = false;
+        if (ops->end_pass) SF_TRY(ops->end_pass(st, pass, &again, err));
+        if (!again) return SF_OK;
+    }
+}
+
+/* A fresh stage k from the spec; --epochs and --seed fill max_iter and
+ * random_state where the kind has them and the spec does not set them. */
+static bool kind_has_param(const sfi_stage_ops *ops, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *q = ops->params_help; q && (q = strstr(q, name)); q += n)
+        if ((q == ops->params_help || q[-1] == ' ' || q[-1] == ',') && (q[n] == '\0' || q[n] == ','))
+            return true;
+    return false;
+}
+
+static sf_status fresh_stage(sf_pipeline *pl, size_t k, const sf_fit_options *o, void **out, sf_error *err)
+{
+    const sfi_spec_stage *s = &pl->spec.stages[k];
+    sfi_param extra[3];
+    size_t n_extra = 0;
+    memset(extra, 0, sizeof extra);
+    bool has_iter = false, has_seed = false;
+    for (size_t i = 0; i < s->n_params; i++) {
+        has_iter = has_iter || strcmp(s->params[i].key, "max_iter") == 0;
+        has_seed = has_seed || strcmp(s->params[i].key, "random_state") == 0;
+    }
+    /* Decision 9: with a formula its Intercept column decides, fit_intercept is off */
+    bool no_intercept = o->formula && kind_has_param(pl->ops[k], "fit_intercept");
+    if (no_intercept) {
+        extra[n_extra] = (sfi_param){.key = "fit_intercept", .column = s->column,
+                                     .value = {.type = SFI_V_BOOL, .b = false, .column = s->column}};
+        n_extra++;
+    }
+    if (o->epochs && !has_iter && kind_has_param(pl->ops[k], "max_iter")) {
+        extra[n_extra] = (sfi_param){.key = "max_iter", .column = s->column,
+                                     .value = {.type = SFI_V_NUMBER, .num = o->epochs, .is_int = true,
+                                               .column = s->column}};
+        n_extra++;
+    }
+    if (o->has_seed && !has_seed && kind_has_param(pl->ops[k], "random_state")) {
+        extra[n_extra] = (sfi_param){.key = "random_state", .column = s->column,
+                                     .value = {.type = SFI_V_NUMBER, .num = (double)o->seed, .is_int = true,
+                                               .column = s->column}};
+        n_extra++;
+    }
+    if (!n_extra) return pl->ops[k]->create(out, s, err);
+    sfi_spec_stage copy = *s;
+    copy.params = malloc((s->n_params + n_extra) * sizeof *copy.params);
+    if (!copy.params) return sfi_nomem(err);
+    copy.n_params = 0;
+    for (size_t i = 0; i < s->n_params; i++)
+        if (!no_intercept || strcmp(s->params[i].key, "fit_intercept") != 0) copy.params[copy.n_params++] = s->params[i];
+    memcpy(copy.params + copy.n_params, extra, n_extra * sizeof *extra);
+    copy.n_params += n_extra;
+    sf_status st = pl->ops[k]->create(out, &copy, err);
+    free(copy.params);
+    return st;
+}
+
+/* Classes named by the last stage's classes=[…] parameter, if any. */
+static sf_status spec_classes(const sf_pipeline *pl, const sfi_plan *pn, classset *c, bool *given, sf_error *err)
+{
+    *given = false;
+    const sfi_spec_stage *s = &pl->spec.stages[pl->n_stages - 1];
+    for (size_t i = 0; i < s->n_params; i++) {
+        const sfi_param *prm = &s->params[i];
+        if (strcmp(prm->key, "classes") != 0) continue;
+        if (prm->value.type != SFI_V_LIST || prm->value.n_items == 0)
+            return sfi_spec_fail(err, prm->value.column, "classes must be a non-empty list");
+        for (size_t j = 0; j < prm->value.n_items; j++) {
+            const sfi_value *v = &prm->value.items[j];
+            if (pn->target_labels && v->type == SFI_V_STRING)
+                SF_TRY(classset_add_label(c, v->str, pn->target_name, err));
+            else if (!pn->target_labels && v->type == SFI_V_NUMBER)
+                SF_TRY(classset_add_value(c, v->num, pn->target_name, err));
+            else
+                return sfi_spec_fail(err, v->column, "classes of a %s target must be %s",
+                                     pn->target_labels ? "categorical" : "numeric",
+                                     pn->target_labels ? "strings" : "numbers");
+        }
+        *given = true;
+    }
+    return SF_OK;
+}
+
+static sf_status check_rows(const run *r, sf_error *err)
+{
+    sf_where w;
+    sfi_where_init(&w, sf_source_name(r->src));
+    if (r->seen == 0) return sfi_fail(err, SF_ERR_PARSE, &w, "no rows to fit");
+    if (r->seen == r->dropped)
+        return sfi_fail(err, SF_ERR_PARSE, &w, "every row has a missing value (%llu dropped)",
+                        (unsigned long long)r->dropped);
+    return SF_OK;
+}
+
+static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *o, sfi_plan *pn, sf_pool *pool,
+                         sf_error *err)
+{
+    run r;
+    SF_TRY(run_init(&r, pl, src, pn, pool, err));
+    r.prog.fn = o->progress;
+    r.prog.ctx = o->progress_ctx;
+    pthread_mutex_init(&r.prog.mu, NULL);
+    char *tmp = NULL;
+    const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
+    sf_status st = open_cache(&r, o, &tmp, err);
+    if (last->classifier) {
+        bool given = false;
+        if (pn->target < 0) st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a target column", last->kind);
+        if (st == SF_OK) st = spec_classes(pl, pn, &r.classes, &given, err);
+        r.want_classes = !given;
+        /* a classifier that learns first needs its classes before its first row:
+         * the one pass spent on bookkeeping (name them with classes=[…] to save it) */
+        if (st == SF_OK && !given && pl->n_stages == 1) st = run_pass(&r, pl->n_stages, true, err);
+        if (st == SF_OK && !given && pl->n_stages == 1) st = check_rows(&r, err);
+    }
+    size_t width = pn->p;
+    for (size_t k = 0; k < pl->n_stages && st == SF_OK; k++) {
+        pl->width_in[k] = width;
+        if (k == pl->n_stages - 1 && last->classifier) {
+            st = adopt_classes(&r, err);
+            if (st == SF_OK) st = last->set_classes(pl->states[k], pl->classes, pl->n_classes, err);
+        }
+        if (st == SF_OK) st = fit_stage(&r, k, err);
+        if (st == SF_OK) st = check_rows(&r, err);
+        width = pl->ops[k]->n_outputs(pl->states[k], width);
+    }
+    pl->rows_seen = r.seen;
+    pl->rows_dropped = r.dropped;
+    classset_free(&r.classes);
+    close_cache(&r, tmp);
+    pthread_mutex_destroy(&r.prog.mu);
+    return st;
+}
+
+/* ---- the formula's design: parsed, bound, and fitted in a pass of its own when it
+ * must learn levels or transform statistics (merged in segment order) ---- */
+
+typedef struct design_job {
+    sf_source *src;
+    bool whole;
+    sf_design *main;
+    sf_design **parts;
+} design_job;
+
+static sf_status design_segment(void *ctx, size_t seg, size_t worker, sf_error *err)
+{
+    (void)worker;
+    design_job *job = ctx;
+    sf_source *src = job->src;
+    if (!job->whole) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
+    sf_status st = sf_design_clone_empty(job->main, &job->parts[seg], err);
+    const sf_table *t;
+    while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK)
+        st = sf_design_partial_fit(job->parts[seg], t, err);
+    if (st == SF_END) st = SF_OK;
+    if (!job->whole) sf_source_close(src);
+    return st;
+}
+
+static sf_status make_design(sf_pipeline *pl, sf_source *src, const char *formula, sf_pool *pool, sf_error *err)
+{
+    sf_design *d = NULL;
+    SF_TRY(sf_design_new(&d, formula, NULL, err));
+    sf_status st = sf_design_bind(d, src, err);
+    if (st == SF_OK && sf_design_needs_fit(d)) {
+        design_job job = {.src = src, .main = d};
+        size_t n_seg = 1;
+        st = sf_source_n_segments(src, &n_seg, err);
+        if (st == SF_OK && n_seg == 1) {
+            sf_source *probe = NULL;
+            sf_error e;
+            job.whole = sf_source_open_segment(src, 0, &probe, &e) != SF_OK;
+            sf_source_close(probe);
+            if (job.whole)
+                st = sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "this formula learns its levels (or transform "
+                              "statistics) in a pass of its own, and %s cannot be read twice: use a file, or "
+                              "give every C(...) its levels=[...]", sf_source_name(src));
+        }
+        if (st == SF_OK) {
+            job.parts = calloc(n_seg, sizeof *job.parts);
+            st = job.parts ? sf_pool_run(pool, n_seg, design_segment, &job, err) : sfi_nomem(err);
+        }
+        for (size_t g = 0; g < n_seg && st == SF_OK; g++) st = sf_design_merge(d, job.parts[g], err);
+        for (size_t g = 0; job.parts && g < n_seg; g++) sf_design_free(job.parts[g]);
+        free(job.parts);
+    }
+    if (st == SF_OK) st = sf_design_finish(d, err);
+    if (st != SF_OK) {
+        sf_design_free(d);
+        return st;
+    }
+    pl->design = d;
+    return SF_OK;
+}
+
+sf_status sf_pipeline_fit(sf_pipeline *pl, sf_source *src, const sf_fit_options *opt, sf_error *err)
+{
+    if (!pl || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_fit: NULL argument");
+    if (pl->spec.n_stages != pl->n_stages)
+        return sfi_fail(err, SF_ERR_STATE, NULL, "this model was saved without its spec: it can be "
+                                                "updated, not refitted");
+    sf_fit_options o;
+    if (opt) o = *opt;
+    else sf_fit_options_init(&o);
+    for (size_t k = 0; k < pl->n_stages; k++)
+        if (pl->ops[k]->estimator && k + 1 != pl->n_stages)
+            return sfi_fail(err, SF_ERR_ARG, NULL, "%s must be the last stage", pl->ops[k]->kind);
+    /* start from unfitted stages, whatever happened before */
+    sfi_pipeline_forget_columns(pl);
+    pl->fitted = false;
+    sfi_plan pn = {0};
+    sf_pool *pool = NULL;
+    const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
+    sf_status st = SF_OK;
+    if (last->estimator && !last->unsupervised && !o.target && !o.formula)
+        st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a target column (--target, or a formula)", last->kind);
+    if (st == SF_OK && o.formula && (o.target || o.columns))
+        st = sfi_fail(err, SF_ERR_ARG, NULL, "with a formula the target and the features come from it: "
+                      "drop --target and --columns");
+    if (st == SF_OK) st = sf_pool_new(&pool, o.threads, err);
+    if (st == SF_OK && o.formula) st = make_design(pl, src, o.formula, pool, err);
+    if (st == SF_OK && pl->design && last->estimator && !last->unsupervised && !sf_design_has_response(pl->design))
+        st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a response: write the formula as \"y ~ ...\"", last->kind);
+    if (st == SF_OK) st = sfi_make_plan(pl, src, &o, o.target, NULL, 0, &pn, err);
+    if (st == SF_OK) st = remember_columns(pl, src, &pn, o.target, err);
+    for (size_t k = 0; k < pl->n_stages && st == SF_OK; k++) {
+        void *fresh = NULL;
+        st = fresh_stage(pl, k, &o, &fresh, err);
+        if (st == SF_OK) {
+            pl->ops[k]->free(pl->states[k]);
+            pl->states[k] = fresh;
+        }
+    }
+    if (st == SF_OK) st = fit_all(pl, src, &o, &pn, pool, err);
+    sf_pool_free(pool);
+    free(pn.cols);
+    if (st == SF_OK) pl->fitted = true;
+    return st;
+}
+
+sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_options *opt, sf_error *err)
+{
+    if (!pl || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_update: NULL argument");
+    if (!pl->fitted) return sfi_fail(err, SF_ERR_STATE, NULL, "update needs a fitted pipeline");
+    sf_fit_options o;
+    if (opt) o = *opt;
+    else sf_fit_options_init(&o);
+    sfi_plan pn = {0};
+    sf_pool *pool = NULL;
+    run r;
+    const char *target = *pl->target ? pl->target : NULL;
+    sf_status st = sfi_make_plan(pl, src, &o, target, pl->features, pl->n_features, &pn, err);
+    if (st == SF_OK && pn.target_labels != (pl->class_labels != NULL))
+        st = sfi_fail(err, SF_ERR_ARG, NULL, "target \"%s\" was %s when the model was fitted", target,
+                      pl->class_labels ? "categorical" : "numeric");
+    if (st == SF_OK) st = sf_pool_new(&pool, o.threads, err);
+    char *tmp = NULL;
+    bool ran = false;
+    if (st == SF_OK) st = run_init(&r, pl, src, &pn, pool, err);
+    if (st == SF_OK) {
+        ran = true;
+        r.prog.fn = o.progress;
+        r.prog.ctx = o.progress_ctx;
+        pthread_mutex_init(&r.prog.mu, NULL);
+        st = open_cache(&r, &o, &tmp, err);
+    }
+    /* Decision 1: each stage continues from its state on the new rows, as
+     * transformed by the already-updated stages before it. A failure part-way
+     * leaves the earlier stages updated: the caller keeps the file it loaded. */
+    for (size_t k = 0; k < pl->n_stages && st == SF_OK; k++) {
+        st = fit_stage(&r, k, err);
+        if (st == SF_OK) st = check_rows(&r, err);
+    }
+    if (st == SF_OK) {
+        pl->rows_seen += r.seen;
+        pl->rows_dropped += r.dropped;
+    } else {
+        pl->fitted = false; /* half-updated: refuse to save or predict with it */
+    }
+    if (ran) {
+        classset_free(&r.classes);
+        close_cache(&r, tmp);
+        pthread_mutex_destroy(&r.prog.mu);
+    }
+    sf_pool_free(pool);
+    free(pn.cols);
+    return st;
+}

@@ -1,0 +1,332 @@
+/* predict.c — a fitted pipeline over a whole source into a sink, in input order.
+ *
+ * A splittable source is predicted segment by segment on the pool's threads. Each
+ * worker keeps its segment's output (rows x outputs doubles plus a flag a row: a
+ * few MB for a 32 MiB CSV segment, since outputs are narrow) and hands it over when
+ * the segment is done; whichever worker finds the next segment due writes every
+ * finished segment in order. A source read once (standard input) is predicted
+ * chunk by chunk on the calling thread and each chunk written (and flushed, for
+ * streaming jobs) before the next is read.
+ *
+ * A row with a missing feature gets empty output fields and is counted.
+ */
+#define _GNU_SOURCE
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "io/source_impl.h"
+#include "pipeline/pipeline_impl.h"
+#include "streamfit/sf_pool.h"
+#include "streamfit/sf_sink.h"
+
+void sf_predict_options_init(sf_predict_options *o)
+{
+    memset(o, 0, sizeof *o);
+}
+
+/* Output of one segment (or one chunk). */
+typedef struct outbuf {
+    double *v;          /* n x q */
+    uint8_t *missing;   /* n */
+    size_t n, cap;
+    bool done;
+} outbuf;
+
+typedef struct predict_job {
+    const sf_pipeline *pl;
+    sf_output what;
+    size_t q;
+    const size_t *cols;     /* source column of each feature */
+    sf_source *src;
+    sf_sink *sink;
+    char **names;           /* q output names */
+    sf_dict *labels;        /* categorical target: class labels in class order */
+    outbuf *out;            /* per segment */
+    size_t n_seg, next;     /* next segment to write */
+    pthread_mutex_t mu;
+    uint64_t rows, unpredictable;
+    sf_error write_err;
+    sf_status write_st;
+} predict_job;
+
+static sf_status outbuf_reserve(outbuf *o, size_t n, size_t q, sf_error *err)
+{
+    if (o->n + n <= o->cap) return SF_OK;
+    size_t cap = o->cap ? o->cap : 1024;
+    while (cap < o->n + n) cap *= 2;
+    double *v = realloc(o->v, cap * (q ? q : 1) * sizeof *v);
+    if (v) o->v = v;
+    uint8_t *m = realloc(o->missing, cap);
+    if (m) o->missing = m;
+    if (!v || !m) return sfi_nomem(err);
+    o->cap = cap;
+    return SF_OK;
+}
+
+static void outbuf_free(outbuf *o)
+{
+    free(o->v);
+    free(o->missing);
+    memset(o, 0, sizeof *o);
+}
+
+/* Predicts the rows of t and appends them to o. x is a scratch n x p buffer. */
+static sf_status predict_table(predict_job *job, const sf_table *t, double **x, size_t *x_cap, outbuf *o,
+                               uint64_t *unpredictable, sf_error *err)
+{
+    size_t p = job->pl->n_features, q = job->q;
+    if (*x_cap < t->n_rows) {
+        double *nx = realloc(*x, t->n_rows * p * sizeof *nx);
+        if (!nx) return sfi_nomem(err);
+        *x = nx;
+        *x_cap = t->n_rows;
+    }
+    SF_TRY(outbuf_reserve(o, t->n_rows, q, err));
+    size_t k = 0;
+    uint8_t *miss = o->missing + o->n;
+    if (job->pl->design) {
+        /* the design builds the rows it can; the others stay empty */
+        uint64_t dropped = 0;
+        sf_status st = sf_design_build_kept(job->pl->design, t, *x, p, NULL, &k, &dropped, miss, err);
+        if (st != SF_OK) {
+            if (err && !err->where.source[0])
+                sfi_strlcpy(err->where.source, sf_source_name(job->src), sizeof err->where.source);
+            return st;
+        }
+        for (size_t i = 0; i < t->n_rows; i++) miss[i] = !miss[i];
+        *unpredictable += dropped;
+    }
+    for (size_t i = 0; i < t->n_rows && !job->pl->design; i++) {
+        bool m = false;
+        for (size_t j = 0; j < p; j++) m = m || t->cols[job->cols[j]].missing[i];
+        miss[i] = m;
+        if (m) {
+            (*unpredictable)++;
+            continue;
+        }
+        for (size_t j = 0; j < p; j++) (*x)[k * p + j] = t->cols[job->cols[j]].values[i];
+        k++;
+    }
+    /* predict the complete rows, then spread them back over their places */
+    double *dst = o->v + o->n * q;
+    sf_status st = sf_pipeline_predict_as(job->pl, job->what, *x, k, p, p, dst, q, err);
+    if (st != SF_OK) return st;
+    for (size_t i = t->n_rows; i-- > 0;) {
+        if (miss[i]) {
+            for (size_t m = 0; m < q; m++) dst[i * q + m] = NAN;
+            continue;
+        }
+        k--;
+        if (k != i) memmove(dst + i * q, dst + k * q, q * sizeof *dst);
+    }
+    o->n += t->n_rows;
+    return SF_OK;
+}
+
+/* Writes o's rows to the sink as a table (a category column for class labels). */
+static sf_status write_out(predict_job *job, const outbuf *o, sf_error *err)
+{
+    if (o->n == 0) return SF_OK;
+    size_t q = job->q;
+    sf_coltype *types = malloc(q * sizeof *types);
+    if (!types) return sfi_nomem(err);
+    for (size_t m = 0; m < q; m++) types[m] = job->labels ? SF_COL_CATEGORY : SF_COL_FLOAT;
+    sf_dict *dicts[1] = {job->labels};
+    sf_table *t = NULL;
+    sf_status st = sf_table_new(&t, q, types, (const char *const *)job->names, job->labels ? dicts : NULL,
+                                o->n, err);
+    free(types);
+    if (st != SF_OK) return st;
+    for (size_t i = 0; i < o->n; i++)
+        for (size_t m = 0; m < q; m++) {
+            sf_column *c = &t->cols[m];
+            double v = o->v[i * q + m];
+            c->missing[i] = o->missing[i] || isnan(v);
+            if (job->labels) c->codes[i] = c->missing[i] ? -1 : (int32_t)v;
+            else c->values[i] = v;
+        }
+    t->n_rows = o->n;
+    st = sf_sink_write_table(job->sink, t, err);
+    sf_table_free(t);
+    return st;
+}
+
+/* Writes every finished segment that is due, in order; called with mu held. */
+static void write_due(predict_job *job)
+{
+    while (job->write_st == SF_OK && job->next < job->n_seg && job->out[job->next].done) {
+        job->write_st = write_out(job, &job->out[job->next], &job->write_err);
+        outbuf_free(&job->out[job->next]);
+        job->next++;
+    }
+}
+
+static sf_status predict_segment(void *ctx, size_t seg, size_t worker, sf_error *err)
+{
+    (void)worker;
+    predict_job *job = ctx;
+    sf_source *src = NULL;
+    SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
+    outbuf o = {0};
+    double *x = NULL;
+    size_t x_cap = 0;
+    uint64_t rows = 0, unpredictable = 0;
+    const sf_table *t;
+    sf_status st;
+    while ((st = sf_source_next(src, &t, err)) == SF_OK) {
+        rows += t->n_rows;
+        if ((st = predict_table(job, t, &x, &x_cap, &o, &unpredictable, err)) != SF_OK) break;
+    }
+    sf_source_close(src);
+    free(x);
+    if (st != SF_END) {
+        outbuf_free(&o);
+        return st;
+    }
+    pthread_mutex_lock(&job->mu);
+    o.done = true;
+    job->out[seg] = o;
+    job->rows += rows;
+    job->unpredictable += unpredictable;
+    write_due(job);
+    st = job->write_st;
+    if (st != SF_OK && err) *err = job->write_err;
+    pthread_mutex_unlock(&job->mu);
+    return st;
+}
+
+static sf_status predict_stream(predict_job *job, sf_error *err)
+{
+    outbuf o = {0};
+    double *x = NULL;
+    size_t x_cap = 0;
+    const sf_table *t;
+    sf_status st;
+    while ((st = sf_source_next(job->src, &t, err)) == SF_OK) {
+        job->rows += t->n_rows;
+        o.n = 0;
+        st = predict_table(job, t, &x, &x_cap, &o, &job->unpredictable, err);
+        if (st == SF_OK) st = write_out(job, &o, err);
+        if (st == SF_OK) st = sf_sink_flush(job->sink, err);
+        if (st != SF_OK) break;
+    }
+    outbuf_free(&o);
+    free(x);
+    return st == SF_END ? SF_OK : st;
+}
+
+/* Output names: the target or "prediction", proba_<class>, decision[_<class>],
+ * distance_<j>, or prediction/se/lower/upper; a transformer keeps the feature
+ * names while the width is unchanged. */
+static sf_status output_names(predict_job *job, sf_error *err)
+{
+    const sf_pipeline *pl = job->pl;
+    const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
+    size_t q = job->q;
+    job->names = calloc(q, sizeof *job->names);
+    if (!job->names) return sfi_nomem(err);
+    static const char *const interval[4] = {"prediction", "se", "lower", "upper"};
+    for (size_t m = 0; m < q; m++) {
+        char cls[64] = "";
+        if (pl->n_classes > m) {
+            if (pl->class_labels) snprintf(cls, sizeof cls, "%s", pl->class_labels[m]);
+            else snprintf(cls, sizeof cls, "%.17g", pl->classes[m]);
+        }
+        int r = 0;
+        switch (job->what) {
+        case SF_OUTPUT_PREDICT:
+            if (!last->estimator && q == pl->n_features) r = asprintf(&job->names[m], "%s", pl->features[m]);
+            else if (!last->estimator) r = asprintf(&job->names[m], "x%zu", m);
+            else if (last->unsupervised) r = asprintf(&job->names[m], "cluster");
+            else r = asprintf(&job->names[m], "%s", *pl->target && q == 1 ? pl->target : "prediction");
+            break;
+        case SF_OUTPUT_PROBA: r = asprintf(&job->names[m], "proba_%s", cls); break;
+        case SF_OUTPUT_DECISION:
+            r = q == 1 ? asprintf(&job->names[m], "decision") : asprintf(&job->names[m], "decision_%s", cls);
+            break;
+        case SF_OUTPUT_TRANSFORM: r = asprintf(&job->names[m], "distance_%zu", m); break;
+        case SF_OUTPUT_INTERVAL: r = asprintf(&job->names[m], "%s", m < 4 ? interval[m] : "x"); break;
+        }
+        if (r < 0) {
+            job->names[m] = NULL;
+            return sfi_nomem(err);
+        }
+    }
+    return SF_OK;
+}
+
+static sf_status find_columns(predict_job *job, size_t *cols, sf_error *err)
+{
+    const sf_pipeline *pl = job->pl;
+    sf_where w;
+    sfi_where_init(&w, sf_source_name(job->src));
+    for (size_t j = 0; j < pl->n_features; j++) {
+        long c = sf_source_column_index(job->src, pl->features[j]);
+        if (c < 0) return sfi_fail(err, SF_ERR_ARG, &w, "the model needs a column \"%s\"", pl->features[j]);
+        if (sf_source_column_type(job->src, (size_t)c) != SF_COL_FLOAT)
+            return sfi_fail(err, SF_ERR_ARG, &w, "the model needs column \"%s\" to be numeric", pl->features[j]);
+        cols[j] = (size_t)c;
+    }
+    return SF_OK;
+}
+
+static sf_status make_labels(predict_job *job, sf_error *err)
+{
+    const sf_pipeline *pl = job->pl;
+    if (!pl->class_labels || job->what != SF_OUTPUT_PREDICT) return SF_OK;
+    SF_TRY(sf_dict_new(&job->labels, pl->n_classes + 1, err));
+    for (size_t i = 0; i < pl->n_classes; i++) {
+        int32_t code;
+        SF_TRY(sf_dict_intern(job->labels, pl->class_labels[i], strlen(pl->class_labels[i]), &code, err));
+    }
+    return SF_OK;
+}
+
+sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_sink *sink, const sf_predict_options *opt,
+                              sf_predict_stats *stats, sf_error *err)
+{
+    if (!pl || !src || !sink) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_predict: NULL argument");
+    if (!pl->fitted) return sfi_fail(err, SF_ERR_STATE, NULL, "pipeline is not fitted");
+    sf_predict_options o;
+    if (opt) o = *opt;
+    else sf_predict_options_init(&o);
+    predict_job job = {.pl = pl, .what = o.what, .src = src, .sink = sink};
+    job.q = sf_pipeline_n_outputs_as(pl, o.what);
+    if (job.q == 0)
+        return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "%s does not give that output",
+                        pl->ops[pl->n_stages - 1]->kind);
+    size_t *cols = calloc(pl->n_features, sizeof *cols);
+    if (!cols) return sfi_nomem(err);
+    job.cols = cols;
+    sf_pool *pool = NULL;
+    sf_status st = pl->design ? SF_OK : find_columns(&job, cols, err);
+    if (st == SF_OK) st = output_names(&job, err);
+    if (st == SF_OK) st = make_labels(&job, err);
+    size_t n_seg = 1;
+    if (st == SF_OK) st = sf_source_n_segments(src, &n_seg, err);
+    bool whole = n_seg <= 1;
+    if (st == SF_OK && whole) st = predict_stream(&job, err);
+    if (st == SF_OK && !whole) {
+        job.n_seg = n_seg;
+        job.out = calloc(n_seg, sizeof *job.out);
+        pthread_mutex_init(&job.mu, NULL);
+        st = job.out ? sf_pool_new(&pool, o.threads, err) : sfi_nomem(err);
+        if (st == SF_OK) st = sf_pool_run(pool, n_seg, predict_segment, &job, err);
+        for (size_t g = 0; job.out && g < n_seg; g++) outbuf_free(&job.out[g]);
+        free(job.out);
+        pthread_mutex_destroy(&job.mu);
+    }
+    if (stats) {
+        stats->rows = job.rows;
+        stats->unpredictable = job.unpredictable;
+    }
+    sf_pool_free(pool);
+    for (size_t m = 0; job.names && m < job.q; m++) free(job.names[m]);
+    free(job.names);
+    sf_dict_free(job.labels);
+    free(cols);
+    return st;
+}
