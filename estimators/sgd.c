@@ -21,10 +21,12 @@
 #include <string.h>
 
 #include "core/sf_internal.h"
+#include "streamfit/sf_pool.h"
 #include "streamfit/sf_sgd.h"
 
 #define MAX_DLOSS 1e12       /* _plain_sgd clips the loss derivative */
 #define WSCALE_MIN 1e-9      /* WeightVector64.scale() folds below this */
+#define SPARSE_INTERCEPT_DECAY 0.01 /* linear_model/_base.py: the intercept's step on CSR rows */
 
 struct sf_sgd {
     sf_sgd_params params;
@@ -53,6 +55,7 @@ struct sf_sgd {
     double *bak_arrays, *bak_vs; /* a copy taken before learning, for rollback */
     uint32_t *codes;           /* class index of each row of the current chunk */
     size_t codes_cap;
+    sf_pool *pool;             /* borrowed: one-vs-all vectors learn on its workers */
 };
 
 /* ---------------------------------------------------------------- names */
@@ -394,6 +397,11 @@ void sf_sgd_free(sf_sgd *s)
 
 bool sf_sgd_is_classifier(const sf_sgd *s) { return s && s->classifier; }
 
+void sf_sgd_set_pool(sf_sgd *s, sf_pool *pool)
+{
+    if (s) s->pool = pool;
+}
+
 /* The arrays of a model, allocated before they replace the old ones. */
 typedef struct model_mem {
     double *arrays, *vs, *coef, *intercept, *bak_arrays, *bak_vs;
@@ -659,60 +667,88 @@ sf_status sf_sgd_set_class_weight(sf_sgd *s, const double *labels, const double 
 
 /* WeightVector64.reset_wscale: fold the scale (and the lazy average) into the
  * arrays. daxpy -> fma, dscal -> multiply by the reciprocal. */
-static void reset_wscale(double *w, double *aw, size_t p, double *v)
+static void reset_wscale(double *restrict w, double *restrict aw, size_t p, double *wscale,
+                         double *avg_a, double *avg_b)
 {
     if (aw) {
-        double a = v[SF_SGD_V_AVERAGE_A];
+        double a = *avg_a;
         for (size_t j = 0; j < p; j++) aw[j] = fma(a, w[j], aw[j]);
-        double r = 1.0 / v[SF_SGD_V_AVERAGE_B];
+        double r = 1.0 / *avg_b;
         for (size_t j = 0; j < p; j++) aw[j] *= r;
-        v[SF_SGD_V_AVERAGE_A] = 0.0;
-        v[SF_SGD_V_AVERAGE_B] = 1.0;
+        *avg_a = 0.0;
+        *avg_b = 1.0;
     }
-    double c = v[SF_SGD_V_WSCALE];
+    double c = *wscale;
     for (size_t j = 0; j < p; j++) w[j] *= c;
-    v[SF_SGD_V_WSCALE] = 1.0;
+    *wscale = 1.0;
 }
 
+/* Rows to learn from: dense (n x ld) or CSR, as sklearn's ArrayDataset and
+ * CSRDataset (utils/_seq_dataset.pyx.tp) hand them to _plain_sgd. */
+typedef struct rows {
+    const double *x;          /* dense: the n x ld matrix; CSR: the stored values */
+    size_t ld;
+    const uint32_t *indices;  /* CSR: the column of each stored value */
+    const size_t *indptr;     /* CSR: row i is [indptr[i], indptr[i + 1]) */
+    double decay;             /* intercept_decay: 1 dense, 0.01 CSR (linear_model/_base.py) */
+} rows;
+
 /* What one vector learns from rows [0, n): the body of _plain_sgd's sample loop.
- * y holds targets (regressor) or NULL with codes (classifier: +1 when the row's
- * class is pos, else -1). */
-static void learn_vector(sf_sgd *s, size_t k, const double *x, size_t n, size_t ld, const double *y,
-                         uint32_t pos, const double *sw, double w_pos, double w_neg, bool need_loss)
+ * A dense row touches every feature, a CSR row only its stored ones, in stored
+ * order (so the L1 truncation is lazy for sparse rows, as in sklearn). y holds
+ * targets (regressor) or NULL with codes (classifier: +1 when the row's class is
+ * pos, else -1). The state is loaded into locals and stored back. Inlined twice,
+ * with sparse a constant, so the dense loops stay plain loops. */
+static inline __attribute__((always_inline)) void
+learn_rows(sf_sgd *s, size_t k, const rows *r, bool sparse, size_t n, const double *restrict y,
+           uint32_t pos, const double *restrict sw, double w_pos, double w_neg, bool need_loss)
 {
     const sf_sgd_params *prm = &s->params;
     const size_t p = s->p;
-    double *w = vec_w(s, k), *aw = vec_aw(s, k), *q = vec_q(s, k);
+    double *restrict w = vec_w(s, k), *restrict aw = vec_aw(s, k), *restrict q = vec_q(s, k);
+    const uint32_t *restrict codes = s->codes;
     double *v = s->vs + k * SF_SGD_V_COUNT;
     const sf_sgd_learning_rate lr = s->lr;
     const sf_sgd_loss loss = s->core_loss;
     const double th = s->threshold, eps = prm->epsilon, alpha = s->alpha, l1_ratio = s->l1_ratio;
-    const double avg_start = (double)prm->average, decay = 1.0;
-    const bool hinge_pa = loss == SF_SGD_LOSS_HINGE;
-    double b = v[SF_SGD_V_INTERCEPT], t = v[SF_SGD_V_T], eta = v[SF_SGD_V_ETA];
+    const double eta0 = prm->eta0, power_t = prm->power_t, C = prm->C, optimal_init = s->optimal_init;
+    const double avg_start = (double)prm->average, decay = r->decay;
+    const bool hinge_pa = loss == SF_SGD_LOSS_HINGE, has_l2 = s->has_l2, has_l1 = s->has_l1;
+    const bool fit_intercept = prm->fit_intercept;
+    double wscale = v[SF_SGD_V_WSCALE], b = v[SF_SGD_V_INTERCEPT], t = v[SF_SGD_V_T];
+    double eta = v[SF_SGD_V_ETA], avg_a = v[SF_SGD_V_AVERAGE_A], avg_b = v[SF_SGD_V_AVERAGE_B];
     double ab = v[SF_SGD_V_AVERAGE_INTERCEPT], u = v[SF_SGD_V_U], sumloss = v[SF_SGD_V_SUMLOSS];
 
     for (size_t i = 0; i < n; i++) {
-        const double *xi = x + i * ld;
-        double yi = y ? y[i] : (s->codes[i] == pos ? 1.0 : -1.0);
-        double wscale = v[SF_SGD_V_WSCALE];
+        const double *restrict xi;
+        const uint32_t *restrict ii = NULL;
+        size_t nnz = p;
+        if (sparse) {
+            xi = r->x + r->indptr[i];
+            ii = r->indices + r->indptr[i];
+            nnz = r->indptr[i + 1] - r->indptr[i];
+        } else {
+            xi = r->x + i * r->ld;
+        }
+#define COL(e) (sparse ? ii[e] : (e))
+        double yi = y ? y[i] : (codes[i] == pos ? 1.0 : -1.0);
         double dot = 0.0;
-        for (size_t j = 0; j < p; j++) dot += w[j] * xi[j];
+        for (size_t e = 0; e < nnz; e++) dot += w[COL(e)] * xi[e];
         double pr = dot * wscale + b;
-        if (lr == SF_SGD_LR_OPTIMAL) eta = 1.0 / (alpha * (s->optimal_init + t - 1));
-        else if (lr == SF_SGD_LR_INVSCALING) eta = prm->eta0 / pow(t, prm->power_t);
+        if (lr == SF_SGD_LR_OPTIMAL) eta = 1.0 / (alpha * (optimal_init + t - 1));
+        else if (lr == SF_SGD_LR_INVSCALING) eta = eta0 / pow(t, power_t);
         if (need_loss) sumloss += loss_value(loss, th, eps, pr, yi);
         double cw = yi > 0.0 ? w_pos : w_neg;
         double update;
         if (lr == SF_SGD_LR_PA1 || lr == SF_SGD_LR_PA2) {
             double nx = 0.0;
-            for (size_t j = 0; j < p; j++) nx += xi[j] * xi[j];
+            for (size_t e = 0; e < nnz; e++) nx += xi[e] * xi[e];
             if (lr == SF_SGD_LR_PA1) {
                 if (nx == 0) continue; /* sklearn skips the row, t included */
                 double step = loss_value(loss, th, eps, pr, yi) / nx;
-                update = step < prm->C ? step : prm->C;
+                update = step < C ? step : C;
             } else {
-                update = loss_value(loss, th, eps, pr, yi) / (nx + 0.5 / prm->C);
+                update = loss_value(loss, th, eps, pr, yi) / (nx + 0.5 / C);
             }
             if (hinge_pa) update *= yi;
             else if (yi - pr < 0) update *= -1;
@@ -724,30 +760,30 @@ static void learn_vector(sf_sgd *s, size_t k, const double *x, size_t n, size_t 
         }
         update *= cw * (sw ? sw[i] : 1.0);
 
-        if (s->has_l2) {
+        if (has_l2) {
             double c = 1.0 - ((1.0 - l1_ratio) * eta * alpha);
-            v[SF_SGD_V_WSCALE] *= c > 0 ? c : 0;
-            if (v[SF_SGD_V_WSCALE] < WSCALE_MIN) reset_wscale(w, aw, p, v);
-            wscale = v[SF_SGD_V_WSCALE];
+            wscale *= c > 0 ? c : 0;
+            if (wscale < WSCALE_MIN) reset_wscale(w, aw, p, &wscale, &avg_a, &avg_b);
         }
         if (update != 0.0) {
             double c = update / wscale;
-            for (size_t j = 0; j < p; j++) w[j] += xi[j] * c;
-            if (prm->fit_intercept) b += update * decay;
+            for (size_t e = 0; e < nnz; e++) w[COL(e)] += xi[e] * c;
+            if (fit_intercept) b += update * decay;
         }
         if (avg_start > 0 && avg_start <= t) {
             /* WeightVector.add_average (Bottou's lazy averaging) */
             double num_iter = t - avg_start + 1;
-            double mu = 1.0 / num_iter, a = v[SF_SGD_V_AVERAGE_A], c = -update / wscale;
-            for (size_t j = 0; j < p; j++) aw[j] += a * xi[j] * c;
-            if (num_iter > 1) v[SF_SGD_V_AVERAGE_B] /= (1.0 - mu);
-            v[SF_SGD_V_AVERAGE_A] += mu * v[SF_SGD_V_AVERAGE_B] * wscale;
+            double mu = 1.0 / num_iter, c = -update / wscale;
+            for (size_t e = 0; e < nnz; e++) aw[COL(e)] += avg_a * xi[e] * c;
+            if (num_iter > 1) avg_b /= (1.0 - mu);
+            avg_a += mu * avg_b * wscale;
             ab += (b - ab) / num_iter;
         }
-        if (s->has_l1) {
+        if (has_l1) {
             /* _sgd_fast.pyx: l1penalty, Tsuruoka et al.'s cumulative penalty */
             u += l1_ratio * eta * alpha;
-            for (size_t j = 0; j < p; j++) {
+            for (size_t e = 0; e < nnz; e++) {
+                size_t j = COL(e);
                 double z = w[j];
                 if (wscale * z > 0.0) {
                     double nw = w[j] - ((u + q[j]) / wscale);
@@ -760,13 +796,29 @@ static void learn_vector(sf_sgd *s, size_t k, const double *x, size_t n, size_t 
             }
         }
         t += 1;
+#undef COL
     }
+    v[SF_SGD_V_WSCALE] = wscale;
     v[SF_SGD_V_INTERCEPT] = b;
     v[SF_SGD_V_T] = t;
+    v[SF_SGD_V_AVERAGE_A] = avg_a;
+    v[SF_SGD_V_AVERAGE_B] = avg_b;
     v[SF_SGD_V_AVERAGE_INTERCEPT] = ab;
     v[SF_SGD_V_U] = u;
     v[SF_SGD_V_SUMLOSS] = sumloss;
     if (lr == SF_SGD_LR_CONSTANT || lr == SF_SGD_LR_ADAPTIVE) v[SF_SGD_V_ETA] = eta;
+}
+
+static void learn_dense(sf_sgd *s, size_t k, const rows *r, size_t n, const double *y, uint32_t pos,
+                        const double *sw, double w_pos, double w_neg, bool need_loss)
+{
+    learn_rows(s, k, r, false, n, y, pos, sw, w_pos, w_neg, need_loss);
+}
+
+static void learn_sparse(sf_sgd *s, size_t k, const rows *r, size_t n, const double *y, uint32_t pos,
+                         const double *sw, double w_pos, double w_neg, bool need_loss)
+{
+    learn_rows(s, k, r, true, n, y, pos, sw, w_pos, w_neg, need_loss);
 }
 
 /* coef_ / intercept_ as sklearn reports them after a call: its final
@@ -804,17 +856,71 @@ static sf_status check_x(const sf_sgd *s, const double *x, size_t n, size_t p, s
 /* Input checks of sklearn's _validate_data / _check_sample_weight, plus the class
  * lookup (compute_class_weight's "classes should include all valid labels"),
  * filling s->codes. Nothing else is changed. */
-static sf_status check_rows(sf_sgd *s, const double *x, size_t n, size_t p, size_t ld, const double *y,
-                            const double *w, sf_error *err)
+/* True when no value of v[0..n) is NaN or infinite, in one branch-free pass: a
+ * double is not finite when its 11 exponent bits are all set, i.e. when adding 1
+ * to them carries into bit 63. Four accumulators so the loop vectorizes. */
+static bool all_finite(const double *v, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
+    const uint64_t expo = 0x7ff0000000000000u, one = 0x0010000000000000u, top = 0x8000000000000000u;
+    uint64_t bad[4] = {0, 0, 0, 0}, bits[4];
+    size_t j = 0;
+    for (; j + 4 <= n; j += 4) {
+        memcpy(bits, v + j, sizeof bits);
+        for (int k = 0; k < 4; k++) bad[k] |= ((bits[k] & expo) + one) & top;
+    }
+    for (; j < n; j++) {
+        memcpy(bits, v + j, sizeof bits[0]);
+        bad[0] |= ((bits[0] & expo) + one) & top;
+    }
+    return (bad[0] | bad[1] | bad[2] | bad[3]) == 0;
+}
+
+static sf_status check_dense(const double *x, size_t n, size_t p, size_t ld, sf_error *err)
+{
+    bool fine = ld == p && all_finite(x, n * p); /* the common case in one pass */
+    for (size_t i = 0; i < n && !fine; i++) {
         const double *row = x + i * ld;
-        for (size_t j = 0; j < p; j++)
+        for (size_t j = 0; j < p && !all_finite(row, p); j++)
             if (!isfinite(row[j])) {
                 sf_where where = {.row = i + 1, .field = j + 1};
                 return sfi_fail(err, SF_ERR_ARG, &where, "input contains %s",
                                 isnan(row[j]) ? "NaN" : "infinity");
             }
+    }
+    return SF_OK;
+}
+
+/* CSR structure (row pointers non-decreasing, columns < p) and finite values. */
+static sf_status check_csr(const double *data, const uint32_t *indices, const size_t *indptr, size_t n,
+                           size_t p, sf_error *err)
+{
+    if (!indptr || (indptr[n] > indptr[0] && (!data || !indices)))
+        return sfi_fail(err, SF_ERR_ARG, NULL, "sgd: NULL CSR array");
+    for (size_t i = 0; i < n; i++)
+        if (indptr[i + 1] < indptr[i]) {
+            sf_where where = {.row = i + 1};
+            return sfi_fail(err, SF_ERR_ARG, &where, "CSR row pointers decrease (%zu then %zu)", indptr[i],
+                            indptr[i + 1]);
+        }
+    for (size_t i = 0; i < n; i++) {
+        sf_where where = {.row = i + 1};
+        for (size_t e = indptr[i]; e < indptr[i + 1]; e++) {
+            where.field = (uint64_t)indices[e] + 1;
+            if (indices[e] >= p)
+                return sfi_fail(err, SF_ERR_SHAPE, &where, "CSR column %u is not below %zu features",
+                                indices[e], p);
+            if (!isfinite(data[e]))
+                return sfi_fail(err, SF_ERR_ARG, &where, "input contains %s", isnan(data[e]) ? "NaN" : "infinity");
+        }
+    }
+    return SF_OK;
+}
+
+/* Targets and weights (sklearn's _check_sample_weight, compute_class_weight's
+ * "classes should include all valid labels"), filling s->codes. */
+static sf_status check_targets(sf_sgd *s, size_t n, const double *y, const double *w, sf_error *err)
+{
+    for (size_t i = 0; i < n; i++) {
         if (!isfinite(y[i])) {
             sf_where where = {.row = i + 1};
             return sfi_fail(err, SF_ERR_ARG, &where, "target contains %s", isnan(y[i]) ? "NaN" : "infinity");
@@ -852,19 +958,45 @@ static bool vector_finite(const sf_sgd *s, size_t k)
     return true;
 }
 
-sf_status sf_sgd_partial_fit(sf_sgd *s, const double *x, size_t n, size_t p, size_t ld, const double *y,
-                             const double *w, sf_error *err)
+/* One weight vector's share of a chunk: a pool task. Vectors touch disjoint
+ * state, so any number of workers gives the bitwise same model. */
+typedef struct learn_job {
+    sf_sgd *s;
+    const rows *r;
+    size_t n;
+    const double *y, *w;
+    bool need_loss;
+} learn_job;
+
+static sf_status learn_task(void *ctx, size_t k, size_t worker, sf_error *err)
 {
-    if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sgd_partial_fit: NULL model");
-    SF_TRY(check_x(s, x, n, p, ld, err));
-    if (n == 0) return SF_OK;
+    (void)worker;
+    (void)err;
+    const learn_job *j = ctx;
+    sf_sgd *s = j->s;
+    if (s->vs[k * SF_SGD_V_COUNT + SF_SGD_V_STOPPED] != 0) return SF_OK;
+    void (*run)(sf_sgd *, size_t, const rows *, size_t, const double *, uint32_t, const double *, double,
+                double, bool) = j->r->indptr ? learn_sparse : learn_dense;
+    if (!s->classifier) run(s, k, j->r, j->n, j->y, 0, j->w, 1.0, 1.0, j->need_loss);
+    else if (s->n_classes == 2) /* fit_binary(i=1): positive class classes_[1] */
+        run(s, k, j->r, j->n, NULL, 1, j->w, s->cw[1], s->cw[0], j->need_loss);
+    else /* one-vs-all; the negative weight is 1 (_fit_multiclass) */
+        run(s, k, j->r, j->n, NULL, (uint32_t)k, j->w, s->cw[k], 1.0, j->need_loss);
+    return SF_OK;
+}
+
+/* Learns rows r (already checked) after checking targets and weights: the part
+ * of partial_fit shared by dense and CSR rows. */
+static sf_status learn(sf_sgd *s, const rows *r, size_t n, size_t p, const double *y, const double *w,
+                       sf_error *err)
+{
     if (!y) return sfi_fail(err, SF_ERR_ARG, NULL, "sgd: NULL target");
     bool set_here = false;
     if (s->classifier && !s->n_classes) { /* classes from this first chunk, then fixed */
         SF_TRY(sf_sgd_set_classes(s, y, n, err));
         set_here = true;
     }
-    sf_status st = check_rows(s, x, n, p, ld, y, w, err);
+    sf_status st = check_targets(s, n, y, w, err);
     model_mem m;
     bool fresh = st == SF_OK && !s->p;
     if (fresh) st = alloc_model(s, p, vectors_for(s), &m, err);
@@ -881,19 +1013,15 @@ sf_status sf_sgd_partial_fit(sf_sgd *s, const double *x, size_t n, size_t p, siz
     memcpy(s->bak_arrays, s->arrays, arrays_bytes);
     memcpy(s->bak_vs, s->vs, vs_bytes);
 
-    bool need_loss = s->params.max_iter > 1 && !isnan(s->params.tol);
-    for (size_t k = 0; k < s->n_vec; k++) {
-        if (s->vs[k * SF_SGD_V_COUNT + SF_SGD_V_STOPPED] != 0) continue;
-        if (!s->classifier) {
-            learn_vector(s, k, x, n, ld, y, 0, w, 1.0, 1.0, need_loss);
-        } else if (s->n_classes == 2) { /* fit_binary(i=1): positive class classes_[1] */
-            learn_vector(s, k, x, n, ld, NULL, 1, w, s->cw[1], s->cw[0], need_loss);
-        } else { /* one-vs-all; the negative weight is 1 (_fit_multiclass) */
-            learn_vector(s, k, x, n, ld, NULL, (uint32_t)k, w, s->cw[k], 1.0, need_loss);
-        }
+    learn_job job = {.s = s, .r = r, .n = n, .y = y, .w = w,
+                     .need_loss = s->params.max_iter > 1 && !isnan(s->params.tol)};
+    if (s->pool && s->n_vec > 1 && sf_pool_size(s->pool) > 1) {
+        st = sf_pool_run(s->pool, s->n_vec, learn_task, &job, err); /* the tasks cannot fail */
+    } else {
+        for (size_t k = 0; k < s->n_vec; k++) learn_task(&job, k, 0, err);
     }
     for (size_t k = 0; k < s->n_vec; k++)
-        if (!vector_finite(s, k)) {
+        if (st != SF_OK || !vector_finite(s, k)) {
             if (fresh) {
                 free_model(s);
             } else {
@@ -901,6 +1029,7 @@ sf_status sf_sgd_partial_fit(sf_sgd *s, const double *x, size_t n, size_t p, siz
                 memcpy(s->vs, s->bak_vs, vs_bytes);
             }
             if (set_here) unset_classes(s);
+            if (st != SF_OK) return st;
             return sfi_fail(err, SF_ERR_NUMERIC, NULL,
                             "floating-point under-/overflow in the weights; scaling the input "
                             "(standard scaler) might help");
@@ -909,6 +1038,32 @@ sf_status sf_sgd_partial_fit(sf_sgd *s, const double *x, size_t n, size_t p, siz
     s->epoch_rows += (double)n;
     expose(s);
     return SF_OK;
+}
+
+sf_status sf_sgd_partial_fit(sf_sgd *s, const double *x, size_t n, size_t p, size_t ld, const double *y,
+                             const double *w, sf_error *err)
+{
+    if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sgd_partial_fit: NULL model");
+    SF_TRY(check_x(s, x, n, p, ld, err));
+    if (n == 0) return SF_OK;
+    SF_TRY(check_dense(x, n, p, ld, err));
+    rows r = {.x = x, .ld = ld, .decay = 1.0};
+    return learn(s, &r, n, p, y, w, err);
+}
+
+sf_status sf_sgd_partial_fit_csr(sf_sgd *s, const double *data, const uint32_t *indices,
+                                 const size_t *indptr, size_t n, size_t p, const double *y, const double *w,
+                                 sf_error *err)
+{
+    if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sgd_partial_fit_csr: NULL model");
+    if (p == 0) return sfi_fail(err, SF_ERR_SHAPE, NULL, "sgd: no features");
+    if (s->p && p != s->p)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "sgd: number of features %zu does not match previous data %zu",
+                        p, s->p);
+    if (n == 0) return SF_OK;
+    SF_TRY(check_csr(data, indices, indptr, n, p, err));
+    rows r = {.x = data, .indices = indices, .indptr = indptr, .decay = SPARSE_INTERCEPT_DECAY};
+    return learn(s, &r, n, p, y, w, err);
 }
 
 /* The end of an epoch in _plain_sgd (no validation set): the tolerance rule on

@@ -550,7 +550,9 @@ static void stage_to_json(const void *st, sfi_buf *b)
     sfi_buf_json_array(b, sf_sgd_intercept(ss->m), rows);
     sfi_buf_printf(b, ", \"t_\": ");
     sfi_buf_json_number(b, sf_sgd_t(ss->m));
-    sfi_buf_printf(b, ", \"n_iter_\": %u, \"n_features_in_\": %zu", sf_sgd_n_iter(ss->m), p);
+    /* sklearn: 1 after partial_fit, the epochs after fit */
+    unsigned n_iter = sf_sgd_n_iter(ss->m);
+    sfi_buf_printf(b, ", \"n_iter_\": %u, \"n_features_in_\": %zu", n_iter ? n_iter : 1, p);
     sf_sgd_state s;
     if (sf_sgd_get_state(ss->m, &s, NULL) != SF_OK) return;
     sfi_buf_printf(b, ", \"state\": {\"t_\": ");

@@ -31,6 +31,7 @@
 
 #include <stdbool.h>
 #include "sf_core.h"
+#include "sf_pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -135,6 +136,12 @@ SF_API void sf_sgd_free(sf_sgd *s);
  *  snapshot to keep, e.g. the best epoch. Caller frees it. */
 SF_API sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err);
 
+/** Lets the one-vs-all weight vectors of a multi-class model learn each chunk in
+ *  parallel on pool's workers (borrowed: it must outlive its use; NULL: serial).
+ *  The model is bitwise the same for any number of workers. partial_fit then
+ *  calls sf_pool_run, so the pool must not be running other work at the time. */
+SF_API void sf_sgd_set_pool(sf_sgd *s, sf_pool *pool);
+
 /** True for the three classifier kinds. */
 SF_API bool sf_sgd_is_classifier(const sf_sgd *s);
 
@@ -160,6 +167,17 @@ SF_API sf_status sf_sgd_set_class_weight(sf_sgd *s, const double *labels, const 
  *  s is unchanged. n = 0 is a no-op. */
 SF_API sf_status sf_sgd_partial_fit(sf_sgd *s, const double *x, size_t n, size_t p, size_t ld,
                                     const double *y, const double *w, sf_error *err);
+
+/** sf_sgd_partial_fit on n rows in CSR form: row i holds the values
+ *  data[indptr[i] .. indptr[i+1]) in the columns indices[...] (< p), learned in
+ *  stored order at the cost of the stored entries, as sklearn's partial_fit on a
+ *  scipy.sparse CSR matrix — including its smaller intercept step (intercept_decay
+ *  0.01 instead of 1), so a model fed CSR rows differs from one fed the same rows
+ *  dense, exactly as in sklearn. indptr has n + 1 entries and need not start at 0.
+ *  Same errors and guarantees as sf_sgd_partial_fit. */
+SF_API sf_status sf_sgd_partial_fit_csr(sf_sgd *s, const double *data, const uint32_t *indices,
+                                        const size_t *indptr, size_t n, size_t p, const double *y,
+                                        const double *w, sf_error *err);
 
 /** Ends an epoch (a pass over all the data): per weight vector, sklearn fit()'s
  *  rule on the epoch's summed loss — no improvement when loss > best - tol * rows;
