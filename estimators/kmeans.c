@@ -242,7 +242,15 @@ static sf_status check_data(const sf_kmeans *km, const double *x, size_t n, size
         return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: fitted on %zu features, got %zu", km->p, p);
     for (size_t i = 0; i < n; i++) {
         const double *row = x + i * ld;
-        for (size_t j = 0; j < p; j++)
+        /* NaN and ±inf have every exponent bit set: an integer test the compiler
+         * vectorises, the slow search only for a bad row */
+        unsigned bad = 0;
+        for (size_t j = 0; j < p; j++) {
+            uint64_t u;
+            memcpy(&u, row + j, sizeof u);
+            bad |= (unsigned)((u & 0x7ff0000000000000u) == 0x7ff0000000000000u);
+        }
+        for (size_t j = 0; j < p && bad; j++)
             if (!isfinite(row[j])) {
                 sf_where where = {.row = i + 1, .field = j + 1};
                 return sfi_fail(err, SF_ERR_ARG, &where, "k-means: input contains %s",
