@@ -36,7 +36,7 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --threads N        worker threads (default: all CPUs)\n"
-    "  --chunk-rows N     rows per chunk (default 50000)\n"
+    "  --chunk-rows N     rows per chunk (default 16384)\n"
     "  --types SPEC       column types, e.g. cat1=category,y=float,n=int\n"
     "  --delimiter C      CSV field delimiter (default ,; \\t for tab)\n"
     "  --target COL|/PATH the target column; /PATH names an HDF5 dataset beside a\n"

@@ -404,10 +404,11 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
     double *buf1 = NULL, *buf2 = NULL;
     if (!job->whole && !cached) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
     st = sf_block_new(&b, pn->chunk_rows, pn->p, pn->target >= 0, pn->weight >= 0, err);
+    /* stages before the learning one write into buf1 and buf2 by turns */
     if (st == SF_OK && learning && job->stage > 0) {
         buf1 = malloc(pn->chunk_rows * job->max_width * sizeof *buf1);
-        buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
-        if (!buf1 || !buf2) st = sfi_nomem(err);
+        if (job->stage > 1) buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
+        if (!buf1 || (job->stage > 1 && !buf2)) st = sfi_nomem(err);
     }
     const char *name = sf_source_name(job->src);
     if (cached) {
