@@ -21,7 +21,9 @@
  *   learning, epochs through end_pass, outputs and score equal the typed API
  *   bitwise; save -> load -> continue equals the uninterrupted fit; JSON export;
  *   a CSV pipeline "scaler | sgd_classifier(...)" equals the scaler then sf_sgd
- *   on the same rows. */
+ *   on the same rows; through sf_pipeline_fit with epochs, coef_ is bitwise
+ *   sklearn's fit(); fit on A, save, load, update on B is bitwise one pass over A
+ *   then B. */
 #include "sf_test.h"
 
 #include "../tests/reference/sgd_fixture.h"
@@ -855,6 +857,116 @@ static void test_pipeline_csv(void **state)
     free(path);
 }
 
+/* Through the pipeline's C API: a classifier learning first (classes found by the
+ * pipeline), epochs from the fit options, save, load, update on new rows. */
+static char *write_csv(const double *x, const double *y, size_t a, size_t b, size_t p)
+{
+    char *text = malloc((b - a) * (p + 1) * 28 + 64);
+    size_t k = 0;
+    for (size_t j = 0; j < p; j++) k += (size_t)sprintf(text + k, "x%zu,", j);
+    k += (size_t)sprintf(text + k, "y\n");
+    for (size_t i = a; i < b; i++) {
+        for (size_t j = 0; j < p; j++) k += (size_t)sprintf(text + k, "%.17g,", x[i * p + j]);
+        k += (size_t)sprintf(text + k, "%.17g\n", y[i]);
+    }
+    char *path = sf_test_write_tmp(text, k, ".csv");
+    free(text);
+    return path;
+}
+
+static sf_source *open_csv(const char *path)
+{
+    sf_source_options so;
+    sf_source_options_init(&so);
+    so.chunk_rows = 6;
+    sf_source *src = NULL;
+    assert_int_equal(sf_source_open(&src, path, &so, NULL), SF_OK);
+    return src;
+}
+
+static void test_pipeline_epochs_update(void **state)
+{
+    (void)state;
+    char *all = write_csv(sgd_x4, sgd_y4_3, 0, SGD_N, 4), *first = write_csv(sgd_x4, sgd_y4_3, 0, 23, 4);
+    char *rest = write_csv(sgd_x4, sgd_y4_3, 23, SGD_N, 4);
+    sf_error err;
+    /* epochs: the fixture's fit() case, through sf_pipeline_fit with epochs = 40 */
+    size_t idx = 0;
+    while (!(sgd_cases[idx].max_iter > 1 && sgd_cases[idx].lr == SF_SGD_LR_ADAPTIVE &&
+             sgd_cases[idx].target == 3 && sgd_cases[idx].data == 4))
+        idx++;
+    sf_pipeline *pl = NULL;
+    assert_int_equal(sf_pipeline_new(&pl, "sgd_classifier(loss=log_loss, penalty=elasticnet, alpha=0.01, "
+                                          "l1_ratio=0.3, learning_rate=adaptive, eta0=0.1, tol=0.01, "
+                                          "n_iter_no_change=2, epsilon=0.3)", &err), SF_OK);
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.threads = 2;
+    fo.target = "y";
+    fo.epochs = 40;
+    sf_source *src = open_csv(all);
+    sf_status r = sf_pipeline_fit(pl, src, &fo, &err);
+    if (r != SF_OK) print_error("%s\n", err.message);
+    assert_int_equal(r, SF_OK);
+    sf_source_close(src);
+    char *json = NULL;
+    assert_int_equal(sf_pipeline_to_json(pl, &json, &err), SF_OK);
+    const char *at = strstr(json, "\"coef_\": [[");
+    assert_non_null(at);
+    at += strlen("\"coef_\": [[");
+    const double *want = sgd_values + sgd_cases[idx].off;
+    for (size_t i = 0; i < 12; i++) { /* 3 x 4, printed shortest round-trip */
+        char *end;
+        assert_double_bits(strtod(at, &end), want[i]);
+        at = end + strspn(end, ", []");
+    }
+    char n_iter[32];
+    snprintf(n_iter, sizeof n_iter, "\"n_iter_\": %d,", sgd_cases[idx].n_iter);
+    assert_non_null(strstr(json, n_iter));
+    free(json);
+    sf_pipeline_free(pl);
+
+    /* fit on the first 23 rows, save, load, update on the rest == one pass over all */
+    const char *spec = "sgd_classifier(loss=modified_huber, penalty=l1, average=7, alpha=0.01)";
+    sf_pipeline *a = NULL, *b = NULL, *loaded = NULL;
+    fo.epochs = 0;
+    assert_int_equal(sf_pipeline_new(&a, spec, &err), SF_OK);
+    assert_int_equal(sf_pipeline_new(&b, spec, &err), SF_OK);
+    src = open_csv(all);
+    assert_int_equal(sf_pipeline_fit(a, src, &fo, &err), SF_OK);
+    sf_source_close(src);
+    src = open_csv(first);
+    assert_int_equal(sf_pipeline_fit(b, src, &fo, &err), SF_OK);
+    sf_source_close(src);
+    char model[128];
+    snprintf(model, sizeof model, "%s.model.h5", first);
+    assert_int_equal(sf_pipeline_save(b, model, &err), SF_OK);
+    assert_int_equal(sf_pipeline_load(&loaded, model, &err), SF_OK);
+    src = open_csv(rest);
+    r = sf_pipeline_update(loaded, src, &fo, &err);
+    if (r != SF_OK) print_error("%s\n", err.message);
+    assert_int_equal(r, SF_OK);
+    sf_source_close(src);
+    char *ja = NULL, *jb = NULL;
+    assert_int_equal(sf_pipeline_to_json(a, &ja, &err), SF_OK);
+    assert_int_equal(sf_pipeline_to_json(loaded, &jb, &err), SF_OK);
+    const char *sa = strstr(ja, "\"stages\""), *sb = strstr(jb, "\"stages\"");
+    assert_non_null(sa);
+    assert_non_null(sb);
+    assert_string_equal(sa, sb); /* every fitted number and the learning state, bitwise */
+    free(ja);
+    free(jb);
+    unlink(model);
+    sf_pipeline_free(a);
+    sf_pipeline_free(b);
+    sf_pipeline_free(loaded);
+    char *paths[3] = {all, first, rest};
+    for (int i = 0; i < 3; i++) {
+        unlink(paths[i]);
+        free(paths[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -871,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_stage_learning),
         cmocka_unit_test(test_stage_save_load),
         cmocka_unit_test(test_pipeline_csv),
+        cmocka_unit_test(test_pipeline_epochs_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
