@@ -66,6 +66,11 @@ struct sf_sgd {
     double *blk_y, *blk_w;
     uint32_t *blk_codes;
     size_t *blk_perm;
+
+    /* early_stopping: each vector's state at its best epoch; held-out weight */
+    double *best_arrays, *best_vs;
+    double holdout_w;
+    bool track_loss;
 };
 
 /* ---------------------------------------------------------------- names */
@@ -143,6 +148,7 @@ void sf_sgd_params_default(sf_sgd_params *p, sf_sgd_kind kind)
     p->C = 1.0;
     p->random_state = -1;
     p->shuffle_block = 50000;
+    p->holdout_period = 10;
     switch (kind) {
     case SF_SGD_CLASSIFIER: break;
     case SF_SGD_REGRESSOR:
@@ -246,8 +252,12 @@ sf_status sf_sgd_params_check(const sf_sgd_params *p, sf_error *err)
     if (p->shuffle && (p->shuffle_block < 1 || p->shuffle_block > ((uint64_t)1 << 31) - 1))
         return bad_field(err, SF_ERR_ARG, "shuffle_block", "shuffle_block must be in [1, 2^31), got %g",
                          (double)p->shuffle_block);
-    if (p->early_stopping)
-        return bad_field(err, SF_ERR_UNSUPPORTED, "early_stopping", "early_stopping=true is not supported yet (%g)", 1.0);
+    if (p->early_stopping && p->holdout_period < 2)
+        return bad_field(err, SF_ERR_ARG, "holdout_period", "holdout_period must be >= 2, got %g",
+                         (double)p->holdout_period);
+    if (p->early_stopping && p->shuffle)
+        return bad_field(err, SF_ERR_UNSUPPORTED, "early_stopping",
+                         "early_stopping with shuffle=true is not supported yet (%g)", 1.0);
     return SF_OK;
 }
 
@@ -398,6 +408,7 @@ typedef struct model_mem {
     const double **blk_rows;
     uint32_t *blk_codes, *shuffle_seed;
     size_t *blk_perm;
+    double *best_arrays, *best_vs; /* early_stopping only */
 } model_mem;
 static sf_status alloc_model(const sf_sgd *s, size_t p, size_t n_vec, model_mem *m, sf_error *err);
 static void install_model(sf_sgd *s, size_t p, size_t n_vec, const model_mem *m);
@@ -405,9 +416,12 @@ static void free_mem(model_mem *m);
 
 static void free_model(sf_sgd *s)
 {
-    model_mem m = {s->arrays, s->vs, s->coef, s->intercept, s->bak_arrays, s->bak_vs, s->buf_x, s->buf_y,
-                   s->buf_w, s->blk_y, s->blk_w, s->blk_rows, s->blk_codes, s->shuffle_seed, s->blk_perm};
+    model_mem m = {s->arrays,  s->vs,       s->coef,      s->intercept,    s->bak_arrays,
+                   s->bak_vs,  s->buf_x,    s->buf_y,     s->buf_w,        s->blk_y,
+                   s->blk_w,   s->blk_rows, s->blk_codes, s->shuffle_seed, s->blk_perm,
+                   s->best_arrays, s->best_vs};
     free_mem(&m);
+    s->best_arrays = s->best_vs = NULL;
     s->arrays = s->vs = s->coef = s->intercept = s->bak_arrays = s->bak_vs = NULL;
     s->buf_x = s->buf_y = s->buf_w = s->blk_y = s->blk_w = NULL;
     s->blk_rows = NULL;
@@ -457,6 +471,7 @@ sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err)
     c->blk_rows = NULL;
     c->blk_codes = c->shuffle_seed = NULL;
     c->blk_perm = NULL;
+    c->best_arrays = c->best_vs = NULL;
     c->n_buf = 0;
     c->codes = NULL;
     c->codes_cap = 0;
@@ -481,6 +496,11 @@ sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err)
                 memcpy(c->buf_w, s->buf_w, s->n_buf * sizeof(double));
             }
             c->n_buf = s->n_buf;
+            if (s->best_arrays) {
+                memcpy(c->best_arrays, s->best_arrays, s->n_vec * s->n_arrays * s->p * sizeof(double));
+                memcpy(c->best_vs, s->best_vs, s->n_vec * SF_SGD_V_COUNT * sizeof(double));
+            }
+            c->holdout_w = s->holdout_w;
         }
     }
     if (!ok) {
@@ -527,6 +547,8 @@ static void free_mem(model_mem *m)
     free(m->blk_codes);
     free(m->shuffle_seed);
     free(m->blk_perm);
+    free(m->best_arrays);
+    free(m->best_vs);
     memset(m, 0, sizeof *m);
 }
 
@@ -554,6 +576,11 @@ static sf_status alloc_model(const sf_sgd *s, size_t p, size_t n_vec, model_mem 
         m->shuffle_seed = malloc(n_vec * sizeof(uint32_t));
         ok = m->buf_x && m->buf_y && m->buf_w && m->blk_y && m->blk_w && m->blk_rows && m->blk_codes &&
              m->blk_perm && m->shuffle_seed;
+    }
+    if (ok && s->params.early_stopping) {
+        m->best_arrays = calloc(na, sizeof(double));
+        m->best_vs = calloc(n_vec * SF_SGD_V_COUNT, sizeof(double));
+        ok = m->best_arrays && m->best_vs;
     }
     if (!ok) {
         free_mem(m);
@@ -610,7 +637,10 @@ static void install_model(sf_sgd *s, size_t p, size_t n_vec, const model_mem *m)
     s->blk_codes = m->blk_codes;
     s->blk_perm = m->blk_perm;
     s->shuffle_seed = m->shuffle_seed;
+    s->best_arrays = m->best_arrays;
+    s->best_vs = m->best_vs;
     s->n_buf = 0;
+    s->holdout_w = 0;
     if (s->shuffle_seed) shuffle_seeds(s, s->shuffle_seed, n_vec);
 }
 /* The state of a weight vector before any data (WeightVector.__cinit__ and the
@@ -1124,7 +1154,10 @@ static bool model_finite(const sf_sgd *s)
     return true;
 }
 
-static bool need_loss(const sf_sgd *s) { return s->params.max_iter > 1 && !isnan(s->params.tol); }
+static bool need_loss(const sf_sgd *s)
+{
+    return (s->params.max_iter > 1 && !isnan(s->params.tol)) || s->params.early_stopping || s->track_loss;
+}
 
 /* Runs every vector over rows r (on the pool when there is one). */
 static sf_status run_vectors(sf_sgd *s, const rows *r, size_t n, const double *y, const double *w, sf_error *err)
@@ -1224,6 +1257,66 @@ static sf_status learn_shuffled(sf_sgd *s, const double *x, size_t n, size_t ld,
     return SF_OK;
 }
 
+/* rows [a, b) of r as rows of their own. */
+static rows sub_rows(const rows *r, size_t a)
+{
+    rows q = *r;
+    if (q.indptr) q.indptr += a;
+    else q.x += a * q.ld;
+    if (q.codes) q.codes += a;
+    return q;
+}
+
+/* The loss of one held-out row for each vector, with the model of this moment as
+ * sklearn would report it (averaged weights once averaging has started). */
+static void score_holdout(sf_sgd *s, const rows *r, size_t i, double y, double w)
+{
+    const size_t p = s->p;
+    const double *xi = r->indptr ? r->x + r->indptr[i] : r->x + i * r->ld;
+    const uint32_t *ii = r->indptr ? r->indices + r->indptr[i] : NULL;
+    size_t nnz = r->indptr ? r->indptr[i + 1] - r->indptr[i] : p;
+    bool avg = s->has_avg && (double)s->params.average <= s->t_ - 1.0;
+    for (size_t k = 0; k < s->n_vec; k++) {
+        double *v = s->vs + k * SF_SGD_V_COUNT;
+        if (v[SF_SGD_V_STOPPED] != 0) continue;
+        const double *wk = vec_w(s, k), *awk = vec_aw(s, k);
+        double d = 0, da = 0;
+        for (size_t e = 0; e < nnz; e++) {
+            size_t j = ii ? ii[e] : e;
+            d += wk[j] * xi[e];
+            if (avg) da += awk[j] * xi[e];
+        }
+        double pr = avg ? (da + v[SF_SGD_V_AVERAGE_A] * d) / v[SF_SGD_V_AVERAGE_B] + v[SF_SGD_V_AVERAGE_INTERCEPT]
+                        : d * v[SF_SGD_V_WSCALE] + v[SF_SGD_V_INTERCEPT];
+        double yk = !s->classifier ? y : (r->codes[i] == (s->n_vec == 1 ? 1u : (uint32_t)k) ? 1.0 : -1.0);
+        v[SF_SGD_V_HOLDOUT_LOSS] += w * loss_value(s->core_loss, s->threshold, s->params.epsilon, pr, yk);
+    }
+    s->holdout_w += w;
+}
+
+/* early_stopping: every holdout_period-th row of the epoch is scored, not
+ * learned; the rows between are learned as usual. */
+static sf_status learn_with_holdout(sf_sgd *s, const rows *r, size_t n, const double *y, const double *w,
+                                    sf_error *err)
+{
+    const uint64_t period = s->params.holdout_period, seen = (uint64_t)s->epoch_rows;
+    size_t a = 0;
+    for (size_t i = 0; i < n; i++) {
+        if ((seen + i) % period != period - 1) continue;
+        if (i > a) {
+            rows q = sub_rows(r, a);
+            SF_TRY(run_vectors(s, &q, i - a, y ? y + a : NULL, w ? w + a : NULL, err));
+        }
+        score_holdout(s, r, i, y[i], w ? w[i] : 1.0);
+        a = i + 1;
+    }
+    if (a < n) {
+        rows q = sub_rows(r, a);
+        SF_TRY(run_vectors(s, &q, n - a, y + a, w ? w + a : NULL, err));
+    }
+    return SF_OK;
+}
+
 static sf_status learn(sf_sgd *s, const rows *r, size_t n, size_t p, const double *y, const double *w,
                        sf_error *err)
 {
@@ -1254,7 +1347,8 @@ static sf_status learn(sf_sgd *s, const rows *r, size_t n, size_t p, const doubl
     snapshot(s);
     rows rc = *r;
     rc.codes = s->codes;
-    st = run_vectors(s, &rc, n, y, w, err);
+    if (s->params.early_stopping) st = learn_with_holdout(s, &rc, n, y, w, err);
+    else st = run_vectors(s, &rc, n, y, w, err);
     if (st != SF_OK || !model_finite(s)) {
         if (fresh) free_model(s);
         else rollback(s);
@@ -1305,6 +1399,27 @@ sf_status sf_sgd_partial_fit_csr(sf_sgd *s, const double *data, const uint32_t *
     return learn(s, &r, n, p, y, w, err);
 }
 
+/* early_stopping: vector k's learning state now is its best so far. */
+static void keep_best(sf_sgd *s, size_t k)
+{
+    size_t np = s->n_vec * s->p;
+    for (size_t a = 0; a < s->n_arrays; a++)
+        memcpy(s->best_arrays + a * np + k * s->p, s->arrays + a * np + k * s->p, s->p * sizeof(double));
+    memcpy(s->best_vs + k * SF_SGD_V_COUNT, s->vs + k * SF_SGD_V_COUNT, SF_SGD_V_COUNT * sizeof(double));
+}
+
+/* early_stopping: vector k goes back to its best epoch's learning state; the
+ * stopping bookkeeping stays. */
+static void back_to_best(sf_sgd *s, size_t k)
+{
+    size_t np = s->n_vec * s->p;
+    for (size_t a = 0; a < s->n_arrays; a++)
+        memcpy(s->arrays + a * np + k * s->p, s->best_arrays + a * np + k * s->p, s->p * sizeof(double));
+    double *v = s->vs + k * SF_SGD_V_COUNT;
+    const double *b = s->best_vs + k * SF_SGD_V_COUNT;
+    for (int i = 0; i <= SF_SGD_V_U; i++) v[i] = b[i]; /* the learning scalars, not the epoch's */
+}
+
 /* The end of an epoch in _plain_sgd (no validation set): the tolerance rule on
  * the epoch's summed loss, then eta / 5 for the adaptive rate or a stop. */
 sf_status sf_sgd_end_epoch(sf_sgd *s, bool *again, sf_error *err)
@@ -1314,29 +1429,40 @@ sf_status sf_sgd_end_epoch(sf_sgd *s, bool *again, sf_error *err)
     if (!s->p) return sfi_fail(err, SF_ERR_STATE, NULL, "sgd: an epoch ended before any data");
     SF_TRY(sf_sgd_flush(s, err)); /* the epoch's last, shorter block */
     double tol = isnan(s->params.tol) ? -INFINITY : s->params.tol;
-    bool going = false;
+    bool going = false, es = s->params.early_stopping;
     for (size_t k = 0; k < s->n_vec; k++) {
         double *v = s->vs + k * SF_SGD_V_COUNT;
         if (v[SF_SGD_V_STOPPED] != 0) continue;
-        double sumloss = v[SF_SGD_V_SUMLOSS];
-        if (tol > -INFINITY && sumloss > v[SF_SGD_V_BEST_LOSS] - tol * s->epoch_rows)
+        /* the epoch's loss: summed training loss against tol * rows (sklearn), or
+         * the mean held-out loss against tol */
+        double loss = es ? (s->holdout_w > 0 ? v[SF_SGD_V_HOLDOUT_LOSS] / s->holdout_w : INFINITY)
+                         : v[SF_SGD_V_SUMLOSS];
+        double slack = es ? tol : tol * s->epoch_rows;
+        if (tol > -INFINITY && loss > v[SF_SGD_V_BEST_LOSS] - slack)
             v[SF_SGD_V_NO_IMPROVEMENT] += 1;
         else
             v[SF_SGD_V_NO_IMPROVEMENT] = 0;
-        if (sumloss < v[SF_SGD_V_BEST_LOSS]) v[SF_SGD_V_BEST_LOSS] = sumloss;
+        if (loss < v[SF_SGD_V_BEST_LOSS]) {
+            v[SF_SGD_V_BEST_LOSS] = loss;
+            if (es) keep_best(s, k);
+        }
         if (v[SF_SGD_V_NO_IMPROVEMENT] >= (double)s->params.n_iter_no_change) {
             if (s->lr == SF_SGD_LR_ADAPTIVE && v[SF_SGD_V_ETA] > 1e-6) {
                 v[SF_SGD_V_ETA] = v[SF_SGD_V_ETA] / 5;
                 v[SF_SGD_V_NO_IMPROVEMENT] = 0;
             } else {
                 v[SF_SGD_V_STOPPED] = 1;
+                if (es) back_to_best(s, k);
             }
         }
         v[SF_SGD_V_SUMLOSS] = 0;
+        v[SF_SGD_V_HOLDOUT_LOSS] = 0;
         going = going || v[SF_SGD_V_STOPPED] == 0;
     }
+    if (es) expose(s);
     s->n_iter += 1;
     s->epoch_rows = 0;
+    s->holdout_w = 0;
     *again = going && s->n_iter < (double)s->params.max_iter;
     return SF_OK;
 }
@@ -1350,12 +1476,32 @@ void sf_sgd_reset_epochs(sf_sgd *s)
         v[SF_SGD_V_BEST_LOSS] = INFINITY;
         v[SF_SGD_V_NO_IMPROVEMENT] = 0;
         v[SF_SGD_V_STOPPED] = 0;
+        v[SF_SGD_V_HOLDOUT_LOSS] = 0;
     }
     s->n_iter = 0;
     s->epoch_rows = 0;
+    s->holdout_w = 0;
 }
 
 /* ---------------------------------------------------------------- prediction */
+
+sf_sgd_progress sf_sgd_get_progress(const sf_sgd *s)
+{
+    sf_sgd_progress g = {0, 0, 0, 0};
+    if (!s || !s->p) return g;
+    for (size_t k = 0; k < s->n_vec; k++) {
+        g.train_loss += s->vs[k * SF_SGD_V_COUNT + SF_SGD_V_SUMLOSS];
+        g.holdout_loss += s->vs[k * SF_SGD_V_COUNT + SF_SGD_V_HOLDOUT_LOSS];
+    }
+    g.rows = s->epoch_rows;
+    g.holdout_weight = s->holdout_w;
+    return g;
+}
+
+void sf_sgd_track_loss(sf_sgd *s, bool on)
+{
+    if (s) s->track_loss = on;
+}
 
 size_t sf_sgd_n_decision(const sf_sgd *s)
 {
@@ -1554,6 +1700,13 @@ sf_status sf_sgd_get_state(const sf_sgd *s, sf_sgd_state *out, sf_error *err)
     out->average_w = s->has_avg ? s->arrays + np : NULL;
     out->q = s->has_l1 ? s->arrays + (1 + s->has_avg) * np : NULL;
     out->vec = s->vs;
+    out->holdout_weight = s->holdout_w;
+    if (s->best_arrays) {
+        out->best_w = s->best_arrays;
+        out->best_average_w = s->has_avg ? s->best_arrays + np : NULL;
+        out->best_q = s->has_l1 ? s->best_arrays + (1 + s->has_avg) * np : NULL;
+        out->best_vec = s->best_vs;
+    }
     out->n_buffered = s->n_buf;
     out->buffer_x = s->n_buf ? s->buf_x : NULL;
     out->buffer_y = s->n_buf ? s->buf_y : NULL;
@@ -1582,6 +1735,11 @@ static sf_status check_state(const sf_sgd *s, const sf_sgd_state *st, sf_error *
         return sfi_fail(err, SF_ERR_ARG, NULL, "sgd state: L1 accumulators %s",
                         s->has_l1 ? "missing" : "given without an L1 penalty");
     if (!(st->t_ >= 1) || !isfinite(st->t_)) return sfi_fail(err, SF_ERR_ARG, NULL, "sgd state: t_ is %g", st->t_);
+    if (s->params.early_stopping != (st->best_w != NULL) || (st->best_w && !st->best_vec) ||
+        (st->best_w && s->has_avg != (st->best_average_w != NULL)) ||
+        (st->best_w && s->has_l1 != (st->best_q != NULL)) || !(st->holdout_weight >= 0))
+        return sfi_fail(err, SF_ERR_ARG, NULL, "sgd state: the best epoch's state %s",
+                        s->params.early_stopping ? "is missing or incomplete" : "given without early_stopping");
     if (st->n_buffered && (!s->params.shuffle || st->n_buffered >= s->params.shuffle_block ||
                            !st->buffer_x || !st->buffer_y || !st->buffer_w))
         return sfi_fail(err, SF_ERR_ARG, NULL, "sgd state: %zu buffered rows, shuffle_block %llu",
@@ -1634,6 +1792,13 @@ sf_status sf_sgd_set_state(sf_sgd *s, const sf_sgd_state *st, sf_error *err)
         memcpy(s->buf_w, st->buffer_w, st->n_buffered * sizeof(double));
     }
     s->n_buf = st->n_buffered;
+    if (st->best_w) {
+        memcpy(s->best_arrays, st->best_w, np * sizeof(double));
+        if (s->has_avg) memcpy(s->best_arrays + np, st->best_average_w, np * sizeof(double));
+        if (s->has_l1) memcpy(s->best_arrays + (1 + s->has_avg) * np, st->best_q, np * sizeof(double));
+        memcpy(s->best_vs, st->best_vec, nv * SF_SGD_V_COUNT * sizeof(double));
+    }
+    s->holdout_w = st->holdout_weight;
     s->t_ = st->t_;
     s->n_iter = st->n_iter;
     s->epoch_rows = st->epoch_rows;

@@ -305,6 +305,128 @@ static void test_shuffle(void **state)
     sf_sgd_free(s);
 }
 
+/* early_stopping: the held-out rows are not learned (the model equals one fed
+ * only the other rows), their loss is the model's of that moment, and the fit
+ * stops after n_iter_no_change epochs without improvement, back at its best
+ * epoch. */
+static void test_early_stopping(void **state)
+{
+    (void)state;
+    static const struct { sf_sgd_kind kind; sf_sgd_loss loss; const double *y; } cases[] = {
+        {SF_SGD_REGRESSOR, SF_SGD_LOSS_SQUARED_ERROR, sgd_y4_r},
+        {SF_SGD_CLASSIFIER, SF_SGD_LOSS_HINGE, sgd_y4_2},
+        {SF_SGD_CLASSIFIER, SF_SGD_LOSS_LOG_LOSS, sgd_y4_3},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        sf_sgd_params p;
+        sf_sgd_params_default(&p, cases[c].kind);
+        p.loss = cases[c].loss;
+        p.learning_rate = SF_SGD_LR_CONSTANT;
+        p.eta0 = 0.1;
+        p.max_iter = 200;
+        p.tol = 1e-4;
+        p.n_iter_no_change = 3;
+        p.early_stopping = true;
+        p.holdout_period = 4;
+        sf_sgd *es, *plain;
+        assert_int_equal(sf_sgd_new(&es, &p, NULL), SF_OK);
+        sf_sgd_params q = p;
+        q.early_stopping = false;
+        q.tol = NAN;
+        assert_int_equal(sf_sgd_new(&plain, &q, NULL), SF_OK);
+        static const double classes2[] = {3, 5}, classes3[] = {-2, 2, 7};
+        for (int m = 0; m < 2 && c > 0; m++)
+            assert_int_equal(sf_sgd_set_classes(m ? plain : es, c == 1 ? classes2 : classes3, c == 1 ? 2 : 3, NULL),
+                             SF_OK);
+        /* epoch 1, row by row: the plain model learns the kept rows only */
+        double hold = 0, rows_held = 0;
+        for (size_t i = 0; i < SGD_N; i++) {
+            const double *xi = sgd_x4 + i * 4;
+            if (i % 4 == 3) {
+                if (!sf_sgd_n_features(plain)) continue;
+                double d[3];
+                assert_int_equal(sf_sgd_decision_function(plain, xi, 1, 4, 4, d, 3, NULL), SF_OK);
+                size_t K = sf_sgd_n_decision(plain);
+                for (size_t k = 0; k < K; k++) {
+                    double yk = cases[c].kind == SF_SGD_REGRESSOR ? cases[c].y[i]
+                                : (K == 1 ? (cases[c].y[i] == 5.0 ? 1.0 : -1.0)
+                                          : (cases[c].y[i] == sf_sgd_classes(plain)[k] ? 1.0 : -1.0));
+                    double r = d[k] - yk, z = d[k] * yk;
+                    hold += p.loss == SF_SGD_LOSS_SQUARED_ERROR ? 0.5 * r * r
+                            : p.loss == SF_SGD_LOSS_HINGE       ? (z <= 1 ? 1 - z : 0)
+                                                                : log(1 + exp(-z));
+                }
+                rows_held += 1;
+                continue;
+            }
+            assert_int_equal(sf_sgd_partial_fit(plain, xi, 1, 4, 4, cases[c].y + i, NULL, NULL), SF_OK);
+        }
+        for (size_t a = 0; a < SGD_N; a += 7) {
+            size_t n = SGD_N - a < 7 ? SGD_N - a : 7;
+            assert_int_equal(sf_sgd_partial_fit(es, sgd_x4 + a * 4, n, 4, 4, cases[c].y + a, NULL, NULL), SF_OK);
+        }
+        size_t rows = sf_sgd_n_coef_rows(es);
+        for (size_t i = 0; i < rows * 4; i++) assert_double_bits(sf_sgd_coef(es)[i], sf_sgd_coef(plain)[i]);
+        for (size_t i = 0; i < rows; i++) assert_double_bits(sf_sgd_intercept(es)[i], sf_sgd_intercept(plain)[i]);
+        assert_double_bits(sf_sgd_t(es), SGD_N + 1.0); /* held-out rows count in t_, as sklearn's */
+        sf_sgd_progress g = sf_sgd_get_progress(es);
+        assert_double_bits(g.holdout_weight, rows_held);
+        assert_double_close(g.holdout_loss, hold, 1e-12, 1e-14);
+        assert_double_bits(g.rows, SGD_N);
+
+        /* epochs until the rule stops; the result is the best epoch's model */
+        sf_sgd *snaps[200] = {NULL};
+        double mean[200];
+        bool again = true;
+        unsigned e = 0;
+        for (; again; e++) {
+            if (e) {
+                for (size_t a = 0; a < SGD_N; a += 9) {
+                    size_t n = SGD_N - a < 9 ? SGD_N - a : 9;
+                    assert_int_equal(sf_sgd_partial_fit(es, sgd_x4 + a * 4, n, 4, 4, cases[c].y + a, NULL, NULL),
+                                     SF_OK);
+                }
+            }
+            g = sf_sgd_get_progress(es);
+            mean[e] = g.holdout_loss / g.holdout_weight;
+            assert_int_equal(sf_sgd_clone(es, &snaps[e], NULL), SF_OK);
+            assert_int_equal(sf_sgd_end_epoch(es, &again, NULL), SF_OK);
+        }
+        assert_true(e < 200);
+        unsigned best = 0, since = 0;
+        for (unsigned k = 1; k < e; k++) {
+            if (mean[k] < mean[best]) best = k;
+        }
+        /* the rule: stop after 3 epochs each not better than the best by tol */
+        double b = INFINITY;
+        for (unsigned k = 0; k < e; k++) {
+            since = mean[k] > b - p.tol ? since + 1 : 0;
+            if (mean[k] < b) b = mean[k];
+        }
+        assert_int_equal(since, 3);
+        if (rows == 1) { /* one vector: the model is the best epoch's */
+            for (size_t i = 0; i < 4; i++) assert_double_bits(sf_sgd_coef(es)[i], sf_sgd_coef(snaps[best])[i]);
+            assert_double_bits(sf_sgd_intercept(es)[0], sf_sgd_intercept(snaps[best])[0]);
+            assert_true(best + 3 == e - 1);
+        }
+        /* a saved state resumes with the best epoch kept */
+        sf_sgd_state st;
+        assert_int_equal(sf_sgd_get_state(snaps[e - 1], &st, NULL), SF_OK); /* before the last end_epoch */
+        assert_non_null(st.best_w);
+        sf_sgd *back;
+        assert_int_equal(sf_sgd_new(&back, &p, NULL), SF_OK);
+        if (c > 0) assert_int_equal(sf_sgd_set_classes(back, c == 1 ? classes2 : classes3, c == 1 ? 2 : 3, NULL), SF_OK);
+        assert_int_equal(sf_sgd_set_state(back, &st, NULL), SF_OK);
+        assert_int_equal(sf_sgd_end_epoch(back, &again, NULL), SF_OK);
+        assert_false(again);
+        assert_same_model(es, back);
+        sf_sgd_free(back);
+        for (unsigned k = 0; k < e; k++) sf_sgd_free(snaps[k]);
+        sf_sgd_free(es);
+        sf_sgd_free(plain);
+    }
+}
+
 /* One-vs-all vectors learning on a pool's workers: bitwise the serial model. */
 static void test_parallel_ova(void **state)
 {
@@ -491,9 +613,13 @@ static void test_bad_params(void **state)
     p.random_state = 3;
     p.shuffle_block = 0;
     expect_field(&p, SF_ERR_ARG, "shuffle_block");
-    sf_sgd_params_default(&p, SF_SGD_CLASSIFIER);
+    p.shuffle_block = 100;
     p.early_stopping = true;
     expect_field(&p, SF_ERR_UNSUPPORTED, "early_stopping");
+    sf_sgd_params_default(&p, SF_SGD_CLASSIFIER);
+    p.early_stopping = true;
+    p.holdout_period = 1;
+    expect_field(&p, SF_ERR_ARG, "holdout_period");
     sf_sgd_params_default(&p, SF_SGD_CLASSIFIER);
     p.tol = NAN; /* None */
     assert_int_equal(sf_sgd_params_check(&p, NULL), SF_OK);
@@ -675,7 +801,9 @@ static void test_stage_params(void **state)
     expect_stage_error("sgd_classifier(alpha=0)", SF_ERR_ARG, 22, "alpha must be > 0");
     expect_stage_error("sgd_classifier(max_iter=2.5)", SF_ERR_ARG, 25, "max_iter must be an integer");
     expect_stage_error("sgd_classifier(shuffle=true)", SF_ERR_ARG, 24, "needs an integer random_state");
-    expect_stage_error("sgd_classifier(early_stopping=true)", SF_ERR_UNSUPPORTED, 31, "early_stopping");
+    expect_stage_error("sgd_classifier(early_stopping=true, holdout_period=1)", SF_ERR_ARG, 52,
+                       "holdout_period");
+    expect_stage_error("sgd_classifier(validation_fraction=1.5)", SF_ERR_ARG, 36, "validation_fraction");
     expect_stage_error("sgd_classifier(shuffle=true, random_state=1, shuffle_block=0)", SF_ERR_ARG, 60,
                        "shuffle_block");
     expect_stage_error("sgd_classifier(class_weight='balanced')", SF_ERR_ARG, 29, "balanced");
@@ -810,6 +938,7 @@ static void test_stage_save_load(void **state)
         {"passive_aggressive_classifier(loss=squared_hinge, C=0.1, average=true)", sgd_y4_3},
         {"passive_aggressive_regressor(epsilon=0.2)", sgd_y4_r},
         {"sgd_classifier(loss=log_loss, shuffle=true, random_state=3, shuffle_block=16)", sgd_y4_3},
+        {"sgd_regressor(early_stopping=true, validation_fraction=0.2, average=3, penalty=l1, max_iter=9)", sgd_y4_r},
     };
     for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
         const sfi_stage_ops *ops;
@@ -1054,6 +1183,7 @@ int main(void)
         cmocka_unit_test(test_parity_and_chunks),
         cmocka_unit_test(test_shuffle),
         cmocka_unit_test(test_parallel_ova),
+        cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_predictions),
         cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_state_epochs),

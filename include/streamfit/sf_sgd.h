@@ -23,7 +23,11 @@
  *   (buffered in the model, so chunking still changes nothing), each block exactly
  *   as sklearn's partial_fit(shuffle=True, random_state=R) permutes a call of that
  *   many rows; it needs an integer random_state and dense rows;
- * - early_stopping (a validation split) is not supported yet;
+ * - early_stopping holds out every holdout_period-th row of each epoch (as Vowpal
+ *   Wabbit; sklearn draws a random validation_fraction instead), scores it with
+ *   the model of that moment, stops a weight vector after n_iter_no_change epochs
+ *   whose mean held-out loss did not improve by tol, and gives back its best
+ *   epoch's state (sklearn keeps the last);
  * - negative sample weights are refused;
  * - averaged classifiers keep their SGD intercept correctly across calls
  *   (sklearn 1.2 loses it from the second partial_fit call on);
@@ -99,7 +103,10 @@ typedef struct sf_sgd_params {
     bool shuffle;              /**< false (sklearn: true): see above */
     int64_t random_state;      /**< -1 = None (classifier, regressor, PA); perceptron 0 */
     uint64_t shuffle_block;    /**< 50000 (the CLI's chunk rows): rows permuted together */
-    bool early_stopping;       /**< false; true is not supported yet */
+    bool early_stopping;       /**< false: see above */
+    uint32_t holdout_period;   /**< 10 (sklearn's validation_fraction 0.1): with
+                                *   early_stopping, row i of an epoch (from 0) is held
+                                *   out when i % holdout_period == holdout_period - 1 */
     double epsilon;            /**< 0.1: huber and epsilon-insensitive losses */
     sf_sgd_learning_rate learning_rate; /**< classifier: optimal; regressor: invscaling;
                                 *   perceptron: constant; PA: set from loss */
@@ -114,8 +121,8 @@ typedef struct sf_sgd_params {
 SF_API void sf_sgd_params_default(sf_sgd_params *p, sf_sgd_kind kind);
 
 /** Checks p the way sklearn's parameter validation does; on error names the
- *  field in err->field_name ("loss", "eta0", ...). SF_ERR_UNSUPPORTED for
- *  early_stopping. shuffle needs random_state in [0, 2^32). */
+ *  field in err->field_name ("loss", "eta0", ...). shuffle needs random_state in
+ *  [0, 2^32); early_stopping with shuffle is SF_ERR_UNSUPPORTED for now. */
 SF_API sf_status sf_sgd_params_check(const sf_sgd_params *p, sf_error *err);
 
 /** Names <-> values ("log_loss", "elasticnet", "invscaling", "sgd_classifier");
@@ -199,6 +206,20 @@ SF_API sf_status sf_sgd_partial_fit_csr(sf_sgd *s, const double *data, const uin
  *  goes on and fewer than max_iter epochs were made. SF_ERR_STATE before any data. */
 SF_API sf_status sf_sgd_end_epoch(sf_sgd *s, bool *again, sf_error *err);
 
+/** Losses of the epoch under way, for progress reports (progressive
+ *  validation): the training loss of each row measured before learning it
+ *  (sklearn's sumloss, summed over one-vs-all vectors) and the rows seen; with
+ *  early_stopping, the held-out rows' loss (summed over vectors) and weight.
+ *  Training losses are summed only while they are needed (epochs with tol,
+ *  early_stopping) or asked for with sf_sgd_track_loss. */
+typedef struct sf_sgd_progress {
+    double train_loss, rows, holdout_loss, holdout_weight;
+} sf_sgd_progress;
+SF_API sf_sgd_progress sf_sgd_get_progress(const sf_sgd *s);
+
+/** Sums training losses from now on even when no rule needs them. */
+SF_API void sf_sgd_track_loss(sf_sgd *s, bool on);
+
 /** Clears the epoch bookkeeping (epochs made, best loss, stopped vectors) so a
  *  later fit starts its epochs afresh; the learned state, t_ and eta stay. */
 SF_API void sf_sgd_reset_epochs(sf_sgd *s);
@@ -265,6 +286,7 @@ enum {
     SF_SGD_V_BEST_LOSS,        /**< best epoch loss (+inf: none yet) */
     SF_SGD_V_NO_IMPROVEMENT,   /**< epochs without improvement */
     SF_SGD_V_STOPPED,          /**< 1 when the stopping rule ended this vector */
+    SF_SGD_V_HOLDOUT_LOSS,     /**< early_stopping: this epoch's held-out loss so far */
     SF_SGD_V_COUNT
 };
 
@@ -281,6 +303,11 @@ typedef struct sf_sgd_state {
     const double *average_w;   /**< the same shape, or NULL when average == 0 */
     const double *q;           /**< the same shape (L1 applied so far), or NULL without L1 */
     const double *vec;         /**< n_vectors x SF_SGD_V_COUNT */
+    double holdout_weight;     /**< early_stopping: held-out rows' weight this epoch */
+    const double *best_w;      /**< early_stopping: the best epoch's w, average_w, q */
+    const double *best_average_w;
+    const double *best_q;
+    const double *best_vec;    /**< and its scalars (n_vectors x SF_SGD_V_COUNT) */
     size_t n_buffered;         /**< shuffle: rows waiting for their block (< shuffle_block) */
     const double *buffer_x;    /**< n_buffered x n_features, or NULL */
     const double *buffer_y;    /**< n_buffered targets, or NULL */
