@@ -28,6 +28,7 @@ typedef struct sgd_stage {
     double *cw_labels, *cw_values; /* class_weight from the spec */
     size_t n_cw;
     bool mid_fit;               /* the last end_pass asked for another pass */
+    bool holdout_given;         /* holdout_period was in the spec (over validation_fraction) */
 } sgd_stage;
 
 /* ---------------------------------------------------------------- parameters */
@@ -44,6 +45,7 @@ static const struct { const char *key; unsigned kinds; } known_params[] = {
     {"power_t", K_CLS | K_REG}, {"early_stopping", K_ALL}, {"validation_fraction", K_ALL},
     {"n_iter_no_change", K_ALL}, {"class_weight", K_CLS | K_PER | K_PAC}, {"warm_start", K_ALL},
     {"average", K_CLS | K_REG | K_PAC | K_PAR}, {"classes", K_CLS | K_PER | K_PAC},
+    {"shuffle_block", K_ALL}, {"holdout_period", K_ALL},
 };
 
 static unsigned kind_bit(sf_sgd_kind k) { return 1u << (unsigned)k; }
@@ -58,21 +60,22 @@ static bool kind_has(sf_sgd_kind k, const char *key)
 #define HELP_CLS                                                                              \
     "loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol, shuffle, verbose, epsilon, "  \
     "n_jobs, random_state, learning_rate, eta0, power_t, early_stopping, validation_fraction, "  \
-    "n_iter_no_change, class_weight, warm_start, average, classes"
+    "n_iter_no_change, class_weight, warm_start, average, classes, shuffle_block, holdout_period"
 #define HELP_REG                                                                              \
     "loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol, shuffle, verbose, epsilon, "  \
     "random_state, learning_rate, eta0, power_t, early_stopping, validation_fraction, "          \
-    "n_iter_no_change, warm_start, average"
+    "n_iter_no_change, warm_start, average, shuffle_block, holdout_period"
 #define HELP_PER                                                                              \
     "penalty, alpha, l1_ratio, fit_intercept, max_iter, tol, shuffle, verbose, eta0, n_jobs, "   \
     "random_state, early_stopping, validation_fraction, n_iter_no_change, class_weight, "        \
-    "warm_start, classes"
+    "warm_start, classes, shuffle_block, holdout_period"
 #define HELP_PAC                                                                              \
     "C, fit_intercept, max_iter, tol, early_stopping, validation_fraction, n_iter_no_change, "   \
-    "shuffle, verbose, loss, n_jobs, random_state, warm_start, class_weight, average, classes"
+    "shuffle, verbose, loss, n_jobs, random_state, warm_start, class_weight, average, classes, "   \
+    "shuffle_block, holdout_period"
 #define HELP_PAR                                                                              \
     "C, fit_intercept, max_iter, tol, early_stopping, validation_fraction, n_iter_no_change, "   \
-    "shuffle, verbose, loss, epsilon, random_state, warm_start, average"
+    "shuffle, verbose, loss, epsilon, random_state, warm_start, average, shuffle_block, holdout_period"
 static const char *const params_help[] = {HELP_CLS, HELP_REG, HELP_PER, HELP_PAC, HELP_PAR};
 
 static sf_status want_string(const sfi_param *prm, const char **out, sf_error *err)
@@ -194,12 +197,27 @@ static sf_status parse_param(sgd_stage *ss, sf_sgd_params *p, const sfi_param *p
             SF_TRY(want_int(prm, 0, &d, err));
             p->average = (uint64_t)d;
         }
-    } else if (strcmp(k, "verbose") == 0 || strcmp(k, "n_jobs") == 0 || strcmp(k, "random_state") == 0) {
-        /* accepted for sklearn compatibility; no effect (no shuffling, one learner) */
+    } else if (strcmp(k, "random_state") == 0) {
+        if (v->type == SFI_V_NULL) p->random_state = -1;
+        else {
+            SF_TRY(want_int(prm, 0, &d, err));
+            p->random_state = (int64_t)d;
+        }
+    } else if (strcmp(k, "shuffle_block") == 0) {
+        SF_TRY(want_int(prm, 0, &d, err));
+        p->shuffle_block = (uint64_t)d;
+    } else if (strcmp(k, "verbose") == 0 || strcmp(k, "n_jobs") == 0) {
+        /* accepted for sklearn compatibility; no effect (one learner) */
         if (v->type != SFI_V_NULL) SF_TRY(want_int(prm, strcmp(k, "n_jobs") == 0 ? -1e9 : 0, &d, err));
     } else if (strcmp(k, "validation_fraction") == 0) {
+        /* early_stopping holds out every (1 / validation_fraction)-th row */
         SF_TRY(want_number(prm, &d, err));
-        if (!(d > 0 && d < 1)) return sfi_spec_fail(err, v->column, "validation_fraction must be in (0, 1)");
+        if (!(d > 0 && d <= 0.5)) return sfi_spec_fail(err, v->column, "validation_fraction must be in (0, 0.5]");
+        if (!ss->holdout_given) p->holdout_period = (uint32_t)lround(1.0 / d);
+    } else if (strcmp(k, "holdout_period") == 0) {
+        SF_TRY(want_int(prm, 0, &d, err));
+        p->holdout_period = (uint32_t)d;
+        ss->holdout_given = true;
     } else if (strcmp(k, "class_weight") == 0) {
         SF_TRY(parse_class_weight(ss, prm, err));
     } else if (strcmp(k, "classes") == 0) {
@@ -220,12 +238,15 @@ static void stage_free(void *st)
     free(ss);
 }
 
-/* The column of the parameter named field; for a rule it shares with
- * learning_rate (eta0 > 0, alpha > 0 for optimal), learning_rate's when only that
- * was given; else the stage's own. */
+/* The column of the parameter named field; for a rule it shares with another
+ * parameter (eta0 > 0 and alpha > 0 with learning_rate, random_state with
+ * shuffle), that one's when only it was given; else the stage's own. */
 static size_t field_column(const sfi_spec_stage *spec, const char *field)
 {
-    const char *keys[2] = {field, strcmp(field, "eta0") == 0 || strcmp(field, "alpha") == 0 ? "learning_rate" : NULL};
+    const char *other = strcmp(field, "eta0") == 0 || strcmp(field, "alpha") == 0 ? "learning_rate"
+                        : strcmp(field, "random_state") == 0                     ? "shuffle"
+                                                                                 : NULL;
+    const char *keys[2] = {field, other};
     for (int k = 0; k < 2 && keys[k]; k++)
         for (size_t i = 0; i < spec->n_params; i++)
             if (strcmp(spec->params[i].key, keys[k]) == 0) return spec->params[i].value.column;
@@ -474,7 +495,7 @@ static sf_status stage_score(const void *st, const sf_block *b, double *sum, dou
 
 static const char *const vec_names[SF_SGD_V_COUNT] = {
     "wscale", "intercept", "t", "eta", "average_a", "average_b", "average_intercept", "u",
-    "sumloss", "best_loss", "no_improvement", "stopped"};
+    "sumloss", "best_loss", "no_improvement", "stopped", "holdout_loss"};
 
 static void json_matrix(sfi_buf *b, const double *v, size_t rows, size_t cols)
 {
@@ -512,8 +533,13 @@ static void json_params(const sgd_stage *ss, sfi_buf *b)
     SEP(), sfi_buf_printf(b, "\"fit_intercept\": %s, \"max_iter\": %u, \"tol\": ",
                           p.fit_intercept ? "true" : "false", (unsigned)p.max_iter);
     sfi_buf_json_number(b, p.tol); /* NaN (None) prints as null */
-    sfi_buf_printf(b, ", \"n_iter_no_change\": %u, \"shuffle\": false, \"early_stopping\": false",
-                   (unsigned)p.n_iter_no_change);
+    sfi_buf_printf(b, ", \"n_iter_no_change\": %u, \"shuffle\": %s, \"random_state\": ", (unsigned)p.n_iter_no_change,
+                   p.shuffle ? "true" : "false");
+    if (p.random_state < 0) sfi_buf_printf(b, "null");
+    else sfi_buf_printf(b, "%lld", (long long)p.random_state);
+    sfi_buf_printf(b, ", \"shuffle_block\": %llu, \"early_stopping\": %s, \"holdout_period\": %u",
+                   (unsigned long long)p.shuffle_block, p.early_stopping ? "true" : "false",
+                   (unsigned)p.holdout_period);
     if (kind_has(k, "average")) {
         if (p.average <= 1) sfi_buf_printf(b, ", \"average\": %s", p.average ? "true" : "false");
         else sfi_buf_printf(b, ", \"average\": %llu", (unsigned long long)p.average);
@@ -571,6 +597,24 @@ static void stage_to_json(const void *st, sfi_buf *b)
     sfi_buf_printf(b, ", \"q\": ");
     if (s.q) json_matrix(b, s.q, rows, p);
     else sfi_buf_printf(b, "null");
+    sfi_buf_printf(b, ", \"holdout_weight\": ");
+    sfi_buf_json_number(b, s.holdout_weight);
+    static const char *const best_names[3] = {"best_w", "best_average_w", "best_q"};
+    const double *best[3] = {s.best_w, s.best_average_w, s.best_q};
+    for (int i = 0; i < 3; i++) {
+        sfi_buf_printf(b, ", \"%s\": ", best_names[i]);
+        if (best[i]) json_matrix(b, best[i], rows, p);
+        else sfi_buf_printf(b, "null");
+    }
+    sfi_buf_printf(b, ", \"best_vec\": ");
+    if (s.best_vec) json_matrix(b, s.best_vec, rows, SF_SGD_V_COUNT);
+    else sfi_buf_printf(b, "null");
+    sfi_buf_printf(b, ", \"buffer_x\": ");
+    json_matrix(b, s.buffer_x, s.n_buffered, p);
+    sfi_buf_printf(b, ", \"buffer_y\": ");
+    sfi_buf_json_array(b, s.buffer_y, s.n_buffered);
+    sfi_buf_printf(b, ", \"buffer_w\": ");
+    sfi_buf_json_array(b, s.buffer_w, s.n_buffered);
     for (size_t v = 0; v < SF_SGD_V_COUNT; v++) {
         sfi_buf_printf(b, ", \"%s\": [", vec_names[v]);
         for (size_t r = 0; r < rows; r++) {
@@ -624,7 +668,10 @@ static sf_status attr_read_f64(const sfi_h5ctx *c, hid_t obj, const char *name, 
 }
 
 static const char *const real_params[] = {"alpha", "l1_ratio", "tol", "epsilon", "eta0", "power_t", "C"};
-static const char *const int_params[] = {"fit_intercept", "max_iter", "n_iter_no_change", "average"};
+static const char *const int_params[] = {"fit_intercept", "max_iter",      "n_iter_no_change",
+                                         "average",       "shuffle",       "random_state",
+                                         "shuffle_block", "early_stopping", "holdout_period"};
+enum { N_INT_PARAMS = sizeof int_params / sizeof *int_params };
 static const char *const state_scalars[] = {"t_", "n_iter", "epoch_rows", "optimal_init"};
 
 static sf_status stage_save(const void *st, hid_t g, const sfi_h5ctx *c)
@@ -632,12 +679,14 @@ static sf_status stage_save(const void *st, hid_t g, const sfi_h5ctx *c)
     const sgd_stage *ss = st;
     sf_sgd_params p = sf_sgd_get_params(ss->m);
     const double reals[] = {p.alpha, p.l1_ratio, p.tol, p.epsilon, p.eta0, p.power_t, p.C};
-    const int64_t ints[] = {p.fit_intercept, p.max_iter, p.n_iter_no_change, (int64_t)p.average};
+    const int64_t ints[N_INT_PARAMS] = {p.fit_intercept, p.max_iter,        p.n_iter_no_change,
+                                        (int64_t)p.average, p.shuffle,       p.random_state,
+                                        (int64_t)p.shuffle_block, p.early_stopping, p.holdout_period};
     sf_status r = sfi_h5_attr_write_str(c, g, "loss", sf_sgd_loss_name(p.loss));
     if (r == SF_OK) r = sfi_h5_attr_write_str(c, g, "penalty", sf_sgd_penalty_name(p.penalty));
     if (r == SF_OK) r = sfi_h5_attr_write_str(c, g, "learning_rate", sf_sgd_learning_rate_name(p.learning_rate));
     for (size_t i = 0; i < 7 && r == SF_OK; i++) r = attr_write_f64(c, g, real_params[i], reals[i]);
-    for (size_t i = 0; i < 4 && r == SF_OK; i++) r = sfi_h5_attr_write_i64(c, g, int_params[i], ints[i]);
+    for (size_t i = 0; i < N_INT_PARAMS && r == SF_OK; i++) r = sfi_h5_attr_write_i64(c, g, int_params[i], ints[i]);
     if (r == SF_OK) r = sfi_h5_write_vec(c, g, "class_weight_labels", ss->cw_labels, ss->n_cw);
     if (r == SF_OK) r = sfi_h5_write_vec(c, g, "class_weight_values", ss->cw_values, ss->n_cw);
     if (r == SF_OK) r = sfi_h5_write_vec(c, g, "spec_classes", ss->spec_classes, ss->n_spec_classes);
@@ -656,6 +705,16 @@ static sf_status stage_save(const void *st, hid_t g, const sfi_h5ctx *c)
     if (r == SF_OK && s.average_w) r = sfi_h5_write_vec(c, g, "average_w", s.average_w, rows * nf);
     if (r == SF_OK && s.q) r = sfi_h5_write_vec(c, g, "q", s.q, rows * nf);
     if (r == SF_OK) r = sfi_h5_write_vec(c, g, "vec", s.vec, rows * SF_SGD_V_COUNT);
+    /* early_stopping: the best epoch's state and the held-out weight so far */
+    if (r == SF_OK) r = attr_write_f64(c, g, "holdout_weight", s.holdout_weight);
+    if (r == SF_OK && s.best_w) r = sfi_h5_write_vec(c, g, "best_w", s.best_w, rows * nf);
+    if (r == SF_OK && s.best_average_w) r = sfi_h5_write_vec(c, g, "best_average_w", s.best_average_w, rows * nf);
+    if (r == SF_OK && s.best_q) r = sfi_h5_write_vec(c, g, "best_q", s.best_q, rows * nf);
+    if (r == SF_OK && s.best_vec) r = sfi_h5_write_vec(c, g, "best_vec", s.best_vec, rows * SF_SGD_V_COUNT);
+    /* shuffle: rows waiting for their block */
+    if (r == SF_OK) r = sfi_h5_write_vec(c, g, "buffer_x", s.buffer_x, s.n_buffered * nf);
+    if (r == SF_OK) r = sfi_h5_write_vec(c, g, "buffer_y", s.buffer_y, s.n_buffered);
+    if (r == SF_OK) r = sfi_h5_write_vec(c, g, "buffer_w", s.buffer_w, s.n_buffered);
     return r;
 }
 
@@ -685,21 +744,28 @@ static sf_status read_params(sf_sgd_kind kind, hid_t g, const sfi_h5ctx *c, sf_s
     for (int i = 0; i < 3; i++) free(names[i]);
     double *reals[] = {&p->alpha, &p->l1_ratio, &p->tol, &p->epsilon, &p->eta0, &p->power_t, &p->C};
     for (size_t i = 0; i < 7 && r == SF_OK; i++) r = attr_read_f64(c, g, real_params[i], reals[i]);
-    int64_t ints[4] = {0, 0, 0, 0};
-    for (size_t i = 0; i < 4 && r == SF_OK; i++) r = sfi_h5_attr_read_i64(c, g, int_params[i], &ints[i]);
+    int64_t ints[N_INT_PARAMS] = {0};
+    for (size_t i = 0; i < N_INT_PARAMS && r == SF_OK; i++) r = sfi_h5_attr_read_i64(c, g, int_params[i], &ints[i]);
     if (r != SF_OK) return r;
-    if (ints[1] < 1 || ints[1] > UINT32_MAX || ints[2] < 1 || ints[2] > UINT32_MAX || ints[3] < 0)
-        return corrupt(c, sfi_fail(c->err, SF_ERR_PARSE, NULL, "bad max_iter, n_iter_no_change or average"));
+    if (ints[1] < 1 || ints[1] > UINT32_MAX || ints[2] < 1 || ints[2] > UINT32_MAX || ints[3] < 0 || ints[6] < 0 ||
+        ints[8] < 0 || ints[8] > UINT32_MAX)
+        return corrupt(c, sfi_fail(c->err, SF_ERR_PARSE, NULL,
+                                   "bad max_iter, n_iter_no_change, average or shuffle_block"));
     p->fit_intercept = ints[0] != 0;
     p->max_iter = (uint32_t)ints[1];
     p->n_iter_no_change = (uint32_t)ints[2];
     p->average = (uint64_t)ints[3];
+    p->shuffle = ints[4] != 0;
+    p->random_state = ints[5];
+    p->shuffle_block = (uint64_t)ints[6];
+    p->early_stopping = ints[7] != 0;
+    p->holdout_period = (uint32_t)ints[8];
     return SF_OK;
 }
 
 /* Reads the state datasets into st (arrays owned by the caller through bufs). */
 static sf_status read_state(hid_t g, const sfi_h5ctx *c, const sf_sgd *m, size_t n_in, sf_sgd_state *s,
-                            double *bufs[4])
+                            double *bufs[11])
 {
     sf_sgd_params p = sf_sgd_get_params(m);
     size_t rows = sf_sgd_n_coef_rows(m);
@@ -714,6 +780,27 @@ static sf_status read_state(hid_t g, const sfi_h5ctx *c, const sf_sgd *m, size_t
     if (r == SF_OK && p.average) r = sfi_h5_read_vec(c, g, "average_w", rows * n_in, &bufs[1], NULL);
     if (r == SF_OK && l1) r = sfi_h5_read_vec(c, g, "q", rows * n_in, &bufs[2], NULL);
     if (r == SF_OK) r = sfi_h5_read_vec(c, g, "vec", rows * SF_SGD_V_COUNT, &bufs[3], NULL);
+    size_t nb = 0, nbx = 0, nbw = 0;
+    if (r == SF_OK) r = sfi_h5_read_vec(c, g, "buffer_y", 0, &bufs[5], &nb);
+    if (r == SF_OK) r = sfi_h5_read_vec(c, g, "buffer_x", 0, &bufs[4], &nbx);
+    if (r == SF_OK) r = sfi_h5_read_vec(c, g, "buffer_w", 0, &bufs[6], &nbw);
+    if (r == SF_OK && (nbx != nb * n_in || nbw != nb))
+        r = corrupt(c, sfi_fail(c->err, SF_ERR_PARSE, NULL, "buffered rows of different lengths"));
+    if (r == SF_OK) r = attr_read_f64(c, g, "holdout_weight", &s->holdout_weight);
+    if (r == SF_OK && p.early_stopping) r = sfi_h5_read_vec(c, g, "best_w", rows * n_in, &bufs[7], NULL);
+    if (r == SF_OK && p.early_stopping && p.average)
+        r = sfi_h5_read_vec(c, g, "best_average_w", rows * n_in, &bufs[8], NULL);
+    if (r == SF_OK && p.early_stopping && l1) r = sfi_h5_read_vec(c, g, "best_q", rows * n_in, &bufs[9], NULL);
+    if (r == SF_OK && p.early_stopping)
+        r = sfi_h5_read_vec(c, g, "best_vec", rows * SF_SGD_V_COUNT, &bufs[10], NULL);
+    s->best_w = bufs[7];
+    s->best_average_w = bufs[8];
+    s->best_q = bufs[9];
+    s->best_vec = bufs[10];
+    s->n_buffered = nb;
+    s->buffer_x = nb ? bufs[4] : NULL;
+    s->buffer_y = nb ? bufs[5] : NULL;
+    s->buffer_w = nb ? bufs[6] : NULL;
     s->w = bufs[0];
     s->average_w = bufs[1];
     s->q = bufs[2];
@@ -728,7 +815,7 @@ static sf_status load_kind(sf_sgd_kind kind, void **out, hid_t g, size_t n_in, c
     SF_TRY(read_params(kind, g, c, &p));
     sgd_stage *ss = calloc(1, sizeof *ss);
     if (!ss) return sfi_nomem(c->err);
-    double *classes = NULL, *bufs[4] = {NULL, NULL, NULL, NULL};
+    double *classes = NULL, *bufs[11] = {NULL};
     size_t n_classes = 0;
     int64_t fitted = 0;
     sf_status r = sfi_h5_read_vec(c, g, "class_weight_labels", 0, &ss->cw_labels, &ss->n_cw);
@@ -754,7 +841,7 @@ static sf_status load_kind(sf_sgd_kind kind, void **out, hid_t g, size_t n_in, c
         if (r == SF_OK && (r = sf_sgd_set_state(ss->m, &s, c->err)) != SF_OK) r = corrupt(c, r);
     }
     free(classes);
-    for (int i = 0; i < 4; i++) free(bufs[i]);
+    for (int i = 0; i < 11; i++) free(bufs[i]);
     if (r != SF_OK) {
         stage_free(ss);
         return r;
