@@ -230,6 +230,34 @@ static void center_norms(const sf_kmeans *km, double *cn)
     for (size_t j = 0; j < km->k; j++) cn[j] = sq_norm(km->centers + j * km->p, km->p);
 }
 
+/* Whether any of the n x p values is NaN or ±inf (every exponent bit set): an
+ * integer test over contiguous memory, four independent lanes; the row-by-row
+ * search for the culprit runs only when this says so. */
+static bool any_nonfinite(const double *x, size_t n, size_t p, size_t ld)
+{
+    const uint64_t e = 0x7ff0000000000000u;
+    uint64_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    size_t runs = ld == p ? 1 : n, len = ld == p ? n * p : p;
+    for (size_t r = 0; r < runs; r++) {
+        const double *v = x + r * ld;
+        size_t j = 0;
+        for (; j + 4 <= len; j += 4) {
+            uint64_t u[4];
+            memcpy(u, v + j, sizeof u);
+            b0 |= (u[0] & e) == e;
+            b1 |= (u[1] & e) == e;
+            b2 |= (u[2] & e) == e;
+            b3 |= (u[3] & e) == e;
+        }
+        for (; j < len; j++) {
+            uint64_t u;
+            memcpy(&u, v + j, sizeof u);
+            b0 |= (u & e) == e;
+        }
+    }
+    return (b0 | b1 | b2 | b3) != 0;
+}
+
 static sf_status check_data(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
                             const double *w, bool fitting, sf_error *err)
 {
@@ -240,17 +268,10 @@ static sf_status check_data(const sf_kmeans *km, const double *x, size_t n, size
     if (ld < p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: row stride %zu < %zu features", ld, p);
     if (km->p && p != km->p)
         return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: fitted on %zu features, got %zu", km->p, p);
+    if (!any_nonfinite(x, n, p, ld) && !w) return SF_OK;
     for (size_t i = 0; i < n; i++) {
         const double *row = x + i * ld;
-        /* NaN and ±inf have every exponent bit set: an integer test the compiler
-         * vectorises, the slow search only for a bad row */
-        unsigned bad = 0;
-        for (size_t j = 0; j < p; j++) {
-            uint64_t u;
-            memcpy(&u, row + j, sizeof u);
-            bad |= (unsigned)((u & 0x7ff0000000000000u) == 0x7ff0000000000000u);
-        }
-        for (size_t j = 0; j < p && bad; j++)
+        for (size_t j = 0; j < p; j++)
             if (!isfinite(row[j])) {
                 sf_where where = {.row = i + 1, .field = j + 1};
                 return sfi_fail(err, SF_ERR_ARG, &where, "k-means: input contains %s",
@@ -560,6 +581,12 @@ sf_status sf_kmeans_partial_fit(sf_kmeans *km, const double *x, size_t n, size_t
                                 const double *w, sf_error *err)
 {
     SF_TRY(check_data(km, x, n, p, ld, w, true, err));
+    return sfi_kmeans_partial_fit_checked(km, x, n, p, ld, w, err);
+}
+
+sf_status sfi_kmeans_partial_fit_checked(sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                                         const double *w, sf_error *err)
+{
     if (n == 0) return SF_OK;
     bool first = km->p == 0;
     if (first && n < km->k)

@@ -265,12 +265,13 @@ static sf_status km_clone_empty(const void *st, void **out, sf_error *err)
     return SF_OK;
 }
 
-/* One partial_fit step on n rows; weights always given (ones when the block has
- * none: the same numbers as no weights). */
+/* One partial_fit step on n rows already checked (km_partial_fit checks each
+ * block whole); the buffered rows carry weights of 1 when the block had none:
+ * the same numbers as no weights. */
 static sf_status step_rows(km_stage *s, const double *x, size_t n, size_t p, size_t ld, const double *w,
                            sf_error *err)
 {
-    return sf_kmeans_partial_fit(s->km, x, n, p, ld, w, err);
+    return sfi_kmeans_partial_fit_checked(s->km, x, n, p, ld, w, err);
 }
 
 static sf_status buffer_rows(km_stage *s, const double *x, size_t n, size_t p, size_t ld, const double *w,
@@ -397,6 +398,8 @@ static sf_status km_end_pass(void *st, unsigned pass, bool *again, sf_error *err
         *again = !s->done;
         return SF_OK;
     }
+    if (!s->in_refine || !s->acc)
+        return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: end of refine pass %u without its begin", pass);
     double inertia = sf_kmeans_lloyd_inertia(s->acc);
     SF_TRY(push_history(s, inertia, err));
     if (s->refine_done < s->refine) {

@@ -379,6 +379,12 @@ static void test_bad_input(void **state)
     assert_int_equal(sf_kmeans_partial_fit(km, bad, 10, p, p, NULL, &err), SF_ERR_ARG);
     assert_int_equal(err.where.row, 4);
     assert_int_equal(err.where.field, 3);
+    bad[3 * p + 2] = 0;
+    bad[12] = NAN; /* rows of stride 10: row 2, field 3 */
+    assert_int_equal(sf_kmeans_partial_fit(km, bad, 5, p, 2 * p, NULL, &err), SF_ERR_ARG);
+    assert_int_equal(err.where.row, 2);
+    assert_int_equal(err.where.field, 3);
+    bad[12] = 0;
     bad[3 * p + 2] = INFINITY;
     assert_int_equal(sf_kmeans_partial_fit(km, bad, 10, p, p, NULL, &err), SF_ERR_ARG);
     double w[10] = {1, 1, 1, 1, -1, 1, 1, 1, 1, 1};
