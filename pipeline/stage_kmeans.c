@@ -34,6 +34,12 @@ typedef struct km_stage {
     /* pass 0: rows waiting for a full batch */
     double *buf, *wbuf;
     size_t buf_rows, buf_p;
+    /* compute_labels: inertia_ is the last batch's after its step. The model
+     * skips it on every step; the stage keeps the last batch and measures it
+     * once at the end of the pass (the centers no longer move: the same value) */
+    bool compute_labels;
+    double *last, *wlast;   /* batch_size rows, weights (1 when none) */
+    size_t last_rows;
 } km_stage;
 
 static void km_stage_free_fields(km_stage *s)
@@ -43,6 +49,8 @@ static void km_stage_free_fields(km_stage *s)
     free(s->history);
     free(s->buf);
     free(s->wbuf);
+    free(s->last);
+    free(s->wlast);
 }
 
 static void km_stage_free(void *st)
@@ -179,6 +187,8 @@ static sf_status km_create(void **out, const sfi_spec_stage *spec, sf_error *err
         if (!s) st = sfi_nomem(err);
     }
     if (st == SF_OK) {
+        s->compute_labels = p.compute_labels;
+        p.compute_labels = false; /* measured by the stage: see km_stage */
         st = sf_kmeans_new(&s->km, &p, err);
         if (st != SF_OK && err) {
             /* point at the offending value */
@@ -226,6 +236,8 @@ static sf_status copy_stage(const km_stage *s, km_stage **out, sf_error *err)
     c->n_history = s->n_history;
     c->buf_rows = s->buf_rows;
     c->buf_p = s->buf_p;
+    c->compute_labels = s->compute_labels;
+    c->last_rows = s->last_rows;
     size_t bs = sf_kmeans_get_params(s->km).batch_size;
     sf_status r = sf_kmeans_copy(s->km, &c->km, err);
     if (r == SF_OK && s->n_history && !(c->history = dup_doubles(s->history, s->n_history, s->n_history)))
@@ -234,6 +246,11 @@ static sf_status copy_stage(const km_stage *s, km_stage **out, sf_error *err)
         c->buf = dup_doubles(s->buf, s->buf_rows * s->buf_p, bs * s->buf_p);
         c->wbuf = dup_doubles(s->wbuf, s->buf_rows, bs);
         if (!c->buf || !c->wbuf) r = sfi_nomem(err);
+    }
+    if (r == SF_OK && s->last) {
+        c->last = dup_doubles(s->last, s->last_rows * s->buf_p, bs * s->buf_p);
+        c->wlast = dup_doubles(s->wlast, s->last_rows, bs);
+        if (!c->last || !c->wlast) r = sfi_nomem(err);
     }
     if (r == SF_OK && s->in_refine) r = sf_kmeans_lloyd_new(&c->acc, c->km, err);
     if (r != SF_OK) {
@@ -255,6 +272,7 @@ static sf_status km_clone_empty(const void *st, void **out, sf_error *err)
     km_stage *c = calloc(1, sizeof *c);
     if (!c) return sfi_nomem(err);
     c->refine = s->refine;
+    c->compute_labels = s->compute_labels;
     sf_kmeans_params p = sf_kmeans_get_params(s->km);
     sf_status r = sf_kmeans_new(&c->km, &p, err);
     if (r != SF_OK) {
@@ -271,7 +289,34 @@ static sf_status km_clone_empty(const void *st, void **out, sf_error *err)
 static sf_status step_rows(km_stage *s, const double *x, size_t n, size_t p, size_t ld, const double *w,
                            sf_error *err)
 {
-    return sfi_kmeans_partial_fit_checked(s->km, x, n, p, ld, w, err);
+    size_t bs = sf_kmeans_get_params(s->km).batch_size;
+    if (s->compute_labels && !s->last) {
+        s->last = malloc(bs * p * sizeof *s->last);
+        s->wlast = malloc(bs * sizeof *s->wlast);
+        if (!s->last || !s->wlast) {
+            free(s->last);
+            free(s->wlast);
+            s->last = s->wlast = NULL;
+            return sfi_nomem(err);
+        }
+    }
+    SF_TRY(sfi_kmeans_partial_fit_checked(s->km, x, n, p, ld, w, err));
+    if (!s->compute_labels) return SF_OK;
+    s->buf_p = p;
+    s->last_rows = n;
+    if (x == s->buf) { /* the buffer becomes the last batch; the caller empties it */
+        double *t = s->last, *tw = s->wlast;
+        s->last = s->buf;
+        s->wlast = s->wbuf;
+        s->buf = t;
+        s->wbuf = tw;
+        return SF_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s->last + i * p, x + i * ld, p * sizeof *x);
+        s->wlast[i] = w ? w[i] : 1.0;
+    }
+    return SF_OK;
 }
 
 static sf_status buffer_rows(km_stage *s, const double *x, size_t n, size_t p, size_t ld, const double *w,
@@ -388,9 +433,18 @@ static sf_status km_end_pass(void *st, unsigned pass, bool *again, sf_error *err
             SF_TRY(step_rows(s, s->buf, s->buf_rows, s->buf_p, s->buf_p, s->wbuf, err));
             s->buf_rows = 0;
         }
+        if (s->last_rows) {
+            double inertia;
+            SF_TRY(sf_kmeans_inertia_of(s->km, s->last, s->last_rows, s->buf_p, s->buf_p, s->wlast, &inertia,
+                                        err));
+            sfi_kmeans_set_inertia(s->km, inertia);
+        }
         free(s->buf);
         free(s->wbuf);
-        s->buf = s->wbuf = NULL;
+        free(s->last);
+        free(s->wlast);
+        s->buf = s->wbuf = s->last = s->wlast = NULL;
+        s->last_rows = 0;
         if (!km_fitted(s)) return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: no rows to fit");
         s->refine_done = 0;
         s->done = s->refine == 0;
@@ -506,7 +560,7 @@ static void km_to_json(const void *st, sfi_buf *b)
     sfi_buf_printf(b, ", \"random_state\": ");
     if (p.random_state >= 0) sfi_buf_printf(b, "%lld", (long long)p.random_state);
     else sfi_buf_printf(b, "null");
-    sfi_buf_printf(b, ", \"compute_labels\": %s, \"refine\": %u}", p.compute_labels ? "true" : "false", s->refine);
+    sfi_buf_printf(b, ", \"compute_labels\": %s, \"refine\": %u}", s->compute_labels ? "true" : "false", s->refine);
     if (!nf) return;
     double *centers = malloc(k * nf * sizeof *centers), *counts = malloc(k * sizeof *counts);
     sf_kmeans_state ks;
@@ -550,7 +604,7 @@ static sf_status km_save(const void *st, hid_t g, const sfi_h5ctx *c)
     SF_TRY(sfi_h5_attr_write_i64(c, g, "init_size", (int64_t)p.init_size));
     SF_TRY(sfi_h5_attr_write_str(c, g, "reassignment_ratio", ratio));
     SF_TRY(sfi_h5_attr_write_i64(c, g, "random_state", p.random_state));
-    SF_TRY(sfi_h5_attr_write_i64(c, g, "compute_labels", p.compute_labels));
+    SF_TRY(sfi_h5_attr_write_i64(c, g, "compute_labels", s->compute_labels));
     SF_TRY(sfi_h5_attr_write_i64(c, g, "refine", s->refine));
     if (p.init == SF_KMEANS_INIT_ARRAY)
         SF_TRY(sfi_h5_write_vec(c, g, "init_centers", p.init_centers, k * p.init_n_features));
@@ -667,7 +721,11 @@ static sf_status km_load(void **out, hid_t g, size_t n_in, const sfi_h5ctx *c)
         s = calloc(1, sizeof *s);
         if (!s) r = sfi_nomem(c->err);
     }
-    if (r == SF_OK) r = sf_kmeans_new(&s->km, &p, c->err);
+    if (r == SF_OK) {
+        s->compute_labels = p.compute_labels;
+        p.compute_labels = false;
+        r = sf_kmeans_new(&s->km, &p, c->err);
+    }
     if (r == SF_OK) {
         r = sf_kmeans_set_state(s->km, n_in, centers, counts, &ks, c->err);
         if (r != SF_OK && c->err) {
