@@ -1,12 +1,13 @@
 /* test_kmeans.c — mini-batch k-means (estimators/kmeans.c) against scikit-learn
- * 1.2.1 (fixture: tests/reference/make_kmeans_fixtures.py) on blobs (600 x 5) and
- * iris (150 x 4).
+ * 1.2.1 (fixture: tests/reference/make_kmeans_fixtures.py) on blobs (600 x 5),
+ * iris (150 x 4) and wine (178 x 13, features on scales from 0.1 to 1000).
  * - partial_fit over fixed batches, after EVERY step: cluster_centers_ to 1e-10
  *   relative (absolute floor 1e-10 × the largest |center|), _counts to 1e-12,
  *   inertia_ to 1e-10 relative; cases: explicit init with reassignment_ratio=0
  *   (with and without sample weights), two reassignment cases (one where more
  *   than half the batch is flagged and the cap applies), k-means++ (k = 4, 8) and
- *   random init with random_state, init_size subsampling, iris (also weighted);
+ *   random init with random_state, init_size subsampling, iris (also weighted),
+ *   wine (k-means++; random init, weighted, batch_size 50);
  * - the k-means++ initial centers equal the rows sklearn's _kmeans_plusplus picks
  *   (bitwise);
  * - predict equal, transform to 1e-10 relative, score to 1e-10 relative;
