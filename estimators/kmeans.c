@@ -34,6 +34,7 @@ struct sf_kmeans {
     sfi_np_rng rng;
     uint64_t n_steps, n_since_reassign, batch_size, init_size;
     double inertia;
+    sf_pool *pool;           /* borrowed: partial_fit's distances, or NULL */
 };
 
 struct sf_kmeans_lloyd {
@@ -223,6 +224,32 @@ static sf_status assign(const double *x, size_t n, size_t p, size_t ld, const do
         }
     }
     return SF_OK;
+}
+
+/* assign() over blocks of KM_BLOCK rows on a pool: each block's labels depend on
+ * its rows only, so the result is the same for any number of workers. */
+typedef struct assign_job {
+    const double *x, *c, *cn;
+    size_t n, p, ld, k;
+    double *scratch; /* KM_BLOCK x k per worker */
+    size_t *labels;
+} assign_job;
+
+static sf_status assign_task(void *ctx, size_t task, size_t worker, sf_error *err)
+{
+    const assign_job *j = ctx;
+    size_t a = task * KM_BLOCK, m = j->n - a < KM_BLOCK ? j->n - a : KM_BLOCK;
+    return assign(j->x + a * j->ld, m, j->p, j->ld, j->c, j->cn, j->k, j->scratch + worker * KM_BLOCK * j->k,
+                  j->labels + a, err);
+}
+
+static sf_status assign_on(sf_pool *pool, const double *x, size_t n, size_t p, size_t ld, const double *c,
+                           const double *cn, size_t k, double *scratch, size_t *labels, sf_error *err)
+{
+    if (!pool || n <= KM_BLOCK) return assign(x, n, p, ld, c, cn, k, scratch, labels, err);
+    assign_job job = {.x = x, .c = c, .cn = cn, .n = n, .p = p, .ld = ld, .k = k, .scratch = scratch,
+                      .labels = labels};
+    return sf_pool_run(pool, (n + KM_BLOCK - 1) / KM_BLOCK, assign_task, &job, err);
 }
 
 static void center_norms(const sf_kmeans *km, double *cn)
@@ -463,12 +490,12 @@ static void step_work_free(step_work *s)
     free(s->to);
 }
 
-static sf_status step_work_alloc(step_work *s, size_t n, size_t k, sf_error *err)
+static sf_status step_work_alloc(step_work *s, size_t n, size_t k, size_t workers, sf_error *err)
 {
     memset(s, 0, sizeof *s);
     s->labels = malloc(n * sizeof *s->labels);
     s->perm = malloc(n * sizeof *s->perm);
-    s->block = malloc(KM_BLOCK * k * sizeof *s->block);
+    s->block = malloc(workers * KM_BLOCK * k * sizeof *s->block);
     s->cn = malloc(k * sizeof *s->cn);
     s->wsum = malloc(k * sizeof *s->wsum);
     s->order = malloc(k * sizeof *s->order);
@@ -543,7 +570,7 @@ static sf_status step(sf_kmeans *km, const double *x, size_t n, size_t ld, const
     size_t k = km->k, p = km->p;
     bool random_reassign = due_for_reassign(km);
     center_norms(km, s->cn);
-    SF_TRY(assign(x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
+    SF_TRY(assign_on(km->pool, x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
     /* update_center_dense: c_j <- (c_j W_j + Σ x_i w_i) · (1 / (W_j + Σ w_i)),
      * the sum taken in row order; centers with no weight in the batch stay */
     memset(s->wsum, 0, k * sizeof *s->wsum);
@@ -567,7 +594,7 @@ static sf_status step(sf_kmeans *km, const double *x, size_t n, size_t ld, const
     if (random_reassign && km->params.reassignment_ratio > 0) reassign(km, x, n, ld, s);
     if (km->params.compute_labels) {
         center_norms(km, s->cn);
-        SF_TRY(assign(x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
+        SF_TRY(assign_on(km->pool, x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
         double inertia = 0;
         for (size_t i = 0; i < n; i++)
             inertia += sq_dist(x + i * ld, km->centers + s->labels[i] * p, p) * weight_of(w, i);
@@ -592,7 +619,7 @@ sf_status sfi_kmeans_partial_fit_checked(sf_kmeans *km, const double *x, size_t 
     if (first && n < km->k)
         return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: n_samples=%zu should be >= n_clusters=%zu", n, km->k);
     step_work s;
-    SF_TRY(step_work_alloc(&s, n, km->k, err));
+    SF_TRY(step_work_alloc(&s, n, km->k, km->pool ? sf_pool_size(km->pool) : 1, err));
     if (first) {
         init_work iw = {0};
         sfi_np_rng rng = km->rng;
@@ -684,6 +711,11 @@ sf_status sf_kmeans_inertia_of(const sf_kmeans *km, const double *x, size_t n, s
 }
 
 /* --------------------------------------------------------- attributes */
+
+void sf_kmeans_set_pool(sf_kmeans *km, sf_pool *pool)
+{
+    if (km) km->pool = pool;
+}
 
 size_t sf_kmeans_n_features(const sf_kmeans *km) { return km ? km->p : 0; }
 size_t sf_kmeans_n_clusters(const sf_kmeans *km) { return km ? km->k : 0; }

@@ -12,6 +12,7 @@
  *   (bitwise);
  * - predict equal, transform to 1e-10 relative, score to 1e-10 relative;
  * - save → set_state → continue equals one uninterrupted fit, bitwise;
+ * - distances on a pool of 2 or 3 workers: the same model, bitwise;
  * - Lloyd refinement: inertia never increases, and the fixed point equals
  *   sklearn's KMeans(algorithm="lloyd", tol=0) from the same start: inertia to
  *   1e-9 relative, centers to 1e-9; merged per-segment accumulators agree with
@@ -161,6 +162,35 @@ static void test_predict_transform_score(void **state)
                      SF_OK);
     assert_double_close(-inertia, km_kpp_score_w, 1e-10, 0);
     sf_kmeans_free(km);
+}
+
+/* Distances on a pool of 2 and 3 workers: bitwise the same model. */
+static void test_pool(void **state)
+{
+    (void)state;
+    const km_case *c = find_case("kpp8");
+    sf_error err;
+    sf_pool *pools[2] = {NULL, NULL};
+    assert_int_equal(sf_pool_new(&pools[0], 2, &err), SF_OK);
+    assert_int_equal(sf_pool_new(&pools[1], 3, &err), SF_OK);
+    sf_kmeans *ref = model_for(c), *par[2] = {model_for(c), model_for(c)};
+    sf_kmeans_set_pool(par[0], pools[0]);
+    sf_kmeans_set_pool(par[1], pools[1]);
+    for (int rep = 0; rep < 3; rep++) /* 600-row batches: three blocks */
+        for (int t = 0; t < 3; t++) {
+            sf_kmeans *km = t == 0 ? ref : par[t - 1];
+            assert_int_equal(sf_kmeans_partial_fit(km, km_blobs, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, NULL, &err),
+                             SF_OK);
+        }
+    for (int t = 0; t < 2; t++) {
+        assert_memory_equal(sf_kmeans_cluster_centers(ref), sf_kmeans_cluster_centers(par[t]),
+                            8 * KM_BLOBS_P * sizeof(double));
+        assert_memory_equal(sf_kmeans_counts(ref), sf_kmeans_counts(par[t]), 8 * sizeof(double));
+        assert_double_bits(sf_kmeans_inertia(ref), sf_kmeans_inertia(par[t]));
+        sf_kmeans_free(par[t]);
+        sf_pool_free(pools[t]);
+    }
+    sf_kmeans_free(ref);
 }
 
 /* A model, its state copied out, restored into a new model: both continue equally. */
@@ -838,7 +868,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_cases),   cmocka_unit_test(test_kmeanspp_init),
         cmocka_unit_test(test_predict_transform_score), cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_lloyd),          cmocka_unit_test(test_lloyd_merge),
+        cmocka_unit_test(test_pool),           cmocka_unit_test(test_lloyd),          cmocka_unit_test(test_lloyd_merge),
         cmocka_unit_test(test_bad_params),     cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_stage_batches),  cmocka_unit_test(test_stage_refine),
         cmocka_unit_test(test_stage_outputs),  cmocka_unit_test(test_stage_save_load),

@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include "sf_core.h"
+#include "sf_pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -74,6 +75,12 @@ SF_API sf_status sf_kmeans_copy(const sf_kmeans *km, sf_kmeans **out, sf_error *
  *  an error and km unchanged. n = 0 is a no-op. */
 SF_API sf_status sf_kmeans_partial_fit(sf_kmeans *km, const double *x, size_t n, size_t p,
                                        size_t ld, const double *w, sf_error *err);
+
+/** Lets sf_kmeans_partial_fit compute its distances on pool's workers (borrowed;
+ *  NULL = the calling thread only, the default). The centers are updated in row
+ *  order on the caller's thread, so every result is bitwise the same for any pool
+ *  size. The pool must run nothing else during partial_fit; copies share it. */
+SF_API void sf_kmeans_set_pool(sf_kmeans *km, sf_pool *pool);
 
 /** labels[i] = the nearest center of row i (first on ties). Thread-safe on a
  *  model no one is changing. SF_ERR_STATE before fitting. */
