@@ -42,6 +42,12 @@ struct sf_kmeans_lloyd {
     double *sums;   /* k x p: Σ w (x - c_j) */
     double *weight; /* k: Σ w */
     double inertia;
+    /* the k rows farthest from their centers, for clusters that end up empty
+     * (_relocate_empty_clusters_dense); kept in the order they came */
+    size_t n_far;
+    double far_min;   /* the smallest kept distance once k are kept */
+    double *far_d, *far_w, *far_x; /* k, k, k x p */
+    size_t *far_label;
 };
 
 void sf_kmeans_params_default(sf_kmeans_params *p)
@@ -803,7 +809,11 @@ sf_status sf_kmeans_lloyd_new(sf_kmeans_lloyd **out, const sf_kmeans *km, sf_err
     a->p = km->p;
     a->sums = calloc(a->k * a->p, sizeof *a->sums);
     a->weight = calloc(a->k, sizeof *a->weight);
-    if (!a->sums || !a->weight) {
+    a->far_d = malloc(a->k * sizeof *a->far_d);
+    a->far_w = malloc(a->k * sizeof *a->far_w);
+    a->far_x = malloc(a->k * a->p * sizeof *a->far_x);
+    a->far_label = malloc(a->k * sizeof *a->far_label);
+    if (!a->sums || !a->weight || !a->far_d || !a->far_w || !a->far_x || !a->far_label) {
         sf_kmeans_lloyd_free(a);
         return sfi_nomem(err);
     }
@@ -816,6 +826,10 @@ void sf_kmeans_lloyd_free(sf_kmeans_lloyd *a)
     if (!a) return;
     free(a->sums);
     free(a->weight);
+    free(a->far_d);
+    free(a->far_w);
+    free(a->far_x);
+    free(a->far_label);
     free(a);
 }
 
@@ -825,6 +839,31 @@ void sf_kmeans_lloyd_reset(sf_kmeans_lloyd *a)
     memset(a->sums, 0, a->k * a->p * sizeof *a->sums);
     memset(a->weight, 0, a->k * sizeof *a->weight);
     a->inertia = 0;
+    a->n_far = 0;
+}
+
+/* Keeps row (distance d to its center, weight w) among the k farthest; on equal
+ * distances the one kept first stays. */
+static void far_offer(sf_kmeans_lloyd *a, double d, double w, size_t label, const double *row)
+{
+    size_t t;
+    if (a->n_far < a->k) {
+        t = a->n_far++;
+    } else {
+        if (!(d > a->far_min)) return;
+        t = 0;
+        for (size_t u = 1; u < a->k; u++)
+            if (a->far_d[u] < a->far_d[t]) t = u;
+    }
+    a->far_d[t] = d;
+    a->far_w[t] = w;
+    a->far_label[t] = label;
+    memcpy(a->far_x + t * a->p, row, a->p * sizeof *row);
+    if (a->n_far == a->k) {
+        a->far_min = a->far_d[0];
+        for (size_t u = 1; u < a->k; u++)
+            if (a->far_d[u] < a->far_min) a->far_min = a->far_d[u];
+    }
 }
 
 static sf_status lloyd_match(const sf_kmeans_lloyd *a, size_t k, size_t p, sf_error *err)
@@ -862,7 +901,9 @@ sf_status sf_kmeans_lloyd_accumulate(sf_kmeans_lloyd *a, const sf_kmeans *km, co
             double wi = weight_of(w, b + i), *s = a->sums + labels[i] * p;
             for (size_t f = 0; f < p; f++) s[f] += wi * (row[f] - c[f]);
             a->weight[labels[i]] += wi;
-            a->inertia += sq_dist(row, c, p) * wi;
+            double d = sq_dist(row, c, p);
+            a->inertia += d * wi;
+            far_offer(a, d, wi, labels[i], row);
         }
     }
     free(buf);
@@ -877,29 +918,85 @@ sf_status sf_kmeans_lloyd_merge(sf_kmeans_lloyd *dst, const sf_kmeans_lloyd *src
     for (size_t i = 0; i < dst->k * dst->p; i++) dst->sums[i] += src->sums[i];
     for (size_t j = 0; j < dst->k; j++) dst->weight[j] += src->weight[j];
     dst->inertia += src->inertia;
+    for (size_t t = 0; t < src->n_far; t++)
+        far_offer(dst, src->far_d[t], src->far_w[t], src->far_label[t], src->far_x + t * src->p);
     return SF_OK;
 }
 
 double sf_kmeans_lloyd_inertia(const sf_kmeans_lloyd *a) { return a ? a->inertia : NAN; }
+
+/* _relocate_empty_clusters_dense on the accumulated sums: the i-th empty cluster
+ * (by index) takes the i-th farthest row (by distance, then arrival), which
+ * leaves its old cluster. sums / weight are the caller's copies; relocated[j]
+ * gets the row index + 1 in far_x. Nothing happens when every kept distance is
+ * 0 (more clusters than distinct rows), as sklearn. */
+static void relocate_empty(const sf_kmeans *km, const sf_kmeans_lloyd *a, double *sums, double *weight,
+                           size_t *order, size_t *relocated)
+{
+    size_t k = a->k, p = a->p;
+    double top = 0;
+    for (size_t t = 0; t < a->n_far; t++) top = fmax(top, a->far_d[t]);
+    if (!(top > 0)) return;
+    for (size_t t = 0; t < a->n_far; t++) order[t] = t;
+    for (size_t u = 1; u < a->n_far; u++) /* stable, descending distance */
+        for (size_t v = u; v > 0 && a->far_d[order[v]] > a->far_d[order[v - 1]]; v--) {
+            size_t tmp = order[v];
+            order[v] = order[v - 1];
+            order[v - 1] = tmp;
+        }
+    size_t next = 0;
+    for (size_t j = 0; j < k && next < a->n_far; j++) {
+        if (a->weight[j] != 0) continue;
+        size_t e = order[next++], old = a->far_label[e];
+        const double *x = a->far_x + e * p, *c = km->centers + old * p;
+        double w = a->far_w[e];
+        for (size_t f = 0; f < p; f++) sums[old * p + f] -= w * (x[f] - c[f]);
+        weight[old] -= w;
+        weight[j] = w;
+        relocated[j] = e + 1;
+    }
+}
 
 sf_status sf_kmeans_lloyd_apply(sf_kmeans *km, const sf_kmeans_lloyd *a, bool *moved, sf_error *err)
 {
     if (!km || !a) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_lloyd_apply: NULL argument");
     if (!km->p) return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: not fitted");
     SF_TRY(lloyd_match(a, km->k, km->p, err));
+    size_t k = km->k, p = km->p;
+    double *sums = dup_array(a->sums, k * p), *weight = dup_array(a->weight, k);
+    size_t *order = malloc(k * sizeof *order), *relocated = calloc(k, sizeof *relocated);
+    if (!sums || !weight || !order || !relocated) {
+        free(sums);
+        free(weight);
+        free(order);
+        free(relocated);
+        return sfi_nomem(err);
+    }
+    relocate_empty(km, a, sums, weight, order, relocated);
     bool any = false;
-    for (size_t j = 0; j < km->k; j++) {
-        double W = a->weight[j];
+    for (size_t j = 0; j < k; j++) {
+        double W = weight[j];
         km->counts[j] = W;
-        if (!(W > 0)) continue; /* empty: stays (sklearn relocates it to a far point) */
-        for (size_t f = 0; f < km->p; f++) {
-            double *c = km->centers + j * km->p + f, v = *c + a->sums[j * km->p + f] / W;
-            any = any || v != *c;
-            *c = v;
+        double *c = km->centers + j * p;
+        if (relocated[j]) {
+            const double *x = a->far_x + (relocated[j] - 1) * p;
+            for (size_t f = 0; f < p; f++) any = any || c[f] != x[f];
+            memcpy(c, x, p * sizeof *c);
+            continue;
+        }
+        if (!(W > 0)) continue; /* still empty (or emptied by a relocation): stays */
+        for (size_t f = 0; f < p; f++) {
+            double v = c[f] + sums[j * p + f] / W;
+            any = any || v != c[f];
+            c[f] = v;
         }
     }
     km->inertia = a->inertia;
     if (moved) *moved = any;
+    free(sums);
+    free(weight);
+    free(order);
+    free(relocated);
     return SF_OK;
 }
 

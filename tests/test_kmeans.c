@@ -15,8 +15,9 @@
  * - distances on a pool of 2 or 3 workers: the same model, bitwise;
  * - Lloyd refinement: inertia never increases, and the fixed point equals
  *   sklearn's KMeans(algorithm="lloyd", tol=0) from the same start: inertia to
- *   1e-9 relative, centers to 1e-9; merged per-segment accumulators agree with
- *   one accumulator to 1e-12;
+ *   1e-9 relative, centers to 1e-9, also from starts with one and two centers
+ *   far from all rows (sklearn's relocation of empty clusters); merged
+ *   per-segment accumulators agree with one accumulator to 1e-12;
  * - bad parameters and bad input: a clear error naming the field, model unchanged.
  * Stage "minibatch_kmeans", driven through its ops table as the pipeline does
  * (clone_empty per worker, merge in segment order, begin/end_pass):
@@ -308,6 +309,24 @@ static void test_lloyd(void **state)
     km = model_at(km_lloyd8_start, 8, p);
     passes = refine(km, NULL, 4);
     assert_double_close(sf_kmeans_inertia(km), km_lloyd8_inertia, 1e-9, 0);
+    sf_kmeans_free(km);
+}
+
+/* Starting centers far from every row: sklearn relocates each empty one to the
+ * row farthest from its center; so do we (one and two empty clusters). */
+static void test_lloyd_empty(void **state)
+{
+    (void)state;
+    size_t p = KM_BLOBS_P;
+    sf_kmeans *km = model_at(km_lloyd_empty1_start, 5, p);
+    refine(km, NULL, 2);
+    assert_double_close(sf_kmeans_inertia(km), km_lloyd_empty1_inertia, 1e-9, 0);
+    close_array(sf_kmeans_cluster_centers(km), km_lloyd_empty1_centers, 5 * p, 1e-9, "empty1", 0);
+    sf_kmeans_free(km);
+    km = model_at(km_lloyd_empty2_start, 6, p);
+    refine(km, NULL, 3);
+    assert_double_close(sf_kmeans_inertia(km), km_lloyd_empty2_inertia, 1e-9, 0);
+    close_array(sf_kmeans_cluster_centers(km), km_lloyd_empty2_centers, 6 * p, 1e-9, "empty2", 0);
     sf_kmeans_free(km);
 }
 
@@ -868,7 +887,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_cases),   cmocka_unit_test(test_kmeanspp_init),
         cmocka_unit_test(test_predict_transform_score), cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_pool),           cmocka_unit_test(test_lloyd),          cmocka_unit_test(test_lloyd_merge),
+        cmocka_unit_test(test_pool),           cmocka_unit_test(test_lloyd),
+        cmocka_unit_test(test_lloyd_empty),          cmocka_unit_test(test_lloyd_merge),
         cmocka_unit_test(test_bad_params),     cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_stage_batches),  cmocka_unit_test(test_stage_refine),
         cmocka_unit_test(test_stage_outputs),  cmocka_unit_test(test_stage_save_load),

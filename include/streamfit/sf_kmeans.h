@@ -160,10 +160,13 @@ SF_API sf_status sf_kmeans_lloyd_merge(sf_kmeans_lloyd *dst, const sf_kmeans_llo
 /** The inertia of km's current centers over the accumulated rows. */
 SF_API double sf_kmeans_lloyd_inertia(const sf_kmeans_lloyd *acc);
 
-/** Moves every center that received weight to the weighted mean of its rows
- *  (a center with none stays where it is), sets inertia_ to the inertia of the
- *  centers used for the pass, and *moved (may be NULL) to whether any center
- *  changed. Counts become the pass's per-center weights. */
+/** Moves every center that received weight to the weighted mean of its rows; a
+ *  center that received none is relocated as sklearn's Lloyd does it: the i-th
+ *  empty center (by index) becomes the i-th farthest row from its center, which
+ *  leaves its old cluster (when several are empty, sklearn's argpartition order
+ *  may pair them differently). Sets inertia_ to the inertia of the centers used
+ *  for the pass, and *moved (may be NULL) to whether any center changed. Counts
+ *  become the pass's per-center weights. */
 SF_API sf_status sf_kmeans_lloyd_apply(sf_kmeans *km, const sf_kmeans_lloyd *acc, bool *moved,
                                        sf_error *err);
 

@@ -149,6 +149,15 @@ full8 = KMeans(n_clusters=8, init=m8.cluster_centers_, n_init=1, algorithm="lloy
 out.append("static const double km_lloyd8_inertia = %r;" % full8.inertia_)
 out.append("static const int km_lloyd8_n_iter = %d;" % full8.n_iter_)
 
+# Lloyd with empty clusters: far-away starting centers get no rows in the first
+# iteration and are relocated to the rows farthest from their centers
+for name, far in (("empty1", [[100.0] * 5]), ("empty2", [[100.0] * 5, [-100.0] * 5])):
+    st0 = np.vstack([start, np.array(far)])
+    fe = KMeans(n_clusters=st0.shape[0], init=st0, n_init=1, algorithm="lloyd", tol=0.0, max_iter=1000).fit(X)
+    arr("km_lloyd_%s_start" % name, st0)
+    arr("km_lloyd_%s_centers" % name, fe.cluster_centers_)
+    out.append("static const double km_lloyd_%s_inertia = %r;" % (name, fe.inertia_))
+
 # the stage: batches of 128 rows (4 x 128 + 88), then Lloyd to convergence
 st = MiniBatchKMeans(n_clusters=4, batch_size=128, random_state=42, n_init=1)
 for a in range(0, 600, 128):
