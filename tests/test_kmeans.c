@@ -289,27 +289,25 @@ static size_t refine(sf_kmeans *km, const double *w, size_t n_seg)
     return passes;
 }
 
+/* Lloyd from start (k centers) over n_seg segments until nothing moves: the
+ * inertia and (if given) the centers of sklearn's KMeans(lloyd) to 1e-9. */
+static void check_lloyd(const double *start, size_t k, const double *w, size_t n_seg, double want_inertia,
+                        const double *want_centers, const char *what)
+{
+    sf_kmeans *km = model_at(start, k, KM_BLOBS_P);
+    size_t passes = refine(km, w, n_seg);
+    assert_true(passes < 500);
+    assert_double_close(sf_kmeans_inertia(km), want_inertia, 1e-9, 0);
+    if (want_centers) close_array(sf_kmeans_cluster_centers(km), want_centers, k * KM_BLOBS_P, 1e-9, what, passes);
+    sf_kmeans_free(km);
+}
+
 static void test_lloyd(void **state)
 {
     (void)state;
-    size_t p = KM_BLOBS_P;
-    sf_kmeans *km = model_at(km_lloyd_start, 4, p);
-    size_t passes = refine(km, NULL, 1);
-    assert_true(passes < 500);
-    assert_double_close(sf_kmeans_inertia(km), km_lloyd_inertia, 1e-9, 0);
-    close_array(sf_kmeans_cluster_centers(km), km_lloyd_centers, 4 * p, 1e-9, "lloyd", passes);
-    sf_kmeans_free(km);
-
-    km = model_at(km_lloyd_start, 4, p);
-    refine(km, km_weights, 3);
-    assert_double_close(sf_kmeans_inertia(km), km_lloyd_w_inertia, 1e-9, 0);
-    close_array(sf_kmeans_cluster_centers(km), km_lloyd_w_centers, 4 * p, 1e-9, "lloyd weighted", 0);
-    sf_kmeans_free(km);
-
-    km = model_at(km_lloyd8_start, 8, p);
-    passes = refine(km, NULL, 4);
-    assert_double_close(sf_kmeans_inertia(km), km_lloyd8_inertia, 1e-9, 0);
-    sf_kmeans_free(km);
+    check_lloyd(km_lloyd_start, 4, NULL, 1, km_lloyd_inertia, km_lloyd_centers, "lloyd");
+    check_lloyd(km_lloyd_start, 4, km_weights, 3, km_lloyd_w_inertia, km_lloyd_w_centers, "lloyd weighted");
+    check_lloyd(km_lloyd8_start, 8, NULL, 4, km_lloyd8_inertia, NULL, "lloyd k=8");
 }
 
 /* Starting centers far from every row: sklearn relocates each empty one to the
@@ -317,17 +315,8 @@ static void test_lloyd(void **state)
 static void test_lloyd_empty(void **state)
 {
     (void)state;
-    size_t p = KM_BLOBS_P;
-    sf_kmeans *km = model_at(km_lloyd_empty1_start, 5, p);
-    refine(km, NULL, 2);
-    assert_double_close(sf_kmeans_inertia(km), km_lloyd_empty1_inertia, 1e-9, 0);
-    close_array(sf_kmeans_cluster_centers(km), km_lloyd_empty1_centers, 5 * p, 1e-9, "empty1", 0);
-    sf_kmeans_free(km);
-    km = model_at(km_lloyd_empty2_start, 6, p);
-    refine(km, NULL, 3);
-    assert_double_close(sf_kmeans_inertia(km), km_lloyd_empty2_inertia, 1e-9, 0);
-    close_array(sf_kmeans_cluster_centers(km), km_lloyd_empty2_centers, 6 * p, 1e-9, "empty2", 0);
-    sf_kmeans_free(km);
+    check_lloyd(km_lloyd_empty1_start, 5, NULL, 2, km_lloyd_empty1_inertia, km_lloyd_empty1_centers, "empty1");
+    check_lloyd(km_lloyd_empty2_start, 6, NULL, 3, km_lloyd_empty2_inertia, km_lloyd_empty2_centers, "empty2");
 }
 
 /* One accumulator over everything vs three merged: equal to rounding. */
