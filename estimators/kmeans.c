@@ -11,6 +11,7 @@
  * - metrics/pairwise.py: _euclidean_distances (k-means++ and transform).
  * Randomness: numpy's legacy RandomState, core/np_random.c.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ struct sf_kmeans {
 struct sf_kmeans_lloyd {
     size_t k, p;
     double *sums;   /* k x p: Σ w (x - c_j) */
+    double *spread; /* k x p: Σ w |x - c_j|, the scale of the rounding in sums */
     double *weight; /* k: Σ w */
     double inertia;
     /* the k rows farthest from their centers, for clusters that end up empty
@@ -808,12 +810,13 @@ sf_status sf_kmeans_lloyd_new(sf_kmeans_lloyd **out, const sf_kmeans *km, sf_err
     a->k = km->k;
     a->p = km->p;
     a->sums = calloc(a->k * a->p, sizeof *a->sums);
+    a->spread = calloc(a->k * a->p, sizeof *a->spread);
     a->weight = calloc(a->k, sizeof *a->weight);
     a->far_d = malloc(a->k * sizeof *a->far_d);
     a->far_w = malloc(a->k * sizeof *a->far_w);
     a->far_x = malloc(a->k * a->p * sizeof *a->far_x);
     a->far_label = malloc(a->k * sizeof *a->far_label);
-    if (!a->sums || !a->weight || !a->far_d || !a->far_w || !a->far_x || !a->far_label) {
+    if (!a->sums || !a->spread || !a->weight || !a->far_d || !a->far_w || !a->far_x || !a->far_label) {
         sf_kmeans_lloyd_free(a);
         return sfi_nomem(err);
     }
@@ -825,6 +828,7 @@ void sf_kmeans_lloyd_free(sf_kmeans_lloyd *a)
 {
     if (!a) return;
     free(a->sums);
+    free(a->spread);
     free(a->weight);
     free(a->far_d);
     free(a->far_w);
@@ -837,6 +841,7 @@ void sf_kmeans_lloyd_reset(sf_kmeans_lloyd *a)
 {
     if (!a) return;
     memset(a->sums, 0, a->k * a->p * sizeof *a->sums);
+    memset(a->spread, 0, a->k * a->p * sizeof *a->spread);
     memset(a->weight, 0, a->k * sizeof *a->weight);
     a->inertia = 0;
     a->n_far = 0;
@@ -898,8 +903,12 @@ sf_status sf_kmeans_lloyd_accumulate(sf_kmeans_lloyd *a, const sf_kmeans *km, co
             /* sums of x - c_j rather than of x: small residuals keep the mean
              * accurate over billions of rows */
             const double *row = x + (b + i) * ld, *c = km->centers + labels[i] * p;
-            double wi = weight_of(w, b + i), *s = a->sums + labels[i] * p;
-            for (size_t f = 0; f < p; f++) s[f] += wi * (row[f] - c[f]);
+            double wi = weight_of(w, b + i), *s = a->sums + labels[i] * p, *sp = a->spread + labels[i] * p;
+            for (size_t f = 0; f < p; f++) {
+                double r = wi * (row[f] - c[f]);
+                s[f] += r;
+                sp[f] += fabs(r);
+            }
             a->weight[labels[i]] += wi;
             double d = sq_dist(row, c, p);
             a->inertia += d * wi;
@@ -915,7 +924,10 @@ sf_status sf_kmeans_lloyd_merge(sf_kmeans_lloyd *dst, const sf_kmeans_lloyd *src
 {
     if (!dst || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_lloyd_merge: NULL argument");
     SF_TRY(lloyd_match(dst, src->k, src->p, err));
-    for (size_t i = 0; i < dst->k * dst->p; i++) dst->sums[i] += src->sums[i];
+    for (size_t i = 0; i < dst->k * dst->p; i++) {
+        dst->sums[i] += src->sums[i];
+        dst->spread[i] += src->spread[i];
+    }
     for (size_t j = 0; j < dst->k; j++) dst->weight[j] += src->weight[j];
     dst->inertia += src->inertia;
     for (size_t t = 0; t < src->n_far; t++)
@@ -986,9 +998,15 @@ sf_status sf_kmeans_lloyd_apply(sf_kmeans *km, const sf_kmeans_lloyd *a, bool *m
         }
         if (!(W > 0)) continue; /* still empty (or emptied by a relocation): stays */
         for (size_t f = 0; f < p; f++) {
-            double v = c[f] + sums[j * p + f] / W;
-            any = any || v != c[f];
-            c[f] = v;
+            /* the mean of x - c is the move; one that is rounding noise (below
+             * 16 eps of the residuals' and the center's scale) is no move: with
+             * the same labels the center stays put and the iteration ends, as
+             * sklearn's strict convergence (the same labels twice) */
+            double delta = sums[j * p + f] / W;
+            double noise = 16 * DBL_EPSILON * (a->spread[j * p + f] / W + fabs(c[f]));
+            if (!(fabs(delta) > noise)) continue;
+            any = true;
+            c[f] += delta;
         }
     }
     km->inertia = a->inertia;

@@ -164,9 +164,11 @@ SF_API double sf_kmeans_lloyd_inertia(const sf_kmeans_lloyd *acc);
  *  center that received none is relocated as sklearn's Lloyd does it: the i-th
  *  empty center (by index) becomes the i-th farthest row from its center, which
  *  leaves its old cluster (when several are empty, sklearn's argpartition order
- *  may pair them differently). Sets inertia_ to the inertia of the centers used
- *  for the pass, and *moved (may be NULL) to whether any center changed. Counts
- *  become the pass's per-center weights. */
+ *  may pair them differently). A move within rounding noise (16 eps of the
+ *  residuals' and the center's scale) is not made, so with the same labels as
+ *  the pass before nothing moves: *moved (may be NULL) false is sklearn's strict
+ *  convergence. Sets inertia_ to the inertia of the centers used for the pass.
+ *  Counts become the pass's per-center weights. */
 SF_API sf_status sf_kmeans_lloyd_apply(sf_kmeans *km, const sf_kmeans_lloyd *acc, bool *moved,
                                        sf_error *err);
 
