@@ -11,6 +11,8 @@
  * mergeable pass measures the inertia of the final centers, unless a Lloyd pass
  * left every center where it was (converged: its inertia is already known).
  * refine_inertia_ lists the inertia after 0, 1, … refinements.
+ * init: "k-means++", "random", a list of centers [[…], …], or any other string:
+ * a data file (CSV, file.h5:/dataset) whose rows are the centers.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 
 #include "estimators/kmeans_internal.h"
 #include "pipeline/stage.h"
+#include "streamfit/sf_source.h"
 
 typedef struct km_stage {
     sf_kmeans *km;
@@ -101,6 +104,50 @@ static sf_status init_list(const sfi_param *prm, double **out, size_t *k, size_t
     return SF_OK;
 }
 
+/* init="centers.csv" (or "file.h5:/dataset"): every row of the data is a center,
+ * every column a feature; all values numeric and present. */
+static sf_status init_file(const sfi_param *prm, double **out, size_t *k, size_t *p, sf_error *err)
+{
+    const char *path = prm->value.str;
+    sf_source *src = NULL;
+    sf_status st = sf_source_open(&src, path, NULL, err);
+    double *c = NULL;
+    size_t rows = 0, cols = 0, cap = 0;
+    const sf_table *t;
+    while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
+        if (!cols) cols = t->n_cols;
+        if (rows + t->n_rows > cap) {
+            cap = 2 * (rows + t->n_rows);
+            double *g = realloc(c, cap * cols * sizeof *g);
+            if (!g) {
+                st = sfi_nomem(err);
+                break;
+            }
+            c = g;
+        }
+        for (size_t i = 0; i < t->n_rows && st == SF_OK; i++, rows++)
+            for (size_t j = 0; j < cols && st == SF_OK; j++) {
+                const sf_column *col = &t->cols[j];
+                if (col->type != SF_COL_FLOAT || col->missing[i])
+                    st = sfi_spec_fail(err, prm->value.column, "init: %s row %zu column %zu is not a number", path,
+                                       rows + 1, j + 1);
+                else c[rows * cols + j] = col->values[i];
+            }
+    }
+    sf_source_close(src);
+    if (st == SF_END) st = rows ? SF_OK : sfi_spec_fail(err, prm->value.column, "init: %s has no rows", path);
+    else if (st != SF_OK && err && err->status != SF_OK && !strstr(err->message, "init"))
+        sfi_error_prefix(err, "init");
+    if (st != SF_OK) {
+        free(c);
+        return st;
+    }
+    *out = c;
+    *k = rows;
+    *p = cols;
+    return SF_OK;
+}
+
 static const char *const ignored_params[] = {"max_iter", "tol", "max_no_improvement", "n_init", "verbose", NULL};
 
 static sf_status parse_params(const sfi_spec_stage *spec, sf_kmeans_params *p, unsigned *refine, double **init,
@@ -126,16 +173,17 @@ static sf_status parse_params(const sfi_spec_stage *spec, sf_kmeans_params *p, u
                 p->init = SF_KMEANS_INIT_KMEANSPP;
             } else if (prm->value.type == SFI_V_STRING && strcmp(prm->value.str, "random") == 0) {
                 p->init = SF_KMEANS_INIT_RANDOM;
-            } else if (prm->value.type == SFI_V_LIST) {
+            } else if (prm->value.type == SFI_V_LIST || prm->value.type == SFI_V_STRING) {
                 free(*init);
                 *init = NULL;
-                SF_TRY(init_list(prm, init, &init_k, &p->init_n_features, err));
+                if (prm->value.type == SFI_V_LIST) SF_TRY(init_list(prm, init, &init_k, &p->init_n_features, err));
+                else SF_TRY(init_file(prm, init, &init_k, &p->init_n_features, err));
                 p->init = SF_KMEANS_INIT_ARRAY;
                 p->init_centers = *init;
                 if (!cols[0]) p->n_clusters = init_k; /* n_clusters defaults to the list's length */
             } else {
                 return sfi_spec_fail(err, prm->value.column,
-                                     "init must be k-means++, random or a list of centers [[...], ...]");
+                                     "init must be k-means++, random, a list of centers [[...], ...] or a file");
             }
         } else if (strcmp(key, "batch_size") == 0) {
             SF_TRY(int_param(prm, 1, 1e15, &v, err));

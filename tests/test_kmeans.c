@@ -693,7 +693,25 @@ static void test_stage_spec_errors(void **state)
     assert_non_null(strstr(err.message, "reassignment_ratio"));
     stage_new("minibatch_kmeans(n_cluster=3)", &err, SF_ERR_ARG);
     assert_non_null(strstr(err.message, "unknown parameter n_cluster"));
-    stage_new("minibatch_kmeans(init=kmeans)", &err, SF_ERR_ARG);
+    stage_new("minibatch_kmeans(init=kmeans)", &err, SF_ERR_IO); /* a file name: missing */
+    /* centers from a CSV file; a non-numeric one is refused */
+    char *path = sf_test_write_tmp("a,b\n1,2\n3,4.5\n-1,0\n", 19, ".csv");
+    char spec[256];
+    snprintf(spec, sizeof spec, "minibatch_kmeans(init=\"%s\")", path);
+    void *fs = stage_new(spec, &err, SF_OK);
+    sfi_buf js = {0};
+    sfi_kmeans_stage.to_json(fs, &js);
+    assert_non_null(strstr(js.data, "\"n_clusters\": 3, \"init\": [[1, 2], [3, 4.5], [-1, 0]]"));
+    free(js.data);
+    sfi_kmeans_stage.free(fs);
+    unlink(path);
+    free(path);
+    path = sf_test_write_tmp("a,b\n1,x\n", 8, ".csv");
+    snprintf(spec, sizeof spec, "minibatch_kmeans(init=\"%s\")", path);
+    stage_new(spec, &err, SF_ERR_ARG);
+    assert_non_null(strstr(err.message, "not a number"));
+    unlink(path);
+    free(path);
     stage_new("minibatch_kmeans(init=[[1,2],[3]])", &err, SF_ERR_ARG);
     stage_new("minibatch_kmeans(n_clusters=3, init=[[1,2],[3,4]])", &err, SF_ERR_ARG);
     assert_non_null(strstr(err.message, "init has 2 centers, n_clusters is 3"));
