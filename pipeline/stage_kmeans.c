@@ -12,7 +12,8 @@
  * left every center where it was (converged: its inertia is already known).
  * refine_inertia_ lists the inertia after 0, 1, … refinements.
  * init: "k-means++", "random", a list of centers [[…], …], or any other string:
- * a data file (CSV, file.h5:/dataset) whose rows are the centers.
+ * a data file (CSV with a header row, or file.h5:/dataset) whose rows are the
+ * centers.
  */
 #include <math.h>
 #include <stdio.h>
