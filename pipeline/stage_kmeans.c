@@ -11,6 +11,9 @@
  * mergeable pass measures the inertia of the final centers, unless a Lloyd pass
  * left every center where it was (converged: its inertia is already known).
  * refine_inertia_ lists the inertia after 0, 1, … refinements.
+ * init: "k-means++", "random", a list of centers [[…], …], or any other string:
+ * a data file (CSV with a header row, or file.h5:/dataset) whose rows are the
+ * centers.
  */
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +22,7 @@
 
 #include "estimators/kmeans_internal.h"
 #include "pipeline/stage.h"
+#include "streamfit/sf_source.h"
 
 typedef struct km_stage {
     sf_kmeans *km;
@@ -34,6 +38,12 @@ typedef struct km_stage {
     /* pass 0: rows waiting for a full batch */
     double *buf, *wbuf;
     size_t buf_rows, buf_p;
+    /* compute_labels: inertia_ is the last batch's after its step. The model
+     * skips it on every step; the stage keeps the last batch and measures it
+     * once at the end of the pass (the centers no longer move: the same value) */
+    bool compute_labels;
+    double *last, *wlast;   /* batch_size rows, weights (1 when none) */
+    size_t last_rows;
 } km_stage;
 
 static void km_stage_free_fields(km_stage *s)
@@ -43,6 +53,8 @@ static void km_stage_free_fields(km_stage *s)
     free(s->history);
     free(s->buf);
     free(s->wbuf);
+    free(s->last);
+    free(s->wlast);
 }
 
 static void km_stage_free(void *st)
@@ -93,6 +105,50 @@ static sf_status init_list(const sfi_param *prm, double **out, size_t *k, size_t
     return SF_OK;
 }
 
+/* init="centers.csv" (or "file.h5:/dataset"): every row of the data is a center,
+ * every column a feature; all values numeric and present. */
+static sf_status init_file(const sfi_param *prm, double **out, size_t *k, size_t *p, sf_error *err)
+{
+    const char *path = prm->value.str;
+    sf_source *src = NULL;
+    sf_status st = sf_source_open(&src, path, NULL, err);
+    double *c = NULL;
+    size_t rows = 0, cols = 0, cap = 0;
+    const sf_table *t;
+    while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
+        if (!cols) cols = t->n_cols;
+        if (rows + t->n_rows > cap) {
+            cap = 2 * (rows + t->n_rows);
+            double *g = realloc(c, cap * cols * sizeof *g);
+            if (!g) {
+                st = sfi_nomem(err);
+                break;
+            }
+            c = g;
+        }
+        for (size_t i = 0; i < t->n_rows && st == SF_OK; i++, rows++)
+            for (size_t j = 0; j < cols && st == SF_OK; j++) {
+                const sf_column *col = &t->cols[j];
+                if (col->type != SF_COL_FLOAT || col->missing[i])
+                    st = sfi_spec_fail(err, prm->value.column, "init: %s row %zu column %zu is not a number", path,
+                                       rows + 1, j + 1);
+                else c[rows * cols + j] = col->values[i];
+            }
+    }
+    sf_source_close(src);
+    if (st == SF_END) st = rows ? SF_OK : sfi_spec_fail(err, prm->value.column, "init: %s has no rows", path);
+    else if (st != SF_OK && err && err->status != SF_OK && !strstr(err->message, "init"))
+        sfi_error_prefix(err, "init");
+    if (st != SF_OK) {
+        free(c);
+        return st;
+    }
+    *out = c;
+    *k = rows;
+    *p = cols;
+    return SF_OK;
+}
+
 static const char *const ignored_params[] = {"max_iter", "tol", "max_no_improvement", "n_init", "verbose", NULL};
 
 static sf_status parse_params(const sfi_spec_stage *spec, sf_kmeans_params *p, unsigned *refine, double **init,
@@ -118,16 +174,17 @@ static sf_status parse_params(const sfi_spec_stage *spec, sf_kmeans_params *p, u
                 p->init = SF_KMEANS_INIT_KMEANSPP;
             } else if (prm->value.type == SFI_V_STRING && strcmp(prm->value.str, "random") == 0) {
                 p->init = SF_KMEANS_INIT_RANDOM;
-            } else if (prm->value.type == SFI_V_LIST) {
+            } else if (prm->value.type == SFI_V_LIST || prm->value.type == SFI_V_STRING) {
                 free(*init);
                 *init = NULL;
-                SF_TRY(init_list(prm, init, &init_k, &p->init_n_features, err));
+                if (prm->value.type == SFI_V_LIST) SF_TRY(init_list(prm, init, &init_k, &p->init_n_features, err));
+                else SF_TRY(init_file(prm, init, &init_k, &p->init_n_features, err));
                 p->init = SF_KMEANS_INIT_ARRAY;
                 p->init_centers = *init;
                 if (!cols[0]) p->n_clusters = init_k; /* n_clusters defaults to the list's length */
             } else {
                 return sfi_spec_fail(err, prm->value.column,
-                                     "init must be k-means++, random or a list of centers [[...], ...]");
+                                     "init must be k-means++, random, a list of centers [[...], ...] or a file");
             }
         } else if (strcmp(key, "batch_size") == 0) {
             SF_TRY(int_param(prm, 1, 1e15, &v, err));
@@ -179,6 +236,8 @@ static sf_status km_create(void **out, const sfi_spec_stage *spec, sf_error *err
         if (!s) st = sfi_nomem(err);
     }
     if (st == SF_OK) {
+        s->compute_labels = p.compute_labels;
+        p.compute_labels = false; /* measured by the stage: see km_stage */
         st = sf_kmeans_new(&s->km, &p, err);
         if (st != SF_OK && err) {
             /* point at the offending value */
@@ -226,6 +285,8 @@ static sf_status copy_stage(const km_stage *s, km_stage **out, sf_error *err)
     c->n_history = s->n_history;
     c->buf_rows = s->buf_rows;
     c->buf_p = s->buf_p;
+    c->compute_labels = s->compute_labels;
+    c->last_rows = s->last_rows;
     size_t bs = sf_kmeans_get_params(s->km).batch_size;
     sf_status r = sf_kmeans_copy(s->km, &c->km, err);
     if (r == SF_OK && s->n_history && !(c->history = dup_doubles(s->history, s->n_history, s->n_history)))
@@ -234,6 +295,11 @@ static sf_status copy_stage(const km_stage *s, km_stage **out, sf_error *err)
         c->buf = dup_doubles(s->buf, s->buf_rows * s->buf_p, bs * s->buf_p);
         c->wbuf = dup_doubles(s->wbuf, s->buf_rows, bs);
         if (!c->buf || !c->wbuf) r = sfi_nomem(err);
+    }
+    if (r == SF_OK && s->last) {
+        c->last = dup_doubles(s->last, s->last_rows * s->buf_p, bs * s->buf_p);
+        c->wlast = dup_doubles(s->wlast, s->last_rows, bs);
+        if (!c->last || !c->wlast) r = sfi_nomem(err);
     }
     if (r == SF_OK && s->in_refine) r = sf_kmeans_lloyd_new(&c->acc, c->km, err);
     if (r != SF_OK) {
@@ -255,6 +321,7 @@ static sf_status km_clone_empty(const void *st, void **out, sf_error *err)
     km_stage *c = calloc(1, sizeof *c);
     if (!c) return sfi_nomem(err);
     c->refine = s->refine;
+    c->compute_labels = s->compute_labels;
     sf_kmeans_params p = sf_kmeans_get_params(s->km);
     sf_status r = sf_kmeans_new(&c->km, &p, err);
     if (r != SF_OK) {
@@ -265,12 +332,40 @@ static sf_status km_clone_empty(const void *st, void **out, sf_error *err)
     return SF_OK;
 }
 
-/* One partial_fit step on n rows; weights always given (ones when the block has
- * none: the same numbers as no weights). */
+/* One partial_fit step on n rows already checked (km_partial_fit checks each
+ * block whole); the buffered rows carry weights of 1 when the block had none:
+ * the same numbers as no weights. */
 static sf_status step_rows(km_stage *s, const double *x, size_t n, size_t p, size_t ld, const double *w,
                            sf_error *err)
 {
-    return sf_kmeans_partial_fit(s->km, x, n, p, ld, w, err);
+    size_t bs = sf_kmeans_get_params(s->km).batch_size;
+    if (s->compute_labels && !s->last) {
+        s->last = malloc(bs * p * sizeof *s->last);
+        s->wlast = malloc(bs * sizeof *s->wlast);
+        if (!s->last || !s->wlast) {
+            free(s->last);
+            free(s->wlast);
+            s->last = s->wlast = NULL;
+            return sfi_nomem(err);
+        }
+    }
+    SF_TRY(sfi_kmeans_partial_fit_checked(s->km, x, n, p, ld, w, err));
+    if (!s->compute_labels) return SF_OK;
+    s->buf_p = p;
+    s->last_rows = n;
+    if (x == s->buf) { /* the buffer becomes the last batch; the caller empties it */
+        double *t = s->last, *tw = s->wlast;
+        s->last = s->buf;
+        s->wlast = s->wbuf;
+        s->buf = t;
+        s->wbuf = tw;
+        return SF_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s->last + i * p, x + i * ld, p * sizeof *x);
+        s->wlast[i] = w ? w[i] : 1.0;
+    }
+    return SF_OK;
 }
 
 static sf_status buffer_rows(km_stage *s, const double *x, size_t n, size_t p, size_t ld, const double *w,
@@ -387,9 +482,18 @@ static sf_status km_end_pass(void *st, unsigned pass, bool *again, sf_error *err
             SF_TRY(step_rows(s, s->buf, s->buf_rows, s->buf_p, s->buf_p, s->wbuf, err));
             s->buf_rows = 0;
         }
+        if (s->last_rows) {
+            double inertia;
+            SF_TRY(sf_kmeans_inertia_of(s->km, s->last, s->last_rows, s->buf_p, s->buf_p, s->wlast, &inertia,
+                                        err));
+            sfi_kmeans_set_inertia(s->km, inertia);
+        }
         free(s->buf);
         free(s->wbuf);
-        s->buf = s->wbuf = NULL;
+        free(s->last);
+        free(s->wlast);
+        s->buf = s->wbuf = s->last = s->wlast = NULL;
+        s->last_rows = 0;
         if (!km_fitted(s)) return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: no rows to fit");
         s->refine_done = 0;
         s->done = s->refine == 0;
@@ -397,6 +501,8 @@ static sf_status km_end_pass(void *st, unsigned pass, bool *again, sf_error *err
         *again = !s->done;
         return SF_OK;
     }
+    if (!s->in_refine || !s->acc)
+        return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: end of refine pass %u without its begin", pass);
     double inertia = sf_kmeans_lloyd_inertia(s->acc);
     SF_TRY(push_history(s, inertia, err));
     if (s->refine_done < s->refine) {
@@ -503,7 +609,7 @@ static void km_to_json(const void *st, sfi_buf *b)
     sfi_buf_printf(b, ", \"random_state\": ");
     if (p.random_state >= 0) sfi_buf_printf(b, "%lld", (long long)p.random_state);
     else sfi_buf_printf(b, "null");
-    sfi_buf_printf(b, ", \"compute_labels\": %s, \"refine\": %u}", p.compute_labels ? "true" : "false", s->refine);
+    sfi_buf_printf(b, ", \"compute_labels\": %s, \"refine\": %u}", s->compute_labels ? "true" : "false", s->refine);
     if (!nf) return;
     double *centers = malloc(k * nf * sizeof *centers), *counts = malloc(k * sizeof *counts);
     sf_kmeans_state ks;
@@ -547,7 +653,7 @@ static sf_status km_save(const void *st, hid_t g, const sfi_h5ctx *c)
     SF_TRY(sfi_h5_attr_write_i64(c, g, "init_size", (int64_t)p.init_size));
     SF_TRY(sfi_h5_attr_write_str(c, g, "reassignment_ratio", ratio));
     SF_TRY(sfi_h5_attr_write_i64(c, g, "random_state", p.random_state));
-    SF_TRY(sfi_h5_attr_write_i64(c, g, "compute_labels", p.compute_labels));
+    SF_TRY(sfi_h5_attr_write_i64(c, g, "compute_labels", s->compute_labels));
     SF_TRY(sfi_h5_attr_write_i64(c, g, "refine", s->refine));
     if (p.init == SF_KMEANS_INIT_ARRAY)
         SF_TRY(sfi_h5_write_vec(c, g, "init_centers", p.init_centers, k * p.init_n_features));
@@ -664,7 +770,11 @@ static sf_status km_load(void **out, hid_t g, size_t n_in, const sfi_h5ctx *c)
         s = calloc(1, sizeof *s);
         if (!s) r = sfi_nomem(c->err);
     }
-    if (r == SF_OK) r = sf_kmeans_new(&s->km, &p, c->err);
+    if (r == SF_OK) {
+        s->compute_labels = p.compute_labels;
+        p.compute_labels = false;
+        r = sf_kmeans_new(&s->km, &p, c->err);
+    }
     if (r == SF_OK) {
         r = sf_kmeans_set_state(s->km, n_in, centers, counts, &ks, c->err);
         if (r != SF_OK && c->err) {

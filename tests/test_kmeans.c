@@ -1,20 +1,23 @@
 /* test_kmeans.c — mini-batch k-means (estimators/kmeans.c) against scikit-learn
- * 1.2.1 (fixture: tests/reference/make_kmeans_fixtures.py) on blobs (600 x 5) and
- * iris (150 x 4).
+ * 1.2.1 (fixture: tests/reference/make_kmeans_fixtures.py) on blobs (600 x 5),
+ * iris (150 x 4) and wine (178 x 13, features on scales from 0.1 to 1000).
  * - partial_fit over fixed batches, after EVERY step: cluster_centers_ to 1e-10
  *   relative (absolute floor 1e-10 × the largest |center|), _counts to 1e-12,
  *   inertia_ to 1e-10 relative; cases: explicit init with reassignment_ratio=0
  *   (with and without sample weights), two reassignment cases (one where more
  *   than half the batch is flagged and the cap applies), k-means++ (k = 4, 8) and
- *   random init with random_state, init_size subsampling, iris (also weighted);
+ *   random init with random_state, init_size subsampling, iris (also weighted),
+ *   wine (k-means++; random init, weighted, batch_size 50);
  * - the k-means++ initial centers equal the rows sklearn's _kmeans_plusplus picks
  *   (bitwise);
  * - predict equal, transform to 1e-10 relative, score to 1e-10 relative;
  * - save → set_state → continue equals one uninterrupted fit, bitwise;
+ * - distances on a pool of 2 or 3 workers: the same model, bitwise;
  * - Lloyd refinement: inertia never increases, and the fixed point equals
  *   sklearn's KMeans(algorithm="lloyd", tol=0) from the same start: inertia to
- *   1e-9 relative, centers to 1e-9; merged per-segment accumulators agree with
- *   one accumulator to 1e-12;
+ *   1e-9 relative, centers to 1e-9, also from starts with one and two centers
+ *   far from all rows (sklearn's relocation of empty clusters); merged
+ *   per-segment accumulators agree with one accumulator to 1e-12;
  * - bad parameters and bad input: a clear error naming the field, model unchanged.
  * Stage "minibatch_kmeans", driven through its ops table as the pipeline does
  * (clone_empty per worker, merge in segment order, begin/end_pass):
@@ -162,6 +165,35 @@ static void test_predict_transform_score(void **state)
     sf_kmeans_free(km);
 }
 
+/* Distances on a pool of 2 and 3 workers: bitwise the same model. */
+static void test_pool(void **state)
+{
+    (void)state;
+    const km_case *c = find_case("kpp8");
+    sf_error err;
+    sf_pool *pools[2] = {NULL, NULL};
+    assert_int_equal(sf_pool_new(&pools[0], 2, &err), SF_OK);
+    assert_int_equal(sf_pool_new(&pools[1], 3, &err), SF_OK);
+    sf_kmeans *ref = model_for(c), *par[2] = {model_for(c), model_for(c)};
+    sf_kmeans_set_pool(par[0], pools[0]);
+    sf_kmeans_set_pool(par[1], pools[1]);
+    for (int rep = 0; rep < 3; rep++) /* 600-row batches: three blocks */
+        for (int t = 0; t < 3; t++) {
+            sf_kmeans *km = t == 0 ? ref : par[t - 1];
+            assert_int_equal(sf_kmeans_partial_fit(km, km_blobs, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, NULL, &err),
+                             SF_OK);
+        }
+    for (int t = 0; t < 2; t++) {
+        assert_memory_equal(sf_kmeans_cluster_centers(ref), sf_kmeans_cluster_centers(par[t]),
+                            8 * KM_BLOBS_P * sizeof(double));
+        assert_memory_equal(sf_kmeans_counts(ref), sf_kmeans_counts(par[t]), 8 * sizeof(double));
+        assert_double_bits(sf_kmeans_inertia(ref), sf_kmeans_inertia(par[t]));
+        sf_kmeans_free(par[t]);
+        sf_pool_free(pools[t]);
+    }
+    sf_kmeans_free(ref);
+}
+
 /* A model, its state copied out, restored into a new model: both continue equally. */
 static void test_resume(void **state)
 {
@@ -257,27 +289,34 @@ static size_t refine(sf_kmeans *km, const double *w, size_t n_seg)
     return passes;
 }
 
+/* Lloyd from start (k centers) over n_seg segments until nothing moves: the
+ * inertia and (if given) the centers of sklearn's KMeans(lloyd) to 1e-9. */
+static void check_lloyd(const double *start, size_t k, const double *w, size_t n_seg, double want_inertia,
+                        const double *want_centers, const char *what)
+{
+    sf_kmeans *km = model_at(start, k, KM_BLOBS_P);
+    size_t passes = refine(km, w, n_seg);
+    assert_true(passes < 500);
+    assert_double_close(sf_kmeans_inertia(km), want_inertia, 1e-9, 0);
+    if (want_centers) close_array(sf_kmeans_cluster_centers(km), want_centers, k * KM_BLOBS_P, 1e-9, what, passes);
+    sf_kmeans_free(km);
+}
+
 static void test_lloyd(void **state)
 {
     (void)state;
-    size_t p = KM_BLOBS_P;
-    sf_kmeans *km = model_at(km_lloyd_start, 4, p);
-    size_t passes = refine(km, NULL, 1);
-    assert_true(passes < 500);
-    assert_double_close(sf_kmeans_inertia(km), km_lloyd_inertia, 1e-9, 0);
-    close_array(sf_kmeans_cluster_centers(km), km_lloyd_centers, 4 * p, 1e-9, "lloyd", passes);
-    sf_kmeans_free(km);
+    check_lloyd(km_lloyd_start, 4, NULL, 1, km_lloyd_inertia, km_lloyd_centers, "lloyd");
+    check_lloyd(km_lloyd_start, 4, km_weights, 3, km_lloyd_w_inertia, km_lloyd_w_centers, "lloyd weighted");
+    check_lloyd(km_lloyd8_start, 8, NULL, 4, km_lloyd8_inertia, NULL, "lloyd k=8");
+}
 
-    km = model_at(km_lloyd_start, 4, p);
-    refine(km, km_weights, 3);
-    assert_double_close(sf_kmeans_inertia(km), km_lloyd_w_inertia, 1e-9, 0);
-    close_array(sf_kmeans_cluster_centers(km), km_lloyd_w_centers, 4 * p, 1e-9, "lloyd weighted", 0);
-    sf_kmeans_free(km);
-
-    km = model_at(km_lloyd8_start, 8, p);
-    passes = refine(km, NULL, 4);
-    assert_double_close(sf_kmeans_inertia(km), km_lloyd8_inertia, 1e-9, 0);
-    sf_kmeans_free(km);
+/* Starting centers far from every row: sklearn relocates each empty one to the
+ * row farthest from its center; so do we (one and two empty clusters). */
+static void test_lloyd_empty(void **state)
+{
+    (void)state;
+    check_lloyd(km_lloyd_empty1_start, 5, NULL, 2, km_lloyd_empty1_inertia, km_lloyd_empty1_centers, "empty1");
+    check_lloyd(km_lloyd_empty2_start, 6, NULL, 3, km_lloyd_empty2_inertia, km_lloyd_empty2_centers, "empty2");
 }
 
 /* One accumulator over everything vs three merged: equal to rounding. */
@@ -379,6 +418,12 @@ static void test_bad_input(void **state)
     assert_int_equal(sf_kmeans_partial_fit(km, bad, 10, p, p, NULL, &err), SF_ERR_ARG);
     assert_int_equal(err.where.row, 4);
     assert_int_equal(err.where.field, 3);
+    bad[3 * p + 2] = 0;
+    bad[12] = NAN; /* rows of stride 10: row 2, field 3 */
+    assert_int_equal(sf_kmeans_partial_fit(km, bad, 5, p, 2 * p, NULL, &err), SF_ERR_ARG);
+    assert_int_equal(err.where.row, 2);
+    assert_int_equal(err.where.field, 3);
+    bad[12] = 0;
     bad[3 * p + 2] = INFINITY;
     assert_int_equal(sf_kmeans_partial_fit(km, bad, 10, p, p, NULL, &err), SF_ERR_ARG);
     double w[10] = {1, 1, 1, 1, -1, 1, 1, 1, 1, 1};
@@ -648,7 +693,25 @@ static void test_stage_spec_errors(void **state)
     assert_non_null(strstr(err.message, "reassignment_ratio"));
     stage_new("minibatch_kmeans(n_cluster=3)", &err, SF_ERR_ARG);
     assert_non_null(strstr(err.message, "unknown parameter n_cluster"));
-    stage_new("minibatch_kmeans(init=kmeans)", &err, SF_ERR_ARG);
+    stage_new("minibatch_kmeans(init=kmeans)", &err, SF_ERR_IO); /* a file name: missing */
+    /* centers from a CSV file; a non-numeric one is refused */
+    char *path = sf_test_write_tmp("a,b\n1,2\n3,4.5\n-1,0\n", 19, ".csv");
+    char spec[256];
+    snprintf(spec, sizeof spec, "minibatch_kmeans(init=\"%s\")", path);
+    void *fs = stage_new(spec, &err, SF_OK);
+    sfi_buf js = {0};
+    sfi_kmeans_stage.to_json(fs, &js);
+    assert_non_null(strstr(js.data, "\"n_clusters\": 3, \"init\": [[1, 2], [3, 4.5], [-1, 0]]"));
+    free(js.data);
+    sfi_kmeans_stage.free(fs);
+    unlink(path);
+    free(path);
+    path = sf_test_write_tmp("a,b\n1,x\n", 8, ".csv");
+    snprintf(spec, sizeof spec, "minibatch_kmeans(init=\"%s\")", path);
+    stage_new(spec, &err, SF_ERR_ARG);
+    assert_non_null(strstr(err.message, "not a number"));
+    unlink(path);
+    free(path);
     stage_new("minibatch_kmeans(init=[[1,2],[3]])", &err, SF_ERR_ARG);
     stage_new("minibatch_kmeans(n_clusters=3, init=[[1,2],[3,4]])", &err, SF_ERR_ARG);
     assert_non_null(strstr(err.message, "init has 2 centers, n_clusters is 3"));
@@ -831,7 +894,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_cases),   cmocka_unit_test(test_kmeanspp_init),
         cmocka_unit_test(test_predict_transform_score), cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_lloyd),          cmocka_unit_test(test_lloyd_merge),
+        cmocka_unit_test(test_pool),           cmocka_unit_test(test_lloyd),
+        cmocka_unit_test(test_lloyd_empty),          cmocka_unit_test(test_lloyd_merge),
         cmocka_unit_test(test_bad_params),     cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_stage_batches),  cmocka_unit_test(test_stage_refine),
         cmocka_unit_test(test_stage_outputs),  cmocka_unit_test(test_stage_save_load),
