@@ -105,7 +105,9 @@ typedef struct dfactor {
     dvalue *levels;
     char **level_str; /* text levels (owned by lookup) */
     lset lookup;      /* level key -> index */
-    bool int_names;
+    int32_t *direct;  /* numeric levels that are small non-negative integers: value -> index (-2: none) */
+    size_t n_direct;
+    bool is_bool;     /* text of pandas' booleans only: levels False, True */
     coding coding[2]; /* [0] full rank, [1] reduced rank */
 } dfactor;
 

@@ -385,6 +385,7 @@ static void t_bind_errors(void **state)
         {"y ~ C(cat1, levels=[1, 'a'])", 20, "all numbers or all strings"},
         {"y ~ C(cat1, levels=[1, 2, 1])", 20, "listed twice"},
         {"y ~ I(2 * 3)", 5, "uses no column"},
+        {"y ~ a + standardize(2, ddof=1)", 9, "uses no column"},
     };
     sf_source *s = open_csv(0, 0);
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
@@ -547,6 +548,42 @@ static void t_build_errors(void **state)
     }
     free_small(&fit);
     free_small(&other);
+}
+
+/* Text columns of pandas' boolean words: patsy sees booleans, levels False and
+ * True whichever were seen (values printed by patsy 0.5.3 for this file). */
+static void t_boolean_text(void **state)
+{
+    (void)state;
+    const char text[] = "y,flag,h\n1,TRUE,true\n2,TRUE,\n3,,false\n4,TRUE,false\n5,TRUE,True\n";
+    char *path = sf_test_write_tmp(text, sizeof text - 1, ".csv");
+    sf_source *s;
+    sf_error err;
+    assert_int_equal(sf_source_open(&s, path, NULL, &err), SF_OK);
+    sf_design *d;
+    assert_int_equal(sf_design_new(&d, "y ~ flag + h", NULL, &err), SF_OK);
+    assert_int_equal(sf_design_bind(d, s, &err), SF_OK);
+    fit_source(d, s);
+    assert_int_equal(sf_design_finish(d, &err), SF_OK);
+    assert_int_equal(sf_source_rewind(s, &err), SF_OK);
+    assert_int_equal(sf_design_n_columns(d), 3);
+    assert_string_equal(sf_design_column_name(d, 1), "flag[T.True]");
+    assert_string_equal(sf_design_column_name(d, 2), "h[T.True]");
+    built b = {0, 0, NULL, NULL, 0};
+    build_source(d, s, &b);
+    const double want[3][3] = {{1, 1, 1}, {1, 1, 0}, {1, 1, 1}}, want_y[3] = {1, 4, 5};
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.dropped, 2);
+    for (size_t i = 0; i < 3; i++) {
+        assert_double_bits(b.y[i], want_y[i]);
+        for (size_t j = 0; j < 3; j++) assert_double_bits(b.x[i * 3 + j], want[i][j]);
+    }
+    free(b.x);
+    free(b.y);
+    sf_design_free(d);
+    sf_source_close(s);
+    unlink(path);
+    free(path);
 }
 
 static void t_bad_arguments(void **state)
@@ -766,6 +803,7 @@ int main(void)
         cmocka_unit_test(t_json),
         cmocka_unit_test(t_levels_missing_value),
         cmocka_unit_test(t_build_errors),
+        cmocka_unit_test(t_boolean_text),
         cmocka_unit_test(t_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
