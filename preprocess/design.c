@@ -924,6 +924,8 @@ static sf_status bind_schema(sf_design *d, const schema *sc, sf_error *err)
         sfi_design_unbind(d);
         return st;
     }
+    for (size_t i = 0; i < f->n_rhs; i++)
+        for (size_t q = 0; q < f->rhs[i].n; q++) d->fac[f->rhs[i].f[q]].on_rhs = true;
     d->needs_fit = d->n_stats > 0;
     for (size_t i = 0; i < f->n_factors; i++)
         if (d->fac[i].categorical && !d->fac[i].levels_given) d->needs_fit = true;
@@ -1286,14 +1288,45 @@ static evres eval_node(const evctx *cx, int k)
     return r;
 }
 
-/* Finds the design's columns in t by name and checks their types. */
-static sf_status resolve(const sf_design *d, const sf_table *t, size_t *tcol, sf_error *err)
+static void mark_columns(const sf_design *d, int k, bool *need)
 {
+    if (k < 0) return;
+    const evnode *e = &d->ev[k];
+    if (e->op == EV_COL) need[e->col] = true;
+    if (e->op == EV_CONST || e->op == EV_COL) return;
+    mark_columns(d, e->a, need);
+    if (e->op != EV_NEG && e->op != EV_FN && e->op != EV_STAT) mark_columns(d, e->b, need);
+}
+
+/* True when the response is left out of this build (no y wanted) and so are the
+ * columns only it uses. */
+static bool skips(const sf_design *d, size_t f, bool want_y)
+{
+    return !want_y && d->has_response && f == d->response && !d->fac[f].on_rhs;
+}
+
+/* Finds the design's columns in t by name and checks their types; columns only
+ * the response uses may be absent when no y is wanted (tcol SIZE_MAX). */
+static sf_status resolve(const sf_design *d, const sf_table *t, size_t *tcol, bool want_y, sf_error *err)
+{
+    bool need_all = want_y || !d->has_response || d->fac[d->response].on_rhs;
+    bool *need = need_all ? NULL : calloc(d->n_cols + 1, sizeof *need);
+    if (!need_all && !need) return sfi_nomem(err);
+    for (size_t f = 0; need && f < d->f->n_factors; f++) {
+        if (skips(d, f, want_y)) continue;
+        if (d->fac[f].on_text) need[d->fac[f].col] = true;
+        else mark_columns(d, d->fac[f].root, need);
+    }
     for (size_t k = 0; k < d->n_cols; k++) {
         size_t j;
         for (j = 0; j < t->n_cols; j++)
             if (t->names && t->names[j] && strcmp(t->names[j], d->cols[k].name) == 0) break;
+        if (j == t->n_cols && need && !need[k]) {
+            tcol[k] = SIZE_MAX;
+            continue;
+        }
         if (j == t->n_cols) {
+            free(need);
             sf_status st = sfi_fail(err, SF_ERR_ARG, NULL, "the data has no column '%s' (used by the formula)",
                                     d->cols[k].name);
             sfi_error_field(err, d->cols[k].name);
@@ -1301,6 +1334,7 @@ static sf_status resolve(const sf_design *d, const sf_table *t, size_t *tcol, sf
         }
         bool is_cat = t->cols[j].type == SF_COL_CATEGORY;
         if (is_cat != d->cols[k].is_category) {
+            free(need);
             sf_status st = sfi_fail(err, SF_ERR_ARG, NULL,
                                     "column '%s' is %s here but was %s when the design was made (set its type)",
                                     d->cols[k].name, is_cat ? "text" : "numeric",
@@ -1310,10 +1344,12 @@ static sf_status resolve(const sf_design *d, const sf_table *t, size_t *tcol, sf
         }
         tcol[k] = j;
     }
+    free(need);
     return SF_OK;
 }
 
-static sf_status scratch(const sf_design *d, const sf_table *t, size_t **tcol, double **buf, sf_error *err)
+static sf_status scratch(const sf_design *d, const sf_table *t, bool want_y, size_t **tcol, double **buf,
+                         sf_error *err)
 {
     *tcol = malloc((d->n_cols ? d->n_cols : 1) * sizeof **tcol);
     *buf = malloc((d->n_ev ? d->n_ev : 1) * (t->n_rows ? t->n_rows : 1) * sizeof **buf);
@@ -1322,7 +1358,12 @@ static sf_status scratch(const sf_design *d, const sf_table *t, size_t **tcol, d
         free(*buf);
         return sfi_nomem(err);
     }
-    return resolve(d, t, *tcol, err);
+    sf_status st = resolve(d, t, *tcol, want_y, err);
+    if (st != SF_OK) {
+        free(*tcol);
+        free(*buf);
+    }
+    return st;
 }
 
 static const char *factor_label(const sf_table *t, size_t tc, size_t i, size_t *len)
@@ -1431,7 +1472,7 @@ sf_status sf_design_partial_fit(sf_design *d, const sf_table *t, sf_error *err)
     if (t->n_rows == 0) return SF_OK;
     size_t *tcol;
     double *buf;
-    SF_TRY(scratch(d, t, &tcol, &buf, err));
+    SF_TRY(scratch(d, t, true, &tcol, &buf, err));
     evctx cx = {d, t, tcol, t->n_rows, buf};
     size_t nf = d->f->n_factors;
     size_t *before = malloc((nf ? nf : 1) * sizeof *before);
@@ -2024,6 +2065,12 @@ static void write_rows(const sf_design *d, const double *const *val, const int32
 sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y, size_t *n_out,
                           uint64_t *n_dropped, sf_error *err)
 {
+    return sf_design_build_rows(d, t, x, ld, y, NULL, n_out, n_dropped, err);
+}
+
+sf_status sf_design_build_rows(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y,
+                               size_t *rows_out, size_t *n_out, uint64_t *n_dropped, sf_error *err)
+{
     if (n_out) *n_out = 0;
     if (!d || !t || !n_out) return sfi_fail(err, SF_ERR_ARG, NULL, "design, table or n_out is NULL");
     if (!d->finished) return sfi_fail(err, SF_ERR_STATE, NULL, "finish the design before building rows");
@@ -2033,7 +2080,8 @@ sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size
     if (n == 0) return SF_OK;
     size_t *tcol;
     double *buf;
-    SF_TRY(scratch(d, t, &tcol, &buf, err));
+    bool want_y = y != NULL;
+    SF_TRY(scratch(d, t, want_y, &tcol, &buf, err));
     evctx cx = {d, t, tcol, n, buf};
     const double **val = calloc(nf ? nf : 1, sizeof *val);
     int32_t *lv = malloc((nf ? nf : 1) * n * sizeof *lv);
@@ -2060,7 +2108,7 @@ sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size
     }
     for (size_t f = 0; f < nf && st == SF_OK; f++) {
         const dfactor *fa = &d->fac[f];
-        if (fa->categorical) continue;
+        if (fa->categorical || skips(d, f, want_y)) continue;
         /* bind refused constant factors; each node has its own scratch slot */
         val[f] = eval_node(&cx, fa->root).p;
     }
@@ -2071,7 +2119,7 @@ sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size
         size_t bad = 0;
         for (size_t f = 0; f < nf && ok; f++) {
             if (d->fac[f].categorical) ok = lv[f * n + i] != -1;
-            else ok = !isnan(val[f][i]);
+            else ok = !val[f] || !isnan(val[f][i]);
             bad = f;
         }
         keep[i] = ok;
@@ -2091,6 +2139,8 @@ sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size
         if (x) write_rows(d, val, lv, n, kept_rows, r, x, ld);
         if (y && d->has_response)
             for (size_t q = 0; q < r; q++) y[q] = val[d->response][kept_rows[q]];
+        if (rows_out)
+            for (size_t q = 0; q < r; q++) rows_out[q] = kept_rows[q];
         *n_out = r;
         if (n_dropped) *n_dropped += dropped;
     }

@@ -84,6 +84,7 @@ typedef struct dfactor {
     const char *name; /* borrowed from the formula */
     sfi_span span;
     bool categorical;
+    bool on_rhs;      /* used by a right-hand-side term (not only the response) */
     bool on_text;     /* categorical over a text column d->cols[col] */
     size_t col;
     int root;         /* numeric expression (numeric factors; categorical over numbers) */
