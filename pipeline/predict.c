@@ -90,13 +90,18 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
     if (job->pl->design) {
         /* the design builds the rows it can; the others stay empty */
         uint64_t dropped = 0;
-        sf_status st = sf_design_build_kept(job->pl->design, t, *x, p, NULL, &k, &dropped, miss, err);
+        size_t *rows = malloc(t->n_rows * sizeof *rows);
+        if (!rows) return sfi_nomem(err);
+        sf_status st = sf_design_build_rows(job->pl->design, t, *x, p, NULL, rows, &k, &dropped, err);
         if (st != SF_OK) {
+            free(rows);
             if (err && !err->where.source[0])
                 sfi_strlcpy(err->where.source, sf_source_name(job->src), sizeof err->where.source);
             return st;
         }
-        for (size_t i = 0; i < t->n_rows; i++) miss[i] = !miss[i];
+        memset(miss, 1, t->n_rows);
+        for (size_t r = 0; r < k; r++) miss[rows[r]] = 0;
+        free(rows);
         *unpredictable += dropped;
     }
     for (size_t i = 0; i < t->n_rows && !job->pl->design; i++) {
