@@ -1,0 +1,44 @@
+#!/bin/sh
+# Runs every example program (examples/*.c) on small data made with the CLI and
+# checks its output against numbers computed another way: the CLI's own fit
+# (itself tested against statsmodels / scikit-learn), or awk on the same CSV.
+# usage: test_examples.sh BUILD_DIR STREAMFIT_CLI TEST_DATA_DIR
+set -eu
+bin=$1
+sf=$2
+data=$3
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+ok() { echo "ok: $1"; }
+bad() { echo "FAILED: $1" >&2; failures=$((failures + 1)); }
+
+# every example prints a usage line and exits 1 without arguments
+for ex in regression; do
+    if "$bin/$ex" > "$work/out" 2> "$work/err"; then bad "$ex without arguments succeeded"
+    elif grep -q "^usage: " "$work/err"; then ok "$ex usage"
+    else bad "$ex usage line: $(cat "$work/err")"; fi
+done
+
+"$sf" gen regression --rows 5000 --seed 3 --out "$work/reg.csv" --quiet
+
+# ---- regression.c: the post's formula (levels = lnames); then a formula the CLI
+# can fit too, whose table must equal the CLI's line for line.
+"$bin/regression" "$work/reg.csv" > "$work/reg.txt"
+if grep -q "OLS Regression Results" "$work/reg.txt" &&
+    awk '$1 == "a:c" { found = 1; d = $2 - 11 / 12; if (d < -0.06 || d > 0.06) exit 1 }
+         END { exit !found }' "$work/reg.txt" &&
+    grep -q '^No. Observations: *5000 ' "$work/reg.txt"; then ok "regression: table, a:c within 0.06 of the true 11/12"
+else bad "regression: table"; cat "$work/reg.txt"; fi
+f='y ~ a + b + a:b + C(cat1)'
+"$bin/regression" "$work/reg.csv" "$f" | sed -n '/OLS Regression Results/,/^Notes:/p' > "$work/reg2.txt"
+"$sf" fit "$work/reg.csv" --formula "$f" --pipeline linear_regression --model "$work/reg.h5" --quiet
+"$sf" export "$work/reg.h5" | sed -n '/OLS Regression Results/,/^Notes:/p' > "$work/reg_cli.txt"
+if [ -s "$work/reg2.txt" ] && cmp -s "$work/reg2.txt" "$work/reg_cli.txt"; then ok "regression: table equals the CLI's"
+else bad "regression: table differs from the CLI's"; diff "$work/reg2.txt" "$work/reg_cli.txt" || true; fi
+if "$bin/regression" "$work/reg.csv" 'y ~ a +' > /dev/null 2> "$work/err"; then bad "regression: bad formula accepted"
+elif grep -q "error" "$work/err"; then ok "regression: bad formula"
+else bad "regression: bad formula message: $(cat "$work/err")"; fi
+
+echo "$failures failed"
+[ "$failures" -eq 0 ]
