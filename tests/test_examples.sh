@@ -14,7 +14,7 @@ ok() { echo "ok: $1"; }
 bad() { echo "FAILED: $1" >&2; failures=$((failures + 1)); }
 
 # every example prints a usage line and exits 1 without arguments
-for ex in regression; do
+for ex in regression classify; do
     if "$bin/$ex" > "$work/out" 2> "$work/err"; then bad "$ex without arguments succeeded"
     elif grep -q "^usage: " "$work/err"; then ok "$ex usage"
     else bad "$ex usage line: $(cat "$work/err")"; fi
@@ -39,6 +39,30 @@ else bad "regression: table differs from the CLI's"; diff "$work/reg2.txt" "$wor
 if "$bin/regression" "$work/reg.csv" 'y ~ a +' > /dev/null 2> "$work/err"; then bad "regression: bad formula accepted"
 elif grep -q "error" "$work/err"; then ok "regression: bad formula"
 else bad "regression: bad formula message: $(cat "$work/err")"; fi
+
+# ---- classify.c: seed 001 on HDF5 (20000 rows to learn from, 5000 held out).
+# Its accuracy and predictions must equal the CLI's fit of the same pipeline.
+"$sf" gen classification --rows 25000 --seed 2 --out "$work/all.csv" --quiet
+head -n 20001 "$work/all.csv" > "$work/train.csv"
+{ head -n 1 "$work/all.csv"; tail -n +20002 "$work/all.csv"; } > "$work/test.csv"
+"$sf" convert "$work/train.csv" --out "$work/train.h5" --quiet
+"$sf" convert "$work/test.csv" --out "$work/test.h5" --quiet
+"$bin/classify" "$work/train.h5:/" "$work/test.h5:/" "$work/pred.h5" "$work/clf.h5" > "$work/clf.txt" 2> "$work/clf.err"
+acc=$(awk '/^held-out accuracy:/ { print $3 }' "$work/clf.txt")
+"$sf" fit "$work/train.h5:/" --pipeline "scaler | sgd_classifier(loss=log_loss, alpha=1e-4)" --target y --seed 0 \
+    --model "$work/clf_cli.h5" --quiet
+"$sf" score "$work/test.h5:/" --model "$work/clf_cli.h5" > "$work/score.txt"
+cli_acc=$(awk '$1 == "accuracy" { print $2 }' "$work/score.txt")
+if awk -v a="$acc" 'BEGIN { exit !(a + 0 > 0.7) }' && [ "$acc" = "$cli_acc" ]; then
+    ok "classify: held-out accuracy $acc > 0.7, equal to the CLI's"
+else bad "classify: accuracy '$acc' (CLI: '$cli_acc')"; cat "$work/clf.txt" "$work/clf.err"; fi
+"$sf" predict "$work/test.h5:/" --model "$work/clf_cli.h5" --out "$work/pred_cli.csv" --quiet
+"$sf" convert "$work/pred.h5:/" --out "$work/pred.csv" --quiet
+if [ "$(wc -l < "$work/pred.csv")" -eq 5001 ] && cmp -s "$work/pred.csv" "$work/pred_cli.csv"; then
+    ok "classify: 5000 predictions in HDF5, equal to the CLI's"
+else bad "classify: predictions differ from the CLI's"; fi
+if grep -q "standard_scaler" "$work/clf.err" && grep -q "sgd_classifier" "$work/clf.err"; then ok "classify: progress"
+else bad "classify: progress lines"; fi
 
 echo "$failures failed"
 [ "$failures" -eq 0 ]
