@@ -14,7 +14,7 @@ ok() { echo "ok: $1"; }
 bad() { echo "FAILED: $1" >&2; failures=$((failures + 1)); }
 
 # every example prints a usage line and exits 1 without arguments
-for ex in regression classify; do
+for ex in regression classify kmeans; do
     if "$bin/$ex" > "$work/out" 2> "$work/err"; then bad "$ex without arguments succeeded"
     elif grep -q "^usage: " "$work/err"; then ok "$ex usage"
     else bad "$ex usage line: $(cat "$work/err")"; fi
@@ -63,6 +63,19 @@ if [ "$(wc -l < "$work/pred.csv")" -eq 5001 ] && cmp -s "$work/pred.csv" "$work/
 else bad "classify: predictions differ from the CLI's"; fi
 if grep -q "standard_scaler" "$work/clf.err" && grep -q "sgd_classifier" "$work/clf.err"; then ok "classify: progress"
 else bad "classify: progress lines"; fi
+
+# ---- kmeans.c: 5 blobs of std 1 in 20 dimensions: the inertia per row is about 20
+# when the clusters are found, and equals the CLI's fit of the same spec.
+"$sf" gen blobs --rows 5000 --seed 4 --out "$work/blobs.csv" --quiet
+cols=x0,x1,x2,x3,x4,x5,x6,x7,x8,x9,x10,x11,x12,x13,x14,x15,x16,x17,x18,x19
+"$bin/kmeans" "$work/blobs.csv" 5 "$cols" > "$work/km.txt"
+"$sf" fit "$work/blobs.csv" --pipeline "minibatch_kmeans(n_clusters=5, refine=3)" --seed 0 --columns "$cols" \
+    --model "$work/km.h5" --quiet
+cli_inertia=$("$sf" score "$work/blobs.csv" --model "$work/km.h5" --json | sed 's/.*"inertia": \([^}]*\)}.*/\1/')
+inertia=$(awk '/^inertia:/ { print $2 }' "$work/km.txt")
+if awk -v a="$inertia" -v b="$cli_inertia" 'BEGIN { exit !(a / 5000 > 18 && a / 5000 < 22 && a == b) }'; then
+    ok "kmeans: inertia $inertia (per row ~20), equal to the CLI's"
+else bad "kmeans: inertia '$inertia' (CLI: '$cli_inertia')"; cat "$work/km.txt"; fi
 
 echo "$failures failed"
 [ "$failures" -eq 0 ]
