@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds streamfit and runs every test: warnings as errors, then again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), then a short
-# libFuzzer run of the CSV source. Prints "N passed, M failed" at the end.
+# libFuzzer run of the CSV source, the model loader and the formula parser. Prints "N passed, M failed" at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh
@@ -68,6 +68,8 @@ fuzz() { # target, seed corpus folder, max input length
 fuzz fuzz_csv tests/fuzz/corpus 1024
 echo "== libFuzzer: model loader on edited valid model files (${FUZZ_SECONDS:-30} s)"
 fuzz fuzz_model tests/fuzz/corpus_model 256
+echo "== libFuzzer: formula parser and design builder (${FUZZ_SECONDS:-30} s)"
+fuzz fuzz_formula tests/fuzz/corpus_formula 512
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
