@@ -14,7 +14,7 @@ ok() { echo "ok: $1"; }
 bad() { echo "FAILED: $1" >&2; failures=$((failures + 1)); }
 
 # every example prints a usage line and exits 1 without arguments
-for ex in regression classify kmeans; do
+for ex in regression classify kmeans gram; do
     if "$bin/$ex" > "$work/out" 2> "$work/err"; then bad "$ex without arguments succeeded"
     elif grep -q "^usage: " "$work/err"; then ok "$ex usage"
     else bad "$ex usage line: $(cat "$work/err")"; fi
@@ -76,6 +76,40 @@ inertia=$(awk '/^inertia:/ { print $2 }' "$work/km.txt")
 if awk -v a="$inertia" -v b="$cli_inertia" 'BEGIN { exit !(a / 5000 > 18 && a / 5000 < 22 && a == b) }'; then
     ok "kmeans: inertia $inertia (per row ~20), equal to the CLI's"
 else bad "kmeans: inertia '$inertia' (CLI: '$cli_inertia')"; cat "$work/km.txt"; fi
+
+# ---- gram.c: AᵀA, Aᵀb and A·β over a column group of 80000 rows (3 segments),
+# against awk's sums on the same CSV (relative 1e-9: only the summation order differs).
+"$sf" gen regression --rows 80000 --seed 5 --out "$work/big.csv" --quiet
+"$sf" convert "$work/big.csv" --out "$work/big.h5" --quiet
+"$bin/gram" "$work/big.h5:/" y "$work/fitted.h5" > "$work/gram.txt"
+# awk: column k of A is CSV field k (a b c d cat1), b is field 6
+if awk -F, 'NR == FNR { if ($1 == "AtA") d[$2] = $(NF); if ($1 == "Atb") v[$2] = $3; next }
+        FNR == 1 { for (k = 1; k <= 5; k++) name[k] = $k; next }
+        { for (k = 1; k <= 5; k++) { ss[k] += $k * $k; sb[k] += $k * $6 } }
+        END { if (length(d) != 5 || length(v) != 5) exit 1
+              for (k = 1; k <= 5; k++) {
+                  e1 = (d[name[k]] - ss[k]) / ss[k]; e2 = (v[name[k]] - sb[k]) / (sb[k] < 0 ? -sb[k] : sb[k])
+                  if (e1 > 1e-9 || e1 < -1e-9 || e2 > 1e-9 || e2 < -1e-9) exit 1 } }' \
+        FS=' ' "$work/gram.txt" FS=, "$work/big.csv" &&
+    grep -q '80000 rows (0 dropped.*3 segments' "$work/gram.txt"; then
+    ok "gram: AtA diagonal and Atb equal awk's sums to 1e-9 over 3 segments"
+else bad "gram: AtA / Atb against awk"; cat "$work/gram.txt"; fi
+"$sf" convert "$work/fitted.h5:/fitted" --out "$work/fitted.csv" --quiet
+if paste -d, "$work/big.csv" "$work/fitted.csv" | awk -F, 'NR == FNR { if ($1 ~ /^beta/) { split($0, f, " "); beta[f[2]] = f[3] } next }
+        FNR == 1 { for (k = 1; k <= 5; k++) name[k] = $k; next }
+        { c = 0; for (k = 1; k <= 5; k++) c += $k * beta[name[k]]; n++
+          e = c - $7; if (e < 0) e = -e; if (e > 1e-9 * (1 + (c < 0 ? -c : c))) exit 1 }
+        END { exit n != 80000 }' "$work/gram.txt" - ; then ok "gram: A.beta equals awk's to 1e-9 on every row"
+else bad "gram: A.beta against awk"; fi
+# seed 000's layout: a PyTables EArray /X (50 x 3, X[i][j] = (3i + j) / 2 - 10, X[5][1]
+# NaN) and /y. Its columns are collinear, so only the sums are checked (the solve
+# may fail): row 5 dropped, diagonal Σ x_ij² over the other 49 rows.
+"$bin/gram" "$data/xy_pytables.h5:/X" /y > "$work/gram2.txt" 2>&1 || true
+if grep -q '49 rows (1 dropped' "$work/gram2.txt" &&
+    awk 'BEGIN { for (i = 0; i < 50; i++) if (i != 5) for (j = 0; j < 3; j++) { x = (3 * i + j) * 0.5 - 10; ss[j] += x * x } }
+        $1 == "AtA" { j = NR - 2; if ($NF != ss[j]) exit 1; n++ } END { exit n != 3 }' "$work/gram2.txt"; then
+    ok "gram: a PyTables EArray with /y, the NaN row dropped"
+else bad "gram: PyTables EArray"; cat "$work/gram2.txt"; fi
 
 echo "$failures failed"
 [ "$failures" -eq 0 ]
