@@ -14,7 +14,7 @@ ok() { echo "ok: $1"; }
 bad() { echo "FAILED: $1" >&2; failures=$((failures + 1)); }
 
 # every example prints a usage line and exits 1 without arguments
-for ex in regression classify kmeans gram; do
+for ex in regression classify kmeans gram filter_aggregate; do
     if "$bin/$ex" > "$work/out" 2> "$work/err"; then bad "$ex without arguments succeeded"
     elif grep -q "^usage: " "$work/err"; then ok "$ex usage"
     else bad "$ex usage line: $(cat "$work/err")"; fi
@@ -110,6 +110,22 @@ if grep -q '49 rows (1 dropped' "$work/gram2.txt" &&
         $1 == "AtA" { j = NR - 2; if ($NF != ss[j]) exit 1; n++ } END { exit n != 3 }' "$work/gram2.txt"; then
     ok "gram: a PyTables EArray with /y, the NaN row dropped"
 else bad "gram: PyTables EArray"; cat "$work/gram2.txt"; fi
+
+# ---- filter_aggregate.c: a trips CSV of 200000 rows (7.6 MB: 2 segments of 4 MiB),
+# 1% of passenger_count missing; the count and the distance sum must equal awk's.
+awk 'BEGIN { srand(7); print "medallion,pickup_datetime,passenger_count,trip_time_in_secs,trip_distance"
+    for (i = 0; i < 200000; i++) {
+        pc = (rand() < 0.01) ? "" : int(1 + rand() * 6)
+        printf "M%04d,2013-01-%02d 10:00:00,%s,%d,%.2f\n", int(rand() * 5000), 1 + int(rand() * 14), pc,
+            int(60 + rand() * 3000), rand() * 20 } }' > "$work/trips.csv"
+"$bin/filter_aggregate" "$work/trips.csv" > "$work/trips.txt"
+expect=$(awk -F, 'NR > 1 { n++; if ($4 > 1200 && $3 != "" && $3 >= 2) { m++; s += $5 } }
+    END { printf "%d %d %.17g", n, m, s }' "$work/trips.csv")
+got=$(awk '/^trips:/ { n = $2; seg = $3 } /^long trips/ { m = $(NF - 1) } /^their trip_distance/ { s = $4 }
+    END { printf "%s %s %s %s", n, m, s, seg }' "$work/trips.txt" | tr -d '(,')
+if echo "$expect $got" | awk '{ e = ($3 - $6) / $3; exit !($1 == $4 && $2 == $5 && e < 1e-9 && e > -1e-9 && $7 == 2) }'; then
+    ok "filter_aggregate: $(echo "$got" | cut -d' ' -f2) long trips over 2 segments, as awk counts"
+else bad "filter_aggregate: got '$got', awk '$expect'"; cat "$work/trips.txt"; fi
 
 echo "$failures failed"
 [ "$failures" -eq 0 ]
