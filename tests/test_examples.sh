@@ -14,7 +14,7 @@ ok() { echo "ok: $1"; }
 bad() { echo "FAILED: $1" >&2; failures=$((failures + 1)); }
 
 # every example prints a usage line and exits 1 without arguments
-for ex in regression classify kmeans gram filter_aggregate; do
+for ex in regression classify kmeans gram filter_aggregate predict_service; do
     if "$bin/$ex" > "$work/out" 2> "$work/err"; then bad "$ex without arguments succeeded"
     elif grep -q "^usage: " "$work/err"; then ok "$ex usage"
     else bad "$ex usage line: $(cat "$work/err")"; fi
@@ -126,6 +126,34 @@ got=$(awk '/^trips:/ { n = $2; seg = $3 } /^long trips/ { m = $(NF - 1) } /^thei
 if echo "$expect $got" | awk '{ e = ($3 - $6) / $3; exit !($1 == $4 && $2 == $5 && e < 1e-9 && e > -1e-9 && $7 == 2) }'; then
     ok "filter_aggregate: $(echo "$got" | cut -d' ' -f2) long trips over 2 segments, as awk counts"
 else bad "filter_aggregate: got '$got', awk '$expect'"; cat "$work/trips.txt"; fi
+
+# ---- predict_service.c: the model classify.c saved, two requests piped in (and a
+# bad one between them): the answers equal the CLI's predictions of the same rows.
+head -n 3 "$work/test.csv" > "$work/two.csv"
+"$sf" predict "$work/two.csv" --model "$work/clf.h5" --out - --quiet | tail -n 2 > "$work/two_cli.txt"
+"$sf" predict "$work/two.csv" --model "$work/clf.h5" --proba --out - --quiet | tail -n 2 > "$work/two_cli_proba.txt"
+# the features are the 20 columns before y
+cut -d, -f1-20 "$work/two.csv" | tail -n 2 > "$work/requests.txt"
+{ head -n 1 "$work/requests.txt"; echo "1,2,x"; tail -n 1 "$work/requests.txt"; } |
+    "$bin/predict_service" "$work/clf.h5" > "$work/answers.txt" 2> "$work/service.err"
+if [ "$(sed -n 2p "$work/answers.txt")" = 'error: "x" is not a number' ] &&
+    sed 2d "$work/answers.txt" | cmp -s - "$work/two_cli.txt"; then
+    ok "predict_service: two answers equal the CLI's, a bad request answered with an error"
+else bad "predict_service: answers"; cat "$work/answers.txt" "$work/service.err"; fi
+"$bin/predict_service" "$work/clf.h5" --proba < "$work/requests.txt" > "$work/answers_proba.txt" 2> "$work/service.err"
+if cmp -s "$work/answers_proba.txt" "$work/two_cli_proba.txt"; then ok "predict_service: --proba equals the CLI's"
+else bad "predict_service: --proba"; cat "$work/answers_proba.txt" "$work/two_cli_proba.txt"; fi
+# one request at a time over pipes: each answer must come before the next request
+mkfifo "$work/req" "$work/resp"
+if timeout 30 sh -c '
+    "$1" "$2" < "$3/req" > "$3/resp" 2>/dev/null &
+    exec 3> "$3/req" 4< "$3/resp"
+    head -n 1 "$3/requests.txt" >&3; read -r a <&4
+    tail -n 1 "$3/requests.txt" >&3; read -r b <&4
+    exec 3>&-; wait
+    [ "$a" = "$(head -n 1 "$3/two_cli.txt")" ] && [ "$b" = "$(tail -n 1 "$3/two_cli.txt")" ]' \
+    sh "$bin/predict_service" "$work/clf.h5" "$work"; then ok "predict_service: answers each request at once"
+else bad "predict_service: request/answer over pipes"; fi
 
 echo "$failures failed"
 [ "$failures" -eq 0 ]
