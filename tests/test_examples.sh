@@ -15,7 +15,7 @@ bad() { echo "FAILED: $1" >&2; failures=$((failures + 1)); }
 
 # every example prints a usage line and exits 1 without arguments (exactly 1: a
 # sanitizer's report would exit otherwise)
-for ex in regression classify kmeans gram filter_aggregate predict_service; do
+for ex in column_means regression classify kmeans gram filter_aggregate predict_service; do
     rc=0
     "$bin/$ex" > "$work/out" 2> "$work/err" || rc=$?
     if [ "$rc" -eq 1 ] && grep -q "^usage: " "$work/err"; then ok "$ex usage"
@@ -23,6 +23,12 @@ for ex in regression classify kmeans gram filter_aggregate predict_service; do
 done
 
 "$sf" gen regression --rows 5000 --seed 3 --out "$work/reg.csv" --quiet
+
+# ---- column_means.c: the mean of column a, against awk's
+m=$("$bin/column_means" "$work/reg.csv" | awk -F'\t' '$1 == "a" { print $2 }')
+if awk -F, -v m="$m" 'NR > 1 { s += $1; n++ } END { e = m - s / n; exit !(m != "" && e < 1e-12 && e > -1e-12) }' \
+    "$work/reg.csv"; then ok "column_means: mean of a $m, as awk"
+else bad "column_means: mean of a '$m'"; fi
 
 # ---- regression.c: the post's formula (levels = lnames); then a formula the CLI
 # can fit too, whose table must equal the CLI's line for line.
