@@ -25,6 +25,7 @@ typedef struct cli_opts {
     const char *pipeline, *model, *target, *columns, *weight;
     const char *data2;       /* update: DATA after M.h5 */
     const char *cache;       /* fit / update: --cache F.h5 */
+    const char *formula;     /* fit: --formula "y ~ a + C(b)" */
     unsigned epochs;
     bool has_seed;           /* --seed given (fit: random_state default) */
     sf_output output;        /* predict: --proba, --decision, --transform, --interval */

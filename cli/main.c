@@ -22,6 +22,7 @@ static const char usage[] =
     "                                     deterministic synthetic data (CSV or .h5)\n"
     "  read DATA                          a read-only pass; prints rows and MB/s\n"
     "  fit DATA --pipeline SPEC --model OUT.h5 [--target COL] [--columns a,b] [--weight COL]\n"
+    "      [--formula \"y ~ a + b + a:b + C(cat, levels=range(5))\"]   patsy's design matrix as features\n"
     "      [--epochs N] [--seed S]        (max_iter and random_state of the stages that have them)\n"
     "      [--cache F.h5]                 keep the first pass's rows for later passes (no re-parsing)\n"
     "                                     fit a pipeline, e.g. --pipeline \"scaler(with_mean=false)\"\n"
@@ -35,7 +36,7 @@ static const char usage[] =
     "\n"
     "options:\n"
     "  --threads N        worker threads (default: all CPUs)\n"
-    "  --chunk-rows N     rows per chunk (default 50000)\n"
+    "  --chunk-rows N     rows per chunk (default 16384)\n"
     "  --types SPEC       column types, e.g. cat1=category,y=float,n=int\n"
     "  --delimiter C      CSV field delimiter (default ,; \\t for tab)\n"
     "  --target COL|/PATH the target column; /PATH names an HDF5 dataset beside a\n"
@@ -156,6 +157,7 @@ int main(int argc, char **argv)
         }
         else if (!strcmp(a, "--columns")) { NEED_STR(a); o.columns = v; }
         else if (!strcmp(a, "--cache")) { NEED_STR(a); o.cache = v; }
+        else if (!strcmp(a, "--formula")) { NEED_STR(a); o.formula = v; }
         else if (!strcmp(a, "--weight")) { NEED_STR(a); o.weight = v; }
         else if (!strcmp(a, "--rows")) { NEED_NUM(a); o.rows = n; }
         else if (!strcmp(a, "--seed")) { NEED_NUM(a); o.seed = n; o.has_seed = true; }

@@ -186,28 +186,36 @@ static void robust_f(sf_linreg *s)
     sf_linreg_result *res = &s->res;
     size_t r = res->rank, q = 0;
     res->fvalue = res->f_pvalue = NAN;
-    bool explicit_const = s->params.fit_intercept && r > 0 && s->kept[0] == 0;
-    if (res->k_constant && !explicit_const) return; /* statsmodels #2444: NaN for an implicit constant */
-    size_t first = explicit_const ? 1 : 0;
-    q = r - first;
+    long ci = -1; /* position of the explicit constant among the kept columns */
+    for (size_t a = 0; a < r; a++)
+        if (s->const_idx >= 0 && s->kept[a] == (size_t)s->const_idx) ci = (long)a;
+    if (res->k_constant && ci < 0) return; /* statsmodels #2444: NaN for an implicit constant */
+    q = r - (ci >= 0 ? 1 : 0);
     if (q == 0) return;
+    size_t *idx = malloc(q * sizeof *idx);
     double *c = malloc((q * q + q) * sizeof *c);
-    if (!c) return;
+    if (!c || !idx) {
+        free(idx);
+        free(c);
+        return;
+    }
+    for (size_t a = 0, j = 0; a < r; a++)
+        if ((long)a != ci) idx[j++] = a;
     double *b = c + q * q;
     for (size_t a = 0; a < q; a++) {
-        b[a] = s->beta_kept[first + a];
-        for (size_t d = 0; d < q; d++) c[a * q + d] = s->cov_kept[(first + a) * r + first + d];
+        b[a] = s->beta_kept[idx[a]];
+        for (size_t d = 0; d < q; d++) c[a * q + d] = s->cov_kept[idx[a] * r + idx[d]];
     }
     gsl_matrix_view cv = gsl_matrix_view_array(c, q, q);
     gsl_vector_view bv = gsl_vector_view_array(b, q);
-    double quad = 0;
     if (gsl_linalg_cholesky_decomp1(&cv.matrix) == 0) {
         /* βᵀ C⁻¹ β = ‖L⁻¹β‖² */
         gsl_blas_dtrsv(CblasLower, CblasNoTrans, CblasNonUnit, &cv.matrix, &bv.vector);
-        quad = gsl_blas_dnrm2(&bv.vector);
-        res->fvalue = quad * quad / (double)q;
+        double nrm = gsl_blas_dnrm2(&bv.vector);
+        res->fvalue = nrm * nrm / (double)q;
         res->f_pvalue = sfi_lr_f_upper(res->fvalue, (double)q, res->df_resid);
     }
+    free(idx);
     free(c);
 }
 
@@ -225,7 +233,7 @@ static sf_status robust_cov(sf_linreg *s, sf_error *err)
     gsl_matrix_const_view ri = gsl_matrix_const_view_array(s->rinv, r, r);
     gsl_blas_dtrmm(CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, 1.0, &ri.matrix, &av.matrix);
     gsl_blas_dtrmm(CblasRight, CblasUpper, CblasTrans, CblasNonUnit, 1.0, &ri.matrix, &av.matrix);
-    double f = s->params.cov_type == SF_LINREG_HC1 ? s->nobs / s->res.df_resid : 1.0;
+    double f = s->params.cov_type == SF_LINREG_HC1 ? s->tot.nobs / s->res.df_resid : 1.0;
     for (size_t i = 0; i < r; i++)
         for (size_t j = 0; j < r; j++) s->cov_kept[i * r + j] = 0.5 * f * (a[i * r + j] + a[j * r + i]);
     free(a);
@@ -262,4 +270,41 @@ sf_status sf_linreg_end_residual_pass(sf_linreg *s, sf_error *err)
     res->has_diagnostics = true;
     s->phase = SFI_LR_RESID_DONE;
     return SF_OK;
+}
+
+sf_status sf_linreg_get_residual_state(const sf_linreg *s, sf_linreg_residual_state *rs, sf_error *err)
+{
+    if (!s || !rs) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_linreg_get_residual_state: NULL argument");
+    if (s->phase == SFI_LR_PASS0) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: no residual pass");
+    rs->rank = s->res.rank;
+    rs->meat = s->meat;
+    double v[] = {s->e_n, s->e_mean, s->e_m2, s->e_m3, s->e_m4, s->dw_sum, s->e_first, s->e_last};
+    memcpy(rs->sums, v, sizeof v);
+    return SF_OK;
+}
+
+sf_status sf_linreg_set_residual_state(sf_linreg *s, const sf_linreg_residual_state *rs, sf_error *err)
+{
+    if (!s || !rs) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_linreg_set_residual_state: NULL argument");
+    if (!s->is_finalized || s->phase != SFI_LR_PASS0)
+        return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: the residual state needs a fresh finalize");
+    size_t r = s->res.rank;
+    if (rs->rank != r || (r && !rs->meat))
+        return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: rank %zu, the fit has %zu", rs->rank, r);
+    for (size_t i = 0; i < r * r; i++)
+        if (!isfinite(rs->meat[i])) return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: not finite");
+    for (int i = 0; i < 8; i++)
+        if (!isfinite(rs->sums[i]) || ((i == 0 || i == 2 || i == 4) && rs->sums[i] < 0)) /* n, M2, M4 */
+            return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: bad sums");
+    SF_TRY(sf_linreg_begin_residual_pass(s, err));
+    if (r) memcpy(s->meat, rs->meat, r * r * sizeof *s->meat);
+    s->e_n = rs->sums[0];
+    s->e_mean = rs->sums[1];
+    s->e_m2 = rs->sums[2];
+    s->e_m3 = rs->sums[3];
+    s->e_m4 = rs->sums[4];
+    s->dw_sum = rs->sums[5];
+    s->e_first = rs->sums[6];
+    s->e_last = rs->sums[7];
+    return sf_linreg_end_residual_pass(s, err);
 }

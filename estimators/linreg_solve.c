@@ -146,6 +146,21 @@ static sf_status design_singular_values(sf_linreg *s, const double *w, sf_error 
     return SF_OK;
 }
 
+/* statsmodels' const_idx: the first model column that is a nonzero multiple of
+ * the ones column (factor column 0), i.e. whose rows below the first are 0. */
+static long constant_column(const sf_linreg *s, const double *w)
+{
+    if (s->params.fit_intercept) return 0;
+    size_t nc = s->nc;
+    for (size_t m = 0; m < s->k; m++) {
+        size_t c = sfi_lr_col(s, m);
+        double orth = 0;
+        for (size_t i = 1; i < nc - 1; i++) orth = hypot(orth, w[i * nc + c]);
+        if (w[c] != 0 && orth <= s->params.tol * fabs(w[c])) return (long)m;
+    }
+    return -1;
+}
+
 /* Re-triangularizes the model columns of w in order, dropping aliased ones (see
  * the file comment). Fills kept/aliased/rank; returns the implicit-constant flag
  * through *ones_in_span (only meaningful without fit_intercept). */
@@ -217,10 +232,10 @@ void sfi_lr_coefficient_tables(sf_linreg *s)
 static void summary_statistics(sf_linreg *s, double ssr)
 {
     sf_linreg_result *res = &s->res;
-    double n = s->nobs, kc = res->k_constant;
+    double n = s->tot.nobs, kc = res->k_constant;
     res->ssr = ssr;
-    res->centered_tss = s->m2_y;
-    res->uncentered_tss = s->m2_y + s->sum_w * s->mean_y * s->mean_y;
+    res->centered_tss = s->tot.m2_y;
+    res->uncentered_tss = s->tot.m2_y + s->tot.sum_w * s->tot.mean_y * s->tot.mean_y;
     double tss = kc ? res->centered_tss : res->uncentered_tss;
     res->ess = tss - ssr;
     res->rsquared = 1 - ssr / tss;
@@ -236,7 +251,7 @@ static void summary_statistics(sf_linreg *s, double ssr)
     res->fvalue = mse_model / res->scale;
     res->f_pvalue = res->df_model > 0 ? sfi_lr_f_upper(res->fvalue, res->df_model, res->df_resid) : NAN;
     double n2 = n / 2;
-    res->llf = -log(ssr) * n2 - (1 + log(M_PI / n2)) * n2 + 0.5 * s->sum_log_w;
+    res->llf = -log(ssr) * n2 - (1 + log(M_PI / n2)) * n2 + 0.5 * s->tot.sum_log_w;
     double kp = res->df_model + kc;
     res->aic = -2 * res->llf + 2 * kp;
     res->bic = -2 * res->llf + log(n) * kp;
@@ -245,11 +260,13 @@ static void summary_statistics(sf_linreg *s, double ssr)
 sf_status sf_linreg_finalize(sf_linreg *s, sf_error *err)
 {
     if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_linreg_finalize: NULL model");
-    if (!s->p || !(s->nobs > 0)) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: no rows seen");
+    if (!s->p) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: no rows seen");
     if (s->phase == SFI_LR_RESID)
         return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: finalize during the residual pass");
     size_t nc = s->nc, p = s->p, k = p + (s->params.fit_intercept ? 1 : 0);
     sfi_lr_free_results(s);
+    s->tot = s->mo;
+    sfi_lr_add_moments(&s->tot, s->yw, s->yw + s->block, s->n_pending);
     SF_TRY(alloc_results(s, k, err));
     s->k = k;
     size_t extra = s->n_pending > p ? s->n_pending : p;
@@ -269,6 +286,7 @@ sf_status sf_linreg_finalize(sf_linreg *s, sf_error *err)
         gst = gsl_linalg_QR_UR_decomp(&wv.matrix, &a.matrix, &tv.matrix);
     }
     sf_status st = gst ? gsl_fail(err, "QR update", gst) : design_singular_values(s, w, err);
+    s->const_idx = constant_column(s, w);
     if (st == SF_OK && s->params.alpha > 0) {
         memset(rows, 0, p * nc * sizeof *rows);
         for (size_t j = 0; j < p; j++) rows[j * nc + j + 1] = sqrt(s->params.alpha);
@@ -308,9 +326,9 @@ sf_status sf_linreg_finalize(sf_linreg *s, sf_error *err)
     if (s->params.fit_intercept) res->k_constant = r > 0 && s->kept[0] == 0 ? 1 : 0;
     else res->k_constant = ones_in_span ? 1 : 0;
     res->n_params = k;
-    res->nobs = s->nobs;
-    res->sum_w = s->sum_w;
-    res->df_resid = s->nobs - (double)r;
+    res->nobs = s->tot.nobs;
+    res->sum_w = s->tot.sum_w;
+    res->df_resid = s->tot.nobs - (double)r;
     res->df_model = (double)r - res->k_constant;
     res->cov_type = SF_LINREG_NONROBUST;
     res->use_t = true;

@@ -4,6 +4,7 @@
 #define SF_PIPELINE_IMPL_H
 
 #include "pipeline/stage.h"
+#include "streamfit/sf_design.h"
 #include "streamfit/sf_pipeline.h"
 
 struct sf_pipeline {
@@ -17,6 +18,8 @@ struct sf_pipeline {
     char **features;
     size_t n_features;
     char *target;
+    sf_design *design;      /* the formula's design (finished once fitted), or NULL:
+                             * features are then its column names, target its response */
     uint64_t rows_seen, rows_dropped;
     /* classifiers: the sorted classes, as values; for a categorical target the
      * values are codes 0..n-1 of the sorted labels in class_labels */
@@ -40,11 +43,13 @@ typedef struct sfi_plan {
     bool target_labels;    /* categorical target: y = index of its label in classes */
     const char *target_name;
     size_t chunk_rows;
+    const sf_design *design;  /* builds the rows (features, y) when set; cols unused */
 } sfi_plan;
 
-/* Resolves target, weight and features of src. names (n_names of them) fixes
- * the features (an update, a score); otherwise o->columns, or every numeric
- * column but target and weight. Caller frees pn->cols. */
+/* Resolves target, weight and features of src. With pl->design (finished and
+ * bound) the design builds the rows. Otherwise names (n_names of them) fixes the
+ * features (an update, a score), or o->columns, or every numeric column but
+ * target and weight. Caller frees pn->cols. */
 SFI_FUNC sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_options *o,
                                  const char *target, char *const *names, size_t n_names, sfi_plan *pn,
                                  sf_error *err);

@@ -174,6 +174,11 @@ static sf_status parse_params(const sfi_spec_stage *spec, sf_kmeans_params *p, u
                 p->init = SF_KMEANS_INIT_KMEANSPP;
             } else if (prm->value.type == SFI_V_STRING && strcmp(prm->value.str, "random") == 0) {
                 p->init = SF_KMEANS_INIT_RANDOM;
+            } else if (prm->value.type == SFI_V_STRING && !strpbrk(prm->value.str, "./")) {
+                /* a file is named with a '.' or a '/' ("centers.csv"); a bare word is a typo */
+                return sfi_spec_fail(err, prm->value.column, "init must be k-means++, random, a list of "
+                                     "centers or a data file (centers.csv, file.h5:/path), got \"%s\"",
+                                     prm->value.str);
             } else if (prm->value.type == SFI_V_LIST || prm->value.type == SFI_V_STRING) {
                 free(*init);
                 *init = NULL;

@@ -693,7 +693,8 @@ static void test_stage_spec_errors(void **state)
     assert_non_null(strstr(err.message, "reassignment_ratio"));
     stage_new("minibatch_kmeans(n_cluster=3)", &err, SF_ERR_ARG);
     assert_non_null(strstr(err.message, "unknown parameter n_cluster"));
-    stage_new("minibatch_kmeans(init=kmeans)", &err, SF_ERR_IO); /* a file name: missing */
+    stage_new("minibatch_kmeans(init=kmeans)", &err, SF_ERR_ARG); /* a bare word: a typo */
+    stage_new("minibatch_kmeans(init=no_such_centers.csv)", &err, SF_ERR_IO); /* a file name: missing */
     /* centers from a CSV file; a non-numeric one is refused */
     char *path = sf_test_write_tmp("a,b\n1,2\n3,4.5\n-1,0\n", 19, ".csv");
     char spec[256];

@@ -160,6 +160,27 @@ SF_API sf_status sf_linreg_residual_fit(sf_linreg *s, const double *x, size_t n,
  *  SF_ERR_STATE outside the residual pass. */
 SF_API sf_status sf_linreg_end_residual_pass(sf_linreg *s, sf_error *err);
 
+/** The residual pass's sums (for model files): the rank x rank middle of the
+ *  sandwich (in the coordinates of the kept factor; zeros when cov_type is
+ *  nonrobust) and, in sums, the count, mean, M2, M3, M4 of the whitened residuals,
+ *  Σ of squared successive differences, and the first and last residual. */
+typedef struct sf_linreg_residual_state {
+    size_t rank;
+    const double *meat;
+    double sums[8];
+} sf_linreg_residual_state;
+
+/** Fills rs during or after the residual pass. Borrowed; valid until the next
+ *  call that changes s. SF_ERR_STATE if the pass never began. */
+SF_API sf_status sf_linreg_get_residual_state(const sf_linreg *s, sf_linreg_residual_state *rs,
+                                              sf_error *err);
+
+/** On a model just finalized from the same first-pass state: restores a finished
+ *  residual pass (as begin, these sums, end). SF_ERR_ARG on sums that do not fit
+ *  (rank, non-finite); SF_ERR_STATE if s is not freshly finalized. */
+SF_API sf_status sf_linreg_set_residual_state(sf_linreg *s, const sf_linreg_residual_state *rs,
+                                              sf_error *err);
+
 /** Number of features (0 before the first partial_fit). */
 SF_API size_t sf_linreg_n_features(const sf_linreg *s);
 
@@ -167,12 +188,15 @@ SF_API size_t sf_linreg_n_features(const sf_linreg *s);
 SF_API sf_linreg_params sf_linreg_get_params(const sf_linreg *s);
 
 /** The resumable first-pass state. The factor is that of the weighted rows
- *  [1 | x | y] (n_cols = p + 2 columns); rows not yet folded wait in `pending`. */
+ *  [1 | x | y] (n_cols = p + 2 columns); rows not yet folded wait in `pending`
+ *  with their raw targets and weights. The counts and moments are those of the
+ *  folded rows (a block's are added when it is folded). */
 typedef struct sf_linreg_state {
     size_t n_features;     /**< p */
     const double *r;       /**< (p+2) x (p+2) row-major, upper triangular */
     size_t n_pending;      /**< rows buffered, < the block size */
     const double *pending; /**< n_pending x (p+2) row-major, already scaled by sqrt(w) */
+    const double *pending_y, *pending_w; /**< n_pending targets and weights (1 when none) */
     double nobs;           /**< rows seen */
     double sum_w;          /**< sum of weights */
     double mean_y;         /**< weighted mean of y */

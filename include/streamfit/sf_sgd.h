@@ -18,8 +18,16 @@
  *
  * Deviations from sklearn, all deliberate:
  * - max_iter defaults to 1 (one pass: partial_fit's semantics), not 1000;
- * - shuffle defaults to false (data order); true is not supported yet;
- * - early_stopping (a validation split) is not supported yet;
+ * - shuffle defaults to false (data order). shuffle=true permutes the rows in
+ *   fixed blocks of shuffle_block rows counted from the start of each epoch
+ *   (buffered in the model, so chunking still changes nothing), each block exactly
+ *   as sklearn's partial_fit(shuffle=True, random_state=R) permutes a call of that
+ *   many rows; it needs an integer random_state and dense rows;
+ * - early_stopping holds out every holdout_period-th row of each epoch (as Vowpal
+ *   Wabbit; sklearn draws a random validation_fraction instead), scores it with
+ *   the model of that moment, stops a weight vector after n_iter_no_change epochs
+ *   whose mean held-out loss did not improve by tol, and gives back its best
+ *   epoch's state (sklearn keeps the last);
  * - negative sample weights are refused;
  * - averaged classifiers keep their SGD intercept correctly across calls
  *   (sklearn 1.2 loses it from the second partial_fit call on);
@@ -31,6 +39,7 @@
 
 #include <stdbool.h>
 #include "sf_core.h"
+#include "sf_pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -91,8 +100,13 @@ typedef struct sf_sgd_params {
     uint32_t max_iter;         /**< epochs wanted by sf_sgd_end_epoch; default 1 (sklearn's fit: 1000) */
     double tol;                /**< 1e-3: stop when an epoch's loss > best - tol * n; NAN = None */
     uint32_t n_iter_no_change; /**< 5: epochs without improvement before stopping */
-    bool shuffle;              /**< false (sklearn: true); true is not supported yet */
-    bool early_stopping;       /**< false; true is not supported yet */
+    bool shuffle;              /**< false (sklearn: true): see above */
+    int64_t random_state;      /**< -1 = None (classifier, regressor, PA); perceptron 0 */
+    uint64_t shuffle_block;    /**< 50000 (the CLI's chunk rows): rows permuted together */
+    bool early_stopping;       /**< false: see above */
+    uint32_t holdout_period;   /**< 10 (sklearn's validation_fraction 0.1): with
+                                *   early_stopping, row i of an epoch (from 0) is held
+                                *   out when i % holdout_period == holdout_period - 1 */
     double epsilon;            /**< 0.1: huber and epsilon-insensitive losses */
     sf_sgd_learning_rate learning_rate; /**< classifier: optimal; regressor: invscaling;
                                 *   perceptron: constant; PA: set from loss */
@@ -107,8 +121,8 @@ typedef struct sf_sgd_params {
 SF_API void sf_sgd_params_default(sf_sgd_params *p, sf_sgd_kind kind);
 
 /** Checks p the way sklearn's parameter validation does; on error names the
- *  field in err->field_name ("loss", "eta0", ...). SF_ERR_UNSUPPORTED for
- *  shuffle or early_stopping. */
+ *  field in err->field_name ("loss", "eta0", ...). shuffle needs random_state in
+ *  [0, 2^32); early_stopping with shuffle is SF_ERR_UNSUPPORTED for now. */
 SF_API sf_status sf_sgd_params_check(const sf_sgd_params *p, sf_error *err);
 
 /** Names <-> values ("log_loss", "elasticnet", "invscaling", "sgd_classifier");
@@ -131,6 +145,16 @@ SF_API sf_status sf_sgd_new(sf_sgd **out, const sf_sgd_params *p, sf_error *err)
 /** Frees a model; NULL is a no-op. */
 SF_API void sf_sgd_free(sf_sgd *s);
 
+/** A deep copy of s (parameters, classes, class weights, learned state): a
+ *  snapshot to keep, e.g. the best epoch. Caller frees it. */
+SF_API sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err);
+
+/** Lets the one-vs-all weight vectors of a multi-class model learn each chunk in
+ *  parallel on pool's workers (borrowed: it must outlive its use; NULL: serial).
+ *  The model is bitwise the same for any number of workers. partial_fit then
+ *  calls sf_pool_run, so the pool must not be running other work at the time. */
+SF_API void sf_sgd_set_pool(sf_sgd *s, sf_pool *pool);
+
 /** True for the three classifier kinds. */
 SF_API bool sf_sgd_is_classifier(const sf_sgd *s);
 
@@ -148,7 +172,9 @@ SF_API sf_status sf_sgd_set_classes(sf_sgd *s, const double *classes, size_t n, 
 SF_API sf_status sf_sgd_set_class_weight(sf_sgd *s, const double *labels, const double *weights,
                                          size_t n, sf_error *err);
 
-/** Learns from n rows of the n x p matrix x (row stride ld >= p), in order.
+/** Learns from n rows of the n x p matrix x (row stride ld >= p), in order
+ *  (with shuffle: rows wait in the model until their block is complete, then the
+ *  block is learned in its permuted order; see sf_sgd_flush).
  *  y: n targets (classifiers: class values); w: n sample weights (finite, >= 0)
  *  or NULL. NaN or infinity in x, y or w, a label that is not a class, or p
  *  different from earlier calls is an error; so is an overflow of the weights
@@ -157,12 +183,42 @@ SF_API sf_status sf_sgd_set_class_weight(sf_sgd *s, const double *labels, const 
 SF_API sf_status sf_sgd_partial_fit(sf_sgd *s, const double *x, size_t n, size_t p, size_t ld,
                                     const double *y, const double *w, sf_error *err);
 
+/** With shuffle: learns the rows buffered towards an incomplete block now (as
+ *  a last, shorter block). sf_sgd_end_epoch does it first; call it yourself at the
+ *  end of data when not counting epochs. A no-op without buffered rows. */
+SF_API sf_status sf_sgd_flush(sf_sgd *s, sf_error *err);
+
+/** sf_sgd_partial_fit on n rows in CSR form (not with shuffle): row i holds the values
+ *  data[indptr[i] .. indptr[i+1]) in the columns indices[...] (< p), learned in
+ *  stored order at the cost of the stored entries, as sklearn's partial_fit on a
+ *  scipy.sparse CSR matrix — including its smaller intercept step (intercept_decay
+ *  0.01 instead of 1), so a model fed CSR rows differs from one fed the same rows
+ *  dense, exactly as in sklearn. indptr has n + 1 entries and need not start at 0.
+ *  Same errors and guarantees as sf_sgd_partial_fit. */
+SF_API sf_status sf_sgd_partial_fit_csr(sf_sgd *s, const double *data, const uint32_t *indices,
+                                        const size_t *indptr, size_t n, size_t p, const double *y,
+                                        const double *w, sf_error *err);
+
 /** Ends an epoch (a pass over all the data): per weight vector, sklearn fit()'s
  *  rule on the epoch's summed loss — no improvement when loss > best - tol * rows;
  *  after n_iter_no_change such epochs the adaptive rate divides eta by 5 (while
  *  eta > 1e-6), other rates stop that vector. *again is true while some vector
  *  goes on and fewer than max_iter epochs were made. SF_ERR_STATE before any data. */
 SF_API sf_status sf_sgd_end_epoch(sf_sgd *s, bool *again, sf_error *err);
+
+/** Losses of the epoch under way, for progress reports (progressive
+ *  validation): the training loss of each row measured before learning it
+ *  (sklearn's sumloss, summed over one-vs-all vectors) and the rows seen; with
+ *  early_stopping, the held-out rows' loss (summed over vectors) and weight.
+ *  Training losses are summed only while they are needed (epochs with tol,
+ *  early_stopping) or asked for with sf_sgd_track_loss. */
+typedef struct sf_sgd_progress {
+    double train_loss, rows, holdout_loss, holdout_weight;
+} sf_sgd_progress;
+SF_API sf_sgd_progress sf_sgd_get_progress(const sf_sgd *s);
+
+/** Sums training losses from now on even when no rule needs them. */
+SF_API void sf_sgd_track_loss(sf_sgd *s, bool on);
 
 /** Clears the epoch bookkeeping (epochs made, best loss, stopped vectors) so a
  *  later fit starts its epochs afresh; the learned state, t_ and eta stay. */
@@ -230,6 +286,7 @@ enum {
     SF_SGD_V_BEST_LOSS,        /**< best epoch loss (+inf: none yet) */
     SF_SGD_V_NO_IMPROVEMENT,   /**< epochs without improvement */
     SF_SGD_V_STOPPED,          /**< 1 when the stopping rule ended this vector */
+    SF_SGD_V_HOLDOUT_LOSS,     /**< early_stopping: this epoch's held-out loss so far */
     SF_SGD_V_COUNT
 };
 
@@ -246,6 +303,15 @@ typedef struct sf_sgd_state {
     const double *average_w;   /**< the same shape, or NULL when average == 0 */
     const double *q;           /**< the same shape (L1 applied so far), or NULL without L1 */
     const double *vec;         /**< n_vectors x SF_SGD_V_COUNT */
+    double holdout_weight;     /**< early_stopping: held-out rows' weight this epoch */
+    const double *best_w;      /**< early_stopping: the best epoch's w, average_w, q */
+    const double *best_average_w;
+    const double *best_q;
+    const double *best_vec;    /**< and its scalars (n_vectors x SF_SGD_V_COUNT) */
+    size_t n_buffered;         /**< shuffle: rows waiting for their block (< shuffle_block) */
+    const double *buffer_x;    /**< n_buffered x n_features, or NULL */
+    const double *buffer_y;    /**< n_buffered targets, or NULL */
+    const double *buffer_w;    /**< n_buffered weights (1 when none were given), or NULL */
 } sf_sgd_state;
 
 /** Describes s's state with borrowed pointers. SF_ERR_STATE before any data. */

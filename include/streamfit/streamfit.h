@@ -10,6 +10,7 @@
 #include "sf_core.h"
 #include "sf_kmeans.h"
 #include "sf_linreg.h"
+#include "sf_design.h"
 #include "sf_number.h"
 #include "sf_pipeline.h"
 #include "sf_pool.h"
