@@ -779,10 +779,8 @@ static sf_status km_load(void **out, hid_t g, size_t n_in, const sfi_h5ctx *c)
         s->compute_labels = p.compute_labels;
         p.compute_labels = false;
         r = sf_kmeans_new(&s->km, &p, c->err);
-    }
-    if (r == SF_OK) {
-        r = sf_kmeans_set_state(s->km, n_in, centers, counts, &ks, c->err);
-        if (r != SF_OK && c->err) {
+        if (r == SF_OK) r = sf_kmeans_set_state(s->km, n_in, centers, counts, &ks, c->err);
+        if (r != SF_OK && r != SF_ERR_NOMEM && c->err) { /* bad parameters or state: a corrupt file */
             char msg[sizeof c->err->message];
             sfi_strlcpy(msg, c->err->message, sizeof msg);
             r = corrupt(c, msg);

@@ -27,7 +27,8 @@
  * - refine: inertia never increases, ends at sklearn's KMeans(lloyd) inertia from
  *   the mini-batch centers (1e-9); 1 or 3 segments agree to 1e-12;
  * - predict / distances / score; JSON keys; save → load → continue bitwise equal
- *   to continuing the original; spec errors point at the value.
+ *   to continuing the original; spec errors point at the value; a model group
+ *   with one attribute or dataset replaced by a bad value is refused (SF_ERR_PARSE).
  * End to end through sf_pipeline_fit on a memory source (37-row chunks, 3
  * segments): the export is byte-identical for 1 and 2 threads; centers equal
  * sklearn's (mini-batch 1e-10, after refine 1e-9); sf_pipeline_score's inertia
@@ -681,6 +682,85 @@ static void test_stage_save_load(void **state)
     ops->free(back);
 }
 
+/* A saved stage with one attribute or dataset replaced by a bad value of the
+ * right type (the file stays valid HDF5, Decision 17): load refuses it with
+ * SF_ERR_PARSE and a message naming the problem. */
+typedef struct km_mutation {
+    const char *name;
+    bool is_attr, is_str;
+    int64_t i;
+    const char *str;
+    double v;       /* dataset: value written at index `at` */
+    size_t at, len; /* dataset length (0 = the saved one) */
+    const char *expect;
+} km_mutation;
+
+static void test_stage_load_corrupt(void **state)
+{
+    (void)state;
+    const sfi_stage_ops *ops = &sfi_kmeans_stage;
+    void *st = fit_stage("minibatch_kmeans(n_clusters=3, batch_size=100, random_state=4)", 100, 1, false, NULL);
+    const size_t p = KM_BLOBS_P;
+    static const km_mutation muts[] = {
+        {"n_clusters", true, false, 0, NULL, 0, 0, 0, "n_clusters"},
+        {"batch_size", true, false, -5, NULL, 0, 0, 0, "batch_size"},
+        {"rng_pos", true, false, 625, NULL, 0, 0, 0, "rng_pos"},
+        {"random_state", true, false, (int64_t)1 << 33, NULL, 0, 0, 0, "random_state"},
+        {"init", true, true, 0, "bogus", 0, 0, 0, "init"},
+        {"reassignment_ratio", true, true, 0, "0.1x", 0, 0, 0, "reassignment_ratio"},
+        {"reassignment_ratio", true, true, 0, "7", 0, 0, 0, "reassignment_ratio"},
+        {"counts_", false, false, 0, NULL, -1, 1, 3, "count"},
+        {"cluster_centers_", false, false, 0, NULL, NAN, 4, 3 * KM_BLOBS_P, "non-finite"},
+        {"cluster_centers_", false, false, 0, NULL, 1, 0, 3 * KM_BLOBS_P - 1, "cluster_centers_"},
+        {"rng_key", false, false, 0, NULL, 4294967296.0, 5, 624, "rng_key"},
+        {"rng_key", false, false, 0, NULL, 0.5, 5, 624, "rng_key"},
+        {"inertia_", false, false, 0, NULL, 1, 0, 2, "inertia_"},
+    };
+    for (size_t m = 0; m < sizeof muts / sizeof muts[0]; m++) {
+        const km_mutation *mu = &muts[m];
+        char path[] = "/tmp/sf_kmeans_bad_XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        close(fd);
+        sf_error err;
+        sfi_h5ctx c = {.file = path, .err = &err};
+        hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        hid_t g = H5Gcreate2(f, "stage", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        assert_int_equal(ops->save(st, g, &c), SF_OK);
+        if (mu->is_attr) {
+            assert_true(H5Adelete(g, mu->name) >= 0);
+            if (mu->is_str) assert_int_equal(sfi_h5_attr_write_str(&c, g, mu->name, mu->str), SF_OK);
+            else assert_int_equal(sfi_h5_attr_write_i64(&c, g, mu->name, mu->i), SF_OK);
+        } else {
+            double *v = NULL;
+            size_t n = 0;
+            assert_int_equal(sfi_h5_read_vec(&c, g, mu->name, 0, &v, &n), SF_OK);
+            double *nv = calloc(mu->len, sizeof *nv);
+            memcpy(nv, v, (n < mu->len ? n : mu->len) * sizeof *nv);
+            if (mu->at < mu->len) nv[mu->at] = mu->v;
+            assert_true(H5Ldelete(g, mu->name, H5P_DEFAULT) >= 0);
+            assert_int_equal(sfi_h5_write_vec(&c, g, mu->name, nv, mu->len), SF_OK);
+            free(v);
+            free(nv);
+        }
+        H5Gclose(g);
+        H5Fclose(f);
+        f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        g = H5Gopen2(f, "stage", H5P_DEFAULT);
+        void *back = (void *)1;
+        sf_status got = ops->load(&back, g, p, &c);
+        if (got != SF_ERR_PARSE || !strstr(err.message, mu->expect))
+            print_error("mutation %zu (%s): status %d, \"%s\"\n", m, mu->name, got, err.message);
+        assert_int_equal(got, SF_ERR_PARSE);
+        assert_null(back);
+        assert_non_null(strstr(err.message, mu->expect));
+        H5Gclose(g);
+        H5Fclose(f);
+        unlink(path);
+    }
+    ops->free(st);
+}
+
 static void test_stage_spec_errors(void **state)
 {
     (void)state;
@@ -900,7 +980,8 @@ int main(void)
         cmocka_unit_test(test_bad_params),     cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_stage_batches),  cmocka_unit_test(test_stage_refine),
         cmocka_unit_test(test_stage_outputs),  cmocka_unit_test(test_stage_save_load),
-        cmocka_unit_test(test_stage_spec_errors), cmocka_unit_test(test_pipeline_end_to_end),
+        cmocka_unit_test(test_stage_spec_errors), cmocka_unit_test(test_stage_load_corrupt),
+        cmocka_unit_test(test_pipeline_end_to_end),
         cmocka_unit_test(test_pipeline_minibatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
