@@ -632,6 +632,19 @@ static void test_stage_outputs(void **state)
     ops->free(st);
 }
 
+/* Saves stage st into group "stage" of a new file at path (a mkstemp template);
+ * returns the open file and the group in *g. */
+static hid_t save_stage(const void *st, char *path, const sfi_h5ctx *c, hid_t *g)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    *g = H5Gcreate2(f, "stage", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_int_equal(sfi_kmeans_stage.save(st, *g, c), SF_OK);
+    return f;
+}
+
 /* save → load → one more pass of blocks equals continuing the original (Decision 1). */
 static void test_stage_save_load(void **state)
 {
@@ -641,14 +654,9 @@ static void test_stage_save_load(void **state)
                          "reassignment_ratio=0.3, random_state=9, refine=2)",
                          100, 1, false, NULL);
     char path[] = "/tmp/sf_kmeans_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
     sf_error err;
     sfi_h5ctx c = {.file = path, .err = &err};
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t g = H5Gcreate2(f, "stage", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    assert_int_equal(ops->save(st, g, &c), SF_OK);
+    hid_t g, f = save_stage(st, path, &c, &g);
     H5Gclose(g);
     H5Fclose(f);
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -719,14 +727,9 @@ static void test_stage_load_corrupt(void **state)
     for (size_t m = 0; m < sizeof muts / sizeof muts[0]; m++) {
         const km_mutation *mu = &muts[m];
         char path[] = "/tmp/sf_kmeans_bad_XXXXXX";
-        int fd = mkstemp(path);
-        assert_true(fd >= 0);
-        close(fd);
         sf_error err;
         sfi_h5ctx c = {.file = path, .err = &err};
-        hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-        hid_t g = H5Gcreate2(f, "stage", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-        assert_int_equal(ops->save(st, g, &c), SF_OK);
+        hid_t g, f = save_stage(st, path, &c, &g);
         if (mu->is_attr) {
             assert_true(H5Adelete(g, mu->name) >= 0);
             if (mu->is_str) assert_int_equal(sfi_h5_attr_write_str(&c, g, mu->name, mu->str), SF_OK);
@@ -778,7 +781,7 @@ static void test_stage_spec_errors(void **state)
     /* centers from a CSV file; a non-numeric one is refused */
     char *path = sf_test_write_tmp("a,b\n1,2\n3,4.5\n-1,0\n", 19, ".csv");
     char spec[256];
-    snprintf(spec, sizeof spec, "minibatch_kmeans(init=\"%s\")", path);
+    snprintf(spec, sizeof spec, "minibatch_kmeans(init=\"%s\")", path ? path : "");
     void *fs = stage_new(spec, &err, SF_OK);
     sfi_buf js = {0};
     sfi_kmeans_stage.to_json(fs, &js);
@@ -788,7 +791,7 @@ static void test_stage_spec_errors(void **state)
     unlink(path);
     free(path);
     path = sf_test_write_tmp("a,b\n1,x\n", 8, ".csv");
-    snprintf(spec, sizeof spec, "minibatch_kmeans(init=\"%s\")", path);
+    snprintf(spec, sizeof spec, "minibatch_kmeans(init=\"%s\")", path ? path : "");
     stage_new(spec, &err, SF_ERR_ARG);
     assert_non_null(strstr(err.message, "not a number"));
     unlink(path);
