@@ -842,8 +842,9 @@ static size_t json_numbers(const char *js, const char *key, double *out, size_t 
     return n;
 }
 
-/* The blobs as a memory source of chunk_rows-row chunks and segments. */
-static sf_source *blobs_source(size_t chunk_rows, size_t segment_rows)
+/* x (KM_BLOBS_N rows of the blobs' width) as a memory source of chunk_rows-row
+ * chunks and segments. */
+static sf_source *rows_source(const double *x, size_t chunk_rows, size_t segment_rows)
 {
     sf_source_options so;
     sf_source_options_init(&so);
@@ -851,15 +852,19 @@ static sf_source *blobs_source(size_t chunk_rows, size_t segment_rows)
     if (segment_rows) so.segment_rows = segment_rows;
     sf_source *src = NULL;
     sf_error err;
-    assert_int_equal(sf_source_from_memory(&src, km_blobs, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, NULL, NULL, NULL, &so,
-                                           &err),
+    assert_int_equal(sf_source_from_memory(&src, x, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, NULL, NULL, NULL, &so, &err),
                      SF_OK);
     return src;
 }
 
-static sf_pipeline *fit_pipeline(const char *spec, size_t threads, char **json)
+static sf_source *blobs_source(size_t chunk_rows, size_t segment_rows)
 {
-    sf_source *src = blobs_source(37, 200);
+    return rows_source(km_blobs, chunk_rows, segment_rows);
+}
+
+/* A pipeline fitted on src with threads workers, and its export in *json. */
+static sf_pipeline *fit_on(sf_source *src, const char *spec, size_t threads, char **json)
+{
     sf_error err;
     sf_pipeline *pl = NULL;
     assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_OK);
@@ -869,8 +874,15 @@ static sf_pipeline *fit_pipeline(const char *spec, size_t threads, char **json)
     sf_status st = sf_pipeline_fit(pl, src, &fo, &err);
     if (st != SF_OK) print_error("%s\n", err.message);
     assert_int_equal(st, SF_OK);
-    sf_source_close(src);
     assert_int_equal(sf_pipeline_to_json(pl, json, &err), SF_OK);
+    return pl;
+}
+
+static sf_pipeline *fit_pipeline(const char *spec, size_t threads, char **json)
+{
+    sf_source *src = blobs_source(37, 200);
+    sf_pipeline *pl = fit_on(src, spec, threads, json);
+    sf_source_close(src);
     return pl;
 }
 
@@ -944,6 +956,65 @@ static void test_pipeline_end_to_end(void **state)
     sf_pipeline_free(back);
 }
 
+/* init_sample on blobs sorted by cluster (the first batch sees one cluster): the
+ * export is the same for 1 and 2 threads, the initial centers are rows of the
+ * data from more than one cluster, and without reassignment the fit ends nearer
+ * the optimum than with the first batch's k-means++ (with reassignment on, sorted
+ * batches hand the idle centers to rows of the current cluster either way: sort
+ * order hurts mini-batch k-means whatever the init). */
+static double fit_sorted(const char *spec, size_t threads, char **json, double *init)
+{
+    static double sorted[KM_BLOBS_N * KM_BLOBS_P];
+    size_t r = 0;
+    for (size_t c = 0; c < 4; c++)
+        for (size_t i = 0; i < KM_BLOBS_N; i++)
+            if (km_kpp_predict[i] == c) memcpy(sorted + r++ * KM_BLOBS_P, km_blobs + i * KM_BLOBS_P, sizeof(double) * KM_BLOBS_P);
+    assert_int_equal(r, KM_BLOBS_N);
+    sf_source *src = rows_source(sorted, 64, 150);
+    sf_error err;
+    sf_pipeline *pl = fit_on(src, spec, threads, json);
+    if (init) assert_int_equal(json_numbers(*json, "init", init, 4 * KM_BLOBS_P), 4 * KM_BLOBS_P);
+    assert_int_equal(sf_source_rewind(src, &err), SF_OK);
+    sf_score sc;
+    assert_int_equal(sf_pipeline_score(pl, src, 1, &sc, &err), SF_OK);
+    sf_source_close(src);
+    sf_pipeline_free(pl);
+    return sc.inertia;
+}
+
+static void test_init_sample(void **state)
+{
+    (void)state;
+    const char *spec = "minibatch_kmeans(n_clusters=4, batch_size=64, random_state=3, reassignment_ratio=0, "
+                       "init_sample=120)";
+    char *j1, *j2, *j0;
+    double init[4 * KM_BLOBS_P];
+    double in1 = fit_sorted(spec, 1, &j1, init);
+    fit_sorted(spec, 2, &j2, NULL);
+    assert_string_equal(j1, j2);
+    double in0 = fit_sorted("minibatch_kmeans(n_clusters=4, batch_size=64, random_state=3, reassignment_ratio=0)", 1,
+                            &j0, NULL);
+    print_message("sorted blobs: inertia %.6g with init_sample, %.6g without, optimum %.6g\n", in1, in0,
+                  km_stage_lloyd_inertia);
+    assert_true(in1 < in0);
+    /* each sorted cluster streams into its own center: the running means are the
+     * cluster means, sklearn's Lloyd optimum */
+    assert_double_close(in1, km_stage_lloyd_inertia, 1e-9, 0);
+    /* every initial center is a row; they come from at least two clusters */
+    bool seen[4] = {false};
+    for (size_t j = 0; j < 4; j++) {
+        size_t found = KM_BLOBS_N;
+        for (size_t i = 0; i < KM_BLOBS_N && found == KM_BLOBS_N; i++)
+            if (memcmp(init + j * KM_BLOBS_P, km_blobs + i * KM_BLOBS_P, sizeof(double) * KM_BLOBS_P) == 0) found = i;
+        assert_true(found < KM_BLOBS_N);
+        seen[km_kpp_predict[found]] = true;
+    }
+    assert_true(seen[0] + seen[1] + seen[2] + seen[3] >= 2);
+    free(j0);
+    free(j1);
+    free(j2);
+}
+
 /* The mini-batch pass alone through the pipeline: sklearn's 128-row batches. */
 static void test_pipeline_minibatch(void **state)
 {
@@ -985,7 +1056,7 @@ int main(void)
         cmocka_unit_test(test_stage_outputs),  cmocka_unit_test(test_stage_save_load),
         cmocka_unit_test(test_stage_spec_errors), cmocka_unit_test(test_stage_load_corrupt),
         cmocka_unit_test(test_pipeline_end_to_end),
-        cmocka_unit_test(test_pipeline_minibatch),
+        cmocka_unit_test(test_pipeline_minibatch), cmocka_unit_test(test_init_sample),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
