@@ -23,7 +23,8 @@
  * (clone_empty per worker, merge in segment order, begin/end_pass):
  * - re-cutting blocks of 37 or 600 rows into batch_size=128 batches: centers and
  *   counts bitwise equal to each other and equal to sklearn's partial_fit over
- *   128-row batches (1e-10); blocks with or without y;
+ *   128-row batches (1e-10); blocks with or without y; fewer rows than
+ *   batch_size: one step at the end of the pass = sklearn's partial_fit(X);
  * - refine: inertia never increases, ends at sklearn's KMeans(lloyd) inertia from
  *   the mini-batch centers (1e-9); 1 or 3 segments agree to 1e-12;
  * - predict / distances / score; JSON keys; save → load → continue bitwise equal
@@ -557,6 +558,22 @@ static void test_stage_batches(void **state)
     sfi_kmeans_stage.free(b);
 }
 
+/* Fewer rows than batch_size (1024): one step on all 600 at the end of the pass,
+ * as sklearn's partial_fit(X). */
+static void test_stage_short(void **state)
+{
+    (void)state;
+    double c[4 * KM_BLOBS_P], n[4];
+    sf_kmeans_state ks;
+    void *st = fit_stage("minibatch_kmeans(n_clusters=4, random_state=42)", 37, 1, false, NULL);
+    stage_centers(st, c, n, &ks);
+    assert_int_equal(ks.n_steps, 1);
+    assert_int_equal(ks.batch_size, KM_BLOBS_N);
+    close_array(c, km_whole_centers, 4 * KM_BLOBS_P, 1e-10, "whole", 0);
+    assert_double_close(ks.inertia, km_whole_inertia, 1e-10, 0);
+    sfi_kmeans_stage.free(st);
+}
+
 static void test_stage_refine(void **state)
 {
     (void)state;
@@ -1052,7 +1069,8 @@ int main(void)
         cmocka_unit_test(test_pool),           cmocka_unit_test(test_lloyd),
         cmocka_unit_test(test_lloyd_empty),          cmocka_unit_test(test_lloyd_merge),
         cmocka_unit_test(test_bad_params),     cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_stage_batches),  cmocka_unit_test(test_stage_refine),
+        cmocka_unit_test(test_stage_batches),  cmocka_unit_test(test_stage_short),
+        cmocka_unit_test(test_stage_refine),
         cmocka_unit_test(test_stage_outputs),  cmocka_unit_test(test_stage_save_load),
         cmocka_unit_test(test_stage_spec_errors), cmocka_unit_test(test_stage_load_corrupt),
         cmocka_unit_test(test_pipeline_end_to_end),
