@@ -116,10 +116,28 @@ path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "linreg_fixture.
 with open(path, "w") as f:
     f.write("\n".join(out) + "\n")
 
-# statsmodels' summary text of the OLS case with the Date/Time values blanked
-# (ours leaves them out so the text depends on the model only), for the layout test
-smry = sm.OLS(y, Xc).fit().summary(xname=["const", "x1", "x2", "x3", "x4"]).as_text()
-lines = [" " * 37 + l[37:] if l.startswith(("Date:", "Time:")) else l for l in smry.split("\n")]
-with open(path, "a") as f:
-    f.write("static const char ols_summary[] =\n%s;\n" % "\n".join(
+# statsmodels' summary texts with the Date/Time values blanked (ours leaves them
+# out so the text depends on the model only), for the layout tests: OLS; HC1
+# (z, robust note); no constant with long names (uncentered labels widen the top
+# block, long names the coefficient table)
+def summary_text(res, **kw):
+    t = res.summary(**kw).as_text()
+    def blank(l):
+        i = max(l.find("Prob (F-statistic):"), l.find("Log-Likelihood:"))
+        return " " * i + l[i:]
+    return [blank(l) if l.startswith(("Date:", "Time:")) else l for l in t.split("\n")]
+
+
+def c_string(name, lines):
+    return "static const char %s[] =\n%s;\n" % (name, "\n".join(
         '    "%s\\n"' % l.replace("\\", "\\\\").replace('"', '\\"') for l in lines))
+
+
+names = ["const", "x1", "x2", "x3", "x4"]
+texts = [("ols_summary", summary_text(sm.OLS(y, Xc).fit(), xname=names)),
+         ("hc1_summary", summary_text(sm.OLS(y, Xc).fit(cov_type="HC1"), xname=names)),
+         ("noint_summary", summary_text(sm.OLS(y, X).fit(), yname="a_long_dependent_variable_name",
+                                        xname=["a_rather_long_feature_name", "x2", "x3", "x4"]))]
+with open(path, "a") as f:
+    for name, lines in texts:
+        f.write(c_string(name, lines))
