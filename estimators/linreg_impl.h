@@ -65,6 +65,8 @@ SFI_FUNC sf_status sfi_lr_check_rows(const sf_linreg *s, const double *x, size_t
 SFI_FUNC void sfi_lr_add_moments(sfi_lr_moments *m, const double *y, const double *w, size_t n);
 /* Drops finalize's results and any residual pass (back to the first pass). */
 SFI_FUNC void sfi_lr_free_results(sf_linreg *s);
+/* dst gets a copy of src's finalize results (dst's state is not touched). */
+SFI_FUNC sf_status sfi_lr_copy_results(sf_linreg *dst, const sf_linreg *src, sf_error *err);
 /* sf_linreg_merge during the residual pass. */
 SFI_FUNC sf_status sfi_lr_merge_residuals(sf_linreg *dst, const sf_linreg *src, sf_error *err);
 /* bse, tvalues, pvalues and cov_params from cov_kept and use_t. */

@@ -128,6 +128,34 @@ static sf_status alloc_results(sf_linreg *s, size_t k, sf_error *err)
     return SF_OK;
 }
 
+sf_status sfi_lr_copy_results(sf_linreg *dst, const sf_linreg *src, sf_error *err)
+{
+    size_t k = src->k;
+    sfi_lr_free_results(dst);
+    SF_TRY(alloc_results(dst, k, err));
+    memcpy(dst->kept, src->kept, k * sizeof *dst->kept);
+    memcpy(dst->aliased, src->aliased, k);
+    double *const d[] = {dst->coef, dst->bse, dst->tvalues, dst->pvalues, dst->sv, dst->beta_kept};
+    const double *const o[] = {src->coef, src->bse, src->tvalues, src->pvalues, src->sv, src->beta_kept};
+    for (int i = 0; i < 6; i++) memcpy(d[i], o[i], k * sizeof(double));
+    memcpy(dst->cov, src->cov, k * k * sizeof(double));
+    memcpy(dst->rinv, src->rinv, k * k * sizeof(double));
+    memcpy(dst->cov_kept, src->cov_kept, k * k * sizeof(double));
+    dst->k = k;
+    dst->const_idx = src->const_idx;
+    dst->tot = src->tot;
+    dst->res = src->res;
+    dst->res.aliased = dst->aliased;
+    dst->res.params = dst->coef;
+    dst->res.bse = dst->bse;
+    dst->res.tvalues = dst->tvalues;
+    dst->res.pvalues = dst->pvalues;
+    dst->res.cov_params = dst->cov;
+    dst->res.singular_values = dst->sv;
+    dst->is_finalized = true;
+    return SF_OK;
+}
+
 /* Singular values of the weighted design's model columns: those of R's
  * (p+1) x k block (one-sided Jacobi: accurate small singular values). */
 static sf_status design_singular_values(sf_linreg *s, const double *w, sf_error *err)

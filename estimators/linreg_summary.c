@@ -178,6 +178,8 @@ static void notes(const sf_linreg *s, sfi_buf *b, const char *const *names)
     else
         sfi_buf_printf(b, "[%d] Standard Errors are heteroscedasticity robust (HC%d)\n", ++k,
                        (int)r->cov_type - (int)SF_LINREG_HC0);
+    if (r->nobs < (double)r->n_params)
+        sfi_buf_printf(b, "[%d] The input rank is higher than the number of observations.\n", ++k);
     double ev = r->singular_values[r->n_params - 1];
     ev *= ev;
     if (ev < 1e-10)
