@@ -25,6 +25,7 @@ typedef struct cli_opts {
     const char *pipeline, *model, *target, *columns, *weight;
     const char *data2;       /* update: DATA after M.h5 */
     const char *cache;       /* fit / update: --cache F.h5 */
+    const char *formula;     /* fit: --formula "y ~ a + C(b)" */
     unsigned epochs;
     bool has_seed;           /* --seed given (fit: random_state default) */
     sf_output output;        /* predict: --proba, --decision, --transform, --interval */
@@ -57,5 +58,6 @@ int cli_fit(const cli_opts *o);
 int cli_export(const cli_opts *o);
 int cli_predict(const cli_opts *o);
 int cli_update(const cli_opts *o);
+int cli_score(const cli_opts *o);
 
 #endif

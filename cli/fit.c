@@ -8,13 +8,43 @@
 
 #include "cli/cli.h"
 
-/* Prints a spec error as the spec and a caret under the offending column. */
-static int report_spec(const sf_error *err, const char *spec)
+/* Prints a spec or formula error as the text and a caret under the offending
+ * column (Decision 14); any other error as one line. */
+static int report_spec(const sf_error *err, const char *spec, const char *formula)
 {
-    if (strcmp(err->where.source, "<pipeline>") != 0) return cli_report(err);
-    fprintf(stderr, "streamfit: error in --pipeline: %s\n  %s\n  %*s^\n", err->message, spec,
+    const char *text = NULL, *flag = NULL;
+    if (!strcmp(err->where.source, "<pipeline>")) text = spec, flag = "--pipeline";
+    else if (!strcmp(err->where.source, "<formula>") && formula) text = formula, flag = "--formula";
+    if (!text) return cli_report(err);
+    fprintf(stderr, "streamfit: error in %s: %s\n  %s\n  %*s^\n", flag, err->message, text,
             (int)(err->where.column ? err->where.column - 1 : 0), "");
     return EXIT_BAD_INPUT;
+}
+
+/* One line per pass on a terminal: pass k of stage s, rows, MB/s, ETA. */
+typedef struct fit_progress {
+    cli_progress line;
+    size_t stage;
+    unsigned pass;
+    bool started;
+} fit_progress;
+
+static void on_progress(void *ctx, const sf_progress *p)
+{
+    fit_progress *f = ctx;
+    if (!f->started || f->stage != p->stage || f->pass != p->pass) {
+        f->line.t0 = cli_now();
+        f->started = true;
+        f->stage = p->stage;
+        f->pass = p->pass;
+    }
+    char what[128];
+    snprintf(what, sizeof what, "stage %zu/%zu %s, pass %u", p->stage + 1, p->n_stages,
+             p->kind ? p->kind : "(classes)", p->pass + 1);
+    f->line.what = what;
+    f->line.last = 0; /* the library already paces its calls */
+    cli_progress_update(&f->line, p->rows, p->bytes, p->total_bytes);
+    if (p->done) cli_progress_end(&f->line);
 }
 
 int cli_fit(const cli_opts *o)
@@ -27,7 +57,7 @@ int cli_fit(const cli_opts *o)
     sf_pipeline *pl = NULL;
     sf_source *src = NULL;
     sf_status st = sf_pipeline_new(&pl, o->pipeline, &err);
-    if (st != SF_OK) return report_spec(&err, o->pipeline);
+    if (st != SF_OK) return report_spec(&err, o->pipeline, NULL);
     double t0 = cli_now();
     st = sf_source_open(&src, o->data, &o->src, &err);
     sf_fit_options fo;
@@ -38,12 +68,35 @@ int cli_fit(const cli_opts *o)
     fo.weight = o->weight;
     fo.epochs = o->epochs;
     fo.cache = o->cache;
+    fo.formula = o->formula;
+    fit_progress fp = {0};
+    cli_progress_start(&fp.line, o, "fit");
+    if (fp.line.on) {
+        fo.progress = on_progress;
+        fo.progress_ctx = &fp;
+    }
     fo.has_seed = o->has_seed;
     fo.seed = o->seed;
+    if (st == SF_OK && !o->columns && !o->formula && !o->quiet) {
+        /* Decision 13: categorical columns are not features without a formula */
+        char names[512] = "";
+        size_t n = 0, k = 0;
+        for (size_t j = 0; j < sf_source_n_columns(src); j++) {
+            const char *c = sf_source_column_name(src, j);
+            if (sf_source_column_type(src, j) != SF_COL_CATEGORY || (o->target && !strcmp(c, o->target)) ||
+                (o->weight && !strcmp(c, o->weight)))
+                continue;
+            if (k < sizeof names) k += (size_t)snprintf(names + k, sizeof names - k, "%s%s", n ? ", " : "", c);
+            n++;
+        }
+        if (n)
+            fprintf(stderr, "streamfit: left out %zu categorical column%s (use a formula with C(...)): %s\n", n,
+                    n == 1 ? "" : "s", names);
+    }
     if (st == SF_OK) st = sf_pipeline_fit(pl, src, &fo, &err);
     if (st == SF_OK) st = sf_pipeline_save(pl, o->model, &err);
     int rc = 0;
-    if (st != SF_OK) rc = cli_report(&err);
+    if (st != SF_OK) rc = report_spec(&err, o->pipeline, o->formula);
     else if (!o->quiet)
         fprintf(stderr, "streamfit: fitted %zu stage%s on %llu rows (%llu dropped for missing values) "
                         "in %.2f s; model in %s\n",
@@ -81,7 +134,12 @@ int cli_export(const cli_opts *o)
         printf("\nstages:");
         for (size_t k = 0; k < sf_pipeline_n_stages(pl); k++)
             printf("%s %s", k ? " |" : "", sf_pipeline_stage_kind(pl, k));
-        printf("\n(--json prints every fitted attribute)\n");
+        printf("\n");
+        char *table = NULL;
+        sf_error e2;
+        if (sf_pipeline_summary(pl, &table, &e2) == SF_OK) printf("\n%s\n", table);
+        free(table);
+        printf("(--json prints every fitted attribute)\n");
     }
     free(json);
     sf_pipeline_free(pl);
@@ -140,6 +198,12 @@ int cli_update(const cli_opts *o)
     fo.threads = o->threads;
     fo.weight = o->weight;
     fo.cache = o->cache;
+    fit_progress fp = {0};
+    cli_progress_start(&fp.line, o, "update");
+    if (fp.line.on) {
+        fo.progress = on_progress;
+        fo.progress_ctx = &fp;
+    }
     double t0 = cli_now();
     uint64_t seen0 = 0, dropped0 = 0;
     sf_status st = sf_pipeline_load(&pl, o->data, &err);
@@ -159,6 +223,40 @@ int cli_update(const cli_opts *o)
                 (unsigned long long)(sf_pipeline_rows_seen(pl) - seen0 -
                                      (sf_pipeline_rows_dropped(pl) - dropped0)),
                 (unsigned long long)(sf_pipeline_rows_dropped(pl) - dropped0), cli_now() - t0, out);
+    sf_source_close(src);
+    sf_pipeline_free(pl);
+    return rc;
+}
+
+int cli_score(const cli_opts *o)
+{
+    if (!o->data) return cli_usage_error("score needs DATA");
+    if (!o->model) return cli_usage_error("score needs --model M.h5");
+    sf_error err;
+    sf_error_clear(&err);
+    sf_pipeline *pl = NULL;
+    sf_source *src = NULL;
+    sf_score sc;
+    sf_status st = sf_pipeline_load(&pl, o->model, &err);
+    if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
+    if (st == SF_OK) st = sf_pipeline_score(pl, src, o->threads, &sc, &err);
+    int rc = 0;
+    if (st != SF_OK) rc = cli_report(&err);
+    else if (o->json) {
+        printf("{\"rows\": %llu, \"dropped\": %llu, \"score\": %.17g", (unsigned long long)sc.n,
+               (unsigned long long)sc.dropped, sc.score);
+        const char *names[] = {"accuracy", "log_loss", "r2", "mse", "inertia"};
+        const double vals[] = {sc.accuracy, sc.log_loss, sc.r2, sc.mse, sc.inertia};
+        for (int i = 0; i < 5; i++)
+            if (!isnan(vals[i])) printf(", \"%s\": %.17g", names[i], vals[i]);
+        printf("}\n");
+    } else {
+        printf("rows\t%llu\ndropped\t%llu\n", (unsigned long long)sc.n, (unsigned long long)sc.dropped);
+        if (!isnan(sc.accuracy)) printf("accuracy\t%.6f\n", sc.accuracy);
+        if (!isnan(sc.log_loss)) printf("log_loss\t%.6f\n", sc.log_loss);
+        if (!isnan(sc.r2)) printf("r2\t%.6f\nmse\t%.6g\n", sc.r2, sc.mse);
+        if (!isnan(sc.inertia)) printf("inertia\t%.6g\n", sc.inertia);
+    }
     sf_source_close(src);
     sf_pipeline_free(pl);
     return rc;

@@ -22,19 +22,21 @@ static const char usage[] =
     "                                     deterministic synthetic data (CSV or .h5)\n"
     "  read DATA                          a read-only pass; prints rows and MB/s\n"
     "  fit DATA --pipeline SPEC --model OUT.h5 [--target COL] [--columns a,b] [--weight COL]\n"
+    "      [--formula \"y ~ a + b + a:b + C(cat, levels=range(5))\"]   patsy's design matrix as features\n"
     "      [--epochs N] [--seed S]        (max_iter and random_state of the stages that have them)\n"
     "      [--cache F.h5]                 keep the first pass's rows for later passes (no re-parsing)\n"
     "                                     fit a pipeline, e.g. --pipeline \"scaler(with_mean=false)\"\n"
     "  predict DATA --model M.h5 [--out F.csv|F.h5|-] [--proba|--decision|--transform|--interval]\n"
     "                                     run rows through a fitted pipeline, in input order\n"
     "  update M.h5 DATA [--model OUT.h5]  continue every stage of a saved model on new rows\n"
+    "  score DATA --model M.h5 [--json]   accuracy / log loss, R² / MSE, or inertia on labelled rows\n"
     "  export M.h5 [--json]               the fitted model, as text or scikit-learn-named JSON\n"
     "\n"
     "DATA is file.csv, - (CSV on standard input), or file.h5:/dataset.\n"
     "\n"
     "options:\n"
     "  --threads N        worker threads (default: all CPUs)\n"
-    "  --chunk-rows N     rows per chunk (default 50000)\n"
+    "  --chunk-rows N     rows per chunk (default 16384)\n"
     "  --types SPEC       column types, e.g. cat1=category,y=float,n=int\n"
     "  --delimiter C      CSV field delimiter (default ,; \\t for tab)\n"
     "  --target COL|/PATH the target column; /PATH names an HDF5 dataset beside a\n"
@@ -155,6 +157,7 @@ int main(int argc, char **argv)
         }
         else if (!strcmp(a, "--columns")) { NEED_STR(a); o.columns = v; }
         else if (!strcmp(a, "--cache")) { NEED_STR(a); o.cache = v; }
+        else if (!strcmp(a, "--formula")) { NEED_STR(a); o.formula = v; }
         else if (!strcmp(a, "--weight")) { NEED_STR(a); o.weight = v; }
         else if (!strcmp(a, "--rows")) { NEED_NUM(a); o.rows = n; }
         else if (!strcmp(a, "--seed")) { NEED_NUM(a); o.seed = n; o.has_seed = true; }
@@ -188,5 +191,6 @@ int main(int argc, char **argv)
     if (!strcmp(verb, "export")) return cli_export(&o);
     if (!strcmp(verb, "predict")) return cli_predict(&o);
     if (!strcmp(verb, "update")) return cli_update(&o);
+    if (!strcmp(verb, "score")) return cli_score(&o);
     return cli_usage_error("unknown verb \"%s\" (try streamfit --help)", verb);
 }

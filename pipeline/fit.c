@@ -17,6 +17,8 @@
 #define _GNU_SOURCE
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -124,18 +126,7 @@ static sf_status classset_merge(classset *dst, const classset *src, bool labels,
     return SF_OK;
 }
 
-/* ---- the plan: which source columns feed the pipeline ---- */
-
-typedef struct plan {
-    size_t *cols;          /* source column of each feature */
-    size_t p;
-    long target, weight;   /* source columns, or -1 */
-    bool target_labels;    /* categorical target: y = index of its label in classes */
-    const char *target_name;
-    size_t chunk_rows;
-} plan;
-
-static sf_status add_feature(sf_pipeline *pl, plan *pn, const sf_source *src, const char *name,
+static sf_status add_feature(sf_pipeline *pl, sfi_plan *pn, const sf_source *src, const char *name,
                              size_t nc, const sf_where *w, sf_error *err)
 {
     long c = sf_source_column_index(src, name);
@@ -153,8 +144,8 @@ static sf_status add_feature(sf_pipeline *pl, plan *pn, const sf_source *src, co
 
 /* Resolves target, weight and features. names (n of them) fixes the features (an
  * update); otherwise o->columns, or every numeric column but target and weight. */
-static sf_status make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_options *o,
-                           const char *target, char *const *names, size_t n_names, plan *pn,
+sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_options *o,
+                           const char *target, char *const *names, size_t n_names, sfi_plan *pn,
                            sf_error *err)
 {
     sf_where w;
@@ -164,6 +155,19 @@ static sf_status make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_o
     pn->target = pn->weight = -1;
     pn->chunk_rows = src->opt.chunk_rows;
     pn->target_name = target;
+    if (pl->design) {
+        /* the design builds features and response from the table */
+        if (o->weight)
+            return sfi_fail(err, SF_ERR_UNSUPPORTED, &w, "--weight with a formula is not supported yet");
+        pn->design = pl->design;
+        pn->p = sf_design_n_columns(pl->design);
+        pn->target = sf_design_has_response(pl->design) ? 0 : -1;
+        pn->target_name = sf_design_response_name(pl->design);
+        pn->cols = calloc(1, sizeof *pn->cols);
+        if (!pn->cols) return sfi_nomem(err);
+        if (pn->p == 0) return sfi_fail(err, SF_ERR_ARG, &w, "the formula gives no design columns");
+        return SF_OK;
+    }
     if (target && *target && (pn->target = sf_source_column_index(src, target)) < 0)
         return sfi_fail(err, SF_ERR_ARG, &w, "no target column \"%s\"", target);
     if (o->weight && (pn->weight = sf_source_column_index(src, o->weight)) < 0)
@@ -201,25 +205,71 @@ static sf_status make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_o
     return SF_OK;
 }
 
-static sf_status remember_columns(sf_pipeline *pl, const sf_source *src, const plan *pn, const char *target,
+static sf_status remember_columns(sf_pipeline *pl, const sf_source *src, const sfi_plan *pn, const char *target,
                                   sf_error *err)
 {
     pl->features = calloc(pn->p, sizeof *pl->features);
     if (!pl->features) return sfi_nomem(err);
     pl->n_features = pn->p;
-    for (size_t j = 0; j < pn->p; j++)
-        if (!(pl->features[j] = strdup(sf_source_column_name(src, pn->cols[j])))) return sfi_nomem(err);
+    for (size_t j = 0; j < pn->p; j++) {
+        const char *name = pn->design ? sf_design_column_name(pn->design, j) : sf_source_column_name(src, pn->cols[j]);
+        if (!(pl->features[j] = strdup(name))) return sfi_nomem(err);
+    }
+    if (pn->design) target = pn->target_name;
     pl->target = strdup(target ? target : "");
     return pl->target ? SF_OK : sfi_nomem(err);
 }
 
 /* ---- one pass ---- */
 
+/* ---- progress ---- */
+
+typedef struct progress {
+    sf_progress_fn fn;
+    void *ctx;
+    sf_progress now;        /* stage, kind, pass of the running pass */
+    atomic_uint_fast64_t rows, bytes;
+    pthread_mutex_t mu;
+    double last;
+} progress;
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void progress_tell(progress *pg, bool done)
+{
+    if (!pg || !pg->fn) return;
+    if (done) pthread_mutex_lock(&pg->mu);
+    else if (pthread_mutex_trylock(&pg->mu) != 0) return;
+    double t = mono_now();
+    if (done || t - pg->last >= 0.2) {
+        sf_progress p = pg->now;
+        p.rows = atomic_load(&pg->rows);
+        p.bytes = atomic_load(&pg->bytes);
+        p.done = done;
+        pg->fn(pg->ctx, &p);
+        pg->last = t;
+    }
+    pthread_mutex_unlock(&pg->mu);
+}
+
+static void progress_add(progress *pg, uint64_t rows, uint64_t bytes)
+{
+    if (!pg || !pg->fn) return;
+    atomic_fetch_add(&pg->rows, rows);
+    atomic_fetch_add(&pg->bytes, bytes);
+    progress_tell(pg, false);
+}
+
 typedef struct pass_job {
     sf_pipeline *pl;
     size_t stage;           /* the stage learning, or n_stages for a discovery-only pass */
     bool merged;            /* a partial state per segment; else pl->states[stage] learns */
-    const plan *pn;
+    const sfi_plan *pn;
     sf_source *src;
     bool whole;             /* read src itself (one segment) */
     void **partials;        /* per segment */
@@ -228,10 +278,11 @@ typedef struct pass_job {
     size_t max_width;
     size_t n_seg;
     sfi_cache *cache;       /* written by the first pass, read by the later ones */
+    progress *prog;
 } pass_job;
 
 /* Collects the distinct targets of t's usable rows into c. */
-static sf_status discover(const plan *pn, const sf_table *t, classset *c, sf_error *err)
+static sf_status discover(const sfi_plan *pn, const sf_table *t, classset *c, sf_error *err)
 {
     const sf_column *col = &t->cols[pn->target];
     if (!pn->target_labels) {
@@ -260,9 +311,17 @@ static sf_status discover(const plan *pn, const sf_table *t, classset *c, sf_err
  * target or weight: patsy's NA_action="drop", Decision 13). A categorical target
  * becomes the index of its label among the pipeline's classes (NaN while they are
  * not known yet); a label outside them is an error naming the row. */
-static sf_status table_to_block(const sf_pipeline *pl, const plan *pn, const sf_table *t, sf_block *b,
+sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf_table *t, sf_block *b,
                                 uint64_t *dropped, const char *source, sf_error *err)
 {
+    if (pn->design) {
+        size_t n = 0;
+        sf_status st = sf_design_build(pn->design, t, b->x, b->ld, b->y, &n, dropped, err);
+        if (st != SF_OK && err && !err->where.source[0]) sfi_strlcpy(err->where.source, source, sizeof err->where.source);
+        b->n_rows = st == SF_OK ? n : 0;
+        b->first_row = t->first_row;
+        return st;
+    }
     size_t k = 0;
     for (size_t i = 0; i < t->n_rows; i++) {
         bool skip = false;
@@ -336,7 +395,7 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
 static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn learn, sf_error *err)
 {
     sf_pipeline *pl = job->pl;
-    const plan *pn = job->pn;
+    const sfi_plan *pn = job->pn;
     sf_source *src = job->src;
     bool learning = job->stage < pl->n_stages;
     bool cached = sfi_cache_ready(job->cache);
@@ -345,22 +404,31 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
     double *buf1 = NULL, *buf2 = NULL;
     if (!job->whole && !cached) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
     st = sf_block_new(&b, pn->chunk_rows, pn->p, pn->target >= 0, pn->weight >= 0, err);
+    /* stages before the learning one write into buf1 and buf2 by turns */
     if (st == SF_OK && learning && job->stage > 0) {
         buf1 = malloc(pn->chunk_rows * job->max_width * sizeof *buf1);
-        buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
-        if (!buf1 || !buf2) st = sfi_nomem(err);
+        if (job->stage > 1) buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
+        if (!buf1 || (job->stage > 1 && !buf2)) st = sfi_nomem(err);
     }
     const char *name = sf_source_name(job->src);
     if (cached) {
         uint64_t at = 0;
-        while (st == SF_OK && (st = sfi_cache_read(job->cache, seg, &at, b, err)) == SF_OK && b->n_rows)
+        while (st == SF_OK && (st = sfi_cache_read(job->cache, seg, &at, b, err)) == SF_OK && b->n_rows) {
+            progress_add(job->prog, b->n_rows, 0);
             if (learning) st = learn_block(job, seg, state, learn, b, buf1, buf2, name, err);
+        }
     } else {
         const sf_table *t;
+        uint64_t bytes = 0;
         while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
             job->seen[seg] += t->n_rows;
-            if (job->found) st = discover(pn, t, &job->found[seg], err);
-            if (st == SF_OK) st = table_to_block(pl, pn, t, b, &job->dropped[seg], src->name, err);
+            uint64_t b_now = sf_source_bytes_read(src);
+            progress_add(job->prog, t->n_rows, b_now - bytes);
+            bytes = b_now;
+            if (job->found && !pn->design) st = discover(pn, t, &job->found[seg], err);
+            if (st == SF_OK) st = sfi_table_to_block(pl, pn, t, b, &job->dropped[seg], src->name, err);
+            for (size_t i = 0; st == SF_OK && job->found && pn->design && i < b->n_rows; i++)
+                st = classset_add_value(&job->found[seg], b->y[i], pn->target_name, err);
             if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
             if (st != SF_OK) break;
             if (learning && b->n_rows) st = learn_block(job, seg, state, learn, b, buf1, buf2, src->name, err);
@@ -557,7 +625,7 @@ static sf_status run_ordered(pass_job *job, sf_pool *pool, size_t width, sf_erro
 typedef struct run {
     sf_pipeline *pl;
     sf_source *src;
-    const plan *pn;
+    const sfi_plan *pn;
     sf_pool *pool;
     size_t n_seg;
     bool stdin_like;        /* no segment readers: the source itself, once */
@@ -567,9 +635,10 @@ typedef struct run {
     uint64_t seen, dropped;
     classset classes;
     sfi_cache *cache;       /* blocks of the first pass, or NULL */
+    progress prog;
 } run;
 
-static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const plan *pn, sf_pool *pool,
+static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_plan *pn, sf_pool *pool,
                           sf_error *err)
 {
     memset(r, 0, sizeof *r);
@@ -578,6 +647,7 @@ static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const plan *p
     r->pn = pn;
     r->pool = pool;
     r->n_seg = 1;
+    r->prog.now.n_stages = pl->n_stages;
     SF_TRY(sf_source_n_segments(src, &r->n_seg, err));
     if (r->n_seg == 1) {
         sf_source *probe = NULL;
@@ -592,9 +662,15 @@ static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const plan *p
 static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
 {
     sf_pipeline *pl = r->pl;
-    pass_job job = {.pl = pl, .stage = k, .merged = merged, .pn = r->pn, .src = r->src, .cache = r->cache};
+    pass_job job = {.pl = pl, .stage = k, .merged = merged, .pn = r->pn, .src = r->src, .cache = r->cache,
+                    .prog = &r->prog};
+    atomic_store(&r->prog.rows, 0);
+    atomic_store(&r->prog.bytes, 0);
+    r->prog.now.stage = k < pl->n_stages ? k : 0;
+    r->prog.now.kind = k < pl->n_stages ? pl->ops[k]->kind : NULL;
     size_t n_seg = r->n_seg;
     bool cached = sfi_cache_ready(r->cache);
+    r->prog.now.total_bytes = cached ? 0 : sf_source_size(r->src);
     /* in order with read-ahead: a splittable source and a worker to spare */
     /* in order with read-ahead: segments to read ahead and a worker to spare */
     bool ahead = !merged && k < pl->n_stages && (!r->stdin_like || cached) && r->n_seg > 1 &&
@@ -632,6 +708,7 @@ static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
     /* merge in segment order: bitwise the same for any number of threads */
     for (size_t g = 0; g < n_seg && st == SF_OK && k < pl->n_stages && merged; g++)
         st = pl->ops[k]->merge(pl->states[k], job.partials[g], err);
+    if (st == SF_OK) progress_tell(&r->prog, true);
     if (st == SF_OK && r->cache && !cached) st = sfi_cache_finish(r->cache, err);
     if (st == SF_OK && !r->counted) {
         for (size_t g = 0; g < n_seg; g++) {
@@ -748,6 +825,7 @@ static sf_status fit_stage(run *r, size_t k, sf_error *err)
         if (pass >= MAX_PASSES)
             return sfi_fail(err, SF_ERR_STATE, NULL, "stage %zu (%s) asked for more than %d passes", k + 1,
                             ops->kind, MAX_PASSES);
+        r->prog.now.pass = pass;
         if (ops->begin_pass) SF_TRY(ops->begin_pass(st, pass, err));
         bool merged = ops->pass_mergeable ? ops->pass_mergeable(st, pass) : ops->mergeable;
         SF_TRY(run_pass(r, k, merged, err));
@@ -771,13 +849,20 @@ static bool kind_has_param(const sfi_stage_ops *ops, const char *name)
 static sf_status fresh_stage(sf_pipeline *pl, size_t k, const sf_fit_options *o, void **out, sf_error *err)
 {
     const sfi_spec_stage *s = &pl->spec.stages[k];
-    sfi_param extra[2];
+    sfi_param extra[3];
     size_t n_extra = 0;
     memset(extra, 0, sizeof extra);
     bool has_iter = false, has_seed = false;
     for (size_t i = 0; i < s->n_params; i++) {
         has_iter = has_iter || strcmp(s->params[i].key, "max_iter") == 0;
         has_seed = has_seed || strcmp(s->params[i].key, "random_state") == 0;
+    }
+    /* Decision 9: with a formula its Intercept column decides, fit_intercept is off */
+    bool no_intercept = o->formula && kind_has_param(pl->ops[k], "fit_intercept");
+    if (no_intercept) {
+        extra[n_extra] = (sfi_param){.key = "fit_intercept", .column = s->column,
+                                     .value = {.type = SFI_V_BOOL, .b = false, .column = s->column}};
+        n_extra++;
     }
     if (o->epochs && !has_iter && kind_has_param(pl->ops[k], "max_iter")) {
         extra[n_extra] = (sfi_param){.key = "max_iter", .column = s->column,
@@ -795,16 +880,18 @@ static sf_status fresh_stage(sf_pipeline *pl, size_t k, const sf_fit_options *o,
     sfi_spec_stage copy = *s;
     copy.params = malloc((s->n_params + n_extra) * sizeof *copy.params);
     if (!copy.params) return sfi_nomem(err);
-    memcpy(copy.params, s->params, s->n_params * sizeof *copy.params);
-    memcpy(copy.params + s->n_params, extra, n_extra * sizeof *extra);
-    copy.n_params = s->n_params + n_extra;
+    copy.n_params = 0;
+    for (size_t i = 0; i < s->n_params; i++)
+        if (!no_intercept || strcmp(s->params[i].key, "fit_intercept") != 0) copy.params[copy.n_params++] = s->params[i];
+    memcpy(copy.params + copy.n_params, extra, n_extra * sizeof *extra);
+    copy.n_params += n_extra;
     sf_status st = pl->ops[k]->create(out, &copy, err);
     free(copy.params);
     return st;
 }
 
 /* Classes named by the last stage's classes=[…] parameter, if any. */
-static sf_status spec_classes(const sf_pipeline *pl, const plan *pn, classset *c, bool *given, sf_error *err)
+static sf_status spec_classes(const sf_pipeline *pl, const sfi_plan *pn, classset *c, bool *given, sf_error *err)
 {
     *given = false;
     const sfi_spec_stage *s = &pl->spec.stages[pl->n_stages - 1];
@@ -840,11 +927,14 @@ static sf_status check_rows(const run *r, sf_error *err)
     return SF_OK;
 }
 
-static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *o, plan *pn, sf_pool *pool,
+static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *o, sfi_plan *pn, sf_pool *pool,
                          sf_error *err)
 {
     run r;
     SF_TRY(run_init(&r, pl, src, pn, pool, err));
+    r.prog.fn = o->progress;
+    r.prog.ctx = o->progress_ctx;
+    pthread_mutex_init(&r.prog.mu, NULL);
     char *tmp = NULL;
     const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
     sf_status st = open_cache(&r, o, &tmp, err);
@@ -873,7 +963,69 @@ static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *
     pl->rows_dropped = r.dropped;
     classset_free(&r.classes);
     close_cache(&r, tmp);
+    pthread_mutex_destroy(&r.prog.mu);
     return st;
+}
+
+/* ---- the formula's design: parsed, bound, and fitted in a pass of its own when it
+ * must learn levels or transform statistics (merged in segment order) ---- */
+
+typedef struct design_job {
+    sf_source *src;
+    bool whole;
+    sf_design *main;
+    sf_design **parts;
+} design_job;
+
+static sf_status design_segment(void *ctx, size_t seg, size_t worker, sf_error *err)
+{
+    (void)worker;
+    design_job *job = ctx;
+    sf_source *src = job->src;
+    if (!job->whole) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
+    sf_status st = sf_design_clone_empty(job->main, &job->parts[seg], err);
+    const sf_table *t;
+    while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK)
+        st = sf_design_partial_fit(job->parts[seg], t, err);
+    if (st == SF_END) st = SF_OK;
+    if (!job->whole) sf_source_close(src);
+    return st;
+}
+
+static sf_status make_design(sf_pipeline *pl, sf_source *src, const char *formula, sf_pool *pool, sf_error *err)
+{
+    sf_design *d = NULL;
+    SF_TRY(sf_design_new(&d, formula, NULL, err));
+    sf_status st = sf_design_bind(d, src, err);
+    if (st == SF_OK && sf_design_needs_fit(d)) {
+        design_job job = {.src = src, .main = d};
+        size_t n_seg = 1;
+        st = sf_source_n_segments(src, &n_seg, err);
+        if (st == SF_OK && n_seg == 1) {
+            sf_source *probe = NULL;
+            sf_error e;
+            job.whole = sf_source_open_segment(src, 0, &probe, &e) != SF_OK;
+            sf_source_close(probe);
+            if (job.whole)
+                st = sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "this formula learns its levels (or transform "
+                              "statistics) in a pass of its own, and %s cannot be read twice: use a file, or "
+                              "give every C(...) its levels=[...]", sf_source_name(src));
+        }
+        if (st == SF_OK) {
+            job.parts = calloc(n_seg, sizeof *job.parts);
+            st = job.parts ? sf_pool_run(pool, n_seg, design_segment, &job, err) : sfi_nomem(err);
+        }
+        for (size_t g = 0; g < n_seg && st == SF_OK; g++) st = sf_design_merge(d, job.parts[g], err);
+        for (size_t g = 0; job.parts && g < n_seg; g++) sf_design_free(job.parts[g]);
+        free(job.parts);
+    }
+    if (st == SF_OK) st = sf_design_finish(d, err);
+    if (st != SF_OK) {
+        sf_design_free(d);
+        return st;
+    }
+    pl->design = d;
+    return SF_OK;
 }
 
 sf_status sf_pipeline_fit(sf_pipeline *pl, sf_source *src, const sf_fit_options *opt, sf_error *err)
@@ -891,13 +1043,20 @@ sf_status sf_pipeline_fit(sf_pipeline *pl, sf_source *src, const sf_fit_options 
     /* start from unfitted stages, whatever happened before */
     sfi_pipeline_forget_columns(pl);
     pl->fitted = false;
-    plan pn = {0};
+    sfi_plan pn = {0};
     sf_pool *pool = NULL;
     const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
     sf_status st = SF_OK;
-    if (last->estimator && !last->unsupervised && !o.target)
-        st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a target column", last->kind);
-    if (st == SF_OK) st = make_plan(pl, src, &o, o.target, NULL, 0, &pn, err);
+    if (last->estimator && !last->unsupervised && !o.target && !o.formula)
+        st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a target column (--target, or a formula)", last->kind);
+    if (st == SF_OK && o.formula && (o.target || o.columns))
+        st = sfi_fail(err, SF_ERR_ARG, NULL, "with a formula the target and the features come from it: "
+                      "drop --target and --columns");
+    if (st == SF_OK) st = sf_pool_new(&pool, o.threads, err);
+    if (st == SF_OK && o.formula) st = make_design(pl, src, o.formula, pool, err);
+    if (st == SF_OK && pl->design && last->estimator && !last->unsupervised && !sf_design_has_response(pl->design))
+        st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a response: write the formula as \"y ~ ...\"", last->kind);
+    if (st == SF_OK) st = sfi_make_plan(pl, src, &o, o.target, NULL, 0, &pn, err);
     if (st == SF_OK) st = remember_columns(pl, src, &pn, o.target, err);
     for (size_t k = 0; k < pl->n_stages && st == SF_OK; k++) {
         void *fresh = NULL;
@@ -907,7 +1066,6 @@ sf_status sf_pipeline_fit(sf_pipeline *pl, sf_source *src, const sf_fit_options 
             pl->states[k] = fresh;
         }
     }
-    if (st == SF_OK) st = sf_pool_new(&pool, o.threads, err);
     if (st == SF_OK) st = fit_all(pl, src, &o, &pn, pool, err);
     sf_pool_free(pool);
     free(pn.cols);
@@ -922,11 +1080,11 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
     sf_fit_options o;
     if (opt) o = *opt;
     else sf_fit_options_init(&o);
-    plan pn = {0};
+    sfi_plan pn = {0};
     sf_pool *pool = NULL;
     run r;
     const char *target = *pl->target ? pl->target : NULL;
-    sf_status st = make_plan(pl, src, &o, target, pl->features, pl->n_features, &pn, err);
+    sf_status st = sfi_make_plan(pl, src, &o, target, pl->features, pl->n_features, &pn, err);
     if (st == SF_OK && pn.target_labels != (pl->class_labels != NULL))
         st = sfi_fail(err, SF_ERR_ARG, NULL, "target \"%s\" was %s when the model was fitted", target,
                       pl->class_labels ? "categorical" : "numeric");
@@ -936,6 +1094,9 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
     if (st == SF_OK) st = run_init(&r, pl, src, &pn, pool, err);
     if (st == SF_OK) {
         ran = true;
+        r.prog.fn = o.progress;
+        r.prog.ctx = o.progress_ctx;
+        pthread_mutex_init(&r.prog.mu, NULL);
         st = open_cache(&r, &o, &tmp, err);
     }
     /* Decision 1: each stage continues from its state on the new rows, as
@@ -954,6 +1115,7 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
     if (ran) {
         classset_free(&r.classes);
         close_cache(&r, tmp);
+        pthread_mutex_destroy(&r.prog.mu);
     }
     sf_pool_free(pool);
     free(pn.cols);

@@ -121,6 +121,49 @@ sf_status sfi_h5_write_vec(const sfi_h5ctx *c, hid_t loc, const char *name, cons
     return SF_OK;
 }
 
+/* libhdf5 trusts a chunk's stored size and filter mask: its fletcher32 filter reads
+ * the checksum from the last 4 bytes of a chunk even when the chunk is shorter (an
+ * out-of-bounds read, found by tests/fuzz/fuzz_model.c), and a chunk stored with its
+ * filters skipped is copied at whatever size it has. So before reading a chunked
+ * dataset we check what we wrote could be there: filters among fletcher32, deflate
+ * and shuffle, every chunk stored with all of them (mask 0), a chunk's size exactly
+ * its data plus the 4-byte checksum unless deflated (then more than the checksum),
+ * and at most 4096 chunks (we write one). Call inside H5E_BEGIN_TRY. */
+static bool chunks_sane(hid_t d, hid_t file_type)
+{
+    hid_t pl = H5Dget_create_plist(d);
+    if (pl < 0) return false;
+    bool ok = true, fletcher = false, deflate = false;
+    hsize_t chunk[1] = {0};
+    if (H5Pget_layout(pl) == H5D_CHUNKED) {
+        int nf = H5Pget_nfilters(pl);
+        ok = nf >= 0 && H5Pget_chunk(pl, 1, chunk) == 1 && chunk[0] > 0;
+        for (int k = 0; ok && k < nf; k++) {
+            unsigned flags, cd[8];
+            size_t ncd = 8;
+            H5Z_filter_t id = H5Pget_filter2(pl, (unsigned)k, &flags, &ncd, cd, 0, NULL, NULL);
+            fletcher = fletcher || id == H5Z_FILTER_FLETCHER32;
+            deflate = deflate || id == H5Z_FILTER_DEFLATE;
+            ok = id == H5Z_FILTER_FLETCHER32 || id == H5Z_FILTER_DEFLATE || id == H5Z_FILTER_SHUFFLE;
+        }
+        hsize_t n = 0;
+        hid_t space = ok ? H5Dget_space(d) : -1;
+        ok = space >= 0 && H5Dget_num_chunks(d, space, &n) >= 0 && n <= 4096;
+        size_t elem = H5Tget_size(file_type);
+        hsize_t want = chunk[0] * elem + (fletcher ? 4 : 0);
+        for (hsize_t i = 0; ok && i < n; i++) {
+            hsize_t off[1], size = 0;
+            unsigned mask = 1;
+            haddr_t addr;
+            ok = H5Dget_chunk_info(d, space, i, off, &mask, &addr, &size) >= 0 && mask == 0 &&
+                 (deflate ? size > (fletcher ? 4u : 0u) : size == want);
+        }
+        if (space >= 0) H5Sclose(space);
+    }
+    H5Pclose(pl);
+    return ok;
+}
+
 sf_status sfi_h5_read_vec(const sfi_h5ctx *c, hid_t loc, const char *name, size_t n, double **out,
                           size_t *n_out)
 {
@@ -134,6 +177,8 @@ sf_status sfi_h5_read_vec(const sfi_h5ctx *c, hid_t loc, const char *name, size_
         if (d < 0 || s < 0 || H5Sget_simple_extent_ndims(s) != 1 ||
             (H5Tget_class(t) != H5T_FLOAT && H5Tget_class(t) != H5T_INTEGER))
             st = h5fail(c, "missing or malformed dataset", name);
+        else if (!chunks_sane(d, t))
+            st = h5fail(c, "corrupt chunks in dataset", name);
         else if (np < 0 || (n && (size_t)np != n) || (size_t)np > (SIZE_MAX / 16)) {
             sf_where w;
             sfi_where_init(&w, c->file);
@@ -180,6 +225,14 @@ sf_status sfi_h5_write_strings(const sfi_h5ctx *c, hid_t loc, const char *name,
     return SF_OK;
 }
 
+static bool unchunked(hid_t d)
+{
+    hid_t pl = H5Dget_create_plist(d);
+    bool ok = pl >= 0 && H5Pget_layout(pl) != H5D_CHUNKED;
+    if (pl >= 0) H5Pclose(pl);
+    return ok;
+}
+
 sf_status sfi_h5_read_strings(const sfi_h5ctx *c, hid_t loc, const char *name, char ***out,
                               size_t *n_out)
 {
@@ -194,6 +247,8 @@ sf_status sfi_h5_read_strings(const sfi_h5ctx *c, hid_t loc, const char *name, c
         if (d < 0 || H5Sget_simple_extent_ndims(s) != 1 || H5Tget_class(t) != H5T_STRING ||
             H5Tis_variable_str(t) <= 0 || np < 0 || np > 1000000)
             st = h5fail(c, "missing or malformed string dataset", name);
+        else if (!unchunked(d)) /* we write it contiguous; raw chunks could hold any heap ids */
+            st = h5fail(c, "chunked string dataset", name);
         else {
             size_t n = (size_t)np;
             char **raw = calloc(n ? n : 1, sizeof *raw), **copy = calloc(n ? n : 1, sizeof *copy);
@@ -219,6 +274,44 @@ sf_status sfi_h5_read_strings(const sfi_h5ctx *c, hid_t loc, const char *name, c
         if (t >= 0) H5Tclose(t);
         if (s >= 0) H5Sclose(s);
         if (d >= 0) H5Dclose(d);
+    } H5E_END_TRY;
+    return st;
+}
+
+sf_status sfi_h5_attr_write_f64(const sfi_h5ctx *c, hid_t obj, const char *name, double v)
+{
+    herr_t r = -1;
+    H5E_BEGIN_TRY {
+        hid_t s = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(obj, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+        if (a >= 0) r = H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
+        if (a >= 0) H5Aclose(a);
+        H5Sclose(s);
+    } H5E_END_TRY;
+    if (r < 0) {
+        sf_where w;
+        sfi_where_init(&w, c->file);
+        return sfi_fail(c->err, SF_ERR_IO, &w, "cannot write attribute \"%s\"", name);
+    }
+    return SF_OK;
+}
+
+sf_status sfi_h5_attr_read_f64(const sfi_h5ctx *c, hid_t obj, const char *name, double *out)
+{
+    sf_status st = SF_OK;
+    H5E_BEGIN_TRY {
+        hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : -1;
+        hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+        hid_t s = a >= 0 ? H5Aget_space(a) : -1;
+        if (a < 0 || t < 0 || H5Tget_class(t) != H5T_FLOAT || H5Sget_simple_extent_npoints(s) != 1 ||
+            H5Aread(a, H5T_NATIVE_DOUBLE, out) < 0) {
+            sf_where w;
+            sfi_where_init(&w, c->file);
+            st = sfi_fail(c->err, SF_ERR_PARSE, &w, "missing or malformed number attribute \"%s\"", name);
+        }
+        if (s >= 0) H5Sclose(s);
+        if (t >= 0) H5Tclose(t);
+        if (a >= 0) H5Aclose(a);
     } H5E_END_TRY;
     return st;
 }

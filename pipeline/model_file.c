@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "pipeline/pipeline_impl.h"
+#include "preprocess/design_io.h"
 
 enum { MODEL_VERSION = 1 };
 
@@ -45,6 +46,13 @@ static sf_status write_model(const sf_pipeline *pl, const char *tmp, const sfi_h
     if (st == SF_OK && pl->n_classes) st = sfi_h5_write_vec(c, f, "classes", pl->classes, pl->n_classes);
     if (st == SF_OK && pl->class_labels)
         st = sfi_h5_write_strings(c, f, "class_labels", (const char *const *)pl->class_labels, pl->n_classes);
+    if (st == SF_OK && pl->design) {
+        hid_t g = -1;
+        H5E_BEGIN_TRY { g = H5Gcreate2(f, "design", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
+        st = g < 0 ? sfi_fail(c->err, SF_ERR_IO, NULL, "cannot create group design")
+                   : sfi_design_save(pl->design, g, c);
+        if (g >= 0) H5E_BEGIN_TRY { H5Gclose(g); } H5E_END_TRY;
+    }
     for (size_t k = 0; k < pl->n_stages && st == SF_OK; k++) {
         char name[32];
         snprintf(name, sizeof name, "stage_%zu", k);
@@ -149,6 +157,24 @@ static sf_status read_classes(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
     return SF_OK;
 }
 
+/* The formula's design; its columns must be the file's feature columns. */
+static sf_status read_design(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
+{
+    if (!has_link(f, "design")) return SF_OK;
+    hid_t g = -1;
+    H5E_BEGIN_TRY { g = H5Gopen2(f, "design", H5P_DEFAULT); } H5E_END_TRY;
+    if (g < 0) return refuse(c, "unreadable design group");
+    sf_status st = sfi_design_load(&pl->design, g, c);
+    H5E_BEGIN_TRY { H5Gclose(g); } H5E_END_TRY;
+    SF_TRY(st);
+    if (!sf_design_is_finished(pl->design) || sf_design_n_columns(pl->design) != pl->n_features)
+        return refuse(c, "its design and its feature columns differ");
+    for (size_t j = 0; j < pl->n_features; j++)
+        if (strcmp(sf_design_column_name(pl->design, j), pl->features[j]) != 0)
+            return refuse(c, "its design and its feature columns differ");
+    return SF_OK;
+}
+
 static sf_status read_model(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
 {
     char *format = NULL;
@@ -174,6 +200,7 @@ static sf_status read_model(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
     if (pl->n_features == 0) return refuse(c, "no feature columns");
     SF_TRY(read_spec(pl, f, c));
     SF_TRY(read_classes(pl, f, c));
+    SF_TRY(read_design(pl, f, c));
     pl->rows_seen = (uint64_t)seen;
     pl->rows_dropped = (uint64_t)dropped;
     pl->n_stages = (size_t)n_stages;

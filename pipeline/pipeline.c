@@ -8,6 +8,7 @@
 
 #include "io/source_impl.h"
 #include "pipeline/pipeline_impl.h"
+#include "preprocess/design_io.h"
 #include "streamfit/sf_pipeline.h"
 #include "streamfit/sf_pool.h"
 
@@ -25,6 +26,8 @@ void sfi_pipeline_forget_columns(sf_pipeline *pl)
     pl->classes = NULL;
     pl->n_features = pl->n_classes = 0;
     pl->rows_seen = pl->rows_dropped = 0;
+    sf_design_free(pl->design);
+    pl->design = NULL;
 }
 
 void sf_pipeline_free(sf_pipeline *pl)
@@ -125,6 +128,7 @@ const char *sf_pipeline_class_label(const sf_pipeline *pl, size_t i)
 {
     return pl && pl->class_labels && i < pl->n_classes ? pl->class_labels[i] : NULL;
 }
+const sf_design *sf_pipeline_design(const sf_pipeline *pl) { return pl ? pl->design : NULL; }
 const char *sf_pipeline_spec(const sf_pipeline *pl) { return pl && pl->spec_text ? pl->spec_text : ""; }
 
 /* Width of the last stage's input. */
@@ -198,6 +202,19 @@ sf_status sf_pipeline_transform(const sf_pipeline *pl, const double *x, size_t n
     return sf_pipeline_predict_as(pl, SF_OUTPUT_PREDICT, x, n, p, ld, out, out_ld, err);
 }
 
+sf_status sf_pipeline_summary(const sf_pipeline *pl, char **out, sf_error *err)
+{
+    if (!pl || !out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_summary: NULL argument");
+    *out = NULL;
+    if (!pl->fitted) return sfi_fail(err, SF_ERR_STATE, NULL, "pipeline is not fitted");
+    const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
+    if (!last->summary) return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "%s has no summary", last->kind);
+    /* the last stage's inputs keep the feature names while no stage changes the width */
+    size_t w = last_width_in(pl);
+    const char *const *names = w == pl->n_features ? (const char *const *)pl->features : NULL;
+    return last->summary(pl->states[pl->n_stages - 1], names, names ? w : 0, pl->target, out, err);
+}
+
 sf_status sf_pipeline_to_json(const sf_pipeline *pl, char **json_out, sf_error *err)
 {
     if (!pl || !json_out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_to_json: NULL argument");
@@ -230,6 +247,12 @@ sf_status sf_pipeline_to_json(const sf_pipeline *pl, char **json_out, sf_error *
     }
     sfi_buf_printf(&b, ", \"rows_seen\": %llu, \"rows_dropped\": %llu, \"stages\": [",
                    (unsigned long long)pl->rows_seen, (unsigned long long)pl->rows_dropped);
+    if (pl->design) {
+        /* Decision 16: the design is a stage */
+        sfi_buf_printf(&b, "{\"kind\": \"design\", ");
+        sfi_design_to_json(pl->design, &b);
+        sfi_buf_printf(&b, "}%s", pl->n_stages ? ", " : "");
+    }
     for (size_t k = 0; k < pl->n_stages; k++) {
         sfi_buf_printf(&b, "%s{\"kind\": \"%s\", ", k ? ", " : "", pl->ops[k]->kind);
         pl->ops[k]->to_json(pl->states[k], &b);

@@ -4,6 +4,7 @@
 #define SF_PIPELINE_IMPL_H
 
 #include "pipeline/stage.h"
+#include "streamfit/sf_design.h"
 #include "streamfit/sf_pipeline.h"
 
 struct sf_pipeline {
@@ -17,6 +18,8 @@ struct sf_pipeline {
     char **features;
     size_t n_features;
     char *target;
+    sf_design *design;      /* the formula's design (finished once fitted), or NULL:
+                             * features are then its column names, target its response */
     uint64_t rows_seen, rows_dropped;
     /* classifiers: the sorted classes, as values; for a categorical target the
      * values are codes 0..n-1 of the sorted labels in class_labels */
@@ -30,6 +33,32 @@ struct sf_pipeline {
 SFI_FUNC sf_status sfi_run_stages(const sf_pipeline *pl, size_t upto, const double *x, size_t n, size_t p,
                                   size_t ld, double *buf1, double *buf2, size_t buf_ld, const double **out,
                                   size_t *out_p, size_t *out_ld, sf_error *err);
+
+/* ---- the plan: which source columns feed the pipeline ---- */
+
+typedef struct sfi_plan {
+    size_t *cols;          /* source column of each feature */
+    size_t p;
+    long target, weight;   /* source columns, or -1 */
+    bool target_labels;    /* categorical target: y = index of its label in classes */
+    const char *target_name;
+    size_t chunk_rows;
+    const sf_design *design;  /* builds the rows (features, y) when set; cols unused */
+} sfi_plan;
+
+/* Resolves target, weight and features of src. With pl->design (finished and
+ * bound) the design builds the rows. Otherwise names (n_names of them) fixes the
+ * features (an update, a score), or o->columns, or every numeric column but
+ * target and weight. Caller frees pn->cols. */
+SFI_FUNC sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_options *o,
+                                 const char *target, char *const *names, size_t n_names, sfi_plan *pn,
+                                 sf_error *err);
+/* Copies the usable rows of t into b (features, y, w); counts dropped rows (a
+ * missing feature, target or weight). A categorical target becomes the index of
+ * its label among pl's classes (NaN while they are unknown); an unknown label is
+ * an error naming the row. */
+SFI_FUNC sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf_table *t, sf_block *b,
+                                      uint64_t *dropped, const char *source, sf_error *err);
 
 /* Frees what the fit learned about columns and classes (not the stages). */
 SFI_FUNC void sfi_pipeline_forget_columns(sf_pipeline *pl);

@@ -87,7 +87,24 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
     SF_TRY(outbuf_reserve(o, t->n_rows, q, err));
     size_t k = 0;
     uint8_t *miss = o->missing + o->n;
-    for (size_t i = 0; i < t->n_rows; i++) {
+    if (job->pl->design) {
+        /* the design builds the rows it can; the others stay empty */
+        uint64_t dropped = 0;
+        size_t *rows = malloc(t->n_rows * sizeof *rows);
+        if (!rows) return sfi_nomem(err);
+        sf_status st = sf_design_build_rows(job->pl->design, t, *x, p, NULL, rows, &k, &dropped, err);
+        if (st != SF_OK) {
+            free(rows);
+            if (err && !err->where.source[0])
+                sfi_strlcpy(err->where.source, sf_source_name(job->src), sizeof err->where.source);
+            return st;
+        }
+        memset(miss, 1, t->n_rows);
+        for (size_t r = 0; r < k; r++) miss[rows[r]] = 0;
+        free(rows);
+        *unpredictable += dropped;
+    }
+    for (size_t i = 0; i < t->n_rows && !job->pl->design; i++) {
         bool m = false;
         for (size_t j = 0; j < p; j++) m = m || t->cols[job->cols[j]].missing[i];
         miss[i] = m;
@@ -228,6 +245,7 @@ static sf_status output_names(predict_job *job, sf_error *err)
         case SF_OUTPUT_PREDICT:
             if (!last->estimator && q == pl->n_features) r = asprintf(&job->names[m], "%s", pl->features[m]);
             else if (!last->estimator) r = asprintf(&job->names[m], "x%zu", m);
+            else if (last->unsupervised) r = asprintf(&job->names[m], "cluster");
             else r = asprintf(&job->names[m], "%s", *pl->target && q == 1 ? pl->target : "prediction");
             break;
         case SF_OUTPUT_PROBA: r = asprintf(&job->names[m], "proba_%s", cls); break;
@@ -289,7 +307,7 @@ sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_sink *si
     if (!cols) return sfi_nomem(err);
     job.cols = cols;
     sf_pool *pool = NULL;
-    sf_status st = find_columns(&job, cols, err);
+    sf_status st = pl->design ? SF_OK : find_columns(&job, cols, err);
     if (st == SF_OK) st = output_names(&job, err);
     if (st == SF_OK) st = make_labels(&job, err);
     size_t n_seg = 1;

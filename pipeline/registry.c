@@ -8,6 +8,12 @@
 /* One line per kind. */
 static const sfi_stage_ops *const registry[] = {
     &sfi_scaler_stage,
+    &sfi_kmeans_stage,
+    &sfi_sgd_classifier_stage,
+    &sfi_sgd_regressor_stage,
+    &sfi_perceptron_stage,
+    &sfi_passive_aggressive_classifier_stage,
+    &sfi_passive_aggressive_regressor_stage,
     &sfi_linreg_stage,
     NULL,
 };

@@ -82,6 +82,10 @@ typedef struct sfi_stage_ops {
     /* Estimators: the score sklearn's score() gives (accuracy, R², minus inertia) on
      * a block, as a sum over rows plus a count, so blocks add up. [none] */
     sf_status (*score)(const void *st, const sf_block *b, double *sum, double *count, sf_error *err);
+    /* A readable report of the fitted stage (a regression table) for `export`,
+     * with its input's names (n of them) and the target's; *out is a new string. */
+    sf_status (*summary)(const void *st, const char *const *names, size_t n, const char *target, char **out,
+                         sf_error *err);
 } sfi_stage_ops;
 
 /* Looks kind (or an alias) up; NULL if unknown. */
@@ -91,6 +95,12 @@ SFI_FUNC const char *sfi_stage_list(void);
 
 /* Every kind, one line each (registry.c lists them in this order). */
 SFI_FUNC extern const sfi_stage_ops sfi_scaler_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_kmeans_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_sgd_classifier_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_sgd_regressor_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_perceptron_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_passive_aggressive_classifier_stage;
+SFI_FUNC extern const sfi_stage_ops sfi_passive_aggressive_regressor_stage;
 SFI_FUNC extern const sfi_stage_ops sfi_linreg_stage;
 
 #endif

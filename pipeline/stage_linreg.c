@@ -540,7 +540,15 @@ static sf_status lr_load(void **out, hid_t g, size_t n_in, const sfi_h5ctx *c)
     return SF_OK;
 }
 
+static sf_status lr_summary(const void *st, const char *const *names, size_t n, const char *target, char **out,
+                            sf_error *err)
+{
+    const lr_stage *s = st;
+    return sf_linreg_summary(s->m, names, n, target && *target ? target : NULL, out, err);
+}
+
 const sfi_stage_ops sfi_linreg_stage = {
+    .summary = lr_summary,
     .kind = "linear_regression",
     .alias = NULL,
     .params_help = "fit_intercept, alpha, cov_type, tol, diagnostics, interval, level",

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds streamfit and runs every test: warnings as errors, then again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), then a short
-# libFuzzer run of the CSV source. Prints "N passed, M failed" at the end.
+# libFuzzer run of the CSV source, the model loader and the formula parser. Prints "N passed, M failed" at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh
@@ -51,16 +51,25 @@ CC=clang meson setup build-fuzz --reconfigure -Dfuzz=true -Dtests=disabled -Db_s
     -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null 2>&1 ||
     CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
     -Db_lundef=false -Dc_args=-fno-sanitize-recover=all >/dev/null
-ninja -C build-fuzz tests/fuzz/fuzz_csv
-corpus=$(mktemp -d)
-cp tests/fuzz/corpus/* "$corpus"/
-if (cd "$corpus" && "$OLDPWD"/build-fuzz/tests/fuzz/fuzz_csv -max_total_time="${FUZZ_SECONDS:-30}" -max_len=1024 \
-        -print_final_stats=1 "$corpus" > "$corpus/log" 2>&1); then
-    passed=$((passed + 1)); echo "fuzz_csv: no crash in ${FUZZ_SECONDS:-30} s ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$corpus/log" | awk '{print $2}') runs)"
-else
-    failed=$((failed + 1)); tail -40 "$corpus/log"
-fi
-rm -rf "$corpus"
+fuzz() { # target, seed corpus folder, max input length
+    local target=$1 seeds=$2 max_len=$3 corpus
+    ninja -C build-fuzz "tests/fuzz/$target"
+    corpus=$(mktemp -d)
+    cp "$seeds"/* "$corpus"/
+    if (cd "$corpus" && "$OLDPWD/build-fuzz/tests/fuzz/$target" -max_total_time="${FUZZ_SECONDS:-30}" \
+            -max_len="$max_len" -print_final_stats=1 "$corpus" > "$corpus/log" 2>&1); then
+        passed=$((passed + 1))
+        echo "$target: no crash in ${FUZZ_SECONDS:-30} s ($(grep -o 'stat::number_of_executed_units: *[0-9]*' "$corpus/log" | awk '{print $2}') runs)"
+    else
+        failed=$((failed + 1)); tail -40 "$corpus/log"
+    fi
+    rm -rf "$corpus"
+}
+fuzz fuzz_csv tests/fuzz/corpus 1024
+echo "== libFuzzer: model loader on edited valid model files (${FUZZ_SECONDS:-30} s)"
+fuzz fuzz_model tests/fuzz/corpus_model 256
+echo "== libFuzzer: formula parser and design builder (${FUZZ_SECONDS:-30} s)"
+fuzz fuzz_formula tests/fuzz/corpus_formula 512
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

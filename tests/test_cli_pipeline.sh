@@ -109,6 +109,82 @@ stdin_two_passes() {
 }
 check "a two-pass fit from standard input (temporary cache) and with --cache" stdin_two_passes
 
+kmeans_cli() {
+    "$sf" gen blobs --rows 30000 --centers 3 --features 5 --seed 4 --out "$dir/b.csv" --quiet
+    for t in 1 2 3; do
+        "$sf" fit "$dir/b.csv" --pipeline "scaler | minibatch_kmeans(n_clusters=3, refine=1)" --seed 7 \
+            --columns x0,x1,x2,x3,x4 --threads $t --segment-bytes 200000 --model "$dir/k$t.h5" --quiet || return 1
+        "$sf" export "$dir/k$t.h5" --json > "$dir/k$t.json" || return 1
+    done
+    cmp -s "$dir/k1.json" "$dir/k2.json" && cmp -s "$dir/k1.json" "$dir/k3.json" || return 1
+    grep -q '"random_state": 7' "$dir/k1.json" || return 1
+    "$sf" score "$dir/b.csv" --model "$dir/k1.h5" --json | grep -q '"inertia"' || return 1
+    "$sf" predict "$dir/b.csv" --model "$dir/k1.h5" --out "$dir/kp.csv" --quiet || return 1
+    [ "$(head -1 "$dir/kp.csv")" = cluster ] && [ "$(wc -l < "$dir/kp.csv")" -eq 30001 ] || return 1
+    "$sf" predict "$dir/b.csv" --model "$dir/k1.h5" --transform --out "$dir/kd.csv" --quiet || return 1
+    [ "$(head -1 "$dir/kd.csv")" = "distance_0,distance_1,distance_2" ] || return 1
+    "$sf" predict "$dir/b.csv" --model "$dir/k1.h5" --proba 2>"$dir/e7"; [ $? -eq 1 ] || return 1
+    "$sf" update "$dir/k1.h5" "$dir/b.csv" --model "$dir/k1u.h5" --quiet &&
+        "$sf" export "$dir/k1u.h5" --json | grep -q '"rows_seen": 60000'
+}
+check "k-means through the CLI: the same model for 1/2/3 threads, score, predict, distances, update" kmeans_cli
+
+sgd_cli() {
+    # seed 001: scaler pass, then the classifier in data order (read-ahead on 2+ threads)
+    "$sf" gen classification --rows 20000 --features 6 --seed 5 --out "$dir/c.csv" --quiet
+    for t in 1 2 3; do
+        "$sf" fit "$dir/c.csv" --pipeline "scaler | sgd_classifier(loss=log_loss, alpha=1e-4)" --target y \
+            --threads $t --segment-bytes 150000 --epochs 2 --model "$dir/s$t.h5" --quiet || return 1
+        "$sf" export "$dir/s$t.h5" --json > "$dir/s$t.json" || return 1
+    done
+    cmp -s "$dir/s1.json" "$dir/s2.json" && cmp -s "$dir/s1.json" "$dir/s3.json" || return 1
+    grep -q '"max_iter": 2' "$dir/s1.json" || return 1
+    acc=$("$sf" score "$dir/c.csv" --model "$dir/s1.h5" | awk '$1 == "accuracy" {print $2}')
+    awk -v a="$acc" 'BEGIN { exit !(a > 0.7) }' || return 1
+    "$sf" predict "$dir/c.csv" --model "$dir/s1.h5" --proba --out "$dir/sp.csv" --quiet || return 1
+    [ "$(head -1 "$dir/sp.csv")" = "proba_0,proba_1" ] || return 1
+    # a categorical target: classes are the sorted labels, predictions are labels
+    awk -F, 'NR == 1 {print $0 ",label"; next} {print $0 "," ($NF == 1 ? "yes" : "no")}' "$dir/c.csv" |
+        cut -d, -f1-6,8 > "$dir/cl.csv"
+    "$sf" fit "$dir/cl.csv" --pipeline "scaler | sgd_classifier" --target label --model "$dir/sl.h5" --quiet || return 1
+    "$sf" export "$dir/sl.h5" --json | grep -q '"target_labels": \["no", "yes"\]' || return 1
+    "$sf" predict "$dir/cl.csv" --model "$dir/sl.h5" --out "$dir/slp.csv" --quiet || return 1
+    [ "$(head -1 "$dir/slp.csv")" = label ] || return 1
+    [ "$(tail -n +2 "$dir/slp.csv" | sort -u | tr '\n' ' ')" = "no yes " ] || return 1
+    "$sf" score "$dir/cl.csv" --model "$dir/sl.h5" | grep -q accuracy
+}
+check "SGD through the CLI: the same model for 1/2/3 threads (in order, read-ahead), epochs, score, proba, string labels" sgd_cli
+
+formula_cli() {
+    # seed 000: the post's formula, QR least squares, the regression table
+    "$sf" gen regression --rows 20000 --seed 8 --out "$dir/r.csv" --quiet
+    f='y ~ 0 + a + b + c + d + d:c + a:b + a:c + C(cat1, Treatment, levels=range(5))'
+    for t in 1 2 3; do
+        "$sf" fit "$dir/r.csv" --formula "$f" --pipeline linear_regression --threads $t --segment-bytes 100000 \
+            --model "$dir/r$t.h5" --quiet || return 1
+        "$sf" export "$dir/r$t.h5" --json > "$dir/r$t.json" || return 1
+    done
+    cmp -s "$dir/r1.json" "$dir/r2.json" && cmp -s "$dir/r1.json" "$dir/r3.json" || return 1
+    grep -q '"kind": "design"' "$dir/r1.json" || return 1
+    grep -q '"columns": \["C(cat1, Treatment, levels=range(5))\[0\]",' "$dir/r1.json" || return 1
+    "$sf" export "$dir/r1.h5" > "$dir/table.txt" || return 1
+    grep -q "OLS Regression Results" "$dir/table.txt" && grep -q "^a:c " "$dir/table.txt" || return 1
+    ! grep -q "^const " "$dir/table.txt" || return 1       # Decision 9: the formula decides
+    "$sf" score "$dir/r.csv" --model "$dir/r1.h5" | grep -q '^r2' || return 1
+    # predict: a row with a missing factor is empty; an unseen level is an error naming it
+    printf 'a,b,c,d,cat1,y\n0.1,0.2,0.3,0.4,2,0\n0.1,,0.3,0.4,2,0\n' > "$dir/new.csv"
+    "$sf" predict "$dir/new.csv" --model "$dir/r1.h5" --out "$dir/rp.csv" --quiet || return 1
+    [ "$(sed -n 3p "$dir/rp.csv")" = "" ] && [ "$(wc -l < "$dir/rp.csv")" -eq 3 ] || return 1
+    printf 'a,b,c,d,cat1,y\n0.1,0.2,0.3,0.4,9,0\n' > "$dir/bad.csv"
+    "$sf" predict "$dir/bad.csv" --model "$dir/r1.h5" 2>"$dir/e8"; [ $? -eq 1 ] || return 1
+    grep -q "bad.csv.*value '9' of 'C(cat1, Treatment, levels=range(5))'" "$dir/e8" || return 1
+    # a formula error points at the spot
+    "$sf" fit "$dir/r.csv" --formula 'y ~ a + nosuch' --pipeline linear_regression --model "$dir/x.h5" \
+        2>"$dir/e9"; [ $? -eq 1 ] || return 1
+    [ "$(sed -n 3p "$dir/e9")" = "          ^" ] && grep -q "unknown column 'nosuch'" "$dir/e9"
+}
+check "formula regression through the CLI: same model for 1/2/3 threads, table, score, predict, errors with a caret" formula_cli
+
 missing_column() {
     printf 'a,b\n1,2\n' | "$sf" predict - --model "$dir/m1.h5" 2>"$dir/e5"; [ $? -eq 1 ] &&
         grep -q 'the model needs a column "c"' "$dir/e5"

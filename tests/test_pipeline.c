@@ -27,7 +27,17 @@ static void expect_spec_error(const char *spec, size_t column, const char *msg)
 static void test_spec_errors(void **state)
 {
     (void)state;
-    expect_spec_error("scalar", 1, "unknown stage scalar (valid: standard_scaler (scaler))");
+    {
+        /* the list grows with the registry: check its start */
+        sf_pipeline *pl = NULL;
+        sf_error err;
+        assert_int_equal(sf_pipeline_new(&pl, "scalar", &err), SF_ERR_ARG);
+        assert_int_equal(err.where.column, 1);
+        const char *want = "unknown stage scalar (valid: standard_scaler (scaler), ";
+        assert_int_equal(strncmp(err.message, want, strlen(want)), 0);
+        assert_non_null(strstr(err.message, "minibatch_kmeans"));
+        assert_non_null(strstr(err.message, "passive_aggressive_regressor"));
+    }
     expect_spec_error("scaler | scaler(with_mean=flase)", 27,
                       "with_mean must be true or false, got a string");
     expect_spec_error("scaler(with_mean=1)", 18, "with_mean must be true or false, got a number");

@@ -16,6 +16,7 @@
 #ifndef SF_PIPELINE_H
 #define SF_PIPELINE_H
 
+#include "sf_design.h"
 #include "sf_sink.h"
 #include "sf_source.h"
 
@@ -34,6 +35,22 @@ SF_API sf_status sf_pipeline_new(sf_pipeline **out, const char *spec, sf_error *
 /** Frees a pipeline; NULL is a no-op. */
 SF_API void sf_pipeline_free(sf_pipeline *pl);
 
+/** Where a fit stands, for a progress display. */
+typedef struct sf_progress {
+    size_t stage, n_stages;     /**< the stage learning (0-based) and how many */
+    const char *kind;           /**< its kind ("standard_scaler"); NULL for a pass that
+                                     only discovers classes */
+    unsigned pass;              /**< the stage's pass (0-based: epochs, refinements) */
+    uint64_t rows;              /**< rows read so far in this pass */
+    uint64_t bytes, total_bytes;/**< source bytes so far and in all (0 = unknown) */
+    bool done;                  /**< the pass has ended */
+} sf_progress;
+
+/** Called from the fit's worker threads, one call at a time, at most about every
+ *  200 ms and once at the end of each pass; it must not call back into the
+ *  pipeline. */
+typedef void (*sf_progress_fn)(void *ctx, const sf_progress *p);
+
 /** How to fit. Initialise with sf_fit_options_init(). */
 typedef struct sf_fit_options {
     size_t threads;             /**< workers; 0 = all CPUs */
@@ -41,6 +58,10 @@ typedef struct sf_fit_options {
     const char *columns;        /**< comma-separated feature columns; NULL = every
                                      numeric column but the target and weight */
     const char *weight;         /**< sample-weight column, or NULL */
+    const char *formula;        /**< a patsy formula "y ~ a + C(b)" (sf_design.h):
+                                     its design builds the features and the target
+                                     (target and columns must then be NULL); NULL =
+                                     columns as they are */
     unsigned epochs;            /**< max_iter of the stages that have one and whose
                                      spec does not set it; 0 = the stage's default */
     const char *cache;          /**< HDF5 file that keeps the first pass's rows for
@@ -48,6 +69,8 @@ typedef struct sf_fit_options {
                                      NULL = none, except that standard input with
                                      a pipeline that may need a second pass gets a
                                      temporary one (deleted after the fit) */
+    sf_progress_fn progress;    /**< progress callback, or NULL */
+    void *progress_ctx;         /**< passed to progress */
     bool has_seed;              /**< seed below is the random_state of the stages
                                      that have one and whose spec does not set it */
     uint64_t seed;
@@ -72,8 +95,9 @@ SF_API bool sf_pipeline_is_fitted(const sf_pipeline *pl);
 SF_API size_t sf_pipeline_n_stages(const sf_pipeline *pl);
 SF_API const char *sf_pipeline_stage_kind(const sf_pipeline *pl, size_t i);
 
-/** The feature columns the first stage sees (after fitting), and the target name
- *  ("" if none); borrowed, valid until the pipeline is freed. */
+/** The feature columns the first stage sees (after fitting: with a formula, the
+ *  design's column names), and the target name ("" if none); borrowed, valid
+ *  until the pipeline is freed. */
 SF_API size_t sf_pipeline_n_features(const sf_pipeline *pl);
 SF_API const char *sf_pipeline_feature_name(const sf_pipeline *pl, size_t i);
 SF_API const char *sf_pipeline_target(const sf_pipeline *pl);
@@ -88,6 +112,9 @@ SF_API const char *sf_pipeline_target(const sf_pipeline *pl);
  *  unfitted (part-way updated): keep the file it came from. */
 SF_API sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_options *opt,
                                     sf_error *err);
+
+/** The formula's design of a fitted pipeline, or NULL; borrowed (read only). */
+SF_API const sf_design *sf_pipeline_design(const sf_pipeline *pl);
 
 /** The spec the pipeline was made from; borrowed. */
 SF_API const char *sf_pipeline_spec(const sf_pipeline *pl);
@@ -163,6 +190,25 @@ SF_API sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_s
                                      const sf_predict_options *opt, sf_predict_stats *stats,
                                      sf_error *err);
 
+/** How well a fitted estimator pipeline does on labelled data (Decision 14).
+ *  Fields that do not apply are NaN. */
+typedef struct sf_score {
+    uint64_t n;                 /**< rows scored */
+    uint64_t dropped;           /**< rows with a missing feature or target */
+    double score;               /**< scikit-learn's score(): accuracy, R², -inertia */
+    double accuracy;            /**< classifiers */
+    double log_loss;            /**< classifiers with predict_proba (log_loss, eps-clipped) */
+    double r2, mse;             /**< regressors (r2_score, mean_squared_error) */
+    double inertia;             /**< k-means: sum of squared distances to the nearest center */
+} sf_score;
+
+/** Scores pl on every row of src (features and target found by the fitted
+ *  names; the target is not needed for k-means) in one parallel pass; the result
+ *  is the same for any threads. SF_ERR_UNSUPPORTED if the last stage is not an
+ *  estimator; SF_ERR_ARG if a column is missing. */
+SF_API sf_status sf_pipeline_score(const sf_pipeline *pl, sf_source *src, size_t threads, sf_score *out,
+                                   sf_error *err);
+
 /** Saves a fitted pipeline as an HDF5 model file: written to a temporary file and
  *  renamed over path only when complete (an existing file survives any failure).
  *  SF_ERR_STATE if not fitted, SF_ERR_IO if the file cannot be written. */
@@ -172,6 +218,12 @@ SF_API sf_status sf_pipeline_save(const sf_pipeline *pl, const char *path, sf_er
  *  foreign, corrupt or truncated file SF_ERR_PARSE; a newer format version or an
  *  unknown stage kind SF_ERR_UNSUPPORTED. Caller frees with sf_pipeline_free(). */
 SF_API sf_status sf_pipeline_load(sf_pipeline **out, const char *path, sf_error *err);
+
+/** A readable report of the last stage (linear_regression: the regression table
+ *  as statsmodels' summary() lays it out, with the feature or formula column
+ *  names), NUL-terminated, in *out; caller frees it with free().
+ *  SF_ERR_UNSUPPORTED when the last stage has none. */
+SF_API sf_status sf_pipeline_summary(const sf_pipeline *pl, char **out, sf_error *err);
 
 /** The fitted pipeline as JSON (DESIGN.md decision 16), NUL-terminated, in *json_out;
  *  caller frees it with free(). */

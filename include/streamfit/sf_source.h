@@ -20,7 +20,8 @@ extern "C" {
 
 /** Options for opening a source. Initialise with sf_source_options_init(). */
 typedef struct sf_source_options {
-    size_t chunk_rows;        /**< rows per chunk; default 50000 */
+    size_t chunk_rows;        /**< rows per chunk; default 16384 (a few MB: memory is
+                                   bounded by chunk x threads) */
     char delimiter;           /**< CSV field delimiter; default ',' */
     bool has_header;          /**< CSV has a header row; default true */
     const char *types;        /**< overrides, "cat1=category,y=float"; NULL = infer */
@@ -46,6 +47,25 @@ typedef struct sf_source sf_source;
  *  column in it); *out is NULL then. */
 SF_API sf_status sf_source_open(sf_source **out, const char *spec,
                                 const sf_source_options *opt, sf_error *err);
+
+/** A source over arrays the caller already holds (a C service fitting from
+ *  memory): x is n rows x p columns, row-major with row stride ld >= p; y (the
+ *  target) and w (sample weights) are n values each, or NULL. The columns are x's
+ *  p columns, then y, then w, named by names[] (p names, then y's, then w's when
+ *  given; copied) or, with names NULL, "x0" … "x{p-1}", "y", "weight".
+ *  NaN is a missing value. x, y and w are BORROWED, not copied: they must stay
+ *  valid and unchanged until the source and every segment opened from it are
+ *  closed; each chunk copies only its chunk_rows rows (memory stays bounded).
+ *  The source rewinds, and splits into segments of opt->segment_rows rows
+ *  (fixed by the data, not the thread count). opt->types may retype columns
+ *  ("x3=category": labels are the numbers' shortest texts); other CSV/HDF5
+ *  options are ignored. opt may be NULL (defaults). Caller closes with
+ *  sf_source_close(). Errors: SF_ERR_ARG (no columns, ld < p, x NULL with rows,
+ *  a NULL or repeated name, chunk_rows 0, bad types); *out is NULL then. */
+SF_API sf_status sf_source_from_memory(sf_source **out, const double *x, size_t n, size_t p,
+                                       size_t ld, const double *y, const double *w,
+                                       const char *const *names, const sf_source_options *opt,
+                                       sf_error *err);
 
 /** Closes a source and frees everything it lent; NULL is a no-op. */
 SF_API void sf_source_close(sf_source *src);

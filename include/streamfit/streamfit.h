@@ -8,13 +8,16 @@
 #define STREAMFIT_H
 
 #include "sf_core.h"
+#include "sf_kmeans.h"
 #include "sf_linreg.h"
+#include "sf_design.h"
 #include "sf_number.h"
 #include "sf_pipeline.h"
 #include "sf_pool.h"
 #include "sf_sink.h"
 #include "sf_source.h"
 #include "sf_scaler.h"
+#include "sf_sgd.h"
 #include "sf_table.h"
 
 #endif

@@ -1,0 +1,1043 @@
+/* kmeans.c — MiniBatchKMeans.partial_fit (scikit-learn 1.2) and exact Lloyd passes.
+ *
+ * References (scikit-learn 1.2.1, read for the formulas; no code copied):
+ * - cluster/_kmeans.py: MiniBatchKMeans.partial_fit, _check_params_vs_input
+ *   (_batch_size, _init_size), _random_reassign, _mini_batch_step (reassignment),
+ *   _BaseKMeans._init_centroids, _kmeans_plusplus;
+ * - cluster/_k_means_minibatch.pyx: update_center_dense (the center update);
+ * - cluster/_k_means_lloyd.pyx: _update_chunk_dense (labels: argmin over j of
+ *   ||c_j||² - 2 x·c_j by GEMM in 256-row chunks, first minimum on ties);
+ * - cluster/_k_means_common.pyx: _euclidean_dense_dense, _inertia_dense;
+ * - metrics/pairwise.py: _euclidean_distances (k-means++ and transform).
+ * Randomness: numpy's legacy RandomState, core/np_random.c.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <gsl/gsl_blas.h>
+#include <gsl/gsl_matrix.h>
+
+#include "core/np_random.h"
+#include "core/sf_internal.h"
+#include "estimators/kmeans_internal.h"
+
+#define KM_BLOCK 256 /* rows per GEMM block, sklearn's CHUNK_SIZE */
+
+struct sf_kmeans {
+    sf_kmeans_params params; /* init_centers points at init_copy */
+    double *init_copy;
+    size_t k, p;             /* p = 0 until the first partial_fit */
+    double *centers;         /* k x p */
+    double *counts;          /* k: sklearn's _counts */
+    sfi_np_rng rng;
+    uint64_t n_steps, n_since_reassign, batch_size, init_size;
+    double inertia;
+    sf_pool *pool;           /* borrowed: partial_fit's distances, or NULL */
+};
+
+struct sf_kmeans_lloyd {
+    size_t k, p;
+    double *sums;   /* k x p: Σ w (x - c_j) */
+    double *spread; /* k x p: Σ w |x - c_j|, the scale of the rounding in sums */
+    double *weight; /* k: Σ w */
+    double inertia;
+    /* the k rows farthest from their centers, for clusters that end up empty
+     * (_relocate_empty_clusters_dense); kept in the order they came */
+    size_t n_far;
+    double far_min;   /* the smallest kept distance once k are kept */
+    double *far_d, *far_w, *far_x; /* k, k, k x p */
+    size_t *far_label;
+};
+
+void sf_kmeans_params_default(sf_kmeans_params *p)
+{
+    memset(p, 0, sizeof *p);
+    p->n_clusters = 8;
+    p->init = SF_KMEANS_INIT_KMEANSPP;
+    p->batch_size = 1024;
+    p->reassignment_ratio = 0.01;
+    p->random_state = -1;
+    p->compute_labels = true;
+}
+
+static sf_status bad_param(sf_error *err, const char *field, const char *msg)
+{
+    sf_status st = sfi_fail(err, SF_ERR_ARG, NULL, "%s: %s", field, msg);
+    sfi_error_field(err, field);
+    return st;
+}
+
+sf_status sf_kmeans_params_check(const sf_kmeans_params *p, sf_error *err)
+{
+    if (!p) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_params_check: NULL params");
+    if (p->n_clusters < 1 || p->n_clusters > INT32_MAX)
+        return bad_param(err, "n_clusters", "must be >= 1");
+    if (p->batch_size < 1) return bad_param(err, "batch_size", "must be >= 1");
+    if (!(p->reassignment_ratio >= 0 && p->reassignment_ratio <= 1))
+        return bad_param(err, "reassignment_ratio", "must be in [0, 1]");
+    if (p->random_state < -1 || p->random_state > (int64_t)UINT32_MAX)
+        return bad_param(err, "random_state", "must be in [0, 2^32 - 1], or -1 for none");
+    switch (p->init) {
+    case SF_KMEANS_INIT_KMEANSPP:
+    case SF_KMEANS_INIT_RANDOM:
+        break;
+    case SF_KMEANS_INIT_ARRAY:
+        if (!p->init_centers || p->init_n_features < 1)
+            return bad_param(err, "init", "explicit centers need init_centers and init_n_features");
+        for (size_t i = 0; i < p->n_clusters * p->init_n_features; i++)
+            if (!isfinite(p->init_centers[i])) return bad_param(err, "init", "centers must be finite");
+        break;
+    default:
+        return bad_param(err, "init", "must be k-means++, random or an array of centers");
+    }
+    return SF_OK;
+}
+
+sf_status sf_kmeans_new(sf_kmeans **out, const sf_kmeans_params *p, sf_error *err)
+{
+    if (!out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_new: NULL out");
+    *out = NULL;
+    sf_library_init();
+    sf_kmeans_params def;
+    if (!p) {
+        sf_kmeans_params_default(&def);
+        p = &def;
+    }
+    SF_TRY(sf_kmeans_params_check(p, err));
+    sf_kmeans *km = calloc(1, sizeof *km);
+    if (!km) return sfi_nomem(err);
+    km->params = *p;
+    km->k = p->n_clusters;
+    km->inertia = NAN;
+    if (p->init == SF_KMEANS_INIT_ARRAY) {
+        size_t m = p->n_clusters * p->init_n_features;
+        km->init_copy = malloc(m * sizeof *km->init_copy);
+        if (!km->init_copy) {
+            free(km);
+            return sfi_nomem(err);
+        }
+        memcpy(km->init_copy, p->init_centers, m * sizeof *km->init_copy);
+        km->params.init_centers = km->init_copy;
+    } else {
+        km->params.init_centers = NULL;
+        km->params.init_n_features = 0;
+    }
+    /* sklearn's check_random_state: an int seeds RandomState(seed); None is the
+     * global, unseeded state, here a clock seed */
+    uint32_t seed = p->random_state >= 0 ? (uint32_t)p->random_state
+                                         : (uint32_t)time(NULL) ^ (uint32_t)clock();
+    sfi_np_seed(&km->rng, seed);
+    *out = km;
+    return SF_OK;
+}
+
+void sf_kmeans_free(sf_kmeans *km)
+{
+    if (!km) return;
+    free(km->init_copy);
+    free(km->centers);
+    free(km->counts);
+    free(km);
+}
+
+static double *dup_array(const double *a, size_t n)
+{
+    double *d = malloc((n ? n : 1) * sizeof *d);
+    if (d && n) memcpy(d, a, n * sizeof *d);
+    return d;
+}
+
+sf_status sf_kmeans_copy(const sf_kmeans *km, sf_kmeans **out, sf_error *err)
+{
+    if (!km || !out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_copy: NULL argument");
+    *out = NULL;
+    sf_kmeans *c = malloc(sizeof *c);
+    if (!c) return sfi_nomem(err);
+    *c = *km;
+    c->init_copy = c->centers = c->counts = NULL;
+    bool ok = true;
+    if (km->init_copy) {
+        c->init_copy = dup_array(km->init_copy, km->k * km->params.init_n_features);
+        c->params.init_centers = c->init_copy;
+        ok = c->init_copy != NULL;
+    }
+    if (km->p) {
+        c->centers = dup_array(km->centers, km->k * km->p);
+        c->counts = dup_array(km->counts, km->k);
+        ok = ok && c->centers && c->counts;
+    }
+    if (!ok) {
+        sf_kmeans_free(c);
+        return sfi_nomem(err);
+    }
+    *out = c;
+    return SF_OK;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+/* Squared distance summed in sklearn's order (_euclidean_dense_dense: groups of
+ * four, each group summed left to right, then added). */
+static double sq_dist(const double *a, const double *b, size_t p)
+{
+    double r = 0;
+    size_t f = 0;
+    for (; f + 4 <= p; f += 4) {
+        double d0 = a[f] - b[f], d1 = a[f + 1] - b[f + 1], d2 = a[f + 2] - b[f + 2], d3 = a[f + 3] - b[f + 3];
+        r += d0 * d0 + d1 * d1 + d2 * d2 + d3 * d3;
+    }
+    for (; f < p; f++) r += (a[f] - b[f]) * (a[f] - b[f]);
+    return r;
+}
+
+static double sq_norm(const double *a, size_t p)
+{
+    double r = 0;
+    for (size_t f = 0; f < p; f++) r += a[f] * a[f];
+    return r;
+}
+
+/* out[i * ldo + j] = alpha · x_i·y_j + beta · out[...] for m rows of x and q rows
+ * of y (both with p columns), by one GEMM on views. */
+static sf_status gemm_xyt(double alpha, const double *x, size_t m, size_t ldx, const double *y, size_t q,
+                          size_t ldy, size_t p, double beta, double *out, size_t ldo, sf_error *err)
+{
+    gsl_matrix_const_view X = gsl_matrix_const_view_array_with_tda(x, m, p, ldx);
+    gsl_matrix_const_view Y = gsl_matrix_const_view_array_with_tda(y, q, p, ldy);
+    gsl_matrix_view D = gsl_matrix_view_array_with_tda(out, m, q, ldo);
+    int gs = gsl_blas_dgemm(CblasNoTrans, CblasTrans, alpha, &X.matrix, &Y.matrix, beta, &D.matrix);
+    if (gs) return sfi_fail(err, SF_ERR_INTERNAL, NULL, "k-means: GEMM failed (GSL status %d)", gs);
+    return SF_OK;
+}
+
+/* labels of n rows against centers c (k x p) with squared norms cn:
+ * argmin_j ||c_j||² - 2 x·c_j, first minimum on ties (Decision 9). scratch holds
+ * KM_BLOCK x k doubles. */
+static sf_status assign(const double *x, size_t n, size_t p, size_t ld, const double *c, const double *cn,
+                        size_t k, double *scratch, size_t *labels, sf_error *err)
+{
+    for (size_t a = 0; a < n; a += KM_BLOCK) {
+        size_t m = n - a < KM_BLOCK ? n - a : KM_BLOCK;
+        for (size_t i = 0; i < m; i++) memcpy(scratch + i * k, cn, k * sizeof *cn);
+        SF_TRY(gemm_xyt(-2.0, x + a * ld, m, ld, c, k, p, p, 1.0, scratch, k, err));
+        for (size_t i = 0; i < m; i++) {
+            const double *d = scratch + i * k;
+            size_t best = 0;
+            for (size_t j = 1; j < k; j++)
+                if (d[j] < d[best]) best = j;
+            labels[a + i] = best;
+        }
+    }
+    return SF_OK;
+}
+
+/* assign() over blocks of KM_BLOCK rows on a pool: each block's labels depend on
+ * its rows only, so the result is the same for any number of workers. */
+typedef struct assign_job {
+    const double *x, *c, *cn;
+    size_t n, p, ld, k;
+    double *scratch; /* KM_BLOCK x k per worker */
+    size_t *labels;
+} assign_job;
+
+static sf_status assign_task(void *ctx, size_t task, size_t worker, sf_error *err)
+{
+    const assign_job *j = ctx;
+    size_t a = task * KM_BLOCK, m = j->n - a < KM_BLOCK ? j->n - a : KM_BLOCK;
+    return assign(j->x + a * j->ld, m, j->p, j->ld, j->c, j->cn, j->k, j->scratch + worker * KM_BLOCK * j->k,
+                  j->labels + a, err);
+}
+
+static sf_status assign_on(sf_pool *pool, const double *x, size_t n, size_t p, size_t ld, const double *c,
+                           const double *cn, size_t k, double *scratch, size_t *labels, sf_error *err)
+{
+    if (!pool || n <= KM_BLOCK) return assign(x, n, p, ld, c, cn, k, scratch, labels, err);
+    assign_job job = {.x = x, .c = c, .cn = cn, .n = n, .p = p, .ld = ld, .k = k, .scratch = scratch,
+                      .labels = labels};
+    return sf_pool_run(pool, (n + KM_BLOCK - 1) / KM_BLOCK, assign_task, &job, err);
+}
+
+static void center_norms(const sf_kmeans *km, double *cn)
+{
+    for (size_t j = 0; j < km->k; j++) cn[j] = sq_norm(km->centers + j * km->p, km->p);
+}
+
+/* Whether any of the n x p values is NaN or ±inf (every exponent bit set): an
+ * integer test over contiguous memory, four independent lanes; the row-by-row
+ * search for the culprit runs only when this says so. */
+static bool any_nonfinite(const double *x, size_t n, size_t p, size_t ld)
+{
+    const uint64_t e = 0x7ff0000000000000u;
+    uint64_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    size_t runs = ld == p ? 1 : n, len = ld == p ? n * p : p;
+    for (size_t r = 0; r < runs; r++) {
+        const double *v = x + r * ld;
+        size_t j = 0;
+        for (; j + 4 <= len; j += 4) {
+            uint64_t u[4];
+            memcpy(u, v + j, sizeof u);
+            b0 |= (u[0] & e) == e;
+            b1 |= (u[1] & e) == e;
+            b2 |= (u[2] & e) == e;
+            b3 |= (u[3] & e) == e;
+        }
+        for (; j < len; j++) {
+            uint64_t u;
+            memcpy(&u, v + j, sizeof u);
+            b0 |= (u & e) == e;
+        }
+    }
+    return (b0 | b1 | b2 | b3) != 0;
+}
+
+static sf_status check_data(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                            const double *w, bool fitting, sf_error *err)
+{
+    if (!km) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: NULL model");
+    if (!fitting && !km->p) return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: not fitted");
+    if (n > 0 && !x) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: NULL data");
+    if (p == 0) return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: no features");
+    if (ld < p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: row stride %zu < %zu features", ld, p);
+    if (km->p && p != km->p)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: fitted on %zu features, got %zu", km->p, p);
+    if (!any_nonfinite(x, n, p, ld) && !w) return SF_OK;
+    for (size_t i = 0; i < n; i++) {
+        const double *row = x + i * ld;
+        for (size_t j = 0; j < p; j++)
+            if (!isfinite(row[j])) {
+                sf_where where = {.row = i + 1, .field = j + 1};
+                return sfi_fail(err, SF_ERR_ARG, &where, "k-means: input contains %s",
+                                isnan(row[j]) ? "NaN" : "infinity");
+            }
+        if (w && !(w[i] >= 0 && isfinite(w[i]))) {
+            sf_where where = {.row = i + 1};
+            return sfi_fail(err, SF_ERR_ARG, &where, "sample weight must be finite and >= 0, got %g", w[i]);
+        }
+    }
+    return SF_OK;
+}
+
+/* ---------------------------------------------------------- initialisation */
+
+/* Working memory of the first call: everything is allocated before anything in
+ * the model changes, so a failure leaves it as it was. */
+typedef struct init_work {
+    double *centers, *counts;
+    double *sub;        /* init_size x p rows drawn with replacement, or NULL */
+    double *xnorm;      /* squared norms of the rows initialisation sees */
+    double *closest, *cumsum, *cand_d, *tmp; /* k-means++ */
+    size_t *idx;
+} init_work;
+
+static void init_work_free(init_work *w)
+{
+    free(w->centers);
+    free(w->counts);
+    free(w->sub);
+    free(w->xnorm);
+    free(w->closest);
+    free(w->cumsum);
+    free(w->cand_d);
+    free(w->tmp);
+    free(w->idx);
+}
+
+static size_t n_local_trials(size_t k) { return 2 + (size_t)log((double)k); }
+
+/* First index i with cum[i] >= v (numpy searchsorted, side="left"), at most n-1. */
+static size_t search_left(const double *cum, size_t n, double v)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (cum[mid] < v) lo = mid + 1;
+        else hi = mid;
+    }
+    return lo < n ? lo : n - 1;
+}
+
+/* Squared distances from each of q candidate rows (indices cand) to all n rows,
+ * as metrics.pairwise._euclidean_distances: (-2 c·x + ||c||²) + ||x||², clipped
+ * at 0; out is q x n. */
+static sf_status cand_dists(const double *x, size_t n, size_t p, size_t ld, const double *xnorm,
+                            const size_t *cand, size_t q, double *cbuf, double *out, sf_error *err)
+{
+    for (size_t t = 0; t < q; t++) memcpy(cbuf + t * p, x + cand[t] * ld, p * sizeof *cbuf);
+    SF_TRY(gemm_xyt(1.0, cbuf, q, p, x, n, ld, p, 0.0, out, n, err));
+    for (size_t t = 0; t < q; t++) {
+        double cn = xnorm[cand[t]];
+        double *d = out + t * n;
+        for (size_t i = 0; i < n; i++) {
+            double v = -2.0 * d[i] + cn + xnorm[i];
+            d[i] = v > 0 ? v : 0;
+        }
+    }
+    return SF_OK;
+}
+
+/* _kmeans_plusplus: greedy k-means++ on the n rows of x into w->centers. */
+static sf_status kmeanspp(sf_kmeans *km, sfi_np_rng *rng, const double *x, size_t n, size_t p, size_t ld,
+                          init_work *w, sf_error *err)
+{
+    size_t k = km->k, L = n_local_trials(k);
+    size_t cand[64];
+    if (L > 64) L = 64; /* 2 + ln k > 64 needs k > e^62 */
+    double *pots = w->tmp, *cbuf = w->tmp + L;
+    size_t c0 = (size_t)sfi_np_randint(rng, 0, (int64_t)n);
+    memcpy(w->centers, x + c0 * ld, p * sizeof(double));
+    SF_TRY(cand_dists(x, n, p, ld, w->xnorm, &c0, 1, cbuf, w->closest, err));
+    double pot = 0;
+    for (size_t i = 0; i < n; i++) pot += w->closest[i];
+    for (size_t c = 1; c < k; c++) {
+        double cum = 0;
+        for (size_t i = 0; i < n; i++) w->cumsum[i] = cum += w->closest[i];
+        for (size_t t = 0; t < L; t++) cand[t] = search_left(w->cumsum, n, sfi_np_random_sample(rng) * pot);
+        SF_TRY(cand_dists(x, n, p, ld, w->xnorm, cand, L, cbuf, w->cand_d, err));
+        size_t best = 0;
+        for (size_t t = 0; t < L; t++) {
+            double *d = w->cand_d + t * n, s = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (w->closest[i] < d[i]) d[i] = w->closest[i];
+                s += d[i];
+            }
+            pots[t] = s;
+            if (s < pots[best]) best = t;
+        }
+        pot = pots[best];
+        memcpy(w->closest, w->cand_d + best * n, n * sizeof(double));
+        memcpy(w->centers + c * p, x + cand[best] * ld, p * sizeof(double));
+    }
+    return SF_OK;
+}
+
+/* _init_centroids on the first batch; fills w->centers, draws from *rng. */
+static sf_status init_centers(sf_kmeans *km, sfi_np_rng *rng, const double *x, size_t n, size_t p,
+                              size_t ld, init_work *w, sf_error *err)
+{
+    size_t k = km->k;
+    const sf_kmeans_params *pr = &km->params;
+    if (pr->init == SF_KMEANS_INIT_ARRAY && pr->init_n_features != p)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL,
+                        "k-means: the initial centers have %zu features, the data %zu",
+                        pr->init_n_features, p);
+    /* _check_params_vs_input: _batch_size, _init_size */
+    size_t bs = pr->batch_size < n ? pr->batch_size : n;
+    size_t is = pr->init_size;
+    if (is == 0) {
+        is = 3 * bs;
+        if (is < k) is = 3 * k;
+    } else if (is < k) {
+        is = 3 * k;
+    }
+    if (is > n) is = n;
+    km->batch_size = bs;
+    km->init_size = is;
+    w->centers = malloc(k * p * sizeof(double));
+    w->counts = calloc(k, sizeof(double));
+    if (!w->centers || !w->counts) return sfi_nomem(err);
+    /* the subsample is drawn whatever init is, as sklearn does */
+    if (is < n) {
+        w->sub = malloc(is * p * sizeof(double));
+        if (!w->sub) return sfi_nomem(err);
+        for (size_t t = 0; t < is; t++) {
+            size_t r = (size_t)sfi_np_randint(rng, 0, (int64_t)n);
+            memcpy(w->sub + t * p, x + r * ld, p * sizeof(double));
+        }
+        x = w->sub;
+        n = is;
+        ld = p;
+    }
+    switch (pr->init) {
+    case SF_KMEANS_INIT_ARRAY:
+        memcpy(w->centers, km->init_copy, k * p * sizeof(double));
+        return SF_OK;
+    case SF_KMEANS_INIT_RANDOM: {
+        w->idx = malloc(n * sizeof *w->idx);
+        if (!w->idx) return sfi_nomem(err);
+        sfi_np_permutation(rng, w->idx, n);
+        for (size_t j = 0; j < k; j++) memcpy(w->centers + j * p, x + w->idx[j] * ld, p * sizeof(double));
+        return SF_OK;
+    }
+    case SF_KMEANS_INIT_KMEANSPP:
+    default: {
+        size_t L = n_local_trials(k);
+        w->xnorm = malloc(n * sizeof(double));
+        w->closest = malloc(n * sizeof(double));
+        w->cumsum = malloc(n * sizeof(double));
+        w->cand_d = malloc(L * n * sizeof(double));
+        w->tmp = malloc((L + L * p) * sizeof(double));
+        if (!w->xnorm || !w->closest || !w->cumsum || !w->cand_d || !w->tmp) return sfi_nomem(err);
+        for (size_t i = 0; i < n; i++) w->xnorm[i] = sq_norm(x + i * ld, p);
+        return kmeanspp(km, rng, x, n, p, ld, w, err);
+    }
+    }
+}
+
+/* ------------------------------------------------------------ the step */
+
+typedef struct step_work {
+    size_t *labels; /* n */
+    size_t *perm;   /* n: reassignment's choice */
+    double *block;  /* KM_BLOCK x k */
+    double *cn, *wsum; /* k each */
+    size_t *order;  /* k */
+    bool *to;       /* k */
+} step_work;
+
+static void step_work_free(step_work *s)
+{
+    free(s->labels);
+    free(s->perm);
+    free(s->block);
+    free(s->cn);
+    free(s->wsum);
+    free(s->order);
+    free(s->to);
+}
+
+static sf_status step_work_alloc(step_work *s, size_t n, size_t k, size_t workers, sf_error *err)
+{
+    memset(s, 0, sizeof *s);
+    s->labels = malloc(n * sizeof *s->labels);
+    s->perm = malloc(n * sizeof *s->perm);
+    s->block = malloc(workers * KM_BLOCK * k * sizeof *s->block);
+    s->cn = malloc(k * sizeof *s->cn);
+    s->wsum = malloc(k * sizeof *s->wsum);
+    s->order = malloc(k * sizeof *s->order);
+    s->to = malloc(k * sizeof *s->to);
+    if (!s->labels || !s->perm || !s->block || !s->cn || !s->wsum || !s->order || !s->to) {
+        step_work_free(s);
+        return sfi_nomem(err);
+    }
+    return SF_OK;
+}
+
+/* _random_reassign: evaluated before the step, on the counts before it. */
+static bool due_for_reassign(sf_kmeans *km)
+{
+    km->n_since_reassign += km->batch_size;
+    bool empty = false;
+    for (size_t j = 0; j < km->k; j++) empty = empty || km->counts[j] == 0;
+    if (empty || km->n_since_reassign >= 10 * (uint64_t)km->k) {
+        km->n_since_reassign = 0;
+        return true;
+    }
+    return false;
+}
+
+/* The reassignment part of _mini_batch_step. */
+static void reassign(sf_kmeans *km, const double *x, size_t n, size_t ld, step_work *s)
+{
+    size_t k = km->k, p = km->p;
+    double *W = km->counts;
+    double top = W[0];
+    for (size_t j = 1; j < k; j++)
+        if (W[j] > top) top = W[j];
+    double thr = km->params.reassignment_ratio * top;
+    size_t m = 0;
+    for (size_t j = 0; j < k; j++) m += (s->to[j] = W[j] < thr);
+    if ((double)m > 0.5 * (double)n) {
+        /* keep only the int(0.5 n) smallest: argsort(W)[int(0.5 n):] are spared.
+         * A stable sort; numpy's argsort is stable for k <= 16 (insertion sort) */
+        for (size_t j = 0; j < k; j++) s->order[j] = j;
+        for (size_t a = 1; a < k; a++)
+            for (size_t b = a; b > 0 && W[s->order[b]] < W[s->order[b - 1]]; b--) {
+                size_t t = s->order[b];
+                s->order[b] = s->order[b - 1];
+                s->order[b - 1] = t;
+            }
+        for (size_t r = (size_t)(0.5 * (double)n); r < k; r++) s->to[s->order[r]] = false;
+        m = 0;
+        for (size_t j = 0; j < k; j++) m += s->to[j];
+    }
+    if (m) {
+        /* random_state.choice(n, replace=False, size=m) = permutation(n)[:m],
+         * given to the flagged centers in increasing index order */
+        sfi_np_permutation(&km->rng, s->perm, n);
+        size_t t = 0;
+        for (size_t j = 0; j < k; j++)
+            if (s->to[j]) memcpy(km->centers + j * p, x + s->perm[t++] * ld, p * sizeof(double));
+    }
+    /* the reassigned centers get the smallest remaining count (sklearn's "dirty hack") */
+    double low = INFINITY;
+    for (size_t j = 0; j < k; j++)
+        if (!s->to[j] && W[j] < low) low = W[j];
+    for (size_t j = 0; j < k; j++)
+        if (s->to[j]) W[j] = low;
+}
+
+static double weight_of(const double *w, size_t i) { return w ? w[i] : 1.0; }
+
+/* One _mini_batch_step plus partial_fit's inertia_ (compute_labels). */
+static sf_status step(sf_kmeans *km, const double *x, size_t n, size_t ld, const double *w, step_work *s,
+                      sf_error *err)
+{
+    size_t k = km->k, p = km->p;
+    bool random_reassign = due_for_reassign(km);
+    center_norms(km, s->cn);
+    SF_TRY(assign_on(km->pool, x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
+    /* update_center_dense: c_j <- (c_j W_j + Σ x_i w_i) · (1 / (W_j + Σ w_i)),
+     * the sum taken in row order; centers with no weight in the batch stay */
+    memset(s->wsum, 0, k * sizeof *s->wsum);
+    for (size_t i = 0; i < n; i++) s->wsum[s->labels[i]] += weight_of(w, i);
+    for (size_t j = 0; j < k; j++)
+        if (s->wsum[j] > 0)
+            for (size_t f = 0; f < p; f++) km->centers[j * p + f] *= km->counts[j];
+    for (size_t i = 0; i < n; i++) {
+        size_t j = s->labels[i];
+        if (!(s->wsum[j] > 0)) continue;
+        double wi = weight_of(w, i), *c = km->centers + j * p;
+        const double *row = x + i * ld;
+        for (size_t f = 0; f < p; f++) c[f] += row[f] * wi;
+    }
+    for (size_t j = 0; j < k; j++) {
+        if (!(s->wsum[j] > 0)) continue;
+        km->counts[j] += s->wsum[j];
+        double alpha = 1 / km->counts[j];
+        for (size_t f = 0; f < p; f++) km->centers[j * p + f] *= alpha;
+    }
+    if (random_reassign && km->params.reassignment_ratio > 0) reassign(km, x, n, ld, s);
+    if (km->params.compute_labels) {
+        center_norms(km, s->cn);
+        SF_TRY(assign_on(km->pool, x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
+        double inertia = 0;
+        for (size_t i = 0; i < n; i++)
+            inertia += sq_dist(x + i * ld, km->centers + s->labels[i] * p, p) * weight_of(w, i);
+        km->inertia = inertia;
+    }
+    km->n_steps++;
+    return SF_OK;
+}
+
+sf_status sf_kmeans_partial_fit(sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                                const double *w, sf_error *err)
+{
+    SF_TRY(check_data(km, x, n, p, ld, w, true, err));
+    return sfi_kmeans_partial_fit_checked(km, x, n, p, ld, w, err);
+}
+
+sf_status sfi_kmeans_partial_fit_checked(sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                                         const double *w, sf_error *err)
+{
+    if (n == 0) return SF_OK;
+    bool first = km->p == 0;
+    if (first && n < km->k)
+        return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: n_samples=%zu should be >= n_clusters=%zu", n, km->k);
+    step_work s;
+    SF_TRY(step_work_alloc(&s, n, km->k, km->pool ? sf_pool_size(km->pool) : 1, err));
+    if (first) {
+        init_work iw = {0};
+        sfi_np_rng rng = km->rng;
+        uint64_t bs = km->batch_size, is = km->init_size;
+        sf_status st = init_centers(km, &rng, x, n, p, ld, &iw, err);
+        if (st != SF_OK) {
+            km->batch_size = bs;
+            km->init_size = is;
+            init_work_free(&iw);
+            step_work_free(&s);
+            return st;
+        }
+        km->centers = iw.centers;
+        km->counts = iw.counts;
+        iw.centers = iw.counts = NULL;
+        init_work_free(&iw);
+        km->rng = rng;
+        km->p = p;
+        km->n_since_reassign = 0;
+    }
+    sf_status st = step(km, x, n, ld, w, &s, err);
+    step_work_free(&s);
+    return st;
+}
+
+/* --------------------------------------------------------- prediction */
+
+sf_status sf_kmeans_predict(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                            size_t *labels, sf_error *err)
+{
+    SF_TRY(check_data(km, x, n, p, ld, NULL, false, err));
+    if (n == 0) return SF_OK;
+    if (!labels) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: NULL labels");
+    double *buf = malloc((KM_BLOCK + 1) * km->k * sizeof *buf);
+    if (!buf) return sfi_nomem(err);
+    center_norms(km, buf);
+    sf_status st = assign(x, n, p, ld, km->centers, buf, km->k, buf + km->k, labels, err);
+    free(buf);
+    return st;
+}
+
+sf_status sf_kmeans_transform(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                              double *out, size_t out_ld, sf_error *err)
+{
+    SF_TRY(check_data(km, x, n, p, ld, NULL, false, err));
+    if (n == 0) return SF_OK;
+    size_t k = km->k;
+    if (!out) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: NULL output");
+    if (out_ld < k) return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: output stride %zu < %zu clusters", out_ld, k);
+    double *cn = malloc(k * sizeof *cn);
+    if (!cn) return sfi_nomem(err);
+    center_norms(km, cn);
+    /* euclidean_distances: d = -2 x·c; d += ||x||²; d += ||c||²; max(d, 0); sqrt */
+    sf_status st = gemm_xyt(-2.0, x, n, ld, km->centers, k, p, p, 0.0, out, out_ld, err);
+    for (size_t i = 0; i < n && st == SF_OK; i++) {
+        double xn = sq_norm(x + i * ld, p), *o = out + i * out_ld;
+        for (size_t j = 0; j < k; j++) {
+            double v = o[j] + xn + cn[j];
+            o[j] = sqrt(v > 0 ? v : 0);
+        }
+    }
+    free(cn);
+    return st;
+}
+
+sf_status sf_kmeans_inertia_of(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                               const double *w, double *inertia, sf_error *err)
+{
+    SF_TRY(check_data(km, x, n, p, ld, w, false, err));
+    if (!inertia) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: NULL inertia");
+    *inertia = 0;
+    if (n == 0) return SF_OK;
+    size_t k = km->k;
+    double *buf = malloc((KM_BLOCK + 1) * k * sizeof *buf);
+    size_t *labels = malloc(KM_BLOCK * sizeof *labels);
+    sf_status st = (!buf || !labels) ? sfi_nomem(err) : SF_OK;
+    if (st == SF_OK) center_norms(km, buf);
+    double sum = 0;
+    for (size_t a = 0; a < n && st == SF_OK; a += KM_BLOCK) {
+        size_t m = n - a < KM_BLOCK ? n - a : KM_BLOCK;
+        st = assign(x + a * ld, m, p, ld, km->centers, buf, k, buf + k, labels, err);
+        for (size_t i = 0; i < m && st == SF_OK; i++)
+            sum += sq_dist(x + (a + i) * ld, km->centers + labels[i] * p, p) * weight_of(w, a + i);
+    }
+    free(buf);
+    free(labels);
+    if (st == SF_OK) *inertia = sum;
+    return st;
+}
+
+/* --------------------------------------------------------- attributes */
+
+void sf_kmeans_set_pool(sf_kmeans *km, sf_pool *pool)
+{
+    if (km) km->pool = pool;
+}
+
+size_t sf_kmeans_n_features(const sf_kmeans *km) { return km ? km->p : 0; }
+size_t sf_kmeans_n_clusters(const sf_kmeans *km) { return km ? km->k : 0; }
+const double *sf_kmeans_cluster_centers(const sf_kmeans *km) { return km && km->p ? km->centers : NULL; }
+const double *sf_kmeans_counts(const sf_kmeans *km) { return km && km->p ? km->counts : NULL; }
+uint64_t sf_kmeans_n_steps(const sf_kmeans *km) { return km ? km->n_steps : 0; }
+double sf_kmeans_inertia(const sf_kmeans *km) { return km ? km->inertia : NAN; }
+
+sf_kmeans_params sf_kmeans_get_params(const sf_kmeans *km)
+{
+    sf_kmeans_params p;
+    if (km) return km->params;
+    sf_kmeans_params_default(&p);
+    return p;
+}
+
+sf_status sf_kmeans_get_state(const sf_kmeans *km, double *centers, double *counts, sf_kmeans_state *s,
+                              sf_error *err)
+{
+    if (!km || !centers || !counts || !s)
+        return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_get_state: NULL argument");
+    if (!km->p) return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: not fitted");
+    memcpy(centers, km->centers, km->k * km->p * sizeof *centers);
+    memcpy(counts, km->counts, km->k * sizeof *counts);
+    memset(s, 0, sizeof *s);
+    s->n_steps = km->n_steps;
+    s->n_since_last_reassign = km->n_since_reassign;
+    s->batch_size = km->batch_size;
+    s->init_size = km->init_size;
+    s->inertia = km->inertia;
+    memcpy(s->rng_key, km->rng.key, sizeof s->rng_key);
+    s->rng_pos = km->rng.pos;
+    return SF_OK;
+}
+
+sf_status sf_kmeans_set_state(sf_kmeans *km, size_t p, const double *centers, const double *counts,
+                              const sf_kmeans_state *s, sf_error *err)
+{
+    if (!km || !centers || !counts || !s || p == 0)
+        return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_set_state: bad argument");
+    size_t k = km->k;
+    if (km->params.init == SF_KMEANS_INIT_ARRAY && km->params.init_n_features != p)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means state: %zu features, initial centers %zu", p,
+                        km->params.init_n_features);
+    for (size_t i = 0; i < k * p; i++)
+        if (!isfinite(centers[i])) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means state: non-finite center");
+    for (size_t j = 0; j < k; j++)
+        if (!(counts[j] >= 0) || !isfinite(counts[j]))
+            return sfi_fail(err, SF_ERR_ARG, NULL, "k-means state: count %zu is %g", j + 1, counts[j]);
+    sfi_np_rng rng;
+    memcpy(rng.key, s->rng_key, sizeof rng.key);
+    rng.pos = s->rng_pos;
+    if (!sfi_np_state_valid(&rng)) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means state: bad random state");
+    if (s->batch_size < 1) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means state: batch_size 0");
+    double *c = dup_array(centers, k * p), *n = dup_array(counts, k);
+    if (!c || !n) {
+        free(c);
+        free(n);
+        return sfi_nomem(err);
+    }
+    free(km->centers);
+    free(km->counts);
+    km->centers = c;
+    km->counts = n;
+    km->p = p;
+    km->rng = rng;
+    km->n_steps = s->n_steps;
+    km->n_since_reassign = s->n_since_last_reassign;
+    km->batch_size = s->batch_size;
+    km->init_size = s->init_size;
+    km->inertia = s->inertia;
+    return SF_OK;
+}
+
+/* ------------------------------------------------------------- Lloyd */
+
+sf_status sf_kmeans_lloyd_new(sf_kmeans_lloyd **out, const sf_kmeans *km, sf_error *err)
+{
+    if (!out || !km) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_lloyd_new: NULL argument");
+    *out = NULL;
+    if (!km->p) return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: not fitted");
+    sf_kmeans_lloyd *a = calloc(1, sizeof *a);
+    if (!a) return sfi_nomem(err);
+    a->k = km->k;
+    a->p = km->p;
+    a->sums = calloc(a->k * a->p, sizeof *a->sums);
+    a->spread = calloc(a->k * a->p, sizeof *a->spread);
+    a->weight = calloc(a->k, sizeof *a->weight);
+    a->far_d = malloc(a->k * sizeof *a->far_d);
+    a->far_w = malloc(a->k * sizeof *a->far_w);
+    a->far_x = malloc(a->k * a->p * sizeof *a->far_x);
+    a->far_label = malloc(a->k * sizeof *a->far_label);
+    if (!a->sums || !a->spread || !a->weight || !a->far_d || !a->far_w || !a->far_x || !a->far_label) {
+        sf_kmeans_lloyd_free(a);
+        return sfi_nomem(err);
+    }
+    *out = a;
+    return SF_OK;
+}
+
+void sf_kmeans_lloyd_free(sf_kmeans_lloyd *a)
+{
+    if (!a) return;
+    free(a->sums);
+    free(a->spread);
+    free(a->weight);
+    free(a->far_d);
+    free(a->far_w);
+    free(a->far_x);
+    free(a->far_label);
+    free(a);
+}
+
+void sf_kmeans_lloyd_reset(sf_kmeans_lloyd *a)
+{
+    if (!a) return;
+    memset(a->sums, 0, a->k * a->p * sizeof *a->sums);
+    memset(a->spread, 0, a->k * a->p * sizeof *a->spread);
+    memset(a->weight, 0, a->k * sizeof *a->weight);
+    a->inertia = 0;
+    a->n_far = 0;
+}
+
+/* Keeps row (distance d to its center, weight w) among the k farthest; on equal
+ * distances the one kept first stays. */
+static void far_offer(sf_kmeans_lloyd *a, double d, double w, size_t label, const double *row)
+{
+    size_t t;
+    if (a->n_far < a->k) {
+        t = a->n_far++;
+    } else {
+        if (!(d > a->far_min)) return;
+        t = 0;
+        for (size_t u = 1; u < a->k; u++)
+            if (a->far_d[u] < a->far_d[t]) t = u;
+    }
+    a->far_d[t] = d;
+    a->far_w[t] = w;
+    a->far_label[t] = label;
+    memcpy(a->far_x + t * a->p, row, a->p * sizeof *row);
+    if (a->n_far == a->k) {
+        a->far_min = a->far_d[0];
+        for (size_t u = 1; u < a->k; u++)
+            if (a->far_d[u] < a->far_min) a->far_min = a->far_d[u];
+    }
+}
+
+static sf_status lloyd_match(const sf_kmeans_lloyd *a, size_t k, size_t p, sf_error *err)
+{
+    if (a->k != k || a->p != p)
+        return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: accumulator for %zu x %zu, model %zu x %zu",
+                        a->k, a->p, k, p);
+    return SF_OK;
+}
+
+sf_status sf_kmeans_lloyd_accumulate(sf_kmeans_lloyd *a, const sf_kmeans *km, const double *x, size_t n,
+                                     size_t p, size_t ld, const double *w, sf_error *err)
+{
+    if (!a) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_lloyd_accumulate: NULL accumulator");
+    SF_TRY(check_data(km, x, n, p, ld, w, false, err));
+    SF_TRY(lloyd_match(a, km->k, km->p, err));
+    if (n == 0) return SF_OK;
+    size_t k = km->k;
+    double *buf = malloc((KM_BLOCK + 1) * k * sizeof *buf);
+    size_t *labels = malloc(KM_BLOCK * sizeof *labels);
+    if (!buf || !labels) {
+        free(buf);
+        free(labels);
+        return sfi_nomem(err);
+    }
+    center_norms(km, buf);
+    sf_status st = SF_OK;
+    for (size_t b = 0; b < n && st == SF_OK; b += KM_BLOCK) {
+        size_t m = n - b < KM_BLOCK ? n - b : KM_BLOCK;
+        st = assign(x + b * ld, m, p, ld, km->centers, buf, k, buf + k, labels, err);
+        for (size_t i = 0; i < m && st == SF_OK; i++) {
+            /* sums of x - c_j rather than of x: small residuals keep the mean
+             * accurate over billions of rows */
+            const double *row = x + (b + i) * ld, *c = km->centers + labels[i] * p;
+            double wi = weight_of(w, b + i), *s = a->sums + labels[i] * p, *sp = a->spread + labels[i] * p;
+            for (size_t f = 0; f < p; f++) {
+                double r = wi * (row[f] - c[f]);
+                s[f] += r;
+                sp[f] += fabs(r);
+            }
+            a->weight[labels[i]] += wi;
+            double d = sq_dist(row, c, p);
+            a->inertia += d * wi;
+            far_offer(a, d, wi, labels[i], row);
+        }
+    }
+    free(buf);
+    free(labels);
+    return st;
+}
+
+sf_status sf_kmeans_lloyd_merge(sf_kmeans_lloyd *dst, const sf_kmeans_lloyd *src, sf_error *err)
+{
+    if (!dst || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_lloyd_merge: NULL argument");
+    SF_TRY(lloyd_match(dst, src->k, src->p, err));
+    for (size_t i = 0; i < dst->k * dst->p; i++) {
+        dst->sums[i] += src->sums[i];
+        dst->spread[i] += src->spread[i];
+    }
+    for (size_t j = 0; j < dst->k; j++) dst->weight[j] += src->weight[j];
+    dst->inertia += src->inertia;
+    for (size_t t = 0; t < src->n_far; t++)
+        far_offer(dst, src->far_d[t], src->far_w[t], src->far_label[t], src->far_x + t * src->p);
+    return SF_OK;
+}
+
+double sf_kmeans_lloyd_inertia(const sf_kmeans_lloyd *a) { return a ? a->inertia : NAN; }
+
+/* _relocate_empty_clusters_dense on the accumulated sums: the i-th empty cluster
+ * (by index) takes the i-th farthest row (by distance, then arrival), which
+ * leaves its old cluster. sums / weight are the caller's copies; relocated[j]
+ * gets the row index + 1 in far_x. Nothing happens when every kept distance is
+ * 0 (more clusters than distinct rows), as sklearn. */
+static void relocate_empty(const sf_kmeans *km, const sf_kmeans_lloyd *a, double *sums, double *weight,
+                           size_t *order, size_t *relocated)
+{
+    size_t k = a->k, p = a->p;
+    double top = 0;
+    for (size_t t = 0; t < a->n_far; t++) top = fmax(top, a->far_d[t]);
+    if (!(top > 0)) return;
+    for (size_t t = 0; t < a->n_far; t++) order[t] = t;
+    for (size_t u = 1; u < a->n_far; u++) /* stable, descending distance */
+        for (size_t v = u; v > 0 && a->far_d[order[v]] > a->far_d[order[v - 1]]; v--) {
+            size_t tmp = order[v];
+            order[v] = order[v - 1];
+            order[v - 1] = tmp;
+        }
+    size_t next = 0;
+    for (size_t j = 0; j < k && next < a->n_far; j++) {
+        if (a->weight[j] != 0) continue;
+        size_t e = order[next++], old = a->far_label[e];
+        const double *x = a->far_x + e * p, *c = km->centers + old * p;
+        double w = a->far_w[e];
+        for (size_t f = 0; f < p; f++) sums[old * p + f] -= w * (x[f] - c[f]);
+        weight[old] -= w;
+        weight[j] = w;
+        relocated[j] = e + 1;
+    }
+}
+
+sf_status sf_kmeans_lloyd_apply(sf_kmeans *km, const sf_kmeans_lloyd *a, bool *moved, sf_error *err)
+{
+    if (!km || !a) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_lloyd_apply: NULL argument");
+    if (!km->p) return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: not fitted");
+    SF_TRY(lloyd_match(a, km->k, km->p, err));
+    size_t k = km->k, p = km->p;
+    double *sums = dup_array(a->sums, k * p), *weight = dup_array(a->weight, k);
+    size_t *order = malloc(k * sizeof *order), *relocated = calloc(k, sizeof *relocated);
+    if (!sums || !weight || !order || !relocated) {
+        free(sums);
+        free(weight);
+        free(order);
+        free(relocated);
+        return sfi_nomem(err);
+    }
+    relocate_empty(km, a, sums, weight, order, relocated);
+    bool any = false;
+    for (size_t j = 0; j < k; j++) {
+        double W = weight[j];
+        km->counts[j] = W;
+        double *c = km->centers + j * p;
+        if (relocated[j]) {
+            const double *x = a->far_x + (relocated[j] - 1) * p;
+            for (size_t f = 0; f < p; f++) any = any || c[f] != x[f];
+            memcpy(c, x, p * sizeof *c);
+            continue;
+        }
+        if (!(W > 0)) continue; /* still empty (or emptied by a relocation): stays */
+        for (size_t f = 0; f < p; f++) {
+            /* the mean of x - c is the move; one that is rounding noise (below
+             * 16 eps of the residuals' and the center's scale) is no move: with
+             * the same labels the center stays put and the iteration ends, as
+             * sklearn's strict convergence (the same labels twice) */
+            double delta = sums[j * p + f] / W;
+            double noise = 16 * DBL_EPSILON * (a->spread[j * p + f] / W + fabs(c[f]));
+            if (!(fabs(delta) > noise)) continue;
+            any = true;
+            c[f] += delta;
+        }
+    }
+    km->inertia = a->inertia;
+    if (moved) *moved = any;
+    free(sums);
+    free(weight);
+    free(order);
+    free(relocated);
+    return SF_OK;
+}
+
+sf_status sfi_kmeans_initial_centers(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                                     double *centers, sf_error *err)
+{
+    SF_TRY(check_data(km, x, n, p, ld, NULL, true, err));
+    if (!centers) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: NULL centers");
+    if (n < km->k)
+        return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: n_samples=%zu should be >= n_clusters=%zu", n, km->k);
+    sf_kmeans tmp = *km; /* init_centers only writes batch_size / init_size */
+    sfi_np_rng rng = km->rng;
+    init_work iw = {0};
+    sf_status st = init_centers(&tmp, &rng, x, n, p, ld, &iw, err);
+    if (st == SF_OK) memcpy(centers, iw.centers, km->k * p * sizeof *centers);
+    init_work_free(&iw);
+    return st;
+}
+
+sf_status sfi_kmeans_check_rows(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                                const double *w, sf_error *err)
+{
+    return check_data(km, x, n, p, ld, w, true, err);
+}
+
+void sfi_kmeans_set_inertia(sf_kmeans *km, double inertia) { km->inertia = inertia; }
