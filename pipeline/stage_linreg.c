@@ -18,7 +18,6 @@
 
 #include "pipeline/stage.h"
 #include "streamfit/sf_linreg.h"
-#include "streamfit/sf_number.h"
 
 typedef struct lr_stage {
     sf_linreg *m;
@@ -382,38 +381,17 @@ sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out
 
 /* ---- model files ---- */
 
-static sf_status attr_write_double(const sfi_h5ctx *c, hid_t g, const char *name, double v)
-{
-    char buf[40];
-    sf_format_double(v, buf, sizeof buf);
-    return sfi_h5_attr_write_str(c, g, name, buf);
-}
-
-static sf_status attr_read_double(const sfi_h5ctx *c, hid_t g, const char *name, double *v)
-{
-    char *s = NULL;
-    SF_TRY(sfi_h5_attr_read_str(c, g, name, &s));
-    sf_numkind kind = sf_parse_double(s, strlen(s), v);
-    free(s);
-    if (kind == SF_NUM_NONE) {
-        sf_where w;
-        sfi_where_init(&w, c->file);
-        return sfi_fail(c->err, SF_ERR_PARSE, &w, "corrupt model file: attribute \"%s\" is not a number", name);
-    }
-    return SF_OK;
-}
-
 static sf_status lr_save(const void *st, hid_t g, const sfi_h5ctx *c)
 {
     const lr_stage *s = st;
     sf_linreg_params p = sf_linreg_get_params(s->m);
     SF_TRY(sfi_h5_attr_write_i64(c, g, "fit_intercept", p.fit_intercept));
-    SF_TRY(attr_write_double(c, g, "alpha", p.alpha));
+    SF_TRY(sfi_h5_attr_write_f64(c, g, "alpha", p.alpha));
     SF_TRY(sfi_h5_attr_write_str(c, g, "cov_type", cov_names[p.cov_type]));
-    SF_TRY(attr_write_double(c, g, "tol", p.tol));
+    SF_TRY(sfi_h5_attr_write_f64(c, g, "tol", p.tol));
     SF_TRY(sfi_h5_attr_write_i64(c, g, "diagnostics", p.diagnostics));
     SF_TRY(sfi_h5_attr_write_str(c, g, "interval", s->observation ? "prediction" : "confidence"));
-    SF_TRY(attr_write_double(c, g, "level", s->level));
+    SF_TRY(sfi_h5_attr_write_f64(c, g, "level", s->level));
     sf_linreg_state ss;
     SF_TRY(sf_linreg_get_state(s->m, &ss, c->err));
     size_t nc = ss.n_features + 2;
@@ -462,9 +440,9 @@ static sf_status load_model(lr_stage *s, hid_t g, size_t n_in, const sfi_h5ctx *
     SF_TRY(sfi_h5_attr_read_i64(c, g, "fit_intercept", &fi));
     SF_TRY(sfi_h5_attr_read_i64(c, g, "diagnostics", &diag));
     SF_TRY(sfi_h5_attr_read_i64(c, g, "has_residual_pass", &has_resid));
-    SF_TRY(attr_read_double(c, g, "alpha", &p.alpha));
-    SF_TRY(attr_read_double(c, g, "tol", &p.tol));
-    SF_TRY(attr_read_double(c, g, "level", &s->level));
+    SF_TRY(sfi_h5_attr_read_f64(c, g, "alpha", &p.alpha));
+    SF_TRY(sfi_h5_attr_read_f64(c, g, "tol", &p.tol));
+    SF_TRY(sfi_h5_attr_read_f64(c, g, "level", &s->level));
     SF_TRY(sfi_h5_attr_read_str(c, g, "cov_type", &cov));
     sf_status st = sfi_h5_attr_read_str(c, g, "interval", &interval);
     int ct = -1;
