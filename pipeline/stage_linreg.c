@@ -9,6 +9,16 @@
  * and says so (cov_type in the results). With a formula whose design holds an
  * "Intercept" column, that column is the constant and fit_intercept is ignored
  * (Decision 9).
+ *
+ * JSON export (to_json): "params" holds the spec's parameters; then sklearn's
+ * coef_ / intercept_ / n_features_in_, and statsmodels' names over exog_names
+ * ("const" first with fit_intercept): params_ (statsmodels' params), bse,
+ * tvalues, pvalues, conf_int (95 %), cov_params, cov_type, nobs, df_model,
+ * df_resid, k_constant, ssr, ess, centered_tss, uncentered_tss, rsquared,
+ * rsquared_adj, fvalue, f_pvalue, scale, sigma, llf, aic, bic,
+ * condition_number, singular_values, aliased (names) and rank; after a residual
+ * pass durbin_watson, jarque_bera, jb_pvalue, skew, kurtosis, omnibus,
+ * omnibus_pvalue; and the resumable "state" (Decision 16). NaN is null.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -363,20 +373,6 @@ static void lr_to_json(const void *st, sfi_buf *b)
     const sf_linreg_result *r = sf_linreg_get_result(s->m);
     if (r) json_results(s, r, p.fit_intercept, b);
     json_state(s, b);
-}
-
-/* The regression table (statsmodels' summary() layout) of a fitted stage, with
- * the design's column names from set_names; yname NULL = "y". For the CLI's
- * export: st must be a linear_regression state (ops == &sfi_linreg_stage).
- * Caller frees *out with free(). */
-SFI_FUNC sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err);
-
-sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err)
-{
-    const lr_stage *s = st;
-    bool named = s->names && s->n_names == sf_linreg_n_features(s->m);
-    return sf_linreg_summary(s->m, named ? (const char *const *)s->names : NULL, named ? s->n_names : 0, yname,
-                             out, err);
 }
 
 /* ---- model files ---- */

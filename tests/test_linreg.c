@@ -43,8 +43,6 @@
 #include "../tests/reference/linreg_fixture.h"
 #include "pipeline/stage.h"
 
-sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err);
-
 #define REL 1e-9
 
 static sf_linreg *fit_chunks(const sf_linreg_params *prm, const double *x, size_t p, const double *w, size_t chunk)
@@ -865,7 +863,7 @@ static void test_stage_formula_intercept(void **state)
     assert_non_null(strstr(j.data, "\"fit_intercept\": false"));
     free(j.data);
     char *text = NULL;
-    assert_int_equal(sfi_linreg_stage_summary(st, "y", &text, &err), SF_OK);
+    assert_int_equal(ops->summary(st, names, 5, "y", &text, &err), SF_OK);
     assert_non_null(strstr(text, "\nIntercept      3.3065      0.913"));
     assert_non_null(strstr(text, "\nd              0.1189"));
     assert_null(strstr(text, "const"));
