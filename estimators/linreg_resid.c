@@ -86,7 +86,8 @@ sf_status sf_linreg_residual_fit(sf_linreg *s, const double *x, size_t n, size_t
                                  const double *w, sf_error *err)
 {
     if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_linreg_residual_fit: NULL model");
-    if (s->phase != SFI_LR_RESID) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not in the residual pass");
+    if (s->phase != SFI_LR_RESID)
+        return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not in the residual pass");
     SF_TRY(sfi_lr_check_rows(s, x, n, p, ld, y, w, err));
     if (n == 0) return SF_OK;
     size_t r = s->res.rank;
@@ -170,7 +171,8 @@ static double kurtosis_z(double b2, double n)
     double e = 3.0 * (n - 1) / (n + 1);
     double varb2 = 24.0 * n * (n - 2) * (n - 3) / ((n + 1) * (n + 1.) * (n + 3) * (n + 5));
     double x = (b2 - e) / sqrt(varb2);
-    double sb1 = 6.0 * (n * n - 5 * n + 2) / ((n + 7) * (n + 9)) * sqrt((6.0 * (n + 3) * (n + 5)) / (n * (n - 2) * (n - 3)));
+    double sb1 = 6.0 * (n * n - 5 * n + 2) / ((n + 7) * (n + 9)) *
+                 sqrt((6.0 * (n + 3) * (n + 5)) / (n * (n - 2) * (n - 3)));
     double a = 6.0 + 8.0 / sb1 * (2.0 / sb1 + sqrt(1 + 4.0 / (sb1 * sb1)));
     double term1 = 1 - 2 / (9.0 * a);
     double denom = 1 + x * sqrt(2 / (a - 4.0));
@@ -243,7 +245,8 @@ static sf_status robust_cov(sf_linreg *s, sf_error *err)
 sf_status sf_linreg_end_residual_pass(sf_linreg *s, sf_error *err)
 {
     if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_linreg_end_residual_pass: NULL model");
-    if (s->phase != SFI_LR_RESID) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not in the residual pass");
+    if (s->phase != SFI_LR_RESID)
+        return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not in the residual pass");
     sf_linreg_result *res = &s->res;
     if (robust(s)) {
         SF_TRY(robust_cov(s, err));
@@ -290,9 +293,11 @@ sf_status sf_linreg_set_residual_state(sf_linreg *s, const sf_linreg_residual_st
         return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: the residual state needs a fresh finalize");
     size_t r = s->res.rank;
     if (rs->rank != r || (r && !rs->meat))
-        return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: rank %zu, the fit has %zu", rs->rank, r);
+        return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: rank %zu, the fit has %zu",
+                        rs->rank, r);
     for (size_t i = 0; i < r * r; i++)
-        if (!isfinite(rs->meat[i])) return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: not finite");
+        if (!isfinite(rs->meat[i]))
+            return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: not finite");
     for (int i = 0; i < 8; i++)
         if (!isfinite(rs->sums[i]) || ((i == 0 || i == 2 || i == 4) && rs->sums[i] < 0)) /* n, M2, M4 */
             return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: bad sums");

@@ -350,7 +350,8 @@ sf_status sf_linreg_finalize(sf_linreg *s, sf_error *err)
     for (size_t a = 0; a < r; a++) s->coef[s->kept[a]] = s->beta_kept[a];
     if (s->params.alpha > 0) /* the QR gave the penalized objective */
         for (size_t a = 0; a < r; a++)
-            if (!(s->params.fit_intercept && s->kept[a] == 0)) ssr -= s->params.alpha * s->beta_kept[a] * s->beta_kept[a];
+            if (!(s->params.fit_intercept && s->kept[a] == 0))
+                ssr -= s->params.alpha * s->beta_kept[a] * s->beta_kept[a];
     if (s->params.fit_intercept) res->k_constant = r > 0 && s->kept[0] == 0 ? 1 : 0;
     else res->k_constant = ones_in_span ? 1 : 0;
     res->n_params = k;
@@ -408,7 +409,8 @@ static sf_status check_predict(const sf_linreg *s, const double *x, size_t n, si
 {
     if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression: NULL model");
     if (!s->is_finalized) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not finalized");
-    if (p != s->p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: fitted on %zu features, got %zu", s->p, p);
+    if (p != s->p)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: fitted on %zu features, got %zu", s->p, p);
     if (ld < p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: row stride %zu < %zu features", ld, p);
     if (n > 0 && (!x || !out)) return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression: NULL data or output");
     return SF_OK;

@@ -207,7 +207,8 @@ sf_status sf_linreg_summary(const sf_linreg *s, const char *const *names, size_t
     *out = NULL;
     if (!s->is_finalized) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not finalized");
     if (names && n_names != s->p)
-        return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression summary: %zu names for %zu features", n_names, s->p);
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression summary: %zu names for %zu features", n_names,
+                        s->p);
     size_t k = s->res.n_params;
     char **own = calloc(k, sizeof *own);
     if (!own) return sfi_nomem(err);

@@ -480,7 +480,8 @@ static sf_status load_model(lr_stage *s, hid_t g, size_t n_in, const sfi_h5ctx *
             const sf_linreg_result *res = sf_linreg_get_result(s->m);
             sf_linreg_residual_state rs = {.rank = res->rank, .meat = meat};
             memcpy(rs.sums, sums, sizeof rs.sums);
-            if (n_meat != res->rank * res->rank) st = sfi_fail(c->err, SF_ERR_ARG, NULL, "residual sums of the wrong size");
+            if (n_meat != res->rank * res->rank)
+                st = sfi_fail(c->err, SF_ERR_ARG, NULL, "residual sums of the wrong size");
             else st = sf_linreg_set_residual_state(s->m, &rs, c->err);
         }
     }
@@ -504,7 +505,8 @@ static sf_status lr_load(void **out, hid_t g, size_t n_in, const sfi_h5ctx *c)
     if (st == SF_OK) st = sfi_h5_attr_read_i64(c, g, "has_feature_names", &has_names);
     if (st == SF_OK && has_names) {
         st = sfi_h5_read_strings(c, g, "feature_names", &s->names, &s->n_names);
-        if (st == SF_OK && s->n_names != n_in) st = sfi_fail(c->err, SF_ERR_ARG, NULL, "feature names of the wrong count");
+        if (st == SF_OK && s->n_names != n_in)
+            st = sfi_fail(c->err, SF_ERR_ARG, NULL, "feature names of the wrong count");
     }
     if (st != SF_OK) {
         lr_free(s);

@@ -84,7 +84,9 @@ typedef struct lr_case {
     const double *params, *bse, *tvalues, *pvalues, *cov, *ci_lo, *ci_hi, *stats, *sv, *pred;
 } lr_case;
 
-#define CASE(c) {c##_params, c##_bse, c##_tvalues, c##_pvalues, c##_cov, c##_ci_lo, c##_ci_hi, c##_stats, c##_sv, c##_pred}
+#define CASE(c)                                                                                     \
+    {c##_params, c##_bse,   c##_tvalues, c##_pvalues, c##_cov,                                      \
+     c##_ci_lo,  c##_ci_hi, c##_stats,   c##_sv,      c##_pred}
 
 /* Compares s to a statsmodels case; `map` gives, per model column of s, the index
  * in the reference (or -1: aliased, expected NaN). */
@@ -133,11 +135,14 @@ static void check_predictions(const sf_linreg *s, const double *xnew, const doub
         close_vec("mean", &out[i * 4], &want[i * 6], 1, REL);
         close_vec("mean_se", &out[i * 4 + 1], &want[i * 6 + 1], 1, REL);
         /* interval ends: relative to the terms they are made of (mean ± q·se) */
-        for (int j = 0; j < 2; j++) assert_double_close(out[i * 4 + 2 + j], want[i * 6 + 2 + j], 0, REL * (fabs(out[i * 4]) + 3 * out[i * 4 + 1]));
+        double scale = REL * (fabs(out[i * 4]) + 3 * out[i * 4 + 1]);
+        for (int j = 0; j < 2; j++) assert_double_close(out[i * 4 + 2 + j], want[i * 6 + 2 + j], 0, scale);
     }
     assert_int_equal(sf_linreg_predict_interval(s, xnew, LR_NNEW, LR_P, LR_P, 0.05, true, out, 4, &err), SF_OK);
-    for (size_t i = 0; i < LR_NNEW; i++)
-        for (int j = 0; j < 2; j++) assert_double_close(out[i * 4 + 2 + j], want[i * 6 + 4 + j], 0, REL * (fabs(out[i * 4]) + 3 * out[i * 4 + 1]));
+    for (size_t i = 0; i < LR_NNEW; i++) {
+        double scale = REL * (fabs(out[i * 4]) + 3 * out[i * 4 + 1]);
+        for (int j = 0; j < 2; j++) assert_double_close(out[i * 4 + 2 + j], want[i * 6 + 4 + j], 0, scale);
+    }
     double yhat[LR_NNEW];
     assert_int_equal(sf_linreg_predict(s, xnew, LR_NNEW, LR_P, LR_P, yhat, &err), SF_OK);
     for (size_t i = 0; i < LR_NNEW; i++) close_vec("predict", &yhat[i], &want[i * 6], 1, REL);
@@ -253,7 +258,8 @@ static void test_merge(void **state)
             sf_linreg *seg;
             assert_int_equal(sf_linreg_clone_empty(acc[rep], &seg, &err), SF_OK);
             size_t a = cuts[g], n = cuts[g + 1] - a;
-            assert_int_equal(sf_linreg_partial_fit(seg, lr_x + a * LR_P, n, LR_P, LR_P, lr_y + a, lr_w + a, &err), SF_OK);
+            assert_int_equal(sf_linreg_partial_fit(seg, lr_x + a * LR_P, n, LR_P, LR_P, lr_y + a, lr_w + a, &err),
+                             SF_OK);
             assert_int_equal(sf_linreg_merge(acc[rep], seg, &err), SF_OK);
             sf_linreg_free(seg);
         }
@@ -338,7 +344,8 @@ static void test_many_rows(void **state)
     assert_int_equal(sf_linreg_partial_fit(b, x, 5000, P, P, y, w, &err), SF_OK);
     assert_int_equal(sf_linreg_merge(b, c, &err), SF_OK);
     assert_int_equal(sf_linreg_finalize(b, &err), SF_OK);
-    for (size_t m = 0; m < P + 1; m++) assert_double_close(sf_linreg_get_result(b)->params[m], ref->params[m], 1e-12, 0);
+    for (size_t m = 0; m < P + 1; m++)
+        assert_double_close(sf_linreg_get_result(b)->params[m], ref->params[m], 1e-12, 0);
     assert_double_close(sf_linreg_get_result(b)->rsquared, ref->rsquared, 1e-12, 0);
     sf_linreg_free(a);
     sf_linreg_free(b);
@@ -725,7 +732,8 @@ static void test_pipeline_ols(void **state)
     assert_string_equal(jb, json[0]);
     assert_int_equal(sf_pipeline_n_outputs_as(back, SF_OUTPUT_INTERVAL), 4);
     double out[LR_NNEW * 4];
-    assert_int_equal(sf_pipeline_predict_as(back, SF_OUTPUT_INTERVAL, lr_xnew, LR_NNEW, LR_P, LR_P, out, 4, &err), SF_OK);
+    assert_int_equal(sf_pipeline_predict_as(back, SF_OUTPUT_INTERVAL, lr_xnew, LR_NNEW, LR_P, LR_P, out, 4, &err),
+                     SF_OK);
     for (size_t i = 0; i < LR_NNEW; i++) {
         close_vec("mean", &out[i * 4], &ols_pred[i * 6], 1, REL);
         close_vec("mean_se", &out[i * 4 + 1], &ols_pred[i * 6 + 1], 1, REL);
