@@ -2,9 +2,9 @@
  * (fixture made by tests/reference/make_linreg_fixtures.py).
  *
  * What is compared, and how closely:
- * - OLS, WLS, no-intercept (uncentered R²) and a rank-deficient design (two
- *   aliased columns: NaN coefficients as R's lm; the rest equal statsmodels on the
- *   design without them): params, bse, tvalues, pvalues, cov_params,
+ * - OLS, WLS, no-intercept (uncentered R²) and a rank-deficient design, plain
+ *   and weighted (two aliased columns: NaN coefficients as R's lm; the rest equal
+ *   statsmodels on the design without them): params, bse, tvalues, pvalues, cov_params,
  *   conf_int(0.05), nobs, df_model, df_resid, ssr, ess, the TSS, rsquared,
  *   rsquared_adj, fvalue, f_pvalue, scale, llf, aic, bic, condition number,
  *   singular values, k_constant, predictions with mean / observation intervals:
@@ -215,6 +215,10 @@ static void test_rank_deficient(void **state)
     for (size_t k = 0; k < 3; k++) {
         sf_linreg *s = fit_chunks(NULL, lr_xrank, LR_P + 2, NULL, chunks[k]);
         check_case(s, &c, map, LR_P + 3, false);
+        sf_linreg *ws = fit_chunks(NULL, lr_xrank, LR_P + 2, lr_w, chunks[k]);
+        lr_case wc = CASE(wrankdef);
+        check_case(ws, &wc, map, LR_P + 3, false);
+        sf_linreg_free(ws);
         const sf_linreg_result *r = sf_linreg_get_result(s);
         assert_true(r->condition_number > 1e12); /* the design itself is singular */
         /* predictions use the kept columns only */
@@ -887,6 +891,37 @@ static void test_stage_formula_intercept(void **state)
     free(x);
 }
 
+/* Through the pipeline, an aliased column is reported by its name in the JSON
+ * export and the regression table (sf_pipeline_summary). */
+static void test_pipeline_aliased_names(void **state)
+{
+    (void)state;
+    size_t cap = 64 + LR_N * 6 * 26, k = 0;
+    char *t = malloc(cap);
+    k += (size_t)snprintf(t + k, cap - k, "x1,x2,x3,x4,dup,y\n");
+    for (size_t i = 0; i < LR_N; i++) {
+        for (size_t j = 0; j < LR_P; j++) k += (size_t)snprintf(t + k, cap - k, "%.17g,", lr_x[i * LR_P + j]);
+        k += (size_t)snprintf(t + k, cap - k, "%.17g,%.17g\n", lr_x[i * LR_P + 1], lr_y[i]);
+    }
+    char *path = sf_test_write_tmp(t, k, ".csv");
+    free(t);
+    sf_pipeline *pl = pipeline_fit("linear_regression", path, 2);
+    char *json = to_json(pl), *table = NULL;
+    assert_non_null(strstr(json, "\"aliased\": [\"dup\"]"));
+    double v[LR_P + 1];
+    json_numbers(json, "params_", v, LR_P + 1);
+    close_vec("params", v, ols_params, LR_P + 1, REL);
+    sf_error err;
+    assert_int_equal(sf_pipeline_summary(pl, &table, &err), SF_OK);
+    assert_non_null(strstr(table, "\ndup         (aliased)\n"));
+    assert_non_null(strstr(table, "(aliased, as R's lm): dup\n"));
+    free(table);
+    free(json);
+    sf_pipeline_free(pl);
+    unlink(path);
+    free(path);
+}
+
 /* A model file whose state was tampered with (a NaN in R, R not triangular, a
  * negative M2) is refused as corrupt, not loaded into garbage. */
 static void test_corrupt_model_file(void **state)
@@ -1055,6 +1090,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_ols),
         cmocka_unit_test(test_pipeline_robust),
         cmocka_unit_test(test_pipeline_update),
+        cmocka_unit_test(test_pipeline_aliased_names),
         cmocka_unit_test(test_corrupt_model_file),
         cmocka_unit_test(test_degenerate),
     };

@@ -10,6 +10,7 @@ case the results of statsmodels 0.13.5 (Debian's python3-statsmodels):
   rankdef  X plus an aliased column (2·x1 - x3) and a copy of x2 with an
            intercept: R's lm gives NA to the aliased columns (Decision 9), so the
            reference is statsmodels on the design without them
+  wrankdef the same, weighted (WLS)
   ridge    the direct least-squares solve of [√w·[1 X]; √α·I without the
            intercept] (numpy lstsq), checked here against scikit-learn's Ridge
 Per case: params, bse, tvalues, pvalues, cov_params, conf_int(0.05), the
@@ -96,6 +97,7 @@ dump("noint", sm.OLS(y, X).fit(), Xnew)
 Xr = np.column_stack([X, 2 * x1 - x3, x2])
 arr("lr_xrank", Xr)
 dump("rankdef", sm.OLS(y, Xc).fit(), Xnewc, robust=False)
+dump("wrankdef", sm.WLS(y, Xc, weights=w).fit(), Xnewc, robust=False)
 
 # ridge with weights: direct solve, and sklearn's Ridge for the same objective
 alpha = 2.5
