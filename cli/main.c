@@ -18,6 +18,7 @@ static const char usage[] =
     "  describe DATA [--json] [--top N]   per-column count, missing, mean, std, min, max;\n"
     "                                     levels and most frequent values of categories\n"
     "  convert DATA --out FILE.h5         CSV to HDF5 (or HDF5 to CSV) in bounded memory\n"
+    "      [--formula F]                  or the formula's design matrix as /X and /y (seed 000)\n"
     "  gen regression|classification|blobs --rows N --out FILE [--seed S]\n"
     "                                     deterministic synthetic data (CSV or .h5)\n"
     "  read DATA                          a read-only pass; prints rows and MB/s\n"

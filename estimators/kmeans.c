@@ -221,13 +221,20 @@ static sf_status assign(const double *x, size_t n, size_t p, size_t ld, const do
 {
     for (size_t a = 0; a < n; a += KM_BLOCK) {
         size_t m = n - a < KM_BLOCK ? n - a : KM_BLOCK;
-        for (size_t i = 0; i < m; i++) memcpy(scratch + i * k, cn, k * sizeof *cn);
-        SF_TRY(gemm_xyt(-2.0, x + a * ld, m, ld, c, k, p, p, 1.0, scratch, k, err));
+        /* -2 x·c by GEMM, then + ||c||²: the same rounding as sklearn's GEMM with
+         * beta = 1 onto ||c||² (the scaling by -2 is exact) */
+        SF_TRY(gemm_xyt(-2.0, x + a * ld, m, ld, c, k, p, p, 0.0, scratch, k, err));
         for (size_t i = 0; i < m; i++) {
             const double *d = scratch + i * k;
             size_t best = 0;
-            for (size_t j = 1; j < k; j++)
-                if (d[j] < d[best]) best = j;
+            double low = cn[0] + d[0];
+            for (size_t j = 1; j < k; j++) {
+                double v = cn[j] + d[j];
+                if (v < low) {
+                    low = v;
+                    best = j;
+                }
+            }
             labels[a + i] = best;
         }
     }
@@ -265,32 +272,25 @@ static void center_norms(const sf_kmeans *km, double *cn)
     for (size_t j = 0; j < km->k; j++) cn[j] = sq_norm(km->centers + j * km->p, km->p);
 }
 
-/* Whether any of the n x p values is NaN or ±inf (every exponent bit set): an
- * integer test over contiguous memory, four independent lanes; the row-by-row
- * search for the culprit runs only when this says so. */
+/* Whether any of the n x p values is NaN or ±inf: x * 0 is ±0 for finite x and
+ * NaN otherwise, summed in four independent lanes over contiguous memory; the
+ * row-by-row search for the culprit runs only when this says so. */
 static bool any_nonfinite(const double *x, size_t n, size_t p, size_t ld)
 {
-    const uint64_t e = 0x7ff0000000000000u;
-    uint64_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    double z0 = 0, z1 = 0, z2 = 0, z3 = 0;
     size_t runs = ld == p ? 1 : n, len = ld == p ? n * p : p;
     for (size_t r = 0; r < runs; r++) {
         const double *v = x + r * ld;
         size_t j = 0;
         for (; j + 4 <= len; j += 4) {
-            uint64_t u[4];
-            memcpy(u, v + j, sizeof u);
-            b0 |= (u[0] & e) == e;
-            b1 |= (u[1] & e) == e;
-            b2 |= (u[2] & e) == e;
-            b3 |= (u[3] & e) == e;
+            z0 += v[j] * 0.0;
+            z1 += v[j + 1] * 0.0;
+            z2 += v[j + 2] * 0.0;
+            z3 += v[j + 3] * 0.0;
         }
-        for (; j < len; j++) {
-            uint64_t u;
-            memcpy(&u, v + j, sizeof u);
-            b0 |= (u & e) == e;
-        }
+        for (; j < len; j++) z0 += v[j] * 0.0;
     }
-    return (b0 | b1 | b2 | b3) != 0;
+    return !(z0 + z1 + z2 + z3 == 0);
 }
 
 static sf_status check_data(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,

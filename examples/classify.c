@@ -53,8 +53,9 @@ int main(int argc, char **argv)
     sf_sink *sink = NULL;
     int rc = 0;
 
-    if (sf_pipeline_new(&pl, spec, &err) != SF_OK ||
-        sf_source_open(&train, argv[1], NULL, &err) != SF_OK)
+    /* Both sources first: a wrong path fails before a long fit. */
+    if (sf_pipeline_new(&pl, spec, &err) != SF_OK || sf_source_open(&train, argv[1], NULL, &err) != SF_OK ||
+        sf_source_open(&test, argv[2], NULL, &err) != SF_OK)
         goto error;
 
     /* Fit: the target by name, the features every other numeric column. */
@@ -73,7 +74,6 @@ int main(int argc, char **argv)
            sf_pipeline_n_features(pl), sf_pipeline_n_classes(pl));
 
     /* Held-out score: one parallel pass over the test data. */
-    if (sf_source_open(&test, argv[2], NULL, &err) != SF_OK) goto error;
     sf_score sc;
     if (sf_pipeline_score(pl, test, 0, &sc, &err) != SF_OK) goto error;
     printf("held-out accuracy: %.6f (log loss %.6f, %llu rows)\n", sc.accuracy, sc.log_loss,

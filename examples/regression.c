@@ -17,18 +17,22 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <streamfit/streamfit.h>
 
 static const char *default_formula =
     "y ~ 0 + a + b + c + d + d:c + a:b + a:c + C(cat1, Treatment, levels = lnames)";
 
-/* Prints err as "file:line:column: error: message" and returns the exit status. */
-static int fail(const sf_error *err)
+/* Prints err as "file:line:column: error: message" (a formula error with the
+ * formula and a caret under the mistake) and returns the exit status. */
+static int fail(const sf_error *err, const char *formula)
 {
     char msg[1024];
     sf_error_format(err, msg, sizeof msg);
     fprintf(stderr, "%s\n", msg);
+    if (strcmp(err->where.source, "<formula>") == 0 && err->where.column > 0)
+        fprintf(stderr, "  %s\n  %*s^\n", formula, (int)(err->where.column - 1), "");
     return err->status == SF_ERR_IO ? 2 : 1;
 }
 
@@ -51,7 +55,7 @@ int main(int argc, char **argv)
     /* 1. The source: the header is read and the column types inferred here. */
     sf_source_options so;
     sf_source_options_init(&so);
-    if (sf_source_open(&src, argv[1], &so, &err) != SF_OK) return fail(&err);
+    if (sf_source_open(&src, argv[1], &so, &err) != SF_OK) return fail(&err, formula);
 
     /* 2. The design: parse, give the formula's free name a value, resolve the
      *    names against the columns. */
@@ -121,7 +125,7 @@ int main(int argc, char **argv)
     goto done;
 
 error:
-    rc = fail(&err);
+    rc = fail(&err, formula);
 done:
     free(table);
     free(names);

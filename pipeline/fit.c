@@ -992,12 +992,11 @@ static sf_status design_segment(void *ctx, size_t seg, size_t worker, sf_error *
     return st;
 }
 
-static sf_status make_design(sf_pipeline *pl, sf_source *src, const char *formula, sf_pool *pool, sf_error *err)
+/* The design pass on a pool: per segment, merged in segment order, then finish. */
+static sf_status fit_design(sf_design *d, sf_source *src, sf_pool *pool, sf_error *err)
 {
-    sf_design *d = NULL;
-    SF_TRY(sf_design_new(&d, formula, NULL, err));
-    sf_status st = sf_design_bind(d, src, err);
-    if (st == SF_OK && sf_design_needs_fit(d)) {
+    sf_status st = SF_OK;
+    if (sf_design_needs_fit(d)) {
         design_job job = {.src = src, .main = d};
         size_t n_seg = 1;
         st = sf_source_n_segments(src, &n_seg, err);
@@ -1020,6 +1019,25 @@ static sf_status make_design(sf_pipeline *pl, sf_source *src, const char *formul
         free(job.parts);
     }
     if (st == SF_OK) st = sf_design_finish(d, err);
+    return st;
+}
+
+sf_status sf_design_fit_source(sf_design *d, sf_source *src, size_t threads, sf_error *err)
+{
+    if (!d || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_design_fit_source: NULL argument");
+    sf_pool *pool = NULL;
+    SF_TRY(sf_pool_new(&pool, threads, err));
+    sf_status st = fit_design(d, src, pool, err);
+    sf_pool_free(pool);
+    return st;
+}
+
+static sf_status make_design(sf_pipeline *pl, sf_source *src, const char *formula, sf_pool *pool, sf_error *err)
+{
+    sf_design *d = NULL;
+    SF_TRY(sf_design_new(&d, formula, NULL, err));
+    sf_status st = sf_design_bind(d, src, err);
+    if (st == SF_OK) st = fit_design(d, src, pool, err);
     if (st != SF_OK) {
         sf_design_free(d);
         return st;

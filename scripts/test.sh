@@ -23,15 +23,16 @@ ninja -C build
 meson test -C build --print-errorlogs --num-processes 2 | tee build/test-summary.log
 count build/test-summary.log
 
-echo "== meson install + pkg-config: an example builds against the installed library"
+echo "== meson install + pkg-config: examples/link/Makefile builds examples against the installed library"
 dest=$(mktemp -d)
 meson install -C build --destdir "$dest" >/dev/null
 pcdir=$(dirname "$(find "$dest" -name streamfit.pc | head -1)")
-if PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" \
-    cc -std=c11 -Wall -Wextra -Wpedantic -Werror examples/column_means.c \
-    $(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --cflags --libs streamfit) \
-    -Wl,-rpath,"$(dirname "$(find "$dest" -name libstreamfit.so | head -1)")" -o "$dest/column_means" &&
-    printf 'a,b\n1,x\n3,y\n' > "$dest/t.csv" && "$dest/column_means" "$dest/t.csv" | grep -q '^a	2	'; then
+libdir=$(dirname "$(find "$dest" -name libstreamfit.so | head -1)")
+mk() { PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" make -s -C "$dest" -f "$PWD/examples/link/Makefile" \
+    EXAMPLE="$1" CFLAGS="-std=c11 -Wall -Wextra -Wpedantic -Werror" LDFLAGS="-Wl,-rpath,$libdir"; }
+if mk column_means && mk gram &&
+    printf 'a,b\n1,x\n3,y\n' > "$dest/t.csv" && "$dest/column_means" "$dest/t.csv" | grep -q '^a	2	' &&
+    printf 'a,b\n1,2\n3,4\n' > "$dest/g.csv" && "$dest/gram" "$dest/g.csv" b | grep -q '^Atb a 14$'; then
     passed=$((passed + 1)); echo "install: ok"
 else
     failed=$((failed + 1)); echo "install: FAILED"

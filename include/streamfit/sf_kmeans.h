@@ -43,7 +43,8 @@ typedef struct sf_kmeans_params {
                                      min(batch_size, its rows) as sklearn's _batch_size */
     size_t init_size;           /**< rows sampled for initialisation; 0 = sklearn's None
                                      (3 × _batch_size, at least 3k) */
-    double reassignment_ratio;  /**< in [0, 1]; default 0.01; 0 disables reassignment */
+    double reassignment_ratio;  /**< in [0, 1] (sklearn takes more, then fails on an empty
+                                     min); default 0.01; 0 disables reassignment */
     int64_t random_state;       /**< seed in [0, 2^32); -1 = none (seeded from the clock,
                                      not reproducible, as sklearn's None); default -1 */
     bool compute_labels;        /**< inertia_ of each batch after its step; default true */

@@ -170,6 +170,11 @@ arr("km_stage_lloyd_centers", fs.cluster_centers_)
 out.append("static const double km_stage_lloyd_inertia = %r;" % fs.inertia_)
 out.append("static const int km_stage_lloyd_n_iter = %d;" % fs.n_iter_)
 
+# all 600 rows in one partial_fit (fewer rows than the default batch_size)
+whole = MiniBatchKMeans(n_clusters=4, random_state=42, n_init=1).partial_fit(X)
+arr("km_whole_centers", whole.cluster_centers_)
+out.append("static const double km_whole_inertia = %r;" % whole.inertia_)
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kmeans_fixture.h")
 with open(path, "w") as f:
     f.write("\n".join(out) + "\n")
