@@ -23,6 +23,8 @@
  *   at least R's lm's 9.2 on the first; on the second R's 13.3 beats the exact
  *   least-squares solution of the data (13.18 digits) by luck, we require 12.5
  *   (we get 12.8, LAPACK's QR 13.2); and > normal equations + 2 on both;
+ * - t and F tails and t quantiles against exact values (mpmath) at small and
+ *   large degrees of freedom (to 2.5e6): 1e-10 relative (1e-12 for quantiles);
  * - the regression table: statsmodels' summary() text exactly (Date/Time blank);
  * - through the pipeline from CSV (several segments): the JSON export bitwise
  *   equal for 1, 2, 3 threads (both passes merged in segment order), statsmodels'
@@ -41,6 +43,7 @@
 #include <unistd.h>
 
 #include "../tests/reference/linreg_fixture.h"
+#include "estimators/linreg_impl.h"
 #include "pipeline/stage.h"
 
 #define REL 1e-9
@@ -545,6 +548,22 @@ static void test_summary(void **state)
     assert_non_null(strstr(text, "2 coefficients not defined because of singularities (aliased, as R's lm): x5 x6\n"));
     free(text);
     sf_linreg_free(s);
+}
+
+/* The distribution tails (incomplete beta, Decision 7) against exact values
+ * (mpmath): 1e-10 relative up to nu = 2.5e6, where GSL's beta_inc itself is
+ * off by up to 7e-11 at a = nu/2 ~ 1e6 (scipy is off by up to 2.5e-9 there). */
+static void test_distribution_tails(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof dist_t_p / sizeof dist_t_p[0]; i++)
+        close_vec("2 t.sf", (double[]){sfi_lr_t_two_sided(dist_t[2 * i], dist_t[2 * i + 1])}, &dist_t_p[i], 1, 1e-10);
+    for (size_t i = 0; i < sizeof dist_f_p / sizeof dist_f_p[0]; i++)
+        close_vec("f.sf", (double[]){sfi_lr_f_upper(dist_f[3 * i], dist_f[3 * i + 1], dist_f[3 * i + 2])},
+                  &dist_f_p[i], 1, 1e-10);
+    for (size_t i = 0; i < sizeof dist_q_t / sizeof dist_q_t[0]; i++)
+        close_vec("t.isf", (double[]){sfi_lr_t_upper_quantile(dist_q[2 * i], dist_q[2 * i + 1])}, &dist_q_t[i], 1,
+                  1e-12);
 }
 
 /* ---- accuracy on ill-conditioned polynomials ---- */
@@ -1084,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_residual_pass),
         cmocka_unit_test(test_residual_merge),
         cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_distribution_tails),
         cmocka_unit_test(test_polynomial_accuracy),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_stage_formula_intercept),

@@ -24,6 +24,7 @@ import numpy as np
 import statsmodels
 import statsmodels.api as sm
 from statsmodels.stats.stattools import durbin_watson, jarque_bera, omni_normtest
+from scipy import stats
 from sklearn.linear_model import Ridge
 
 rng = np.random.RandomState(20261126)
@@ -113,6 +114,32 @@ resid = y - Xc @ beta
 ssr = np.sum(w * resid ** 2)
 ybar = np.average(y, weights=w)
 arr("ridge_stats", [ssr, 1 - ssr / np.sum(w * (y - ybar) ** 2)])
+
+# distribution tails (Decision 7: GSL's tdist_Q is Cornish-Fisher for nu > 30):
+# exact values (mpmath, 50 digits) of 2*t.sf(t, nu), f.sf(F, d1, d2) and
+# t.isf(q, nu) at small and large nu. scipy 1.10 itself is off by up to 2.5e-9
+# (f.sf at d2 = 2.5e6) and 1.9e-11 (t.isf at nu = 115) on these.
+import mpmath as mp
+mp.mp.dps = 50
+
+
+def t_sf2(t, nu):
+    t, nu = mp.mpf(t), mp.mpf(nu)
+    return mp.betainc(nu / 2, mp.mpf(1) / 2, 0, nu / (nu + t * t), regularized=True)
+
+
+tcases = [(2.5, 3.0), (0.3, 10.0), (2.5, 40.0), (4.0, 115.0), (2.5, 1e4), (1.96, 2.5e6), (7.0, 2.5e6),
+          (0.01, 1e6), (30.0, 200.0)]
+arr("dist_t", [v for c in tcases for v in c])
+arr("dist_t_p", [float(t_sf2(t, nu)) for t, nu in tcases])
+fcases = [(3.0, 4.0, 115.0), (55.0, 4.0, 115.0), (1.1, 11.0, 2.5e6), (0.5, 2.0, 10.0), (30.0, 11.0, 99988.0)]
+arr("dist_f", [v for c in fcases for v in c])
+arr("dist_f_p", [float(mp.betainc(mp.mpf(b) / 2, mp.mpf(a) / 2, 0, mp.mpf(b) / (b + mp.mpf(a) * f), regularized=True))
+                 for f, a, b in fcases])
+qcases = [(0.025, 3.0), (0.025, 115.0), (0.05, 2.5e6), (0.005, 40.0), (0.25, 7.0)]
+arr("dist_q", [v for c in qcases for v in c])
+arr("dist_q_t", [float(mp.findroot(lambda t: t_sf2(t, nu) / 2 - q, mp.mpf(stats.t.isf(q, nu))))
+                 for q, nu in qcases])
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "linreg_fixture.h")
 with open(path, "w") as f:
