@@ -13,7 +13,7 @@
  * - ridge (alpha = 2.5, weighted) against a direct least-squares solve of the
  *   augmented system (numpy lstsq, itself checked against sklearn's Ridge): 1e-9;
  * - the residual pass: Durbin–Watson, Jarque–Bera, skew, kurtosis, omnibus and
- *   HC0..HC3 bse, pvalues, fvalue, f_pvalue: 1e-9 relative;
+ *   HC0..HC3 bse, pvalues, fvalue, f_pvalue, conf_int (normal): 1e-9 relative;
  * - merge of segment states == one fit (1e-12 relative on params and ssr), and
  *   bitwise equal for the same segments merged in the same order; save (get_state)
  *   → load (set_state) → more rows == one uninterrupted fit in one call, bitwise;
@@ -443,6 +443,11 @@ static void check_hc(const double *x, const double *w, bool intercept, const dou
         close_vec("HC bse", r->bse, want[t], k, REL);
         close_vec("HC pvalues", r->pvalues, want[t] + k, k, REL);
         close_vec("HC fvalue", &r->fvalue, want[t] + 2 * k, 2, REL);
+        double lo[LR_P + 1], hi[LR_P + 1];
+        sf_error err;
+        assert_int_equal(sf_linreg_conf_int(s, 0.05, lo, hi, &err), SF_OK);
+        close_vec("HC conf_int lower", lo, want[t] + 2 * k + 2, k, REL);
+        close_vec("HC conf_int upper", hi, want[t] + 3 * k + 2, k, REL);
         check_diag(r, diag);
         sf_linreg_free(s);
     }

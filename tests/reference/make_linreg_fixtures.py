@@ -85,7 +85,9 @@ def dump(case, res, exog_new, robust=True):
     if robust:
         for hc in ["HC0", "HC1", "HC2", "HC3"]:
             rr = res.model.fit(cov_type=hc)
-            arr(case + "_" + hc.lower(), list(rr.bse) + list(rr.pvalues) + [rr.fvalue, rr.f_pvalue])
+            ci = rr.conf_int(0.05)  # normal quantiles: use_t is False for a robust cov_type
+            arr(case + "_" + hc.lower(), list(rr.bse) + list(rr.pvalues) + [rr.fvalue, rr.f_pvalue] +
+                list(ci[:, 0]) + list(ci[:, 1]))
 
 
 Xc = sm.add_constant(X)
