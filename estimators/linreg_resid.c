@@ -91,37 +91,39 @@ sf_status sf_linreg_residual_fit(sf_linreg *s, const double *x, size_t n, size_t
     SF_TRY(sfi_lr_check_rows(s, x, n, p, ld, y, w, err));
     if (n == 0) return SF_OK;
     size_t r = s->res.rank;
-    double *e = malloc((RESID_BLOCK * (r + 1)) * sizeof *e);
+    double *e = malloc((n + RESID_BLOCK * r) * sizeof *e);
     if (!e) return sfi_nomem(err);
-    double *xk = e + RESID_BLOCK;
-    /* the chunk's residual moments, two-pass, then Pébay */
+    double *xk = e + n;
+    /* the whitened residuals once; their moments two-pass, then Pébay */
     double cs = 0;
     for (size_t i = 0; i < n; i++) {
         double sw = w ? sqrt(w[i]) : 1.0;
-        cs += sw * (y[i] - sfi_lr_predict_row(s, x + i * ld));
+        e[i] = sw * (y[i] - sfi_lr_predict_row(s, x + i * ld));
+        cs += e[i];
     }
     double cm = cs / (double)n, c1 = 0, c2 = 0, c3 = 0, c4 = 0;
-    for (size_t a = 0; a < n; a += RESID_BLOCK) {
+    for (size_t i = 0; i < n; i++) {
+        double ei = e[i], d = ei - cm;
+        c1 += d;
+        c2 += d * d;
+        c3 += d * d * d;
+        c4 += d * d * d * d;
+        if (s->e_n > 0 || i > 0) s->dw_sum += (ei - s->e_last) * (ei - s->e_last);
+        else s->e_first = ei;
+        s->e_last = ei;
+    }
+    for (size_t a = 0; robust(s) && r > 0 && a < n; a += RESID_BLOCK) {
         size_t nb = n - a < RESID_BLOCK ? n - a : RESID_BLOCK;
         for (size_t i = 0; i < nb; i++) {
             const double *row = x + (a + i) * ld;
             double sw = w ? sqrt(w[a + i]) : 1.0;
-            double ei = sw * (y[a + i] - sfi_lr_predict_row(s, row)), d = ei - cm;
-            e[i] = ei;
-            c1 += d;
-            c2 += d * d;
-            c3 += d * d * d;
-            c4 += d * d * d * d;
-            if (s->e_n > 0 || a + i > 0) s->dw_sum += (ei - s->e_last) * (ei - s->e_last);
-            else s->e_first = ei;
-            s->e_last = ei;
             for (size_t b = 0; b < r; b++) {
                 size_t m = s->kept[b];
                 double v = s->params.fit_intercept ? (m == 0 ? 1.0 : row[m - 1]) : row[m];
                 xk[i * r + b] = sw * v;
             }
         }
-        if (robust(s) && r > 0) add_meat(s, xk, e, nb);
+        add_meat(s, xk, e + a, nb);
     }
     free(e);
     /* c1 corrects the mean for rounding, as the scaler's two-pass sums */
