@@ -86,12 +86,15 @@ void sf_linreg_free(sf_linreg *s)
     free(s);
 }
 
-/* Rows per fold: enough for BLAS-3 speed, a buffer of at most ~512 KiB. */
+/* Rows per fold: enough for BLAS-3 speed (a buffer of ~512 KiB), and at least
+ * twice the columns so the block reflector's O(nc³) work stays small next to the
+ * O(rows·nc²) of the fold. A function of nc only: the grouping of rows into
+ * folds, and so the state, never depends on how calls cut the rows. */
 static size_t block_rows(size_t nc)
 {
     size_t b = (size_t)65536 / nc;
     if (b > 4096) b = 4096;
-    if (b < 64) b = 64;
+    if (b < 2 * nc) b = 2 * nc;
     return b;
 }
 
@@ -135,10 +138,7 @@ sf_status sf_linreg_clone_empty(const sf_linreg *s, sf_linreg **out, sf_error *e
     if (s->p) st = alloc_state(c, s->p, err);
     if (st == SF_OK && s->phase == SFI_LR_RESID) {
         /* a worker of the residual pass: the fit, and empty residual sums */
-        sf_linreg_state ss;
-        st = sf_linreg_get_state(s, &ss, err);
-        if (st == SF_OK) st = sf_linreg_set_state(c, &ss, err);
-        if (st == SF_OK) st = sf_linreg_finalize(c, err);
+        st = sfi_lr_copy_results(c, s, err);
         if (st == SF_OK) st = sf_linreg_begin_residual_pass(c, err);
     }
     if (st != SF_OK) {

@@ -65,10 +65,16 @@ SFI_FUNC sf_status sfi_lr_check_rows(const sf_linreg *s, const double *x, size_t
 SFI_FUNC void sfi_lr_add_moments(sfi_lr_moments *m, const double *y, const double *w, size_t n);
 /* Drops finalize's results and any residual pass (back to the first pass). */
 SFI_FUNC void sfi_lr_free_results(sf_linreg *s);
+/* dst gets a copy of src's finalize results (dst's state is not touched). */
+SFI_FUNC sf_status sfi_lr_copy_results(sf_linreg *dst, const sf_linreg *src, sf_error *err);
 /* sf_linreg_merge during the residual pass. */
 SFI_FUNC sf_status sfi_lr_merge_residuals(sf_linreg *dst, const sf_linreg *src, sf_error *err);
 /* bse, tvalues, pvalues and cov_params from cov_kept and use_t. */
 SFI_FUNC void sfi_lr_coefficient_tables(sf_linreg *s);
+/* 2·P(T > |t|) for Student's t with nu degrees of freedom, as scipy's 2*t.sf. */
+SFI_FUNC double sfi_lr_t_two_sided(double t, double nu);
+/* The t quantile with upper tail q (0 < q < 0.5), as scipy's t.isf. */
+SFI_FUNC double sfi_lr_t_upper_quantile(double q, double nu);
 /* P(F > f) for F(d1, d2), as scipy's f.sf. */
 SFI_FUNC double sfi_lr_f_upper(double f, double d1, double d2);
 /* The prediction for one row from the kept coefficients. */

@@ -86,41 +86,44 @@ sf_status sf_linreg_residual_fit(sf_linreg *s, const double *x, size_t n, size_t
                                  const double *w, sf_error *err)
 {
     if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_linreg_residual_fit: NULL model");
-    if (s->phase != SFI_LR_RESID) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not in the residual pass");
+    if (s->phase != SFI_LR_RESID)
+        return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not in the residual pass");
     SF_TRY(sfi_lr_check_rows(s, x, n, p, ld, y, w, err));
     if (n == 0) return SF_OK;
     size_t r = s->res.rank;
-    double *e = malloc((RESID_BLOCK * (r + 1)) * sizeof *e);
+    double *e = malloc((n + RESID_BLOCK * r) * sizeof *e);
     if (!e) return sfi_nomem(err);
-    double *xk = e + RESID_BLOCK;
-    /* the chunk's residual moments, two-pass, then Pébay */
+    double *xk = e + n;
+    /* the whitened residuals once; their moments two-pass, then Pébay */
     double cs = 0;
     for (size_t i = 0; i < n; i++) {
         double sw = w ? sqrt(w[i]) : 1.0;
-        cs += sw * (y[i] - sfi_lr_predict_row(s, x + i * ld));
+        e[i] = sw * (y[i] - sfi_lr_predict_row(s, x + i * ld));
+        cs += e[i];
     }
     double cm = cs / (double)n, c1 = 0, c2 = 0, c3 = 0, c4 = 0;
-    for (size_t a = 0; a < n; a += RESID_BLOCK) {
+    for (size_t i = 0; i < n; i++) {
+        double ei = e[i], d = ei - cm;
+        c1 += d;
+        c2 += d * d;
+        c3 += d * d * d;
+        c4 += d * d * d * d;
+        if (s->e_n > 0 || i > 0) s->dw_sum += (ei - s->e_last) * (ei - s->e_last);
+        else s->e_first = ei;
+        s->e_last = ei;
+    }
+    for (size_t a = 0; robust(s) && r > 0 && a < n; a += RESID_BLOCK) {
         size_t nb = n - a < RESID_BLOCK ? n - a : RESID_BLOCK;
         for (size_t i = 0; i < nb; i++) {
             const double *row = x + (a + i) * ld;
             double sw = w ? sqrt(w[a + i]) : 1.0;
-            double ei = sw * (y[a + i] - sfi_lr_predict_row(s, row)), d = ei - cm;
-            e[i] = ei;
-            c1 += d;
-            c2 += d * d;
-            c3 += d * d * d;
-            c4 += d * d * d * d;
-            if (s->e_n > 0 || a + i > 0) s->dw_sum += (ei - s->e_last) * (ei - s->e_last);
-            else s->e_first = ei;
-            s->e_last = ei;
             for (size_t b = 0; b < r; b++) {
                 size_t m = s->kept[b];
                 double v = s->params.fit_intercept ? (m == 0 ? 1.0 : row[m - 1]) : row[m];
                 xk[i * r + b] = sw * v;
             }
         }
-        if (robust(s) && r > 0) add_meat(s, xk, e, nb);
+        add_meat(s, xk, e + a, nb);
     }
     free(e);
     /* c1 corrects the mean for rounding, as the scaler's two-pass sums */
@@ -170,7 +173,8 @@ static double kurtosis_z(double b2, double n)
     double e = 3.0 * (n - 1) / (n + 1);
     double varb2 = 24.0 * n * (n - 2) * (n - 3) / ((n + 1) * (n + 1.) * (n + 3) * (n + 5));
     double x = (b2 - e) / sqrt(varb2);
-    double sb1 = 6.0 * (n * n - 5 * n + 2) / ((n + 7) * (n + 9)) * sqrt((6.0 * (n + 3) * (n + 5)) / (n * (n - 2) * (n - 3)));
+    double sb1 = 6.0 * (n * n - 5 * n + 2) / ((n + 7) * (n + 9)) *
+                 sqrt((6.0 * (n + 3) * (n + 5)) / (n * (n - 2) * (n - 3)));
     double a = 6.0 + 8.0 / sb1 * (2.0 / sb1 + sqrt(1 + 4.0 / (sb1 * sb1)));
     double term1 = 1 - 2 / (9.0 * a);
     double denom = 1 + x * sqrt(2 / (a - 4.0));
@@ -243,7 +247,8 @@ static sf_status robust_cov(sf_linreg *s, sf_error *err)
 sf_status sf_linreg_end_residual_pass(sf_linreg *s, sf_error *err)
 {
     if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_linreg_end_residual_pass: NULL model");
-    if (s->phase != SFI_LR_RESID) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not in the residual pass");
+    if (s->phase != SFI_LR_RESID)
+        return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not in the residual pass");
     sf_linreg_result *res = &s->res;
     if (robust(s)) {
         SF_TRY(robust_cov(s, err));
@@ -290,9 +295,11 @@ sf_status sf_linreg_set_residual_state(sf_linreg *s, const sf_linreg_residual_st
         return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: the residual state needs a fresh finalize");
     size_t r = s->res.rank;
     if (rs->rank != r || (r && !rs->meat))
-        return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: rank %zu, the fit has %zu", rs->rank, r);
+        return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: rank %zu, the fit has %zu",
+                        rs->rank, r);
     for (size_t i = 0; i < r * r; i++)
-        if (!isfinite(rs->meat[i])) return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: not finite");
+        if (!isfinite(rs->meat[i]))
+            return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: not finite");
     for (int i = 0; i < 8; i++)
         if (!isfinite(rs->sums[i]) || ((i == 0 || i == 2 || i == 4) && rs->sums[i] < 0)) /* n, M2, M4 */
             return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression residual state: bad sums");

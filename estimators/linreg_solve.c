@@ -61,12 +61,28 @@ static double beta_inc(double a, double b, double x)
     return st ? NAN : r.val;
 }
 
+/* I_x(a, b) where the true x is 1 - y (y accurate, x = the double nearest it).
+ * With a large (ν/2 for millions of rows) I_x is steep near 1, so x's own
+ * rounding (up to 1e-16) would cost ~a·1e-16 of relative accuracy; as 1 - x is
+ * exact for x >= 0.5 (Sterbenz), the rounding r = (1 - x) - y is known and one
+ * first-order term r·f(x) (f: the beta density) puts it back. */
+static double beta_inc_xy(double a, double b, double x, double y)
+{
+    double p = beta_inc(a, b, x);
+    if (!(p > 0) || !(x >= 0.5 && x < 1)) return p;
+    double r = (1 - x) - y;
+    if (r == 0) return p;
+    double f = exp((a - 1) * log(x) + (b - 1) * log(1 - x) - gsl_sf_lnbeta(a, b));
+    return p + r * f;
+}
+
 /* 2·P(T > |t|) for Student's t with nu degrees of freedom (scipy's 2*t.sf). */
-static double t_two_sided(double t, double nu)
+double sfi_lr_t_two_sided(double t, double nu)
 {
     if (isnan(t) || !(nu > 0)) return NAN;
     if (isinf(t)) return 0.0;
-    return beta_inc(nu / 2, 0.5, nu / (nu + t * t));
+    double d = nu + t * t;
+    return beta_inc_xy(nu / 2, 0.5, nu / d, t * t / d);
 }
 
 /* P(F > f) for F(d1, d2) (scipy's f.sf). */
@@ -75,18 +91,19 @@ double sfi_lr_f_upper(double f, double d1, double d2)
     if (isnan(f) || !(d1 > 0) || !(d2 > 0)) return NAN;
     if (f <= 0) return 1.0;
     if (isinf(f)) return 0.0;
-    return beta_inc(d2 / 2, d1 / 2, d2 / (d2 + d1 * f));
+    double d = d2 + d1 * f;
+    return beta_inc_xy(d2 / 2, d1 / 2, d2 / d, d1 * f / d);
 }
 
 /* The t quantile with upper tail q (0 < q < 0.5): GSL's guess polished by Newton
  * steps on the incomplete-beta tail, so it agrees with scipy's t.isf to rounding. */
-static double t_upper_quantile(double q, double nu)
+double sfi_lr_t_upper_quantile(double q, double nu)
 {
     if (!(nu > 0)) return NAN;
     double t = gsl_cdf_tdist_Qinv(q, nu);
     double lnb = gsl_sf_lnbeta(nu / 2, 0.5);
     for (int it = 0; it < 50 && isfinite(t); it++) {
-        double tail = 0.5 * beta_inc(nu / 2, 0.5, nu / (nu + t * t));
+        double tail = 0.5 * sfi_lr_t_two_sided(t, nu);
         double pdf = exp(-(nu + 1) / 2 * log1p(t * t / nu) - 0.5 * log(nu) - lnb);
         double step = (tail - q) / pdf;
         t += step;
@@ -97,7 +114,7 @@ static double t_upper_quantile(double q, double nu)
 
 static double quantile(const sf_linreg *s, double alpha)
 {
-    return s->res.use_t ? t_upper_quantile(alpha / 2, s->res.df_resid) : gsl_cdf_ugaussian_Qinv(alpha / 2);
+    return s->res.use_t ? sfi_lr_t_upper_quantile(alpha / 2, s->res.df_resid) : gsl_cdf_ugaussian_Qinv(alpha / 2);
 }
 
 /* ---- finalize ---- */
@@ -125,6 +142,34 @@ static sf_status alloc_results(sf_linreg *s, size_t k, sf_error *err)
         sfi_lr_free_results(s);
         return sfi_nomem(err);
     }
+    return SF_OK;
+}
+
+sf_status sfi_lr_copy_results(sf_linreg *dst, const sf_linreg *src, sf_error *err)
+{
+    size_t k = src->k;
+    sfi_lr_free_results(dst);
+    SF_TRY(alloc_results(dst, k, err));
+    memcpy(dst->kept, src->kept, k * sizeof *dst->kept);
+    memcpy(dst->aliased, src->aliased, k);
+    double *const d[] = {dst->coef, dst->bse, dst->tvalues, dst->pvalues, dst->sv, dst->beta_kept};
+    const double *const o[] = {src->coef, src->bse, src->tvalues, src->pvalues, src->sv, src->beta_kept};
+    for (int i = 0; i < 6; i++) memcpy(d[i], o[i], k * sizeof(double));
+    memcpy(dst->cov, src->cov, k * k * sizeof(double));
+    memcpy(dst->rinv, src->rinv, k * k * sizeof(double));
+    memcpy(dst->cov_kept, src->cov_kept, k * k * sizeof(double));
+    dst->k = k;
+    dst->const_idx = src->const_idx;
+    dst->tot = src->tot;
+    dst->res = src->res;
+    dst->res.aliased = dst->aliased;
+    dst->res.params = dst->coef;
+    dst->res.bse = dst->bse;
+    dst->res.tvalues = dst->tvalues;
+    dst->res.pvalues = dst->pvalues;
+    dst->res.cov_params = dst->cov;
+    dst->res.singular_values = dst->sv;
+    dst->is_finalized = true;
     return SF_OK;
 }
 
@@ -223,7 +268,7 @@ void sfi_lr_coefficient_tables(sf_linreg *s)
         double se = sqrt(s->cov_kept[a * r + a]);
         s->bse[m] = se;
         s->tvalues[m] = s->coef[m] / se;
-        s->pvalues[m] = s->res.use_t ? t_two_sided(s->tvalues[m], s->res.df_resid)
+        s->pvalues[m] = s->res.use_t ? sfi_lr_t_two_sided(s->tvalues[m], s->res.df_resid)
                                      : 2 * gsl_cdf_ugaussian_Q(fabs(s->tvalues[m]));
     }
 }
@@ -322,7 +367,8 @@ sf_status sf_linreg_finalize(sf_linreg *s, sf_error *err)
     for (size_t a = 0; a < r; a++) s->coef[s->kept[a]] = s->beta_kept[a];
     if (s->params.alpha > 0) /* the QR gave the penalized objective */
         for (size_t a = 0; a < r; a++)
-            if (!(s->params.fit_intercept && s->kept[a] == 0)) ssr -= s->params.alpha * s->beta_kept[a] * s->beta_kept[a];
+            if (!(s->params.fit_intercept && s->kept[a] == 0))
+                ssr -= s->params.alpha * s->beta_kept[a] * s->beta_kept[a];
     if (s->params.fit_intercept) res->k_constant = r > 0 && s->kept[0] == 0 ? 1 : 0;
     else res->k_constant = ones_in_span ? 1 : 0;
     res->n_params = k;
@@ -380,7 +426,8 @@ static sf_status check_predict(const sf_linreg *s, const double *x, size_t n, si
 {
     if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression: NULL model");
     if (!s->is_finalized) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not finalized");
-    if (p != s->p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: fitted on %zu features, got %zu", s->p, p);
+    if (p != s->p)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: fitted on %zu features, got %zu", s->p, p);
     if (ld < p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: row stride %zu < %zu features", ld, p);
     if (n > 0 && (!x || !out)) return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression: NULL data or output");
     return SF_OK;

@@ -14,22 +14,38 @@
 
 #include "estimators/linreg_impl.h"
 
-#define WIDTH 78
-
-static void rule(sfi_buf *b, char c)
+/* A rule of width w. */
+static void rule(sfi_buf *b, char c, int w)
 {
-    char line[WIDTH + 2];
-    memset(line, c, WIDTH);
-    line[WIDTH] = '\n';
-    line[WIDTH + 1] = '\0';
-    sfi_buf_printf(b, "%s", line);
+    for (int i = 0; i < w; i++) sfi_buf_printf(b, "%c", c);
+    sfi_buf_printf(b, "\n");
 }
 
-/* One line of the top block: "label   value   label   value". */
-static void pair(sfi_buf *b, const char *l1, const char *v1, const char *l2, const char *v2)
+/* A two-column block (iolib/summary.py: summary_top / table_2cols, values as
+ * "%18s"): rows of (label, value, label, value). Widths as statsmodels sizes
+ * them: left = max(19, longest left label + 2) + max(18, longest left value),
+ * right = max(19, longest right label) + 1 + max(18, longest right value),
+ * 3 spaces between. Returns the total width; prints only when b is set. */
+typedef struct two_col {
+    const char *l1, *v1, *l2, *v2;
+} two_col;
+
+static int two_col_block(sfi_buf *b, const two_col *rows, int n)
 {
-    int w1 = 37 - (int)strlen(l1), w2 = 38 - (int)strlen(l2);
-    sfi_buf_printf(b, "%s%*s   %s%*s\n", l1, w1 > 0 ? w1 : 1, v1, l2, w2 > 0 ? w2 : 1, v2);
+    int s1 = 0, d1 = 18, s2 = 0, d2 = 18;
+    for (int i = 0; i < n; i++) {
+        int a = (int)strlen(rows[i].l1) + 2, c = (int)strlen(rows[i].v1);
+        int e = (int)strlen(rows[i].l2), f = (int)strlen(rows[i].v2);
+        s1 = a > s1 ? a : s1;
+        d1 = c > d1 ? c : d1;
+        s2 = e > s2 ? e : s2;
+        d2 = f > d2 ? f : d2;
+    }
+    s1 = s1 < 19 ? 19 : s1;
+    s2 = s2 < 19 ? 19 : s2;
+    for (int i = 0; b && i < n; i++)
+        sfi_buf_printf(b, "%-*s%*s   %-*s %*s\n", s1, rows[i].l1, d1, rows[i].v1, s2, rows[i].l2, d2, rows[i].v2);
+    return s1 + d1 + 3 + s2 + 1 + d2;
 }
 
 /* statsmodels' %#8.3f-style cells, NaN as "nan". */
@@ -69,21 +85,23 @@ static void top_block(const sf_linreg *s, sfi_buf *b, const char *yname, bool wl
     snprintf(dfm, sizeof dfm, "%.0f", r->df_model);
     static const char *const cov_names[] = {"nonrobust", "HC0", "HC1", "HC2", "HC3"};
     const char *model = s->params.alpha > 0 ? "Ridge" : wls ? "WLS" : "OLS";
+    /* statsmodels' Date: and Time: rows keep their right halves, left blank */
+    const two_col rows[] = {{"Dep. Variable:", yname, l1, v[0]},
+                            {"Model:", model, l2, v[1]},
+                            {"Method:", "Least Squares", "F-statistic:", v[2]},
+                            {"", "", "Prob (F-statistic):", v[3]},
+                            {"", "", "Log-Likelihood:", v[4]},
+                            {"No. Observations:", nobs, "AIC:", v[5]},
+                            {"Df Residuals:", dfr, "BIC:", v[6]},
+                            {"Df Model:", dfm, "", ""},
+                            {"Covariance Type:", cov_names[r->cov_type], "", ""}};
+    int width = two_col_block(NULL, rows, 9);
     char title[64];
     snprintf(title, sizeof title, "%s Regression Results", model);
-    int pad = WIDTH - (int)strlen(title), left = pad / 2 + (pad & WIDTH & 1); /* Python's str.center */
+    int pad = width - (int)strlen(title), left = pad / 2 + (pad & width & 1); /* Python's str.center */
     sfi_buf_printf(b, "%*s%s%*s\n", left, "", title, pad - left, "");
-    rule(b, '=');
-    pair(b, "Dep. Variable:", yname, l1, v[0]);
-    pair(b, "Model:", model, l2, v[1]);
-    pair(b, "Method:", "Least Squares", "F-statistic:", v[2]);
-    pair(b, "", "", "Prob (F-statistic):", v[3]); /* statsmodels' Date: */
-    pair(b, "", "", "Log-Likelihood:", v[4]);     /* and Time: */
-    pair(b, "No. Observations:", nobs, "AIC:", v[5]);
-    pair(b, "Df Residuals:", dfr, "BIC:", v[6]);
-    pair(b, "Df Model:", dfm, "", "");
-    pair(b, "Covariance Type:", cov_names[r->cov_type], "", "");
-    rule(b, '=');
+    rule(b, '=', width);
+    two_col_block(b, rows, 9);
 }
 
 static void coefficient_block(const sf_linreg *s, sfi_buf *b, const char *const *names, size_t name_w)
@@ -97,9 +115,11 @@ static void coefficient_block(const sf_linreg *s, sfi_buf *b, const char *const 
     double *hi = lo + r->n_params;
     sf_linreg_conf_int(s, 0.05, lo, hi, NULL);
     const char *stat = r->use_t ? "t" : "z";
+    int width = (int)name_w + 68;
+    rule(b, '=', width);
     sfi_buf_printf(b, "%-*s %10s %10s %10s %10s %11s %11s\n", (int)name_w, "", "coef", "std err", stat,
                    r->use_t ? "P>|t|" : "P>|z|", "[0.025", "0.975]");
-    rule(b, '-');
+    rule(b, '-', width);
     for (size_t m = 0; m < r->n_params; m++) {
         if (r->aliased[m]) {
             sfi_buf_printf(b, "%-*s %10s\n", (int)name_w, names[m], "(aliased)");
@@ -116,7 +136,7 @@ static void coefficient_block(const sf_linreg *s, sfi_buf *b, const char *const 
                        c[4], c[5]);
     }
     free(lo);
-    rule(b, '=');
+    if (!r->has_diagnostics) rule(b, '=', width); /* else the diagnostics block's rule closes it */
 }
 
 static void diagnostics_block(const sf_linreg *s, sfi_buf *b)
@@ -131,11 +151,14 @@ static void diagnostics_block(const sf_linreg *s, sfi_buf *b)
     fmt(v[5], sizeof v[5], "%#8.3g", r->jb_pvalue);
     fmt(v[6], sizeof v[6], "%#6.3f", r->kurtosis);
     fmt(v[7], sizeof v[7], "%#8.3g", r->condition_number);
-    pair(b, "Omnibus:", v[0], "Durbin-Watson:", v[1]);
-    pair(b, "Prob(Omnibus):", v[2], "Jarque-Bera (JB):", v[3]);
-    pair(b, "Skew:", v[4], "Prob(JB):", v[5]);
-    pair(b, "Kurtosis:", v[6], "Cond. No.", v[7]);
-    rule(b, '=');
+    const two_col rows[] = {{"Omnibus:", v[0], "Durbin-Watson:", v[1]},
+                            {"Prob(Omnibus):", v[2], "Jarque-Bera (JB):", v[3]},
+                            {"Skew:", v[4], "Prob(JB):", v[5]},
+                            {"Kurtosis:", v[6], "Cond. No.", v[7]}};
+    int width = two_col_block(NULL, rows, 4);
+    rule(b, '=', width);
+    two_col_block(b, rows, 4);
+    rule(b, '=', width);
 }
 
 static void notes(const sf_linreg *s, sfi_buf *b, const char *const *names)
@@ -155,6 +178,8 @@ static void notes(const sf_linreg *s, sfi_buf *b, const char *const *names)
     else
         sfi_buf_printf(b, "[%d] Standard Errors are heteroscedasticity robust (HC%d)\n", ++k,
                        (int)r->cov_type - (int)SF_LINREG_HC0);
+    if (r->nobs < (double)r->n_params)
+        sfi_buf_printf(b, "[%d] The input rank is higher than the number of observations.\n", ++k);
     double ev = r->singular_values[r->n_params - 1];
     ev *= ev;
     if (ev < 1e-10)
@@ -182,7 +207,8 @@ sf_status sf_linreg_summary(const sf_linreg *s, const char *const *names, size_t
     *out = NULL;
     if (!s->is_finalized) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: not finalized");
     if (names && n_names != s->p)
-        return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression summary: %zu names for %zu features", n_names, s->p);
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression summary: %zu names for %zu features", n_names,
+                        s->p);
     size_t k = s->res.n_params;
     char **own = calloc(k, sizeof *own);
     if (!own) return sfi_nomem(err);

@@ -9,6 +9,16 @@
  * and says so (cov_type in the results). With a formula whose design holds an
  * "Intercept" column, that column is the constant and fit_intercept is ignored
  * (Decision 9).
+ *
+ * JSON export (to_json): "params" holds the spec's parameters; then sklearn's
+ * coef_ / intercept_ / n_features_in_, and statsmodels' names over exog_names
+ * ("const" first with fit_intercept): params_ (statsmodels' params), bse,
+ * tvalues, pvalues, conf_int (95 %), cov_params, cov_type, nobs, df_model,
+ * df_resid, k_constant, ssr, ess, centered_tss, uncentered_tss, rsquared,
+ * rsquared_adj, fvalue, f_pvalue, scale, sigma, llf, aic, bic,
+ * condition_number, singular_values, aliased (names) and rank; after a residual
+ * pass durbin_watson, jarque_bera, jb_pvalue, skew, kurtosis, omnibus,
+ * omnibus_pvalue; and the resumable "state" (Decision 16). NaN is null.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -18,7 +28,6 @@
 
 #include "pipeline/stage.h"
 #include "streamfit/sf_linreg.h"
-#include "streamfit/sf_number.h"
 
 typedef struct lr_stage {
     sf_linreg *m;
@@ -366,54 +375,19 @@ static void lr_to_json(const void *st, sfi_buf *b)
     json_state(s, b);
 }
 
-/* The regression table (statsmodels' summary() layout) of a fitted stage, with
- * the design's column names from set_names; yname NULL = "y". For the CLI's
- * export: st must be a linear_regression state (ops == &sfi_linreg_stage).
- * Caller frees *out with free(). */
-SFI_FUNC sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err);
-
-sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err)
-{
-    const lr_stage *s = st;
-    bool named = s->names && s->n_names == sf_linreg_n_features(s->m);
-    return sf_linreg_summary(s->m, named ? (const char *const *)s->names : NULL, named ? s->n_names : 0, yname,
-                             out, err);
-}
-
 /* ---- model files ---- */
-
-static sf_status attr_write_double(const sfi_h5ctx *c, hid_t g, const char *name, double v)
-{
-    char buf[40];
-    sf_format_double(v, buf, sizeof buf);
-    return sfi_h5_attr_write_str(c, g, name, buf);
-}
-
-static sf_status attr_read_double(const sfi_h5ctx *c, hid_t g, const char *name, double *v)
-{
-    char *s = NULL;
-    SF_TRY(sfi_h5_attr_read_str(c, g, name, &s));
-    sf_numkind kind = sf_parse_double(s, strlen(s), v);
-    free(s);
-    if (kind == SF_NUM_NONE) {
-        sf_where w;
-        sfi_where_init(&w, c->file);
-        return sfi_fail(c->err, SF_ERR_PARSE, &w, "corrupt model file: attribute \"%s\" is not a number", name);
-    }
-    return SF_OK;
-}
 
 static sf_status lr_save(const void *st, hid_t g, const sfi_h5ctx *c)
 {
     const lr_stage *s = st;
     sf_linreg_params p = sf_linreg_get_params(s->m);
     SF_TRY(sfi_h5_attr_write_i64(c, g, "fit_intercept", p.fit_intercept));
-    SF_TRY(attr_write_double(c, g, "alpha", p.alpha));
+    SF_TRY(sfi_h5_attr_write_f64(c, g, "alpha", p.alpha));
     SF_TRY(sfi_h5_attr_write_str(c, g, "cov_type", cov_names[p.cov_type]));
-    SF_TRY(attr_write_double(c, g, "tol", p.tol));
+    SF_TRY(sfi_h5_attr_write_f64(c, g, "tol", p.tol));
     SF_TRY(sfi_h5_attr_write_i64(c, g, "diagnostics", p.diagnostics));
     SF_TRY(sfi_h5_attr_write_str(c, g, "interval", s->observation ? "prediction" : "confidence"));
-    SF_TRY(attr_write_double(c, g, "level", s->level));
+    SF_TRY(sfi_h5_attr_write_f64(c, g, "level", s->level));
     sf_linreg_state ss;
     SF_TRY(sf_linreg_get_state(s->m, &ss, c->err));
     size_t nc = ss.n_features + 2;
@@ -462,9 +436,9 @@ static sf_status load_model(lr_stage *s, hid_t g, size_t n_in, const sfi_h5ctx *
     SF_TRY(sfi_h5_attr_read_i64(c, g, "fit_intercept", &fi));
     SF_TRY(sfi_h5_attr_read_i64(c, g, "diagnostics", &diag));
     SF_TRY(sfi_h5_attr_read_i64(c, g, "has_residual_pass", &has_resid));
-    SF_TRY(attr_read_double(c, g, "alpha", &p.alpha));
-    SF_TRY(attr_read_double(c, g, "tol", &p.tol));
-    SF_TRY(attr_read_double(c, g, "level", &s->level));
+    SF_TRY(sfi_h5_attr_read_f64(c, g, "alpha", &p.alpha));
+    SF_TRY(sfi_h5_attr_read_f64(c, g, "tol", &p.tol));
+    SF_TRY(sfi_h5_attr_read_f64(c, g, "level", &s->level));
     SF_TRY(sfi_h5_attr_read_str(c, g, "cov_type", &cov));
     sf_status st = sfi_h5_attr_read_str(c, g, "interval", &interval);
     int ct = -1;
@@ -506,7 +480,8 @@ static sf_status load_model(lr_stage *s, hid_t g, size_t n_in, const sfi_h5ctx *
             const sf_linreg_result *res = sf_linreg_get_result(s->m);
             sf_linreg_residual_state rs = {.rank = res->rank, .meat = meat};
             memcpy(rs.sums, sums, sizeof rs.sums);
-            if (n_meat != res->rank * res->rank) st = sfi_fail(c->err, SF_ERR_ARG, NULL, "residual sums of the wrong size");
+            if (n_meat != res->rank * res->rank)
+                st = sfi_fail(c->err, SF_ERR_ARG, NULL, "residual sums of the wrong size");
             else st = sf_linreg_set_residual_state(s->m, &rs, c->err);
         }
     }
@@ -530,7 +505,8 @@ static sf_status lr_load(void **out, hid_t g, size_t n_in, const sfi_h5ctx *c)
     if (st == SF_OK) st = sfi_h5_attr_read_i64(c, g, "has_feature_names", &has_names);
     if (st == SF_OK && has_names) {
         st = sfi_h5_read_strings(c, g, "feature_names", &s->names, &s->n_names);
-        if (st == SF_OK && s->n_names != n_in) st = sfi_fail(c->err, SF_ERR_ARG, NULL, "feature names of the wrong count");
+        if (st == SF_OK && s->n_names != n_in)
+            st = sfi_fail(c->err, SF_ERR_ARG, NULL, "feature names of the wrong count");
     }
     if (st != SF_OK) {
         lr_free(s);

@@ -2,9 +2,9 @@
  * (fixture made by tests/reference/make_linreg_fixtures.py).
  *
  * What is compared, and how closely:
- * - OLS, WLS, no-intercept (uncentered R²) and a rank-deficient design (two
- *   aliased columns: NaN coefficients as R's lm; the rest equal statsmodels on the
- *   design without them): params, bse, tvalues, pvalues, cov_params,
+ * - OLS, WLS, no-intercept (uncentered R²) and a rank-deficient design, plain
+ *   and weighted (two aliased columns: NaN coefficients as R's lm; the rest equal
+ *   statsmodels on the design without them): params, bse, tvalues, pvalues, cov_params,
  *   conf_int(0.05), nobs, df_model, df_resid, ssr, ess, the TSS, rsquared,
  *   rsquared_adj, fvalue, f_pvalue, scale, llf, aic, bic, condition number,
  *   singular values, k_constant, predictions with mean / observation intervals:
@@ -13,7 +13,7 @@
  * - ridge (alpha = 2.5, weighted) against a direct least-squares solve of the
  *   augmented system (numpy lstsq, itself checked against sklearn's Ridge): 1e-9;
  * - the residual pass: Durbin–Watson, Jarque–Bera, skew, kurtosis, omnibus and
- *   HC0..HC3 bse, pvalues, fvalue, f_pvalue: 1e-9 relative;
+ *   HC0..HC3 bse, pvalues, fvalue, f_pvalue, conf_int (normal): 1e-9 relative;
  * - merge of segment states == one fit (1e-12 relative on params and ssr), and
  *   bitwise equal for the same segments merged in the same order; save (get_state)
  *   → load (set_state) → more rows == one uninterrupted fit in one call, bitwise;
@@ -23,6 +23,8 @@
  *   at least R's lm's 9.2 on the first; on the second R's 13.3 beats the exact
  *   least-squares solution of the data (13.18 digits) by luck, we require 12.5
  *   (we get 12.8, LAPACK's QR 13.2); and > normal equations + 2 on both;
+ * - t and F tails and t quantiles against exact values (mpmath) at small and
+ *   large degrees of freedom (to 2.5e6): 1e-10 relative (1e-12 for quantiles);
  * - the regression table: statsmodels' summary() text exactly (Date/Time blank);
  * - through the pipeline from CSV (several segments): the JSON export bitwise
  *   equal for 1, 2, 3 threads (both passes merged in segment order), statsmodels'
@@ -41,9 +43,8 @@
 #include <unistd.h>
 
 #include "../tests/reference/linreg_fixture.h"
+#include "estimators/linreg_impl.h"
 #include "pipeline/stage.h"
-
-sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err);
 
 #define REL 1e-9
 
@@ -86,7 +87,9 @@ typedef struct lr_case {
     const double *params, *bse, *tvalues, *pvalues, *cov, *ci_lo, *ci_hi, *stats, *sv, *pred;
 } lr_case;
 
-#define CASE(c) {c##_params, c##_bse, c##_tvalues, c##_pvalues, c##_cov, c##_ci_lo, c##_ci_hi, c##_stats, c##_sv, c##_pred}
+#define CASE(c)                                                                                     \
+    {c##_params, c##_bse,   c##_tvalues, c##_pvalues, c##_cov,                                      \
+     c##_ci_lo,  c##_ci_hi, c##_stats,   c##_sv,      c##_pred}
 
 /* Compares s to a statsmodels case; `map` gives, per model column of s, the index
  * in the reference (or -1: aliased, expected NaN). */
@@ -135,11 +138,14 @@ static void check_predictions(const sf_linreg *s, const double *xnew, const doub
         close_vec("mean", &out[i * 4], &want[i * 6], 1, REL);
         close_vec("mean_se", &out[i * 4 + 1], &want[i * 6 + 1], 1, REL);
         /* interval ends: relative to the terms they are made of (mean ± q·se) */
-        for (int j = 0; j < 2; j++) assert_double_close(out[i * 4 + 2 + j], want[i * 6 + 2 + j], 0, REL * (fabs(out[i * 4]) + 3 * out[i * 4 + 1]));
+        double scale = REL * (fabs(out[i * 4]) + 3 * out[i * 4 + 1]);
+        for (int j = 0; j < 2; j++) assert_double_close(out[i * 4 + 2 + j], want[i * 6 + 2 + j], 0, scale);
     }
     assert_int_equal(sf_linreg_predict_interval(s, xnew, LR_NNEW, LR_P, LR_P, 0.05, true, out, 4, &err), SF_OK);
-    for (size_t i = 0; i < LR_NNEW; i++)
-        for (int j = 0; j < 2; j++) assert_double_close(out[i * 4 + 2 + j], want[i * 6 + 4 + j], 0, REL * (fabs(out[i * 4]) + 3 * out[i * 4 + 1]));
+    for (size_t i = 0; i < LR_NNEW; i++) {
+        double scale = REL * (fabs(out[i * 4]) + 3 * out[i * 4 + 1]);
+        for (int j = 0; j < 2; j++) assert_double_close(out[i * 4 + 2 + j], want[i * 6 + 4 + j], 0, scale);
+    }
     double yhat[LR_NNEW];
     assert_int_equal(sf_linreg_predict(s, xnew, LR_NNEW, LR_P, LR_P, yhat, &err), SF_OK);
     for (size_t i = 0; i < LR_NNEW; i++) close_vec("predict", &yhat[i], &want[i * 6], 1, REL);
@@ -212,6 +218,10 @@ static void test_rank_deficient(void **state)
     for (size_t k = 0; k < 3; k++) {
         sf_linreg *s = fit_chunks(NULL, lr_xrank, LR_P + 2, NULL, chunks[k]);
         check_case(s, &c, map, LR_P + 3, false);
+        sf_linreg *ws = fit_chunks(NULL, lr_xrank, LR_P + 2, lr_w, chunks[k]);
+        lr_case wc = CASE(wrankdef);
+        check_case(ws, &wc, map, LR_P + 3, false);
+        sf_linreg_free(ws);
         const sf_linreg_result *r = sf_linreg_get_result(s);
         assert_true(r->condition_number > 1e12); /* the design itself is singular */
         /* predictions use the kept columns only */
@@ -255,7 +265,8 @@ static void test_merge(void **state)
             sf_linreg *seg;
             assert_int_equal(sf_linreg_clone_empty(acc[rep], &seg, &err), SF_OK);
             size_t a = cuts[g], n = cuts[g + 1] - a;
-            assert_int_equal(sf_linreg_partial_fit(seg, lr_x + a * LR_P, n, LR_P, LR_P, lr_y + a, lr_w + a, &err), SF_OK);
+            assert_int_equal(sf_linreg_partial_fit(seg, lr_x + a * LR_P, n, LR_P, LR_P, lr_y + a, lr_w + a, &err),
+                             SF_OK);
             assert_int_equal(sf_linreg_merge(acc[rep], seg, &err), SF_OK);
             sf_linreg_free(seg);
         }
@@ -340,7 +351,8 @@ static void test_many_rows(void **state)
     assert_int_equal(sf_linreg_partial_fit(b, x, 5000, P, P, y, w, &err), SF_OK);
     assert_int_equal(sf_linreg_merge(b, c, &err), SF_OK);
     assert_int_equal(sf_linreg_finalize(b, &err), SF_OK);
-    for (size_t m = 0; m < P + 1; m++) assert_double_close(sf_linreg_get_result(b)->params[m], ref->params[m], 1e-12, 0);
+    for (size_t m = 0; m < P + 1; m++)
+        assert_double_close(sf_linreg_get_result(b)->params[m], ref->params[m], 1e-12, 0);
     assert_double_close(sf_linreg_get_result(b)->rsquared, ref->rsquared, 1e-12, 0);
     sf_linreg_free(a);
     sf_linreg_free(b);
@@ -431,6 +443,11 @@ static void check_hc(const double *x, const double *w, bool intercept, const dou
         close_vec("HC bse", r->bse, want[t], k, REL);
         close_vec("HC pvalues", r->pvalues, want[t] + k, k, REL);
         close_vec("HC fvalue", &r->fvalue, want[t] + 2 * k, 2, REL);
+        double lo[LR_P + 1], hi[LR_P + 1];
+        sf_error err;
+        assert_int_equal(sf_linreg_conf_int(s, 0.05, lo, hi, &err), SF_OK);
+        close_vec("HC conf_int lower", lo, want[t] + 2 * k + 2, k, REL);
+        close_vec("HC conf_int upper", hi, want[t] + 3 * k + 2, k, REL);
         check_diag(r, diag);
         sf_linreg_free(s);
     }
@@ -482,32 +499,52 @@ static void test_residual_merge(void **state)
     sf_linreg_free(s);
 }
 
-/* The regression table is statsmodels' summary() text, character for character
- * (Date/Time values blank); a rank-deficient fit names its aliased columns. */
-static void test_summary(void **state)
+/* Our table for s (after a residual pass, for the diagnostics) equals want. */
+static void check_summary(sf_linreg *s, const double *w, const char *const *names, const char *yname,
+                          const char *want)
 {
-    (void)state;
-    sf_linreg_params prm;
-    sf_linreg_params_default(&prm);
-    prm.diagnostics = true;
-    sf_linreg *s = fit_chunks(&prm, lr_x, LR_P, NULL, 7);
+    residual_pass(s, w, 7);
     char *text = NULL;
     sf_error err;
-    sf_linreg *fresh;
-    assert_int_equal(sf_linreg_new(&fresh, NULL, &err), SF_OK);
-    assert_int_equal(sf_linreg_summary(fresh, NULL, 0, NULL, &text, &err), SF_ERR_STATE);
-    sf_linreg_free(fresh);
-    residual_pass(s, NULL, 7);
-    const char *names[] = {"x1", "x2", "x3", "x4"};
-    assert_int_equal(sf_linreg_summary(s, names, 3, NULL, &text, &err), SF_ERR_SHAPE);
-    assert_int_equal(sf_linreg_summary(s, names, LR_P, "y", &text, &err), SF_OK);
-    if (strcmp(text, ols_summary) != 0) {
+    assert_int_equal(sf_linreg_summary(s, names, LR_P, yname, &text, &err), SF_OK);
+    if (strcmp(text, want) != 0) {
         FILE *f = fopen("/tmp/sf_linreg_summary.txt", "w");
         if (f) fputs(text, f), fclose(f);
         print_error("the table differs from statsmodels': ours is in /tmp/sf_linreg_summary.txt\n");
     }
-    assert_string_equal(text, ols_summary);
+    assert_string_equal(text, want);
     free(text);
+}
+
+/* The regression table is statsmodels' summary() text, character for character
+ * (Date/Time values blank): OLS, HC1, and no constant with long names (wider
+ * blocks); a rank-deficient fit names its aliased columns. */
+static void test_summary(void **state)
+{
+    (void)state;
+    sf_error err;
+    char *text = NULL;
+    sf_linreg *fresh;
+    assert_int_equal(sf_linreg_new(&fresh, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_summary(fresh, NULL, 0, NULL, &text, &err), SF_ERR_STATE);
+    sf_linreg_free(fresh);
+    const char *names[] = {"x1", "x2", "x3", "x4"};
+    const char *long_names[] = {"a_rather_long_feature_name", "x2", "x3", "x4"};
+    sf_linreg_params prm;
+    sf_linreg_params_default(&prm);
+    prm.diagnostics = true;
+    sf_linreg *s = fit_chunks(&prm, lr_x, LR_P, NULL, 7);
+    assert_int_equal(sf_linreg_summary(s, names, 3, NULL, &text, &err), SF_ERR_SHAPE);
+    check_summary(s, NULL, names, "y", ols_summary);
+    sf_linreg_free(s);
+    prm.cov_type = SF_LINREG_HC1;
+    s = fit_chunks(&prm, lr_x, LR_P, NULL, 7);
+    check_summary(s, NULL, names, NULL, hc1_summary);
+    sf_linreg_free(s);
+    prm.cov_type = SF_LINREG_NONROBUST;
+    prm.fit_intercept = false;
+    s = fit_chunks(&prm, lr_x, LR_P, NULL, 7);
+    check_summary(s, NULL, long_names, "a_long_dependent_variable_name", noint_summary);
     sf_linreg_free(s);
 
     s = fit_chunks(NULL, lr_xrank, LR_P + 2, NULL, LR_N);
@@ -516,6 +553,22 @@ static void test_summary(void **state)
     assert_non_null(strstr(text, "2 coefficients not defined because of singularities (aliased, as R's lm): x5 x6\n"));
     free(text);
     sf_linreg_free(s);
+}
+
+/* The distribution tails (incomplete beta, Decision 7) against exact values
+ * (mpmath): 1e-10 relative up to nu = 2.5e6, where GSL's beta_inc itself is
+ * off by up to 7e-11 at a = nu/2 ~ 1e6 (scipy is off by up to 2.5e-9 there). */
+static void test_distribution_tails(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof dist_t_p / sizeof dist_t_p[0]; i++)
+        close_vec("2 t.sf", (double[]){sfi_lr_t_two_sided(dist_t[2 * i], dist_t[2 * i + 1])}, &dist_t_p[i], 1, 1e-10);
+    for (size_t i = 0; i < sizeof dist_f_p / sizeof dist_f_p[0]; i++)
+        close_vec("f.sf", (double[]){sfi_lr_f_upper(dist_f[3 * i], dist_f[3 * i + 1], dist_f[3 * i + 2])},
+                  &dist_f_p[i], 1, 1e-10);
+    for (size_t i = 0; i < sizeof dist_q_t / sizeof dist_q_t[0]; i++)
+        close_vec("t.isf", (double[]){sfi_lr_t_upper_quantile(dist_q[2 * i], dist_q[2 * i + 1])}, &dist_q_t[i], 1,
+                  1e-12);
 }
 
 /* ---- accuracy on ill-conditioned polynomials ---- */
@@ -707,7 +760,8 @@ static void test_pipeline_ols(void **state)
     assert_string_equal(jb, json[0]);
     assert_int_equal(sf_pipeline_n_outputs_as(back, SF_OUTPUT_INTERVAL), 4);
     double out[LR_NNEW * 4];
-    assert_int_equal(sf_pipeline_predict_as(back, SF_OUTPUT_INTERVAL, lr_xnew, LR_NNEW, LR_P, LR_P, out, 4, &err), SF_OK);
+    assert_int_equal(sf_pipeline_predict_as(back, SF_OUTPUT_INTERVAL, lr_xnew, LR_NNEW, LR_P, LR_P, out, 4, &err),
+                     SF_OK);
     for (size_t i = 0; i < LR_NNEW; i++) {
         close_vec("mean", &out[i * 4], &ols_pred[i * 6], 1, REL);
         close_vec("mean_se", &out[i * 4 + 1], &ols_pred[i * 6 + 1], 1, REL);
@@ -845,7 +899,7 @@ static void test_stage_formula_intercept(void **state)
     assert_non_null(strstr(j.data, "\"fit_intercept\": false"));
     free(j.data);
     char *text = NULL;
-    assert_int_equal(sfi_linreg_stage_summary(st, "y", &text, &err), SF_OK);
+    assert_int_equal(ops->summary(st, names, 5, "y", &text, &err), SF_OK);
     assert_non_null(strstr(text, "\nIntercept      3.3065      0.913"));
     assert_non_null(strstr(text, "\nd              0.1189"));
     assert_null(strstr(text, "const"));
@@ -859,6 +913,37 @@ static void test_stage_formula_intercept(void **state)
     assert_int_equal(ops->partial_fit(st, &b, &err), SF_ERR_ARG); /* no target */
     ops->free(st);
     free(x);
+}
+
+/* Through the pipeline, an aliased column is reported by its name in the JSON
+ * export and the regression table (sf_pipeline_summary). */
+static void test_pipeline_aliased_names(void **state)
+{
+    (void)state;
+    size_t cap = 64 + LR_N * 6 * 26, k = 0;
+    char *t = malloc(cap);
+    k += (size_t)snprintf(t + k, cap - k, "x1,x2,x3,x4,dup,y\n");
+    for (size_t i = 0; i < LR_N; i++) {
+        for (size_t j = 0; j < LR_P; j++) k += (size_t)snprintf(t + k, cap - k, "%.17g,", lr_x[i * LR_P + j]);
+        k += (size_t)snprintf(t + k, cap - k, "%.17g,%.17g\n", lr_x[i * LR_P + 1], lr_y[i]);
+    }
+    char *path = sf_test_write_tmp(t, k, ".csv");
+    free(t);
+    sf_pipeline *pl = pipeline_fit("linear_regression", path, 2);
+    char *json = to_json(pl), *table = NULL;
+    assert_non_null(strstr(json, "\"aliased\": [\"dup\"]"));
+    double v[LR_P + 1];
+    json_numbers(json, "params_", v, LR_P + 1);
+    close_vec("params", v, ols_params, LR_P + 1, REL);
+    sf_error err;
+    assert_int_equal(sf_pipeline_summary(pl, &table, &err), SF_OK);
+    assert_non_null(strstr(table, "\ndup         (aliased)\n"));
+    assert_non_null(strstr(table, "(aliased, as R's lm): dup\n"));
+    free(table);
+    free(json);
+    sf_pipeline_free(pl);
+    unlink(path);
+    free(path);
 }
 
 /* A model file whose state was tampered with (a NaN in R, R not triangular, a
@@ -1023,12 +1108,14 @@ int main(void)
         cmocka_unit_test(test_residual_pass),
         cmocka_unit_test(test_residual_merge),
         cmocka_unit_test(test_summary),
+        cmocka_unit_test(test_distribution_tails),
         cmocka_unit_test(test_polynomial_accuracy),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_stage_formula_intercept),
         cmocka_unit_test(test_pipeline_ols),
         cmocka_unit_test(test_pipeline_robust),
         cmocka_unit_test(test_pipeline_update),
+        cmocka_unit_test(test_pipeline_aliased_names),
         cmocka_unit_test(test_corrupt_model_file),
         cmocka_unit_test(test_degenerate),
     };

@@ -83,8 +83,10 @@ SF_API sf_status sf_linreg_partial_fit(sf_linreg *s, const double *x, size_t n, 
  *  (rows after dst's) are added. */
 SF_API sf_status sf_linreg_merge(sf_linreg *dst, const sf_linreg *src, sf_error *err);
 
-/** Solves and computes the statistics from the rows seen (s is not changed
- *  otherwise: more partial_fit may follow). SF_ERR_STATE before any row. */
+/** Solves and computes the statistics from the rows seen, pending ones included
+ *  (the state itself is not changed: more partial_fit may follow). SF_ERR_STATE
+ *  before any row or during the residual pass; on SF_ERR_NOMEM the state is kept
+ *  but earlier results are dropped. */
 SF_API sf_status sf_linreg_finalize(sf_linreg *s, sf_error *err);
 
 /** The fitted results, as statsmodels' RegressionResults names them. Arrays have

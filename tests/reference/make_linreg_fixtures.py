@@ -10,6 +10,7 @@ case the results of statsmodels 0.13.5 (Debian's python3-statsmodels):
   rankdef  X plus an aliased column (2·x1 - x3) and a copy of x2 with an
            intercept: R's lm gives NA to the aliased columns (Decision 9), so the
            reference is statsmodels on the design without them
+  wrankdef the same, weighted (WLS)
   ridge    the direct least-squares solve of [√w·[1 X]; √α·I without the
            intercept] (numpy lstsq), checked here against scikit-learn's Ridge
 Per case: params, bse, tvalues, pvalues, cov_params, conf_int(0.05), the
@@ -23,6 +24,7 @@ import numpy as np
 import statsmodels
 import statsmodels.api as sm
 from statsmodels.stats.stattools import durbin_watson, jarque_bera, omni_normtest
+from scipy import stats
 from sklearn.linear_model import Ridge
 
 rng = np.random.RandomState(20261126)
@@ -83,7 +85,9 @@ def dump(case, res, exog_new, robust=True):
     if robust:
         for hc in ["HC0", "HC1", "HC2", "HC3"]:
             rr = res.model.fit(cov_type=hc)
-            arr(case + "_" + hc.lower(), list(rr.bse) + list(rr.pvalues) + [rr.fvalue, rr.f_pvalue])
+            ci = rr.conf_int(0.05)  # normal quantiles: use_t is False for a robust cov_type
+            arr(case + "_" + hc.lower(), list(rr.bse) + list(rr.pvalues) + [rr.fvalue, rr.f_pvalue] +
+                list(ci[:, 0]) + list(ci[:, 1]))
 
 
 Xc = sm.add_constant(X)
@@ -96,6 +100,7 @@ dump("noint", sm.OLS(y, X).fit(), Xnew)
 Xr = np.column_stack([X, 2 * x1 - x3, x2])
 arr("lr_xrank", Xr)
 dump("rankdef", sm.OLS(y, Xc).fit(), Xnewc, robust=False)
+dump("wrankdef", sm.WLS(y, Xc, weights=w).fit(), Xnewc, robust=False)
 
 # ridge with weights: direct solve, and sklearn's Ridge for the same objective
 alpha = 2.5
@@ -112,14 +117,58 @@ ssr = np.sum(w * resid ** 2)
 ybar = np.average(y, weights=w)
 arr("ridge_stats", [ssr, 1 - ssr / np.sum(w * (y - ybar) ** 2)])
 
+# distribution tails (Decision 7: GSL's tdist_Q is Cornish-Fisher for nu > 30):
+# exact values (mpmath, 50 digits) of 2*t.sf(t, nu), f.sf(F, d1, d2) and
+# t.isf(q, nu) at small and large nu. scipy 1.10 itself is off by up to 2.5e-9
+# (f.sf at d2 = 2.5e6) and 1.9e-11 (t.isf at nu = 115) on these.
+import mpmath as mp
+mp.mp.dps = 50
+
+
+def t_sf2(t, nu):
+    t, nu = mp.mpf(t), mp.mpf(nu)
+    return mp.betainc(nu / 2, mp.mpf(1) / 2, 0, nu / (nu + t * t), regularized=True)
+
+
+tcases = [(2.5, 3.0), (0.3, 10.0), (2.5, 40.0), (4.0, 115.0), (2.5, 1e4), (1.96, 2.5e6), (7.0, 2.5e6),
+          (0.01, 1e6), (30.0, 200.0)]
+arr("dist_t", [v for c in tcases for v in c])
+arr("dist_t_p", [float(t_sf2(t, nu)) for t, nu in tcases])
+fcases = [(3.0, 4.0, 115.0), (55.0, 4.0, 115.0), (1.1, 11.0, 2.5e6), (0.5, 2.0, 10.0), (30.0, 11.0, 99988.0)]
+arr("dist_f", [v for c in fcases for v in c])
+arr("dist_f_p", [float(mp.betainc(mp.mpf(b) / 2, mp.mpf(a) / 2, 0, mp.mpf(b) / (b + mp.mpf(a) * f), regularized=True))
+                 for f, a, b in fcases])
+qcases = [(0.025, 3.0), (0.025, 115.0), (0.05, 2.5e6), (0.005, 40.0), (0.25, 7.0)]
+arr("dist_q", [v for c in qcases for v in c])
+arr("dist_q_t", [float(mp.findroot(lambda t: t_sf2(t, nu) / 2 - q, mp.mpf(stats.t.isf(q, nu))))
+                 for q, nu in qcases])
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "linreg_fixture.h")
 with open(path, "w") as f:
     f.write("\n".join(out) + "\n")
 
-# statsmodels' summary text of the OLS case with the Date/Time values blanked
-# (ours leaves them out so the text depends on the model only), for the layout test
-smry = sm.OLS(y, Xc).fit().summary(xname=["const", "x1", "x2", "x3", "x4"]).as_text()
-lines = [" " * 37 + l[37:] if l.startswith(("Date:", "Time:")) else l for l in smry.split("\n")]
-with open(path, "a") as f:
-    f.write("static const char ols_summary[] =\n%s;\n" % "\n".join(
+# statsmodels' summary texts with the Date/Time values blanked (ours leaves them
+# out so the text depends on the model only), for the layout tests: OLS; HC1
+# (z, robust note); no constant with long names (uncentered labels widen the top
+# block, long names the coefficient table)
+def summary_text(res, **kw):
+    t = res.summary(**kw).as_text()
+    def blank(l):
+        i = max(l.find("Prob (F-statistic):"), l.find("Log-Likelihood:"))
+        return " " * i + l[i:]
+    return [blank(l) if l.startswith(("Date:", "Time:")) else l for l in t.split("\n")]
+
+
+def c_string(name, lines):
+    return "static const char %s[] =\n%s;\n" % (name, "\n".join(
         '    "%s\\n"' % l.replace("\\", "\\\\").replace('"', '\\"') for l in lines))
+
+
+names = ["const", "x1", "x2", "x3", "x4"]
+texts = [("ols_summary", summary_text(sm.OLS(y, Xc).fit(), xname=names)),
+         ("hc1_summary", summary_text(sm.OLS(y, Xc).fit(cov_type="HC1"), xname=names)),
+         ("noint_summary", summary_text(sm.OLS(y, X).fit(), yname="a_long_dependent_variable_name",
+                                        xname=["a_rather_long_feature_name", "x2", "x3", "x4"]))]
+with open(path, "a") as f:
+    for name, lines in texts:
+        f.write(c_string(name, lines))
