@@ -11,6 +11,7 @@
  * - metrics/pairwise.py: _euclidean_distances (k-means++ and transform).
  * Randomness: numpy's legacy RandomState, core/np_random.c.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,13 +35,21 @@ struct sf_kmeans {
     sfi_np_rng rng;
     uint64_t n_steps, n_since_reassign, batch_size, init_size;
     double inertia;
+    sf_pool *pool;           /* borrowed: partial_fit's distances, or NULL */
 };
 
 struct sf_kmeans_lloyd {
     size_t k, p;
     double *sums;   /* k x p: Σ w (x - c_j) */
+    double *spread; /* k x p: Σ w |x - c_j|, the scale of the rounding in sums */
     double *weight; /* k: Σ w */
     double inertia;
+    /* the k rows farthest from their centers, for clusters that end up empty
+     * (_relocate_empty_clusters_dense); kept in the order they came */
+    size_t n_far;
+    double far_min;   /* the smallest kept distance once k are kept */
+    double *far_d, *far_w, *far_x; /* k, k, k x p */
+    size_t *far_label;
 };
 
 void sf_kmeans_params_default(sf_kmeans_params *p)
@@ -212,22 +221,76 @@ static sf_status assign(const double *x, size_t n, size_t p, size_t ld, const do
 {
     for (size_t a = 0; a < n; a += KM_BLOCK) {
         size_t m = n - a < KM_BLOCK ? n - a : KM_BLOCK;
-        for (size_t i = 0; i < m; i++) memcpy(scratch + i * k, cn, k * sizeof *cn);
-        SF_TRY(gemm_xyt(-2.0, x + a * ld, m, ld, c, k, p, p, 1.0, scratch, k, err));
+        /* -2 x·c by GEMM, then + ||c||²: the same rounding as sklearn's GEMM with
+         * beta = 1 onto ||c||² (the scaling by -2 is exact) */
+        SF_TRY(gemm_xyt(-2.0, x + a * ld, m, ld, c, k, p, p, 0.0, scratch, k, err));
         for (size_t i = 0; i < m; i++) {
             const double *d = scratch + i * k;
             size_t best = 0;
-            for (size_t j = 1; j < k; j++)
-                if (d[j] < d[best]) best = j;
+            double low = cn[0] + d[0];
+            for (size_t j = 1; j < k; j++) {
+                double v = cn[j] + d[j];
+                if (v < low) {
+                    low = v;
+                    best = j;
+                }
+            }
             labels[a + i] = best;
         }
     }
     return SF_OK;
 }
 
+/* assign() over blocks of KM_BLOCK rows on a pool: each block's labels depend on
+ * its rows only, so the result is the same for any number of workers. */
+typedef struct assign_job {
+    const double *x, *c, *cn;
+    size_t n, p, ld, k;
+    double *scratch; /* KM_BLOCK x k per worker */
+    size_t *labels;
+} assign_job;
+
+static sf_status assign_task(void *ctx, size_t task, size_t worker, sf_error *err)
+{
+    const assign_job *j = ctx;
+    size_t a = task * KM_BLOCK, m = j->n - a < KM_BLOCK ? j->n - a : KM_BLOCK;
+    return assign(j->x + a * j->ld, m, j->p, j->ld, j->c, j->cn, j->k, j->scratch + worker * KM_BLOCK * j->k,
+                  j->labels + a, err);
+}
+
+static sf_status assign_on(sf_pool *pool, const double *x, size_t n, size_t p, size_t ld, const double *c,
+                           const double *cn, size_t k, double *scratch, size_t *labels, sf_error *err)
+{
+    if (!pool || n <= KM_BLOCK) return assign(x, n, p, ld, c, cn, k, scratch, labels, err);
+    assign_job job = {.x = x, .c = c, .cn = cn, .n = n, .p = p, .ld = ld, .k = k, .scratch = scratch,
+                      .labels = labels};
+    return sf_pool_run(pool, (n + KM_BLOCK - 1) / KM_BLOCK, assign_task, &job, err);
+}
+
 static void center_norms(const sf_kmeans *km, double *cn)
 {
     for (size_t j = 0; j < km->k; j++) cn[j] = sq_norm(km->centers + j * km->p, km->p);
+}
+
+/* Whether any of the n x p values is NaN or ±inf: x * 0 is ±0 for finite x and
+ * NaN otherwise, summed in four independent lanes over contiguous memory; the
+ * row-by-row search for the culprit runs only when this says so. */
+static bool any_nonfinite(const double *x, size_t n, size_t p, size_t ld)
+{
+    double z0 = 0, z1 = 0, z2 = 0, z3 = 0;
+    size_t runs = ld == p ? 1 : n, len = ld == p ? n * p : p;
+    for (size_t r = 0; r < runs; r++) {
+        const double *v = x + r * ld;
+        size_t j = 0;
+        for (; j + 4 <= len; j += 4) {
+            z0 += v[j] * 0.0;
+            z1 += v[j + 1] * 0.0;
+            z2 += v[j + 2] * 0.0;
+            z3 += v[j + 3] * 0.0;
+        }
+        for (; j < len; j++) z0 += v[j] * 0.0;
+    }
+    return !(z0 + z1 + z2 + z3 == 0);
 }
 
 static sf_status check_data(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
@@ -240,6 +303,7 @@ static sf_status check_data(const sf_kmeans *km, const double *x, size_t n, size
     if (ld < p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: row stride %zu < %zu features", ld, p);
     if (km->p && p != km->p)
         return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: fitted on %zu features, got %zu", km->p, p);
+    if (!any_nonfinite(x, n, p, ld) && !w) return SF_OK;
     for (size_t i = 0; i < n; i++) {
         const double *row = x + i * ld;
         for (size_t j = 0; j < p; j++)
@@ -434,12 +498,12 @@ static void step_work_free(step_work *s)
     free(s->to);
 }
 
-static sf_status step_work_alloc(step_work *s, size_t n, size_t k, sf_error *err)
+static sf_status step_work_alloc(step_work *s, size_t n, size_t k, size_t workers, sf_error *err)
 {
     memset(s, 0, sizeof *s);
     s->labels = malloc(n * sizeof *s->labels);
     s->perm = malloc(n * sizeof *s->perm);
-    s->block = malloc(KM_BLOCK * k * sizeof *s->block);
+    s->block = malloc(workers * KM_BLOCK * k * sizeof *s->block);
     s->cn = malloc(k * sizeof *s->cn);
     s->wsum = malloc(k * sizeof *s->wsum);
     s->order = malloc(k * sizeof *s->order);
@@ -514,7 +578,7 @@ static sf_status step(sf_kmeans *km, const double *x, size_t n, size_t ld, const
     size_t k = km->k, p = km->p;
     bool random_reassign = due_for_reassign(km);
     center_norms(km, s->cn);
-    SF_TRY(assign(x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
+    SF_TRY(assign_on(km->pool, x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
     /* update_center_dense: c_j <- (c_j W_j + Σ x_i w_i) · (1 / (W_j + Σ w_i)),
      * the sum taken in row order; centers with no weight in the batch stay */
     memset(s->wsum, 0, k * sizeof *s->wsum);
@@ -538,7 +602,7 @@ static sf_status step(sf_kmeans *km, const double *x, size_t n, size_t ld, const
     if (random_reassign && km->params.reassignment_ratio > 0) reassign(km, x, n, ld, s);
     if (km->params.compute_labels) {
         center_norms(km, s->cn);
-        SF_TRY(assign(x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
+        SF_TRY(assign_on(km->pool, x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
         double inertia = 0;
         for (size_t i = 0; i < n; i++)
             inertia += sq_dist(x + i * ld, km->centers + s->labels[i] * p, p) * weight_of(w, i);
@@ -552,12 +616,18 @@ sf_status sf_kmeans_partial_fit(sf_kmeans *km, const double *x, size_t n, size_t
                                 const double *w, sf_error *err)
 {
     SF_TRY(check_data(km, x, n, p, ld, w, true, err));
+    return sfi_kmeans_partial_fit_checked(km, x, n, p, ld, w, err);
+}
+
+sf_status sfi_kmeans_partial_fit_checked(sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                                         const double *w, sf_error *err)
+{
     if (n == 0) return SF_OK;
     bool first = km->p == 0;
     if (first && n < km->k)
         return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: n_samples=%zu should be >= n_clusters=%zu", n, km->k);
     step_work s;
-    SF_TRY(step_work_alloc(&s, n, km->k, err));
+    SF_TRY(step_work_alloc(&s, n, km->k, km->pool ? sf_pool_size(km->pool) : 1, err));
     if (first) {
         init_work iw = {0};
         sfi_np_rng rng = km->rng;
@@ -650,6 +720,11 @@ sf_status sf_kmeans_inertia_of(const sf_kmeans *km, const double *x, size_t n, s
 
 /* --------------------------------------------------------- attributes */
 
+void sf_kmeans_set_pool(sf_kmeans *km, sf_pool *pool)
+{
+    if (km) km->pool = pool;
+}
+
 size_t sf_kmeans_n_features(const sf_kmeans *km) { return km ? km->p : 0; }
 size_t sf_kmeans_n_clusters(const sf_kmeans *km) { return km ? km->k : 0; }
 const double *sf_kmeans_cluster_centers(const sf_kmeans *km) { return km && km->p ? km->centers : NULL; }
@@ -735,8 +810,13 @@ sf_status sf_kmeans_lloyd_new(sf_kmeans_lloyd **out, const sf_kmeans *km, sf_err
     a->k = km->k;
     a->p = km->p;
     a->sums = calloc(a->k * a->p, sizeof *a->sums);
+    a->spread = calloc(a->k * a->p, sizeof *a->spread);
     a->weight = calloc(a->k, sizeof *a->weight);
-    if (!a->sums || !a->weight) {
+    a->far_d = malloc(a->k * sizeof *a->far_d);
+    a->far_w = malloc(a->k * sizeof *a->far_w);
+    a->far_x = malloc(a->k * a->p * sizeof *a->far_x);
+    a->far_label = malloc(a->k * sizeof *a->far_label);
+    if (!a->sums || !a->spread || !a->weight || !a->far_d || !a->far_w || !a->far_x || !a->far_label) {
         sf_kmeans_lloyd_free(a);
         return sfi_nomem(err);
     }
@@ -748,7 +828,12 @@ void sf_kmeans_lloyd_free(sf_kmeans_lloyd *a)
 {
     if (!a) return;
     free(a->sums);
+    free(a->spread);
     free(a->weight);
+    free(a->far_d);
+    free(a->far_w);
+    free(a->far_x);
+    free(a->far_label);
     free(a);
 }
 
@@ -756,8 +841,34 @@ void sf_kmeans_lloyd_reset(sf_kmeans_lloyd *a)
 {
     if (!a) return;
     memset(a->sums, 0, a->k * a->p * sizeof *a->sums);
+    memset(a->spread, 0, a->k * a->p * sizeof *a->spread);
     memset(a->weight, 0, a->k * sizeof *a->weight);
     a->inertia = 0;
+    a->n_far = 0;
+}
+
+/* Keeps row (distance d to its center, weight w) among the k farthest; on equal
+ * distances the one kept first stays. */
+static void far_offer(sf_kmeans_lloyd *a, double d, double w, size_t label, const double *row)
+{
+    size_t t;
+    if (a->n_far < a->k) {
+        t = a->n_far++;
+    } else {
+        if (!(d > a->far_min)) return;
+        t = 0;
+        for (size_t u = 1; u < a->k; u++)
+            if (a->far_d[u] < a->far_d[t]) t = u;
+    }
+    a->far_d[t] = d;
+    a->far_w[t] = w;
+    a->far_label[t] = label;
+    memcpy(a->far_x + t * a->p, row, a->p * sizeof *row);
+    if (a->n_far == a->k) {
+        a->far_min = a->far_d[0];
+        for (size_t u = 1; u < a->k; u++)
+            if (a->far_d[u] < a->far_min) a->far_min = a->far_d[u];
+    }
 }
 
 static sf_status lloyd_match(const sf_kmeans_lloyd *a, size_t k, size_t p, sf_error *err)
@@ -792,10 +903,16 @@ sf_status sf_kmeans_lloyd_accumulate(sf_kmeans_lloyd *a, const sf_kmeans *km, co
             /* sums of x - c_j rather than of x: small residuals keep the mean
              * accurate over billions of rows */
             const double *row = x + (b + i) * ld, *c = km->centers + labels[i] * p;
-            double wi = weight_of(w, b + i), *s = a->sums + labels[i] * p;
-            for (size_t f = 0; f < p; f++) s[f] += wi * (row[f] - c[f]);
+            double wi = weight_of(w, b + i), *s = a->sums + labels[i] * p, *sp = a->spread + labels[i] * p;
+            for (size_t f = 0; f < p; f++) {
+                double r = wi * (row[f] - c[f]);
+                s[f] += r;
+                sp[f] += fabs(r);
+            }
             a->weight[labels[i]] += wi;
-            a->inertia += sq_dist(row, c, p) * wi;
+            double d = sq_dist(row, c, p);
+            a->inertia += d * wi;
+            far_offer(a, d, wi, labels[i], row);
         }
     }
     free(buf);
@@ -807,32 +924,97 @@ sf_status sf_kmeans_lloyd_merge(sf_kmeans_lloyd *dst, const sf_kmeans_lloyd *src
 {
     if (!dst || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_lloyd_merge: NULL argument");
     SF_TRY(lloyd_match(dst, src->k, src->p, err));
-    for (size_t i = 0; i < dst->k * dst->p; i++) dst->sums[i] += src->sums[i];
+    for (size_t i = 0; i < dst->k * dst->p; i++) {
+        dst->sums[i] += src->sums[i];
+        dst->spread[i] += src->spread[i];
+    }
     for (size_t j = 0; j < dst->k; j++) dst->weight[j] += src->weight[j];
     dst->inertia += src->inertia;
+    for (size_t t = 0; t < src->n_far; t++)
+        far_offer(dst, src->far_d[t], src->far_w[t], src->far_label[t], src->far_x + t * src->p);
     return SF_OK;
 }
 
 double sf_kmeans_lloyd_inertia(const sf_kmeans_lloyd *a) { return a ? a->inertia : NAN; }
+
+/* _relocate_empty_clusters_dense on the accumulated sums: the i-th empty cluster
+ * (by index) takes the i-th farthest row (by distance, then arrival), which
+ * leaves its old cluster. sums / weight are the caller's copies; relocated[j]
+ * gets the row index + 1 in far_x. Nothing happens when every kept distance is
+ * 0 (more clusters than distinct rows), as sklearn. */
+static void relocate_empty(const sf_kmeans *km, const sf_kmeans_lloyd *a, double *sums, double *weight,
+                           size_t *order, size_t *relocated)
+{
+    size_t k = a->k, p = a->p;
+    double top = 0;
+    for (size_t t = 0; t < a->n_far; t++) top = fmax(top, a->far_d[t]);
+    if (!(top > 0)) return;
+    for (size_t t = 0; t < a->n_far; t++) order[t] = t;
+    for (size_t u = 1; u < a->n_far; u++) /* stable, descending distance */
+        for (size_t v = u; v > 0 && a->far_d[order[v]] > a->far_d[order[v - 1]]; v--) {
+            size_t tmp = order[v];
+            order[v] = order[v - 1];
+            order[v - 1] = tmp;
+        }
+    size_t next = 0;
+    for (size_t j = 0; j < k && next < a->n_far; j++) {
+        if (a->weight[j] != 0) continue;
+        size_t e = order[next++], old = a->far_label[e];
+        const double *x = a->far_x + e * p, *c = km->centers + old * p;
+        double w = a->far_w[e];
+        for (size_t f = 0; f < p; f++) sums[old * p + f] -= w * (x[f] - c[f]);
+        weight[old] -= w;
+        weight[j] = w;
+        relocated[j] = e + 1;
+    }
+}
 
 sf_status sf_kmeans_lloyd_apply(sf_kmeans *km, const sf_kmeans_lloyd *a, bool *moved, sf_error *err)
 {
     if (!km || !a) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_kmeans_lloyd_apply: NULL argument");
     if (!km->p) return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: not fitted");
     SF_TRY(lloyd_match(a, km->k, km->p, err));
+    size_t k = km->k, p = km->p;
+    double *sums = dup_array(a->sums, k * p), *weight = dup_array(a->weight, k);
+    size_t *order = malloc(k * sizeof *order), *relocated = calloc(k, sizeof *relocated);
+    if (!sums || !weight || !order || !relocated) {
+        free(sums);
+        free(weight);
+        free(order);
+        free(relocated);
+        return sfi_nomem(err);
+    }
+    relocate_empty(km, a, sums, weight, order, relocated);
     bool any = false;
-    for (size_t j = 0; j < km->k; j++) {
-        double W = a->weight[j];
+    for (size_t j = 0; j < k; j++) {
+        double W = weight[j];
         km->counts[j] = W;
-        if (!(W > 0)) continue; /* empty: stays (sklearn relocates it to a far point) */
-        for (size_t f = 0; f < km->p; f++) {
-            double *c = km->centers + j * km->p + f, v = *c + a->sums[j * km->p + f] / W;
-            any = any || v != *c;
-            *c = v;
+        double *c = km->centers + j * p;
+        if (relocated[j]) {
+            const double *x = a->far_x + (relocated[j] - 1) * p;
+            for (size_t f = 0; f < p; f++) any = any || c[f] != x[f];
+            memcpy(c, x, p * sizeof *c);
+            continue;
+        }
+        if (!(W > 0)) continue; /* still empty (or emptied by a relocation): stays */
+        for (size_t f = 0; f < p; f++) {
+            /* the mean of x - c is the move; one that is rounding noise (below
+             * 16 eps of the residuals' and the center's scale) is no move: with
+             * the same labels the center stays put and the iteration ends, as
+             * sklearn's strict convergence (the same labels twice) */
+            double delta = sums[j * p + f] / W;
+            double noise = 16 * DBL_EPSILON * (a->spread[j * p + f] / W + fabs(c[f]));
+            if (!(fabs(delta) > noise)) continue;
+            any = true;
+            c[f] += delta;
         }
     }
     km->inertia = a->inertia;
     if (moved) *moved = any;
+    free(sums);
+    free(weight);
+    free(order);
+    free(relocated);
     return SF_OK;
 }
 

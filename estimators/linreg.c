@@ -5,11 +5,13 @@
  * folded into the upper triangle R of [R; rows] by GSL's recursive Householder
  * QR for a triangle on top of a rectangle (gsl_linalg_QR_UR_decomp, BLAS-3).
  * Buffering makes the state independent of how the caller cuts its rows into
- * calls: rows are always folded in the same groups. Two states merge as a
+ * calls, bitwise: rows are always folded in the same groups, and the moments of y
+ * are added per folded block too. Two states merge as a
  * triangle on top of a triangle (gsl_linalg_QR_UU_decomp), which is TSQR.
  * The weighted mean and centred sum of squares of y are kept apart with Chan's
  * update (Decision 9: TSS never from raw Σy²).
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +72,9 @@ static void free_state(sf_linreg *s)
 {
     free(s->r);
     free(s->buf);
+    free(s->yw);
     free(s->t);
-    s->r = s->buf = s->t = NULL;
+    s->r = s->buf = s->yw = s->t = NULL;
     s->p = s->nc = s->block = s->n_pending = 0;
 }
 
@@ -97,15 +100,18 @@ static sf_status alloc_state(sf_linreg *s, size_t p, sf_error *err)
     size_t nc = p + 2, block = block_rows(nc);
     double *r = calloc(nc * nc, sizeof *r);
     double *buf = malloc(block * nc * sizeof *buf);
+    double *yw = malloc(2 * block * sizeof *yw);
     double *t = malloc(nc * nc * sizeof *t);
-    if (!r || !buf || !t) {
+    if (!r || !buf || !yw || !t) {
         free(r);
         free(buf);
+        free(yw);
         free(t);
         return sfi_nomem(err);
     }
     s->r = r;
     s->buf = buf;
+    s->yw = yw;
     s->t = t;
     s->p = p;
     s->nc = nc;
@@ -142,14 +148,10 @@ sf_status sf_linreg_clone_empty(const sf_linreg *s, sf_linreg **out, sf_error *e
     return st;
 }
 
-sf_status sfi_lr_check_rows(const sf_linreg *s, const double *x, size_t n, size_t p, size_t ld,
-                            const double *y, const double *w, sf_error *err)
+/* Locates the first bad value for the error message (the slow path). */
+static sf_status bad_row(const double *x, size_t n, size_t p, size_t ld, const double *y, const double *w,
+                         sf_error *err)
 {
-    if (n > 0 && (!x || !y)) return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression: NULL data or target");
-    if (p == 0) return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: no features");
-    if (ld < p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: row stride %zu < %zu features", ld, p);
-    if (s->p && p != s->p)
-        return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: fitted on %zu features, got %zu", s->p, p);
     for (size_t i = 0; i < n; i++) {
         sf_where where = {.row = i + 1};
         if (w && (!(w[i] >= 0) || isinf(w[i])))
@@ -162,13 +164,64 @@ sf_status sfi_lr_check_rows(const sf_linreg *s, const double *x, size_t n, size_
                 return sfi_fail(err, SF_ERR_ARG, &where, "input contains %s", isnan(row[j]) ? "NaN" : "infinity");
             }
     }
-    return SF_OK;
+    return sfi_fail(err, SF_ERR_INTERNAL, NULL, "linear_regression: bad value not found");
 }
 
-/* Folds the buffered rows into R. Shapes are ours, so a GSL failure is a bug. */
+sf_status sfi_lr_check_rows(const sf_linreg *s, const double *x, size_t n, size_t p, size_t ld,
+                            const double *y, const double *w, sf_error *err)
+{
+    if (n > 0 && (!x || !y)) return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression: NULL data or target");
+    if (p == 0) return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: no features");
+    if (ld < p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: row stride %zu < %zu features", ld, p);
+    if (s->p && p != s->p)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "linear_regression: fitted on %zu features, got %zu", s->p, p);
+    /* branch-free scan (fabs(v) <= DBL_MAX is false for NaN and ±inf): this check
+     * runs over every value, so it must cost little next to the QR */
+    int ok = 1;
+    for (size_t i = 0; i < n; i++) {
+        const double *row = x + i * ld;
+        ok &= fabs(y[i]) <= DBL_MAX;
+        for (size_t j = 0; j < p; j++) ok &= fabs(row[j]) <= DBL_MAX;
+        if (w) ok &= w[i] >= 0 && w[i] <= DBL_MAX;
+    }
+    return ok ? SF_OK : bad_row(x, n, p, ld, y, w, err);
+}
+
+/* Chan, Golub & LeVeque: fold (nb, mb, m2b) into m's weighted moments of y. */
+static void combine_y(sfi_lr_moments *m, double nb, double mb, double m2b)
+{
+    if (!(nb > 0)) return;
+    double na = m->sum_w, n = na + nb, d = mb - m->mean_y;
+    m->mean_y += d * (nb / n);
+    m->m2_y += m2b + d * d * (na * (nb / n));
+    m->sum_w = n;
+}
+
+void sfi_lr_add_moments(sfi_lr_moments *m, const double *y, const double *w, size_t n)
+{
+    double cw = 0, cs = 0, slw = 0;
+    for (size_t i = 0; i < n; i++) {
+        cw += w[i];
+        cs += w[i] * y[i];
+        slw += log(w[i]);
+    }
+    double cm = cw > 0 ? cs / cw : 0, cc = 0, c2 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = y[i] - cm;
+        cc += w[i] * d;
+        c2 += w[i] * d * d;
+    }
+    if (cw > 0) combine_y(m, cw, cm + cc / cw, c2 - cc * cc / cw);
+    m->nobs += (double)n;
+    m->sum_log_w += slw;
+}
+
+/* Folds the buffered rows into R and their moments into mo. Shapes are ours,
+ * so a GSL failure is a bug. */
 static sf_status fold_pending(sf_linreg *s, sf_error *err)
 {
     if (!s->n_pending) return SF_OK;
+    sfi_lr_add_moments(&s->mo, s->yw, s->yw + s->block, s->n_pending);
     gsl_matrix_view r = gsl_matrix_view_array(s->r, s->nc, s->nc);
     gsl_matrix_view a = gsl_matrix_view_array(s->buf, s->n_pending, s->nc);
     gsl_matrix_view t = gsl_matrix_view_array(s->t, s->nc, s->nc);
@@ -178,22 +231,14 @@ static sf_status fold_pending(sf_linreg *s, sf_error *err)
     return SF_OK;
 }
 
-/* Appends one weighted row [1 | x | y]·sqrt(w) (already scaled when scaled). */
-static sf_status push_row(sf_linreg *s, const double *row, sf_error *err)
+/* Appends one row already scaled ([1 | x | y]·sqrt(w)) with its raw y and w. */
+static sf_status push_row(sf_linreg *s, const double *row, double y, double w, sf_error *err)
 {
     memcpy(s->buf + s->n_pending * s->nc, row, s->nc * sizeof *row);
+    s->yw[s->n_pending] = y;
+    s->yw[s->block + s->n_pending] = w;
     if (++s->n_pending == s->block) return fold_pending(s, err);
     return SF_OK;
-}
-
-/* Chan, Golub & LeVeque: fold (nb, mb, m2b) into the weighted moments of y. */
-static void combine_y(sf_linreg *s, double nb, double mb, double m2b)
-{
-    if (!(nb > 0)) return;
-    double na = s->sum_w, n = na + nb, d = mb - s->mean_y;
-    s->mean_y += d * (nb / n);
-    s->m2_y += m2b + d * d * (na * (nb / n));
-    s->sum_w = n;
 }
 
 sf_status sf_linreg_partial_fit(sf_linreg *s, const double *x, size_t n, size_t p, size_t ld,
@@ -206,31 +251,16 @@ sf_status sf_linreg_partial_fit(sf_linreg *s, const double *x, size_t n, size_t 
     if (n == 0) return SF_OK;
     if (!s->p) SF_TRY(alloc_state(s, p, err));
     sfi_lr_free_results(s);
-    /* the chunk's weighted mean and centred squares of y, two-pass */
-    double cw = 0, cs = 0, slw = 0;
-    for (size_t i = 0; i < n; i++) {
-        double wi = w ? w[i] : 1.0;
-        cw += wi;
-        cs += wi * y[i];
-        if (w) slw += log(wi);
-    }
-    double cm = cw > 0 ? cs / cw : 0, cc = 0, c2 = 0;
-    for (size_t i = 0; i < n; i++) {
-        double wi = w ? w[i] : 1.0, d = y[i] - cm;
-        cc += wi * d;
-        c2 += wi * d * d;
-    }
-    if (cw > 0) combine_y(s, cw, cm + cc / cw, c2 - cc * cc / cw);
-    s->nobs += (double)n;
-    s->sum_log_w += slw;
     sf_status st = SF_OK;
     for (size_t i = 0; i < n && st == SF_OK; i++) {
-        double sw = w ? sqrt(w[i]) : 1.0;
+        double wi = w ? w[i] : 1.0, sw = sqrt(wi);
         double *dst = s->buf + s->n_pending * s->nc;
         const double *row = x + i * ld;
         dst[0] = sw;
         for (size_t j = 0; j < p; j++) dst[j + 1] = sw * row[j];
         dst[p + 1] = sw * y[i];
+        s->yw[s->n_pending] = y[i];
+        s->yw[s->block + s->n_pending] = wi;
         if (++s->n_pending == s->block) st = fold_pending(s, err);
     }
     return st;
@@ -256,7 +286,8 @@ sf_status sf_linreg_merge(sf_linreg *dst, const sf_linreg *src, sf_error *err)
     }
     sfi_lr_free_results(dst);
     sf_status st = SF_OK;
-    for (size_t i = 0; i < src->n_pending && st == SF_OK; i++) st = push_row(dst, src->buf + i * src->nc, err);
+    for (size_t i = 0; i < src->n_pending && st == SF_OK; i++)
+        st = push_row(dst, src->buf + i * src->nc, src->yw[i], src->yw[src->block + i], err);
     if (st == SF_OK) {
         memcpy(s2, src->r, src->nc * src->nc * sizeof *s2);
         gsl_matrix_view u = gsl_matrix_view_array(dst->r, dst->nc, dst->nc);
@@ -267,9 +298,9 @@ sf_status sf_linreg_merge(sf_linreg *dst, const sf_linreg *src, sf_error *err)
     }
     free(s2);
     if (st != SF_OK) return st;
-    combine_y(dst, src->sum_w, src->mean_y, src->m2_y);
-    dst->nobs += src->nobs;
-    dst->sum_log_w += src->sum_log_w;
+    combine_y(&dst->mo, src->mo.sum_w, src->mo.mean_y, src->mo.m2_y);
+    dst->mo.nobs += src->mo.nobs;
+    dst->mo.sum_log_w += src->mo.sum_log_w;
     return SF_OK;
 }
 
@@ -291,18 +322,20 @@ sf_status sf_linreg_get_state(const sf_linreg *s, sf_linreg_state *st, sf_error 
     st->r = s->r;
     st->n_pending = s->n_pending;
     st->pending = s->buf;
-    st->nobs = s->nobs;
-    st->sum_w = s->sum_w;
-    st->mean_y = s->mean_y;
-    st->m2_y = s->m2_y;
-    st->sum_log_w = s->sum_log_w;
+    st->pending_y = s->yw;
+    st->pending_w = s->yw + s->block;
+    st->nobs = s->mo.nobs;
+    st->sum_w = s->mo.sum_w;
+    st->mean_y = s->mo.mean_y;
+    st->m2_y = s->mo.m2_y;
+    st->sum_log_w = s->mo.sum_log_w;
     return SF_OK;
 }
 
 static sf_status check_state(const sf_linreg_state *st, size_t block, sf_error *err)
 {
     size_t nc = st->n_features + 2;
-    if (!st->r || (st->n_pending && !st->pending))
+    if (!st->r || (st->n_pending && (!st->pending || !st->pending_y || !st->pending_w)))
         return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression state: missing arrays");
     if (st->n_pending >= block)
         return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression state: %zu pending rows, block is %zu",
@@ -320,6 +353,9 @@ static sf_status check_state(const sf_linreg_state *st, size_t block, sf_error *
     for (size_t i = 0; i < st->n_pending * nc; i++)
         if (!isfinite(st->pending[i]))
             return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression state: a pending row is not finite");
+    for (size_t i = 0; i < st->n_pending; i++)
+        if (!isfinite(st->pending_y[i]) || !(st->pending_w[i] >= 0) || !isfinite(st->pending_w[i]))
+            return sfi_fail(err, SF_ERR_ARG, NULL, "linear_regression state: a pending target or weight is bad");
     return SF_OK;
 }
 
@@ -334,13 +370,13 @@ sf_status sf_linreg_set_state(sf_linreg *s, const sf_linreg_state *st, sf_error 
     tmp.params = s->params;
     SF_TRY(alloc_state(&tmp, st->n_features, err));
     memcpy(tmp.r, st->r, nc * nc * sizeof *tmp.r);
-    if (st->n_pending) memcpy(tmp.buf, st->pending, st->n_pending * nc * sizeof *tmp.buf);
+    if (st->n_pending) {
+        memcpy(tmp.buf, st->pending, st->n_pending * nc * sizeof *tmp.buf);
+        memcpy(tmp.yw, st->pending_y, st->n_pending * sizeof *tmp.yw);
+        memcpy(tmp.yw + tmp.block, st->pending_w, st->n_pending * sizeof *tmp.yw);
+    }
     tmp.n_pending = st->n_pending;
-    tmp.nobs = st->nobs;
-    tmp.sum_w = st->sum_w;
-    tmp.mean_y = st->mean_y;
-    tmp.m2_y = st->m2_y;
-    tmp.sum_log_w = st->sum_log_w;
+    tmp.mo = (sfi_lr_moments){st->nobs, st->sum_w, st->mean_y, st->m2_y, st->sum_log_w};
     sfi_lr_free_results(s);
     free_state(s);
     *s = tmp;

@@ -15,15 +15,23 @@
 
 enum { SFI_LR_PASS0 = 0, SFI_LR_RESID = 1, SFI_LR_RESID_DONE = 2 };
 
+/* Rows, Σw, weighted mean and centred squares of y (Chan), Σ log w. */
+typedef struct sfi_lr_moments {
+    double nobs, sum_w, mean_y, m2_y, sum_log_w;
+} sfi_lr_moments;
+
 struct sf_linreg {
     sf_linreg_params params;
     size_t p, nc;       /* features; columns of the factor (p + 2) */
     size_t block;       /* rows folded at a time */
     double *r;          /* nc x nc upper triangular */
     double *buf;        /* block x nc: pending rows, folded when full */
+    double *yw;         /* 2 x block: the pending rows' raw y, then w */
     size_t n_pending;
     double *t;          /* nc x nc: block reflector workspace of the QR routines */
-    double nobs, sum_w, mean_y, m2_y, sum_log_w;
+    sfi_lr_moments mo;  /* of the folded rows: a block's are added when it is folded,
+                           so the state never depends on how calls cut the rows */
+    sfi_lr_moments tot; /* finalize: all rows, pending ones included */
 
     /* finalize's results (valid when is_finalized) */
     bool is_finalized;
@@ -53,6 +61,8 @@ static inline size_t sfi_lr_col(const sf_linreg *s, size_t m)
 /* Validates n rows of x, y, w (finite, w >= 0) and the shape. */
 SFI_FUNC sf_status sfi_lr_check_rows(const sf_linreg *s, const double *x, size_t n, size_t p,
                                      size_t ld, const double *y, const double *w, sf_error *err);
+/* Adds the moments of n rows (y, w) to m: two-pass sums, then Chan. */
+SFI_FUNC void sfi_lr_add_moments(sfi_lr_moments *m, const double *y, const double *w, size_t n);
 /* Drops finalize's results and any residual pass (back to the first pass). */
 SFI_FUNC void sfi_lr_free_results(sf_linreg *s);
 /* sf_linreg_merge during the residual pass. */

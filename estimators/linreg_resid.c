@@ -233,7 +233,7 @@ static sf_status robust_cov(sf_linreg *s, sf_error *err)
     gsl_matrix_const_view ri = gsl_matrix_const_view_array(s->rinv, r, r);
     gsl_blas_dtrmm(CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, 1.0, &ri.matrix, &av.matrix);
     gsl_blas_dtrmm(CblasRight, CblasUpper, CblasTrans, CblasNonUnit, 1.0, &ri.matrix, &av.matrix);
-    double f = s->params.cov_type == SF_LINREG_HC1 ? s->nobs / s->res.df_resid : 1.0;
+    double f = s->params.cov_type == SF_LINREG_HC1 ? s->tot.nobs / s->res.df_resid : 1.0;
     for (size_t i = 0; i < r; i++)
         for (size_t j = 0; j < r; j++) s->cov_kept[i * r + j] = 0.5 * f * (a[i * r + j] + a[j * r + i]);
     free(a);

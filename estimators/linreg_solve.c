@@ -232,10 +232,10 @@ void sfi_lr_coefficient_tables(sf_linreg *s)
 static void summary_statistics(sf_linreg *s, double ssr)
 {
     sf_linreg_result *res = &s->res;
-    double n = s->nobs, kc = res->k_constant;
+    double n = s->tot.nobs, kc = res->k_constant;
     res->ssr = ssr;
-    res->centered_tss = s->m2_y;
-    res->uncentered_tss = s->m2_y + s->sum_w * s->mean_y * s->mean_y;
+    res->centered_tss = s->tot.m2_y;
+    res->uncentered_tss = s->tot.m2_y + s->tot.sum_w * s->tot.mean_y * s->tot.mean_y;
     double tss = kc ? res->centered_tss : res->uncentered_tss;
     res->ess = tss - ssr;
     res->rsquared = 1 - ssr / tss;
@@ -251,7 +251,7 @@ static void summary_statistics(sf_linreg *s, double ssr)
     res->fvalue = mse_model / res->scale;
     res->f_pvalue = res->df_model > 0 ? sfi_lr_f_upper(res->fvalue, res->df_model, res->df_resid) : NAN;
     double n2 = n / 2;
-    res->llf = -log(ssr) * n2 - (1 + log(M_PI / n2)) * n2 + 0.5 * s->sum_log_w;
+    res->llf = -log(ssr) * n2 - (1 + log(M_PI / n2)) * n2 + 0.5 * s->tot.sum_log_w;
     double kp = res->df_model + kc;
     res->aic = -2 * res->llf + 2 * kp;
     res->bic = -2 * res->llf + log(n) * kp;
@@ -260,11 +260,13 @@ static void summary_statistics(sf_linreg *s, double ssr)
 sf_status sf_linreg_finalize(sf_linreg *s, sf_error *err)
 {
     if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_linreg_finalize: NULL model");
-    if (!s->p || !(s->nobs > 0)) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: no rows seen");
+    if (!s->p) return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: no rows seen");
     if (s->phase == SFI_LR_RESID)
         return sfi_fail(err, SF_ERR_STATE, NULL, "linear_regression: finalize during the residual pass");
     size_t nc = s->nc, p = s->p, k = p + (s->params.fit_intercept ? 1 : 0);
     sfi_lr_free_results(s);
+    s->tot = s->mo;
+    sfi_lr_add_moments(&s->tot, s->yw, s->yw + s->block, s->n_pending);
     SF_TRY(alloc_results(s, k, err));
     s->k = k;
     size_t extra = s->n_pending > p ? s->n_pending : p;
@@ -324,9 +326,9 @@ sf_status sf_linreg_finalize(sf_linreg *s, sf_error *err)
     if (s->params.fit_intercept) res->k_constant = r > 0 && s->kept[0] == 0 ? 1 : 0;
     else res->k_constant = ones_in_span ? 1 : 0;
     res->n_params = k;
-    res->nobs = s->nobs;
-    res->sum_w = s->sum_w;
-    res->df_resid = s->nobs - (double)r;
+    res->nobs = s->tot.nobs;
+    res->sum_w = s->tot.sum_w;
+    res->df_resid = s->tot.nobs - (double)r;
     res->df_model = (double)r - res->k_constant;
     res->cov_type = SF_LINREG_NONROBUST;
     res->use_t = true;

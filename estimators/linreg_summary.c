@@ -200,7 +200,7 @@ sf_status sf_linreg_summary(const sf_linreg *s, const char *const *names, size_t
     }
     sfi_buf b = {0};
     if (ok) {
-        bool wls = s->sum_w != s->nobs || s->sum_log_w != 0;
+        bool wls = s->tot.sum_w != s->tot.nobs || s->tot.sum_log_w != 0;
         top_block(s, &b, yname ? yname : "y", wls);
         coefficient_block(s, &b, (const char *const *)own, name_w);
         if (s->res.has_diagnostics) diagnostics_block(s, &b);

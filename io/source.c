@@ -9,7 +9,7 @@
 void sf_source_options_init(sf_source_options *o)
 {
     memset(o, 0, sizeof *o);
-    o->chunk_rows = 50000;
+    o->chunk_rows = 16384;
     o->delimiter = ',';
     o->has_header = true;
     o->max_levels = 10000;

@@ -404,10 +404,11 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
     double *buf1 = NULL, *buf2 = NULL;
     if (!job->whole && !cached) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
     st = sf_block_new(&b, pn->chunk_rows, pn->p, pn->target >= 0, pn->weight >= 0, err);
+    /* stages before the learning one write into buf1 and buf2 by turns */
     if (st == SF_OK && learning && job->stage > 0) {
         buf1 = malloc(pn->chunk_rows * job->max_width * sizeof *buf1);
-        buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
-        if (!buf1 || !buf2) st = sfi_nomem(err);
+        if (job->stage > 1) buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
+        if (!buf1 || (job->stage > 1 && !buf2)) st = sfi_nomem(err);
     }
     const char *name = sf_source_name(job->src);
     if (cached) {
@@ -991,12 +992,11 @@ static sf_status design_segment(void *ctx, size_t seg, size_t worker, sf_error *
     return st;
 }
 
-static sf_status make_design(sf_pipeline *pl, sf_source *src, const char *formula, sf_pool *pool, sf_error *err)
+/* The design pass on a pool: per segment, merged in segment order, then finish. */
+static sf_status fit_design(sf_design *d, sf_source *src, sf_pool *pool, sf_error *err)
 {
-    sf_design *d = NULL;
-    SF_TRY(sf_design_new(&d, formula, NULL, err));
-    sf_status st = sf_design_bind(d, src, err);
-    if (st == SF_OK && sf_design_needs_fit(d)) {
+    sf_status st = SF_OK;
+    if (sf_design_needs_fit(d)) {
         design_job job = {.src = src, .main = d};
         size_t n_seg = 1;
         st = sf_source_n_segments(src, &n_seg, err);
@@ -1019,6 +1019,25 @@ static sf_status make_design(sf_pipeline *pl, sf_source *src, const char *formul
         free(job.parts);
     }
     if (st == SF_OK) st = sf_design_finish(d, err);
+    return st;
+}
+
+sf_status sf_design_fit_source(sf_design *d, sf_source *src, size_t threads, sf_error *err)
+{
+    if (!d || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_design_fit_source: NULL argument");
+    sf_pool *pool = NULL;
+    SF_TRY(sf_pool_new(&pool, threads, err));
+    sf_status st = fit_design(d, src, pool, err);
+    sf_pool_free(pool);
+    return st;
+}
+
+static sf_status make_design(sf_pipeline *pl, sf_source *src, const char *formula, sf_pool *pool, sf_error *err)
+{
+    sf_design *d = NULL;
+    SF_TRY(sf_design_new(&d, formula, NULL, err));
+    sf_status st = sf_design_bind(d, src, err);
+    if (st == SF_OK) st = fit_design(d, src, pool, err);
     if (st != SF_OK) {
         sf_design_free(d);
         return st;

@@ -277,3 +277,41 @@ sf_status sfi_h5_read_strings(const sfi_h5ctx *c, hid_t loc, const char *name, c
     } H5E_END_TRY;
     return st;
 }
+
+sf_status sfi_h5_attr_write_f64(const sfi_h5ctx *c, hid_t obj, const char *name, double v)
+{
+    herr_t r = -1;
+    H5E_BEGIN_TRY {
+        hid_t s = H5Screate(H5S_SCALAR);
+        hid_t a = H5Acreate2(obj, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT);
+        if (a >= 0) r = H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
+        if (a >= 0) H5Aclose(a);
+        H5Sclose(s);
+    } H5E_END_TRY;
+    if (r < 0) {
+        sf_where w;
+        sfi_where_init(&w, c->file);
+        return sfi_fail(c->err, SF_ERR_IO, &w, "cannot write attribute \"%s\"", name);
+    }
+    return SF_OK;
+}
+
+sf_status sfi_h5_attr_read_f64(const sfi_h5ctx *c, hid_t obj, const char *name, double *out)
+{
+    sf_status st = SF_OK;
+    H5E_BEGIN_TRY {
+        hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : -1;
+        hid_t t = a >= 0 ? H5Aget_type(a) : -1;
+        hid_t s = a >= 0 ? H5Aget_space(a) : -1;
+        if (a < 0 || t < 0 || H5Tget_class(t) != H5T_FLOAT || H5Sget_simple_extent_npoints(s) != 1 ||
+            H5Aread(a, H5T_NATIVE_DOUBLE, out) < 0) {
+            sf_where w;
+            sfi_where_init(&w, c->file);
+            st = sfi_fail(c->err, SF_ERR_PARSE, &w, "missing or malformed number attribute \"%s\"", name);
+        }
+        if (s >= 0) H5Sclose(s);
+        if (t >= 0) H5Tclose(t);
+        if (a >= 0) H5Aclose(a);
+    } H5E_END_TRY;
+    return st;
+}

@@ -17,6 +17,9 @@ SFI_FUNC sf_status sfi_h5_attr_write_str(const sfi_h5ctx *c, hid_t obj, const ch
 SFI_FUNC sf_status sfi_h5_attr_write_i64(const sfi_h5ctx *c, hid_t obj, const char *name, int64_t v);
 /* Reads a string attribute into a new string (caller frees). */
 SFI_FUNC sf_status sfi_h5_attr_read_str(const sfi_h5ctx *c, hid_t obj, const char *name, char **out);
+/* A float64 scalar attribute (read: any float type). */
+SFI_FUNC sf_status sfi_h5_attr_write_f64(const sfi_h5ctx *c, hid_t obj, const char *name, double v);
+SFI_FUNC sf_status sfi_h5_attr_read_f64(const sfi_h5ctx *c, hid_t obj, const char *name, double *out);
 SFI_FUNC sf_status sfi_h5_attr_read_i64(const sfi_h5ctx *c, hid_t obj, const char *name, int64_t *out);
 /* A 1-D float64 dataset, chunked, with the fletcher32 checksum (Decision 17). */
 SFI_FUNC sf_status sfi_h5_write_vec(const sfi_h5ctx *c, hid_t loc, const char *name, const double *v, size_t n);

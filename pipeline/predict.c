@@ -30,6 +30,7 @@ void sf_predict_options_init(sf_predict_options *o)
 /* Output of one segment (or one chunk). */
 typedef struct outbuf {
     double *v;          /* n x q */
+    double *y;          /* design rows: n responses */
     uint8_t *missing;   /* n */
     size_t n, cap;
     bool done;
@@ -37,6 +38,8 @@ typedef struct outbuf {
 
 typedef struct predict_job {
     const sf_pipeline *pl;
+    const sf_design *design;    /* sf_design_convert: write its rows as /X and /y */
+    uint64_t dropped;
     sf_output what;
     size_t q;
     const size_t *cols;     /* source column of each feature */
@@ -61,13 +64,16 @@ static sf_status outbuf_reserve(outbuf *o, size_t n, size_t q, sf_error *err)
     if (v) o->v = v;
     uint8_t *m = realloc(o->missing, cap);
     if (m) o->missing = m;
-    if (!v || !m) return sfi_nomem(err);
+    double *y = realloc(o->y, cap * sizeof *y);
+    if (y) o->y = y;
+    if (!v || !m || !y) return sfi_nomem(err);
     o->cap = cap;
     return SF_OK;
 }
 
 static void outbuf_free(outbuf *o)
 {
+    free(o->y);
     free(o->v);
     free(o->missing);
     memset(o, 0, sizeof *o);
@@ -77,6 +83,17 @@ static void outbuf_free(outbuf *o)
 static sf_status predict_table(predict_job *job, const sf_table *t, double **x, size_t *x_cap, outbuf *o,
                                uint64_t *unpredictable, sf_error *err)
 {
+    if (job->design) {
+        /* the design's rows and responses, dropped rows counted */
+        SF_TRY(outbuf_reserve(o, t->n_rows, job->q, err));
+        size_t n = 0;
+        sf_status st = sf_design_build(job->design, t, o->v + o->n * job->q, job->q,
+                                       sf_design_has_response(job->design) ? o->y + o->n : NULL, &n, unpredictable, err);
+        if (st != SF_OK && err && !err->where.source[0])
+            sfi_strlcpy(err->where.source, sf_source_name(job->src), sizeof err->where.source);
+        o->n += st == SF_OK ? n : 0;
+        return st;
+    }
     size_t p = job->pl->n_features, q = job->q;
     if (*x_cap < t->n_rows) {
         double *nx = realloc(*x, t->n_rows * p * sizeof *nx);
@@ -90,13 +107,18 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
     if (job->pl->design) {
         /* the design builds the rows it can; the others stay empty */
         uint64_t dropped = 0;
-        sf_status st = sf_design_build_kept(job->pl->design, t, *x, p, NULL, &k, &dropped, miss, err);
+        size_t *rows = malloc(t->n_rows * sizeof *rows);
+        if (!rows) return sfi_nomem(err);
+        sf_status st = sf_design_build_rows(job->pl->design, t, *x, p, NULL, rows, &k, &dropped, err);
         if (st != SF_OK) {
+            free(rows);
             if (err && !err->where.source[0])
                 sfi_strlcpy(err->where.source, sf_source_name(job->src), sizeof err->where.source);
             return st;
         }
-        for (size_t i = 0; i < t->n_rows; i++) miss[i] = !miss[i];
+        memset(miss, 1, t->n_rows);
+        for (size_t r = 0; r < k; r++) miss[rows[r]] = 0;
+        free(rows);
         *unpredictable += dropped;
     }
     for (size_t i = 0; i < t->n_rows && !job->pl->design; i++) {
@@ -130,6 +152,11 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
 static sf_status write_out(predict_job *job, const outbuf *o, sf_error *err)
 {
     if (o->n == 0) return SF_OK;
+    if (job->design) {
+        SF_TRY(sf_sink_write_matrix(job->sink, "X", o->v, o->n, job->q, job->q, (const char *const *)job->names, err));
+        if (!sf_design_has_response(job->design)) return SF_OK;
+        return sf_sink_write_matrix(job->sink, "y", o->y, o->n, 0, 0, NULL, err);
+    }
     size_t q = job->q;
     sf_coltype *types = malloc(q * sizeof *types);
     if (!types) return sfi_nomem(err);
@@ -276,13 +303,49 @@ static sf_status find_columns(predict_job *job, size_t *cols, sf_error *err)
 static sf_status make_labels(predict_job *job, sf_error *err)
 {
     const sf_pipeline *pl = job->pl;
-    if (!pl->class_labels || job->what != SF_OUTPUT_PREDICT) return SF_OK;
+    if (!pl || !pl->class_labels || job->what != SF_OUTPUT_PREDICT) return SF_OK;
     SF_TRY(sf_dict_new(&job->labels, pl->n_classes + 1, err));
     for (size_t i = 0; i < pl->n_classes; i++) {
         int32_t code;
         SF_TRY(sf_dict_intern(job->labels, pl->class_labels[i], strlen(pl->class_labels[i]), &code, err));
     }
     return SF_OK;
+}
+
+/* Runs job over its source: in order on the pool's workers, or chunk by chunk. */
+static sf_status run_job(predict_job *job, size_t threads, sf_error *err)
+{
+    size_t n_seg = 1;
+    SF_TRY(sf_source_n_segments(job->src, &n_seg, err));
+    if (n_seg <= 1) return predict_stream(job, err);
+    sf_pool *pool = NULL;
+    job->n_seg = n_seg;
+    job->out = calloc(n_seg, sizeof *job->out);
+    pthread_mutex_init(&job->mu, NULL);
+    sf_status st = job->out ? sf_pool_new(&pool, threads, err) : sfi_nomem(err);
+    if (st == SF_OK) st = sf_pool_run(pool, n_seg, predict_segment, job, err);
+    for (size_t g = 0; job->out && g < n_seg; g++) outbuf_free(&job->out[g]);
+    free(job->out);
+    job->out = NULL;
+    pthread_mutex_destroy(&job->mu);
+    sf_pool_free(pool);
+    return st;
+}
+
+sf_status sf_design_convert(const sf_design *d, sf_source *src, sf_sink *sink, size_t threads, uint64_t *rows_out,
+                            uint64_t *dropped, sf_error *err)
+{
+    if (!d || !src || !sink) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_design_convert: NULL argument");
+    if (!sf_design_is_finished(d)) return sfi_fail(err, SF_ERR_STATE, NULL, "finish the design first");
+    predict_job job = {.design = d, .src = src, .sink = sink, .q = sf_design_n_columns(d)};
+    job.names = calloc(job.q ? job.q : 1, sizeof *job.names);
+    if (!job.names) return sfi_nomem(err);
+    for (size_t j = 0; j < job.q; j++) job.names[j] = (char *)sf_design_column_name(d, j);
+    sf_status st = run_job(&job, threads, err);
+    free(job.names);
+    if (rows_out) *rows_out = job.rows;
+    if (dropped) *dropped = job.unpredictable;
+    return st;
 }
 
 sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_sink *sink, const sf_predict_options *opt,
@@ -301,29 +364,14 @@ sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_sink *si
     size_t *cols = calloc(pl->n_features, sizeof *cols);
     if (!cols) return sfi_nomem(err);
     job.cols = cols;
-    sf_pool *pool = NULL;
     sf_status st = pl->design ? SF_OK : find_columns(&job, cols, err);
     if (st == SF_OK) st = output_names(&job, err);
     if (st == SF_OK) st = make_labels(&job, err);
-    size_t n_seg = 1;
-    if (st == SF_OK) st = sf_source_n_segments(src, &n_seg, err);
-    bool whole = n_seg <= 1;
-    if (st == SF_OK && whole) st = predict_stream(&job, err);
-    if (st == SF_OK && !whole) {
-        job.n_seg = n_seg;
-        job.out = calloc(n_seg, sizeof *job.out);
-        pthread_mutex_init(&job.mu, NULL);
-        st = job.out ? sf_pool_new(&pool, o.threads, err) : sfi_nomem(err);
-        if (st == SF_OK) st = sf_pool_run(pool, n_seg, predict_segment, &job, err);
-        for (size_t g = 0; job.out && g < n_seg; g++) outbuf_free(&job.out[g]);
-        free(job.out);
-        pthread_mutex_destroy(&job.mu);
-    }
+    if (st == SF_OK) st = run_job(&job, o.threads, err);
     if (stats) {
         stats->rows = job.rows;
         stats->unpredictable = job.unpredictable;
     }
-    sf_pool_free(pool);
     for (size_t m = 0; job.names && m < job.q; m++) free(job.names[m]);
     free(job.names);
     sf_dict_free(job.labels);

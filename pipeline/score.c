@@ -51,6 +51,36 @@ static sf_status score_block(const score_job *job, const sf_block *b, double *pr
     const sf_pipeline *pl = job->pl;
     const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
     size_t n = b->n_rows, p = b->n_cols;
+    if (last->unsupervised && last->score) {
+        /* the stage's own sum (k-means: exact squared differences, as sklearn's
+         * _inertia_dense; the distance formula would cancel on offset data) */
+        const double *in = b->x;
+        size_t ip = p, ild = b->ld;
+        double *buf1 = NULL, *buf2 = NULL;
+        size_t maxw = p;
+        for (size_t k = 0, w = p; k + 1 < pl->n_stages; k++) {
+            w = pl->ops[k]->n_outputs(pl->states[k], w);
+            if (w > maxw) maxw = w;
+        }
+        if (pl->n_stages > 1) {
+            buf1 = malloc(n * maxw * sizeof *buf1);
+            buf2 = malloc(n * maxw * sizeof *buf2);
+        }
+        sf_status st = (pl->n_stages > 1 && (!buf1 || !buf2)) ? sfi_nomem(err) : SF_OK;
+        if (st == SF_OK)
+            st = sfi_run_stages(pl, pl->n_stages - 1, b->x, n, p, b->ld, buf1, buf2, maxw, &in, &ip, &ild, err);
+        sf_block view = *b;
+        view.x = (double *)in;
+        view.n_cols = ip;
+        view.ld = ild;
+        double sum = 0, count = 0;
+        if (st == SF_OK) st = last->score(pl->states[pl->n_stages - 1], &view, &sum, &count, err);
+        free(buf1);
+        free(buf2);
+        a->inertia -= sum; /* score is minus the inertia */
+        a->n += count;
+        return st;
+    }
     if (last->unsupervised) {
         /* k-means: distances to every center, the nearest one squared */
         size_t k = sf_pipeline_n_outputs_as(pl, SF_OUTPUT_TRANSFORM);

@@ -11,14 +11,26 @@
  * mergeable pass measures the inertia of the final centers, unless a Lloyd pass
  * left every center where it was (converged: its inertia is already known).
  * refine_inertia_ lists the inertia after 0, 1, … refinements.
+ * init_sample=N (beyond sklearn): a first, mergeable pass draws a uniform sample
+ * of N rows of the whole source (reservoir sampling per segment, merged in
+ * segment order; every worker starts from the same seed), and k-means++ (or
+ * random) picks the initial centers from it rather than from the first batch,
+ * which matters when the data arrive sorted. Export then shows those centers as
+ * init. Passes: sample, mini-batch, refine….
+ * init: "k-means++", "random", a list of centers [[…], …], or any other string:
+ * a data file (CSV with a header row, or file.h5:/dataset) whose rows are the
+ * centers.
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "core/np_random.h"
 #include "estimators/kmeans_internal.h"
 #include "pipeline/stage.h"
+#include "streamfit/sf_source.h"
 
 typedef struct km_stage {
     sf_kmeans *km;
@@ -34,6 +46,22 @@ typedef struct km_stage {
     /* pass 0: rows waiting for a full batch */
     double *buf, *wbuf;
     size_t buf_rows, buf_p;
+    /* compute_labels: inertia_ is the last batch's after its step. The model
+     * skips it on every step; the stage keeps the last batch and measures it
+     * once at the end of the pass (the centers no longer move: the same value) */
+    bool compute_labels;
+    double *last, *wlast;   /* batch_size rows, weights (1 when none) */
+    size_t last_rows;
+    /* init_sample=N: a first, mergeable pass draws a uniform sample of N rows of
+     * the whole source (reservoir sampling, merged in segment order), and the
+     * initial centers come from it instead of from the first batch */
+    size_t init_sample;
+    unsigned mb_pass;       /* the mini-batch pass: 1 after a sampling pass, else 0 */
+    bool sampling;          /* the current pass is the sampling pass */
+    double *sample;         /* init_sample x sample_p */
+    size_t sample_rows, sample_p;
+    uint64_t sample_seen;
+    sfi_np_rng srng;
 } km_stage;
 
 static void km_stage_free_fields(km_stage *s)
@@ -43,6 +71,9 @@ static void km_stage_free_fields(km_stage *s)
     free(s->history);
     free(s->buf);
     free(s->wbuf);
+    free(s->last);
+    free(s->wlast);
+    free(s->sample);
 }
 
 static void km_stage_free(void *st)
@@ -93,10 +124,54 @@ static sf_status init_list(const sfi_param *prm, double **out, size_t *k, size_t
     return SF_OK;
 }
 
+/* init="centers.csv" (or "file.h5:/dataset"): every row of the data is a center,
+ * every column a feature; all values numeric and present. */
+static sf_status init_file(const sfi_param *prm, double **out, size_t *k, size_t *p, sf_error *err)
+{
+    const char *path = prm->value.str;
+    sf_source *src = NULL;
+    sf_status st = sf_source_open(&src, path, NULL, err);
+    double *c = NULL;
+    size_t rows = 0, cols = 0, cap = 0;
+    const sf_table *t;
+    while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
+        if (!cols) cols = t->n_cols;
+        if (rows + t->n_rows > cap) {
+            cap = 2 * (rows + t->n_rows);
+            double *g = realloc(c, cap * cols * sizeof *g);
+            if (!g) {
+                st = sfi_nomem(err);
+                break;
+            }
+            c = g;
+        }
+        for (size_t i = 0; i < t->n_rows && st == SF_OK; i++, rows++)
+            for (size_t j = 0; j < cols && st == SF_OK; j++) {
+                const sf_column *col = &t->cols[j];
+                if (col->type != SF_COL_FLOAT || col->missing[i])
+                    st = sfi_spec_fail(err, prm->value.column, "init: %s row %zu column %zu is not a number", path,
+                                       rows + 1, j + 1);
+                else c[rows * cols + j] = col->values[i];
+            }
+    }
+    sf_source_close(src);
+    if (st == SF_END) st = rows ? SF_OK : sfi_spec_fail(err, prm->value.column, "init: %s has no rows", path);
+    else if (st != SF_OK && err && err->status != SF_OK && !strstr(err->message, "init"))
+        sfi_error_prefix(err, "init");
+    if (st != SF_OK) {
+        free(c);
+        return st;
+    }
+    *out = c;
+    *k = rows;
+    *p = cols;
+    return SF_OK;
+}
+
 static const char *const ignored_params[] = {"max_iter", "tol", "max_no_improvement", "n_init", "verbose", NULL};
 
-static sf_status parse_params(const sfi_spec_stage *spec, sf_kmeans_params *p, unsigned *refine, double **init,
-                              size_t *cols, sf_error *err)
+static sf_status parse_params(const sfi_spec_stage *spec, sf_kmeans_params *p, unsigned *refine,
+                              size_t *init_sample, double **init, size_t *cols, sf_error *err)
 {
     /* cols[]: the spec column of n_clusters, init, batch_size, reassignment_ratio, random_state */
     size_t init_k = 0;
@@ -118,16 +193,22 @@ static sf_status parse_params(const sfi_spec_stage *spec, sf_kmeans_params *p, u
                 p->init = SF_KMEANS_INIT_KMEANSPP;
             } else if (prm->value.type == SFI_V_STRING && strcmp(prm->value.str, "random") == 0) {
                 p->init = SF_KMEANS_INIT_RANDOM;
-            } else if (prm->value.type == SFI_V_LIST) {
+            } else if (prm->value.type == SFI_V_STRING && !strpbrk(prm->value.str, "./")) {
+                /* a file is named with a '.' or a '/' ("centers.csv"); a bare word is a typo */
+                return sfi_spec_fail(err, prm->value.column, "init must be k-means++, random, a list of "
+                                     "centers or a data file (centers.csv, file.h5:/path), got \"%s\"",
+                                     prm->value.str);
+            } else if (prm->value.type == SFI_V_LIST || prm->value.type == SFI_V_STRING) {
                 free(*init);
                 *init = NULL;
-                SF_TRY(init_list(prm, init, &init_k, &p->init_n_features, err));
+                if (prm->value.type == SFI_V_LIST) SF_TRY(init_list(prm, init, &init_k, &p->init_n_features, err));
+                else SF_TRY(init_file(prm, init, &init_k, &p->init_n_features, err));
                 p->init = SF_KMEANS_INIT_ARRAY;
                 p->init_centers = *init;
                 if (!cols[0]) p->n_clusters = init_k; /* n_clusters defaults to the list's length */
             } else {
                 return sfi_spec_fail(err, prm->value.column,
-                                     "init must be k-means++, random or a list of centers [[...], ...]");
+                                     "init must be k-means++, random, a list of centers [[...], ...] or a file");
             }
         } else if (strcmp(key, "batch_size") == 0) {
             SF_TRY(int_param(prm, 1, 1e15, &v, err));
@@ -154,6 +235,10 @@ static sf_status parse_params(const sfi_spec_stage *spec, sf_kmeans_params *p, u
         } else if (strcmp(key, "refine") == 0) {
             SF_TRY(int_param(prm, 0, 100000, &v, err));
             *refine = (unsigned)v;
+        } else if (strcmp(key, "init_sample") == 0) {
+            SF_TRY(int_param(prm, 0, 1e9, &v, err));
+            *init_sample = (size_t)v;
+            cols[5] = prm->value.column;
         } else {
             return sfi_spec_fail(err, prm->column, "unknown parameter %s for %s (valid: %s)", key, spec->kind,
                                  sfi_kmeans_stage.params_help);
@@ -161,6 +246,11 @@ static sf_status parse_params(const sfi_spec_stage *spec, sf_kmeans_params *p, u
     }
     if (p->init == SF_KMEANS_INIT_ARRAY && init_k != p->n_clusters)
         return sfi_spec_fail(err, cols[1], "init has %zu centers, n_clusters is %zu", init_k, p->n_clusters);
+    if (*init_sample && p->init == SF_KMEANS_INIT_ARRAY)
+        return sfi_spec_fail(err, cols[5], "init_sample needs init=k-means++ or init=random");
+    if (*init_sample && *init_sample < p->n_clusters)
+        return sfi_spec_fail(err, cols[5], "init_sample=%zu is smaller than n_clusters=%zu", *init_sample,
+                             p->n_clusters);
     return SF_OK;
 }
 
@@ -170,15 +260,18 @@ static sf_status km_create(void **out, const sfi_spec_stage *spec, sf_error *err
     sf_kmeans_params p;
     sf_kmeans_params_default(&p);
     unsigned refine = 0;
+    size_t init_sample = 0;
     double *init = NULL;
-    size_t cols[5] = {0};
-    sf_status st = parse_params(spec, &p, &refine, &init, cols, err);
+    size_t cols[6] = {0};
+    sf_status st = parse_params(spec, &p, &refine, &init_sample, &init, cols, err);
     km_stage *s = NULL;
     if (st == SF_OK) {
         s = calloc(1, sizeof *s);
         if (!s) st = sfi_nomem(err);
     }
     if (st == SF_OK) {
+        s->compute_labels = p.compute_labels;
+        p.compute_labels = false; /* measured by the stage: see km_stage */
         st = sf_kmeans_new(&s->km, &p, err);
         if (st != SF_OK && err) {
             /* point at the offending value */
@@ -198,6 +291,7 @@ static sf_status km_create(void **out, const sfi_spec_stage *spec, sf_error *err
         return st;
     }
     s->refine = refine;
+    s->init_sample = init_sample;
     *out = s;
     return SF_OK;
 }
@@ -226,6 +320,13 @@ static sf_status copy_stage(const km_stage *s, km_stage **out, sf_error *err)
     c->n_history = s->n_history;
     c->buf_rows = s->buf_rows;
     c->buf_p = s->buf_p;
+    c->compute_labels = s->compute_labels;
+    c->last_rows = s->last_rows;
+    c->init_sample = s->init_sample;
+    c->mb_pass = s->mb_pass;
+    c->sampling = s->sampling;
+    c->srng = s->srng;
+    c->sample_p = s->sample_p;
     size_t bs = sf_kmeans_get_params(s->km).batch_size;
     sf_status r = sf_kmeans_copy(s->km, &c->km, err);
     if (r == SF_OK && s->n_history && !(c->history = dup_doubles(s->history, s->n_history, s->n_history)))
@@ -234,6 +335,11 @@ static sf_status copy_stage(const km_stage *s, km_stage **out, sf_error *err)
         c->buf = dup_doubles(s->buf, s->buf_rows * s->buf_p, bs * s->buf_p);
         c->wbuf = dup_doubles(s->wbuf, s->buf_rows, bs);
         if (!c->buf || !c->wbuf) r = sfi_nomem(err);
+    }
+    if (r == SF_OK && s->last) {
+        c->last = dup_doubles(s->last, s->last_rows * s->buf_p, bs * s->buf_p);
+        c->wlast = dup_doubles(s->wlast, s->last_rows, bs);
+        if (!c->last || !c->wlast) r = sfi_nomem(err);
     }
     if (r == SF_OK && s->in_refine) r = sf_kmeans_lloyd_new(&c->acc, c->km, err);
     if (r != SF_OK) {
@@ -251,10 +357,15 @@ static sf_status km_clone_empty(const void *st, void **out, sf_error *err)
 {
     const km_stage *s = st;
     *out = NULL;
-    if (s->in_refine || s->pass_open) return copy_stage(s, (km_stage **)out, err);
+    if (s->in_refine || s->pass_open || s->sampling) {
+        /* a sampling worker starts with an empty reservoir: copy_stage leaves it out */
+        return copy_stage(s, (km_stage **)out, err);
+    }
     km_stage *c = calloc(1, sizeof *c);
     if (!c) return sfi_nomem(err);
     c->refine = s->refine;
+    c->compute_labels = s->compute_labels;
+    c->init_sample = s->init_sample;
     sf_kmeans_params p = sf_kmeans_get_params(s->km);
     sf_status r = sf_kmeans_new(&c->km, &p, err);
     if (r != SF_OK) {
@@ -265,12 +376,40 @@ static sf_status km_clone_empty(const void *st, void **out, sf_error *err)
     return SF_OK;
 }
 
-/* One partial_fit step on n rows; weights always given (ones when the block has
- * none: the same numbers as no weights). */
+/* One partial_fit step on n rows already checked (km_partial_fit checks each
+ * block whole); the buffered rows carry weights of 1 when the block had none:
+ * the same numbers as no weights. */
 static sf_status step_rows(km_stage *s, const double *x, size_t n, size_t p, size_t ld, const double *w,
                            sf_error *err)
 {
-    return sf_kmeans_partial_fit(s->km, x, n, p, ld, w, err);
+    size_t bs = sf_kmeans_get_params(s->km).batch_size;
+    if (s->compute_labels && !s->last) {
+        s->last = malloc(bs * p * sizeof *s->last);
+        s->wlast = malloc(bs * sizeof *s->wlast);
+        if (!s->last || !s->wlast) {
+            free(s->last);
+            free(s->wlast);
+            s->last = s->wlast = NULL;
+            return sfi_nomem(err);
+        }
+    }
+    SF_TRY(sfi_kmeans_partial_fit_checked(s->km, x, n, p, ld, w, err));
+    if (!s->compute_labels) return SF_OK;
+    s->buf_p = p;
+    s->last_rows = n;
+    if (x == s->buf) { /* the buffer becomes the last batch; the caller empties it */
+        double *t = s->last, *tw = s->wlast;
+        s->last = s->buf;
+        s->wlast = s->wbuf;
+        s->buf = t;
+        s->wbuf = tw;
+        return SF_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy(s->last + i * p, x + i * ld, p * sizeof *x);
+        s->wlast[i] = w ? w[i] : 1.0;
+    }
+    return SF_OK;
 }
 
 static sf_status buffer_rows(km_stage *s, const double *x, size_t n, size_t p, size_t ld, const double *w,
@@ -295,9 +434,72 @@ static sf_status buffer_rows(km_stage *s, const double *x, size_t n, size_t p, s
     return SF_OK;
 }
 
+/* Algorithm R over the block's rows (weights play no part, as in sklearn's init). */
+static sf_status sample_rows(km_stage *s, const sf_block *b, sf_error *err)
+{
+    size_t n = b->n_rows, p = b->n_cols;
+    if (n == 0) return SF_OK;
+    SF_TRY(sfi_kmeans_check_rows(s->km, b->x, n, p, b->ld, NULL, err));
+    if (!s->sample) {
+        s->sample = malloc(s->init_sample * p * sizeof *s->sample);
+        if (!s->sample) return sfi_nomem(err);
+        s->sample_p = p;
+    } else if (p != s->sample_p) {
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: blocks of %zu and %zu columns", s->sample_p, p);
+    }
+    for (size_t i = 0; i < n; i++) {
+        s->sample_seen++;
+        size_t slot = s->sample_rows < s->init_sample
+                          ? s->sample_rows++
+                          : (size_t)sfi_np_randint(&s->srng, 0, (int64_t)s->sample_seen);
+        if (slot < s->init_sample) memcpy(s->sample + slot * p, b->x + i * b->ld, p * sizeof *s->sample);
+    }
+    return SF_OK;
+}
+
+/* dst's sample ⊕= src's: draws min(N, seen_a + seen_b) rows without replacement
+ * from the union, each from A with probability (rows of A's population left) /
+ * (rows left in both), from randomly ordered reservoirs. */
+static sf_status merge_samples(km_stage *d, const km_stage *s, sf_error *err)
+{
+    if (!s->sample_seen) return SF_OK;
+    if (d->sample_seen && d->sample_p != s->sample_p)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: samples of %zu and %zu columns", d->sample_p, s->sample_p);
+    size_t p = s->sample_p, N = d->init_sample, na = d->sample_rows, nb = s->sample_rows;
+    uint64_t ca = d->sample_seen, cb = s->sample_seen;
+    size_t m = (uint64_t)N < ca + cb ? N : (size_t)(ca + cb);
+    double *out = malloc(N * p * sizeof *out);
+    size_t *pa = malloc((na ? na : 1) * sizeof *pa), *pb = malloc((nb ? nb : 1) * sizeof *pb);
+    if (!out || !pa || !pb) {
+        free(out);
+        free(pa);
+        free(pb);
+        return sfi_nomem(err);
+    }
+    sfi_np_permutation(&d->srng, pa, na);
+    sfi_np_permutation(&d->srng, pb, nb);
+    uint64_t ta = 0, tb = 0;
+    for (size_t t = 0; t < m; t++) {
+        bool from_a = sfi_np_random_sample(&d->srng) * (double)(ca - ta + cb - tb) < (double)(ca - ta);
+        if (from_a && ta >= na) from_a = false; /* cannot happen for exact reservoirs; kept safe */
+        if (!from_a && tb >= nb) from_a = true;
+        const double *row = from_a ? d->sample + pa[ta++] * p : s->sample + pb[tb++] * p;
+        memcpy(out + t * p, row, p * sizeof *out);
+    }
+    free(pa);
+    free(pb);
+    free(d->sample);
+    d->sample = out;
+    d->sample_rows = m;
+    d->sample_p = p;
+    d->sample_seen = ca + cb;
+    return SF_OK;
+}
+
 static sf_status km_partial_fit(void *st, const sf_block *b, sf_error *err)
 {
     km_stage *s = st;
+    if (s->sampling) return sample_rows(s, b, err);
     if (s->in_refine) return sf_kmeans_lloyd_accumulate(s->acc, s->km, b->x, b->n_rows, b->n_cols, b->ld, b->w, err);
     size_t n = b->n_rows, p = b->n_cols, bs = sf_kmeans_get_params(s->km).batch_size;
     if (n == 0) return SF_OK;
@@ -337,6 +539,9 @@ static sf_status km_merge(void *dst, const void *src, sf_error *err)
     if (d->in_refine != s->in_refine)
         return sfi_fail(err, SF_ERR_STATE, NULL, "k-means merge: states of different passes");
     if (d->in_refine) return sf_kmeans_lloyd_merge(d->acc, s->acc, err);
+    if (d->sampling != s->sampling)
+        return sfi_fail(err, SF_ERR_STATE, NULL, "k-means merge: states of different passes");
+    if (d->sampling) return merge_samples(d, s, err);
     /* the mini-batch pass is one ordered stream (one segment): its worker's state
      * replaces the fresh one */
     if (d->took_over)
@@ -360,10 +565,27 @@ static sf_status push_history(km_stage *s, double v, sf_error *err)
     return SF_OK;
 }
 
+/* The seed of the sampling pass: random_state, or the clock when it is None. */
+static uint32_t sample_seed(const km_stage *s)
+{
+    int64_t rs = sf_kmeans_get_params(s->km).random_state;
+    return rs >= 0 ? (uint32_t)rs : (uint32_t)time(NULL) ^ (uint32_t)clock();
+}
+
 static sf_status km_begin_pass(void *st, unsigned pass, sf_error *err)
 {
     km_stage *s = st;
-    if (pass == 0) {
+    if (pass == 0 && s->init_sample && !km_fitted(s)) {
+        s->sampling = true;
+        s->mb_pass = 1;
+        s->sample_rows = 0;
+        s->sample_seen = 0;
+        sfi_np_seed(&s->srng, sample_seed(s));
+        return SF_OK;
+    }
+    if (pass == 0) s->mb_pass = 0;
+    if (pass == s->mb_pass) {
+        s->sampling = false;
         s->in_refine = false;
         s->pass_open = true;
         return SF_OK;
@@ -375,11 +597,51 @@ static sf_status km_begin_pass(void *st, unsigned pass, sf_error *err)
     return SF_OK;
 }
 
+/* End of the sampling pass: the initial centers by the model's own init
+ * (k-means++ or random, same random_state) on the sample, then a model that
+ * starts from them. */
+static sf_status end_sampling(km_stage *s, sf_error *err)
+{
+    sf_kmeans_params p = sf_kmeans_get_params(s->km);
+    if (s->sample_rows < p.n_clusters)
+        return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: %zu rows to sample for n_clusters=%zu", s->sample_rows,
+                        p.n_clusters);
+    sf_kmeans_params q = p;
+    q.init_size = s->sample_rows; /* no subsampling of the sample */
+    q.compute_labels = false;
+    sf_kmeans *tmp = NULL, *km = NULL;
+    double *centers = malloc(p.n_clusters * s->sample_p * sizeof *centers);
+    sf_status st = centers ? sf_kmeans_new(&tmp, &q, err) : sfi_nomem(err);
+    if (st == SF_OK)
+        st = sfi_kmeans_initial_centers(tmp, s->sample, s->sample_rows, s->sample_p, s->sample_p, centers, err);
+    if (st == SF_OK) {
+        q = p;
+        q.init = SF_KMEANS_INIT_ARRAY;
+        q.init_centers = centers;
+        q.init_n_features = s->sample_p;
+        st = sf_kmeans_new(&km, &q, err);
+    }
+    sf_kmeans_free(tmp);
+    free(centers);
+    if (st != SF_OK) return st;
+    sf_kmeans_free(s->km);
+    s->km = km;
+    free(s->sample);
+    s->sample = NULL;
+    s->sampling = false;
+    return SF_OK;
+}
+
 static sf_status km_end_pass(void *st, unsigned pass, bool *again, sf_error *err)
 {
     km_stage *s = st;
     *again = false;
-    if (pass == 0) {
+    if (s->sampling) {
+        SF_TRY(end_sampling(s, err));
+        *again = true;
+        return SF_OK;
+    }
+    if (pass == s->mb_pass) {
         s->pass_open = false;
         s->took_over = false;
         if (s->buf_rows) {
@@ -387,9 +649,18 @@ static sf_status km_end_pass(void *st, unsigned pass, bool *again, sf_error *err
             SF_TRY(step_rows(s, s->buf, s->buf_rows, s->buf_p, s->buf_p, s->wbuf, err));
             s->buf_rows = 0;
         }
+        if (s->last_rows) {
+            double inertia;
+            SF_TRY(sf_kmeans_inertia_of(s->km, s->last, s->last_rows, s->buf_p, s->buf_p, s->wlast, &inertia,
+                                        err));
+            sfi_kmeans_set_inertia(s->km, inertia);
+        }
         free(s->buf);
         free(s->wbuf);
-        s->buf = s->wbuf = NULL;
+        free(s->last);
+        free(s->wlast);
+        s->buf = s->wbuf = s->last = s->wlast = NULL;
+        s->last_rows = 0;
         if (!km_fitted(s)) return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: no rows to fit");
         s->refine_done = 0;
         s->done = s->refine == 0;
@@ -397,6 +668,8 @@ static sf_status km_end_pass(void *st, unsigned pass, bool *again, sf_error *err
         *again = !s->done;
         return SF_OK;
     }
+    if (!s->in_refine || !s->acc)
+        return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: end of refine pass %u without its begin", pass);
     double inertia = sf_kmeans_lloyd_inertia(s->acc);
     SF_TRY(push_history(s, inertia, err));
     if (s->refine_done < s->refine) {
@@ -415,8 +688,8 @@ static sf_status km_end_pass(void *st, unsigned pass, bool *again, sf_error *err
 
 static bool km_pass_mergeable(const void *st, unsigned pass)
 {
-    (void)st;
-    return pass > 0;
+    const km_stage *s = st;
+    return s->sampling || pass > s->mb_pass;
 }
 
 /* ------------------------------------------------------------ outputs */
@@ -503,7 +776,8 @@ static void km_to_json(const void *st, sfi_buf *b)
     sfi_buf_printf(b, ", \"random_state\": ");
     if (p.random_state >= 0) sfi_buf_printf(b, "%lld", (long long)p.random_state);
     else sfi_buf_printf(b, "null");
-    sfi_buf_printf(b, ", \"compute_labels\": %s, \"refine\": %u}", p.compute_labels ? "true" : "false", s->refine);
+    sfi_buf_printf(b, ", \"compute_labels\": %s, \"refine\": %u, \"init_sample\": %zu}",
+                   s->compute_labels ? "true" : "false", s->refine, s->init_sample);
     if (!nf) return;
     double *centers = malloc(k * nf * sizeof *centers), *counts = malloc(k * sizeof *counts);
     sf_kmeans_state ks;
@@ -547,8 +821,9 @@ static sf_status km_save(const void *st, hid_t g, const sfi_h5ctx *c)
     SF_TRY(sfi_h5_attr_write_i64(c, g, "init_size", (int64_t)p.init_size));
     SF_TRY(sfi_h5_attr_write_str(c, g, "reassignment_ratio", ratio));
     SF_TRY(sfi_h5_attr_write_i64(c, g, "random_state", p.random_state));
-    SF_TRY(sfi_h5_attr_write_i64(c, g, "compute_labels", p.compute_labels));
+    SF_TRY(sfi_h5_attr_write_i64(c, g, "compute_labels", s->compute_labels));
     SF_TRY(sfi_h5_attr_write_i64(c, g, "refine", s->refine));
+    SF_TRY(sfi_h5_attr_write_i64(c, g, "init_sample", (int64_t)s->init_sample));
     if (p.init == SF_KMEANS_INIT_ARRAY)
         SF_TRY(sfi_h5_write_vec(c, g, "init_centers", p.init_centers, k * p.init_n_features));
     if (!nf) return sfi_fail(c->err, SF_ERR_STATE, NULL, "minibatch_kmeans: not fitted");
@@ -592,7 +867,7 @@ static sf_status read_u64(const sfi_h5ctx *c, hid_t g, const char *name, int64_t
 
 /* The parameters from the group's attributes (init_centers: a new array). */
 static sf_status load_params(hid_t g, size_t n_in, const sfi_h5ctx *c, sf_kmeans_params *p, double **init,
-                             int64_t *refine)
+                             int64_t *refine, int64_t *init_sample)
 {
     int64_t v;
     char *s = NULL;
@@ -607,6 +882,7 @@ static sf_status load_params(hid_t g, size_t n_in, const sfi_h5ctx *c, sf_kmeans
     SF_TRY(read_u64(c, g, "compute_labels", 0, 1, &v));
     p->compute_labels = v != 0;
     SF_TRY(read_u64(c, g, "refine", 0, 100000, refine));
+    SF_TRY(read_u64(c, g, "init_sample", 0, 1000000000, init_sample));
     SF_TRY(sfi_h5_attr_read_str(c, g, "reassignment_ratio", &s));
     char *end;
     p->reassignment_ratio = strtod(s, &end);
@@ -636,7 +912,8 @@ static sf_status km_load(void **out, hid_t g, size_t n_in, const sfi_h5ctx *c)
     size_t n_hist = 0;
     int64_t refine = 0, pos = 0, steps = 0, since = 0, bs = 0, is = 0;
     km_stage *s = NULL;
-    sf_status r = load_params(g, n_in, c, &p, &init, &refine);
+    int64_t init_sample = 0;
+    sf_status r = load_params(g, n_in, c, &p, &init, &refine, &init_sample);
     if (r == SF_OK && n_in == 0) r = corrupt(c, "input width 0");
     if (r == SF_OK) r = sfi_h5_read_vec(c, g, "cluster_centers_", p.n_clusters * n_in, &centers, NULL);
     if (r == SF_OK) r = sfi_h5_read_vec(c, g, "counts_", p.n_clusters, &counts, NULL);
@@ -664,10 +941,12 @@ static sf_status km_load(void **out, hid_t g, size_t n_in, const sfi_h5ctx *c)
         s = calloc(1, sizeof *s);
         if (!s) r = sfi_nomem(c->err);
     }
-    if (r == SF_OK) r = sf_kmeans_new(&s->km, &p, c->err);
     if (r == SF_OK) {
-        r = sf_kmeans_set_state(s->km, n_in, centers, counts, &ks, c->err);
-        if (r != SF_OK && c->err) {
+        s->compute_labels = p.compute_labels;
+        p.compute_labels = false;
+        r = sf_kmeans_new(&s->km, &p, c->err);
+        if (r == SF_OK) r = sf_kmeans_set_state(s->km, n_in, centers, counts, &ks, c->err);
+        if (r != SF_OK && r != SF_ERR_NOMEM && c->err) { /* bad parameters or state: a corrupt file */
             char msg[sizeof c->err->message];
             sfi_strlcpy(msg, c->err->message, sizeof msg);
             r = corrupt(c, msg);
@@ -675,6 +954,7 @@ static sf_status km_load(void **out, hid_t g, size_t n_in, const sfi_h5ctx *c)
     }
     if (r == SF_OK) {
         s->refine = (unsigned)refine;
+        s->init_sample = (size_t)init_sample;
         s->history = hist;
         s->n_history = n_hist;
         s->refine_done = s->refine;
@@ -699,7 +979,7 @@ const sfi_stage_ops sfi_kmeans_stage = {
     .kind = "minibatch_kmeans",
     .alias = NULL,
     .params_help = "n_clusters, init, batch_size, init_size, reassignment_ratio, random_state, compute_labels, "
-                   "refine (ignored as in sklearn's partial_fit: max_iter, tol, max_no_improvement, n_init, verbose)",
+                   "refine, init_sample (ignored as in sklearn's partial_fit: max_iter, tol, max_no_improvement, n_init, verbose)",
     .mergeable = false,
     .estimator = true,
     .unsupervised = true,

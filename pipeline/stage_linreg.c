@@ -281,7 +281,8 @@ static void json_results(const lr_stage *s, const sf_linreg_result *r, bool inte
             first = 0;
         }
     sfi_buf_printf(b, "], \"rank\": %zu", r->rank);
-    static const char *const arrays[] = {"params", "bse", "tvalues", "pvalues"};
+    /* statsmodels' params over exog_names ("params" itself holds the spec's parameters) */
+    static const char *const arrays[] = {"params_", "bse", "tvalues", "pvalues"};
     const double *vals[] = {r->params, r->bse, r->tvalues, r->pvalues};
     for (int a = 0; a < 4; a++) {
         sfi_buf_printf(b, ", \"%s\": ", arrays[a]);
@@ -331,6 +332,10 @@ static void json_state(const lr_stage *s, sfi_buf *b)
     sfi_buf_json_array(b, ss.r, nc * nc);
     sfi_buf_printf(b, ", \"pending\": ");
     sfi_buf_json_array(b, ss.pending, ss.n_pending * nc);
+    sfi_buf_printf(b, ", \"pending_y\": ");
+    sfi_buf_json_array(b, ss.pending_y, ss.n_pending);
+    sfi_buf_printf(b, ", \"pending_w\": ");
+    sfi_buf_json_array(b, ss.pending_w, ss.n_pending);
     const char *names[] = {"nobs", "sum_w", "mean_y", "m2_y", "sum_log_w"};
     double v[] = {ss.nobs, ss.sum_w, ss.mean_y, ss.m2_y, ss.sum_log_w};
     for (int i = 0; i < 5; i++) json_key_number(b, names[i], v[i]);
@@ -359,6 +364,20 @@ static void lr_to_json(const void *st, sfi_buf *b)
     const sf_linreg_result *r = sf_linreg_get_result(s->m);
     if (r) json_results(s, r, p.fit_intercept, b);
     json_state(s, b);
+}
+
+/* The regression table (statsmodels' summary() layout) of a fitted stage, with
+ * the design's column names from set_names; yname NULL = "y". For the CLI's
+ * export: st must be a linear_regression state (ops == &sfi_linreg_stage).
+ * Caller frees *out with free(). */
+SFI_FUNC sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err);
+
+sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err)
+{
+    const lr_stage *s = st;
+    bool named = s->names && s->n_names == sf_linreg_n_features(s->m);
+    return sf_linreg_summary(s->m, named ? (const char *const *)s->names : NULL, named ? s->n_names : 0, yname,
+                             out, err);
 }
 
 /* ---- model files ---- */
@@ -401,6 +420,8 @@ static sf_status lr_save(const void *st, hid_t g, const sfi_h5ctx *c)
     double moments[] = {ss.nobs, ss.sum_w, ss.mean_y, ss.m2_y, ss.sum_log_w};
     SF_TRY(sfi_h5_write_vec(c, g, "r", ss.r, nc * nc));
     SF_TRY(sfi_h5_write_vec(c, g, "pending", ss.pending, ss.n_pending * nc));
+    SF_TRY(sfi_h5_write_vec(c, g, "pending_y", ss.pending_y, ss.n_pending));
+    SF_TRY(sfi_h5_write_vec(c, g, "pending_w", ss.pending_w, ss.n_pending));
     SF_TRY(sfi_h5_write_vec(c, g, "moments", moments, 5));
     sf_linreg_residual_state rs;
     bool has_resid = sf_linreg_get_residual_state(s->m, &rs, NULL) == SF_OK;
@@ -460,16 +481,21 @@ static sf_status load_model(lr_stage *s, hid_t g, size_t n_in, const sfi_h5ctx *
     p.diagnostics = diag != 0;
     p.cov_type = (sf_linreg_cov_type)ct;
     SF_TRY(sf_linreg_new(&s->m, &p, c->err));
-    size_t nc = n_in + 2, n_pending = 0, n_meat = 0;
-    double *r = NULL, *pending = NULL, *moments = NULL, *meat = NULL, *sums = NULL;
+    size_t nc = n_in + 2, n_pending = 0, n_meat = 0, n_stray = 0;
+    double *r = NULL, *pending = NULL, *py = NULL, *pw = NULL, *moments = NULL, *meat = NULL, *sums = NULL;
     st = sfi_h5_read_vec(c, g, "r", nc * nc, &r, NULL);
     if (st == SF_OK) st = sfi_h5_read_vec(c, g, "pending", 0, &pending, &n_pending);
-    if (st == SF_OK) st = sfi_h5_read_vec(c, g, "moments", 5, &moments, NULL);
     if (st == SF_OK && n_pending % nc) st = sfi_fail(c->err, SF_ERR_ARG, NULL, "pending rows of the wrong width");
+    n_pending /= nc;
+    /* n = 0 asks for any length: an empty pending set reads as such */
+    if (st == SF_OK) st = sfi_h5_read_vec(c, g, "pending_y", n_pending, &py, n_pending ? NULL : &n_stray);
+    if (st == SF_OK) st = sfi_h5_read_vec(c, g, "pending_w", n_pending, &pw, n_pending ? NULL : &n_stray);
+    if (st == SF_OK && n_stray) st = sfi_fail(c->err, SF_ERR_ARG, NULL, "pending targets without pending rows");
+    if (st == SF_OK) st = sfi_h5_read_vec(c, g, "moments", 5, &moments, NULL);
     if (st == SF_OK) {
-        sf_linreg_state ss = {.n_features = n_in, .r = r, .n_pending = n_pending / nc, .pending = pending,
-                              .nobs = moments[0], .sum_w = moments[1], .mean_y = moments[2], .m2_y = moments[3],
-                              .sum_log_w = moments[4]};
+        sf_linreg_state ss = {.n_features = n_in, .r = r, .n_pending = n_pending, .pending = pending,
+                              .pending_y = py, .pending_w = pw, .nobs = moments[0], .sum_w = moments[1],
+                              .mean_y = moments[2], .m2_y = moments[3], .sum_log_w = moments[4]};
         st = sf_linreg_set_state(s->m, &ss, c->err);
     }
     if (st == SF_OK) st = sf_linreg_finalize(s->m, c->err);
@@ -486,6 +512,8 @@ static sf_status load_model(lr_stage *s, hid_t g, size_t n_in, const sfi_h5ctx *
     }
     free(r);
     free(pending);
+    free(py);
+    free(pw);
     free(moments);
     free(meat);
     free(sums);

@@ -628,44 +628,6 @@ static void stage_to_json(const void *st, sfi_buf *b)
 
 /* ---------------------------------------------------------------- model file */
 
-/* Double attributes, which pipeline/h5util.h does not have (yet). */
-static sf_status attr_write_f64(const sfi_h5ctx *c, hid_t obj, const char *name, double v)
-{
-    herr_t r = -1;
-    H5E_BEGIN_TRY {
-        hid_t s = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(obj, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT);
-        if (a >= 0) r = H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
-        if (a >= 0) H5Aclose(a);
-        H5Sclose(s);
-    } H5E_END_TRY;
-    if (r < 0) {
-        sf_where w;
-        sfi_where_init(&w, c->file);
-        return sfi_fail(c->err, SF_ERR_IO, &w, "cannot write attribute \"%s\"", name);
-    }
-    return SF_OK;
-}
-
-static sf_status attr_read_f64(const sfi_h5ctx *c, hid_t obj, const char *name, double *out)
-{
-    sf_status st = SF_OK;
-    H5E_BEGIN_TRY {
-        hid_t a = H5Aexists(obj, name) > 0 ? H5Aopen(obj, name, H5P_DEFAULT) : -1;
-        hid_t t = a >= 0 ? H5Aget_type(a) : -1;
-        hid_t s = a >= 0 ? H5Aget_space(a) : -1;
-        if (a < 0 || t < 0 || H5Tget_class(t) != H5T_FLOAT || H5Sget_simple_extent_npoints(s) != 1 ||
-            H5Aread(a, H5T_NATIVE_DOUBLE, out) < 0) {
-            sf_where w;
-            sfi_where_init(&w, c->file);
-            st = sfi_fail(c->err, SF_ERR_PARSE, &w, "missing or malformed number attribute \"%s\"", name);
-        }
-        if (s >= 0) H5Sclose(s);
-        if (t >= 0) H5Tclose(t);
-        if (a >= 0) H5Aclose(a);
-    } H5E_END_TRY;
-    return st;
-}
 
 static const char *const real_params[] = {"alpha", "l1_ratio", "tol", "epsilon", "eta0", "power_t", "C"};
 static const char *const int_params[] = {"fit_intercept", "max_iter",      "n_iter_no_change",
@@ -685,7 +647,7 @@ static sf_status stage_save(const void *st, hid_t g, const sfi_h5ctx *c)
     sf_status r = sfi_h5_attr_write_str(c, g, "loss", sf_sgd_loss_name(p.loss));
     if (r == SF_OK) r = sfi_h5_attr_write_str(c, g, "penalty", sf_sgd_penalty_name(p.penalty));
     if (r == SF_OK) r = sfi_h5_attr_write_str(c, g, "learning_rate", sf_sgd_learning_rate_name(p.learning_rate));
-    for (size_t i = 0; i < 7 && r == SF_OK; i++) r = attr_write_f64(c, g, real_params[i], reals[i]);
+    for (size_t i = 0; i < 7 && r == SF_OK; i++) r = sfi_h5_attr_write_f64(c, g, real_params[i], reals[i]);
     for (size_t i = 0; i < N_INT_PARAMS && r == SF_OK; i++) r = sfi_h5_attr_write_i64(c, g, int_params[i], ints[i]);
     if (r == SF_OK) r = sfi_h5_write_vec(c, g, "class_weight_labels", ss->cw_labels, ss->n_cw);
     if (r == SF_OK) r = sfi_h5_write_vec(c, g, "class_weight_values", ss->cw_values, ss->n_cw);
@@ -697,7 +659,7 @@ static sf_status stage_save(const void *st, hid_t g, const sfi_h5ctx *c)
     sf_sgd_state s;
     r = sf_sgd_get_state(ss->m, &s, c->err);
     const double scal[] = {s.t_, s.n_iter, s.epoch_rows, s.optimal_init};
-    for (size_t i = 0; i < 4 && r == SF_OK; i++) r = attr_write_f64(c, g, state_scalars[i], scal[i]);
+    for (size_t i = 0; i < 4 && r == SF_OK; i++) r = sfi_h5_attr_write_f64(c, g, state_scalars[i], scal[i]);
     /* sklearn's attributes for readers, then the resumable state */
     if (r == SF_OK) r = sfi_h5_write_vec(c, g, "coef_", sf_sgd_coef(ss->m), rows * nf);
     if (r == SF_OK) r = sfi_h5_write_vec(c, g, "intercept_", sf_sgd_intercept(ss->m), rows);
@@ -706,7 +668,7 @@ static sf_status stage_save(const void *st, hid_t g, const sfi_h5ctx *c)
     if (r == SF_OK && s.q) r = sfi_h5_write_vec(c, g, "q", s.q, rows * nf);
     if (r == SF_OK) r = sfi_h5_write_vec(c, g, "vec", s.vec, rows * SF_SGD_V_COUNT);
     /* early_stopping: the best epoch's state and the held-out weight so far */
-    if (r == SF_OK) r = attr_write_f64(c, g, "holdout_weight", s.holdout_weight);
+    if (r == SF_OK) r = sfi_h5_attr_write_f64(c, g, "holdout_weight", s.holdout_weight);
     if (r == SF_OK && s.best_w) r = sfi_h5_write_vec(c, g, "best_w", s.best_w, rows * nf);
     if (r == SF_OK && s.best_average_w) r = sfi_h5_write_vec(c, g, "best_average_w", s.best_average_w, rows * nf);
     if (r == SF_OK && s.best_q) r = sfi_h5_write_vec(c, g, "best_q", s.best_q, rows * nf);
@@ -743,7 +705,7 @@ static sf_status read_params(sf_sgd_kind kind, hid_t g, const sfi_h5ctx *c, sf_s
         r = corrupt(c, sfi_fail(c->err, SF_ERR_PARSE, NULL, "unknown loss, penalty or learning_rate"));
     for (int i = 0; i < 3; i++) free(names[i]);
     double *reals[] = {&p->alpha, &p->l1_ratio, &p->tol, &p->epsilon, &p->eta0, &p->power_t, &p->C};
-    for (size_t i = 0; i < 7 && r == SF_OK; i++) r = attr_read_f64(c, g, real_params[i], reals[i]);
+    for (size_t i = 0; i < 7 && r == SF_OK; i++) r = sfi_h5_attr_read_f64(c, g, real_params[i], reals[i]);
     int64_t ints[N_INT_PARAMS] = {0};
     for (size_t i = 0; i < N_INT_PARAMS && r == SF_OK; i++) r = sfi_h5_attr_read_i64(c, g, int_params[i], &ints[i]);
     if (r != SF_OK) return r;
@@ -774,7 +736,7 @@ static sf_status read_state(hid_t g, const sfi_h5ctx *c, const sf_sgd *m, size_t
     s->n_vectors = rows;
     double *scal[] = {&s->t_, &s->n_iter, &s->epoch_rows, &s->optimal_init};
     sf_status r = SF_OK;
-    for (size_t i = 0; i < 4 && r == SF_OK; i++) r = attr_read_f64(c, g, state_scalars[i], scal[i]);
+    for (size_t i = 0; i < 4 && r == SF_OK; i++) r = sfi_h5_attr_read_f64(c, g, state_scalars[i], scal[i]);
     if (r == SF_OK) r = sfi_h5_read_vec(c, g, "w", rows * n_in, &bufs[0], NULL);
     bool l1 = p.penalty == SF_SGD_PENALTY_L1 || p.penalty == SF_SGD_PENALTY_ELASTICNET;
     if (r == SF_OK && p.average) r = sfi_h5_read_vec(c, g, "average_w", rows * n_in, &bufs[1], NULL);
@@ -786,7 +748,7 @@ static sf_status read_state(hid_t g, const sfi_h5ctx *c, const sf_sgd *m, size_t
     if (r == SF_OK) r = sfi_h5_read_vec(c, g, "buffer_w", 0, &bufs[6], &nbw);
     if (r == SF_OK && (nbx != nb * n_in || nbw != nb))
         r = corrupt(c, sfi_fail(c->err, SF_ERR_PARSE, NULL, "buffered rows of different lengths"));
-    if (r == SF_OK) r = attr_read_f64(c, g, "holdout_weight", &s->holdout_weight);
+    if (r == SF_OK) r = sfi_h5_attr_read_f64(c, g, "holdout_weight", &s->holdout_weight);
     if (r == SF_OK && p.early_stopping) r = sfi_h5_read_vec(c, g, "best_w", rows * n_in, &bufs[7], NULL);
     if (r == SF_OK && p.early_stopping && p.average)
         r = sfi_h5_read_vec(c, g, "best_average_w", rows * n_in, &bufs[8], NULL);

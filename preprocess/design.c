@@ -575,6 +575,15 @@ static bool has_stat(const sf_design *d, int k)
     return has_stat(d, e->a) || (e->op != EV_NEG && e->op != EV_FN && has_stat(d, e->b));
 }
 
+static bool uses_column(const sf_design *d, int k)
+{
+    if (k < 0) return false;
+    const evnode *e = &d->ev[k];
+    if (e->op == EV_COL) return true;
+    if (e->op == EV_CONST) return false;
+    return uses_column(d, e->a) || (e->op != EV_NEG && e->op != EV_FN && e->op != EV_STAT && uses_column(d, e->b));
+}
+
 /* The level -> index map of f's levels; a level listed twice is an error. */
 static sf_status build_lookup(dfactor *f, const dvalue *lv, size_t n, sf_error *err)
 {
@@ -668,7 +677,7 @@ static sf_status compile_factor(sf_design *d, const cctx *cx, size_t i, sf_error
     SF_TRY(compile(d, cx, data, &f->root, err));
     if (f->categorical && has_stat(d, f->root))
         return sfi_formula_fail(err, data->span, "stateful transforms inside C() are not supported");
-    if (cx->sc && d->ev[f->root].is_const)
+    if (cx->sc && !uses_column(d, f->root))
         return sfi_formula_fail(err, data->span, "factor '%s' uses no column", f->name);
     return SF_OK;
 }
@@ -915,6 +924,8 @@ static sf_status bind_schema(sf_design *d, const schema *sc, sf_error *err)
         sfi_design_unbind(d);
         return st;
     }
+    for (size_t i = 0; i < f->n_rhs; i++)
+        for (size_t q = 0; q < f->rhs[i].n; q++) d->fac[f->rhs[i].f[q]].on_rhs = true;
     d->needs_fit = d->n_stats > 0;
     for (size_t i = 0; i < f->n_factors; i++)
         if (d->fac[i].categorical && !d->fac[i].levels_given) d->needs_fit = true;
@@ -941,6 +952,7 @@ void sfi_design_unbind(sf_design *d)
                 free(f->coding[c].suffix);
             }
             free(f->levels);
+            free(f->direct);
             free(f->bad_value);
         }
     free(d->fac);
@@ -1212,6 +1224,14 @@ static evres eval_node(const evctx *cx, int k)
     double *o = cx->buf + (size_t)k * n;
     r.p = o;
     evres a = eval_node(cx, e->a);
+    if (a.is_const && e->op != EV_NEG && e->op != EV_FN && e->op != EV_STAT) {
+        /* binary ops take a constant left operand below */
+    } else if (a.is_const) {
+        /* center(2) and the like: the constant as a column */
+        for (size_t i = 0; i < n; i++) o[i] = a.c;
+        a.p = o;
+        a.is_const = false;
+    }
     switch (e->op) {
     case EV_NEG:
         for (size_t i = 0; i < n; i++) o[i] = -a.p[i];
@@ -1268,14 +1288,45 @@ static evres eval_node(const evctx *cx, int k)
     return r;
 }
 
-/* Finds the design's columns in t by name and checks their types. */
-static sf_status resolve(const sf_design *d, const sf_table *t, size_t *tcol, sf_error *err)
+static void mark_columns(const sf_design *d, int k, bool *need)
 {
+    if (k < 0) return;
+    const evnode *e = &d->ev[k];
+    if (e->op == EV_COL) need[e->col] = true;
+    if (e->op == EV_CONST || e->op == EV_COL) return;
+    mark_columns(d, e->a, need);
+    if (e->op != EV_NEG && e->op != EV_FN && e->op != EV_STAT) mark_columns(d, e->b, need);
+}
+
+/* True when the response is left out of this build (no y wanted) and so are the
+ * columns only it uses. */
+static bool skips(const sf_design *d, size_t f, bool want_y)
+{
+    return !want_y && d->has_response && f == d->response && !d->fac[f].on_rhs;
+}
+
+/* Finds the design's columns in t by name and checks their types; columns only
+ * the response uses may be absent when no y is wanted (tcol SIZE_MAX). */
+static sf_status resolve(const sf_design *d, const sf_table *t, size_t *tcol, bool want_y, sf_error *err)
+{
+    bool need_all = want_y || !d->has_response || d->fac[d->response].on_rhs;
+    bool *need = need_all ? NULL : calloc(d->n_cols + 1, sizeof *need);
+    if (!need_all && !need) return sfi_nomem(err);
+    for (size_t f = 0; need && f < d->f->n_factors; f++) {
+        if (skips(d, f, want_y)) continue;
+        if (d->fac[f].on_text) need[d->fac[f].col] = true;
+        else mark_columns(d, d->fac[f].root, need);
+    }
     for (size_t k = 0; k < d->n_cols; k++) {
         size_t j;
         for (j = 0; j < t->n_cols; j++)
             if (t->names && t->names[j] && strcmp(t->names[j], d->cols[k].name) == 0) break;
+        if (j == t->n_cols && need && !need[k]) {
+            tcol[k] = SIZE_MAX;
+            continue;
+        }
         if (j == t->n_cols) {
+            free(need);
             sf_status st = sfi_fail(err, SF_ERR_ARG, NULL, "the data has no column '%s' (used by the formula)",
                                     d->cols[k].name);
             sfi_error_field(err, d->cols[k].name);
@@ -1283,6 +1334,7 @@ static sf_status resolve(const sf_design *d, const sf_table *t, size_t *tcol, sf
         }
         bool is_cat = t->cols[j].type == SF_COL_CATEGORY;
         if (is_cat != d->cols[k].is_category) {
+            free(need);
             sf_status st = sfi_fail(err, SF_ERR_ARG, NULL,
                                     "column '%s' is %s here but was %s when the design was made (set its type)",
                                     d->cols[k].name, is_cat ? "text" : "numeric",
@@ -1292,10 +1344,12 @@ static sf_status resolve(const sf_design *d, const sf_table *t, size_t *tcol, sf
         }
         tcol[k] = j;
     }
+    free(need);
     return SF_OK;
 }
 
-static sf_status scratch(const sf_design *d, const sf_table *t, size_t **tcol, double **buf, sf_error *err)
+static sf_status scratch(const sf_design *d, const sf_table *t, bool want_y, size_t **tcol, double **buf,
+                         sf_error *err)
 {
     *tcol = malloc((d->n_cols ? d->n_cols : 1) * sizeof **tcol);
     *buf = malloc((d->n_ev ? d->n_ev : 1) * (t->n_rows ? t->n_rows : 1) * sizeof **buf);
@@ -1304,7 +1358,12 @@ static sf_status scratch(const sf_design *d, const sf_table *t, size_t **tcol, d
         free(*buf);
         return sfi_nomem(err);
     }
-    return resolve(d, t, *tcol, err);
+    sf_status st = resolve(d, t, *tcol, want_y, err);
+    if (st != SF_OK) {
+        free(*tcol);
+        free(*buf);
+    }
+    return st;
 }
 
 static const char *factor_label(const sf_table *t, size_t tc, size_t i, size_t *len)
@@ -1413,7 +1472,7 @@ sf_status sf_design_partial_fit(sf_design *d, const sf_table *t, sf_error *err)
     if (t->n_rows == 0) return SF_OK;
     size_t *tcol;
     double *buf;
-    SF_TRY(scratch(d, t, &tcol, &buf, err));
+    SF_TRY(scratch(d, t, true, &tcol, &buf, err));
     evctx cx = {d, t, tcol, t->n_rows, buf};
     size_t nf = d->f->n_factors;
     size_t *before = malloc((nf ? nf : 1) * sizeof *before);
@@ -1685,6 +1744,15 @@ static sf_status make_coding(dfactor *f, bool full, coding *c, sf_error *err)
     return SF_OK;
 }
 
+/* pandas reads a column of these as booleans (its default true_values and
+ * false_values): 1, 0, or -1 for anything else */
+static int bool_token(const char *s)
+{
+    if (!strcmp(s, "True") || !strcmp(s, "TRUE") || !strcmp(s, "true")) return 1;
+    if (!strcmp(s, "False") || !strcmp(s, "FALSE") || !strcmp(s, "false")) return 0;
+    return -1;
+}
+
 static sf_status finish_factor(sf_design *d, dfactor *f, sf_error *err)
 {
     if (f->bad_value) {
@@ -1729,7 +1797,36 @@ static sf_status finish_factor(sf_design *d, dfactor *f, sf_error *err)
             }
         }
         qsort(f->levels, n, sizeof *f->levels, f->seen.is_str ? cmp_str : cmp_num);
-        SF_TRY(build_lookup(f, f->levels, n, err));
+        bool all_bool = f->seen.is_str;
+        for (size_t i = 0; i < n && all_bool; i++) all_bool = bool_token(f->levels[i].str) >= 0;
+        if (all_bool) {
+            /* a boolean column has both levels, seen or not (categorical.py
+             * CategoricalSniffer.sniff) */
+            dvalue *two = realloc(f->levels, 2 * sizeof *two);
+            if (!two) return sfi_nomem(err);
+            f->levels = two;
+            f->levels[0] = (dvalue){DV_BOOL, true, 0, NULL};
+            f->levels[1] = (dvalue){DV_BOOL, true, 1, NULL};
+            f->n_levels = n = 2;
+            f->is_bool = true;
+        } else {
+            SF_TRY(build_lookup(f, f->levels, n, err));
+        }
+    }
+    /* a table for small integer levels spares a hash lookup per row */
+    double top = -1;
+    bool small = !f->on_text && !f->lookup.is_str;
+    for (size_t i = 0; i < n && small; i++) {
+        double v = f->levels[i].num;
+        small = v >= 0 && v < 65536 && v == floor(v);
+        top = fmax(top, v);
+    }
+    if (small) {
+        f->n_direct = (size_t)top + 1;
+        f->direct = malloc(f->n_direct * sizeof *f->direct);
+        if (!f->direct) return sfi_nomem(err);
+        for (size_t v = 0; v < f->n_direct; v++) f->direct[v] = -2;
+        for (size_t i = 0; i < n; i++) f->direct[(size_t)f->levels[i].num] = (int32_t)i;
     }
     if (f->need_full) SF_TRY(make_coding(f, true, &f->coding[0], err));
     if (f->need_reduced) SF_TRY(make_coding(f, false, &f->coding[1], err));
@@ -1748,6 +1845,10 @@ static void factor_unfinish(dfactor *f)
     free(f->levels);
     f->levels = NULL;
     f->n_levels = 0;
+    free(f->direct);
+    f->direct = NULL;
+    f->n_direct = 0;
+    f->is_bool = false;
     if (!f->levels_given) lset_free(&f->lookup);
 }
 
@@ -1884,7 +1985,7 @@ static sf_status factor_codes(const sf_design *d, const dfactor *f, const evctx 
             if (map[c] == -3) {
                 size_t len;
                 const char *s = factor_label(t, tc, i, &len);
-                long idx = f->lookup.is_str ? lset_find_str(&f->lookup, s, len) : -1;
+                long idx = f->is_bool ? bool_token(s) : f->lookup.is_str ? lset_find_str(&f->lookup, s, len) : -1;
                 map[c] = idx < 0 ? -2 : (int32_t)idx;
             }
             lv[i] = map[c];
@@ -1898,6 +1999,10 @@ static sf_status factor_codes(const sf_design *d, const dfactor *f, const evctx 
         double x = v.is_const ? v.c : v.p[i];
         if (isnan(x)) {
             lv[i] = -1;
+            continue;
+        }
+        if (f->direct) {
+            lv[i] = x >= 0 && x < (double)f->n_direct && x == (double)(size_t)x ? f->direct[(size_t)x] : -2;
             continue;
         }
         long idx = f->lookup.is_str ? -1 : lset_find_num(&f->lookup, x);
@@ -1919,8 +2024,52 @@ static void unknown_text(const dfactor *f, const evctx *cx, size_t i, char *buf,
     }
 }
 
-static sf_status build_rows(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y, size_t *n_out,
-                            uint64_t *n_dropped, uint8_t *kept_out, sf_error *err)
+/* _build_subterm: each column is the product, in the term's factor order, of
+ * numeric values and contrast entries. patsy starts from 1, and 1 * v is v
+ * exactly, so the first factor starts the product. Rows go in blocks so a
+ * block's output stays in cache while its columns are filled one by one. */
+static void write_rows(const sf_design *d, const double *const *val, const int32_t *lv, size_t n,
+                       const uint32_t *rows, size_t n_rows, double *x, size_t ld)
+{
+    enum { BLOCK = 256 };
+    for (size_t b0 = 0; b0 < n_rows; b0 += BLOCK) {
+        size_t b1 = n_rows - b0 < BLOCK ? n_rows : b0 + BLOCK;
+        for (size_t j = 0; j < d->n_out; j++) {
+            const plan_op *first = d->plan + d->plan_start[j], *end = d->plan + d->plan_start[j + 1];
+            double *out = x + j;
+            if (first == end) {
+                for (size_t q = b0; q < b1; q++) out[q * ld] = 1.0;
+                continue;
+            }
+            for (const plan_op *po = first; po < end; po++) {
+                bool start = po == first;
+                if (!po->m) {
+                    const double *v = val[po->f];
+                    if (start) for (size_t q = b0; q < b1; q++) out[q * ld] = v[rows[q]];
+                    else for (size_t q = b0; q < b1; q++) out[q * ld] *= v[rows[q]];
+                } else {
+                    const int32_t *l = lv + po->f * n;
+                    const double *m = po->m + po->c;
+                    size_t k = po->k;
+                    for (size_t q = b0; q < b1; q++) {
+                        int32_t li = l[rows[q]];
+                        double u = li < 0 ? 0.0 : m[(size_t)li * k];
+                        out[q * ld] = start ? u : out[q * ld] * u;
+                    }
+                }
+            }
+        }
+    }
+}
+
+sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y, size_t *n_out,
+                          uint64_t *n_dropped, sf_error *err)
+{
+    return sf_design_build_rows(d, t, x, ld, y, NULL, n_out, n_dropped, err);
+}
+
+sf_status sf_design_build_rows(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y,
+                               size_t *rows_out, size_t *n_out, uint64_t *n_dropped, sf_error *err)
 {
     if (n_out) *n_out = 0;
     if (!d || !t || !n_out) return sfi_fail(err, SF_ERR_ARG, NULL, "design, table or n_out is NULL");
@@ -1931,14 +2080,15 @@ static sf_status build_rows(const sf_design *d, const sf_table *t, double *x, si
     if (n == 0) return SF_OK;
     size_t *tcol;
     double *buf;
-    SF_TRY(scratch(d, t, &tcol, &buf, err));
+    bool want_y = y != NULL;
+    SF_TRY(scratch(d, t, want_y, &tcol, &buf, err));
     evctx cx = {d, t, tcol, n, buf};
     const double **val = calloc(nf ? nf : 1, sizeof *val);
-    double *cval = calloc(nf ? nf : 1, sizeof *cval);
     int32_t *lv = malloc((nf ? nf : 1) * n * sizeof *lv);
     uint8_t *keep = malloc(n);
+    uint32_t *kept_rows = malloc(n * sizeof *kept_rows);
     sf_status st = SF_OK;
-    if (!val || !cval || !lv || !keep) st = sfi_nomem(err);
+    if (!val || !lv || !keep || !kept_rows) st = sfi_nomem(err);
     for (size_t f = 0; f < nf && st == SF_OK; f++) {
         const dfactor *fa = &d->fac[f];
         if (fa->categorical) {
@@ -1958,11 +2108,9 @@ static sf_status build_rows(const sf_design *d, const sf_table *t, double *x, si
     }
     for (size_t f = 0; f < nf && st == SF_OK; f++) {
         const dfactor *fa = &d->fac[f];
-        if (fa->categorical) continue;
-        evres v = eval_node(&cx, fa->root);
-        /* each node has its own scratch slot, so v.p stays valid */
-        val[f] = v.is_const ? NULL : v.p;
-        cval[f] = v.c;
+        if (fa->categorical || skips(d, f, want_y)) continue;
+        /* bind refused constant factors; each node has its own scratch slot */
+        val[f] = eval_node(&cx, fa->root).p;
     }
     size_t kept = 0;
     uint64_t dropped = 0;
@@ -1971,7 +2119,7 @@ static sf_status build_rows(const sf_design *d, const sf_table *t, double *x, si
         size_t bad = 0;
         for (size_t f = 0; f < nf && ok; f++) {
             if (d->fac[f].categorical) ok = lv[f * n + i] != -1;
-            else ok = !isnan(val[f] ? val[f][i] : cval[f]);
+            else ok = !val[f] || !isnan(val[f][i]);
             bad = f;
         }
         keep[i] = ok;
@@ -1984,54 +2132,25 @@ static sf_status build_rows(const sf_design *d, const sf_table *t, double *x, si
             st = row_fail(t, i, err, d->fac[bad].name, "missing value in '%s'%s", d->fac[bad].name,
                           " (rows with missing values are an error under na=error)");
     }
-    if (st == SF_OK && kept_out) memcpy(kept_out, keep, n);
     if (st == SF_OK) {
         size_t r = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (!keep[i]) continue;
-            double *row = x ? x + r * ld : NULL;
-            for (size_t j = 0; j < d->n_out; j++) {
-                double v = 1.0;
-                for (size_t o = d->plan_start[j]; o < d->plan_start[j + 1]; o++) {
-                    const plan_op *po = &d->plan[o];
-                    if (!po->m) {
-                        v *= val[po->f] ? val[po->f][i] : cval[po->f];
-                    } else {
-                        int32_t l = lv[po->f * n + i];
-                        v *= l < 0 ? 0.0 : po->m[(size_t)l * po->k + po->c];
-                    }
-                }
-                row[j] = v;
-            }
-            if (y && d->has_response) {
-                size_t f = d->response;
-                y[r] = val[f] ? val[f][i] : cval[f];
-            }
-            r++;
-        }
+        for (size_t i = 0; i < n; i++)
+            if (keep[i]) kept_rows[r++] = (uint32_t)i;
+        if (x) write_rows(d, val, lv, n, kept_rows, r, x, ld);
+        if (y && d->has_response)
+            for (size_t q = 0; q < r; q++) y[q] = val[d->response][kept_rows[q]];
+        if (rows_out)
+            for (size_t q = 0; q < r; q++) rows_out[q] = kept_rows[q];
         *n_out = r;
         if (n_dropped) *n_dropped += dropped;
     }
     free(val);
-    free(cval);
     free(lv);
     free(keep);
+    free(kept_rows);
     free(tcol);
     free(buf);
     return st;
-}
-
-sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y, size_t *n_out,
-                          uint64_t *n_dropped, sf_error *err)
-{
-    return build_rows(d, t, x, ld, y, n_out, n_dropped, NULL, err);
-}
-
-sf_status sf_design_build_kept(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y,
-                               size_t *n_out, uint64_t *n_dropped, uint8_t *kept, sf_error *err)
-{
-    if (!kept) return sfi_fail(err, SF_ERR_ARG, NULL, "kept is NULL");
-    return build_rows(d, t, x, ld, y, n_out, n_dropped, kept, err);
 }
 
 /* ---- a schema of a design's own columns ---- */

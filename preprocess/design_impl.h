@@ -84,6 +84,7 @@ typedef struct dfactor {
     const char *name; /* borrowed from the formula */
     sfi_span span;
     bool categorical;
+    bool on_rhs;      /* used by a right-hand-side term (not only the response) */
     bool on_text;     /* categorical over a text column d->cols[col] */
     size_t col;
     int root;         /* numeric expression (numeric factors; categorical over numbers) */
@@ -105,7 +106,9 @@ typedef struct dfactor {
     dvalue *levels;
     char **level_str; /* text levels (owned by lookup) */
     lset lookup;      /* level key -> index */
-    bool int_names;
+    int32_t *direct;  /* numeric levels that are small non-negative integers: value -> index (-2: none) */
+    size_t n_direct;
+    bool is_bool;     /* text of pandas' booleans only: levels False, True */
     coding coding[2]; /* [0] full rank, [1] reduced rank */
 } dfactor;
 

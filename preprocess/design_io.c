@@ -141,7 +141,7 @@ sf_status sfi_design_load(sf_design **out, hid_t g, const sfi_h5ctx *c)
 {
     *out = NULL;
     char *formula = NULL, *response = NULL;
-    int64_t na, unk, maxl, finished;
+    int64_t na = 0, unk = 0, maxl = 0, finished = 0;
     SF_TRY(sfi_h5_attr_read_str(c, g, "formula", &formula));
     sf_status st = sfi_h5_attr_read_i64(c, g, "na_action", &na);
     if (st == SF_OK) st = sfi_h5_attr_read_i64(c, g, "unknown_level", &unk);

@@ -823,6 +823,9 @@ static sf_status infix_parse(infix *c, size_t text_len, pnode **out)
 
 /* ---- term algebra (desc.py) ---- */
 
+/* More terms than anyone writes: a bound on the work a formula can ask for. */
+#define MAX_TERMS 1024
+
 typedef struct texpr {
     bool intercept, intercept_removed;
     sfi_span intercept_origin;
@@ -841,7 +844,7 @@ typedef struct evaluator {
 
 static bool term_eq(const sfi_term *a, const sfi_term *b)
 {
-    if (a->n != b->n) return false;
+    if (a->n != b->n || a->mask != b->mask) return false;
     for (size_t i = 0; i < a->n; i++) {
         bool found = false;
         for (size_t j = 0; j < b->n && !found; j++) found = a->f[i] == b->f[j];
@@ -861,6 +864,8 @@ static bool term_in(const sfi_term *t, const sfi_term *list, size_t n)
 static sf_status texpr_terms(evaluator *ev, texpr *out, const sfi_term *a, size_t na, const sfi_term *b,
                              size_t nb)
 {
+    if (na + nb > 2 * MAX_TERMS)
+        return sfi_formula_fail(ev->err, (sfi_span){0, 1}, "the formula expands to more than %d terms", MAX_TERMS);
     out->terms = arena_alloc(&ev->f->arena, (na + nb + 1) * sizeof *out->terms);
     if (!out->terms) return sfi_nomem(ev->err);
     out->n = 0;
@@ -877,11 +882,15 @@ static sf_status term_join(evaluator *ev, const sfi_term *l, const sfi_term *r, 
     out->f = arena_alloc(&ev->f->arena, (l->n + r->n + 1) * sizeof *out->f);
     if (!out->f) return sfi_nomem(ev->err);
     out->n = 0;
+    out->mask = 0;
     for (size_t k = 0; k < l->n + r->n; k++) {
         size_t f = k < l->n ? l->f[k] : r->f[k - l->n];
         bool dup = false;
         for (size_t q = 0; q < out->n && !dup; q++) dup = out->f[q] == f;
-        if (!dup) out->f[out->n++] = f;
+        if (!dup) {
+            out->f[out->n++] = f;
+            out->mask |= (uint64_t)1 << (f % 64);
+        }
     }
     return SF_OK;
 }
@@ -893,10 +902,12 @@ static sf_status check_interactable(evaluator *ev, const texpr *e)
     return SF_OK;
 }
 
-static sf_status interaction(evaluator *ev, const texpr *l, const texpr *r, texpr *out)
+static sf_status interaction(evaluator *ev, const texpr *l, const texpr *r, texpr *out, sfi_span at)
 {
     SF_TRY(check_interactable(ev, l));
     SF_TRY(check_interactable(ev, r));
+    if (l->n * r->n > MAX_TERMS)
+        return sfi_formula_fail(ev->err, at, "the formula expands to more than %d terms", MAX_TERMS);
     sfi_term *tmp = arena_alloc(&ev->f->arena, (l->n * r->n + 1) * sizeof *tmp);
     if (!tmp) return sfi_nomem(ev->err);
     size_t k = 0;
@@ -981,7 +992,7 @@ static sf_status eval_binary(evaluator *ev, const pnode *n, texpr *out)
         SF_TRY(eval_node(ev, n->args[0], &l));
         SF_TRY(eval_node(ev, rn, &r));
         texpr i;
-        SF_TRY(interaction(ev, &l, &r, &i));
+        SF_TRY(interaction(ev, &l, &r, &i, n->tok));
         texpr lr;
         memset(&lr, 0, sizeof lr);
         SF_TRY(texpr_terms(ev, &lr, l.terms, l.n, r.terms, r.n));
@@ -992,7 +1003,7 @@ static sf_status eval_binary(evaluator *ev, const pnode *n, texpr *out)
         SF_TRY(eval_node(ev, rn, &r));
         SF_TRY(check_interactable(ev, &l));
         /* a/b = a + (all of a's factors):b */
-        sfi_term all = {0, NULL};
+        sfi_term all = {0, NULL, 0};
         for (size_t i = 0; i < l.n; i++) {
             sfi_term joined;
             SF_TRY(term_join(ev, &all, &l.terms[i], &joined));
@@ -1003,13 +1014,13 @@ static sf_status eval_binary(evaluator *ev, const pnode *n, texpr *out)
         comb.n = 1;
         comb.terms = &all;
         texpr i;
-        SF_TRY(interaction(ev, &comb, &r, &i));
+        SF_TRY(interaction(ev, &comb, &r, &i, n->tok));
         return texpr_terms(ev, out, l.terms, l.n, i.terms, i.n);
     }
     case FT_COLON:
         SF_TRY(eval_node(ev, n->args[0], &l));
         SF_TRY(eval_node(ev, rn, &r));
-        return interaction(ev, &l, &r, out);
+        return interaction(ev, &l, &r, out, n->tok);
     case FT_POW: {
         SF_TRY(eval_node(ev, n->args[0], &l));
         SF_TRY(check_interactable(ev, &l));
@@ -1025,7 +1036,7 @@ static sf_status eval_binary(evaluator *ev, const pnode *n, texpr *out)
         if ((size_t)power > l.n) power = (long)l.n;
         for (long k = 1; k < power; k++) {
             texpr nb;
-            SF_TRY(interaction(ev, &l, &big, &nb));
+            SF_TRY(interaction(ev, &l, &big, &nb, n->tok));
             big = nb;
             texpr na;
             memset(&na, 0, sizeof na);
@@ -1081,6 +1092,7 @@ static sf_status eval_node(evaluator *ev, const pnode *n, texpr *out)
             *fi = idx;
             t->n = 1;
             t->f = fi;
+            t->mask = (uint64_t)1 << (idx % 64);
             out->n = 1;
             out->terms = t;
         }
@@ -1109,7 +1121,7 @@ static sf_status eval_top(evaluator *ev, const pnode *root)
     } else {
         SF_TRY(eval_node(ev, root, &rhs));
     }
-    sfi_term icpt = {0, NULL};
+    sfi_term icpt = {0, NULL, 0};
     bool rhs_icpt = !rhs.intercept_removed;
     f->lhs = arena_alloc(&f->arena, (lhs.n + 1) * sizeof *f->lhs);
     f->rhs = arena_alloc(&f->arena, (rhs.n + 1) * sizeof *f->rhs);

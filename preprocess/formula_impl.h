@@ -56,7 +56,8 @@ typedef struct sfi_factor_src {
 /* A term: the interaction of its factors, in formula order (the intercept has none). */
 typedef struct sfi_term {
     size_t n;
-    size_t *f; /* factor indices */
+    size_t *f;     /* factor indices */
+    uint64_t mask; /* bit (index % 64) of each factor: a quick inequality test */
 } sfi_term;
 
 typedef struct sfi_arena sfi_arena;

@@ -1,8 +1,8 @@
 #!/bin/bash
 # The main job, end to end on data it generates (no server, no download):
 #  seed 000 — a regression on a CSV larger than a chunk: the patsy formula of the
-#             post (or its numeric columns while the formula stage is not built),
-#             least squares by QR updating, the regression table;
+#             post, least squares by QR updating, the regression table with
+#             statsmodels' residual diagnostics (a second pass);
 #  seed 001 — a scaler pass, then an SGD classifier fed in data order, held-out
 #             accuracy and log loss, and parallel prediction written to HDF5;
 #  plus mini-batch k-means with exact refinement on blobs.
@@ -32,24 +32,14 @@ timed() {
         tee -a "$report"
 }
 
-has_stage() { "$sf" fit /dev/null --pipeline "$1" --model /dev/null 2>&1 | grep -vq "unknown stage"; }
-has_formula() { "$sf" fit --help 2>&1 | grep -q -- "--formula"; }
 
 echo "== seed 000: regression data, $rows rows"
 "$sf" gen regression --rows "$rows" --seed 1 --out "$work/regression.csv" --quiet
 ls -l "$work/regression.csv"
-if ! has_stage linear_regression; then
-    echo "(linear_regression is not built yet: skipped)"
-elif has_formula; then
-    formula='y ~ 0 + a + b + c + d + d:c + a:b + a:c + C(cat1, Treatment, levels=range(5))'
-    timed "fit linear_regression --formula (CSV)" "$rows" \
-        "$sf" fit "$work/regression.csv" --formula "$formula" --pipeline linear_regression \
-        --model "$work/regression.h5" --threads "$threads" --quiet
-else
-    timed "fit linear_regression (CSV, numeric columns)" "$rows" \
-        "$sf" fit "$work/regression.csv" --pipeline linear_regression --target y --columns a,b,c,d \
-        --model "$work/regression.h5" --threads "$threads" --quiet
-fi
+formula='y ~ 0 + a + b + c + d + d:c + a:b + a:c + C(cat1, Treatment, levels=range(5))'
+timed "fit linear_regression --formula (CSV)" "$rows" \
+    "$sf" fit "$work/regression.csv" --formula "$formula" --pipeline "linear_regression(diagnostics=true)" \
+    --model "$work/regression.h5" --threads "$threads" --quiet
 if [ -e "$work/regression.h5" ]; then
     "$sf" export "$work/regression.h5"
     "$sf" score "$work/regression.csv" --model "$work/regression.h5" --threads "$threads"

@@ -1,7 +1,7 @@
 #!/bin/bash
 # Builds streamfit and runs every test: warnings as errors, then again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), then a short
-# libFuzzer run of the CSV source. Prints "N passed, M failed" at the end.
+# libFuzzer run of the CSV source, the model loader and the formula parser. Prints "N passed, M failed" at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh
@@ -23,15 +23,16 @@ ninja -C build
 meson test -C build --print-errorlogs --num-processes 2 | tee build/test-summary.log
 count build/test-summary.log
 
-echo "== meson install + pkg-config: an example builds against the installed library"
+echo "== meson install + pkg-config: examples/link/Makefile builds examples against the installed library"
 dest=$(mktemp -d)
 meson install -C build --destdir "$dest" >/dev/null
 pcdir=$(dirname "$(find "$dest" -name streamfit.pc | head -1)")
-if PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" \
-    cc -std=c11 -Wall -Wextra -Wpedantic -Werror examples/column_means.c \
-    $(PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" pkg-config --cflags --libs streamfit) \
-    -Wl,-rpath,"$(dirname "$(find "$dest" -name libstreamfit.so | head -1)")" -o "$dest/column_means" &&
-    printf 'a,b\n1,x\n3,y\n' > "$dest/t.csv" && "$dest/column_means" "$dest/t.csv" | grep -q '^a	2	'; then
+libdir=$(dirname "$(find "$dest" -name libstreamfit.so | head -1)")
+mk() { PKG_CONFIG_PATH="$pcdir" PKG_CONFIG_SYSROOT_DIR="$dest" make -s -C "$dest" -f "$PWD/examples/link/Makefile" \
+    EXAMPLE="$1" CFLAGS="-std=c11 -Wall -Wextra -Wpedantic -Werror" LDFLAGS="-Wl,-rpath,$libdir"; }
+if mk column_means && mk gram &&
+    printf 'a,b\n1,x\n3,y\n' > "$dest/t.csv" && "$dest/column_means" "$dest/t.csv" | grep -q '^a	2	' &&
+    printf 'a,b\n1,2\n3,4\n' > "$dest/g.csv" && "$dest/gram" "$dest/g.csv" b | grep -q '^Atb a 14$'; then
     passed=$((passed + 1)); echo "install: ok"
 else
     failed=$((failed + 1)); echo "install: FAILED"
@@ -68,6 +69,8 @@ fuzz() { # target, seed corpus folder, max input length
 fuzz fuzz_csv tests/fuzz/corpus 1024
 echo "== libFuzzer: model loader on edited valid model files (${FUZZ_SECONDS:-30} s)"
 fuzz fuzz_model tests/fuzz/corpus_model 256
+echo "== libFuzzer: formula parser and design builder (${FUZZ_SECONDS:-30} s)"
+fuzz fuzz_formula tests/fuzz/corpus_formula 512
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -35,13 +35,15 @@
         }                                                                                 \
     } while (0)
 
-/* Writes text to a fresh temporary file; returns its path (caller frees and unlinks). */
+/* Writes text to a fresh temporary file; returns its path (caller frees and
+ * unlinks); aborts the test program if it cannot. */
 static inline char *sf_test_write_tmp(const char *text, size_t n, const char *suffix)
 {
     char *path = malloc(64);
+    if (!path) abort();
     snprintf(path, 64, "/tmp/sf_test_XXXXXX%s", suffix);
     int fd = mkstemps(path, (int)strlen(suffix));
-    if (fd < 0) return NULL;
+    if (fd < 0) abort(); /* a test cannot go on without its file */
     FILE *f = fdopen(fd, "wb");
     fwrite(text, 1, n, f);
     fclose(f);

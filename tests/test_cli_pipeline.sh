@@ -178,6 +178,15 @@ formula_cli() {
     printf 'a,b,c,d,cat1,y\n0.1,0.2,0.3,0.4,9,0\n' > "$dir/bad.csv"
     "$sf" predict "$dir/bad.csv" --model "$dir/r1.h5" 2>"$dir/e8"; [ $? -eq 1 ] || return 1
     grep -q "bad.csv.*value '9' of 'C(cat1, Treatment, levels=range(5))'" "$dir/e8" || return 1
+    # convert --formula: seed 000's design as /X and /y, in input order, read back
+    "$sf" convert "$dir/r.csv" --formula "$f" --out "$dir/design.h5" --segment-bytes 100000 --quiet || return 1
+    "$sf" convert "$dir/design.h5:/X" --target /y --out "$dir/design.csv" --quiet || return 1
+    [ "$(wc -l < "$dir/design.csv")" -eq 20001 ] || return 1
+    head -1 "$dir/design.csv" | grep -q '^"C(cat1, Treatment, levels=range(5))\[0\]",.*,a:c,y$' || return 1
+    # row 1: cat1 one-hot, then a, b, c, d, d:c, a:b, a:c of the first CSV row
+    awk -F, 'NR == 2 { printf "%.6f %.6f %.6f\n", $1, $4, $1 * $3 }' "$dir/r.csv" > "$dir/want1"
+    awk -F, 'NR == 2 { printf "%.6f %.6f %.6f\n", $6, $9, $12 }' "$dir/design.csv" > "$dir/got1"
+    cmp -s "$dir/want1" "$dir/got1" || return 1
     # a formula error points at the spot
     "$sf" fit "$dir/r.csv" --formula 'y ~ a + nosuch' --pipeline linear_regression --model "$dir/x.h5" \
         2>"$dir/e9"; [ $? -eq 1 ] || return 1

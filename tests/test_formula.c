@@ -8,7 +8,8 @@
  *   than 2, 0.5, -1, 1, 0 (numpy computes those with fast paths), where
  *   numpy's own SIMD routines and glibc differ by at most one ulp (2.2e-16);
  * - the same through the CSV source read whole, in chunks of 7 and 13 rows, and
- *   cut into segments fitted separately and merged in segment order;
+ *   cut into segments fitted separately and merged in segment order, and with
+ *   three threads building from one finished design at once;
  * - parser errors point at the offending byte column with what was expected;
  * - save -> load (HDF5 group) gives the same columns and bitwise the same rows
  *   for every formula; a partial state saved, loaded and fitted further equals
@@ -19,6 +20,7 @@
  *   leave the design usable; bad arguments are refused. */
 #include "sf_test.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #include "../preprocess/design_io.h"
@@ -193,6 +195,63 @@ static void t_parity_segments(void **state)
     for (size_t k = 0; k < N_FORMULA_CASES; k++) {
         run_case(&formula_cases[k], 5, 1500);
         run_case(&formula_cases[k], 50, 2500);
+    }
+}
+
+/* A finished design is only read by sf_design_build: threads share one. */
+typedef struct job {
+    const formula_case *c;
+    const sf_design *d;
+    built b;
+} job;
+
+static void *build_job(void *arg)
+{
+    job *j = arg;
+    sf_source_options o;
+    sf_source_options_init(&o);
+    o.chunk_rows = 3;
+    sf_source *s = NULL;
+    sf_error err;
+    if (sf_source_open(&s, CSV, &o, &err) != SF_OK) return NULL;
+    const sf_table *t;
+    size_t p = sf_design_n_columns(j->d);
+    while (sf_source_next(s, &t, &err) == SF_OK) {
+        j->b.x = realloc(j->b.x, (j->b.n + t->n_rows) * p * sizeof *j->b.x);
+        j->b.y = realloc(j->b.y, (j->b.n + t->n_rows) * sizeof *j->b.y);
+        size_t got = 0;
+        if (sf_design_build(j->d, t, j->b.x + j->b.n * p, p, j->b.y + j->b.n, &got, &j->b.dropped, &err) != SF_OK) break;
+        j->b.n += got;
+    }
+    sf_source_close(s);
+    return NULL;
+}
+
+static void t_build_threads(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < N_FORMULA_CASES; k += 3) {
+        const formula_case *c = &formula_cases[k];
+        sf_design *d = new_design(c);
+        sf_source *s = open_csv(0, 0);
+        sf_error err;
+        assert_int_equal(sf_design_bind(d, s, &err), SF_OK);
+        fit_source(d, s);
+        assert_int_equal(sf_design_finish(d, &err), SF_OK);
+        job jobs[3];
+        pthread_t th[3];
+        for (int q = 0; q < 3; q++) {
+            jobs[q] = (job){c, d, {0, 0, NULL, NULL, 0}};
+            assert_int_equal(pthread_create(&th[q], NULL, build_job, &jobs[q]), 0);
+        }
+        for (int q = 0; q < 3; q++) {
+            pthread_join(th[q], NULL);
+            compare(c, d, &jobs[q].b, "threads");
+            free(jobs[q].b.x);
+            free(jobs[q].b.y);
+        }
+        sf_design_free(d);
+        sf_source_close(s);
     }
 }
 
@@ -385,6 +444,7 @@ static void t_bind_errors(void **state)
         {"y ~ C(cat1, levels=[1, 'a'])", 20, "all numbers or all strings"},
         {"y ~ C(cat1, levels=[1, 2, 1])", 20, "listed twice"},
         {"y ~ I(2 * 3)", 5, "uses no column"},
+        {"y ~ a + standardize(2, ddof=1)", 9, "uses no column"},
     };
     sf_source *s = open_csv(0, 0);
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
@@ -547,6 +607,71 @@ static void t_build_errors(void **state)
     }
     free_small(&fit);
     free_small(&other);
+}
+
+/* Text columns of pandas' boolean words: patsy sees booleans, levels False and
+ * True whichever were seen (values printed by patsy 0.5.3 for this file). */
+static void t_boolean_text(void **state)
+{
+    (void)state;
+    const char text[] = "y,flag,h\n1,TRUE,true\n2,TRUE,\n3,,false\n4,TRUE,false\n5,TRUE,True\n";
+    char *path = sf_test_write_tmp(text, sizeof text - 1, ".csv");
+    sf_source *s;
+    sf_error err;
+    assert_int_equal(sf_source_open(&s, path, NULL, &err), SF_OK);
+    sf_design *d;
+    assert_int_equal(sf_design_new(&d, "y ~ flag + h", NULL, &err), SF_OK);
+    assert_int_equal(sf_design_bind(d, s, &err), SF_OK);
+    fit_source(d, s);
+    assert_int_equal(sf_design_finish(d, &err), SF_OK);
+    assert_int_equal(sf_source_rewind(s, &err), SF_OK);
+    assert_int_equal(sf_design_n_columns(d), 3);
+    assert_string_equal(sf_design_column_name(d, 1), "flag[T.True]");
+    assert_string_equal(sf_design_column_name(d, 2), "h[T.True]");
+    built b = {0, 0, NULL, NULL, 0};
+    build_source(d, s, &b);
+    const double want[3][3] = {{1, 1, 1}, {1, 1, 0}, {1, 1, 1}}, want_y[3] = {1, 4, 5};
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.dropped, 2);
+    for (size_t i = 0; i < 3; i++) {
+        assert_double_bits(b.y[i], want_y[i]);
+        for (size_t j = 0; j < 3; j++) assert_double_bits(b.x[i * 3 + j], want[i][j]);
+    }
+    free(b.x);
+    free(b.y);
+    sf_design_free(d);
+    sf_source_close(s);
+    unlink(path);
+    free(path);
+}
+
+/* Prediction data has no response column: without y the response is left out,
+ * rows_out tells which rows were built. */
+static void t_predict_without_response(void **state)
+{
+    (void)state;
+    sf_source *s = open_csv(0, 0);
+    sf_error err;
+    sf_design *d = fitted("np.log(y + 10) ~ g + a", NULL, s, SF_OK, &err);
+    const char *labels[] = {"mid", NULL, "hi", "lo"};
+    const double a[] = {0.5, 1, NAN, -2};
+    small p = make_small(labels, a, 4);
+    double x[4 * 4], y[4];
+    size_t rows[4], n = 0;
+    uint64_t dropped = 0;
+    assert_int_equal(sf_design_build_rows(d, p.t, x, 4, y, rows, &n, &dropped, &err), SF_ERR_ARG);
+    assert_non_null(strstr(err.message, "no column 'y'"));
+    assert_int_equal(sf_design_build_rows(d, p.t, x, 4, NULL, rows, &n, &dropped, &err), SF_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(dropped, 2);
+    assert_int_equal(rows[0], 0);
+    assert_int_equal(rows[1], 3);
+    const double want[2][4] = {{1, 0, 1, 0.5}, {1, 1, 0, -2}};
+    for (size_t i = 0; i < 2; i++)
+        for (size_t j = 0; j < 4; j++) assert_double_bits(x[i * 4 + j], want[i][j]);
+    free_small(&p);
+    sf_design_free(d);
+    sf_source_close(s);
 }
 
 static void t_bad_arguments(void **state)
@@ -760,12 +885,15 @@ int main(void)
         cmocka_unit_test(t_parity_whole),
         cmocka_unit_test(t_parity_chunks),
         cmocka_unit_test(t_parity_segments),
+        cmocka_unit_test(t_build_threads),
         cmocka_unit_test(t_seed000_needs_no_fit),
         cmocka_unit_test(t_save_load),
         cmocka_unit_test(t_load_corrupt),
         cmocka_unit_test(t_json),
         cmocka_unit_test(t_levels_missing_value),
         cmocka_unit_test(t_build_errors),
+        cmocka_unit_test(t_boolean_text),
+        cmocka_unit_test(t_predict_without_response),
         cmocka_unit_test(t_bad_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

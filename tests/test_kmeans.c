@@ -1,30 +1,35 @@
 /* test_kmeans.c — mini-batch k-means (estimators/kmeans.c) against scikit-learn
- * 1.2.1 (fixture: tests/reference/make_kmeans_fixtures.py) on blobs (600 x 5) and
- * iris (150 x 4).
+ * 1.2.1 (fixture: tests/reference/make_kmeans_fixtures.py) on blobs (600 x 5),
+ * iris (150 x 4) and wine (178 x 13, features on scales from 0.1 to 1000).
  * - partial_fit over fixed batches, after EVERY step: cluster_centers_ to 1e-10
  *   relative (absolute floor 1e-10 × the largest |center|), _counts to 1e-12,
  *   inertia_ to 1e-10 relative; cases: explicit init with reassignment_ratio=0
  *   (with and without sample weights), two reassignment cases (one where more
  *   than half the batch is flagged and the cap applies), k-means++ (k = 4, 8) and
- *   random init with random_state, init_size subsampling, iris (also weighted);
+ *   random init with random_state, init_size subsampling, iris (also weighted),
+ *   wine (k-means++; random init, weighted, batch_size 50);
  * - the k-means++ initial centers equal the rows sklearn's _kmeans_plusplus picks
  *   (bitwise);
  * - predict equal, transform to 1e-10 relative, score to 1e-10 relative;
  * - save → set_state → continue equals one uninterrupted fit, bitwise;
+ * - distances on a pool of 2 or 3 workers: the same model, bitwise;
  * - Lloyd refinement: inertia never increases, and the fixed point equals
  *   sklearn's KMeans(algorithm="lloyd", tol=0) from the same start: inertia to
- *   1e-9 relative, centers to 1e-9; merged per-segment accumulators agree with
- *   one accumulator to 1e-12;
+ *   1e-9 relative, centers to 1e-9, also from starts with one and two centers
+ *   far from all rows (sklearn's relocation of empty clusters); merged
+ *   per-segment accumulators agree with one accumulator to 1e-12;
  * - bad parameters and bad input: a clear error naming the field, model unchanged.
  * Stage "minibatch_kmeans", driven through its ops table as the pipeline does
  * (clone_empty per worker, merge in segment order, begin/end_pass):
  * - re-cutting blocks of 37 or 600 rows into batch_size=128 batches: centers and
  *   counts bitwise equal to each other and equal to sklearn's partial_fit over
- *   128-row batches (1e-10); blocks with or without y;
+ *   128-row batches (1e-10); blocks with or without y; fewer rows than
+ *   batch_size: one step at the end of the pass = sklearn's partial_fit(X);
  * - refine: inertia never increases, ends at sklearn's KMeans(lloyd) inertia from
  *   the mini-batch centers (1e-9); 1 or 3 segments agree to 1e-12;
  * - predict / distances / score; JSON keys; save → load → continue bitwise equal
- *   to continuing the original; spec errors point at the value.
+ *   to continuing the original; spec errors point at the value; a model group
+ *   with one attribute or dataset replaced by a bad value is refused (SF_ERR_PARSE).
  * End to end through sf_pipeline_fit on a memory source (37-row chunks, 3
  * segments): the export is byte-identical for 1 and 2 threads; centers equal
  * sklearn's (mini-batch 1e-10, after refine 1e-9); sf_pipeline_score's inertia
@@ -162,6 +167,35 @@ static void test_predict_transform_score(void **state)
     sf_kmeans_free(km);
 }
 
+/* Distances on a pool of 2 and 3 workers: bitwise the same model. */
+static void test_pool(void **state)
+{
+    (void)state;
+    const km_case *c = find_case("kpp8");
+    sf_error err;
+    sf_pool *pools[2] = {NULL, NULL};
+    assert_int_equal(sf_pool_new(&pools[0], 2, &err), SF_OK);
+    assert_int_equal(sf_pool_new(&pools[1], 3, &err), SF_OK);
+    sf_kmeans *ref = model_for(c), *par[2] = {model_for(c), model_for(c)};
+    sf_kmeans_set_pool(par[0], pools[0]);
+    sf_kmeans_set_pool(par[1], pools[1]);
+    for (int rep = 0; rep < 3; rep++) /* 600-row batches: three blocks */
+        for (int t = 0; t < 3; t++) {
+            sf_kmeans *km = t == 0 ? ref : par[t - 1];
+            assert_int_equal(sf_kmeans_partial_fit(km, km_blobs, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, NULL, &err),
+                             SF_OK);
+        }
+    for (int t = 0; t < 2; t++) {
+        assert_memory_equal(sf_kmeans_cluster_centers(ref), sf_kmeans_cluster_centers(par[t]),
+                            8 * KM_BLOBS_P * sizeof(double));
+        assert_memory_equal(sf_kmeans_counts(ref), sf_kmeans_counts(par[t]), 8 * sizeof(double));
+        assert_double_bits(sf_kmeans_inertia(ref), sf_kmeans_inertia(par[t]));
+        sf_kmeans_free(par[t]);
+        sf_pool_free(pools[t]);
+    }
+    sf_kmeans_free(ref);
+}
+
 /* A model, its state copied out, restored into a new model: both continue equally. */
 static void test_resume(void **state)
 {
@@ -257,27 +291,34 @@ static size_t refine(sf_kmeans *km, const double *w, size_t n_seg)
     return passes;
 }
 
+/* Lloyd from start (k centers) over n_seg segments until nothing moves: the
+ * inertia and (if given) the centers of sklearn's KMeans(lloyd) to 1e-9. */
+static void check_lloyd(const double *start, size_t k, const double *w, size_t n_seg, double want_inertia,
+                        const double *want_centers, const char *what)
+{
+    sf_kmeans *km = model_at(start, k, KM_BLOBS_P);
+    size_t passes = refine(km, w, n_seg);
+    assert_true(passes < 500);
+    assert_double_close(sf_kmeans_inertia(km), want_inertia, 1e-9, 0);
+    if (want_centers) close_array(sf_kmeans_cluster_centers(km), want_centers, k * KM_BLOBS_P, 1e-9, what, passes);
+    sf_kmeans_free(km);
+}
+
 static void test_lloyd(void **state)
 {
     (void)state;
-    size_t p = KM_BLOBS_P;
-    sf_kmeans *km = model_at(km_lloyd_start, 4, p);
-    size_t passes = refine(km, NULL, 1);
-    assert_true(passes < 500);
-    assert_double_close(sf_kmeans_inertia(km), km_lloyd_inertia, 1e-9, 0);
-    close_array(sf_kmeans_cluster_centers(km), km_lloyd_centers, 4 * p, 1e-9, "lloyd", passes);
-    sf_kmeans_free(km);
+    check_lloyd(km_lloyd_start, 4, NULL, 1, km_lloyd_inertia, km_lloyd_centers, "lloyd");
+    check_lloyd(km_lloyd_start, 4, km_weights, 3, km_lloyd_w_inertia, km_lloyd_w_centers, "lloyd weighted");
+    check_lloyd(km_lloyd8_start, 8, NULL, 4, km_lloyd8_inertia, NULL, "lloyd k=8");
+}
 
-    km = model_at(km_lloyd_start, 4, p);
-    refine(km, km_weights, 3);
-    assert_double_close(sf_kmeans_inertia(km), km_lloyd_w_inertia, 1e-9, 0);
-    close_array(sf_kmeans_cluster_centers(km), km_lloyd_w_centers, 4 * p, 1e-9, "lloyd weighted", 0);
-    sf_kmeans_free(km);
-
-    km = model_at(km_lloyd8_start, 8, p);
-    passes = refine(km, NULL, 4);
-    assert_double_close(sf_kmeans_inertia(km), km_lloyd8_inertia, 1e-9, 0);
-    sf_kmeans_free(km);
+/* Starting centers far from every row: sklearn relocates each empty one to the
+ * row farthest from its center; so do we (one and two empty clusters). */
+static void test_lloyd_empty(void **state)
+{
+    (void)state;
+    check_lloyd(km_lloyd_empty1_start, 5, NULL, 2, km_lloyd_empty1_inertia, km_lloyd_empty1_centers, "empty1");
+    check_lloyd(km_lloyd_empty2_start, 6, NULL, 3, km_lloyd_empty2_inertia, km_lloyd_empty2_centers, "empty2");
 }
 
 /* One accumulator over everything vs three merged: equal to rounding. */
@@ -379,6 +420,12 @@ static void test_bad_input(void **state)
     assert_int_equal(sf_kmeans_partial_fit(km, bad, 10, p, p, NULL, &err), SF_ERR_ARG);
     assert_int_equal(err.where.row, 4);
     assert_int_equal(err.where.field, 3);
+    bad[3 * p + 2] = 0;
+    bad[12] = NAN; /* rows of stride 10: row 2, field 3 */
+    assert_int_equal(sf_kmeans_partial_fit(km, bad, 5, p, 2 * p, NULL, &err), SF_ERR_ARG);
+    assert_int_equal(err.where.row, 2);
+    assert_int_equal(err.where.field, 3);
+    bad[12] = 0;
     bad[3 * p + 2] = INFINITY;
     assert_int_equal(sf_kmeans_partial_fit(km, bad, 10, p, p, NULL, &err), SF_ERR_ARG);
     double w[10] = {1, 1, 1, 1, -1, 1, 1, 1, 1, 1};
@@ -511,6 +558,22 @@ static void test_stage_batches(void **state)
     sfi_kmeans_stage.free(b);
 }
 
+/* Fewer rows than batch_size (1024): one step on all 600 at the end of the pass,
+ * as sklearn's partial_fit(X). */
+static void test_stage_short(void **state)
+{
+    (void)state;
+    double c[4 * KM_BLOBS_P], n[4];
+    sf_kmeans_state ks;
+    void *st = fit_stage("minibatch_kmeans(n_clusters=4, random_state=42)", 37, 1, false, NULL);
+    stage_centers(st, c, n, &ks);
+    assert_int_equal(ks.n_steps, 1);
+    assert_int_equal(ks.batch_size, KM_BLOBS_N);
+    close_array(c, km_whole_centers, 4 * KM_BLOBS_P, 1e-10, "whole", 0);
+    assert_double_close(ks.inertia, km_whole_inertia, 1e-10, 0);
+    sfi_kmeans_stage.free(st);
+}
+
 static void test_stage_refine(void **state)
 {
     (void)state;
@@ -586,6 +649,19 @@ static void test_stage_outputs(void **state)
     ops->free(st);
 }
 
+/* Saves stage st into group "stage" of a new file at path (a mkstemp template);
+ * returns the open file and the group in *g. */
+static hid_t save_stage(const void *st, char *path, const sfi_h5ctx *c, hid_t *g)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    *g = H5Gcreate2(f, "stage", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    assert_int_equal(sfi_kmeans_stage.save(st, *g, c), SF_OK);
+    return f;
+}
+
 /* save → load → one more pass of blocks equals continuing the original (Decision 1). */
 static void test_stage_save_load(void **state)
 {
@@ -595,14 +671,9 @@ static void test_stage_save_load(void **state)
                          "reassignment_ratio=0.3, random_state=9, refine=2)",
                          100, 1, false, NULL);
     char path[] = "/tmp/sf_kmeans_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    close(fd);
     sf_error err;
     sfi_h5ctx c = {.file = path, .err = &err};
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    hid_t g = H5Gcreate2(f, "stage", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    assert_int_equal(ops->save(st, g, &c), SF_OK);
+    hid_t g, f = save_stage(st, path, &c, &g);
     H5Gclose(g);
     H5Fclose(f);
     f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -636,6 +707,80 @@ static void test_stage_save_load(void **state)
     ops->free(back);
 }
 
+/* A saved stage with one attribute or dataset replaced by a bad value of the
+ * right type (the file stays valid HDF5, Decision 17): load refuses it with
+ * SF_ERR_PARSE and a message naming the problem. */
+typedef struct km_mutation {
+    const char *name;
+    bool is_attr, is_str;
+    int64_t i;
+    const char *str;
+    double v;       /* dataset: value written at index `at` */
+    size_t at, len; /* dataset length (0 = the saved one) */
+    const char *expect;
+} km_mutation;
+
+static void test_stage_load_corrupt(void **state)
+{
+    (void)state;
+    const sfi_stage_ops *ops = &sfi_kmeans_stage;
+    void *st = fit_stage("minibatch_kmeans(n_clusters=3, batch_size=100, random_state=4)", 100, 1, false, NULL);
+    const size_t p = KM_BLOBS_P;
+    static const km_mutation muts[] = {
+        {"n_clusters", true, false, 0, NULL, 0, 0, 0, "n_clusters"},
+        {"batch_size", true, false, -5, NULL, 0, 0, 0, "batch_size"},
+        {"rng_pos", true, false, 625, NULL, 0, 0, 0, "rng_pos"},
+        {"random_state", true, false, (int64_t)1 << 33, NULL, 0, 0, 0, "random_state"},
+        {"init", true, true, 0, "bogus", 0, 0, 0, "init"},
+        {"reassignment_ratio", true, true, 0, "0.1x", 0, 0, 0, "reassignment_ratio"},
+        {"reassignment_ratio", true, true, 0, "7", 0, 0, 0, "reassignment_ratio"},
+        {"counts_", false, false, 0, NULL, -1, 1, 3, "count"},
+        {"cluster_centers_", false, false, 0, NULL, NAN, 4, 3 * KM_BLOBS_P, "non-finite"},
+        {"cluster_centers_", false, false, 0, NULL, 1, 0, 3 * KM_BLOBS_P - 1, "cluster_centers_"},
+        {"rng_key", false, false, 0, NULL, 4294967296.0, 5, 624, "rng_key"},
+        {"rng_key", false, false, 0, NULL, 0.5, 5, 624, "rng_key"},
+        {"inertia_", false, false, 0, NULL, 1, 0, 2, "inertia_"},
+    };
+    for (size_t m = 0; m < sizeof muts / sizeof muts[0]; m++) {
+        const km_mutation *mu = &muts[m];
+        char path[] = "/tmp/sf_kmeans_bad_XXXXXX";
+        sf_error err;
+        sfi_h5ctx c = {.file = path, .err = &err};
+        hid_t g, f = save_stage(st, path, &c, &g);
+        if (mu->is_attr) {
+            assert_true(H5Adelete(g, mu->name) >= 0);
+            if (mu->is_str) assert_int_equal(sfi_h5_attr_write_str(&c, g, mu->name, mu->str), SF_OK);
+            else assert_int_equal(sfi_h5_attr_write_i64(&c, g, mu->name, mu->i), SF_OK);
+        } else {
+            double *v = NULL;
+            size_t n = 0;
+            assert_int_equal(sfi_h5_read_vec(&c, g, mu->name, 0, &v, &n), SF_OK);
+            double *nv = calloc(mu->len, sizeof *nv);
+            memcpy(nv, v, (n < mu->len ? n : mu->len) * sizeof *nv);
+            if (mu->at < mu->len) nv[mu->at] = mu->v;
+            assert_true(H5Ldelete(g, mu->name, H5P_DEFAULT) >= 0);
+            assert_int_equal(sfi_h5_write_vec(&c, g, mu->name, nv, mu->len), SF_OK);
+            free(v);
+            free(nv);
+        }
+        H5Gclose(g);
+        H5Fclose(f);
+        f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+        g = H5Gopen2(f, "stage", H5P_DEFAULT);
+        void *back = (void *)1;
+        sf_status got = ops->load(&back, g, p, &c);
+        if (got != SF_ERR_PARSE || !strstr(err.message, mu->expect))
+            print_error("mutation %zu (%s): status %d, \"%s\"\n", m, mu->name, got, err.message);
+        assert_int_equal(got, SF_ERR_PARSE);
+        assert_null(back);
+        assert_non_null(strstr(err.message, mu->expect));
+        H5Gclose(g);
+        H5Fclose(f);
+        unlink(path);
+    }
+    ops->free(st);
+}
+
 static void test_stage_spec_errors(void **state)
 {
     (void)state;
@@ -648,7 +793,26 @@ static void test_stage_spec_errors(void **state)
     assert_non_null(strstr(err.message, "reassignment_ratio"));
     stage_new("minibatch_kmeans(n_cluster=3)", &err, SF_ERR_ARG);
     assert_non_null(strstr(err.message, "unknown parameter n_cluster"));
-    stage_new("minibatch_kmeans(init=kmeans)", &err, SF_ERR_ARG);
+    stage_new("minibatch_kmeans(init=kmeans)", &err, SF_ERR_ARG); /* a bare word: a typo */
+    stage_new("minibatch_kmeans(init=no_such_centers.csv)", &err, SF_ERR_IO); /* a file name: missing */
+    /* centers from a CSV file; a non-numeric one is refused */
+    char *path = sf_test_write_tmp("a,b\n1,2\n3,4.5\n-1,0\n", 19, ".csv");
+    char spec[256];
+    snprintf(spec, sizeof spec, "minibatch_kmeans(init=\"%s\")", path ? path : "");
+    void *fs = stage_new(spec, &err, SF_OK);
+    sfi_buf js = {0};
+    sfi_kmeans_stage.to_json(fs, &js);
+    assert_non_null(strstr(js.data, "\"n_clusters\": 3, \"init\": [[1, 2], [3, 4.5], [-1, 0]]"));
+    free(js.data);
+    sfi_kmeans_stage.free(fs);
+    unlink(path);
+    free(path);
+    path = sf_test_write_tmp("a,b\n1,x\n", 8, ".csv");
+    snprintf(spec, sizeof spec, "minibatch_kmeans(init=\"%s\")", path ? path : "");
+    stage_new(spec, &err, SF_ERR_ARG);
+    assert_non_null(strstr(err.message, "not a number"));
+    unlink(path);
+    free(path);
     stage_new("minibatch_kmeans(init=[[1,2],[3]])", &err, SF_ERR_ARG);
     stage_new("minibatch_kmeans(n_clusters=3, init=[[1,2],[3,4]])", &err, SF_ERR_ARG);
     assert_non_null(strstr(err.message, "init has 2 centers, n_clusters is 3"));
@@ -695,8 +859,9 @@ static size_t json_numbers(const char *js, const char *key, double *out, size_t 
     return n;
 }
 
-/* The blobs as a memory source of chunk_rows-row chunks and segments. */
-static sf_source *blobs_source(size_t chunk_rows, size_t segment_rows)
+/* x (KM_BLOBS_N rows of the blobs' width) as a memory source of chunk_rows-row
+ * chunks and segments. */
+static sf_source *rows_source(const double *x, size_t chunk_rows, size_t segment_rows)
 {
     sf_source_options so;
     sf_source_options_init(&so);
@@ -704,15 +869,19 @@ static sf_source *blobs_source(size_t chunk_rows, size_t segment_rows)
     if (segment_rows) so.segment_rows = segment_rows;
     sf_source *src = NULL;
     sf_error err;
-    assert_int_equal(sf_source_from_memory(&src, km_blobs, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, NULL, NULL, NULL, &so,
-                                           &err),
+    assert_int_equal(sf_source_from_memory(&src, x, KM_BLOBS_N, KM_BLOBS_P, KM_BLOBS_P, NULL, NULL, NULL, &so, &err),
                      SF_OK);
     return src;
 }
 
-static sf_pipeline *fit_pipeline(const char *spec, size_t threads, char **json)
+static sf_source *blobs_source(size_t chunk_rows, size_t segment_rows)
 {
-    sf_source *src = blobs_source(37, 200);
+    return rows_source(km_blobs, chunk_rows, segment_rows);
+}
+
+/* A pipeline fitted on src with threads workers, and its export in *json. */
+static sf_pipeline *fit_on(sf_source *src, const char *spec, size_t threads, char **json)
+{
     sf_error err;
     sf_pipeline *pl = NULL;
     assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_OK);
@@ -722,8 +891,15 @@ static sf_pipeline *fit_pipeline(const char *spec, size_t threads, char **json)
     sf_status st = sf_pipeline_fit(pl, src, &fo, &err);
     if (st != SF_OK) print_error("%s\n", err.message);
     assert_int_equal(st, SF_OK);
-    sf_source_close(src);
     assert_int_equal(sf_pipeline_to_json(pl, json, &err), SF_OK);
+    return pl;
+}
+
+static sf_pipeline *fit_pipeline(const char *spec, size_t threads, char **json)
+{
+    sf_source *src = blobs_source(37, 200);
+    sf_pipeline *pl = fit_on(src, spec, threads, json);
+    sf_source_close(src);
     return pl;
 }
 
@@ -797,6 +973,65 @@ static void test_pipeline_end_to_end(void **state)
     sf_pipeline_free(back);
 }
 
+/* init_sample on blobs sorted by cluster (the first batch sees one cluster): the
+ * export is the same for 1 and 2 threads, the initial centers are rows of the
+ * data from more than one cluster, and without reassignment the fit ends nearer
+ * the optimum than with the first batch's k-means++ (with reassignment on, sorted
+ * batches hand the idle centers to rows of the current cluster either way: sort
+ * order hurts mini-batch k-means whatever the init). */
+static double fit_sorted(const char *spec, size_t threads, char **json, double *init)
+{
+    static double sorted[KM_BLOBS_N * KM_BLOBS_P];
+    size_t r = 0;
+    for (size_t c = 0; c < 4; c++)
+        for (size_t i = 0; i < KM_BLOBS_N; i++)
+            if (km_kpp_predict[i] == c) memcpy(sorted + r++ * KM_BLOBS_P, km_blobs + i * KM_BLOBS_P, sizeof(double) * KM_BLOBS_P);
+    assert_int_equal(r, KM_BLOBS_N);
+    sf_source *src = rows_source(sorted, 64, 150);
+    sf_error err;
+    sf_pipeline *pl = fit_on(src, spec, threads, json);
+    if (init) assert_int_equal(json_numbers(*json, "init", init, 4 * KM_BLOBS_P), 4 * KM_BLOBS_P);
+    assert_int_equal(sf_source_rewind(src, &err), SF_OK);
+    sf_score sc;
+    assert_int_equal(sf_pipeline_score(pl, src, 1, &sc, &err), SF_OK);
+    sf_source_close(src);
+    sf_pipeline_free(pl);
+    return sc.inertia;
+}
+
+static void test_init_sample(void **state)
+{
+    (void)state;
+    const char *spec = "minibatch_kmeans(n_clusters=4, batch_size=64, random_state=3, reassignment_ratio=0, "
+                       "init_sample=120)";
+    char *j1, *j2, *j0;
+    double init[4 * KM_BLOBS_P];
+    double in1 = fit_sorted(spec, 1, &j1, init);
+    fit_sorted(spec, 2, &j2, NULL);
+    assert_string_equal(j1, j2);
+    double in0 = fit_sorted("minibatch_kmeans(n_clusters=4, batch_size=64, random_state=3, reassignment_ratio=0)", 1,
+                            &j0, NULL);
+    print_message("sorted blobs: inertia %.6g with init_sample, %.6g without, optimum %.6g\n", in1, in0,
+                  km_stage_lloyd_inertia);
+    assert_true(in1 < in0);
+    /* each sorted cluster streams into its own center: the running means are the
+     * cluster means, sklearn's Lloyd optimum */
+    assert_double_close(in1, km_stage_lloyd_inertia, 1e-9, 0);
+    /* every initial center is a row; they come from at least two clusters */
+    bool seen[4] = {false};
+    for (size_t j = 0; j < 4; j++) {
+        size_t found = KM_BLOBS_N;
+        for (size_t i = 0; i < KM_BLOBS_N && found == KM_BLOBS_N; i++)
+            if (memcmp(init + j * KM_BLOBS_P, km_blobs + i * KM_BLOBS_P, sizeof(double) * KM_BLOBS_P) == 0) found = i;
+        assert_true(found < KM_BLOBS_N);
+        seen[km_kpp_predict[found]] = true;
+    }
+    assert_true(seen[0] + seen[1] + seen[2] + seen[3] >= 2);
+    free(j0);
+    free(j1);
+    free(j2);
+}
+
 /* The mini-batch pass alone through the pipeline: sklearn's 128-row batches. */
 static void test_pipeline_minibatch(void **state)
 {
@@ -831,12 +1066,15 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parity_cases),   cmocka_unit_test(test_kmeanspp_init),
         cmocka_unit_test(test_predict_transform_score), cmocka_unit_test(test_resume),
-        cmocka_unit_test(test_lloyd),          cmocka_unit_test(test_lloyd_merge),
+        cmocka_unit_test(test_pool),           cmocka_unit_test(test_lloyd),
+        cmocka_unit_test(test_lloyd_empty),          cmocka_unit_test(test_lloyd_merge),
         cmocka_unit_test(test_bad_params),     cmocka_unit_test(test_bad_input),
-        cmocka_unit_test(test_stage_batches),  cmocka_unit_test(test_stage_refine),
+        cmocka_unit_test(test_stage_batches),  cmocka_unit_test(test_stage_short),
+        cmocka_unit_test(test_stage_refine),
         cmocka_unit_test(test_stage_outputs),  cmocka_unit_test(test_stage_save_load),
-        cmocka_unit_test(test_stage_spec_errors), cmocka_unit_test(test_pipeline_end_to_end),
-        cmocka_unit_test(test_pipeline_minibatch),
+        cmocka_unit_test(test_stage_spec_errors), cmocka_unit_test(test_stage_load_corrupt),
+        cmocka_unit_test(test_pipeline_end_to_end),
+        cmocka_unit_test(test_pipeline_minibatch), cmocka_unit_test(test_init_sample),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,14 +8,15 @@
  *   conf_int(0.05), nobs, df_model, df_resid, ssr, ess, the TSS, rsquared,
  *   rsquared_adj, fvalue, f_pvalue, scale, llf, aic, bic, condition number,
  *   singular values, k_constant, predictions with mean / observation intervals:
- *   1e-9 relative (REL), for rows fed in chunks of 1, 7 and all rows;
+ *   1e-9 relative (REL), for rows fed in chunks of 1, 7 and all rows, which are
+ *   bitwise the same fit;
  * - ridge (alpha = 2.5, weighted) against a direct least-squares solve of the
  *   augmented system (numpy lstsq, itself checked against sklearn's Ridge): 1e-9;
  * - the residual pass: Durbin–Watson, Jarque–Bera, skew, kurtosis, omnibus and
  *   HC0..HC3 bse, pvalues, fvalue, f_pvalue: 1e-9 relative;
  * - merge of segment states == one fit (1e-12 relative on params and ssr), and
  *   bitwise equal for the same segments merged in the same order; save (get_state)
- *   → load (set_state) → more rows == one uninterrupted fit, bitwise;
+ *   → load (set_state) → more rows == one uninterrupted fit in one call, bitwise;
  * - accuracy on the ill-conditioned polynomials y = Σ x^k (x = 0..20, k = 0..5)
  *   and y = Σ 10^-k x^k: correct digits (min over coefficients of
  *   -log10 |b - b_true| / |b_true|) printed beside the normal equations' figure:
@@ -27,6 +28,8 @@
  *   equal for 1, 2, 3 threads (both passes merged in segment order), statsmodels'
  *   values (OLS, HC1, diagnostics) to 1e-9, save → load → same export and
  *   interval predictions, fit(A) + save + load + update(B) == fit(A∪B) to 1e-12;
+ * - a tampered model file is refused as corrupt; degenerate data (fewer rows
+ *   than columns, constant target, zero column, zero weights) gives NaN, not a crash;
  * - bad input (shape, NaN, negative weight, bad params) → a clear error and the
  *   state unchanged.
  */
@@ -38,6 +41,9 @@
 #include <unistd.h>
 
 #include "../tests/reference/linreg_fixture.h"
+#include "pipeline/stage.h"
+
+sf_status sfi_linreg_stage_summary(const void *st, const char *yname, char **out, sf_error *err);
 
 #define REL 1e-9
 
@@ -141,16 +147,32 @@ static void check_predictions(const sf_linreg *s, const double *xnew, const doub
 
 static const int map_int[] = {0, 1, 2, 3, 4};
 
-/* Fitted with all rows, in chunks of 1 and of 7: each equals statsmodels. */
+/* Fitted with all rows, in chunks of 1 and of 7: each equals statsmodels, and
+ * all three are bitwise the same (rows are folded in fixed blocks). */
 static void check_chunk_sizes(const double *w, const lr_case *c, const double *pred)
 {
-    size_t chunks[] = {1, 7, LR_N};
+    size_t chunks[] = {LR_N, 1, 7};
+    sf_linreg *first = NULL;
     for (size_t k = 0; k < 3; k++) {
         sf_linreg *s = fit_chunks(NULL, lr_x, LR_P, w, chunks[k]);
         check_case(s, c, map_int, LR_P + 1, true);
         check_predictions(s, lr_xnew, pred);
+        if (!first) {
+            first = s;
+            continue;
+        }
+        const sf_linreg_result *a = sf_linreg_get_result(first), *b = sf_linreg_get_result(s);
+        for (size_t m = 0; m < LR_P + 1; m++) {
+            assert_double_bits(a->params[m], b->params[m]);
+            assert_double_bits(a->bse[m], b->bse[m]);
+        }
+        double va[17], vb[17];
+        stats_vec(a, va);
+        stats_vec(b, vb);
+        for (int i = 0; i < 17; i++) assert_double_bits(va[i], vb[i]);
         sf_linreg_free(s);
     }
+    sf_linreg_free(first);
 }
 
 static void test_ols(void **state)
@@ -255,6 +277,80 @@ static void test_merge(void **state)
     sf_linreg_free(acc[1]);
 }
 
+/* More rows than a block (several folds, then pending rows): chunks of 1, 997,
+ * 4096 and all rows give bitwise the same fit; the state saved mid-way (rows
+ * pending) and continued gives it too; segments merged give it to 1e-12. */
+static void test_many_rows(void **state)
+{
+    (void)state;
+    enum { N = 10000, P = 3 };
+    double *x = malloc(N * P * sizeof *x), *y = malloc(N * sizeof *y), *w = malloc(N * sizeof *w);
+    uint64_t g = 88172645463325252u;
+    for (size_t i = 0; i < N; i++) {
+        for (size_t j = 0; j < P; j++) {
+            g ^= g << 13, g ^= g >> 7, g ^= g << 17; /* xorshift64 */
+            x[i * P + j] = (double)(g >> 11) / 9007199254740992.0 * (j + 1) + 100.0 * (double)j;
+        }
+        g ^= g << 13, g ^= g >> 7, g ^= g << 17;
+        w[i] = 0.5 + (double)(g >> 11) / 9007199254740992.0;
+        y[i] = 1 + 2 * x[i * P] - x[i * P + 1] + 0.5 * x[i * P + 2] + w[i];
+    }
+    size_t chunks[] = {N, 1, 997, 4096};
+    const sf_linreg_result *ref = NULL;
+    sf_linreg *keep = NULL;
+    sf_error err;
+    for (size_t k = 0; k < 4; k++) {
+        sf_linreg *s;
+        assert_int_equal(sf_linreg_new(&s, NULL, &err), SF_OK);
+        for (size_t a = 0; a < N; a += chunks[k]) {
+            size_t n = N - a < chunks[k] ? N - a : chunks[k];
+            assert_int_equal(sf_linreg_partial_fit(s, x + a * P, n, P, P, y + a, w + a, &err), SF_OK);
+        }
+        assert_int_equal(sf_linreg_finalize(s, &err), SF_OK);
+        const sf_linreg_result *r = sf_linreg_get_result(s);
+        if (!ref) {
+            ref = r;
+            keep = s;
+            continue;
+        }
+        for (size_t m = 0; m < P + 1; m++) assert_double_bits(r->params[m], ref->params[m]);
+        assert_double_bits(r->rsquared, ref->rsquared);
+        assert_double_bits(r->llf, ref->llf);
+        sf_linreg_free(s);
+    }
+    /* save mid-way with rows pending, continue on a fresh model */
+    sf_linreg *a, *b;
+    assert_int_equal(sf_linreg_new(&a, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_new(&b, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(a, x, 5000, P, P, y, w, &err), SF_OK);
+    sf_linreg_state st;
+    assert_int_equal(sf_linreg_get_state(a, &st, &err), SF_OK);
+    assert_true(st.n_pending > 0 && st.nobs == 4096);
+    assert_int_equal(sf_linreg_set_state(b, &st, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(b, x + 5000 * P, N - 5000, P, P, y + 5000, w + 5000, &err), SF_OK);
+    assert_int_equal(sf_linreg_finalize(b, &err), SF_OK);
+    for (size_t m = 0; m < P + 1; m++) assert_double_bits(sf_linreg_get_result(b)->params[m], ref->params[m]);
+    assert_double_bits(sf_linreg_get_result(b)->rsquared, ref->rsquared);
+    /* two segments merged */
+    sf_linreg *c;
+    assert_int_equal(sf_linreg_new(&c, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(c, x + 5000 * P, N - 5000, P, P, y + 5000, w + 5000, &err), SF_OK);
+    sf_linreg_free(b);
+    assert_int_equal(sf_linreg_new(&b, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(b, x, 5000, P, P, y, w, &err), SF_OK);
+    assert_int_equal(sf_linreg_merge(b, c, &err), SF_OK);
+    assert_int_equal(sf_linreg_finalize(b, &err), SF_OK);
+    for (size_t m = 0; m < P + 1; m++) assert_double_close(sf_linreg_get_result(b)->params[m], ref->params[m], 1e-12, 0);
+    assert_double_close(sf_linreg_get_result(b)->rsquared, ref->rsquared, 1e-12, 0);
+    sf_linreg_free(a);
+    sf_linreg_free(b);
+    sf_linreg_free(c);
+    sf_linreg_free(keep);
+    free(x);
+    free(y);
+    free(w);
+}
+
 /* get_state → set_state on a new model → more rows == one uninterrupted fit. */
 static void test_state_round_trip(void **state)
 {
@@ -264,9 +360,7 @@ static void test_state_round_trip(void **state)
     assert_int_equal(sf_linreg_new(&one, NULL, &err), SF_OK);
     assert_int_equal(sf_linreg_new(&first, NULL, &err), SF_OK);
     assert_int_equal(sf_linreg_new(&second, NULL, &err), SF_OK);
-    assert_int_equal(sf_linreg_partial_fit(one, lr_x, 50, LR_P, LR_P, lr_y, lr_w, &err), SF_OK);
-    assert_int_equal(sf_linreg_partial_fit(one, lr_x + 50 * LR_P, LR_N - 50, LR_P, LR_P, lr_y + 50, lr_w + 50, &err),
-                     SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(one, lr_x, LR_N, LR_P, LR_P, lr_y, lr_w, &err), SF_OK);
     assert_int_equal(sf_linreg_partial_fit(first, lr_x, 50, LR_P, LR_P, lr_y, lr_w, &err), SF_OK);
     sf_linreg_state st;
     assert_int_equal(sf_linreg_get_state(first, &st, &err), SF_OK);
@@ -590,7 +684,7 @@ static void test_pipeline_ols(void **state)
         if (t) assert_string_equal(json[t], json[0]);
     }
     double v[LR_P + 1];
-    json_numbers(json[0], "params", v, LR_P + 1);
+    json_numbers(json[0], "params_", v, LR_P + 1);
     close_vec("params", v, ols_params, LR_P + 1, REL);
     json_numbers(json[0], "bse", v, LR_P + 1);
     close_vec("bse", v, ols_bse, LR_P + 1, REL);
@@ -686,8 +780,8 @@ static void test_pipeline_update(void **state)
     assert_int_equal(pipeline_run(back, pb, 2, true, &err), SF_OK);
     char *j1 = to_json(one), *j2 = to_json(back);
     double v1[LR_P + 1], v2[LR_P + 1];
-    json_numbers(j1, "params", v1, LR_P + 1);
-    json_numbers(j2, "params", v2, LR_P + 1);
+    json_numbers(j1, "params_", v1, LR_P + 1);
+    json_numbers(j2, "params_", v2, LR_P + 1);
     close_vec("updated params", v2, v1, LR_P + 1, 1e-12);
     close_vec("params", v2, ols_params, LR_P + 1, REL);
     free(j1);
@@ -711,6 +805,151 @@ static void test_pipeline_update(void **state)
         unlink(files[i]);
         free(files[i]);
     }
+}
+
+/* The adapter through its ops table: a formula design whose first column is
+ * "Intercept" makes that column the constant (Decision 9: fit_intercept is
+ * ignored), so the fit equals statsmodels' OLS with const, and the table uses the
+ * design's names. */
+static void test_stage_formula_intercept(void **state)
+{
+    (void)state;
+    const sfi_stage_ops *ops = sfi_stage_find("linear_regression");
+    assert_ptr_equal(ops, &sfi_linreg_stage);
+    sfi_spec spec;
+    sf_error err;
+    assert_int_equal(sfi_spec_parse("linear_regression(fit_intercept=true)", &spec, &err), SF_OK);
+    void *st = NULL;
+    assert_int_equal(ops->create(&st, &spec.stages[0], &err), SF_OK);
+    sfi_spec_free(&spec);
+    const char *names[] = {"Intercept", "a", "b", "c", "d"};
+    assert_int_equal(ops->set_names(st, names, 5, &err), SF_OK);
+    double *x = malloc(LR_N * (LR_P + 1) * sizeof *x);
+    for (size_t i = 0; i < LR_N; i++) {
+        x[i * (LR_P + 1)] = 1.0;
+        memcpy(x + i * (LR_P + 1) + 1, lr_x + i * LR_P, LR_P * sizeof *x);
+    }
+    sf_block b = {.n_rows = LR_N, .n_cols = LR_P + 1, .ld = LR_P + 1, .x = x, .y = (double *)lr_y};
+    bool again = true;
+    assert_int_equal(ops->begin_pass(st, 0, &err), SF_OK);
+    assert_int_equal(ops->partial_fit(st, &b, &err), SF_OK);
+    assert_int_equal(ops->end_pass(st, 0, &again, &err), SF_OK);
+    assert_false(again);
+    sfi_buf j = {0};
+    ops->to_json(st, &j);
+    double v[LR_P + 1];
+    json_numbers(j.data, "params_", v, LR_P + 1);
+    close_vec("params", v, ols_params, LR_P + 1, REL);
+    json_numbers(j.data, "rsquared", v, 1);
+    close_vec("rsquared (centred: the Intercept column is a constant)", v, &ols_stats[7], 1, REL);
+    assert_non_null(strstr(j.data, "\"fit_intercept\": false"));
+    free(j.data);
+    char *text = NULL;
+    assert_int_equal(sfi_linreg_stage_summary(st, "y", &text, &err), SF_OK);
+    assert_non_null(strstr(text, "\nIntercept      3.3065      0.913"));
+    assert_non_null(strstr(text, "\nd              0.1189"));
+    assert_null(strstr(text, "const"));
+    free(text);
+    double out[4];
+    assert_int_equal(ops->n_outputs_as(st, SFI_OUT_INTERVAL, LR_P + 1), 4);
+    assert_int_equal(ops->n_outputs_as(st, SFI_OUT_PROBA, LR_P + 1), 0);
+    assert_int_equal(ops->output_as(st, SFI_OUT_INTERVAL, x, 1, LR_P + 1, LR_P + 1, out, 4, &err), SF_OK);
+    assert_true(out[2] < out[0] && out[0] < out[3]);
+    b.y = NULL;
+    assert_int_equal(ops->partial_fit(st, &b, &err), SF_ERR_ARG); /* no target */
+    ops->free(st);
+    free(x);
+}
+
+/* A model file whose state was tampered with (a NaN in R, R not triangular, a
+ * negative M2) is refused as corrupt, not loaded into garbage. */
+static void test_corrupt_model_file(void **state)
+{
+    (void)state;
+    char *path = write_csv(0, LR_N);
+    sf_pipeline *pl = pipeline_fit("linear_regression(diagnostics=true)", path, 2);
+    char model[] = "/tmp/sf_linreg_XXXXXX";
+    int fd = mkstemp(model);
+    close(fd);
+    sf_error err;
+    for (int c = 0; c < 3; c++) {
+        assert_int_equal(sf_pipeline_save(pl, model, &err), SF_OK);
+        hid_t f = H5Fopen(model, H5F_ACC_RDWR, H5P_DEFAULT);
+        assert_true(f >= 0);
+        const char *dset = c == 2 ? "/stage_0/moments" : "/stage_0/r";
+        hid_t d = H5Dopen2(f, dset, H5P_DEFAULT);
+        assert_true(d >= 0);
+        double v[(LR_P + 2) * (LR_P + 2)];
+        assert_true(H5Dread(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+        if (c == 0) v[3] = NAN;
+        else if (c == 1) v[LR_P + 2] = 0.5; /* below the diagonal */
+        else v[3] = -1;                     /* M2 of y */
+        assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+        H5Dclose(d);
+        H5Fclose(f);
+        sf_pipeline *back = NULL;
+        assert_int_equal(sf_pipeline_load(&back, model, &err), SF_ERR_PARSE);
+        assert_null(back);
+        assert_non_null(strstr(err.message, "corrupt model file"));
+    }
+    unlink(model);
+    sf_pipeline_free(pl);
+    unlink(path);
+    free(path);
+}
+
+/* Degenerate data gives NaN or inf where statsmodels does, never a crash: fewer
+ * rows than columns, a constant target, all-zero weights, a zero column. */
+static void test_degenerate(void **state)
+{
+    (void)state;
+    sf_error err;
+    sf_linreg *s;
+    sf_linreg_params prm;
+    sf_linreg_params_default(&prm);
+    prm.diagnostics = true;
+    /* 3 rows, 5 columns: rank 3, df_resid 0 */
+    assert_int_equal(sf_linreg_new(&s, &prm, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(s, lr_x, 3, LR_P, LR_P, lr_y, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_finalize(s, &err), SF_OK);
+    const sf_linreg_result *r = sf_linreg_get_result(s);
+    assert_int_equal(r->rank, 3);
+    assert_double_bits(r->df_resid, 0.0);
+    assert_true(isnan(r->bse[0]) && isnan(r->scale));
+    assert_int_equal(sf_linreg_begin_residual_pass(s, &err), SF_OK);
+    assert_int_equal(sf_linreg_residual_fit(s, lr_x, 3, LR_P, LR_P, lr_y, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_end_residual_pass(s, &err), SF_OK);
+    assert_true(isnan(sf_linreg_get_result(s)->omnibus)); /* fewer than 8 residuals */
+    char *text;
+    assert_int_equal(sf_linreg_summary(s, NULL, 0, NULL, &text, &err), SF_OK);
+    free(text);
+    sf_linreg_free(s);
+    /* constant target, a zero column, zero weights */
+    double x[20 * 2], y[20], w[20];
+    for (size_t i = 0; i < 20; i++) {
+        x[2 * i] = (double)i;
+        x[2 * i + 1] = 0;
+        y[i] = 4.0;
+        w[i] = 0;
+    }
+    assert_int_equal(sf_linreg_new(&s, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(s, x, 20, 2, 2, y, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_finalize(s, &err), SF_OK);
+    r = sf_linreg_get_result(s);
+    assert_true(r->aliased[2]);               /* the zero column */
+    assert_double_close(r->params[0], 4.0, 1e-14, 0);
+    assert_true(fabs(r->params[1]) < 1e-14);
+    assert_double_bits(r->centered_tss, 0.0);
+    sf_linreg_free(s);
+    assert_int_equal(sf_linreg_new(&s, NULL, &err), SF_OK);
+    assert_int_equal(sf_linreg_partial_fit(s, x, 20, 2, 2, y, w, &err), SF_OK);
+    assert_int_equal(sf_linreg_finalize(s, &err), SF_OK);
+    r = sf_linreg_get_result(s);
+    assert_int_equal(r->rank, 0);             /* nothing carries weight */
+    assert_true(isnan(r->params[0]) && isnan(r->params[1]));
+    double out[4];
+    assert_int_equal(sf_linreg_predict_interval(s, x, 1, 2, 2, 0.05, true, out, 4, &err), SF_OK);
+    sf_linreg_free(s);
 }
 
 /* ---- errors ---- */
@@ -780,14 +1019,18 @@ int main(void)
         cmocka_unit_test(test_ridge),
         cmocka_unit_test(test_merge),
         cmocka_unit_test(test_state_round_trip),
+        cmocka_unit_test(test_many_rows),
         cmocka_unit_test(test_residual_pass),
         cmocka_unit_test(test_residual_merge),
         cmocka_unit_test(test_summary),
         cmocka_unit_test(test_polynomial_accuracy),
         cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_stage_formula_intercept),
         cmocka_unit_test(test_pipeline_ols),
         cmocka_unit_test(test_pipeline_robust),
         cmocka_unit_test(test_pipeline_update),
+        cmocka_unit_test(test_corrupt_model_file),
+        cmocka_unit_test(test_degenerate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -138,20 +138,22 @@ SF_API sf_design_params sf_design_get_params(const sf_design *d);
 
 /** Builds the rows of chunk t: x gets *n_out rows of sf_design_n_columns values
  *  (row stride ld >= the column count; x may be NULL when there are no columns)
- *  and y (NULL allowed) the response. Both must have room for t->n_rows rows.
- *  Rows with a missing factor are skipped and counted in *n_dropped (NULL
- *  allowed) under SF_NA_DROP, or fail under SF_NA_ERROR; a categorical value the
- *  fit never saw fails (or codes as zeros under SF_UNKNOWN_ZERO). Errors name
- *  the row (t->first_row + i), its line and the factor. Thread-safe: d is only
- *  read. SF_ERR_STATE before finish. */
+ *  and y the response. Both must have room for t->n_rows rows. With y NULL the
+ *  response is left out: its columns may be absent from t (predict) and its
+ *  missing values drop nothing. Rows with a missing factor are skipped and
+ *  added to *n_dropped (NULL allowed) under SF_NA_DROP, or fail under
+ *  SF_NA_ERROR; a categorical value the fit never saw fails (or codes as zeros
+ *  under SF_UNKNOWN_ZERO). Errors name the row (t->first_row + i), its line and
+ *  the factor. Thread-safe: d is only read. SF_ERR_STATE before finish. */
 SF_API sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size_t ld,
                                  double *y, size_t *n_out, uint64_t *n_dropped, sf_error *err);
 
-/** As sf_design_build, and kept[i] (t->n_rows flags, caller-owned) tells whether
- *  row i of t was built (1) or dropped for a missing factor (0), so a caller can
- *  line outputs up with its input rows. */
-SF_API sf_status sf_design_build_kept(const sf_design *d, const sf_table *t, double *x, size_t ld, double *y,
-                                      size_t *n_out, uint64_t *n_dropped, uint8_t *kept, sf_error *err);
+/** As sf_design_build, and rows_out (NULL allowed; room for t->n_rows) gets the
+ *  index in t of each row built, so a caller can align weights or leave empty
+ *  output lines for dropped rows. */
+SF_API sf_status sf_design_build_rows(const sf_design *d, const sf_table *t, double *x, size_t ld,
+                                      double *y, size_t *rows_out, size_t *n_out,
+                                      uint64_t *n_dropped, sf_error *err);
 
 #ifdef __cplusplus
 }

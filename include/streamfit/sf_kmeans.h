@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 #include "sf_core.h"
+#include "sf_pool.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,7 +43,8 @@ typedef struct sf_kmeans_params {
                                      min(batch_size, its rows) as sklearn's _batch_size */
     size_t init_size;           /**< rows sampled for initialisation; 0 = sklearn's None
                                      (3 × _batch_size, at least 3k) */
-    double reassignment_ratio;  /**< in [0, 1]; default 0.01; 0 disables reassignment */
+    double reassignment_ratio;  /**< in [0, 1] (sklearn takes more, then fails on an empty
+                                     min); default 0.01; 0 disables reassignment */
     int64_t random_state;       /**< seed in [0, 2^32); -1 = none (seeded from the clock,
                                      not reproducible, as sklearn's None); default -1 */
     bool compute_labels;        /**< inertia_ of each batch after its step; default true */
@@ -74,6 +76,12 @@ SF_API sf_status sf_kmeans_copy(const sf_kmeans *km, sf_kmeans **out, sf_error *
  *  an error and km unchanged. n = 0 is a no-op. */
 SF_API sf_status sf_kmeans_partial_fit(sf_kmeans *km, const double *x, size_t n, size_t p,
                                        size_t ld, const double *w, sf_error *err);
+
+/** Lets sf_kmeans_partial_fit compute its distances on pool's workers (borrowed;
+ *  NULL = the calling thread only, the default). The centers are updated in row
+ *  order on the caller's thread, so every result is bitwise the same for any pool
+ *  size. The pool must run nothing else during partial_fit; copies share it. */
+SF_API void sf_kmeans_set_pool(sf_kmeans *km, sf_pool *pool);
 
 /** labels[i] = the nearest center of row i (first on ties). Thread-safe on a
  *  model no one is changing. SF_ERR_STATE before fitting. */
@@ -153,10 +161,15 @@ SF_API sf_status sf_kmeans_lloyd_merge(sf_kmeans_lloyd *dst, const sf_kmeans_llo
 /** The inertia of km's current centers over the accumulated rows. */
 SF_API double sf_kmeans_lloyd_inertia(const sf_kmeans_lloyd *acc);
 
-/** Moves every center that received weight to the weighted mean of its rows
- *  (a center with none stays where it is), sets inertia_ to the inertia of the
- *  centers used for the pass, and *moved (may be NULL) to whether any center
- *  changed. Counts become the pass's per-center weights. */
+/** Moves every center that received weight to the weighted mean of its rows; a
+ *  center that received none is relocated as sklearn's Lloyd does it: the i-th
+ *  empty center (by index) becomes the i-th farthest row from its center, which
+ *  leaves its old cluster (when several are empty, sklearn's argpartition order
+ *  may pair them differently). A move within rounding noise (16 eps of the
+ *  residuals' and the center's scale) is not made, so with the same labels as
+ *  the pass before nothing moves: *moved (may be NULL) false is sklearn's strict
+ *  convergence. Sets inertia_ to the inertia of the centers used for the pass.
+ *  Counts become the pass's per-center weights. */
 SF_API sf_status sf_kmeans_lloyd_apply(sf_kmeans *km, const sf_kmeans_lloyd *acc, bool *moved,
                                        sf_error *err);
 

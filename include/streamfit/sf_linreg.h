@@ -188,12 +188,15 @@ SF_API size_t sf_linreg_n_features(const sf_linreg *s);
 SF_API sf_linreg_params sf_linreg_get_params(const sf_linreg *s);
 
 /** The resumable first-pass state. The factor is that of the weighted rows
- *  [1 | x | y] (n_cols = p + 2 columns); rows not yet folded wait in `pending`. */
+ *  [1 | x | y] (n_cols = p + 2 columns); rows not yet folded wait in `pending`
+ *  with their raw targets and weights. The counts and moments are those of the
+ *  folded rows (a block's are added when it is folded). */
 typedef struct sf_linreg_state {
     size_t n_features;     /**< p */
     const double *r;       /**< (p+2) x (p+2) row-major, upper triangular */
     size_t n_pending;      /**< rows buffered, < the block size */
     const double *pending; /**< n_pending x (p+2) row-major, already scaled by sqrt(w) */
+    const double *pending_y, *pending_w; /**< n_pending targets and weights (1 when none) */
     double nobs;           /**< rows seen */
     double sum_w;          /**< sum of weights */
     double mean_y;         /**< weighted mean of y */

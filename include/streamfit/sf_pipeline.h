@@ -209,6 +209,20 @@ typedef struct sf_score {
 SF_API sf_status sf_pipeline_score(const sf_pipeline *pl, sf_source *src, size_t threads, sf_score *out,
                                    sf_error *err);
 
+/** Fits a bound design (sf_design_bind) on every row of src when it needs it
+ *  (levels, transform statistics: per segment on `threads` workers, merged in
+ *  segment order), then finishes it. SF_ERR_UNSUPPORTED for a source read once
+ *  (standard input) when a pass is needed. */
+SF_API sf_status sf_design_fit_source(sf_design *d, sf_source *src, size_t threads, sf_error *err);
+
+/** Seed 000's job: writes the design matrix of every row of src to sink as the
+ *  2-D dataset "X" (its "columns" attribute: the design's column names) and, when
+ *  the formula has a response, the 1-D dataset "y"; in input order, built on
+ *  `threads` workers, rows with a missing factor dropped and counted in *dropped.
+ *  d must be finished. The sink stays open. rows_out/dropped may be NULL. */
+SF_API sf_status sf_design_convert(const sf_design *d, sf_source *src, sf_sink *sink, size_t threads,
+                                   uint64_t *rows_out, uint64_t *dropped, sf_error *err);
+
 /** Saves a fitted pipeline as an HDF5 model file: written to a temporary file and
  *  renamed over path only when complete (an existing file survives any failure).
  *  SF_ERR_STATE if not fitted, SF_ERR_IO if the file cannot be written. */

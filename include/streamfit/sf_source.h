@@ -20,7 +20,8 @@ extern "C" {
 
 /** Options for opening a source. Initialise with sf_source_options_init(). */
 typedef struct sf_source_options {
-    size_t chunk_rows;        /**< rows per chunk; default 50000 */
+    size_t chunk_rows;        /**< rows per chunk; default 16384 (a few MB: memory is
+                                   bounded by chunk x threads) */
     char delimiter;           /**< CSV field delimiter; default ',' */
     bool has_header;          /**< CSV has a header row; default true */
     const char *types;        /**< overrides, "cat1=category,y=float"; NULL = infer */

@@ -18,7 +18,7 @@ import numpy as np
 import sklearn
 from sklearn.cluster import MiniBatchKMeans, KMeans
 from sklearn.cluster._kmeans import _kmeans_plusplus
-from sklearn.datasets import make_blobs, load_iris
+from sklearn.datasets import make_blobs, load_iris, load_wine
 
 warnings.simplefilter("ignore")
 
@@ -43,6 +43,9 @@ out.append("#define KM_BLOBS_N %d\n#define KM_BLOBS_P %d" % X.shape)
 iris = load_iris().data.astype(np.float64)
 arr("km_iris", iris)
 out.append("#define KM_IRIS_N %d\n#define KM_IRIS_P %d" % iris.shape)
+wine = load_wine().data.astype(np.float64)  # 13 features: not a multiple of 4
+arr("km_wine", wine)
+out.append("#define KM_WINE_N %d\n#define KM_WINE_P %d" % wine.shape)
 rng = np.random.RandomState(99)
 W = rng.uniform(0.0, 2.0, 600)
 W[::13] = 0.0
@@ -114,6 +117,8 @@ case("random", X, "km_blobs", 5, [100, 100, 100], init="random", seed=17)
 case("initsize", X, "km_blobs", 4, [300, 40, 40, 40, 180], init="k-means++", seed=5, batch_size=40)
 case("iris", iris, "km_iris", 3, [50, 50, 50], init="k-means++", seed=0)
 case("iris_w", iris, "km_iris", 3, [60, 45, 45], init="k-means++", seed=2, weighted=True)
+case("wine", wine, "km_wine", 3, [60, 60, 58], init="k-means++", seed=11)
+case("wine_random_w", wine, "km_wine", 4, [50, 50, 50, 28], init="random", seed=12, weighted=True, batch_size=50)
 
 out.append("typedef struct km_case { const char *name; const double *data; size_t p, k, n_batches; "
            "sf_kmeans_init init; int64_t seed; double ratio; bool weighted; size_t batch_size, init_size; "
@@ -144,6 +149,15 @@ full8 = KMeans(n_clusters=8, init=m8.cluster_centers_, n_init=1, algorithm="lloy
 out.append("static const double km_lloyd8_inertia = %r;" % full8.inertia_)
 out.append("static const int km_lloyd8_n_iter = %d;" % full8.n_iter_)
 
+# Lloyd with empty clusters: far-away starting centers get no rows in the first
+# iteration and are relocated to the rows farthest from their centers
+for name, far in (("empty1", [[100.0] * 5]), ("empty2", [[100.0] * 5, [-100.0] * 5])):
+    st0 = np.vstack([start, np.array(far)])
+    fe = KMeans(n_clusters=st0.shape[0], init=st0, n_init=1, algorithm="lloyd", tol=0.0, max_iter=1000).fit(X)
+    arr("km_lloyd_%s_start" % name, st0)
+    arr("km_lloyd_%s_centers" % name, fe.cluster_centers_)
+    out.append("static const double km_lloyd_%s_inertia = %r;" % (name, fe.inertia_))
+
 # the stage: batches of 128 rows (4 x 128 + 88), then Lloyd to convergence
 st = MiniBatchKMeans(n_clusters=4, batch_size=128, random_state=42, n_init=1)
 for a in range(0, 600, 128):
@@ -155,6 +169,11 @@ fs = KMeans(n_clusters=4, init=st.cluster_centers_, n_init=1, algorithm="lloyd",
 arr("km_stage_lloyd_centers", fs.cluster_centers_)
 out.append("static const double km_stage_lloyd_inertia = %r;" % fs.inertia_)
 out.append("static const int km_stage_lloyd_n_iter = %d;" % fs.n_iter_)
+
+# all 600 rows in one partial_fit (fewer rows than the default batch_size)
+whole = MiniBatchKMeans(n_clusters=4, random_state=42, n_init=1).partial_fit(X)
+arr("km_whole_centers", whole.cluster_centers_)
+out.append("static const double km_whole_inertia = %r;" % whole.inertia_)
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kmeans_fixture.h")
 with open(path, "w") as f:
