@@ -15,8 +15,8 @@
 # gen classification --rows ROWS --seed 1`, cls<ROWS>.h5 by `streamfit convert`,
 # and held-out rows hold<ROWS>.csv/.h5 for the accuracies: rows ROWS+1 ..
 # ROWS + ROWS/10 of the same generator (gen's rows do not depend on --rows).
-# streamfit: fit DATA --pipeline "scaler | sgd_classifier(loss=log_loss)", then
-# predict --out preds.h5. scikit-learn: bench/sgd_sklearn.py, the same chunks
+# streamfit: fit DATA --pipeline "scaler | sgd_classifier(loss=log_loss)" (CSV:
+# with --cache, so the second pass reads binary rows), then predict --out preds.h5. scikit-learn: bench/sgd_sklearn.py, the same chunks
 # (50000 rows) through StandardScaler.partial_fit then SGDClassifier.partial_fit
 # (shuffle=False), predict chunk by chunk into an HDF5 file. Every run is timed by
 # GNU time (wall time, peak RSS, Python start-up and imports included).
@@ -114,7 +114,7 @@ one_size() {
         --target y --threads "$THREADS" --quiet
     measure "fit, HDF5, scikit-learn ($_n rows)" "$PYTHON" "$HERE/sgd_sklearn.py" fit "$_h5" "$W/sk.pkl"
     measure "fit, CSV, streamfit ($_n rows)" "$SF" fit "$_csv" --pipeline "$SPEC" --model "$W/sf.h5" \
-        --target y --threads "$THREADS" --quiet
+        --target y --threads "$THREADS" --cache "$W/cache.h5" --quiet
     measure "fit, CSV, scikit-learn ($_n rows)" "$PYTHON" "$HERE/sgd_sklearn.py" fit "$_csv" "$W/sk.pkl"
     measure "predict, HDF5, streamfit ($_n rows)" "$SF" predict "$_h5:/" --model "$W/sf.h5" \
         --out "$W/p_sf.h5" --threads "$THREADS" --quiet
@@ -136,9 +136,12 @@ make_data "hold$ROWS" "$HOLD" "$ROWS"
     die "sklearn predict failed"
 ACC=$("$PYTHON" - "$DATA/hold$ROWS.h5" "$W/h_sf.h5" "$W/h_sk.h5" <<'EOF'
 import sys, h5py, numpy as np
+def first_column(path):
+    f = h5py.File(path, "r")
+    c = f.attrs["columns"][0]
+    return f[c.decode() if isinstance(c, bytes) else str(c)][:]
 y = h5py.File(sys.argv[1], "r")["y"][:]
-a = h5py.File(sys.argv[2], "r")["prediction"][:, 0]
-b = h5py.File(sys.argv[3], "r")["prediction"][:, 0]
+a, b = first_column(sys.argv[2]), first_column(sys.argv[3])
 print("streamfit %.4f%%, scikit-learn %.4f%%, the same prediction on %.4f%% of rows"
       % (100 * np.mean(a == y), 100 * np.mean(b == y), 100 * np.mean(a == b)))
 EOF

@@ -11,7 +11,8 @@ DATA is a CSV (pandas read_csv(chunksize=N, float_precision="round_trip")) or an
 HDF5 column group as `streamfit convert` writes it (one 1-D dataset per column,
 order in the "columns" attribute; target column "y"). N defaults to 50000
 (streamfit's --chunk-rows). fit prints the seconds spent in partial_fit of each
-stage; predict writes a (rows, 1) float64 dataset "prediction", as streamfit does.
+stage; predict writes the predictions as streamfit does: a 1-D float64 dataset
+named after the target ("y") in a group whose "columns" attribute lists it.
 """
 import argparse
 import pickle
@@ -64,8 +65,9 @@ def predict(a):
     with open(a.model, "rb") as f:
         sc, clf = pickle.load(f)
     out = [clf.predict(sc.transform(X)) for X, _ in chunks(a.data, a.rows)]
-    with h5py.File(a.out, "w") as f:
-        f.create_dataset("prediction", data=np.concatenate(out).reshape(-1, 1))
+    with h5py.File(a.out, "w") as f:  # as streamfit writes it: a column group
+        f.create_dataset("y", data=np.concatenate(out))
+        f.attrs["columns"] = ["y"]
     print("rows %d" % sum(len(o) for o in out))
 
 

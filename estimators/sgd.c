@@ -5,8 +5,8 @@
  *
  * Bit-exactness: every formula below keeps sklearn's order of operations (the
  * dot product summed in feature order and then multiplied by wscale, c / wscale
- * computed before the multiply, ...), and this file is compiled as ISO C, where
- * GCC does not contract a*b+c into an FMA. Where sklearn calls OpenBLAS daxpy
+ * computed before the multiply, ...), and nothing is contracted into an FMA (the
+ * pragma below). Where sklearn calls OpenBLAS daxpy
  * (reset_wscale folding the average) we call fma(), as that kernel does on
  * AVX2/FMA machines.
  *
@@ -19,6 +19,14 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* No a*b+c contracted into an FMA, whatever the flags (-march=native, gnu11,
+ * clang's default): sklearn's compiled loops do not fuse, and parity is bitwise. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
 
 #include "core/np_random.h"
 #include "core/sf_internal.h"

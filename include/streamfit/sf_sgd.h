@@ -33,6 +33,12 @@
  *   (sklearn 1.2 loses it from the second partial_fit call on);
  * - passive-aggressive kinds accept sample weights (sklearn's do not): they scale
  *   the step as in SGD.
+ * As in sklearn, a row of weight 0 still counts in t_ and still shrinks the
+ * weights (L2) and advances the L1 penalty.
+ *
+ * Cost: each row costs its features (CSR: its stored values) per weight vector;
+ * each call adds O(vectors x features) for the rollback copy, the overflow check
+ * and coef_ (so very wide sparse data wants large chunks).
  */
 #ifndef SF_SGD_H
 #define SF_SGD_H
