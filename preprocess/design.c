@@ -260,6 +260,18 @@ typedef struct cctx {
 
 static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *out, sf_error *err);
 
+static double compare(char op, double a, double b)
+{
+    switch (op) {
+    case '<': return a < b;
+    case '>': return a > b;
+    case 'l': return a <= b;
+    case 'g': return a >= b;
+    case '=': return a == b;
+    default: return a != b;
+    }
+}
+
 static double py_binop(char op, double a, double b)
 {
     switch (op) {
@@ -267,7 +279,8 @@ static double py_binop(char op, double a, double b)
     case '-': return a - b;
     case '*': return a * b;
     case '/': return a / b;
-    default: return pow(a, b);
+    case '^': return pow(a, b);
+    default: return compare(op, a, b);
     }
 }
 
@@ -421,9 +434,13 @@ static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *o
         SF_TRY(compile(d, cx, n->kids[1], &b, err));
         const evnode *ea = &d->ev[a], *eb = &d->ev[b];
         evnode e = {.a = a, .b = b};
-        e.op = n->op == '+' ? EV_ADD : n->op == '-' ? EV_SUB : n->op == '*' ? EV_MUL : n->op == '/' ? EV_DIV : EV_POW;
-        /* numpy int64 rules: + - * and ** to a non-negative power stay integers; / does not */
-        e.is_int = ea->is_int && eb->is_int && e.op != EV_DIV && (e.op != EV_POW || (eb->is_const && eb->c >= 0));
+        e.op = n->op == '+' ? EV_ADD : n->op == '-' ? EV_SUB : n->op == '*' ? EV_MUL : n->op == '/' ? EV_DIV
+               : n->op == '^' ? EV_POW : EV_CMP;
+        e.cmp = n->op;
+        /* numpy int64 rules: + - * and ** to a non-negative power stay integers; / does
+         * not; a comparison is a boolean, an integer in arithmetic */
+        e.is_int = e.op == EV_CMP ||
+                   (ea->is_int && eb->is_int && e.op != EV_DIV && (e.op != EV_POW || (eb->is_const && eb->c >= 0)));
         if (ea->is_const && eb->is_const) {
             double v = py_binop(n->op, ea->c, eb->c);
             e = (evnode){.op = EV_CONST, .c = v, .is_const = true, .is_int = e.is_int, .a = -1, .b = -1};
@@ -675,6 +692,20 @@ static sf_status compile_factor(sf_design *d, const cctx *cx, size_t i, sf_error
         }
     }
     SF_TRY(compile(d, cx, data, &f->root, err));
+    if (d->ev[f->root].op == EV_CMP && !f->levels_given) {
+        /* numpy gives booleans: categorical (build.py guess_categorical), with
+         * both levels known (CategoricalSniffer on a bool array) */
+        f->categorical = true;
+        if (cx->sc) {
+            f->given = calloc(2, sizeof *f->given);
+            if (!f->given) return sfi_nomem(err);
+            f->given[0] = (dvalue){DV_BOOL, true, 0, NULL};
+            f->given[1] = (dvalue){DV_BOOL, true, 1, NULL};
+            f->n_given = 2;
+            f->levels_given = true;
+            SF_TRY(build_lookup(f, f->given, 2, err));
+        }
+    }
     if (f->categorical && has_stat(d, f->root))
         return sfi_formula_fail(err, data->span, "stateful transforms inside C() are not supported");
     if (cx->sc && !uses_column(d, f->root))
@@ -1282,6 +1313,7 @@ static evres eval_node(const evctx *cx, int k)
     case EV_SUB: SF_BINLOOP(x - y); break;
     case EV_MUL: SF_BINLOOP(x * y); break;
     case EV_DIV: SF_BINLOOP(x / y); break;
+    case EV_CMP: SF_BINLOOP(compare(e->cmp, x, y)); break;
     default: SF_BINLOOP(pow(x, y)); break;
     }
 #undef SF_BINLOOP
@@ -1602,6 +1634,7 @@ static bool expr_is_int(const sf_design *d, int k)
     case EV_COL: return d->cols[e->col].is_integer && d->cols[e->col].all_int;
     case EV_NEG: return expr_is_int(d, e->a);
     case EV_FN: return e->fn == 4 && expr_is_int(d, e->a);
+    case EV_CMP: return true;
     case EV_ADD: case EV_SUB: case EV_MUL: return expr_is_int(d, e->a) && expr_is_int(d, e->b);
     case EV_POW: return expr_is_int(d, e->a) && expr_is_int(d, e->b) && d->ev[e->b].is_const && d->ev[e->b].c >= 0;
     default: return false;

@@ -293,7 +293,7 @@ static sfi_node *x_expr(xparser *p);
 /* Python operators formulas have no use for get a message of their own. */
 static bool x_unsupported_op(xparser *p)
 {
-    static const char *const ops[] = {"//", "%", "<", ">", "==", "!=", "<=", ">=", "&", "|", "^", "~", "@", "<<", ">>"};
+    static const char *const ops[] = {"//", "%", "&", "|", "^", "~", "@", "<<", ">>"};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
         if (xis(p, ops[k])) {
             const pytok *t = &p->lx->t[p->i];
@@ -572,6 +572,27 @@ static sfi_node *x_expr(xparser *p)
         return NULL;
     }
     sfi_node *n = x_binary(p, x_term, "+-");
+    /* one comparison: < > <= >= == != (coded '<' '>' 'l' 'g' '=' '!') */
+    static const char *const cmp[] = {"<=", ">=", "==", "!=", "<", ">"};
+    static const char code[] = {'l', 'g', '=', '!', '<', '>'};
+    for (int k = 0; n && k < 6; k++) {
+        if (!xis(p, cmp[k])) continue;
+        p->i++;
+        sfi_node *r = x_binary(p, x_term, "+-");
+        if (!r) return NULL;
+        for (int q = 0; q < 6; q++)
+            if (xis(p, cmp[q])) {
+                sfi_formula_fail(p->err, xspan(p, p->i), "chained comparisons are not supported");
+                return NULL;
+            }
+        sfi_node *c = xnode(p, SFI_N_BINARY, (sfi_span){n->span.start, r->span.end});
+        if (!c || !xkids(p, c, 2)) return NULL;
+        c->op = code[k];
+        c->kids[0] = n;
+        c->kids[1] = r;
+        n = c;
+        break;
+    }
     p->depth--;
     return n;
 }

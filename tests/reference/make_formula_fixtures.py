@@ -104,6 +104,8 @@ formulas = [
     ("~ a + g", None),
     ("0 + a + b + c + d + d:c + a:b + a:c + C(cat1, Treatment, levels = lnames)", "lnames=np.arange(5)"),
     ("y ~ C(z, Treatment(-1)):C(g) + b", None),
+    ("y ~ I(a > 0) + C(x > 10) + I((b > 0) * 2) + I(k == 2)", None),
+    ("y ~ a:(c < 0) + (d >= 0) + C(z != 2, Sum)", None),
 ]
 
 def cstr(s):
