@@ -223,6 +223,47 @@ static sf_status add_ev(sf_design *d, evnode e, int *out, sf_error *err)
     return SF_OK;
 }
 
+/* Levenshtein distance of a and b, stopping above limit. */
+static size_t edit_distance(const char *a, const char *b, size_t limit)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 64 || nb > 64 || (na > nb ? na - nb : nb - na) > limit) return limit + 1;
+    size_t row[65];
+    for (size_t j = 0; j <= nb; j++) row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            if (up + 1 < best) best = up + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+/* The column whose name is nearest to name (at most 2 edits, or differing only
+ * in case), for "did you mean"; NULL if none. */
+static const char *closest_name(const schema *sc, const char *name)
+{
+    if (!sc || !sc->count) return NULL;
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < sc->count(sc); i++) {
+        const char *c = sc->name(sc, i);
+        if (!c) continue;
+        size_t dist = strcasecmp(c, name) == 0 ? 0 : edit_distance(c, name, 2);
+        if (dist < best_d) {
+            best_d = dist;
+            best = c;
+        }
+    }
+    return best;
+}
+
 /* Finds (or adds) a used column; in dry mode (no schema) nothing is resolved. */
 static sf_status use_column(sf_design *d, const schema *sc, const char *name, sfi_span span, size_t *out,
                             sf_error *err)
@@ -236,6 +277,8 @@ static sf_status use_column(sf_design *d, const schema *sc, const char *name, sf
     if (idx < 0) {
         if (find_define(d, name))
             return sfi_formula_fail(err, span, "'%s' is a defined value, not a column", name);
+        const char *near = closest_name(sc, name);
+        if (near) return sfi_formula_fail(err, span, "unknown column '%s' (did you mean '%s'?)", name, near);
         return sfi_formula_fail(err, span, "unknown column '%s'", name);
     }
     ucol *a = realloc(d->cols, (d->n_cols + 1) * sizeof *a);
@@ -1024,6 +1067,10 @@ void sfi_design_unfinish(sf_design *d)
 static long src_find(const schema *s, const char *name) { return sf_source_column_index(s->src, name); }
 static bool src_is_cat(const schema *s, size_t i) { return sf_source_column_type(s->src, i) == SF_COL_CATEGORY; }
 static bool src_is_int(const schema *s, size_t i) { return sf_source_column_is_integer(s->src, i); }
+static size_t src_count(const schema *s) { return sf_source_n_columns(s->src); }
+static const char *src_name(const schema *s, size_t i) { return sf_source_column_name(s->src, i); }
+static size_t tab_count(const schema *s) { return s->t->n_cols; }
+static const char *tab_name(const schema *s, size_t i) { return s->t->names ? s->t->names[i] : NULL; }
 
 static long tab_find(const schema *s, const char *name)
 {
@@ -1037,14 +1084,16 @@ static bool tab_is_int(const schema *s, size_t i) { return s->t->cols[i].is_inte
 sf_status sf_design_bind(sf_design *d, const sf_source *src, sf_error *err)
 {
     if (!d || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "design or source is NULL");
-    schema sc = {.find = src_find, .is_category = src_is_cat, .is_integer = src_is_int, .src = src};
+    schema sc = {.find = src_find, .count = src_count, .name = src_name, .is_category = src_is_cat,
+                 .is_integer = src_is_int, .src = src};
     return bind_schema(d, &sc, err);
 }
 
 sf_status sf_design_bind_table(sf_design *d, const sf_table *t, sf_error *err)
 {
     if (!d || !t) return sfi_fail(err, SF_ERR_ARG, NULL, "design or table is NULL");
-    schema sc = {.find = tab_find, .is_category = tab_is_cat, .is_integer = tab_is_int, .t = t};
+    schema sc = {.find = tab_find, .count = tab_count, .name = tab_name, .is_category = tab_is_cat,
+                 .is_integer = tab_is_int, .t = t};
     return bind_schema(d, &sc, err);
 }
 
@@ -2133,7 +2182,9 @@ sf_status sf_design_build_rows(const sf_design *d, const sf_table *t, double *x,
                     if (lv[f * n + i] == -2) {
                         char txt[256];
                         unknown_text(fa, &cx, i, txt, sizeof txt);
-                        st = row_fail(t, i, err, fa->name, "value '%s' of '%s' was not seen when the design was fitted",
+                        st = row_fail(t, i, err, fa->name,
+                                      fa->levels_given ? "value '%s' of '%s' is not among the levels given in the formula"
+                                                       : "value '%s' of '%s' was not seen when the design was fitted",
                                       txt, fa->name);
                         break;
                     }

@@ -141,6 +141,8 @@ typedef struct plan_op {
 typedef struct schema schema;
 struct schema {
     long (*find)(const schema *s, const char *name);
+    size_t (*count)(const schema *s);
+    const char *(*name)(const schema *s, size_t i);
     bool (*is_category)(const schema *s, size_t i);
     bool (*is_integer)(const schema *s, size_t i);
     const sf_source *src;

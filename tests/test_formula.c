@@ -482,6 +482,8 @@ static void t_bind_errors(void **state)
     (void)state;
     static const bad_formula bad[] = {
         {"y ~ a + nosuch", 9, "unknown column 'nosuch'"},
+        {"y ~ a + cat", 9, "unknown column 'cat' (did you mean 'cat1'?)"},
+        {"y ~ A + b", 5, "unknown column 'A' (did you mean 'a'?)"},
         {"y ~ I(a + g)", 11, "column 'g' holds text"},
         {"g ~ a", 1, "the response must be one numeric column"},
         {"y + a ~ b", 1, "the response must be one numeric column"},
