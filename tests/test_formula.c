@@ -516,6 +516,8 @@ static void t_bind_errors(void **state)
 
 /* ---- fit, finish and build errors ---- */
 
+static sf_design *save_load(const sf_design *d, const char *group);
+
 static sf_design *fitted(const char *formula, const sf_design_params *p, sf_source *s, sf_status want_finish,
                          sf_error *err)
 {
@@ -543,6 +545,13 @@ static void t_levels_missing_value(void **state)
     sf_design_free(d);
     d = fitted("y ~ C(g, levels=['lo', 'hi'])", NULL, s, SF_ERR_ARG, &err);
     assert_non_null(strstr(err.message, "value 'mid'"));
+    uint64_t row = err.where.row;
+    /* the finding survives a save and a load of the partial state */
+    sf_design *back = save_load(d, "/partial");
+    assert_int_equal(sf_design_finish(back, &err), SF_ERR_ARG);
+    assert_non_null(strstr(err.message, "value 'mid'"));
+    assert_int_equal(err.where.row, row);
+    sf_design_free(back);
     sf_design_free(d);
     d = fitted("y ~ C(g, Treatment('nope'))", NULL, s, SF_ERR_ARG, &err);
     assert_non_null(strstr(err.message, "specified level 'nope' not found"));
