@@ -1838,10 +1838,8 @@ static int bool_token(const char *s)
 static sf_status finish_factor(sf_design *d, dfactor *f, sf_error *err)
 {
     if (f->bad_value) {
-        sf_where w;
-        sfi_where_init(&w, "");
-        w.row = f->bad_row;
-        w.line = f->bad_line;
+        /* a formula error: the caret goes under the level list, the message
+         * says where in the data the value is */
         char lv[64] = "";
         if (f->n_given) {
             size_t k = 0;
@@ -1852,10 +1850,13 @@ static sf_status finish_factor(sf_design *d, dfactor *f, sf_error *err)
             }
             if (f->n_given > 4) snprintf(lv + k, sizeof lv - k, "...");
         }
-        sf_status st = sfi_fail(err, SF_ERR_ARG, &w,
-                                "value '%s' of '%s' is not among the levels given in the formula (expected: [%s])",
-                                f->bad_value, f->name, lv);
-        sfi_error_field(err, f->name);
+        char at[64] = "";
+        if (f->bad_line) snprintf(at, sizeof at, " (data row %llu, line %llu)", (unsigned long long)f->bad_row,
+                                  (unsigned long long)f->bad_line);
+        else snprintf(at, sizeof at, " (data row %llu)", (unsigned long long)f->bad_row);
+        sf_status st = sfi_formula_fail(err, f->levels_node ? f->levels_node->span : f->span,
+                                        "the levels of '%s' miss the value '%s' found in the data%s (levels: [%s])",
+                                        f->name, f->bad_value, at, lv);
         return st;
     }
     size_t n = f->levels_given ? f->n_given : f->seen.n;
