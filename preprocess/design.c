@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+
 #include "preprocess/design_impl.h"
 
 /* ---- values and level sets ---- */
@@ -593,20 +596,18 @@ static sf_status level_list(const sf_design *d, const sfi_node *n, dvalue **out,
 /* Treatment, Treatment(ref), Treatment(reference=ref), Sum, Sum(omit), Helmert, Diff */
 static sf_status contrast_spec(const sf_design *d, const sfi_node *n, bool resolve, dfactor *f, sf_error *err)
 {
-    static const char *const names[] = {"Treatment", "Sum", "Helmert", "Diff"};
-    static const char *const kw[] = {"reference", "omit", NULL, NULL};
+    static const char *const names[] = {"Treatment", "Sum", "Helmert", "Diff", "Poly"};
+    static const char *const kw[] = {"reference", "omit", NULL, NULL, "scores"};
     const char *name = n->text;
     if (n->kind != SFI_N_NAME && n->kind != SFI_N_CALL)
-        return sfi_formula_fail(err, n->span, "expected a contrast: Treatment, Sum, Helmert or Diff");
+        return sfi_formula_fail(err, n->span, "expected a contrast: Treatment, Sum, Helmert, Diff or Poly");
     if (strncmp(name, "patsy.", 6) == 0) name += 6;
     int k;
-    for (k = 0; k < 4; k++)
+    for (k = 0; k < 5; k++)
         if (strcmp(name, names[k]) == 0) break;
-    if (k == 4) {
-        if (strcmp(name, "Poly") == 0)
-            return sfi_formula_fail(err, n->name_span, "the Poly contrast is not supported");
-        return sfi_formula_fail(err, n->name_span, "unknown contrast '%s' (known: Treatment, Sum, Helmert, Diff)", name);
-    }
+    if (k == 5)
+        return sfi_formula_fail(err, n->name_span, "unknown contrast '%s' (known: Treatment, Sum, Helmert, Diff, Poly)",
+                                name);
     f->contrast = k;
     if (n->kind == SFI_N_NAME) return SF_OK;
     if (n->n_kids > 1 || (n->n_kids == 1 && !kw[k]))
@@ -620,6 +621,14 @@ static sf_status contrast_spec(const sf_design *d, const sfi_node *n, bool resol
     }
     if (a->kind == SFI_N_CONST && strcmp(a->text, "None") == 0) return SF_OK;
     if (!resolve && a->kind == SFI_N_NAME) return SF_OK; /* a define, resolved at bind */
+    if (k == CT_POLY) {
+        if (!resolve) return SF_OK;
+        SF_TRY(level_list(d, a, &f->scores, &f->n_scores, err));
+        for (size_t q = 0; q < f->n_scores; q++)
+            if (f->scores[q].kind == DV_STR) return sfi_formula_fail(err, a->span, "Poly scores must be numbers");
+        f->ref_span = a->span;
+        return SF_OK;
+    }
     SF_TRY(literal(d, a, &f->ref, err));
     f->has_ref = true;
     f->ref_span = a->span;
@@ -1017,6 +1026,7 @@ void sfi_design_unbind(sf_design *d)
         for (size_t i = 0; i < d->f->n_factors; i++) {
             dfactor *f = &d->fac[i];
             free(f->given);
+            free(f->scores);
             lset_free(&f->seen);
             lset_free(&f->lookup);
             for (int c = 0; c < 2; c++) {
@@ -1122,6 +1132,7 @@ sf_status sf_design_new(sf_design **out, const char *formula, const sf_design_pa
         return sfi_fail(err, SF_ERR_ARG, NULL, "unknown_level must be SF_UNKNOWN_ERROR or SF_UNKNOWN_ZERO");
     if (prm.max_levels == 0) prm.max_levels = 10000;
     if (prm.max_levels > 100000000) return sfi_fail(err, SF_ERR_ARG, NULL, "max_levels is too large");
+    sf_library_init(); /* Poly's QR goes through GSL */
     sf_design *d = calloc(1, sizeof *d);
     if (!d) return sfi_nomem(err);
     d->p = prm;
@@ -1730,8 +1741,73 @@ static sf_status ref_index(const dfactor *f, size_t *out, sf_error *err)
     return sfi_formula_fail(err, f->ref_span, "specified level %s not found among the levels of '%s'", txt, f->name);
 }
 
+/* contrasts.py Poly._code_either: orthogonal polynomials from the QR
+ * decomposition of the centred scores' Vandermonde matrix, columns signed so
+ * R's diagonal is positive, divided as patsy divides (by row norms, broadcast
+ * over columns), the constant column set to 1. numpy's LAPACK and GSL's
+ * Householder QR agree to rounding, not bitwise. */
+static sf_status poly_coding(dfactor *f, bool full, coding *c, sf_error *err)
+{
+    size_t n = f->n_levels;
+    if (f->scores && f->n_scores != n)
+        return sfi_formula_fail(err, f->ref_span, "number of levels (%zu) does not match number of scores (%zu)", n,
+                                f->n_scores);
+    gsl_matrix *a = gsl_matrix_alloc(n, n), *q = gsl_matrix_alloc(n, n), *r = gsl_matrix_alloc(n, n);
+    gsl_vector *tau = gsl_vector_alloc(n);
+    sf_status st = a && q && r && tau ? SF_OK : sfi_nomem(err);
+    if (st == SF_OK) {
+        double mean = 0;
+        for (size_t i = 0; i < n; i++) mean += f->scores ? f->scores[i].num : (double)i;
+        mean /= (double)n;
+        for (size_t i = 0; i < n; i++) {
+            double sc = (f->scores ? f->scores[i].num : (double)i) - mean;
+            for (size_t j = 0; j < n; j++) gsl_matrix_set(a, i, j, pow(sc, (double)j));
+        }
+        if (gsl_linalg_QR_decomp(a, tau) != GSL_SUCCESS || gsl_linalg_QR_unpack(a, tau, q, r) != GSL_SUCCESS)
+            st = sfi_formula_fail(err, f->span, "the Poly contrast of '%s' failed (QR)", f->name);
+    }
+    if (st == SF_OK) {
+        for (size_t j = 0; j < n; j++) {
+            double rj = gsl_matrix_get(r, j, j), sg = rj > 0 ? 1 : rj < 0 ? -1 : 0;
+            for (size_t i = 0; i < n; i++) gsl_matrix_set(q, i, j, gsl_matrix_get(q, i, j) * sg);
+        }
+        double *rn = malloc(n * sizeof *rn);
+        if (!rn) st = sfi_nomem(err);
+        for (size_t i = 0; rn && i < n; i++) {
+            double s2 = 0;
+            for (size_t j = 0; j < n; j++) s2 += gsl_matrix_get(q, i, j) * gsl_matrix_get(q, i, j);
+            rn[i] = sqrt(s2);
+        }
+        for (size_t i = 0; rn && i < n; i++)
+            for (size_t j = 0; j < n; j++) gsl_matrix_set(q, i, j, gsl_matrix_get(q, i, j) / rn[j]);
+        free(rn);
+    }
+    size_t k = full ? n : n - 1, off = full ? 0 : 1;
+    if (st == SF_OK) {
+        c->k = k;
+        c->m = calloc(n * (k ? k : 1), sizeof *c->m);
+        c->suffix = calloc(k ? k : 1, sizeof *c->suffix);
+        if (!c->m || !c->suffix) st = sfi_nomem(err);
+    }
+    static const char *const low[] = {".Constant", ".Linear", ".Quadratic", ".Cubic"};
+    for (size_t j = 0; j < k && st == SF_OK; j++) {
+        size_t deg = j + off;
+        for (size_t i = 0; i < n; i++) c->m[i * k + j] = deg == 0 ? 1.0 : gsl_matrix_get(q, i, deg);
+        char buf[32];
+        if (deg < 4) snprintf(buf, sizeof buf, "%s", low[deg]);
+        else snprintf(buf, sizeof buf, "^%zu", deg);
+        if (!(c->suffix[j] = strdup(buf))) st = sfi_nomem(err);
+    }
+    gsl_matrix_free(a);
+    gsl_matrix_free(q);
+    gsl_matrix_free(r);
+    gsl_vector_free(tau);
+    return st;
+}
+
 static sf_status make_coding(dfactor *f, bool full, coding *c, sf_error *err)
 {
+    if (f->contrast == CT_POLY) return poly_coding(f, full, c, err);
     size_t n = f->n_levels;
     size_t omit = 0;
     bool has_omit = !full || f->contrast == CT_SUM;

@@ -79,7 +79,7 @@ typedef struct coding {
 } coding;
 
 enum { CODE_NUMERIC = 0, CODE_FULL = 1, CODE_REDUCED = 2 };
-enum { CT_TREATMENT = 0, CT_SUM = 1, CT_HELMERT = 2, CT_DIFF = 3 };
+enum { CT_TREATMENT = 0, CT_SUM = 1, CT_HELMERT = 2, CT_DIFF = 3, CT_POLY = 4 };
 
 typedef struct dfactor {
     const char *name; /* borrowed from the formula */
@@ -92,6 +92,8 @@ typedef struct dfactor {
     int contrast;
     bool has_ref;
     dvalue ref;
+    dvalue *scores;   /* Poly(scores): one number per level, or NULL (0, 1, 2, ...) */
+    size_t n_scores;
     sfi_span ref_span;
     const sfi_node *levels_node;
     bool levels_given;

@@ -248,7 +248,7 @@ static void json_value(sfi_buf *b, const dvalue *v)
 
 void sfi_design_to_json(const sf_design *d, sfi_buf *b)
 {
-    static const char *const contrasts[] = {"Treatment", "Sum", "Helmert", "Diff"};
+    static const char *const contrasts[] = {"Treatment", "Sum", "Helmert", "Diff", "Poly"};
     sfi_buf_printf(b, "\"params\": {\"formula\": ");
     sfi_buf_json_string(b, d->f->text, strlen(d->f->text));
     sfi_buf_printf(b, ", \"na_action\": \"%s\", \"unknown_level\": \"%s\", \"max_levels\": %zu, \"defines\": {",

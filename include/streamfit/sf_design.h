@@ -13,7 +13,7 @@
  * numpy.), one comparison (< > <= >= == !=: a boolean, so a categorical factor
  * with levels False and True, or 0/1 inside arithmetic), center(x),
  * standardize(x[, center=, rescale=, ddof=]) (alias scale),
- * and C(x[, Treatment | Treatment(ref) | Sum | Sum(omit) | Helmert | Diff]
+ * and C(x[, Treatment | Treatment(ref) | Sum | Sum(omit) | Helmert | Diff | Poly | Poly(scores)]
  * [, levels=[...] | levels=range(a, b) | levels=np.arange(n) | levels=NAME]),
  * where NAME was given with sf_design_define. String columns are categorical
  * automatically (text of pandas' True/False words is boolean, as pandas reads
