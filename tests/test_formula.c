@@ -740,6 +740,39 @@ static void t_predict_without_response(void **state)
     sf_source_close(s);
 }
 
+/* Defined names: a number in arithmetic, a string as a reference, a list as
+ * levels; patsy names the columns by the names, not the values. */
+static void t_defines(void **state)
+{
+    (void)state;
+    sf_source *s = open_csv(0, 0);
+    sf_error err;
+    sf_design *d;
+    assert_int_equal(sf_design_new(&d, "y ~ I(a * k2) + C(g, Treatment(ref)) + C(z, levels=zs)", NULL, &err), SF_OK);
+    assert_int_equal(sf_design_define(d, "k2", "2", &err), SF_OK);
+    assert_int_equal(sf_design_define(d, "ref", "'mid'", &err), SF_OK);
+    assert_int_equal(sf_design_define(d, "zs", "[3, 2, 1]", &err), SF_OK);
+    assert_int_equal(sf_design_define(d, "zs", "(3, 1, 2)", &err), SF_OK); /* the last one counts */
+    assert_int_equal(sf_design_bind(d, s, &err), SF_OK);
+    assert_int_equal(sf_design_define(d, "late", "1", &err), SF_ERR_STATE);
+    fit_source(d, s);
+    assert_int_equal(sf_source_rewind(s, &err), SF_OK);
+    assert_int_equal(sf_design_finish(d, &err), SF_OK);
+    static const char *const names[] = {"Intercept", "C(g, Treatment(ref))[T.hi]", "C(g, Treatment(ref))[T.lo]",
+                                        "C(z, levels=zs)[T.1]", "C(z, levels=zs)[T.2]", "I(a * k2)"};
+    assert_int_equal(sf_design_n_columns(d), 6);
+    for (size_t j = 0; j < 6; j++) assert_string_equal(sf_design_column_name(d, j), names[j]);
+    const sf_table *t;
+    assert_int_equal(sf_source_next(s, &t, &err), SF_OK);
+    double x[60 * 6], y[60];
+    size_t rows[60], n;
+    assert_int_equal(sf_design_build_rows(d, t, x, 6, y, rows, &n, NULL, &err), SF_OK);
+    size_t ia = (size_t)sf_source_column_index(s, "a");
+    for (size_t i = 0; i < n; i++) assert_double_bits(x[i * 6 + 5], 2 * t->cols[ia].values[rows[i]]);
+    sf_design_free(d);
+    sf_source_close(s);
+}
+
 static void t_bad_arguments(void **state)
 {
     (void)state;
@@ -960,6 +993,7 @@ int main(void)
         cmocka_unit_test(t_levels_missing_value),
         cmocka_unit_test(t_build_errors),
         cmocka_unit_test(t_boolean_text),
+        cmocka_unit_test(t_defines),
         cmocka_unit_test(t_predict_without_response),
         cmocka_unit_test(t_bad_arguments),
     };
