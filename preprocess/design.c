@@ -445,7 +445,8 @@ static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *o
                                   .a = -1, .b = -1},
                       out, err);
     case SFI_N_NAME: {
-        const define *df = find_define(d, n->text);
+        /* data columns come before defined names, as patsy's VarLookupDict([data, env]) */
+        const define *df = cx->sc && cx->sc->find(cx->sc, n->text) >= 0 ? NULL : find_define(d, n->text);
         if (df && df->val->kind == SFI_N_NUM)
             return add_ev(d, (evnode){.op = EV_CONST, .c = df->val->num, .is_const = true, .is_int = df->val->is_int,
                                       .a = -1, .b = -1},
@@ -733,7 +734,7 @@ static sf_status compile_factor(sf_design *d, const cctx *cx, size_t i, sf_error
         SF_TRY(check_q(data, err));
         colname = data->kids[0]->text;
     }
-    if (colname && cx->sc && !(data->kind == SFI_N_NAME && find_define(d, colname))) {
+    if (colname && cx->sc && (cx->sc->find(cx->sc, colname) >= 0 || !find_define(d, colname))) {
         size_t col;
         SF_TRY(use_column(d, cx->sc, colname, data->kind == SFI_N_NAME ? data->span : data->kids[0]->span, &col, err));
         if (d->cols[col].is_category) {

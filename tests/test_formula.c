@@ -753,6 +753,7 @@ static void t_defines(void **state)
     assert_int_equal(sf_design_define(d, "ref", "'mid'", &err), SF_OK);
     assert_int_equal(sf_design_define(d, "zs", "[3, 2, 1]", &err), SF_OK);
     assert_int_equal(sf_design_define(d, "zs", "(3, 1, 2)", &err), SF_OK); /* the last one counts */
+    assert_int_equal(sf_design_define(d, "a", "100", &err), SF_OK); /* a column wins over a define */
     assert_int_equal(sf_design_bind(d, s, &err), SF_OK);
     assert_int_equal(sf_design_define(d, "late", "1", &err), SF_ERR_STATE);
     fit_source(d, s);
