@@ -54,7 +54,8 @@ best() {
 echo "# CSV -> design matrix -> HDF5 (seed 000)"
 echo
 echo "Made by \`sh bench/design.sh\` on $(date -u '+%Y-%m-%d %H:%M:%S UTC'); $(nproc) cores;"
-echo "$(wc -c < "$CSV") bytes, $ROWS rows; formula \`$FORMULA\` with lnames = np.arange(5)."
+echo "$(wc -c < "$CSV") bytes, $ROWS rows; formula \`$FORMULA\` with lnames = np.arange(5);"
+echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared: compare within one run)."
 echo
 echo "| tool | seconds | peak RSS MiB | x pandas+patsy |"
 echo "|---|---:|---:|---:|"

@@ -14,6 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gsl/gsl_errno.h>
+#include <gsl/gsl_linalg.h>
+
 #include "preprocess/design_impl.h"
 
 /* ---- values and level sets ---- */
@@ -223,6 +226,47 @@ static sf_status add_ev(sf_design *d, evnode e, int *out, sf_error *err)
     return SF_OK;
 }
 
+/* Levenshtein distance of a and b, stopping above limit. */
+static size_t edit_distance(const char *a, const char *b, size_t limit)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 64 || nb > 64 || (na > nb ? na - nb : nb - na) > limit) return limit + 1;
+    size_t row[65];
+    for (size_t j = 0; j <= nb; j++) row[j] = j;
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = row[j];
+            size_t best = diag + (a[i - 1] != b[j - 1]);
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            if (up + 1 < best) best = up + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[nb];
+}
+
+/* The column whose name is nearest to name (at most 2 edits, or differing only
+ * in case), for "did you mean"; NULL if none. */
+static const char *closest_name(const schema *sc, const char *name)
+{
+    if (!sc || !sc->count) return NULL;
+    const char *best = NULL;
+    size_t best_d = 3;
+    for (size_t i = 0; i < sc->count(sc); i++) {
+        const char *c = sc->name(sc, i);
+        if (!c) continue;
+        size_t dist = strcasecmp(c, name) == 0 ? 0 : edit_distance(c, name, 2);
+        if (dist < best_d) {
+            best_d = dist;
+            best = c;
+        }
+    }
+    return best;
+}
+
 /* Finds (or adds) a used column; in dry mode (no schema) nothing is resolved. */
 static sf_status use_column(sf_design *d, const schema *sc, const char *name, sfi_span span, size_t *out,
                             sf_error *err)
@@ -236,6 +280,8 @@ static sf_status use_column(sf_design *d, const schema *sc, const char *name, sf
     if (idx < 0) {
         if (find_define(d, name))
             return sfi_formula_fail(err, span, "'%s' is a defined value, not a column", name);
+        const char *near = closest_name(sc, name);
+        if (near) return sfi_formula_fail(err, span, "unknown column '%s' (did you mean '%s'?)", name, near);
         return sfi_formula_fail(err, span, "unknown column '%s'", name);
     }
     ucol *a = realloc(d->cols, (d->n_cols + 1) * sizeof *a);
@@ -260,6 +306,18 @@ typedef struct cctx {
 
 static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *out, sf_error *err);
 
+static double compare(char op, double a, double b)
+{
+    switch (op) {
+    case '<': return a < b;
+    case '>': return a > b;
+    case 'l': return a <= b;
+    case 'g': return a >= b;
+    case '=': return a == b;
+    default: return a != b;
+    }
+}
+
 static double py_binop(char op, double a, double b)
 {
     switch (op) {
@@ -267,7 +325,8 @@ static double py_binop(char op, double a, double b)
     case '-': return a - b;
     case '*': return a * b;
     case '/': return a / b;
-    default: return pow(a, b);
+    case '^': return pow(a, b);
+    default: return compare(op, a, b);
     }
 }
 
@@ -386,7 +445,8 @@ static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *o
                                   .a = -1, .b = -1},
                       out, err);
     case SFI_N_NAME: {
-        const define *df = find_define(d, n->text);
+        /* data columns come before defined names, as patsy's VarLookupDict([data, env]) */
+        const define *df = cx->sc && cx->sc->find(cx->sc, n->text) >= 0 ? NULL : find_define(d, n->text);
         if (df && df->val->kind == SFI_N_NUM)
             return add_ev(d, (evnode){.op = EV_CONST, .c = df->val->num, .is_const = true, .is_int = df->val->is_int,
                                       .a = -1, .b = -1},
@@ -421,9 +481,13 @@ static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *o
         SF_TRY(compile(d, cx, n->kids[1], &b, err));
         const evnode *ea = &d->ev[a], *eb = &d->ev[b];
         evnode e = {.a = a, .b = b};
-        e.op = n->op == '+' ? EV_ADD : n->op == '-' ? EV_SUB : n->op == '*' ? EV_MUL : n->op == '/' ? EV_DIV : EV_POW;
-        /* numpy int64 rules: + - * and ** to a non-negative power stay integers; / does not */
-        e.is_int = ea->is_int && eb->is_int && e.op != EV_DIV && (e.op != EV_POW || (eb->is_const && eb->c >= 0));
+        e.op = n->op == '+' ? EV_ADD : n->op == '-' ? EV_SUB : n->op == '*' ? EV_MUL : n->op == '/' ? EV_DIV
+               : n->op == '^' ? EV_POW : EV_CMP;
+        e.cmp = n->op;
+        /* numpy int64 rules: + - * and ** to a non-negative power stay integers; / does
+         * not; a comparison is a boolean, an integer in arithmetic */
+        e.is_int = e.op == EV_CMP ||
+                   (ea->is_int && eb->is_int && e.op != EV_DIV && (e.op != EV_POW || (eb->is_const && eb->c >= 0)));
         if (ea->is_const && eb->is_const) {
             double v = py_binop(n->op, ea->c, eb->c);
             e = (evnode){.op = EV_CONST, .c = v, .is_const = true, .is_int = e.is_int, .a = -1, .b = -1};
@@ -533,20 +597,18 @@ static sf_status level_list(const sf_design *d, const sfi_node *n, dvalue **out,
 /* Treatment, Treatment(ref), Treatment(reference=ref), Sum, Sum(omit), Helmert, Diff */
 static sf_status contrast_spec(const sf_design *d, const sfi_node *n, bool resolve, dfactor *f, sf_error *err)
 {
-    static const char *const names[] = {"Treatment", "Sum", "Helmert", "Diff"};
-    static const char *const kw[] = {"reference", "omit", NULL, NULL};
+    static const char *const names[] = {"Treatment", "Sum", "Helmert", "Diff", "Poly"};
+    static const char *const kw[] = {"reference", "omit", NULL, NULL, "scores"};
     const char *name = n->text;
     if (n->kind != SFI_N_NAME && n->kind != SFI_N_CALL)
-        return sfi_formula_fail(err, n->span, "expected a contrast: Treatment, Sum, Helmert or Diff");
+        return sfi_formula_fail(err, n->span, "expected a contrast: Treatment, Sum, Helmert, Diff or Poly");
     if (strncmp(name, "patsy.", 6) == 0) name += 6;
     int k;
-    for (k = 0; k < 4; k++)
+    for (k = 0; k < 5; k++)
         if (strcmp(name, names[k]) == 0) break;
-    if (k == 4) {
-        if (strcmp(name, "Poly") == 0)
-            return sfi_formula_fail(err, n->name_span, "the Poly contrast is not supported");
-        return sfi_formula_fail(err, n->name_span, "unknown contrast '%s' (known: Treatment, Sum, Helmert, Diff)", name);
-    }
+    if (k == 5)
+        return sfi_formula_fail(err, n->name_span, "unknown contrast '%s' (known: Treatment, Sum, Helmert, Diff, Poly)",
+                                name);
     f->contrast = k;
     if (n->kind == SFI_N_NAME) return SF_OK;
     if (n->n_kids > 1 || (n->n_kids == 1 && !kw[k]))
@@ -560,6 +622,14 @@ static sf_status contrast_spec(const sf_design *d, const sfi_node *n, bool resol
     }
     if (a->kind == SFI_N_CONST && strcmp(a->text, "None") == 0) return SF_OK;
     if (!resolve && a->kind == SFI_N_NAME) return SF_OK; /* a define, resolved at bind */
+    if (k == CT_POLY) {
+        if (!resolve) return SF_OK;
+        SF_TRY(level_list(d, a, &f->scores, &f->n_scores, err));
+        for (size_t q = 0; q < f->n_scores; q++)
+            if (f->scores[q].kind == DV_STR) return sfi_formula_fail(err, a->span, "Poly scores must be numbers");
+        f->ref_span = a->span;
+        return SF_OK;
+    }
     SF_TRY(literal(d, a, &f->ref, err));
     f->has_ref = true;
     f->ref_span = a->span;
@@ -664,7 +734,7 @@ static sf_status compile_factor(sf_design *d, const cctx *cx, size_t i, sf_error
         SF_TRY(check_q(data, err));
         colname = data->kids[0]->text;
     }
-    if (colname && cx->sc && !(data->kind == SFI_N_NAME && find_define(d, colname))) {
+    if (colname && cx->sc && (cx->sc->find(cx->sc, colname) >= 0 || !find_define(d, colname))) {
         size_t col;
         SF_TRY(use_column(d, cx->sc, colname, data->kind == SFI_N_NAME ? data->span : data->kids[0]->span, &col, err));
         if (d->cols[col].is_category) {
@@ -675,6 +745,20 @@ static sf_status compile_factor(sf_design *d, const cctx *cx, size_t i, sf_error
         }
     }
     SF_TRY(compile(d, cx, data, &f->root, err));
+    if (d->ev[f->root].op == EV_CMP && !f->levels_given) {
+        /* numpy gives booleans: categorical (build.py guess_categorical), with
+         * both levels known (CategoricalSniffer on a bool array) */
+        f->categorical = true;
+        if (cx->sc) {
+            f->given = calloc(2, sizeof *f->given);
+            if (!f->given) return sfi_nomem(err);
+            f->given[0] = (dvalue){DV_BOOL, true, 0, NULL};
+            f->given[1] = (dvalue){DV_BOOL, true, 1, NULL};
+            f->n_given = 2;
+            f->levels_given = true;
+            SF_TRY(build_lookup(f, f->given, 2, err));
+        }
+    }
     if (f->categorical && has_stat(d, f->root))
         return sfi_formula_fail(err, data->span, "stateful transforms inside C() are not supported");
     if (cx->sc && !uses_column(d, f->root))
@@ -943,6 +1027,7 @@ void sfi_design_unbind(sf_design *d)
         for (size_t i = 0; i < d->f->n_factors; i++) {
             dfactor *f = &d->fac[i];
             free(f->given);
+            free(f->scores);
             lset_free(&f->seen);
             lset_free(&f->lookup);
             for (int c = 0; c < 2; c++) {
@@ -993,6 +1078,10 @@ void sfi_design_unfinish(sf_design *d)
 static long src_find(const schema *s, const char *name) { return sf_source_column_index(s->src, name); }
 static bool src_is_cat(const schema *s, size_t i) { return sf_source_column_type(s->src, i) == SF_COL_CATEGORY; }
 static bool src_is_int(const schema *s, size_t i) { return sf_source_column_is_integer(s->src, i); }
+static size_t src_count(const schema *s) { return sf_source_n_columns(s->src); }
+static const char *src_name(const schema *s, size_t i) { return sf_source_column_name(s->src, i); }
+static size_t tab_count(const schema *s) { return s->t->n_cols; }
+static const char *tab_name(const schema *s, size_t i) { return s->t->names ? s->t->names[i] : NULL; }
 
 static long tab_find(const schema *s, const char *name)
 {
@@ -1006,14 +1095,16 @@ static bool tab_is_int(const schema *s, size_t i) { return s->t->cols[i].is_inte
 sf_status sf_design_bind(sf_design *d, const sf_source *src, sf_error *err)
 {
     if (!d || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "design or source is NULL");
-    schema sc = {.find = src_find, .is_category = src_is_cat, .is_integer = src_is_int, .src = src};
+    schema sc = {.find = src_find, .count = src_count, .name = src_name, .is_category = src_is_cat,
+                 .is_integer = src_is_int, .src = src};
     return bind_schema(d, &sc, err);
 }
 
 sf_status sf_design_bind_table(sf_design *d, const sf_table *t, sf_error *err)
 {
     if (!d || !t) return sfi_fail(err, SF_ERR_ARG, NULL, "design or table is NULL");
-    schema sc = {.find = tab_find, .is_category = tab_is_cat, .is_integer = tab_is_int, .t = t};
+    schema sc = {.find = tab_find, .count = tab_count, .name = tab_name, .is_category = tab_is_cat,
+                 .is_integer = tab_is_int, .t = t};
     return bind_schema(d, &sc, err);
 }
 
@@ -1042,6 +1133,7 @@ sf_status sf_design_new(sf_design **out, const char *formula, const sf_design_pa
         return sfi_fail(err, SF_ERR_ARG, NULL, "unknown_level must be SF_UNKNOWN_ERROR or SF_UNKNOWN_ZERO");
     if (prm.max_levels == 0) prm.max_levels = 10000;
     if (prm.max_levels > 100000000) return sfi_fail(err, SF_ERR_ARG, NULL, "max_levels is too large");
+    sf_library_init(); /* Poly's QR goes through GSL */
     sf_design *d = calloc(1, sizeof *d);
     if (!d) return sfi_nomem(err);
     d->p = prm;
@@ -1282,6 +1374,7 @@ static evres eval_node(const evctx *cx, int k)
     case EV_SUB: SF_BINLOOP(x - y); break;
     case EV_MUL: SF_BINLOOP(x * y); break;
     case EV_DIV: SF_BINLOOP(x / y); break;
+    case EV_CMP: SF_BINLOOP(compare(e->cmp, x, y)); break;
     default: SF_BINLOOP(pow(x, y)); break;
     }
 #undef SF_BINLOOP
@@ -1602,6 +1695,7 @@ static bool expr_is_int(const sf_design *d, int k)
     case EV_COL: return d->cols[e->col].is_integer && d->cols[e->col].all_int;
     case EV_NEG: return expr_is_int(d, e->a);
     case EV_FN: return e->fn == 4 && expr_is_int(d, e->a);
+    case EV_CMP: return true;
     case EV_ADD: case EV_SUB: case EV_MUL: return expr_is_int(d, e->a) && expr_is_int(d, e->b);
     case EV_POW: return expr_is_int(d, e->a) && expr_is_int(d, e->b) && d->ev[e->b].is_const && d->ev[e->b].c >= 0;
     default: return false;
@@ -1648,8 +1742,73 @@ static sf_status ref_index(const dfactor *f, size_t *out, sf_error *err)
     return sfi_formula_fail(err, f->ref_span, "specified level %s not found among the levels of '%s'", txt, f->name);
 }
 
+/* contrasts.py Poly._code_either: orthogonal polynomials from the QR
+ * decomposition of the centred scores' Vandermonde matrix, columns signed so
+ * R's diagonal is positive, divided as patsy divides (by row norms, broadcast
+ * over columns), the constant column set to 1. numpy's LAPACK and GSL's
+ * Householder QR agree to rounding, not bitwise. */
+static sf_status poly_coding(dfactor *f, bool full, coding *c, sf_error *err)
+{
+    size_t n = f->n_levels;
+    if (f->scores && f->n_scores != n)
+        return sfi_formula_fail(err, f->ref_span, "number of levels (%zu) does not match number of scores (%zu)", n,
+                                f->n_scores);
+    gsl_matrix *a = gsl_matrix_alloc(n, n), *q = gsl_matrix_alloc(n, n), *r = gsl_matrix_alloc(n, n);
+    gsl_vector *tau = gsl_vector_alloc(n);
+    sf_status st = a && q && r && tau ? SF_OK : sfi_nomem(err);
+    if (st == SF_OK) {
+        double mean = 0;
+        for (size_t i = 0; i < n; i++) mean += f->scores ? f->scores[i].num : (double)i;
+        mean /= (double)n;
+        for (size_t i = 0; i < n; i++) {
+            double sc = (f->scores ? f->scores[i].num : (double)i) - mean;
+            for (size_t j = 0; j < n; j++) gsl_matrix_set(a, i, j, pow(sc, (double)j));
+        }
+        if (gsl_linalg_QR_decomp(a, tau) != GSL_SUCCESS || gsl_linalg_QR_unpack(a, tau, q, r) != GSL_SUCCESS)
+            st = sfi_formula_fail(err, f->span, "the Poly contrast of '%s' failed (QR)", f->name);
+    }
+    if (st == SF_OK) {
+        for (size_t j = 0; j < n; j++) {
+            double rj = gsl_matrix_get(r, j, j), sg = rj > 0 ? 1 : rj < 0 ? -1 : 0;
+            for (size_t i = 0; i < n; i++) gsl_matrix_set(q, i, j, gsl_matrix_get(q, i, j) * sg);
+        }
+        double *rn = malloc(n * sizeof *rn);
+        if (!rn) st = sfi_nomem(err);
+        for (size_t i = 0; rn && i < n; i++) {
+            double s2 = 0;
+            for (size_t j = 0; j < n; j++) s2 += gsl_matrix_get(q, i, j) * gsl_matrix_get(q, i, j);
+            rn[i] = sqrt(s2);
+        }
+        for (size_t i = 0; rn && i < n; i++)
+            for (size_t j = 0; j < n; j++) gsl_matrix_set(q, i, j, gsl_matrix_get(q, i, j) / rn[j]);
+        free(rn);
+    }
+    size_t k = full ? n : n - 1, off = full ? 0 : 1;
+    if (st == SF_OK) {
+        c->k = k;
+        c->m = calloc(n * (k ? k : 1), sizeof *c->m);
+        c->suffix = calloc(k ? k : 1, sizeof *c->suffix);
+        if (!c->m || !c->suffix) st = sfi_nomem(err);
+    }
+    static const char *const low[] = {".Constant", ".Linear", ".Quadratic", ".Cubic"};
+    for (size_t j = 0; j < k && st == SF_OK; j++) {
+        size_t deg = j + off;
+        for (size_t i = 0; i < n; i++) c->m[i * k + j] = deg == 0 ? 1.0 : gsl_matrix_get(q, i, deg);
+        char buf[32];
+        if (deg < 4) snprintf(buf, sizeof buf, "%s", low[deg]);
+        else snprintf(buf, sizeof buf, "^%zu", deg);
+        if (!(c->suffix[j] = strdup(buf))) st = sfi_nomem(err);
+    }
+    gsl_matrix_free(a);
+    gsl_matrix_free(q);
+    gsl_matrix_free(r);
+    gsl_vector_free(tau);
+    return st;
+}
+
 static sf_status make_coding(dfactor *f, bool full, coding *c, sf_error *err)
 {
+    if (f->contrast == CT_POLY) return poly_coding(f, full, c, err);
     size_t n = f->n_levels;
     size_t omit = 0;
     bool has_omit = !full || f->contrast == CT_SUM;
@@ -1756,10 +1915,8 @@ static int bool_token(const char *s)
 static sf_status finish_factor(sf_design *d, dfactor *f, sf_error *err)
 {
     if (f->bad_value) {
-        sf_where w;
-        sfi_where_init(&w, "");
-        w.row = f->bad_row;
-        w.line = f->bad_line;
+        /* a formula error: the caret goes under the level list, the message
+         * says where in the data the value is */
         char lv[64] = "";
         if (f->n_given) {
             size_t k = 0;
@@ -1770,10 +1927,13 @@ static sf_status finish_factor(sf_design *d, dfactor *f, sf_error *err)
             }
             if (f->n_given > 4) snprintf(lv + k, sizeof lv - k, "...");
         }
-        sf_status st = sfi_fail(err, SF_ERR_ARG, &w,
-                                "value '%s' of '%s' is not among the levels given in the formula (expected: [%s])",
-                                f->bad_value, f->name, lv);
-        sfi_error_field(err, f->name);
+        char at[64] = "";
+        if (f->bad_line) snprintf(at, sizeof at, " (data row %llu, line %llu)", (unsigned long long)f->bad_row,
+                                  (unsigned long long)f->bad_line);
+        else snprintf(at, sizeof at, " (data row %llu)", (unsigned long long)f->bad_row);
+        sf_status st = sfi_formula_fail(err, f->levels_node ? f->levels_node->span : f->span,
+                                        "the levels of '%s' miss the value '%s' found in the data%s (levels: [%s])",
+                                        f->name, f->bad_value, at, lv);
         return st;
     }
     size_t n = f->levels_given ? f->n_given : f->seen.n;
@@ -2100,7 +2260,9 @@ sf_status sf_design_build_rows(const sf_design *d, const sf_table *t, double *x,
                     if (lv[f * n + i] == -2) {
                         char txt[256];
                         unknown_text(fa, &cx, i, txt, sizeof txt);
-                        st = row_fail(t, i, err, fa->name, "value '%s' of '%s' was not seen when the design was fitted",
+                        st = row_fail(t, i, err, fa->name,
+                                      fa->levels_given ? "value '%s' of '%s' is not among the levels given in the formula"
+                                                       : "value '%s' of '%s' was not seen when the design was fitted",
                                       txt, fa->name);
                         break;
                     }

@@ -29,7 +29,7 @@ typedef struct lset {
 } lset;
 
 /* Compiled numeric expressions: nodes in d->ev, children by index. */
-typedef enum { EV_CONST, EV_COL, EV_NEG, EV_ADD, EV_SUB, EV_MUL, EV_DIV, EV_POW, EV_FN, EV_STAT } ev_op;
+typedef enum { EV_CONST, EV_COL, EV_NEG, EV_ADD, EV_SUB, EV_MUL, EV_DIV, EV_POW, EV_FN, EV_STAT, EV_CMP } ev_op;
 typedef struct evnode {
     ev_op op;
     int a, b;
@@ -37,6 +37,7 @@ typedef struct evnode {
     size_t col;   /* EV_COL: index in d->cols */
     int fn;       /* EV_FN: index of log, log1p, exp, sqrt, abs, log10, log2, expm1 */
     size_t stat;  /* EV_STAT: index in d->stats */
+    char cmp;     /* EV_CMP: '<' '>' 'l' 'g' '=' '!' (1.0 true, 0.0 false) */
     bool is_int;  /* integer-valued by numpy's int64 rules (for level names) */
     bool is_const;
 } evnode;
@@ -78,7 +79,7 @@ typedef struct coding {
 } coding;
 
 enum { CODE_NUMERIC = 0, CODE_FULL = 1, CODE_REDUCED = 2 };
-enum { CT_TREATMENT = 0, CT_SUM = 1, CT_HELMERT = 2, CT_DIFF = 3 };
+enum { CT_TREATMENT = 0, CT_SUM = 1, CT_HELMERT = 2, CT_DIFF = 3, CT_POLY = 4 };
 
 typedef struct dfactor {
     const char *name; /* borrowed from the formula */
@@ -91,6 +92,8 @@ typedef struct dfactor {
     int contrast;
     bool has_ref;
     dvalue ref;
+    dvalue *scores;   /* Poly(scores): one number per level, or NULL (0, 1, 2, ...) */
+    size_t n_scores;
     sfi_span ref_span;
     const sfi_node *levels_node;
     bool levels_given;
@@ -140,6 +143,8 @@ typedef struct plan_op {
 typedef struct schema schema;
 struct schema {
     long (*find)(const schema *s, const char *name);
+    size_t (*count)(const schema *s);
+    const char *(*name)(const schema *s, size_t i);
     bool (*is_category)(const schema *s, size_t i);
     bool (*is_integer)(const schema *s, size_t i);
     const sf_source *src;

@@ -73,6 +73,16 @@ sf_status sfi_design_save(const sf_design *d, hid_t g, const sfi_h5ctx *c)
         if (f->seen.is_str) st = sfi_h5_write_strings(c, g, name, (const char *const *)f->seen.str, f->seen.n);
         else st = sfi_h5_write_vec(c, g, name, f->seen.num, f->seen.n);
     }
+    /* a partial state remembers the first value outside a levels=[...] list */
+    for (size_t i = 0; i < d->f->n_factors && st == SF_OK; i++) {
+        const dfactor *f = &d->fac[i];
+        if (!f->bad_value) continue;
+        snprintf(name, sizeof name, "bad_value_%zu", i);
+        st = sfi_h5_attr_write_str(c, g, name, f->bad_value);
+        double where[2] = {(double)f->bad_row, (double)f->bad_line};
+        snprintf(name, sizeof name, "bad_where_%zu", i);
+        if (st == SF_OK) st = sfi_h5_write_vec(c, g, name, where, 2);
+    }
     for (size_t s = 0; s < d->n_stats && st == SF_OK; s++) {
         const dstat *x = &d->stats[s];
         double v[9];
@@ -119,6 +129,22 @@ static sf_status load_state(sf_design *d, hid_t g, const sfi_h5ctx *c)
             if (st == SF_OK && d->fac[i].seen.n != n) st = corrupt(c, "levels repeat");
             free(v);
         }
+    }
+    for (size_t i = 0; i < d->f->n_factors && st == SF_OK; i++) {
+        snprintf(name, sizeof name, "bad_value_%zu", i);
+        htri_t has = -1;
+        H5E_BEGIN_TRY { has = H5Aexists(g, name); } H5E_END_TRY;
+        if (has <= 0) continue;
+        dfactor *f = &d->fac[i];
+        st = sfi_h5_attr_read_str(c, g, name, &f->bad_value);
+        double *where = NULL;
+        snprintf(name, sizeof name, "bad_where_%zu", i);
+        if (st == SF_OK) st = sfi_h5_read_vec(c, g, name, 2, &where, NULL);
+        if (st == SF_OK) {
+            f->bad_row = (uint64_t)where[0];
+            f->bad_line = (uint64_t)where[1];
+        }
+        free(where);
     }
     for (size_t s = 0; s < d->n_stats && st == SF_OK; s++) {
         snprintf(name, sizeof name, "transform_%zu", s);
@@ -222,7 +248,7 @@ static void json_value(sfi_buf *b, const dvalue *v)
 
 void sfi_design_to_json(const sf_design *d, sfi_buf *b)
 {
-    static const char *const contrasts[] = {"Treatment", "Sum", "Helmert", "Diff"};
+    static const char *const contrasts[] = {"Treatment", "Sum", "Helmert", "Diff", "Poly"};
     sfi_buf_printf(b, "\"params\": {\"formula\": ");
     sfi_buf_json_string(b, d->f->text, strlen(d->f->text));
     sfi_buf_printf(b, ", \"na_action\": \"%s\", \"unknown_level\": \"%s\", \"max_levels\": %zu, \"defines\": {",

@@ -293,7 +293,7 @@ static sfi_node *x_expr(xparser *p);
 /* Python operators formulas have no use for get a message of their own. */
 static bool x_unsupported_op(xparser *p)
 {
-    static const char *const ops[] = {"//", "%", "<", ">", "==", "!=", "<=", ">=", "&", "|", "^", "~", "@", "<<", ">>"};
+    static const char *const ops[] = {"//", "%", "&", "|", "^", "~", "@", "<<", ">>"};
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
         if (xis(p, ops[k])) {
             const pytok *t = &p->lx->t[p->i];
@@ -572,6 +572,27 @@ static sfi_node *x_expr(xparser *p)
         return NULL;
     }
     sfi_node *n = x_binary(p, x_term, "+-");
+    /* one comparison: < > <= >= == != (coded '<' '>' 'l' 'g' '=' '!') */
+    static const char *const cmp[] = {"<=", ">=", "==", "!=", "<", ">"};
+    static const char code[] = {'l', 'g', '=', '!', '<', '>'};
+    for (int k = 0; n && k < 6; k++) {
+        if (!xis(p, cmp[k])) continue;
+        p->i++;
+        sfi_node *r = x_binary(p, x_term, "+-");
+        if (!r) return NULL;
+        for (int q = 0; q < 6; q++)
+            if (xis(p, cmp[q])) {
+                sfi_formula_fail(p->err, xspan(p, p->i), "chained comparisons are not supported");
+                return NULL;
+            }
+        sfi_node *c = xnode(p, SFI_N_BINARY, (sfi_span){n->span.start, r->span.end});
+        if (!c || !xkids(p, c, 2)) return NULL;
+        c->op = code[k];
+        c->kids[0] = n;
+        c->kids[1] = r;
+        n = c;
+        break;
+    }
     p->depth--;
     return n;
 }
@@ -1137,6 +1158,41 @@ static sf_status eval_top(evaluator *ev, const pnode *root)
     return SF_OK;
 }
 
+/* Keeps only the factors some final term uses, renumbered in order of first
+ * appearance: patsy evaluates no other (a - b never reads b). */
+static sf_status drop_unused_factors(sfi_formula *f, sf_error *err)
+{
+    size_t *map = malloc((f->n_factors + 1) * sizeof *map);
+    if (!map) return sfi_nomem(err);
+    for (size_t i = 0; i < f->n_factors; i++) map[i] = SIZE_MAX;
+    for (int side = 0; side < 2; side++) {
+        sfi_term *terms = side ? f->rhs : f->lhs;
+        size_t n = side ? f->n_rhs : f->n_lhs;
+        for (size_t t = 0; t < n; t++)
+            for (size_t q = 0; q < terms[t].n; q++) map[terms[t].f[q]] = 0;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < f->n_factors; i++)
+        if (map[i] == 0) {
+            f->factors[k] = f->factors[i];
+            map[i] = k++;
+        }
+    f->n_factors = k;
+    for (int side = 0; side < 2; side++) {
+        sfi_term *terms = side ? f->rhs : f->lhs;
+        size_t n = side ? f->n_rhs : f->n_lhs;
+        for (size_t t = 0; t < n; t++) {
+            terms[t].mask = 0;
+            for (size_t q = 0; q < terms[t].n; q++) {
+                terms[t].f[q] = map[terms[t].f[q]];
+                terms[t].mask |= (uint64_t)1 << (terms[t].f[q] % 64);
+            }
+        }
+    }
+    free(map);
+    return SF_OK;
+}
+
 sf_status sfi_formula_parse(const char *text, sfi_formula **out, sf_error *err)
 {
     *out = NULL;
@@ -1182,6 +1238,7 @@ sf_status sfi_formula_parse(const char *text, sfi_formula **out, sf_error *err)
     if (st != SF_OK) goto done;
     evaluator ev = {f, &lx, ft, ft_text, err, 0};
     st = eval_top(&ev, root);
+    if (st == SF_OK) st = drop_unused_factors(f, err);
 done:
     free(lx.t);
     free(ft);

@@ -28,7 +28,8 @@ typedef enum sfi_nkind {
     SFI_N_NAME,   /* text: dotted name as written without spaces ("np.log") */
     SFI_N_CONST,  /* True / False / None: text */
     SFI_N_UNARY,  /* op '-' or '+'; kids[0] */
-    SFI_N_BINARY, /* op '+', '-', '*', '/', '^' (power); kids[0], kids[1] */
+    SFI_N_BINARY, /* op '+', '-', '*', '/', '^' (power), or a comparison: '<', '>',
+                     'l' (<=), 'g' (>=), '=' (==), '!' (!=); kids[0], kids[1] */
     SFI_N_CALL,   /* text: callee's dotted name; kids: arguments (KWARG for keywords) */
     SFI_N_LIST,   /* [a, b] or (a, b): kids */
     SFI_N_KWARG   /* text: keyword; kids[0]: value */

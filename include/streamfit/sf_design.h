@@ -10,11 +10,14 @@
  * The formula language: y ~ terms with + - : * / ** and parentheses, 0 / 1 / -1
  * for the intercept; factors are column names, Q("odd name"), I(expr) with
  * + - * / ** and numbers, log log1p exp sqrt abs log10 log2 expm1 (bare, np. or
- * numpy.), center(x), standardize(x[, center=, rescale=, ddof=]) (alias scale),
- * and C(x[, Treatment | Treatment(ref) | Sum | Sum(omit) | Helmert | Diff]
+ * numpy.), one comparison (< > <= >= == !=: a boolean, so a categorical factor
+ * with levels False and True, or 0/1 inside arithmetic), center(x),
+ * standardize(x[, center=, rescale=, ddof=]) (alias scale),
+ * and C(x[, Treatment | Treatment(ref) | Sum | Sum(omit) | Helmert | Diff | Poly | Poly(scores)]
  * [, levels=[...] | levels=range(a, b) | levels=np.arange(n) | levels=NAME]),
  * where NAME was given with sf_design_define. String columns are categorical
- * automatically; numeric columns are numeric unless wrapped in C().
+ * automatically (text of pandas' True/False words is boolean, as pandas reads
+ * it); numeric columns are numeric unless wrapped in C().
  */
 #ifndef SF_DESIGN_H
 #define SF_DESIGN_H
