@@ -156,9 +156,12 @@ sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_opti
     pn->chunk_rows = src->opt.chunk_rows;
     pn->target_name = target;
     if (pl->design) {
-        /* the design builds features and response from the table */
-        if (o->weight)
-            return sfi_fail(err, SF_ERR_UNSUPPORTED, &w, "--weight with a formula is not supported yet");
+        /* the design builds features and response from the table; weights come
+         * from their column, lined up by the rows the design built */
+        if (o->weight && (pn->weight = sf_source_column_index(src, o->weight)) < 0)
+            return sfi_fail(err, SF_ERR_ARG, &w, "no weight column \"%s\"", o->weight);
+        if (pn->weight >= 0 && sf_source_column_type(src, (size_t)pn->weight) != SF_COL_FLOAT)
+            return sfi_fail(err, SF_ERR_ARG, &w, "weight column \"%s\" is not numeric", o->weight);
         pn->design = pl->design;
         pn->p = sf_design_n_columns(pl->design);
         pn->target = sf_design_has_response(pl->design) ? 0 : -1;
@@ -315,9 +318,28 @@ sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf
                                 uint64_t *dropped, const char *source, sf_error *err)
 {
     if (pn->design) {
-        size_t n = 0;
-        sf_status st = sf_design_build(pn->design, t, b->x, b->ld, b->y, &n, dropped, err);
+        size_t n = 0, *rows = NULL;
+        if (pn->weight >= 0 && !(rows = malloc((t->n_rows ? t->n_rows : 1) * sizeof *rows))) return sfi_nomem(err);
+        sf_status st = sf_design_build_rows(pn->design, t, b->x, b->ld, b->y, rows, &n, dropped, err);
         if (st != SF_OK && err && !err->where.source[0]) sfi_strlcpy(err->where.source, source, sizeof err->where.source);
+        if (st == SF_OK && rows) {
+            /* a row with a missing weight is dropped too */
+            const sf_column *wc = &t->cols[pn->weight];
+            size_t k = 0;
+            for (size_t r = 0; r < n; r++) {
+                if (wc->missing[rows[r]]) {
+                    (*dropped)++;
+                    continue;
+                }
+                if (k != r) {
+                    memmove(b->x + k * b->ld, b->x + r * b->ld, pn->p * sizeof *b->x);
+                    if (b->y) b->y[k] = b->y[r];
+                }
+                b->w[k++] = wc->values[rows[r]];
+            }
+            n = k;
+        }
+        free(rows);
         b->n_rows = st == SF_OK ? n : 0;
         b->first_row = t->first_row;
         return st;

@@ -187,6 +187,11 @@ formula_cli() {
     awk -F, 'NR == 2 { printf "%.6f %.6f %.6f\n", $1, $4, $1 * $3 }' "$dir/r.csv" > "$dir/want1"
     awk -F, 'NR == 2 { printf "%.6f %.6f %.6f\n", $6, $9, $12 }' "$dir/design.csv" > "$dir/got1"
     cmp -s "$dir/want1" "$dir/got1" || return 1
+    # weights with a formula: lined up with the rows the design builds (WLS)
+    awk -F, 'BEGIN { OFS = "," } NR == 1 { print $0, "w"; next } { print $0, NR % 3 + 1 }' "$dir/r.csv" > "$dir/rw.csv"
+    "$sf" fit "$dir/rw.csv" --formula 'y ~ a + b' --weight w --pipeline linear_regression --model "$dir/rw.h5" \
+        --quiet || return 1
+    "$sf" export "$dir/rw.h5" | grep -q "Model: *WLS" || return 1
     # a formula error points at the spot
     "$sf" fit "$dir/r.csv" --formula 'y ~ a + nosuch' --pipeline linear_regression --model "$dir/x.h5" \
         2>"$dir/e9"; [ $? -eq 1 ] || return 1
