@@ -19,7 +19,7 @@
  *   uninterrupted fit;
  * - bad parameters name their field; bad input (NaN, infinity, unknown labels,
  *   shapes, negative weights, overflow) is an error that leaves the model as it
- *   was (bitwise);
+ *   was (bitwise), also a CSR call that folded the weight scale before failing;
  * - the five stage kinds: spec parameters (sklearn names, errors at the column),
  *   learning, epochs through end_pass, outputs and score equal the typed API
  *   bitwise; save -> load -> continue equals the uninterrupted fit; JSON export;
@@ -728,6 +728,65 @@ static void test_bad_input(void **state)
     sf_sgd_free(s);
 }
 
+/* A CSR call saves only the columns it touches, and a vector's whole arrays on
+ * its first weight-scale fold: an overflow late in the call, after a fold or
+ * not, still gives back the model as it was, bitwise. */
+static void test_csr_rollback(void **state)
+{
+    (void)state;
+    enum { P = 6, N = 40 };
+    double data[N * 3];
+    uint32_t ind[N * 3];
+    size_t ptr[N + 1];
+    double y3[N], yr[N];
+    size_t e = 0;
+    unsigned u = 11;
+    for (size_t i = 0; i < N; i++) {
+        ptr[i] = e;
+        for (uint32_t j = (uint32_t)(i % 3); j < P; j += 3) { /* 2 columns per row */
+            u = u * 1103515245u + 12345u;
+            data[e] = (double)(u >> 8) / 16777216.0 - 0.5;
+            ind[e++] = j;
+        }
+        yr[i] = data[ptr[i]] * 2 + 1;
+        y3[i] = (double)(i % 3);
+    }
+    ptr[N] = e;
+    for (int kind = 0; kind < 2; kind++) {
+        for (size_t bad_row = 23; bad_row <= 38; bad_row += 15) { /* before / after the first fold */
+            sf_sgd_params p;
+            sf_sgd_params_default(&p, kind ? SF_SGD_CLASSIFIER : SF_SGD_REGRESSOR);
+            p.loss = kind ? SF_SGD_LOSS_SQUARED_HINGE : SF_SGD_LOSS_SQUARED_ERROR;
+            p.learning_rate = SF_SGD_LR_CONSTANT;
+            p.eta0 = 0.5;
+            p.alpha = 1.0; /* wscale halves each row: a fold after ~30 rows */
+            p.penalty = SF_SGD_PENALTY_ELASTICNET;
+            p.average = 1;
+            const double *y = kind ? y3 : yr;
+            sf_sgd *s, *ref;
+            assert_int_equal(sf_sgd_new(&s, &p, NULL), SF_OK);
+            double classes[3] = {0, 1, 2};
+            if (kind) assert_int_equal(sf_sgd_set_classes(s, classes, 3, NULL), SF_OK);
+            assert_int_equal(sf_sgd_partial_fit_csr(s, data, ind, ptr, 20, P, y, NULL, NULL), SF_OK);
+            assert_int_equal(sf_sgd_clone(s, &ref, NULL), SF_OK);
+            double keep = data[ptr[bad_row]], keep_y = yr[bad_row];
+            data[ptr[bad_row]] = 1e308; /* and a far target: a step that overflows */
+            yr[bad_row] = 1e300;
+            sf_error err;
+            assert_int_equal(sf_sgd_partial_fit_csr(s, data, ind, ptr + 20, N - 20, P, y + 20, NULL, &err),
+                             SF_ERR_NUMERIC);
+            data[ptr[bad_row]] = keep;
+            yr[bad_row] = keep_y;
+            assert_same_model(ref, s);
+            assert_int_equal(sf_sgd_partial_fit_csr(s, data, ind, ptr + 20, N - 20, P, y + 20, NULL, NULL), SF_OK);
+            assert_int_equal(sf_sgd_partial_fit_csr(ref, data, ind, ptr + 20, N - 20, P, y + 20, NULL, NULL), SF_OK);
+            assert_same_model(ref, s);
+            sf_sgd_free(s);
+            sf_sgd_free(ref);
+        }
+    }
+}
+
 static void test_bad_state(void **state)
 {
     (void)state;
@@ -1249,6 +1308,7 @@ int main(void)
         cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_bad_state),
+        cmocka_unit_test(test_csr_rollback),
         cmocka_unit_test(test_stage_params),
         cmocka_unit_test(test_stage_learning),
         cmocka_unit_test(test_stage_save_load),
