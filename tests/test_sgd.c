@@ -34,6 +34,7 @@
 #include "../tests/reference/sgd_fixture.h"
 #include "pipeline/stage.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #define REL 1e-9
@@ -450,6 +451,46 @@ static void test_parallel_ova(void **state)
     }
     assert_true(tried > 100);
     sf_pool_free(pool);
+}
+
+/* Predictions from many threads at once, the first of them right after learning
+ * (coef_ is derived lazily): all equal the serial ones. */
+typedef struct pred_job {
+    const sf_sgd *s;
+    double out[SGD_N * 3];
+    sf_status st;
+} pred_job;
+
+static void *predict_thread(void *arg)
+{
+    pred_job *j = arg;
+    j->st = sf_sgd_decision_function(j->s, sgd_x4, SGD_N, 4, 4, j->out, 3, NULL);
+    return NULL;
+}
+
+static void test_concurrent_predict(void **state)
+{
+    (void)state;
+    const sgd_case *c = &sgd_cases[0];
+    while (c->target != 3) c++;
+    for (int round = 0; round < 20; round++) {
+        sf_sgd *s = new_case_model(c);
+        assert_int_equal(run_case(s, c, 13, NULL), SF_OK);
+        pred_job jobs[4];
+        pthread_t th[4];
+        for (int t = 0; t < 4; t++) {
+            jobs[t].s = s;
+            assert_int_equal(pthread_create(&th[t], NULL, predict_thread, &jobs[t]), 0);
+        }
+        for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
+        double want[SGD_N * 3];
+        assert_int_equal(sf_sgd_decision_function(s, sgd_x4, SGD_N, 4, 4, want, 3, NULL), SF_OK);
+        for (int t = 0; t < 4; t++) {
+            assert_int_equal(jobs[t].st, SF_OK);
+            assert_memory_equal(jobs[t].out, want, sizeof want);
+        }
+        sf_sgd_free(s);
+    }
 }
 
 static void close_array(const double *got, const double *want, size_t n, double rel, double abs_tol)
@@ -1303,6 +1344,7 @@ int main(void)
         cmocka_unit_test(test_parallel_ova),
         cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_predictions),
+        cmocka_unit_test(test_concurrent_predict),
         cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_state_epochs),
         cmocka_unit_test(test_bad_params),
