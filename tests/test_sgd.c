@@ -2,19 +2,23 @@
  * tests/reference/make_sgd_fixtures.py), on 40 rows of 4 and of 19 features:
  * - coef_, intercept_, t_ of every case (each loss x penalty x learning rate,
  *   averaged or not, 2 and 3 classes and regression, perceptron, PA-I / PA-II,
- *   class and sample weights, a weight-scale reset) equal sklearn's single
- *   partial_fit over all rows (shuffle=False) to 1e-9 relative (1e-12 absolute
- *   near 0), and the run counts how many are bitwise equal (all of them, so far);
- *   CSR rows (sf_sgd_partial_fit_csr) the same against sklearn on a CSR matrix;
+ *   class and sample weights, a weight-scale reset, dense and CSR rows) equal
+ *   sklearn's single partial_fit over all rows (shuffle=False) to 1e-9 relative
+ *   (1e-12 absolute near 0), and the run counts how many are bitwise equal (all
+ *   of them, so far); epoch cases equal sklearn's fit(shuffle=False) the same
+ *   way, n_iter_ exactly;
  * - shuffle=true against sklearn's partial_fit(shuffle=True, random_state=R) once
  *   per block of rows: bitwise for one block, 1e-9 for several (sklearn restarts
  *   its per-call state); any chunking and a resumed buffer give the same model;
- *   epoch cases equal sklearn's fit(shuffle=False) the same way, n_iter_ exactly;
  * - feeding the rows in chunks of 1, 2, 3 and 7 gives the bitwise same model as
- *   one call (chunk invariance), also for epochs; so do one-vs-all vectors learning
- *   on a pool's threads;
+ *   one call (chunk invariance), also for epochs; so do one-vs-all vectors
+ *   learning on a pool's threads; concurrent first predictions (coef_ is derived
+ *   lazily) equal serial ones (also clean under ThreadSanitizer);
  * - decision_function, predict_proba to 1e-12 relative (1e-14 absolute), predict
  *   exactly, score to 1e-12;
+ * - early_stopping: held-out rows are not learned (bitwise a model fed only the
+ *   others), their loss is the model's of that moment (1e-12), the stopping rule,
+ *   and the best epoch's model given back (bitwise); resumable;
  * - get_state -> set_state in a new model -> the rest of the rows is bitwise the
  *   uninterrupted fit;
  * - bad parameters name their field; bad input (NaN, infinity, unknown labels,
@@ -24,11 +28,10 @@
  *   learning, epochs through end_pass, outputs and score equal the typed API
  *   bitwise; save -> load -> continue equals the uninterrupted fit; JSON export;
  *   model groups with corrupt contents (zero wscale, NaN weights, one class, a
- *   missing parameter) are refused as corrupt files;
- *   a CSV pipeline "scaler | sgd_classifier(...)" equals the scaler then sf_sgd
- *   on the same rows; through sf_pipeline_fit with epochs, coef_ is bitwise
- *   sklearn's fit(); fit on A, save, load, update on B is bitwise one pass over A
- *   then B. */
+ *   missing parameter) are refused as corrupt files; a CSV pipeline
+ *   "scaler | sgd_classifier(...)" equals the scaler then sf_sgd on the same
+ *   rows; through sf_pipeline_fit with epochs, coef_ is bitwise sklearn's fit();
+ *   fit on A, save, load, update on B is bitwise one pass over A then B. */
 #include "sf_test.h"
 
 #include "../tests/reference/sgd_fixture.h"
