@@ -17,6 +17,8 @@
  * way sklearn's final reset_wscale() derives them.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,6 +81,19 @@ struct sf_sgd {
     double *best_arrays, *best_vs;
     double holdout_w;
     bool track_loss;
+
+    /* coef_ / intercept_ are derived when first read after a change */
+    pthread_mutex_t expose_mu;
+    atomic_bool stale;
+
+    /* a CSR call saves only the columns its rows touch (tb, n_vec x n_arrays x
+     * n_touched), and a vector's full arrays on its first fold (folded[k]) */
+    bool partial_snapshot;
+    uint8_t *mark, *folded;
+    uint32_t *touched;
+    size_t n_touched;
+    double *tb;
+    size_t tb_cap;
 };
 
 /* ---------------------------------------------------------------- names */
@@ -404,6 +419,8 @@ sf_status sf_sgd_new(sf_sgd **out, const sf_sgd_params *p, sf_error *err)
     if (!s) return sfi_nomem(err);
     s->params = *p;
     s->t_ = 1.0;
+    pthread_mutex_init(&s->expose_mu, NULL);
+    atomic_init(&s->stale, false);
     derive(s);
     *out = s;
     return SF_OK;
@@ -421,6 +438,8 @@ typedef struct model_mem {
 static sf_status alloc_model(const sf_sgd *s, size_t p, size_t n_vec, model_mem *m, sf_error *err);
 static void install_model(sf_sgd *s, size_t p, size_t n_vec, const model_mem *m);
 static void free_mem(model_mem *m);
+static void ensure_exposed(const sf_sgd *s);
+static void save_before_fold(sf_sgd *s, size_t k);
 
 static void free_model(sf_sgd *s)
 {
@@ -446,6 +465,11 @@ void sf_sgd_free(sf_sgd *s)
     free(s->cw_labels);
     free(s->cw_values);
     free(s->codes);
+    free(s->mark);
+    free(s->folded);
+    free(s->touched);
+    free(s->tb);
+    pthread_mutex_destroy(&s->expose_mu);
     free(s);
 }
 
@@ -481,6 +505,13 @@ sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err)
     c->blk_perm = NULL;
     c->best_arrays = c->best_vs = NULL;
     c->n_buf = 0;
+    c->mark = c->folded = NULL;
+    c->touched = NULL;
+    c->tb = NULL;
+    c->tb_cap = c->n_touched = 0;
+    c->partial_snapshot = false;
+    pthread_mutex_init(&c->expose_mu, NULL);
+    atomic_init(&c->stale, true);
     c->codes = NULL;
     c->codes_cap = 0;
     c->p = c->n_vec = 0;
@@ -496,6 +527,7 @@ sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err)
             install_model(c, s->p, s->n_vec, &m);
             memcpy(c->arrays, s->arrays, s->n_vec * s->n_arrays * s->p * sizeof(double));
             memcpy(c->vs, s->vs, s->n_vec * SF_SGD_V_COUNT * sizeof(double));
+            ensure_exposed(s);
             memcpy(c->coef, s->coef, s->n_vec * s->p * sizeof(double));
             memcpy(c->intercept, s->intercept, s->n_vec * sizeof(double));
             if (s->n_buf) {
@@ -913,7 +945,10 @@ learn_rows(sf_sgd *s, size_t k, const rows *r, int mode, size_t n, const double 
         if (has_l2) {
             double c = 1.0 - ((1.0 - l1_ratio) * eta * alpha);
             wscale *= c > 0 ? c : 0;
-            if (wscale < WSCALE_MIN) reset_wscale(w, aw, p, &wscale, &avg_a, &avg_b);
+            if (wscale < WSCALE_MIN) {
+                save_before_fold(s, k);
+                reset_wscale(w, aw, p, &wscale, &avg_a, &avg_b);
+            }
         }
         if (update != 0.0) {
             double c = update / wscale;
@@ -996,6 +1031,22 @@ static void expose(sf_sgd *s)
             s->intercept[k] = v[SF_SGD_V_INTERCEPT];
         }
     }
+}
+
+static void mark_stale(sf_sgd *s) { atomic_store_explicit(&s->stale, true, memory_order_release); }
+
+/* coef_ and intercept_ up to date: the first reader after a change derives them
+ * (under a lock: predictions may run on many threads; learning never does). */
+static void ensure_exposed(const sf_sgd *cs)
+{
+    sf_sgd *s = (sf_sgd *)cs; /* a cache: logically const */
+    if (!s->p || !atomic_load_explicit(&s->stale, memory_order_acquire)) return;
+    pthread_mutex_lock(&s->expose_mu);
+    if (atomic_load_explicit(&s->stale, memory_order_relaxed)) {
+        expose(s);
+        atomic_store_explicit(&s->stale, false, memory_order_release);
+    }
+    pthread_mutex_unlock(&s->expose_mu);
 }
 
 static sf_status check_x(const sf_sgd *s, const double *x, size_t n, size_t p, size_t ld, sf_error *err)
@@ -1105,12 +1156,15 @@ static sf_status check_targets(sf_sgd *s, size_t n, const double *y, const doubl
     return SF_OK;
 }
 
+/* sklearn checks the weights and the intercept after each call; we check the
+ * averaged weights and the L1 accumulators too: an infinite weight that the L1
+ * truncation later clamps to 0 (max(0, NaN) is 0) leaves q infinite, which sklearn
+ * carries on with silently and which could not be saved and resumed. */
 static bool vector_finite(const sf_sgd *s, size_t k)
 {
-    const double *w = vec_w(s, k);
     if (!isfinite(s->vs[k * SF_SGD_V_COUNT + SF_SGD_V_INTERCEPT])) return false;
-    for (size_t j = 0; j < s->p; j++)
-        if (!isfinite(w[j])) return false;
+    for (size_t a = 0; a < s->n_arrays; a++)
+        if (!all_finite(s->arrays + (a * s->n_vec + k) * s->p, s->p)) return false;
     return true;
 }
 
@@ -1145,20 +1199,105 @@ static sf_status learn_task(void *ctx, size_t k, size_t worker, sf_error *err)
  * of partial_fit shared by dense and CSR rows. */
 static void snapshot(sf_sgd *s)
 {
+    s->partial_snapshot = false;
     memcpy(s->bak_arrays, s->arrays, s->n_vec * s->n_arrays * s->p * sizeof(double));
     memcpy(s->bak_vs, s->vs, s->n_vec * SF_SGD_V_COUNT * sizeof(double));
 }
 
-static void rollback(sf_sgd *s)
+/* Array a (0 w, 1 aw or q, 2 q) of vector k. */
+static double *array_of(const sf_sgd *s, double *base, size_t a, size_t k)
 {
-    memcpy(s->arrays, s->bak_arrays, s->n_vec * s->n_arrays * s->p * sizeof(double));
-    memcpy(s->vs, s->bak_vs, s->n_vec * SF_SGD_V_COUNT * sizeof(double));
+    return base + (a * s->n_vec + k) * s->p;
 }
 
+/* A CSR call: the columns its rows touch, saved (O(their number), not O(p)). */
+static sf_status snapshot_csr(sf_sgd *s, const rows *r, size_t n, sf_error *err)
+{
+    if (!s->mark) {
+        s->mark = calloc(s->p, 1);
+        s->folded = calloc(s->n_vec, 1);
+        s->touched = malloc(s->p * sizeof *s->touched);
+        if (!s->mark || !s->folded || !s->touched) return sfi_nomem(err);
+    }
+    s->n_touched = 0;
+    for (size_t e = r->indptr[0]; e < r->indptr[n]; e++) {
+        uint32_t j = r->indices[e];
+        if (!s->mark[j]) {
+            s->mark[j] = 1;
+            s->touched[s->n_touched++] = j;
+        }
+    }
+    for (size_t t = 0; t < s->n_touched; t++) s->mark[s->touched[t]] = 0;
+    size_t need = s->n_arrays * s->n_vec * s->n_touched;
+    if (need > s->tb_cap) {
+        double *tb = realloc(s->tb, need * sizeof *tb);
+        if (!tb) return sfi_nomem(err);
+        s->tb = tb;
+        s->tb_cap = need;
+    }
+    for (size_t a = 0; a < s->n_arrays; a++)
+        for (size_t k = 0; k < s->n_vec; k++) {
+            const double *src = array_of(s, s->arrays, a, k);
+            double *dst = s->tb + (a * s->n_vec + k) * s->n_touched;
+            for (size_t t = 0; t < s->n_touched; t++) dst[t] = src[s->touched[t]];
+        }
+    memset(s->folded, 0, s->n_vec);
+    memcpy(s->bak_vs, s->vs, s->n_vec * SF_SGD_V_COUNT * sizeof(double));
+    s->partial_snapshot = true;
+    return SF_OK;
+}
+
+/* Before vector k's first fold in a CSR call: its arrays as they were when the
+ * call began, in full (the untouched columns are still as they were). */
+static void save_before_fold(sf_sgd *s, size_t k)
+{
+    if (!s->partial_snapshot || s->folded[k]) return;
+    s->folded[k] = 1;
+    for (size_t a = 0; a < s->n_arrays; a++) {
+        double *bak = array_of(s, s->bak_arrays, a, k);
+        memcpy(bak, array_of(s, s->arrays, a, k), s->p * sizeof(double));
+        const double *saved = s->tb + (a * s->n_vec + k) * s->n_touched;
+        for (size_t t = 0; t < s->n_touched; t++) bak[s->touched[t]] = saved[t];
+    }
+}
+
+static void rollback(sf_sgd *s)
+{
+    memcpy(s->vs, s->bak_vs, s->n_vec * SF_SGD_V_COUNT * sizeof(double));
+    if (!s->partial_snapshot) {
+        memcpy(s->arrays, s->bak_arrays, s->n_vec * s->n_arrays * s->p * sizeof(double));
+        return;
+    }
+    for (size_t a = 0; a < s->n_arrays; a++)
+        for (size_t k = 0; k < s->n_vec; k++) {
+            double *dst = array_of(s, s->arrays, a, k);
+            if (s->folded[k]) {
+                memcpy(dst, array_of(s, s->bak_arrays, a, k), s->p * sizeof(double));
+            } else {
+                const double *saved = s->tb + (a * s->n_vec + k) * s->n_touched;
+                for (size_t t = 0; t < s->n_touched; t++) dst[s->touched[t]] = saved[t];
+            }
+        }
+}
+
+/* The check after a call (vector_finite). In a CSR call only the touched
+ * columns can have overflowed: a fold only scales w by wscale <= 1 and folds a
+ * finite average. */
 static bool model_finite(const sf_sgd *s)
 {
-    for (size_t k = 0; k < s->n_vec; k++)
-        if (!vector_finite(s, k)) return false;
+    if (!s->partial_snapshot) {
+        for (size_t k = 0; k < s->n_vec; k++)
+            if (!vector_finite(s, k)) return false;
+        return true;
+    }
+    for (size_t k = 0; k < s->n_vec; k++) {
+        if (!isfinite(s->vs[k * SF_SGD_V_COUNT + SF_SGD_V_INTERCEPT])) return false;
+        for (size_t a = 0; a < s->n_arrays; a++) {
+            const double *v = array_of(s, s->arrays, a, k);
+            for (size_t t = 0; t < s->n_touched; t++)
+                if (!isfinite(v[s->touched[t]])) return false;
+        }
+    }
     return true;
 }
 
@@ -1261,7 +1400,7 @@ static sf_status learn_shuffled(sf_sgd *s, const double *x, size_t n, size_t ld,
     }
     s->t_ += (double)done;
     s->epoch_rows += (double)done;
-    expose(s);
+    mark_stale(s);
     return SF_OK;
 }
 
@@ -1352,7 +1491,9 @@ static sf_status learn(sf_sgd *s, const rows *r, size_t n, size_t p, const doubl
         if (st != SF_OK && set_here) unset_classes(s);
         return st;
     }
-    snapshot(s);
+    if (r->indptr && !fresh) st = snapshot_csr(s, r, n, err);
+    else snapshot(s);
+    if (st != SF_OK) return st;
     rows rc = *r;
     rc.codes = s->codes;
     if (s->params.early_stopping) st = learn_with_holdout(s, &rc, n, y, w, err);
@@ -1368,7 +1509,7 @@ static sf_status learn(sf_sgd *s, const rows *r, size_t n, size_t p, const doubl
     }
     s->t_ += (double)n;
     s->epoch_rows += (double)n;
-    expose(s);
+    mark_stale(s);
     return SF_OK;
 }
 
@@ -1467,7 +1608,7 @@ sf_status sf_sgd_end_epoch(sf_sgd *s, bool *again, sf_error *err)
         v[SF_SGD_V_HOLDOUT_LOSS] = 0;
         going = going || v[SF_SGD_V_STOPPED] == 0;
     }
-    if (es) expose(s);
+    if (es) mark_stale(s);
     s->n_iter += 1;
     s->epoch_rows = 0;
     s->holdout_w = 0;
@@ -1526,6 +1667,7 @@ static sf_status check_fitted(const sf_sgd *s, const double *x, size_t n, size_t
     SF_TRY(check_x(s, x, n, p, ld, err));
     if (n > 0 && !out) return sfi_fail(err, SF_ERR_ARG, NULL, "sgd: NULL output");
     if (out_ld < width) return sfi_fail(err, SF_ERR_SHAPE, NULL, "sgd: output stride %zu < %zu", out_ld, width);
+    ensure_exposed(s);
     return SF_OK;
 }
 
@@ -1677,8 +1819,19 @@ size_t sf_sgd_n_features(const sf_sgd *s) { return s ? s->p : 0; }
 size_t sf_sgd_n_classes(const sf_sgd *s) { return s && s->classifier ? s->n_classes : 0; }
 const double *sf_sgd_classes(const sf_sgd *s) { return s && s->n_classes ? s->classes : NULL; }
 size_t sf_sgd_n_coef_rows(const sf_sgd *s) { return s ? (s->p ? s->n_vec : vectors_for(s)) : 0; }
-const double *sf_sgd_coef(const sf_sgd *s) { return s && s->p ? s->coef : NULL; }
-const double *sf_sgd_intercept(const sf_sgd *s) { return s && s->p ? s->intercept : NULL; }
+const double *sf_sgd_coef(const sf_sgd *s)
+{
+    if (!s || !s->p) return NULL;
+    ensure_exposed(s);
+    return s->coef;
+}
+
+const double *sf_sgd_intercept(const sf_sgd *s)
+{
+    if (!s || !s->p) return NULL;
+    ensure_exposed(s);
+    return s->intercept;
+}
 double sf_sgd_t(const sf_sgd *s) { return s ? s->t_ : 0; }
 unsigned sf_sgd_n_iter(const sf_sgd *s) { return s ? (unsigned)s->n_iter : 0; }
 
@@ -1811,6 +1964,6 @@ sf_status sf_sgd_set_state(sf_sgd *s, const sf_sgd_state *st, sf_error *err)
     s->n_iter = st->n_iter;
     s->epoch_rows = st->epoch_rows;
     s->optimal_init = st->optimal_init;
-    expose(s);
+    mark_stale(s);
     return SF_OK;
 }

@@ -2,38 +2,42 @@
  * tests/reference/make_sgd_fixtures.py), on 40 rows of 4 and of 19 features:
  * - coef_, intercept_, t_ of every case (each loss x penalty x learning rate,
  *   averaged or not, 2 and 3 classes and regression, perceptron, PA-I / PA-II,
- *   class and sample weights, a weight-scale reset) equal sklearn's single
- *   partial_fit over all rows (shuffle=False) to 1e-9 relative (1e-12 absolute
- *   near 0), and the run counts how many are bitwise equal (all of them, so far);
- *   CSR rows (sf_sgd_partial_fit_csr) the same against sklearn on a CSR matrix;
+ *   class and sample weights, a weight-scale reset, dense and CSR rows) equal
+ *   sklearn's single partial_fit over all rows (shuffle=False) to 1e-9 relative
+ *   (1e-12 absolute near 0), and the run counts how many are bitwise equal (all
+ *   of them, so far); epoch cases equal sklearn's fit(shuffle=False) the same
+ *   way, n_iter_ exactly;
  * - shuffle=true against sklearn's partial_fit(shuffle=True, random_state=R) once
  *   per block of rows: bitwise for one block, 1e-9 for several (sklearn restarts
  *   its per-call state); any chunking and a resumed buffer give the same model;
- *   epoch cases equal sklearn's fit(shuffle=False) the same way, n_iter_ exactly;
  * - feeding the rows in chunks of 1, 2, 3 and 7 gives the bitwise same model as
- *   one call (chunk invariance), also for epochs; so do one-vs-all vectors learning
- *   on a pool's threads;
+ *   one call (chunk invariance), also for epochs; so do one-vs-all vectors
+ *   learning on a pool's threads; concurrent first predictions (coef_ is derived
+ *   lazily) equal serial ones (also clean under ThreadSanitizer);
  * - decision_function, predict_proba to 1e-12 relative (1e-14 absolute), predict
  *   exactly, score to 1e-12;
+ * - early_stopping: held-out rows are not learned (bitwise a model fed only the
+ *   others), their loss is the model's of that moment (1e-12), the stopping rule,
+ *   and the best epoch's model given back (bitwise); resumable;
  * - get_state -> set_state in a new model -> the rest of the rows is bitwise the
  *   uninterrupted fit;
  * - bad parameters name their field; bad input (NaN, infinity, unknown labels,
  *   shapes, negative weights, overflow) is an error that leaves the model as it
- *   was (bitwise);
+ *   was (bitwise), also a CSR call that folded the weight scale before failing;
  * - the five stage kinds: spec parameters (sklearn names, errors at the column),
  *   learning, epochs through end_pass, outputs and score equal the typed API
  *   bitwise; save -> load -> continue equals the uninterrupted fit; JSON export;
  *   model groups with corrupt contents (zero wscale, NaN weights, one class, a
- *   missing parameter) are refused as corrupt files;
- *   a CSV pipeline "scaler | sgd_classifier(...)" equals the scaler then sf_sgd
- *   on the same rows; through sf_pipeline_fit with epochs, coef_ is bitwise
- *   sklearn's fit(); fit on A, save, load, update on B is bitwise one pass over A
- *   then B. */
+ *   missing parameter) are refused as corrupt files; a CSV pipeline
+ *   "scaler | sgd_classifier(...)" equals the scaler then sf_sgd on the same
+ *   rows; through sf_pipeline_fit with epochs, coef_ is bitwise sklearn's fit();
+ *   fit on A, save, load, update on B is bitwise one pass over A then B. */
 #include "sf_test.h"
 
 #include "../tests/reference/sgd_fixture.h"
 #include "pipeline/stage.h"
 
+#include <pthread.h>
 #include <unistd.h>
 
 #define REL 1e-9
@@ -452,6 +456,46 @@ static void test_parallel_ova(void **state)
     sf_pool_free(pool);
 }
 
+/* Predictions from many threads at once, the first of them right after learning
+ * (coef_ is derived lazily): all equal the serial ones. */
+typedef struct pred_job {
+    const sf_sgd *s;
+    double out[SGD_N * 3];
+    sf_status st;
+} pred_job;
+
+static void *predict_thread(void *arg)
+{
+    pred_job *j = arg;
+    j->st = sf_sgd_decision_function(j->s, sgd_x4, SGD_N, 4, 4, j->out, 3, NULL);
+    return NULL;
+}
+
+static void test_concurrent_predict(void **state)
+{
+    (void)state;
+    const sgd_case *c = &sgd_cases[0];
+    while (c->target != 3) c++;
+    for (int round = 0; round < 20; round++) {
+        sf_sgd *s = new_case_model(c);
+        assert_int_equal(run_case(s, c, 13, NULL), SF_OK);
+        pred_job jobs[4];
+        pthread_t th[4];
+        for (int t = 0; t < 4; t++) {
+            jobs[t].s = s;
+            assert_int_equal(pthread_create(&th[t], NULL, predict_thread, &jobs[t]), 0);
+        }
+        for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
+        double want[SGD_N * 3];
+        assert_int_equal(sf_sgd_decision_function(s, sgd_x4, SGD_N, 4, 4, want, 3, NULL), SF_OK);
+        for (int t = 0; t < 4; t++) {
+            assert_int_equal(jobs[t].st, SF_OK);
+            assert_memory_equal(jobs[t].out, want, sizeof want);
+        }
+        sf_sgd_free(s);
+    }
+}
+
 static void close_array(const double *got, const double *want, size_t n, double rel, double abs_tol)
 {
     for (size_t i = 0; i < n; i++) assert_double_close(got[i], want[i], rel, abs_tol);
@@ -726,6 +770,65 @@ static void test_bad_input(void **state)
     assert_int_equal(sf_sgd_set_classes(s, other, 3, &err), SF_ERR_STATE);
     assert_int_equal(sf_sgd_predict_proba(s, sgd_x4, 1, 4, 4, c0, 1, &err), SF_ERR_UNSUPPORTED);
     sf_sgd_free(s);
+}
+
+/* A CSR call saves only the columns it touches, and a vector's whole arrays on
+ * its first weight-scale fold: an overflow late in the call, after a fold or
+ * not, still gives back the model as it was, bitwise. */
+static void test_csr_rollback(void **state)
+{
+    (void)state;
+    enum { P = 6, N = 40 };
+    double data[N * 3];
+    uint32_t ind[N * 3];
+    size_t ptr[N + 1];
+    double y3[N], yr[N];
+    size_t e = 0;
+    unsigned u = 11;
+    for (size_t i = 0; i < N; i++) {
+        ptr[i] = e;
+        for (uint32_t j = (uint32_t)(i % 3); j < P; j += 3) { /* 2 columns per row */
+            u = u * 1103515245u + 12345u;
+            data[e] = (double)(u >> 8) / 16777216.0 - 0.5;
+            ind[e++] = j;
+        }
+        yr[i] = data[ptr[i]] * 2 + 1;
+        y3[i] = (double)(i % 3);
+    }
+    ptr[N] = e;
+    for (int kind = 0; kind < 2; kind++) {
+        for (size_t bad_row = 23; bad_row <= 38; bad_row += 15) { /* before / after the first fold */
+            sf_sgd_params p;
+            sf_sgd_params_default(&p, kind ? SF_SGD_CLASSIFIER : SF_SGD_REGRESSOR);
+            p.loss = kind ? SF_SGD_LOSS_SQUARED_HINGE : SF_SGD_LOSS_SQUARED_ERROR;
+            p.learning_rate = SF_SGD_LR_CONSTANT;
+            p.eta0 = 0.5;
+            p.alpha = 1.0; /* wscale halves each row: a fold after ~30 rows */
+            p.penalty = SF_SGD_PENALTY_ELASTICNET;
+            p.average = 1;
+            const double *y = kind ? y3 : yr;
+            sf_sgd *s, *ref;
+            assert_int_equal(sf_sgd_new(&s, &p, NULL), SF_OK);
+            double classes[3] = {0, 1, 2};
+            if (kind) assert_int_equal(sf_sgd_set_classes(s, classes, 3, NULL), SF_OK);
+            assert_int_equal(sf_sgd_partial_fit_csr(s, data, ind, ptr, 20, P, y, NULL, NULL), SF_OK);
+            assert_int_equal(sf_sgd_clone(s, &ref, NULL), SF_OK);
+            double keep = data[ptr[bad_row]], keep_y = yr[bad_row];
+            data[ptr[bad_row]] = 1e308; /* and a far target: a step that overflows */
+            yr[bad_row] = 1e300;
+            sf_error err;
+            assert_int_equal(sf_sgd_partial_fit_csr(s, data, ind, ptr + 20, N - 20, P, y + 20, NULL, &err),
+                             SF_ERR_NUMERIC);
+            data[ptr[bad_row]] = keep;
+            yr[bad_row] = keep_y;
+            assert_same_model(ref, s);
+            assert_int_equal(sf_sgd_partial_fit_csr(s, data, ind, ptr + 20, N - 20, P, y + 20, NULL, NULL), SF_OK);
+            assert_int_equal(sf_sgd_partial_fit_csr(ref, data, ind, ptr + 20, N - 20, P, y + 20, NULL, NULL), SF_OK);
+            assert_same_model(ref, s);
+            sf_sgd_free(s);
+            sf_sgd_free(ref);
+        }
+    }
 }
 
 static void test_bad_state(void **state)
@@ -1244,11 +1347,13 @@ int main(void)
         cmocka_unit_test(test_parallel_ova),
         cmocka_unit_test(test_early_stopping),
         cmocka_unit_test(test_predictions),
+        cmocka_unit_test(test_concurrent_predict),
         cmocka_unit_test(test_state_roundtrip),
         cmocka_unit_test(test_state_epochs),
         cmocka_unit_test(test_bad_params),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_bad_state),
+        cmocka_unit_test(test_csr_rollback),
         cmocka_unit_test(test_stage_params),
         cmocka_unit_test(test_stage_learning),
         cmocka_unit_test(test_stage_save_load),

@@ -36,9 +36,13 @@
  * As in sklearn, a row of weight 0 still counts in t_ and still shrinks the
  * weights (L2) and advances the L1 penalty.
  *
- * Cost: each row costs its features (CSR: its stored values) per weight vector;
- * each call adds O(vectors x features) for the rollback copy, the overflow check
- * and coef_ (so very wide sparse data wants large chunks).
+ * Cost: each row costs its features (CSR: its stored values) per weight vector.
+ * A dense call adds O(vectors x features) for its rollback copy and overflow
+ * check; a CSR call only O(the columns its rows touch) (plus a vector's whole
+ * arrays on a weight-scale fold), so wide sparse data learns at the cost of its
+ * non-zeros in chunks of any size. coef_ is derived when first read after a change.
+ * Unlike sklearn, an overflow also in the averaged weights or the L1 accumulators
+ * is an error (sklearn carries an infinite q on silently).
  */
 #ifndef SF_SGD_H
 #define SF_SGD_H
