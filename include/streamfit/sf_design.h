@@ -18,6 +18,11 @@
  * where NAME was given with sf_design_define. String columns are categorical
  * automatically (text of pandas' True/False words is boolean, as pandas reads
  * it); numeric columns are numeric unless wrapped in C().
+ * Where it differs from patsy: center()/standardize() skip NaN arguments
+ * (patsy's statistics would turn NaN and drop every row); log, exp, log1p and
+ * general powers come from libm, within an ulp of numpy's own routines; names
+ * are columns before defined names, and a dotted name (Sepal.Length) is a
+ * column, not an attribute.
  */
 #ifndef SF_DESIGN_H
 #define SF_DESIGN_H
