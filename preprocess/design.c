@@ -182,7 +182,8 @@ static void lset_truncate(lset *s, size_t n)
 
 /* ---- expression compilation ---- */
 
-static const char *const math_fns[] = {"log", "log1p", "exp", "sqrt", "abs", "log10", "log2", "expm1"};
+static const char *const math_fns[] = {"log", "log1p", "exp", "sqrt", "abs", "log10", "log2", "expm1",
+                                       "square", "floor", "ceil", "sin", "cos", "tan", "tanh", "arctan"};
 #define N_MATH_FNS (sizeof math_fns / sizeof math_fns[0])
 
 /* "np.log" / "numpy.log" / "log" -> index in math_fns, or -1 */
@@ -201,7 +202,7 @@ static sf_status unknown_fn(sf_error *err, const sfi_node *n)
 {
     return sfi_formula_fail(err, n->name_span,
                             "unknown function '%s' (known: I, C, Q, log, log1p, exp, sqrt, abs, log10, "
-                            "log2, expm1, center, standardize, scale)",
+                            "log2, expm1, square, floor, ceil, sin, cos, tan, tanh, arctan, center, standardize, scale)",
                             n->text);
 }
 
@@ -370,7 +371,7 @@ static sf_status compile_call(sf_design *d, const cctx *cx, const sfi_node *n, i
             return SF_OK;
         }
         evnode e = {.op = EV_FN, .fn = fn, .a = a, .b = -1};
-        e.is_int = fn == 4 && d->ev[a].is_int; /* abs keeps integers */
+        e.is_int = (fn == 4 || fn == 8) && d->ev[a].is_int; /* abs and square keep integers */
         if (d->ev[a].is_const) {
             int k = a;
             double v = d->ev[k].c;
@@ -1283,7 +1284,15 @@ double sfi_design_math(int fn, double x)
     case 4: return fabs(x);
     case 5: return log10(x);
     case 6: return log2(x);
-    default: return expm1(x);
+    case 7: return expm1(x);
+    case 8: return x * x;
+    case 9: return floor(x);
+    case 10: return ceil(x);
+    case 11: return sin(x);
+    case 12: return cos(x);
+    case 13: return tan(x);
+    case 14: return tanh(x);
+    default: return atan(x);
     }
 }
 
@@ -1694,7 +1703,7 @@ static bool expr_is_int(const sf_design *d, int k)
     case EV_CONST: return e->is_int;
     case EV_COL: return d->cols[e->col].is_integer && d->cols[e->col].all_int;
     case EV_NEG: return expr_is_int(d, e->a);
-    case EV_FN: return e->fn == 4 && expr_is_int(d, e->a);
+    case EV_FN: return (e->fn == 4 || e->fn == 8) && expr_is_int(d, e->a);
     case EV_CMP: return true;
     case EV_ADD: case EV_SUB: case EV_MUL: return expr_is_int(d, e->a) && expr_is_int(d, e->b);
     case EV_POW: return expr_is_int(d, e->a) && expr_is_int(d, e->b) && d->ev[e->b].is_const && d->ev[e->b].c >= 0;

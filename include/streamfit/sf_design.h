@@ -9,8 +9,8 @@
  *   states in segment order) -> finish (fix levels and columns) -> build.
  * The formula language: y ~ terms with + - : * / ** and parentheses, 0 / 1 / -1
  * for the intercept; factors are column names, Q("odd name"), I(expr) with
- * + - * / ** and numbers, log log1p exp sqrt abs log10 log2 expm1 (bare, np. or
- * numpy.), one comparison (< > <= >= == !=: a boolean, so a categorical factor
+ * + - * / ** and numbers, log log1p exp sqrt abs log10 log2 expm1 square floor
+ * ceil sin cos tan tanh arctan (bare, np. or numpy.), one comparison (< > <= >= == !=: a boolean, so a categorical factor
  * with levels False and True, or 0/1 inside arithmetic), center(x),
  * standardize(x[, center=, rescale=, ddof=]) (alias scale),
  * and C(x[, Treatment | Treatment(ref) | Sum | Sum(omit) | Helmert | Diff | Poly | Poly(scores)]

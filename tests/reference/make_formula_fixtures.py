@@ -101,6 +101,7 @@ formulas = [
     ("y ~ I(x ** 0.5) + I(x ** -1) + I(x ** 1.5) + I((a + 1) ** 3)", None),
     ("np.log(y + 10) ~ np.log(x) + np.sqrt(x) + np.exp(a / 10) + np.log1p(x) + abs(a)", None),
     ("y ~ log(x) + exp(d) + sqrt(x) + log1p(x)", None),
+    ("y ~ np.square(a) + np.floor(x) + np.ceil(b) + np.sin(c) + np.cos(d) + np.tan(d) + np.tanh(b) + np.arctan(x) + C(np.floor(x / 5))", None),
     ("y ~ center(b) + standardize(c) + scale(d, ddof=1) + center(x):g", None),
     ("y ~ Q('a') + Q('s')", None),
     ("~ a + g", None),
