@@ -11,7 +11,8 @@
  * for the intercept; factors are column names, Q("odd name"), I(expr) with
  * + - * / ** and numbers, log log1p exp sqrt abs log10 log2 expm1 square floor
  * ceil sin cos tan tanh arctan (bare, np. or numpy.), one comparison (< > <= >= == !=: a boolean, so a categorical factor
- * with levels False and True, or 0/1 inside arithmetic), center(x),
+ * with levels False and True, or 0/1 inside arithmetic; a text column can be
+ * compared with a string by == or !=), center(x),
  * standardize(x[, center=, rescale=, ddof=]) (alias scale),
  * and C(x[, Treatment | Treatment(ref) | Sum | Sum(omit) | Helmert | Diff | Poly | Poly(scores)]
  * [, levels=[...] | levels=range(a, b) | levels=np.arange(n) | levels=NAME]),

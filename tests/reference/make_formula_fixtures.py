@@ -109,6 +109,7 @@ formulas = [
     ("y ~ C(z, Treatment(-1)):C(g) + b", None),
     ("y ~ I(a > 0) + C(x > 10) + I((b > 0) * 2) + I(k == 2)", None),
     ("y ~ a:(c < 0) + (d >= 0) + C(z != 2, Sum)", None),
+    ("y ~ I(g == 'lo') + (s != 'a'):a + C(g == 'mid', Sum) + Q('s') == 'b'", None),
     ("y ~ C(s, Poly) + C(cat1, Poly(scores=[0, 1, 3, 7, 8])):a + 0:C(g, Poly)", None),
 ]
 
