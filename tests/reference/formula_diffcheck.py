@@ -23,8 +23,8 @@ subprocess.run(["cc", "-O2", "-std=c11", "-I" + os.path.join(root, "include"), o
                 "-o", driver, "-L" + os.path.join(root, "build"), "-lstreamfit",
                 "-Wl,-rpath," + os.path.join(root, "build")], check=True)
 df = pd.read_csv(csv, float_precision='round_trip')
-num = ['a', 'b', 'c', 'd', 'x', 'z', 'np.log(x)', 'I(a*b)', 'center(b)', 'I(x > 5)', 'standardize(c, ddof=1)', 'I(x ** 0.5 - z)', 'd >= 0', 'np.exp(-c)', 'I(-z)', 'Q("d")', 'scale(x, center=False)']
-cat = ['g', 's', 'C(cat1)', 'C(k)', 'C(z, Sum)', 'C(s, Treatment("b"))', 'C(g, Helmert)', 'C(cat1, Diff)', 'C(z, levels=[3, 1, 2])', 'C(cat1, Sum(omit=2))', 'C(k, Treatment(reference=-1))', 'C(g, Sum("mid"))', 'C(z * 2)', 'C(x > 10)', 'C(cat1, levels=range(5))', 'C(s, Diff)', 'C(g, levels=["mid", "lo", "hi"])', 'C(s, Poly)', 'C(cat1, Poly([0, 1, 3, 7, 8]))']
+num = ['a', 'b', 'c', 'd', 'x', 'z', 'np.log(x)', 'I(a*b)', 'center(b)', 'I(x > 5)', 'standardize(c, ddof=1)', 'I(x ** 0.5 - z)', 'd >= 0', 'np.exp(-c)', 'I(-z)', 'Q("d")', 'scale(x, center=False)', 'np.sin(c)', 'np.floor(x)']
+cat = ['g', 's', 'C(cat1)', 'C(k)', 'C(z, Sum)', 'C(s, Treatment("b"))', 'C(g, Helmert)', 'C(cat1, Diff)', 'C(z, levels=[3, 1, 2])', 'C(cat1, Sum(omit=2))', 'C(k, Treatment(reference=-1))', 'C(g, Sum("mid"))', 'C(z * 2)', 'C(x > 10)', 'C(cat1, levels=range(5))', 'C(s, Diff)', 'C(g, levels=["mid", "lo", "hi"])', 'C(s, Poly)', 'C(cat1, Poly([0, 1, 3, 7, 8]))', "I(g == 'lo')", "C(s != 'a', Sum)"]
 def atom():
     if random.random() < 0.08: return random.choice(['1', '0', '-1', '+1', '- 0'])
     return random.choice(num + cat)
