@@ -182,7 +182,8 @@ static void lset_truncate(lset *s, size_t n)
 
 /* ---- expression compilation ---- */
 
-static const char *const math_fns[] = {"log", "log1p", "exp", "sqrt", "abs", "log10", "log2", "expm1"};
+static const char *const math_fns[] = {"log", "log1p", "exp", "sqrt", "abs", "log10", "log2", "expm1",
+                                       "square", "floor", "ceil", "sin", "cos", "tan", "tanh", "arctan"};
 #define N_MATH_FNS (sizeof math_fns / sizeof math_fns[0])
 
 /* "np.log" / "numpy.log" / "log" -> index in math_fns, or -1 */
@@ -201,7 +202,7 @@ static sf_status unknown_fn(sf_error *err, const sfi_node *n)
 {
     return sfi_formula_fail(err, n->name_span,
                             "unknown function '%s' (known: I, C, Q, log, log1p, exp, sqrt, abs, log10, "
-                            "log2, expm1, center, standardize, scale)",
+                            "log2, expm1, square, floor, ceil, sin, cos, tan, tanh, arctan, center, standardize, scale)",
                             n->text);
 }
 
@@ -370,7 +371,7 @@ static sf_status compile_call(sf_design *d, const cctx *cx, const sfi_node *n, i
             return SF_OK;
         }
         evnode e = {.op = EV_FN, .fn = fn, .a = a, .b = -1};
-        e.is_int = fn == 4 && d->ev[a].is_int; /* abs keeps integers */
+        e.is_int = (fn == 4 || fn == 8) && d->ev[a].is_int; /* abs and square keep integers */
         if (d->ev[a].is_const) {
             int k = a;
             double v = d->ev[k].c;
@@ -433,6 +434,25 @@ static sf_status compile_call(sf_design *d, const cctx *cx, const sfi_node *n, i
     return unknown_fn(err, n);
 }
 
+/* g == 'lo' or 'lo' != g on a text column: pandas compares each value, a missing
+ * one being unequal to any string. */
+static sf_status compile_text_eq(sf_design *d, const cctx *cx, const sfi_node *n, int *out, sf_error *err)
+{
+    const sfi_node *str = n->kids[0]->kind == SFI_N_STR ? n->kids[0] : n->kids[1];
+    const sfi_node *col = str == n->kids[0] ? n->kids[1] : n->kids[0];
+    const char *name = col->kind == SFI_N_NAME ? col->text : is_q_call(col) && col->n_kids == 1 &&
+                       col->kids[0]->kind == SFI_N_STR ? col->kids[0]->text : NULL;
+    if (!name) return sfi_formula_fail(err, col->span, "a string can only be compared with a text column");
+    evnode e = {.op = EV_TEXTEQ, .a = -1, .b = -1, .cmp = n->op, .text = str->text, .is_int = true};
+    if (cx->sc) {
+        sfi_span sp = col->kind == SFI_N_NAME ? col->span : col->kids[0]->span;
+        SF_TRY(use_column(d, cx->sc, name, sp, &e.col, err));
+        if (!d->cols[e.col].is_category)
+            return sfi_formula_fail(err, sp, "column '%s' is numeric: compare it with a number", name);
+    }
+    return add_ev(d, e, out, err);
+}
+
 static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *out, sf_error *err)
 {
     switch (n->kind) {
@@ -476,6 +496,8 @@ static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *o
         return add_ev(d, e, out, err);
     }
     case SFI_N_BINARY: {
+        if ((n->op == '=' || n->op == '!') && (n->kids[0]->kind == SFI_N_STR || n->kids[1]->kind == SFI_N_STR))
+            return compile_text_eq(d, cx, n, out, err);
         int a, b;
         SF_TRY(compile(d, cx, n->kids[0], &a, err));
         SF_TRY(compile(d, cx, n->kids[1], &b, err));
@@ -641,7 +663,7 @@ static bool has_stat(const sf_design *d, int k)
     if (k < 0) return false;
     const evnode *e = &d->ev[k];
     if (e->op == EV_STAT) return true;
-    if (e->op == EV_CONST || e->op == EV_COL) return false;
+    if (e->op == EV_CONST || e->op == EV_COL || e->op == EV_TEXTEQ) return false;
     return has_stat(d, e->a) || (e->op != EV_NEG && e->op != EV_FN && has_stat(d, e->b));
 }
 
@@ -649,7 +671,7 @@ static bool uses_column(const sf_design *d, int k)
 {
     if (k < 0) return false;
     const evnode *e = &d->ev[k];
-    if (e->op == EV_COL) return true;
+    if (e->op == EV_COL || e->op == EV_TEXTEQ) return true;
     if (e->op == EV_CONST) return false;
     return uses_column(d, e->a) || (e->op != EV_NEG && e->op != EV_FN && e->op != EV_STAT && uses_column(d, e->b));
 }
@@ -745,7 +767,7 @@ static sf_status compile_factor(sf_design *d, const cctx *cx, size_t i, sf_error
         }
     }
     SF_TRY(compile(d, cx, data, &f->root, err));
-    if (d->ev[f->root].op == EV_CMP && !f->levels_given) {
+    if ((d->ev[f->root].op == EV_CMP || d->ev[f->root].op == EV_TEXTEQ) && !f->levels_given) {
         /* numpy gives booleans: categorical (build.py guess_categorical), with
          * both levels known (CategoricalSniffer on a bool array) */
         f->categorical = true;
@@ -1283,7 +1305,15 @@ double sfi_design_math(int fn, double x)
     case 4: return fabs(x);
     case 5: return log10(x);
     case 6: return log2(x);
-    default: return expm1(x);
+    case 7: return expm1(x);
+    case 8: return x * x;
+    case 9: return floor(x);
+    case 10: return ceil(x);
+    case 11: return sin(x);
+    case 12: return cos(x);
+    case 13: return tan(x);
+    case 14: return tanh(x);
+    default: return atan(x);
     }
 }
 
@@ -1314,6 +1344,21 @@ static evres eval_node(const evctx *cx, int k)
         return r;
     }
     double *o = cx->buf + (size_t)k * n;
+    if (e->op == EV_TEXTEQ) {
+        const sf_column *c = &cx->t->cols[cx->tcol[e->col]];
+        size_t len = strlen(e->text), nd = sf_dict_size(c->dict);
+        for (size_t i = 0; i < n; i++) {
+            bool eq = false;
+            if (c->codes[i] >= 0 && !c->missing[i] && (size_t)c->codes[i] < nd) {
+                size_t l;
+                const char *s = sf_dict_label(c->dict, (size_t)c->codes[i], &l);
+                eq = l == len && memcmp(s, e->text, len) == 0;
+            }
+            o[i] = e->cmp == '=' ? eq : !eq;
+        }
+        r.p = o;
+        return r;
+    }
     r.p = o;
     evres a = eval_node(cx, e->a);
     if (a.is_const && e->op != EV_NEG && e->op != EV_FN && e->op != EV_STAT) {
@@ -1385,8 +1430,8 @@ static void mark_columns(const sf_design *d, int k, bool *need)
 {
     if (k < 0) return;
     const evnode *e = &d->ev[k];
-    if (e->op == EV_COL) need[e->col] = true;
-    if (e->op == EV_CONST || e->op == EV_COL) return;
+    if (e->op == EV_COL || e->op == EV_TEXTEQ) need[e->col] = true;
+    if (e->op == EV_CONST || e->op == EV_COL || e->op == EV_TEXTEQ) return;
     mark_columns(d, e->a, need);
     if (e->op != EV_NEG && e->op != EV_FN && e->op != EV_STAT) mark_columns(d, e->b, need);
 }
@@ -1694,8 +1739,8 @@ static bool expr_is_int(const sf_design *d, int k)
     case EV_CONST: return e->is_int;
     case EV_COL: return d->cols[e->col].is_integer && d->cols[e->col].all_int;
     case EV_NEG: return expr_is_int(d, e->a);
-    case EV_FN: return e->fn == 4 && expr_is_int(d, e->a);
-    case EV_CMP: return true;
+    case EV_FN: return (e->fn == 4 || e->fn == 8) && expr_is_int(d, e->a);
+    case EV_CMP: case EV_TEXTEQ: return true;
     case EV_ADD: case EV_SUB: case EV_MUL: return expr_is_int(d, e->a) && expr_is_int(d, e->b);
     case EV_POW: return expr_is_int(d, e->a) && expr_is_int(d, e->b) && d->ev[e->b].is_const && d->ev[e->b].c >= 0;
     default: return false;

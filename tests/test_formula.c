@@ -1,10 +1,10 @@
 /* test_formula.c — formulas and design matrices against patsy 0.5.3 (fixture made
  * by tests/reference/make_formula_fixtures.py from tests/data/formula_mixed.csv):
- * - for 43 formulas (seed 000's exact one among them, with lnames defined as
+ * - for 45 formulas (seed 000's exact one among them, with lnames defined as
  *   np.arange(5)): column names and order equal, row count equal (patsy's
  *   NA_action="drop"), every value of X and y equal to 1e-15 relative. Measured:
  *   bitwise equal everywhere (center/standardize too, their statistics kept in
- *   long double as patsy keeps them) except log, log1p, exp and powers other
+ *   long double as patsy keeps them) except log, log1p, exp, trigonometry, powers other
  *   than 2, 0.5, -1, 1, 0 (numpy computes those with fast paths), where
  *   numpy's own SIMD routines and glibc differ by at most one ulp (2.2e-16),
  *   and Poly contrasts (1e-14 absolute: QR by GSL here, LAPACK in numpy;
@@ -344,6 +344,8 @@ static void t_syntax_errors(void **state)
         {"y ~ a + * b", 9, "expected a term"},
         {"y ~ foo(a)", 5, "unknown function 'foo'"},
         {"y ~ a + np.frobnicate(b)", 9, "unknown function 'np.frobnicate'"},
+        {"y ~ np.sinh(b)", 5, "unknown function 'np.sinh'"},
+        {"y ~ I(log(a) == 'x')", 7, "a string can only be compared with a text column"},
         {"y ~ log(a", 8, "unclosed '('"},
         {"y ~ 2 + a", 5, "numbers besides '0' and '1'"},
         {"y ~ (a + b)**0", 14, "'**' requires a positive integer"},
@@ -487,6 +489,7 @@ static void t_bind_errors(void **state)
     static const bad_formula bad[] = {
         {"y ~ a + nosuch", 9, "unknown column 'nosuch'"},
         {"y ~ a + cat", 9, "unknown column 'cat' (did you mean 'cat1'?)"},
+        {"y ~ I(a == 'x')", 7, "column 'a' is numeric"},
         {"y ~ A + b", 5, "unknown column 'A' (did you mean 'a'?)"},
         {"y ~ I(a + g)", 11, "column 'g' holds text"},
         {"g ~ a", 1, "the response must be one numeric column"},

@@ -9,15 +9,21 @@
  *   states in segment order) -> finish (fix levels and columns) -> build.
  * The formula language: y ~ terms with + - : * / ** and parentheses, 0 / 1 / -1
  * for the intercept; factors are column names, Q("odd name"), I(expr) with
- * + - * / ** and numbers, log log1p exp sqrt abs log10 log2 expm1 (bare, np. or
- * numpy.), one comparison (< > <= >= == !=: a boolean, so a categorical factor
- * with levels False and True, or 0/1 inside arithmetic), center(x),
+ * + - * / ** and numbers, log log1p exp sqrt abs log10 log2 expm1 square floor
+ * ceil sin cos tan tanh arctan (bare, np. or numpy.), one comparison (< > <= >= == !=: a boolean, so a categorical factor
+ * with levels False and True, or 0/1 inside arithmetic; a text column can be
+ * compared with a string by == or !=), center(x),
  * standardize(x[, center=, rescale=, ddof=]) (alias scale),
  * and C(x[, Treatment | Treatment(ref) | Sum | Sum(omit) | Helmert | Diff | Poly | Poly(scores)]
  * [, levels=[...] | levels=range(a, b) | levels=np.arange(n) | levels=NAME]),
  * where NAME was given with sf_design_define. String columns are categorical
  * automatically (text of pandas' True/False words is boolean, as pandas reads
  * it); numeric columns are numeric unless wrapped in C().
+ * Where it differs from patsy: center()/standardize() skip NaN arguments
+ * (patsy's statistics would turn NaN and drop every row); log, exp, log1p and
+ * general powers come from libm, within an ulp of numpy's own routines; names
+ * are columns before defined names, and a dotted name (Sepal.Length) is a
+ * column, not an attribute.
  */
 #ifndef SF_DESIGN_H
 #define SF_DESIGN_H

@@ -101,6 +101,7 @@ formulas = [
     ("y ~ I(x ** 0.5) + I(x ** -1) + I(x ** 1.5) + I((a + 1) ** 3)", None),
     ("np.log(y + 10) ~ np.log(x) + np.sqrt(x) + np.exp(a / 10) + np.log1p(x) + abs(a)", None),
     ("y ~ log(x) + exp(d) + sqrt(x) + log1p(x)", None),
+    ("y ~ np.square(a) + np.floor(x) + np.ceil(b) + np.sin(c) + np.cos(d) + np.tan(d) + np.tanh(b) + np.arctan(x) + C(np.floor(x / 5))", None),
     ("y ~ center(b) + standardize(c) + scale(d, ddof=1) + center(x):g", None),
     ("y ~ Q('a') + Q('s')", None),
     ("~ a + g", None),
@@ -108,6 +109,7 @@ formulas = [
     ("y ~ C(z, Treatment(-1)):C(g) + b", None),
     ("y ~ I(a > 0) + C(x > 10) + I((b > 0) * 2) + I(k == 2)", None),
     ("y ~ a:(c < 0) + (d >= 0) + C(z != 2, Sum)", None),
+    ("y ~ I(g == 'lo') + (s != 'a'):a + C(g == 'mid', Sum) + Q('s') == 'b'", None),
     ("y ~ C(s, Poly) + C(cat1, Poly(scores=[0, 1, 3, 7, 8])):a + 0:C(g, Poly)", None),
 ]
 
