@@ -10,7 +10,7 @@
 # OUT (default bench/RESULTS-design.md).
 # The CSV is made once in bench/data/ by `streamfit gen regression --rows ROWS
 # --seed 1`. streamfit's side is `streamfit convert CSV --formula F --out X.h5`
-# when the CLI has --formula; the design builder alone (no CSV parse, no HDF5) is
+# (levels=range(5) in place of lnames) when the CLI has --formula; the design builder alone (no CSV parse, no HDF5) is
 # always timed by bench/design_bench.c, compiled here against build/.
 # Every run is timed by GNU time: wall seconds and peak RSS of the process.
 set -u
@@ -63,10 +63,12 @@ set -- $(best "$PYTHON" "$HERE/design_patsy.py" "$CSV" "$TMP/p0.h5" 0 "$FORMULA"
 echo "| pandas + patsy + PyTables, uncompressed | $1 | $2 | 1.00 |"
 set -- $(best "$PYTHON" "$HERE/design_patsy.py" "$CSV" "$TMP/p1.h5" 1 "$FORMULA"); P1=$1
 echo "| pandas + patsy + PyTables, zlib 1 | $1 | $2 | 1.00 |"
-if "$SF" convert --help 2>&1 | grep -q -- --formula; then
+# the CLI has no --define: its formula says levels=range(5), the same columns' values
+CLI_FORMULA='y ~ 0 + a + b + c + d + d:c + a:b + a:c + C(cat1, Treatment, levels=range(5))'
+if "$SF" 2>&1 | grep -q -- "--formula F"; then
     for z in 0 1; do
-        set -- $(best "$SF" convert "$CSV" --formula "$FORMULA" --define 'lnames=np.arange(5)' \
-                 --compress "$z" --threads "$THREADS" --out "$TMP/s$z.h5")
+        set -- $(best "$SF" convert "$CSV" --formula "$CLI_FORMULA" --compression "$z" --threads "$THREADS" \
+                 --out "$TMP/s$z.h5")
         ref=$P0; [ "$z" = 1 ] && ref=$P1
         echo "| streamfit convert --formula, $([ "$z" = 1 ] && echo zlib 1 || echo uncompressed), $THREADS threads | $1 | $2 | $(echo "scale=2; $ref / $1" | bc) |"
     done

@@ -86,20 +86,15 @@ static long lset_find_num(const lset *s, double v)
     }
 }
 
+static uint64_t lset_hash_at(const void *ctx, size_t e)
+{
+    const lset *s = ctx;
+    return s->is_str ? hash_bytes(s->str[e], s->len[e]) : lset_hash_num(s->num[e]);
+}
+
 static bool lset_reindex(lset *s, size_t slots)
 {
-    uint32_t *t = calloc(slots, sizeof *t);
-    if (!t) return false;
-    free(s->slots);
-    s->slots = t;
-    s->n_slots = slots;
-    for (size_t e = 0; e < s->n; e++) {
-        uint64_t h = s->is_str ? hash_bytes(s->str[e], s->len[e]) : lset_hash_num(s->num[e]);
-        size_t i = h & (slots - 1);
-        while (t[i]) i = (i + 1) & (slots - 1);
-        t[i] = (uint32_t)e + 1;
-    }
-    return true;
+    return sfi_hash_index(&s->slots, &s->n_slots, slots, s->n, lset_hash_at, s);
 }
 
 static bool lset_grow(lset *s)

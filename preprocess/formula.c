@@ -845,7 +845,7 @@ static sf_status infix_parse(infix *c, size_t text_len, pnode **out)
 /* ---- term algebra (desc.py) ---- */
 
 /* More terms than anyone writes: a bound on the work a formula can ask for. */
-#define MAX_TERMS 1024
+#define MAX_TERMS 100000
 
 typedef struct texpr {
     bool intercept, intercept_removed;
@@ -874,27 +874,107 @@ static bool term_eq(const sfi_term *a, const sfi_term *b)
     return true;
 }
 
-static bool term_in(const sfi_term *t, const sfi_term *list, size_t n)
+/* A growing list of distinct terms with a hash index: formulas with thousands of
+ * terms (y ~ x1 + ... + x5000) stay linear. */
+typedef struct termset {
+    sfi_term *v;
+    size_t n, cap;
+    uint32_t *slots; /* 0 = empty, else index + 1 */
+    size_t n_slots;
+} termset;
+
+static uint64_t term_hash(const sfi_term *t)
 {
-    for (size_t i = 0; i < n; i++)
-        if (term_eq(t, &list[i])) return true;
+    /* order-free: terms are sets of factors */
+    uint64_t h = t->n * 0x9E3779B97F4A7C15ULL;
+    for (size_t i = 0; i < t->n; i++) {
+        uint64_t z = (uint64_t)t->f[i] + 0x9E3779B97F4A7C15ULL;
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+        h += z ^ (z >> 31);
+    }
+    return h;
+}
+
+bool sfi_hash_index(uint32_t **slots, size_t *n_slots, size_t size, size_t n,
+                    uint64_t (*hash)(const void *ctx, size_t e), const void *ctx)
+{
+    uint32_t *t = calloc(size, sizeof *t);
+    if (!t) return false;
+    for (size_t e = 0; e < n; e++) {
+        size_t i = hash(ctx, e) & (size - 1);
+        while (t[i]) i = (i + 1) & (size - 1);
+        t[i] = (uint32_t)e + 1;
+    }
+    free(*slots);
+    *slots = t;
+    *n_slots = size;
+    return true;
+}
+
+static uint64_t termset_hash_at(const void *ctx, size_t e) { return term_hash(&((const termset *)ctx)->v[e]); }
+
+static bool termset_reindex(termset *s, size_t slots)
+{
+    return sfi_hash_index(&s->slots, &s->n_slots, slots, s->n, termset_hash_at, s);
+}
+
+static bool termset_has(const termset *s, const sfi_term *t)
+{
+    if (!s->n_slots) return false;
+    for (size_t i = term_hash(t) & (s->n_slots - 1); s->slots[i]; i = (i + 1) & (s->n_slots - 1))
+        if (term_eq(&s->v[s->slots[i] - 1], t)) return true;
     return false;
+}
+
+/* Appends t unless present; false on allocation failure. */
+static bool termset_add(termset *s, const sfi_term *t)
+{
+    if (termset_has(s, t)) return true;
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        sfi_term *v = realloc(s->v, cap * sizeof *v);
+        if (!v) return false;
+        s->v = v;
+        s->cap = cap;
+    }
+    if ((s->n + 1) * 2 > s->n_slots && !termset_reindex(s, s->n_slots ? 2 * s->n_slots : 32)) return false;
+    s->v[s->n] = *t;
+    size_t i = term_hash(t) & (s->n_slots - 1);
+    while (s->slots[i]) i = (i + 1) & (s->n_slots - 1);
+    s->slots[i] = (uint32_t)++s->n;
+    return true;
+}
+
+static void termset_free(termset *s)
+{
+    free(s->v);
+    free(s->slots);
+}
+
+/* Copies a termset's terms into the arena as out's term list. */
+static sf_status termset_out(evaluator *ev, const termset *s, texpr *out)
+{
+    out->terms = arena_alloc(&ev->f->arena, (s->n + 1) * sizeof *out->terms);
+    if (!out->terms) return sfi_nomem(ev->err);
+    if (s->n) memcpy(out->terms, s->v, s->n * sizeof *s->v);
+    out->n = s->n;
+    return SF_OK;
 }
 
 /* Builds a texpr from terms a then b, keeping first occurrences (uniqueify_list). */
 static sf_status texpr_terms(evaluator *ev, texpr *out, const sfi_term *a, size_t na, const sfi_term *b,
                              size_t nb)
 {
-    if (na + nb > 2 * MAX_TERMS)
+    if (na + nb > MAX_TERMS)
         return sfi_formula_fail(ev->err, (sfi_span){0, 1}, "the formula expands to more than %d terms", MAX_TERMS);
-    out->terms = arena_alloc(&ev->f->arena, (na + nb + 1) * sizeof *out->terms);
-    if (!out->terms) return sfi_nomem(ev->err);
-    out->n = 0;
-    for (size_t k = 0; k < na + nb; k++) {
-        const sfi_term *t = k < na ? &a[k] : &b[k - na];
-        if (!term_in(t, out->terms, out->n)) out->terms[out->n++] = *t;
-    }
-    return SF_OK;
+    termset s = {0};
+    sf_status st = SF_OK;
+    for (size_t k = 0; k < na + nb && st == SF_OK; k++)
+        if (!termset_add(&s, k < na ? &a[k] : &b[k - na])) st = sfi_nomem(ev->err);
+    if (st == SF_OK) st = termset_out(ev, &s, out);
+    termset_free(&s);
+    return st;
 }
 
 /* Term(l.factors + r.factors), unique factors in order. */
@@ -961,6 +1041,87 @@ static sf_status add_factor(evaluator *ev, size_t ftk, size_t *idx)
 
 static sf_status eval_node(evaluator *ev, const pnode *n, texpr *out);
 
+/* A left-leaning chain a + b - c + ... (desc.py _eval_binary_plus and
+ * _eval_binary_minus, step by step) walked iteratively, so a formula may have
+ * thousands of terms without deep recursion or quadratic copying. */
+static sf_status eval_chain(evaluator *ev, const pnode *n, texpr *out)
+{
+    size_t depth = 0;
+    const pnode *p = n;
+    while (p->n_args == 2 && (p->type == FT_PLUS || p->type == FT_MINUS)) {
+        depth++;
+        p = p->args[0];
+    }
+    const pnode **spine = malloc(depth * sizeof *spine);
+    if (!spine) return sfi_nomem(ev->err);
+    p = n;
+    for (size_t i = depth; i-- > 0;) {
+        spine[i] = p;
+        p = p->args[0];
+    }
+    texpr acc;
+    termset s = {0};
+    sf_status st = eval_node(ev, p, &acc);
+    for (size_t k = 0; k < acc.n && st == SF_OK; k++)
+        if (!termset_add(&s, &acc.terms[k])) st = sfi_nomem(ev->err);
+    for (size_t i = 0; i < depth && st == SF_OK; i++) {
+        const pnode *rn = spine[i]->args[1];
+        bool zero = rn->type == FT_ZERO && rn->n_args == 0, one = rn->type == FT_ONE && rn->n_args == 0;
+        if (spine[i]->type == FT_PLUS && zero) {
+            acc.intercept = false;
+            acc.intercept_removed = true;
+            continue;
+        }
+        if (spine[i]->type == FT_MINUS && zero) {
+            acc.intercept = true;
+            acc.intercept_removed = false;
+            acc.intercept_origin = rn->span;
+            continue;
+        }
+        if (spine[i]->type == FT_MINUS && one) {
+            acc.intercept = false;
+            acc.intercept_removed = true;
+            continue;
+        }
+        texpr r;
+        st = eval_node(ev, rn, &r);
+        if (st != SF_OK) break;
+        if (spine[i]->type == FT_PLUS) {
+            if (r.intercept) {
+                acc.intercept = true;
+                acc.intercept_removed = false;
+                acc.intercept_origin = r.intercept_origin;
+            }
+            for (size_t k = 0; k < r.n && st == SF_OK; k++)
+                if (!termset_add(&s, &r.terms[k])) st = sfi_nomem(ev->err);
+            if (st == SF_OK && s.n > MAX_TERMS)
+                st = sfi_formula_fail(ev->err, spine[i]->tok, "the formula expands to more than %d terms", MAX_TERMS);
+        } else {
+            termset drop = {0}, keep = {0};
+            for (size_t k = 0; k < r.n && st == SF_OK; k++)
+                if (!termset_add(&drop, &r.terms[k])) st = sfi_nomem(ev->err);
+            for (size_t k = 0; k < s.n && st == SF_OK; k++)
+                if (!termset_has(&drop, &s.v[k]) && !termset_add(&keep, &s.v[k])) st = sfi_nomem(ev->err);
+            termset_free(&drop);
+            termset_free(&s);
+            s = keep;
+            if (r.intercept) {
+                acc.intercept = false;
+                acc.intercept_removed = true;
+            }
+        }
+    }
+    if (st == SF_OK) {
+        out->intercept = acc.intercept;
+        out->intercept_removed = acc.intercept_removed;
+        out->intercept_origin = acc.intercept_origin;
+        st = termset_out(ev, &s, out);
+    }
+    termset_free(&s);
+    free(spine);
+    return st;
+}
+
 static sf_status eval_binary(evaluator *ev, const pnode *n, texpr *out)
 {
     texpr l, r;
@@ -968,47 +1129,8 @@ static sf_status eval_binary(evaluator *ev, const pnode *n, texpr *out)
     const pnode *rn = n->args[1];
     switch (n->type) {
     case FT_PLUS:
-        SF_TRY(eval_node(ev, n->args[0], &l));
-        if (rn->type == FT_ZERO && rn->n_args == 0) {
-            out->intercept_removed = true;
-            return texpr_terms(ev, out, l.terms, l.n, NULL, 0);
-        }
-        SF_TRY(eval_node(ev, rn, &r));
-        if (r.intercept) {
-            out->intercept = true;
-            out->intercept_origin = r.intercept_origin;
-        } else {
-            out->intercept = l.intercept;
-            out->intercept_origin = l.intercept_origin;
-            out->intercept_removed = l.intercept_removed;
-        }
-        return texpr_terms(ev, out, l.terms, l.n, r.terms, r.n);
-    case FT_MINUS: {
-        SF_TRY(eval_node(ev, n->args[0], &l));
-        if (rn->type == FT_ZERO && rn->n_args == 0) {
-            out->intercept = true;
-            out->intercept_origin = rn->span;
-            return texpr_terms(ev, out, l.terms, l.n, NULL, 0);
-        }
-        if (rn->type == FT_ONE && rn->n_args == 0) {
-            out->intercept_removed = true;
-            return texpr_terms(ev, out, l.terms, l.n, NULL, 0);
-        }
-        SF_TRY(eval_node(ev, rn, &r));
-        sfi_term *keep = arena_alloc(&ev->f->arena, (l.n + 1) * sizeof *keep);
-        if (!keep) return sfi_nomem(ev->err);
-        size_t k = 0;
-        for (size_t i = 0; i < l.n; i++)
-            if (!term_in(&l.terms[i], r.terms, r.n)) keep[k++] = l.terms[i];
-        if (r.intercept) {
-            out->intercept_removed = true;
-        } else {
-            out->intercept = l.intercept;
-            out->intercept_origin = l.intercept_origin;
-            out->intercept_removed = l.intercept_removed;
-        }
-        return texpr_terms(ev, out, keep, k, NULL, 0);
-    }
+    case FT_MINUS:
+        return eval_chain(ev, n, out);
     case FT_STAR: {
         SF_TRY(eval_node(ev, n->args[0], &l));
         SF_TRY(eval_node(ev, rn, &r));

@@ -88,6 +88,12 @@ SFI_FUNC sf_status sfi_expr_parse(sfi_formula *f, const char *text, sfi_node **o
 SFI_FUNC sf_status sfi_formula_fail(sf_error *err, sfi_span span, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Rebuilds an open-addressing index of n entries into a fresh table of `size`
+ * slots (a power of two; 0 = empty, else entry + 1), hashing entry e with
+ * hash(ctx, e). On allocation failure returns false and leaves *slots as it was. */
+SFI_FUNC bool sfi_hash_index(uint32_t **slots, size_t *n_slots, size_t size, size_t n,
+                             uint64_t (*hash)(const void *ctx, size_t e), const void *ctx);
+
 /* Python's repr() of a float ("1.0", "0.1", "1e+16", "1e-05", "inf", "nan"). */
 SFI_FUNC void sfi_py_float_repr(double v, char *buf, size_t n);
 

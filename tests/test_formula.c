@@ -14,6 +14,8 @@
  *   three threads building from one finished design at once;
  * - 60 random formulas (seeded, from + : * / - ** and mixed factors): names,
  *   order and row counts equal, column sums to 1e-12;
+ * - a 3000-term formula and a 1831-column (x1 + ... + x60)**2 parse, bind and
+ *   build (no deep recursion, no quadratic term lists);
  * - parser errors point at the offending byte column with what was expected;
  * - save -> load (HDF5 group) gives the same columns and bitwise the same rows
  *   for every formula; a partial state saved, loaded and fitted further equals
@@ -403,7 +405,7 @@ typedef struct terms_case {
 
 static sf_table *numeric_table(const char *const *names, size_t n_cols, size_t n_rows)
 {
-    sf_coltype types[16];
+    sf_coltype types[4000];
     for (size_t j = 0; j < n_cols; j++) types[j] = SF_COL_FLOAT;
     sf_table *t;
     sf_error err;
@@ -478,6 +480,51 @@ static void t_term_expansion(void **state)
         assert_string_equal(got, cases[k].names);
         sf_design_free(d);
     }
+    sf_table_free(t);
+}
+
+/* Wide formulas: thousands of terms in a + chain, a large interaction. */
+static void t_wide_formula(void **state)
+{
+    (void)state;
+    enum { W = 3000 };
+    static char names_buf[W][8];
+    const char *names[W];
+    size_t len = 0, cap = W * 8 + 16;
+    char *f = malloc(cap);
+    len += (size_t)snprintf(f, cap, "x0 ~ ");
+    for (size_t j = 0; j < W; j++) {
+        snprintf(names_buf[j], sizeof names_buf[j], "x%zu", j);
+        names[j] = names_buf[j];
+        if (j) len += (size_t)snprintf(f + len, cap - len, "%sx%zu", j > 1 ? " + " : "", j);
+    }
+    sf_table *t = numeric_table(names, W, 3);
+    sf_design *d;
+    sf_error err;
+    assert_int_equal(sf_design_new(&d, f, NULL, &err), SF_OK);
+    assert_int_equal(sf_design_bind_table(d, t, &err), SF_OK);
+    assert_int_equal(sf_design_finish(d, &err), SF_OK);
+    assert_int_equal(sf_design_n_columns(d), W);
+    assert_string_equal(sf_design_column_name(d, W - 1), "x2999");
+    double *x = malloc(3 * W * sizeof *x), y[3];
+    size_t n;
+    assert_int_equal(sf_design_build(d, t, x, W, y, &n, NULL, &err), SF_OK);
+    assert_int_equal(n, 3);
+    assert_double_bits(x[2 * W + 7], t->cols[7].values[2]);
+    assert_double_bits(y[1], t->cols[0].values[1]);
+    sf_design_free(d);
+    /* (x1 + ... + x60)**2: 60 + 1770 terms and the intercept */
+    len = (size_t)snprintf(f, cap, "(");
+    for (size_t j = 1; j <= 60; j++) len += (size_t)snprintf(f + len, cap - len, "%sx%zu", j > 1 ? " + " : "", j);
+    snprintf(f + len, cap - len, ")**2");
+    assert_int_equal(sf_design_new(&d, f, NULL, &err), SF_OK);
+    assert_int_equal(sf_design_bind_table(d, t, &err), SF_OK);
+    assert_int_equal(sf_design_finish(d, &err), SF_OK);
+    assert_int_equal(sf_design_n_columns(d), 1 + 60 + 1770);
+    assert_string_equal(sf_design_column_name(d, 61), "x1:x2");
+    sf_design_free(d);
+    free(x);
+    free(f);
     sf_table_free(t);
 }
 
@@ -984,6 +1031,7 @@ int main(void)
         cmocka_unit_test(t_py_float_repr),
         cmocka_unit_test(t_syntax_errors),
         cmocka_unit_test(t_term_expansion),
+        cmocka_unit_test(t_wide_formula),
         cmocka_unit_test(t_bind_errors),
         cmocka_unit_test(t_parity_whole),
         cmocka_unit_test(t_parity_chunks),
