@@ -269,9 +269,6 @@ sf_status sf_sgd_params_check(const sf_sgd_params *p, sf_error *err)
     if (p->random_state < -1 || p->random_state > (int64_t)UINT32_MAX)
         return bad_field(err, SF_ERR_ARG, "random_state", "random_state must be None or in [0, 2^32), got %g",
                          (double)p->random_state);
-    if (p->shuffle && p->random_state < 0)
-        return bad_field(err, SF_ERR_ARG, "random_state",
-                         "shuffle=true needs an integer random_state, so the order is reproducible (%g)", -1.0);
     if (p->shuffle && (p->shuffle_block < 1 || p->shuffle_block > ((uint64_t)1 << 31) - 1))
         return bad_field(err, SF_ERR_ARG, "shuffle_block", "shuffle_block must be in [1, 2^31), got %g",
                          (double)p->shuffle_block);
@@ -1527,6 +1524,13 @@ sf_status sf_sgd_partial_fit(sf_sgd *s, const double *x, size_t n, size_t p, siz
     SF_TRY(check_x(s, x, n, p, ld, err));
     if (n == 0) return SF_OK;
     SF_TRY(check_dense(x, n, p, ld, err));
+    if (s->params.shuffle && s->params.random_state < 0) {
+        /* checked here, not with the parameters: a pipeline's --seed comes later */
+        sfi_fail(err, SF_ERR_ARG, NULL, "shuffle=true needs an integer random_state (or --seed), so the "
+                                        "order is reproducible");
+        sfi_error_field(err, "random_state");
+        return SF_ERR_ARG;
+    }
     rows r = {.x = x, .ld = ld, .decay = 1.0};
     return learn(s, &r, n, p, y, w, err);
 }

@@ -654,7 +654,15 @@ static void test_bad_params(void **state)
     p.tol = -1;
     expect_field(&p, SF_ERR_ARG, "tol");
     sf_sgd_params_default(&p, SF_SGD_CLASSIFIER);
-    p.shuffle = true; /* random_state None */
+    p.shuffle = true; /* random_state None: refused when learning starts */
+    sf_sgd *sh;
+    sf_error err;
+    assert_int_equal(sf_sgd_new(&sh, &p, &err), SF_OK);
+    assert_int_equal(sf_sgd_partial_fit(sh, sgd_x4, 5, 4, 4, sgd_y4_2, NULL, &err), SF_ERR_ARG);
+    assert_string_equal(err.field_name, "random_state");
+    assert_int_equal(sf_sgd_n_features(sh), 0);
+    sf_sgd_free(sh);
+    p.random_state = -2;
     expect_field(&p, SF_ERR_ARG, "random_state");
     p.random_state = 3;
     p.shuffle_block = 0;
@@ -905,7 +913,7 @@ static void test_stage_params(void **state)
     expect_stage_error("sgd_classifier(learning_rate=constant)", SF_ERR_ARG, 30, "eta0 must be > 0");
     expect_stage_error("sgd_classifier(alpha=0)", SF_ERR_ARG, 22, "alpha must be > 0");
     expect_stage_error("sgd_classifier(max_iter=2.5)", SF_ERR_ARG, 25, "max_iter must be an integer");
-    expect_stage_error("sgd_classifier(shuffle=true)", SF_ERR_ARG, 24, "needs an integer random_state");
+
     expect_stage_error("sgd_classifier(early_stopping=true, holdout_period=1)", SF_ERR_ARG, 52,
                        "holdout_period");
     expect_stage_error("sgd_classifier(validation_fraction=1.5)", SF_ERR_ARG, 36, "validation_fraction");
