@@ -210,10 +210,12 @@ static sf_status parse_param(sgd_stage *ss, sf_sgd_params *p, const sfi_param *p
         /* accepted for sklearn compatibility; no effect (one learner) */
         if (v->type != SFI_V_NULL) SF_TRY(want_int(prm, strcmp(k, "n_jobs") == 0 ? -1e9 : 0, &d, err));
     } else if (strcmp(k, "validation_fraction") == 0) {
-        /* early_stopping holds out every (1 / validation_fraction)-th row */
+        /* early_stopping holds out every (1 / validation_fraction)-th row (at least
+         * every second) */
         SF_TRY(want_number(prm, &d, err));
-        if (!(d > 0 && d <= 0.5)) return sfi_spec_fail(err, v->column, "validation_fraction must be in (0, 0.5]");
-        if (!ss->holdout_given) p->holdout_period = (uint32_t)lround(1.0 / d);
+        if (!(d > 0 && d < 1)) return sfi_spec_fail(err, v->column, "validation_fraction must be in (0, 1)");
+        long period = lround(1.0 / d);
+        if (!ss->holdout_given) p->holdout_period = period < 2 ? 2 : (uint32_t)(period > 1000000 ? 1000000 : period);
     } else if (strcmp(k, "holdout_period") == 0) {
         SF_TRY(want_int(prm, 0, &d, err));
         p->holdout_period = (uint32_t)d;
