@@ -133,7 +133,7 @@ SF_API void sf_sgd_params_default(sf_sgd_params *p, sf_sgd_kind kind);
 
 /** Checks p the way sklearn's parameter validation does; on error names the
  *  field in err->field_name ("loss", "eta0", ...). random_state must be -1 or in
- *  [0, 2^32); early_stopping with shuffle is SF_ERR_UNSUPPORTED for now. */
+ *  [0, 2^32). */
 SF_API sf_status sf_sgd_params_check(const sf_sgd_params *p, sf_error *err);
 
 /** Names <-> values ("log_loss", "elasticnet", "invscaling", "sgd_classifier");
