@@ -111,8 +111,7 @@ static sf_status want_numbers(const sfi_param *prm, const sfi_value *v, double *
     for (size_t i = 0; i < v->n_items; i++) {
         if (v->items[i].type != SFI_V_NUMBER) {
             free(a);
-            return sfi_spec_fail(err, v->items[i].column,
-                                 "%s must be a list of numbers (text labels are not supported yet)",
+            return sfi_spec_fail(err, v->items[i].column, "%s must be a list of numbers, or of strings",
                                  prm->key);
         }
         a[i] = v->items[i].num;
@@ -223,6 +222,9 @@ static sf_status parse_param(sgd_stage *ss, sf_sgd_params *p, const sfi_param *p
     } else if (strcmp(k, "class_weight") == 0) {
         SF_TRY(parse_class_weight(ss, prm, err));
     } else if (strcmp(k, "classes") == 0) {
+        bool labels = v->type == SFI_V_LIST;
+        for (size_t i = 0; i < v->n_items && labels; i++) labels = v->items[i].type == SFI_V_STRING;
+        if (labels && v->n_items) return SF_OK; /* a categorical target's: the pipeline maps them to codes */
         SF_TRY(want_numbers(prm, v, &ss->spec_classes, &ss->n_spec_classes, err));
         ss->classes_column = v->column;
     }

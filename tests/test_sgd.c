@@ -1006,6 +1006,9 @@ static void test_stage_params(void **state)
     expect_stage_error("passive_aggressive_regressor(C=0)", SF_ERR_ARG, 32, "C must be > 0");
     const sfi_stage_ops *ops;
     sf_error err;
+    expect_stage_error("sgd_classifier(classes=[1, 'b'])", SF_ERR_ARG, 28, "list of numbers, or of strings");
+    void *labels = stage_new("sgd_classifier(classes=['cat', 'dog'])", &ops, &err, SF_OK); /* the pipeline's */
+    ops->free(labels);
     void *st = stage_new("sgd_classifier(penalty=None, tol=None, average=10, verbose=0, n_jobs=-1, "
                          "random_state=3, warm_start=false, validation_fraction=0.2)", &ops, &err, SF_OK);
     assert_true(ops->classifier && ops->estimator && !ops->mergeable);
