@@ -57,8 +57,8 @@ struct sf_sgd {
     size_t n_cw;
 
     size_t n_vec;              /* weight vectors */
-    size_t n_arrays;           /* per vector: w, [aw], [q] */
-    double *arrays;            /* n_vec x n_arrays x p */
+    size_t n_arrays;           /* w, [aw], [q] */
+    double *arrays;            /* [w | aw | q], each n_vec x p */
     double *vs;                /* n_vec x SF_SGD_V_COUNT */
     double t_, n_iter, epoch_rows;
 
@@ -86,7 +86,7 @@ struct sf_sgd {
     pthread_mutex_t expose_mu;
     atomic_bool stale;
 
-    /* a CSR call saves only the columns its rows touch (tb, n_vec x n_arrays x
+    /* a CSR call saves only the columns its rows touch (tb, n_arrays x n_vec x
      * n_touched), and a vector's full arrays on its first fold (folded[k]) */
     bool partial_snapshot;
     uint8_t *mark, *folded;
