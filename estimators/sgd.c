@@ -57,8 +57,8 @@ struct sf_sgd {
     size_t n_cw;
 
     size_t n_vec;              /* weight vectors */
-    size_t n_arrays;           /* per vector: w, [aw], [q] */
-    double *arrays;            /* n_vec x n_arrays x p */
+    size_t n_arrays;           /* w, [aw], [q] */
+    double *arrays;            /* [w | aw | q], each n_vec x p */
     double *vs;                /* n_vec x SF_SGD_V_COUNT */
     double t_, n_iter, epoch_rows;
 
@@ -86,7 +86,7 @@ struct sf_sgd {
     pthread_mutex_t expose_mu;
     atomic_bool stale;
 
-    /* a CSR call saves only the columns its rows touch (tb, n_vec x n_arrays x
+    /* a CSR call saves only the columns its rows touch (tb, n_arrays x n_vec x
      * n_touched), and a vector's full arrays on its first fold (folded[k]) */
     bool partial_snapshot;
     uint8_t *mark, *folded;
@@ -94,6 +94,7 @@ struct sf_sgd {
     size_t n_touched;
     double *tb;
     size_t tb_cap;
+    double *bak_buf;           /* shuffle + early_stopping: the buffer as a call found it */
 };
 
 /* ---------------------------------------------------------------- names */
@@ -269,18 +270,13 @@ sf_status sf_sgd_params_check(const sf_sgd_params *p, sf_error *err)
     if (p->random_state < -1 || p->random_state > (int64_t)UINT32_MAX)
         return bad_field(err, SF_ERR_ARG, "random_state", "random_state must be None or in [0, 2^32), got %g",
                          (double)p->random_state);
-    if (p->shuffle && p->random_state < 0)
-        return bad_field(err, SF_ERR_ARG, "random_state",
-                         "shuffle=true needs an integer random_state, so the order is reproducible (%g)", -1.0);
     if (p->shuffle && (p->shuffle_block < 1 || p->shuffle_block > ((uint64_t)1 << 31) - 1))
         return bad_field(err, SF_ERR_ARG, "shuffle_block", "shuffle_block must be in [1, 2^31), got %g",
                          (double)p->shuffle_block);
     if (p->early_stopping && p->holdout_period < 2)
         return bad_field(err, SF_ERR_ARG, "holdout_period", "holdout_period must be >= 2, got %g",
                          (double)p->holdout_period);
-    if (p->early_stopping && p->shuffle)
-        return bad_field(err, SF_ERR_UNSUPPORTED, "early_stopping",
-                         "early_stopping with shuffle=true is not supported yet (%g)", 1.0);
+
     return SF_OK;
 }
 
@@ -440,6 +436,8 @@ static void install_model(sf_sgd *s, size_t p, size_t n_vec, const model_mem *m)
 static void free_mem(model_mem *m);
 static void ensure_exposed(const sf_sgd *s);
 static void save_before_fold(sf_sgd *s, size_t k);
+typedef struct rows rows;
+static void score_holdout(sf_sgd *s, const rows *r, size_t i, double y, double w);
 
 static void free_model(sf_sgd *s)
 {
@@ -469,6 +467,7 @@ void sf_sgd_free(sf_sgd *s)
     free(s->folded);
     free(s->touched);
     free(s->tb);
+    free(s->bak_buf);
     pthread_mutex_destroy(&s->expose_mu);
     free(s);
 }
@@ -508,6 +507,7 @@ sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err)
     c->mark = c->folded = NULL;
     c->touched = NULL;
     c->tb = NULL;
+    c->bak_buf = NULL;
     c->tb_cap = c->n_touched = 0;
     c->partial_snapshot = false;
     pthread_mutex_init(&c->expose_mu, NULL);
@@ -860,7 +860,7 @@ static void reset_wscale(double *restrict w, double *restrict aw, size_t p, doub
 
 /* Rows to learn from: dense (n x ld) or CSR, as sklearn's ArrayDataset and
  * CSRDataset (utils/_seq_dataset.pyx.tp) hand them to _plain_sgd. */
-typedef struct rows {
+struct rows {
     const double *x;          /* dense: the n x ld matrix; CSR: the stored values */
     size_t ld;
     const uint32_t *indices;  /* CSR: the column of each stored value */
@@ -868,7 +868,7 @@ typedef struct rows {
     const double *const *rowp;/* gathered (a shuffled block): dense row i is rowp[i] */
     const uint32_t *codes;    /* classifiers: the class index of row i */
     double decay;             /* intercept_decay: 1 dense, 0.01 CSR (linear_model/_base.py) */
-} rows;
+};
 
 enum { ROWS_DENSE, ROWS_CSR, ROWS_GATHERED };
 
@@ -1363,43 +1363,115 @@ static void learn_block(sf_sgd *s, const vrows *v, size_t start, size_t m)
     }
 }
 
-/* shuffle: learns the complete blocks of buffered + new rows (and, with flush,
- * the incomplete last one), then keeps what is left in the buffer. */
-static sf_status learn_shuffled(sf_sgd *s, const double *x, size_t n, size_t ld, const double *y,
-                                const double *w, bool flush, sf_error *err)
+/* shuffle: learns the complete blocks of the buffered rows followed by n new rows
+ * (with flush, also the incomplete last one); returns the rows learned. */
+static size_t shuffled_blocks(sf_sgd *s, const double *x, size_t n, size_t ld, const double *y,
+                              const double *w, bool flush)
 {
     size_t B = (size_t)s->params.shuffle_block, total = s->n_buf + n, done = 0;
     vrows v = {.x = x, .y = y, .w = w, .ld = ld, .n_buf = s->n_buf};
-    snapshot(s);
     for (; done + B <= total; done += B) learn_block(s, &v, done, B);
     if (flush && done < total) {
         learn_block(s, &v, done, total - done);
         done = total;
     }
-    if (!model_finite(s)) {
-        rollback(s);
-        return sfi_fail(err, SF_ERR_NUMERIC, NULL,
-                        "floating-point under-/overflow in the weights; scaling the input "
-                        "(standard scaler) might help");
-    }
-    if (done == 0) { /* no block complete: append the chunk */
+    return done;
+}
+
+/* After shuffled_blocks learned `done` of the buffered + new rows: the rest
+ * becomes the buffer. */
+static void keep_rest(sf_sgd *s, const double *x, size_t n, size_t ld, const double *y, const double *w,
+                      size_t done)
+{
+    size_t total = s->n_buf + n;
+    if (done == 0) { /* no block complete: append the rows */
         for (size_t i = 0; i < n; i++) {
             memcpy(s->buf_x + (s->n_buf + i) * s->p, x + i * ld, s->p * sizeof(double));
             s->buf_y[s->n_buf + i] = y[i];
             s->buf_w[s->n_buf + i] = w ? w[i] : 1.0;
         }
         s->n_buf += n;
-    } else { /* what is left is the chunk's tail (done >= B > n_buf) */
-        size_t first = done - s->n_buf, keep = total - done;
-        for (size_t i = 0; i < keep; i++) {
-            memcpy(s->buf_x + i * s->p, x + (first + i) * ld, s->p * sizeof(double));
-            s->buf_y[i] = y[first + i];
-            s->buf_w[i] = w ? w[first + i] : 1.0;
-        }
-        s->n_buf = keep;
+        return;
     }
+    size_t first = done - s->n_buf, keep = total - done; /* the new rows' tail (done >= B > n_buf) */
+    for (size_t i = 0; i < keep; i++) {
+        memcpy(s->buf_x + i * s->p, x + (first + i) * ld, s->p * sizeof(double));
+        s->buf_y[i] = y[first + i];
+        s->buf_w[i] = w ? w[first + i] : 1.0;
+    }
+    s->n_buf = keep;
+}
+
+static sf_status overflow(sf_error *err)
+{
+    return sfi_fail(err, SF_ERR_NUMERIC, NULL,
+                    "floating-point under-/overflow in the weights; scaling the input "
+                    "(standard scaler) might help");
+}
+
+/* shuffle: learns what blocks the new rows complete; the rest waits. Rows count
+ * in the epoch when they arrive, in t_ when they are learned. */
+static sf_status learn_shuffled(sf_sgd *s, const double *x, size_t n, size_t ld, const double *y,
+                                const double *w, bool flush, sf_error *err)
+{
+    snapshot(s);
+    size_t done = shuffled_blocks(s, x, n, ld, y, w, flush);
+    if (!model_finite(s)) {
+        rollback(s);
+        return overflow(err);
+    }
+    keep_rest(s, x, n, ld, y, w, done);
     s->t_ += (double)done;
-    s->epoch_rows += (double)done;
+    s->epoch_rows += (double)n;
+    mark_stale(s);
+    return SF_OK;
+}
+
+/* shuffle with early_stopping: the held-out rows are scored when they arrive,
+ * with what the blocks completed before them taught; the other rows go the
+ * shuffled way. The buffer is saved first, as the runs between held-out rows
+ * change it. */
+static sf_status learn_shuffled_holdout(sf_sgd *s, const rows *r, size_t n, const double *y, const double *w,
+                                        sf_error *err)
+{
+    size_t p = s->p, nb = s->n_buf;
+    if (!s->bak_buf) {
+        s->bak_buf = malloc(((size_t)s->params.shuffle_block * (p + 2)) * sizeof(double));
+        if (!s->bak_buf) return sfi_nomem(err);
+    }
+    memcpy(s->bak_buf, s->buf_x, nb * p * sizeof(double));
+    memcpy(s->bak_buf + nb * p, s->buf_y, nb * sizeof(double));
+    memcpy(s->bak_buf + nb * (p + 1), s->buf_w, nb * sizeof(double));
+    double t0 = s->t_, hw0 = s->holdout_w;
+    snapshot(s);
+    const uint64_t period = s->params.holdout_period, seen = (uint64_t)s->epoch_rows;
+    size_t a = 0;
+    for (size_t i = 0; i <= n; i++) {
+        bool held = i < n && (seen + i) % period == period - 1;
+        if (!held && i < n) continue;
+        if (i > a) {
+            const double *xa = r->x + a * r->ld, *ya = y + a, *wa = w ? w + a : NULL;
+            size_t done = shuffled_blocks(s, xa, i - a, r->ld, ya, wa, false);
+            keep_rest(s, xa, i - a, r->ld, ya, wa, done);
+            s->t_ += (double)done;
+        }
+        if (held) {
+            score_holdout(s, r, i, y[i], w ? w[i] : 1.0);
+            s->t_ += 1; /* sklearn counts validation rows in t_ */
+        }
+        a = i + 1;
+    }
+    if (!model_finite(s)) {
+        rollback(s);
+        memcpy(s->buf_x, s->bak_buf, nb * p * sizeof(double));
+        memcpy(s->buf_y, s->bak_buf + nb * p, nb * sizeof(double));
+        memcpy(s->buf_w, s->bak_buf + nb * (p + 1), nb * sizeof(double));
+        s->n_buf = nb;
+        s->t_ = t0;
+        s->holdout_w = hw0;
+        return overflow(err);
+    }
+    s->epoch_rows += (double)n;
     mark_stale(s);
     return SF_OK;
 }
@@ -1486,7 +1558,10 @@ static sf_status learn(sf_sgd *s, const rows *r, size_t n, size_t p, const doubl
         for (size_t k = 0; k < s->n_vec; k++) init_vec_scalars(s, s->vs + k * SF_SGD_V_COUNT);
     }
     if (s->params.shuffle) {
-        st = learn_shuffled(s, r->x, n, r->ld, y, w, false, err);
+        rows rc = *r;
+        rc.codes = s->codes;
+        st = s->params.early_stopping ? learn_shuffled_holdout(s, &rc, n, y, w, err)
+                                      : learn_shuffled(s, r->x, n, r->ld, y, w, false, err);
         if (st != SF_OK && fresh) free_model(s);
         if (st != SF_OK && set_here) unset_classes(s);
         return st;
@@ -1527,6 +1602,13 @@ sf_status sf_sgd_partial_fit(sf_sgd *s, const double *x, size_t n, size_t p, siz
     SF_TRY(check_x(s, x, n, p, ld, err));
     if (n == 0) return SF_OK;
     SF_TRY(check_dense(x, n, p, ld, err));
+    if (s->params.shuffle && s->params.random_state < 0) {
+        /* checked here, not with the parameters: a pipeline's --seed comes later */
+        sfi_fail(err, SF_ERR_ARG, NULL, "shuffle=true needs an integer random_state (or --seed), so the "
+                                        "order is reproducible");
+        sfi_error_field(err, "random_state");
+        return SF_ERR_ARG;
+    }
     rows r = {.x = x, .ld = ld, .decay = 1.0};
     return learn(s, &r, n, p, y, w, err);
 }

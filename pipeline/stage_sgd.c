@@ -111,8 +111,7 @@ static sf_status want_numbers(const sfi_param *prm, const sfi_value *v, double *
     for (size_t i = 0; i < v->n_items; i++) {
         if (v->items[i].type != SFI_V_NUMBER) {
             free(a);
-            return sfi_spec_fail(err, v->items[i].column,
-                                 "%s must be a list of numbers (text labels are not supported yet)",
+            return sfi_spec_fail(err, v->items[i].column, "%s must be a list of numbers, or of strings",
                                  prm->key);
         }
         a[i] = v->items[i].num;
@@ -210,10 +209,12 @@ static sf_status parse_param(sgd_stage *ss, sf_sgd_params *p, const sfi_param *p
         /* accepted for sklearn compatibility; no effect (one learner) */
         if (v->type != SFI_V_NULL) SF_TRY(want_int(prm, strcmp(k, "n_jobs") == 0 ? -1e9 : 0, &d, err));
     } else if (strcmp(k, "validation_fraction") == 0) {
-        /* early_stopping holds out every (1 / validation_fraction)-th row */
+        /* early_stopping holds out every (1 / validation_fraction)-th row (at least
+         * every second) */
         SF_TRY(want_number(prm, &d, err));
-        if (!(d > 0 && d <= 0.5)) return sfi_spec_fail(err, v->column, "validation_fraction must be in (0, 0.5]");
-        if (!ss->holdout_given) p->holdout_period = (uint32_t)lround(1.0 / d);
+        if (!(d > 0 && d < 1)) return sfi_spec_fail(err, v->column, "validation_fraction must be in (0, 1)");
+        long period = lround(1.0 / d);
+        if (!ss->holdout_given) p->holdout_period = period < 2 ? 2 : (uint32_t)(period > 1000000 ? 1000000 : period);
     } else if (strcmp(k, "holdout_period") == 0) {
         SF_TRY(want_int(prm, 0, &d, err));
         p->holdout_period = (uint32_t)d;
@@ -221,6 +222,9 @@ static sf_status parse_param(sgd_stage *ss, sf_sgd_params *p, const sfi_param *p
     } else if (strcmp(k, "class_weight") == 0) {
         SF_TRY(parse_class_weight(ss, prm, err));
     } else if (strcmp(k, "classes") == 0) {
+        bool labels = v->type == SFI_V_LIST;
+        for (size_t i = 0; i < v->n_items && labels; i++) labels = v->items[i].type == SFI_V_STRING;
+        if (labels && v->n_items) return SF_OK; /* a categorical target's: the pipeline maps them to codes */
         SF_TRY(want_numbers(prm, v, &ss->spec_classes, &ss->n_spec_classes, err));
         ss->classes_column = v->column;
     }

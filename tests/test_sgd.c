@@ -199,6 +199,16 @@ static void assert_same_model(const sf_sgd *a, const sf_sgd *b)
     if (sa.average_w) assert_memory_equal(sa.average_w, sb.average_w, np * sizeof(double));
     if (sa.q) assert_memory_equal(sa.q, sb.q, np * sizeof(double));
     assert_memory_equal(sa.vec, sb.vec, rows * SF_SGD_V_COUNT * sizeof(double));
+    assert_double_bits(sa.epoch_rows, sb.epoch_rows);
+    assert_double_bits(sa.holdout_weight, sb.holdout_weight);
+    assert_int_equal(sa.n_buffered, sb.n_buffered);
+    if (sa.n_buffered) {
+        assert_memory_equal(sa.buffer_x, sb.buffer_x, sa.n_buffered * p * sizeof(double));
+        assert_memory_equal(sa.buffer_y, sb.buffer_y, sa.n_buffered * sizeof(double));
+        assert_memory_equal(sa.buffer_w, sb.buffer_w, sa.n_buffered * sizeof(double));
+    }
+    if (sa.best_w) assert_memory_equal(sa.best_w, sb.best_w, np * sizeof(double));
+    if (sa.best_vec) assert_memory_equal(sa.best_vec, sb.best_vec, rows * SF_SGD_V_COUNT * sizeof(double));
 }
 
 static void test_names(void **state)
@@ -433,6 +443,74 @@ static void test_early_stopping(void **state)
     }
 }
 
+/* early_stopping with shuffle: the held-out rows leave the stream before the
+ * shuffled blocks are cut (the model equals a shuffled one fed only the other
+ * rows), any chunking gives the same model and losses. */
+static void test_early_stopping_shuffle(void **state)
+{
+    (void)state;
+    sf_sgd_params p;
+    sf_sgd_params_default(&p, SF_SGD_CLASSIFIER);
+    p.loss = SF_SGD_LOSS_LOG_LOSS;
+    p.shuffle = true;
+    p.random_state = 5;
+    p.shuffle_block = 8;
+    p.early_stopping = true;
+    p.holdout_period = 5;
+    p.max_iter = 3;
+    sf_sgd_params q = p;
+    q.early_stopping = false;
+    double kept_x[SGD_N * 4], kept_y[SGD_N];
+    size_t nk = 0;
+    for (size_t i = 0; i < SGD_N; i++)
+        if (i % 5 != 4) {
+            memcpy(kept_x + nk * 4, sgd_x4 + i * 4, 4 * sizeof(double));
+            kept_y[nk++] = sgd_y4_3[i];
+        }
+    static const double classes[] = {-2, 2, 7};
+    sf_sgd *plain, *ref = NULL;
+    assert_int_equal(sf_sgd_new(&plain, &q, NULL), SF_OK);
+    assert_int_equal(sf_sgd_set_classes(plain, classes, 3, NULL), SF_OK);
+    assert_int_equal(sf_sgd_partial_fit(plain, kept_x, nk, 4, 4, kept_y, NULL, NULL), SF_OK);
+    assert_int_equal(sf_sgd_flush(plain, NULL), SF_OK);
+    static const size_t chunks[] = {40, 1, 7, 3};
+    for (size_t c = 0; c < 4; c++) {
+        sf_sgd *s;
+        assert_int_equal(sf_sgd_new(&s, &p, NULL), SF_OK);
+        assert_int_equal(sf_sgd_set_classes(s, classes, 3, NULL), SF_OK);
+        for (size_t a = 0; a < SGD_N; a += chunks[c]) {
+            size_t n = SGD_N - a < chunks[c] ? SGD_N - a : chunks[c];
+            assert_int_equal(sf_sgd_partial_fit(s, sgd_x4 + a * 4, n, 4, 4, sgd_y4_3 + a, NULL, NULL), SF_OK);
+        }
+        sf_sgd_progress g = sf_sgd_get_progress(s);
+        assert_double_bits(g.holdout_weight, 8.0);
+        assert_double_bits(g.rows, SGD_N);
+        assert_int_equal(sf_sgd_flush(s, NULL), SF_OK);
+        for (size_t i = 0; i < 12; i++) assert_double_bits(sf_sgd_coef(s)[i], sf_sgd_coef(plain)[i]);
+        assert_double_bits(sf_sgd_t(s), SGD_N + 1.0);
+        if (!ref) {
+            ref = s;
+            continue;
+        }
+        assert_same_model(ref, s);
+        sf_sgd_free(s);
+    }
+    /* an overflow in a later run of the call: the model, buffer included, as it was */
+    sf_sgd *before;
+    double x[20 * 4], y[20];
+    memcpy(x, sgd_x4, sizeof x);
+    memcpy(y, sgd_y4_3, sizeof y);
+    assert_int_equal(sf_sgd_partial_fit(ref, sgd_x4, 5, 4, 4, sgd_y4_3, NULL, NULL), SF_OK);
+    assert_int_equal(sf_sgd_clone(ref, &before, NULL), SF_OK);
+    x[2 * 4] = 1e308; /* learned in a block this call completes */
+    sf_error err;
+    assert_int_equal(sf_sgd_partial_fit(ref, x, 20, 4, 4, y, NULL, &err), SF_ERR_NUMERIC);
+    assert_same_model(before, ref);
+    sf_sgd_free(before);
+    sf_sgd_free(ref);
+    sf_sgd_free(plain);
+}
+
 /* One-vs-all vectors learning on a pool's workers: bitwise the serial model. */
 static void test_parallel_ova(void **state)
 {
@@ -654,14 +732,19 @@ static void test_bad_params(void **state)
     p.tol = -1;
     expect_field(&p, SF_ERR_ARG, "tol");
     sf_sgd_params_default(&p, SF_SGD_CLASSIFIER);
-    p.shuffle = true; /* random_state None */
+    p.shuffle = true; /* random_state None: refused when learning starts */
+    sf_sgd *sh;
+    sf_error err;
+    assert_int_equal(sf_sgd_new(&sh, &p, &err), SF_OK);
+    assert_int_equal(sf_sgd_partial_fit(sh, sgd_x4, 5, 4, 4, sgd_y4_2, NULL, &err), SF_ERR_ARG);
+    assert_string_equal(err.field_name, "random_state");
+    assert_int_equal(sf_sgd_n_features(sh), 0);
+    sf_sgd_free(sh);
+    p.random_state = -2;
     expect_field(&p, SF_ERR_ARG, "random_state");
     p.random_state = 3;
     p.shuffle_block = 0;
     expect_field(&p, SF_ERR_ARG, "shuffle_block");
-    p.shuffle_block = 100;
-    p.early_stopping = true;
-    expect_field(&p, SF_ERR_UNSUPPORTED, "early_stopping");
     sf_sgd_params_default(&p, SF_SGD_CLASSIFIER);
     p.early_stopping = true;
     p.holdout_period = 1;
@@ -905,7 +988,7 @@ static void test_stage_params(void **state)
     expect_stage_error("sgd_classifier(learning_rate=constant)", SF_ERR_ARG, 30, "eta0 must be > 0");
     expect_stage_error("sgd_classifier(alpha=0)", SF_ERR_ARG, 22, "alpha must be > 0");
     expect_stage_error("sgd_classifier(max_iter=2.5)", SF_ERR_ARG, 25, "max_iter must be an integer");
-    expect_stage_error("sgd_classifier(shuffle=true)", SF_ERR_ARG, 24, "needs an integer random_state");
+
     expect_stage_error("sgd_classifier(early_stopping=true, holdout_period=1)", SF_ERR_ARG, 52,
                        "holdout_period");
     expect_stage_error("sgd_classifier(validation_fraction=1.5)", SF_ERR_ARG, 36, "validation_fraction");
@@ -923,6 +1006,9 @@ static void test_stage_params(void **state)
     expect_stage_error("passive_aggressive_regressor(C=0)", SF_ERR_ARG, 32, "C must be > 0");
     const sfi_stage_ops *ops;
     sf_error err;
+    expect_stage_error("sgd_classifier(classes=[1, 'b'])", SF_ERR_ARG, 28, "list of numbers, or of strings");
+    void *labels = stage_new("sgd_classifier(classes=['cat', 'dog'])", &ops, &err, SF_OK); /* the pipeline's */
+    ops->free(labels);
     void *st = stage_new("sgd_classifier(penalty=None, tol=None, average=10, verbose=0, n_jobs=-1, "
                          "random_state=3, warm_start=false, validation_fraction=0.2)", &ops, &err, SF_OK);
     assert_true(ops->classifier && ops->estimator && !ops->mergeable);
@@ -1346,6 +1432,7 @@ int main(void)
         cmocka_unit_test(test_shuffle),
         cmocka_unit_test(test_parallel_ova),
         cmocka_unit_test(test_early_stopping),
+        cmocka_unit_test(test_early_stopping_shuffle),
         cmocka_unit_test(test_predictions),
         cmocka_unit_test(test_concurrent_predict),
         cmocka_unit_test(test_state_roundtrip),

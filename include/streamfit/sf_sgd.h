@@ -22,7 +22,8 @@
  *   fixed blocks of shuffle_block rows counted from the start of each epoch
  *   (buffered in the model, so chunking still changes nothing), each block exactly
  *   as sklearn's partial_fit(shuffle=True, random_state=R) permutes a call of that
- *   many rows; it needs an integer random_state and dense rows;
+ *   many rows; it needs an integer random_state (SF_ERR_ARG at the first
+ *   partial_fit otherwise) and dense rows;
  * - early_stopping holds out every holdout_period-th row of each epoch (as Vowpal
  *   Wabbit; sklearn draws a random validation_fraction instead), scores it with
  *   the model of that moment, stops a weight vector after n_iter_no_change epochs
@@ -131,8 +132,8 @@ typedef struct sf_sgd_params {
 SF_API void sf_sgd_params_default(sf_sgd_params *p, sf_sgd_kind kind);
 
 /** Checks p the way sklearn's parameter validation does; on error names the
- *  field in err->field_name ("loss", "eta0", ...). shuffle needs random_state in
- *  [0, 2^32); early_stopping with shuffle is SF_ERR_UNSUPPORTED for now. */
+ *  field in err->field_name ("loss", "eta0", ...). random_state must be -1 or in
+ *  [0, 2^32). */
 SF_API sf_status sf_sgd_params_check(const sf_sgd_params *p, sf_error *err);
 
 /** Names <-> values ("log_loss", "elasticnet", "invscaling", "sgd_classifier");
