@@ -80,8 +80,9 @@ sf_status sfi_cache_create(sfi_cache **out, const char *path, size_t n_seg, size
         return sfi_nomem(err);
     }
     for (size_t s = 0; s < n_seg; s++) c->segs[s].x = c->segs[s].y = c->segs[s].w = -1;
-    /* chunks of about 1 MiB of x */
-    size_t rows = (1u << 17) / (p ? p : 1);
+    /* chunks of about 128 KiB of x: HDF5 keeps a partly written chunk of every
+     * dataset in memory, and a 32 MiB-segmented source has many segments */
+    size_t rows = (1u << 14) / (p ? p : 1);
     if (rows > chunk_rows) rows = chunk_rows;
     if (rows < 64) rows = 64;
     H5E_BEGIN_TRY { c->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
@@ -144,6 +145,39 @@ sf_status sfi_cache_append(sfi_cache *c, size_t s, const sf_block *b, sf_error *
     return SF_OK;
 }
 
+void sfi_cache_segment_done(sfi_cache *c, size_t s)
+{
+    if (!c || s >= c->n_seg) return;
+    seg *sg = &c->segs[s];
+    H5E_BEGIN_TRY {
+        if (sg->x >= 0) H5Dclose(sg->x);
+        if (sg->y >= 0) H5Dclose(sg->y);
+        if (sg->w >= 0) H5Dclose(sg->w);
+    } H5E_END_TRY;
+    sg->x = sg->y = sg->w = -1;
+}
+
+/* Opens segment s's datasets again after sfi_cache_segment_done. */
+static bool reopen(sfi_cache *c, size_t s)
+{
+    seg *sg = &c->segs[s];
+    if (sg->x >= 0) return true;
+    char name[48];
+    H5E_BEGIN_TRY {
+        snprintf(name, sizeof name, "seg_%zu/x", s);
+        sg->x = H5Dopen2(c->file, name, H5P_DEFAULT);
+        if (c->has_y) {
+            snprintf(name, sizeof name, "seg_%zu/y", s);
+            sg->y = H5Dopen2(c->file, name, H5P_DEFAULT);
+        }
+        if (c->has_w) {
+            snprintf(name, sizeof name, "seg_%zu/w", s);
+            sg->w = H5Dopen2(c->file, name, H5P_DEFAULT);
+        }
+    } H5E_END_TRY;
+    return sg->x >= 0 && (!c->has_y || sg->y >= 0) && (!c->has_w || sg->w >= 0);
+}
+
 sf_status sfi_cache_finish(sfi_cache *c, sf_error *err)
 {
     herr_t r = -1;
@@ -178,6 +212,11 @@ sf_status sfi_cache_read(sfi_cache *c, size_t s, uint64_t *at, sf_block *b, sf_e
         return sfi_fail(err, SF_ERR_STATE, NULL, "cache: bad read (segment %zu)", s);
     seg *sg = &c->segs[s];
     size_t n = sg->rows - *at < b->capacity ? (size_t)(sg->rows - *at) : b->capacity;
+    if (n && !reopen(c, s)) {
+        sf_where w;
+        sfi_where_init(&w, c->path);
+        return sfi_fail(err, SF_ERR_IO, &w, "cache: cannot open segment %zu", s);
+    }
     b->n_rows = 0;
     if (n == 0) return SF_OK;
     if (get_rows(sg->x, *at, b->x, n, c->p, b->ld) < 0 || (c->has_y && b->y && get_rows(sg->y, *at, b->y, n, 0, 0) < 0) ||

@@ -20,6 +20,9 @@ SFI_FUNC sf_status sfi_cache_create(sfi_cache **out, const char *path, size_t n_
                                     bool has_w, size_t chunk_rows, sf_error *err);
 /* Appends b's rows to segment seg; one thread per segment. */
 SFI_FUNC sf_status sfi_cache_append(sfi_cache *c, size_t seg, const sf_block *b, sf_error *err);
+/* Segment s is written (or read) for this pass: its datasets are closed, so that
+ * HDF5 keeps no buffers for it; a later read opens them again. */
+SFI_FUNC void sfi_cache_segment_done(sfi_cache *c, size_t s);
 /* Ends the writing pass: the cache can be read. */
 SFI_FUNC sf_status sfi_cache_finish(sfi_cache *c, sf_error *err);
 SFI_FUNC bool sfi_cache_ready(const sfi_cache *c);

@@ -457,6 +457,8 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
         }
         if (st == SF_END) st = SF_OK;
     }
+    /* a cache segment is written or read by one pass task: let HDF5 drop its buffers */
+    if (job->cache && !job->whole) sfi_cache_segment_done(job->cache, seg);
     free(buf1);
     free(buf2);
     sf_block_free(b);
