@@ -14,6 +14,7 @@ static int convert_design(const cli_opts *o)
     sf_design *d = NULL;
     uint64_t rows = 0, dropped = 0;
     sf_status st = sf_design_new(&d, o->formula, NULL, &err);
+    if (st == SF_OK) st = sf_design_define_lines(d, o->defines, &err);
     if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
     if (st == SF_OK) st = sf_design_bind(d, src, &err);
     if (st == SF_OK) st = sf_design_fit_source(d, src, o->threads, &err);

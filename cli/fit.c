@@ -69,6 +69,7 @@ int cli_fit(const cli_opts *o)
     fo.epochs = o->epochs;
     fo.cache = o->cache;
     fo.formula = o->formula;
+    fo.defines = o->defines;
     fit_progress fp = {0};
     cli_progress_start(&fp.line, o, "fit");
     if (fp.line.on) {

@@ -18,13 +18,14 @@ static const char usage[] =
     "  describe DATA [--json] [--top N]   per-column count, missing, mean, std, min, max;\n"
     "                                     levels and most frequent values of categories\n"
     "  convert DATA --out FILE.h5         CSV to HDF5 (or HDF5 to CSV) in bounded memory\n"
-    "      [--formula F]                  or the formula's design matrix as /X and /y (seed 000)\n"
+    "      [--formula F] [--define N=V]   or the formula's design matrix as /X and /y (seed 000)\n"
     "  gen regression|classification|blobs --rows N --out FILE [--seed S]\n"
     "                                     deterministic synthetic data (CSV or .h5)\n"
     "  read DATA                          a read-only pass; prints rows and MB/s\n"
     "  fit DATA --pipeline SPEC --model OUT.h5 [--target COL] [--columns a,b] [--weight COL]\n"
     "                                     fit a pipeline, e.g. --pipeline \"scaler | sgd_classifier(alpha=1e-4)\"\n"
-    "      [--formula \"y ~ a + b + a:b + C(cat, levels=range(5))\"]   patsy's design matrix as features\n"
+    "      [--formula \"y ~ a + b + a:b + C(cat, levels=lnames)\"] [--define lnames=np.arange(5)]\n"
+    "                                     patsy's design matrix as features\n"
     "      [--epochs N] [--seed S]        (max_iter and random_state of the stages that have them)\n"
     "      [--cache F.h5]                 keep the first pass's rows for later passes (no re-parsing)\n"
     "  predict DATA --model M.h5 [--out F.csv|F.h5|-] [--proba|--decision|--transform|--interval]\n"
@@ -162,6 +163,14 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--columns")) { NEED_STR(a); o.columns = v; }
         else if (!strcmp(a, "--cache")) { NEED_STR(a); o.cache = v; }
         else if (!strcmp(a, "--formula")) { NEED_STR(a); o.formula = v; }
+        else if (!strcmp(a, "--define")) {
+            NEED_STR(a);
+            static char defines[8192];
+            size_t k = strlen(defines);
+            if (k + strlen(v) + 2 > sizeof defines) return cli_usage_error("--define: too many or too long");
+            snprintf(defines + k, sizeof defines - k, "%s%s", k ? "\n" : "", v);
+            o.defines = defines;
+        }
         else if (!strcmp(a, "--weight")) { NEED_STR(a); o.weight = v; }
         else if (!strcmp(a, "--rows")) { NEED_NUM(a); o.rows = n; }
         else if (!strcmp(a, "--seed")) { NEED_NUM(a); o.seed = n; o.has_seed = true; }

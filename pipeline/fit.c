@@ -1056,11 +1056,34 @@ sf_status sf_design_fit_source(sf_design *d, sf_source *src, size_t threads, sf_
     return st;
 }
 
-static sf_status make_design(sf_pipeline *pl, sf_source *src, const char *formula, sf_pool *pool, sf_error *err)
+sf_status sf_design_define_lines(sf_design *d, const char *defines, sf_error *err)
+{
+    for (const char *q = defines; q && *q;) {
+        const char *e = strchr(q, '\n');
+        size_t n = e ? (size_t)(e - q) : strlen(q);
+        char *line = strndup(q, n);
+        if (!line) return sfi_nomem(err);
+        char *eq = strchr(line, '=');
+        sf_status st = SF_OK;
+        if (!eq || eq == line) st = sfi_fail(err, SF_ERR_ARG, NULL, "a define is NAME=VALUE, got \"%s\"", line);
+        else {
+            *eq = '\0';
+            st = sf_design_define(d, line, eq + 1, err);
+        }
+        free(line);
+        SF_TRY(st);
+        q = e ? e + 1 : q + n;
+    }
+    return SF_OK;
+}
+
+static sf_status make_design(sf_pipeline *pl, sf_source *src, const char *formula, const char *defines,
+                             sf_pool *pool, sf_error *err)
 {
     sf_design *d = NULL;
     SF_TRY(sf_design_new(&d, formula, NULL, err));
-    sf_status st = sf_design_bind(d, src, err);
+    sf_status st = sf_design_define_lines(d, defines, err);
+    if (st == SF_OK) st = sf_design_bind(d, src, err);
     if (st == SF_OK) st = fit_design(d, src, pool, err);
     if (st != SF_OK) {
         sf_design_free(d);
@@ -1095,7 +1118,7 @@ sf_status sf_pipeline_fit(sf_pipeline *pl, sf_source *src, const sf_fit_options 
         st = sfi_fail(err, SF_ERR_ARG, NULL, "with a formula the target and the features come from it: "
                       "drop --target and --columns");
     if (st == SF_OK) st = sf_pool_new(&pool, o.threads, err);
-    if (st == SF_OK && o.formula) st = make_design(pl, src, o.formula, pool, err);
+    if (st == SF_OK && o.formula) st = make_design(pl, src, o.formula, o.defines, pool, err);
     if (st == SF_OK && pl->design && last->estimator && !last->unsupervised && !sf_design_has_response(pl->design))
         st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a response: write the formula as \"y ~ ...\"", last->kind);
     if (st == SF_OK) st = sfi_make_plan(pl, src, &o, o.target, NULL, 0, &pn, err);

@@ -62,6 +62,8 @@ typedef struct sf_fit_options {
                                      its design builds the features and the target
                                      (target and columns must then be NULL); NULL =
                                      columns as they are */
+    const char *defines;        /**< names the formula uses, one "NAME=VALUE" a line
+                                     ("lnames=np.arange(5)"; sf_design_define), or NULL */
     unsigned epochs;            /**< max_iter of the stages that have one and whose
                                      spec does not set it; 0 = the stage's default */
     const char *cache;          /**< HDF5 file that keeps the first pass's rows for
@@ -208,6 +210,10 @@ typedef struct sf_score {
  *  estimator; SF_ERR_ARG if a column is missing. */
 SF_API sf_status sf_pipeline_score(const sf_pipeline *pl, sf_source *src, size_t threads, sf_score *out,
                                    sf_error *err);
+
+/** sf_design_define for every "NAME=VALUE" line of defines (NULL: none); a line
+ *  without '=' is SF_ERR_ARG. */
+SF_API sf_status sf_design_define_lines(sf_design *d, const char *defines, sf_error *err);
 
 /** Fits a bound design (sf_design_bind) on every row of src when it needs it
  *  (levels, transform statistics: per segment on `threads` workers, merged in
