@@ -26,6 +26,7 @@ typedef struct cli_opts {
     const char *data2;       /* update: DATA after M.h5 */
     const char *cache;       /* fit / update: --cache F.h5 */
     const char *formula;     /* fit: --formula "y ~ a + C(b)" */
+    const char *profile;     /* --profile F.csv (cli/profile.h) */
     unsigned epochs;
     bool has_seed;           /* --seed given (fit: random_state default) */
     sf_output output;        /* predict: --proba, --decision, --transform, --interval */
