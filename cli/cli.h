@@ -27,6 +27,7 @@ typedef struct cli_opts {
     const char *cache;       /* fit / update: --cache F.h5 */
     const char *formula;     /* fit: --formula "y ~ a + C(b)" */
     const char *defines;     /* --define NAME=VALUE, one a line */
+    const char *profile;     /* --profile F.csv (cli/profile.h) */
     unsigned epochs;
     bool has_seed;           /* --seed given (fit: random_state default) */
     sf_output output;        /* predict: --proba, --decision, --transform, --interval */

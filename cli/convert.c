@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/profile.h"
 
 /* convert --formula: the design matrix as /X and the response as /y (seed 000). */
 static int convert_design(const cli_opts *o)
@@ -17,9 +18,17 @@ static int convert_design(const cli_opts *o)
     if (st == SF_OK) st = sf_design_define_lines(d, o->defines, &err);
     if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
     if (st == SF_OK) st = sf_design_bind(d, src, &err);
+    /* the library reports no progress here: a pass's rows are known at its end */
+    cli_profile_pass_begin("design pass", false);
     if (st == SF_OK) st = sf_design_fit_source(d, src, o->threads, &err);
+    if (st == SF_OK) cli_profile_pass_end();
+    cli_profile_pass_begin("convert pass", false);
     if (st == SF_OK) st = sf_sink_open(&sink, o->out, &o->sink, &err);
     if (st == SF_OK) st = sf_design_convert(d, src, sink, o->threads, &rows, &dropped, &err);
+    if (st == SF_OK) {
+        cli_profile_add(rows, sf_source_size(src));
+        cli_profile_pass_end();
+    }
     if (st == SF_OK) {
         st = sf_sink_close(sink, &err);
         sink = NULL;
@@ -55,16 +64,20 @@ int cli_convert(const cli_opts *o)
     cli_progress_start(&prog, o, "convert");
     sf_status st = sf_source_open(&src, o->data, &o->src, &err);
     if (st == SF_OK) st = sf_sink_open(&sink, o->out, &o->sink, &err);
-    uint64_t rows = 0;
+    uint64_t rows = 0, bytes = 0; /* counting what opening the source read too */
     const sf_table *t;
+    cli_profile_pass_begin("pass 1", true);
     while (st == SF_OK && (st = sf_source_next(src, &t, &err)) == SF_OK) {
         st = sf_sink_write_table(sink, t, &err);
         rows += t->n_rows;
+        cli_profile_add(t->n_rows, sf_source_bytes_read(src) - bytes);
+        bytes = sf_source_bytes_read(src);
         cli_progress_update(&prog, rows, sf_source_bytes_read(src), sf_source_size(src));
     }
     if (st == SF_END) {
         st = sf_sink_close(sink, &err);
         sink = NULL;
+        if (st == SF_OK) cli_profile_pass_end();
     }
     cli_progress_end(&prog);
     sf_sink_abort(sink);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/profile.h"
 
 typedef struct col_acc {
     uint64_t count, missing;
@@ -153,7 +154,11 @@ static sf_status run_segment(void *ctx, size_t seg, size_t worker, sf_error *err
     s->cols = calloc(job->n_cols, sizeof *s->cols);
     sf_status st = (!dicts || !s->cols) ? nomem(err) : SF_OK;
     const sf_table *t;
+    uint64_t bytes = 0; /* counting what opening the source read too */
     while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
+        uint64_t now = sf_source_bytes_read(src);
+        cli_profile_add(t->n_rows, now - bytes);
+        bytes = now;
         for (size_t j = 0; j < job->n_cols && st == SF_OK; j++) {
             const sf_column *c = &t->cols[j];
             if (c->type == SF_COL_FLOAT) st = accumulate_float(&s->cols[j], c, t->n_rows, err);
@@ -358,7 +363,9 @@ int cli_describe(const cli_opts *o)
         goto done;
     }
     if ((st = sf_pool_new(&pool, job.whole ? 1 : o->threads, &err)) != SF_OK) goto done;
+    cli_profile_pass_begin("pass 1", true);
     if ((st = sf_pool_run(pool, n_seg, run_segment, &job, &err)) != SF_OK) goto done;
+    cli_profile_pass_end();
     uint64_t rows = 0;
     for (size_t g = 0; g < n_seg; g++) rows += job.segs[g].rows;
     if ((st = merge_segments(&job, n_seg, tot, &err)) != SF_OK) goto done;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/profile.h"
 
 /* Prints a spec or formula error as the text and a caret under the offending
  * column (Decision 14); any other error as one line. */
@@ -21,7 +22,8 @@ static int report_spec(const sf_error *err, const char *spec, const char *formul
     return EXIT_BAD_INPUT;
 }
 
-/* One line per pass on a terminal: pass k of stage s, rows, MB/s, ETA. */
+/* One line per pass on a terminal: pass k of stage s, rows, MB/s, ETA; and the
+ * --profile rows (cli/profile.h). */
 typedef struct fit_progress {
     cli_progress line;
     size_t stage;
@@ -32,6 +34,8 @@ typedef struct fit_progress {
 static void on_progress(void *ctx, const sf_progress *p)
 {
     fit_progress *f = ctx;
+    cli_profile_fit_progress(p);
+    if (!f->line.on) return;
     if (!f->started || f->stage != p->stage || f->pass != p->pass) {
         f->line.t0 = cli_now();
         f->started = true;
@@ -45,6 +49,14 @@ static void on_progress(void *ctx, const sf_progress *p)
     f->line.last = 0; /* the library already paces its calls */
     cli_progress_update(&f->line, p->rows, p->bytes, p->total_bytes);
     if (p->done) cli_progress_end(&f->line);
+}
+
+/* Bytes a finished pass read: the source's size when known (its segments read
+ * it whole), else its own count (standard input). */
+static uint64_t source_bytes(const sf_source *src)
+{
+    uint64_t size = sf_source_size(src);
+    return size ? size : sf_source_bytes_read(src);
 }
 
 int cli_fit(const cli_opts *o)
@@ -72,7 +84,7 @@ int cli_fit(const cli_opts *o)
     fo.defines = o->defines;
     fit_progress fp = {0};
     cli_progress_start(&fp.line, o, "fit");
-    if (fp.line.on) {
+    if (fp.line.on || cli_profile_on()) {
         fo.progress = on_progress;
         fo.progress_ctx = &fp;
     }
@@ -170,7 +182,13 @@ int cli_predict(const cli_opts *o)
     }
     if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
     if (st == SF_OK) st = sf_sink_open(&sink, o->out ? o->out : "-", &o->sink, &err);
+    /* the library reports no progress while predicting: rows known at the end */
+    cli_profile_pass_begin("pass 1", false);
     if (st == SF_OK) st = sf_pipeline_predict(pl, src, sink, &po, &stats, &err);
+    if (st == SF_OK) {
+        cli_profile_add(stats.rows, source_bytes(src));
+        cli_profile_pass_end();
+    }
     if (st == SF_OK) {
         st = sf_sink_close(sink, &err);
         sink = NULL;
@@ -201,7 +219,7 @@ int cli_update(const cli_opts *o)
     fo.cache = o->cache;
     fit_progress fp = {0};
     cli_progress_start(&fp.line, o, "update");
-    if (fp.line.on) {
+    if (fp.line.on || cli_profile_on()) {
         fo.progress = on_progress;
         fo.progress_ctx = &fp;
     }
@@ -240,7 +258,12 @@ int cli_score(const cli_opts *o)
     sf_score sc;
     sf_status st = sf_pipeline_load(&pl, o->model, &err);
     if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
+    cli_profile_pass_begin("pass 1", false);
     if (st == SF_OK) st = sf_pipeline_score(pl, src, o->threads, &sc, &err);
+    if (st == SF_OK) {
+        cli_profile_add(sc.n + sc.dropped, source_bytes(src));
+        cli_profile_pass_end();
+    }
     int rc = 0;
     if (st != SF_OK) rc = cli_report(&err);
     else if (o->json) {

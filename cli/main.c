@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/profile.h"
 
 static const char usage[] =
     "usage: streamfit <verb> [options]\n"
@@ -51,6 +52,8 @@ static const char usage[] =
     "  --compression N    HDF5 deflate level 0-9 (default 1)\n"
     "  --features N, --centers K   gen: shape of classification/blobs data\n"
     "  --quiet            no progress line\n"
+    "  --profile F.csv    every 250 ms and at each pass's end: time, pass, rows, MB read,\n"
+    "                     CPU%, RSS (plot it with bench/plot_profile.gp)\n"
     "  --version, --help\n";
 
 int cli_usage_error(const char *fmt, ...)
@@ -162,6 +165,7 @@ int main(int argc, char **argv)
         }
         else if (!strcmp(a, "--columns")) { NEED_STR(a); o.columns = v; }
         else if (!strcmp(a, "--cache")) { NEED_STR(a); o.cache = v; }
+        else if (!strcmp(a, "--profile")) { NEED_STR(a); o.profile = v; }
         else if (!strcmp(a, "--formula")) { NEED_STR(a); o.formula = v; }
         else if (!strcmp(a, "--define")) {
             NEED_STR(a);
@@ -196,14 +200,21 @@ int main(int argc, char **argv)
 #undef NEED_NUM
 #undef NEED_STR
     }
-    if (!strcmp(verb, "describe")) return cli_describe(&o);
-    if (!strcmp(verb, "convert")) return cli_convert(&o);
-    if (!strcmp(verb, "gen")) return cli_gen(&o);
-    if (!strcmp(verb, "read")) return cli_read(&o);
-    if (!strcmp(verb, "fit")) return cli_fit(&o);
-    if (!strcmp(verb, "export")) return cli_export(&o);
-    if (!strcmp(verb, "predict")) return cli_predict(&o);
-    if (!strcmp(verb, "update")) return cli_update(&o);
-    if (!strcmp(verb, "score")) return cli_score(&o);
+    static const struct {
+        const char *name;
+        int (*run)(const cli_opts *);
+    } verbs[] = {{"describe", cli_describe}, {"convert", cli_convert}, {"gen", cli_gen},
+                 {"read", cli_read},         {"fit", cli_fit},         {"export", cli_export},
+                 {"predict", cli_predict},   {"update", cli_update},   {"score", cli_score}};
+    for (size_t k = 0; k < sizeof verbs / sizeof verbs[0]; k++) {
+        if (strcmp(verb, verbs[k].name) != 0) continue;
+        if (o.profile) {
+            int rc = cli_profile_start(o.profile, verb);
+            if (rc != 0) return rc;
+        }
+        int rc = verbs[k].run(&o);
+        cli_profile_stop();
+        return rc;
+    }
     return cli_usage_error("unknown verb \"%s\" (try streamfit --help)", verb);
 }

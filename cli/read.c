@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/profile.h"
 
 typedef struct read_job {
     sf_source *src;
@@ -23,7 +24,13 @@ static sf_status read_segment(void *ctx, size_t seg, size_t worker, sf_error *er
     }
     const sf_table *t;
     sf_status st;
-    while ((st = sf_source_next(src, &t, err)) == SF_OK) job->rows[seg] += t->n_rows;
+    uint64_t bytes = 0; /* counting what opening the source read too */
+    while ((st = sf_source_next(src, &t, err)) == SF_OK) {
+        job->rows[seg] += t->n_rows;
+        uint64_t now = sf_source_bytes_read(src);
+        cli_profile_add(t->n_rows, now - bytes);
+        bytes = now;
+    }
     job->bytes[seg] = sf_source_bytes_read(src);
     if (!job->whole) sf_source_close(src);
     return st == SF_END ? SF_OK : st;
@@ -48,7 +55,9 @@ int cli_read(const cli_opts *o)
         if (!job.rows || !job.bytes) st = SF_ERR_NOMEM;
     }
     if (st == SF_OK) st = sf_pool_new(&pool, job.whole ? 1 : o->threads, &err);
+    cli_profile_pass_begin("pass 1", true);
     if (st == SF_OK) st = sf_pool_run(pool, n_seg, read_segment, &job, &err);
+    if (st == SF_OK) cli_profile_pass_end();
     int rc = 0;
     if (st != SF_OK) rc = cli_report(&err);
     else {

@@ -205,5 +205,18 @@ missing_column() {
 }
 check "predict names a column the model needs and the data lacks" missing_column
 
+fit_profile() {
+    "$sf" fit "$dir/d.csv" --pipeline "scaler | scaler(with_mean=false)" --target y --threads 2 \
+        --segment-bytes 100000 --model "$dir/mp.h5" --profile "$dir/p.csv" 2>/dev/null || return 1
+    [ "$(head -1 "$dir/p.csv")" = "time_s,verb,pass,event,rows,mb_read,cpu_pct,rss_mib" ] || return 1
+    # one pass_end row per pass, rows counted over all passes; time never goes back, RSS > 0
+    grep -q '^[0-9.]*,fit,stage 1/2 standard_scaler pass 1,pass_end,20000,' "$dir/p.csv" || return 1
+    grep -q '^[0-9.]*,fit,stage 2/2 standard_scaler pass 1,pass_end,40000,' "$dir/p.csv" || return 1
+    [ "$(grep -c ',pass_end,' "$dir/p.csv")" -eq 2 ] && tail -1 "$dir/p.csv" | grep -q ',end,40000,' || return 1
+    awk -F, 'NR == 2 { t0 = $1 } NR > 1 { if ($1 < t || $8 <= 0 || NF != 8) bad = 1; t = $1 }
+             END { exit !(NR >= 4 && !bad && t > t0) }' "$dir/p.csv"
+}
+check "fit --profile: a CSV row per pass and at the end, time increasing, RSS > 0" fit_profile
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
