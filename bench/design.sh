@@ -63,11 +63,12 @@ set -- $(best "$PYTHON" "$HERE/design_patsy.py" "$CSV" "$TMP/p0.h5" 0 "$FORMULA"
 echo "| pandas + patsy + PyTables, uncompressed | $1 | $2 | 1.00 |"
 set -- $(best "$PYTHON" "$HERE/design_patsy.py" "$CSV" "$TMP/p1.h5" 1 "$FORMULA"); P1=$1
 echo "| pandas + patsy + PyTables, zlib 1 | $1 | $2 | 1.00 |"
-# the CLI has no --define: its formula says levels=range(5), the same columns' values
-CLI_FORMULA='y ~ 0 + a + b + c + d + d:c + a:b + a:c + C(cat1, Treatment, levels=range(5))'
+# the post's formula as it is, lnames given with --define
+CLI_FORMULA=$FORMULA
 if "$SF" 2>&1 | grep -q -- "--formula F"; then
     for z in 0 1; do
-        set -- $(best "$SF" convert "$CSV" --formula "$CLI_FORMULA" --compression "$z" --threads "$THREADS" \
+        set -- $(best "$SF" convert "$CSV" --formula "$CLI_FORMULA" --define 'lnames=np.arange(5)' \
+                 --compression "$z" --threads "$THREADS" \
                  --out "$TMP/s$z.h5")
         ref=$P0; [ "$z" = 1 ] && ref=$P1
         echo "| streamfit convert --formula, $([ "$z" = 1 ] && echo zlib 1 || echo uncompressed), $THREADS threads | $1 | $2 | $(echo "scale=2; $ref / $1" | bc) |"
