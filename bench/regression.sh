@@ -11,11 +11,13 @@
 #   sh bench/regression.sh [PATH/TO/streamfit]      (default: build/cli/streamfit)
 #
 # Environment: PYTHON (default /usr/bin/python3 with pandas, patsy, h5py), REPEAT
-# (runs per case, best wall time kept; default 3), ROWS (default 2500000),
-# BIG_ROWS (the growth check; default 25000000, 0 skips it), OUT (a file that gets
-# the markdown table too; default none).
+# (runs per case, best wall time kept; default 3; REPEAT_BIG for BIG_ROWS,
+# default 1), ROWS (default 2500000),
+# BIG_ROWS (the growth check; default 25000000, 0 skips it), OUT (the markdown
+# results; default bench/RESULTS-regression.md, rewritten).
 # Data goes to bench/data/ (git-ignored), made once. Each run is timed by GNU time
-# (wall time, peak RSS of the whole process, Python start-up included). "coef vs
+# (wall time, CPU time = user + system over all threads, peak RSS of the whole
+# process, Python start-up included); on a shared machine compare CPU times. "coef vs
 # lstsq" is max_j |b_j - b*_j| / max_j |b*_j| against numpy's in-memory lstsq on the
 # same design (ROWS only). Run nothing else meanwhile.
 set -u
@@ -25,9 +27,10 @@ SF=${1:-$ROOT/build/cli/streamfit}
 PYTHON=${PYTHON:-/usr/bin/python3}
 PEERS=$HERE/regression_peers.py
 REPEAT=${REPEAT:-3}
+REPEAT_BIG=${REPEAT_BIG:-1}
 ROWS=${ROWS:-2500000}
 BIG_ROWS=${BIG_ROWS:-25000000}
-OUT=${OUT:-}
+OUT=${OUT:-$HERE/RESULTS-regression.md}
 DATA=$HERE/data
 TIME=/usr/bin/time
 LC_ALL=C
@@ -44,15 +47,17 @@ mkdir -p "$DATA"
 W=$(mktemp -d "${TMPDIR:-/tmp}/sf_regbench.XXXXXX") || exit 1
 trap 'rm -rf "$W"' EXIT
 trap 'exit 1' INT TERM HUP
-ROWS_OUT=$W/rows   # rows|label|threads|seconds|peak MiB|coef file
+ROWS_OUT=$W/rows   # rows|label|threads|wall s|cpu s|peak MiB
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 : >"$ROWS_OUT"
 
 # best LABEL THREADS NROWS CMD...: REPEAT runs under GNU time; the best wall time
-# and the largest peak RSS go to the table, the last run's stdout to $W/last.out.
+# (and that run's CPU time) and the largest peak RSS go to the table, the last
+# run's stdout to $W/last.out.
 best() {
     _label=$1 _thr=$2 _n=$3
     shift 3
-    _best= _rss=0 _k=1
+    _best= _cpu= _rss=0 _k=1
     while [ "$_k" -le "$REPEAT" ]; do
         "$TIME" -v -o "$W/t" "$@" >"$W/last.out" 2>"$W/last.err" || {
             echo "regression.sh: failed: $*" >&2
@@ -62,12 +67,16 @@ best() {
         _s=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0
                  for (i = 1; i <= n; i++) s = s * 60 + p[i]; print s }' "$W/t")
         _r=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$W/t")
-        echo "  $_label ($_n rows, threads $_thr) run $_k: $_s s, $((_r / 1024)) MiB" >&2
-        if [ -z "$_best" ] || awk -v a="$_s" -v b="$_best" 'BEGIN { exit !(a < b) }'; then _best=$_s; fi
+        _c=$(awk -F': ' '/User time|System time/ { s += $2 } END { print s }' "$W/t")
+        echo "  $_label ($_n rows, threads $_thr) run $_k: $_s s, cpu $_c s, $((_r / 1024)) MiB" >&2
+        if [ -z "$_best" ] || awk -v a="$_s" -v b="$_best" 'BEGIN { exit !(a < b) }'; then
+            _best=$_s
+            _cpu=$_c
+        fi
         [ "$_r" -gt "$_rss" ] && _rss=$_r
         _k=$((_k + 1))
     done
-    printf '%s|%s|%s|%s|%s\n' "$_n" "$_label" "$_thr" "$_best" "$((_rss / 1024))" >>"$ROWS_OUT"
+    printf '%s|%s|%s|%s|%s|%s\n' "$_n" "$_label" "$_thr" "$_best" "$_cpu" "$((_rss / 1024))" >>"$ROWS_OUT"
 }
 
 # coef_of_model M.h5 > FILE: streamfit's coefficients, one per line.
@@ -130,15 +139,22 @@ run_size() {
 }
 
 run_size "$ROWS" || die "the $ROWS-row runs failed"
-[ "$BIG_ROWS" != 0 ] && { run_size "$BIG_ROWS" || die "the $BIG_ROWS-row runs failed"; }
+if [ "$BIG_ROWS" != 0 ]; then
+    REPEAT=$REPEAT_BIG
+    run_size "$BIG_ROWS" || die "the $BIG_ROWS-row runs failed"
+fi
 
 # ------------------------------------------------------------------ the table
 {
-    echo "### Least squares on seed 000's design ($(nproc) cores, $(date -u +%Y-%m-%d))"
+    echo "# Least squares on seed 000's design"
     echo
-    echo "| rows | what | threads | wall s | peak MiB |"
-    echo "|---:|---|---:|---:|---:|"
-    awk -F'|' '{ printf "| %s | %s | %s | %.3f | %s |\n", $1, $2, $3, $4, $5 }' "$ROWS_OUT"
+    echo "Made by \`sh bench/regression.sh\` on $(date -u '+%Y-%m-%d %H:%M:%S') UTC; $(nproc) cores;"
+    echo "load average before the runs: $LOAD0, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "(the machine is shared: compare within one run, and compare CPU seconds)."
+    echo
+    echo "| rows | what | threads | wall s | cpu s | peak MiB |"
+    echo "|---:|---|---:|---:|---:|---:|"
+    awk -F'|' '{ printf "| %s | %s | %s | %.2f | %.2f | %s |\n", $1, $2, $3, $4, $5, $6 }' "$ROWS_OUT"
     echo
     echo "Coefficients against numpy's in-memory lstsq on the same design ($ROWS rows),"
     echo "max_j |b_j - b*_j| / max_j |b*_j|:"
@@ -152,5 +168,5 @@ run_size "$ROWS" || die "the $ROWS-row runs failed"
     [ "$HAVE_DASK" = 1 ] || echo "- dask is not installed here: the numpy row stands in for the post's solve."
     [ "$HAVE_FORMULA" = 1 ] || echo "- this streamfit has no --formula yet: no CSV rows for streamfit."
 } | tee "$W/table.md"
-[ -n "$OUT" ] && cat "$W/table.md" >>"$OUT"
+[ -n "$OUT" ] && cp "$W/table.md" "$OUT"
 exit 0

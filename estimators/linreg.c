@@ -203,7 +203,7 @@ void sfi_lr_add_moments(sfi_lr_moments *m, const double *y, const double *w, siz
     for (size_t i = 0; i < n; i++) {
         cw += w[i];
         cs += w[i] * y[i];
-        slw += log(w[i]);
+        if (w[i] != 1.0) slw += log(w[i]); /* log 1 = +0 adds nothing: skip it */
     }
     double cm = cw > 0 ? cs / cw : 0, cc = 0, c2 = 0;
     for (size_t i = 0; i < n; i++) {
