@@ -132,7 +132,8 @@ static sf_status mem_rewind(sf_source *src, sf_error *err)
 static size_t n_segments_of(const mem_reader *r, const sf_source *src)
 {
     uint64_t seg = src->opt.segment_rows;
-    return r->n ? (size_t)((r->n + seg - 1) / seg) : 1; /* no rows: one empty segment */
+    if (r->n == 0) return 1; /* no rows: one empty segment */
+    return (size_t)(r->n / seg + (r->n % seg != 0)); /* no n + seg - 1: seg may be huge */
 }
 
 static sf_status mem_n_segments(sf_source *src, size_t *n_out, sf_error *err)
