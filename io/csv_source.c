@@ -206,6 +206,21 @@ static sf_status txt_push(csv_reader *r, const char *s, size_t n)
     return SF_OK;
 }
 
+/* Keeps field j of a first-chunk record as text and narrows column j's type. */
+static void infer_field(csv_reader *r, size_t j, const char *text, size_t n)
+{
+    if (txt_push(r, text, n) != SF_OK) {
+        r->st = sfi_nomem(&r->err);
+        return;
+    }
+    double v;
+    sf_numkind k = sf_parse_double(text, n, &v);
+    if (k == SF_NUM_INT) r->col_seen[j] = true;
+    else if (k == SF_NUM_FLOAT) r->col_int[j] = false; /* incl. "nan": float64 in pandas */
+    else if (is_na_token(text, n)) r->col_int[j] = false;
+    else r->col_num[j] = r->col_int[j] = false;
+}
+
 static void on_field(void *s, size_t n, void *ctx)
 {
     csv_reader *r = ctx;
@@ -216,19 +231,24 @@ static void on_field(void *s, size_t n, void *ctx)
         if (r->hdr_n == r->hdr_cap) {
             size_t cap = r->hdr_cap ? r->hdr_cap * 2 : 16;
             char **h = realloc(r->hdr, cap * sizeof *h);
-            if (!h) {
+            if (h) r->hdr = h;
+            size_t *hl = h ? realloc(r->hdr_len, cap * sizeof *hl) : NULL;
+            if (!hl) {
                 r->st = sfi_nomem(&r->err);
                 return;
             }
-            r->hdr = h;
+            r->hdr_len = hl;
             r->hdr_cap = cap;
         }
-        r->hdr[r->hdr_n] = strndup(text, n);
-        if (!r->hdr[r->hdr_n]) {
+        char *f = malloc(n + 1);
+        if (!f) {
             r->st = sfi_nomem(&r->err);
             return;
         }
-        r->hdr_n++;
+        memcpy(f, text, n);
+        f[n] = '\0';
+        r->hdr[r->hdr_n] = f;
+        r->hdr_len[r->hdr_n++] = n;
         return;
     }
     if (j >= r->src->n_cols) {
@@ -241,16 +261,7 @@ static void on_field(void *s, size_t n, void *ctx)
         return;
     }
     if (r->mode == MODE_INFER) {
-        if (txt_push(r, text, n) != SF_OK) {
-            r->st = sfi_nomem(&r->err);
-            return;
-        }
-        double v;
-        sf_numkind k = sf_parse_double(text, n, &v);
-        if (k == SF_NUM_INT) r->col_seen[j] = true;
-        else if (k == SF_NUM_FLOAT) r->col_int[j] = false; /* incl. "nan": float64 in pandas */
-        else if (is_na_token(text, n)) r->col_int[j] = false;
-        else r->col_num[j] = r->col_int[j] = false;
+        infer_field(r, j, text, n);
         return;
     }
     store_field(r, r->table->n_rows, j, text, n);
@@ -826,6 +837,7 @@ static sf_status read_head(csv_reader *r, const sf_source_options *opt, const ch
     SF_TRY(read_more(r, err));
     /* UTF-8 byte order mark */
     if (r->buf_len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0) r->buf_at = 3;
+    uint64_t first_offset = r->buf_at;
     r->mode = MODE_HEADER;
     r->line = r->rec_line = 1;
     while (r->mode == MODE_HEADER) {
@@ -833,13 +845,17 @@ static sf_status read_head(csv_reader *r, const sf_source_options *opt, const ch
         if (SF_IS_ERROR(st)) return st;
         if (st == SF_END) break;
     }
-    if (r->hdr_n == 0) return sfi_fail(err, SF_ERR_PARSE, &w, "empty file: no header row");
+    if (r->hdr_n == 0)
+        return sfi_fail(err, SF_ERR_PARSE, &w, opt->has_header ? "empty file: no header row"
+                                                               : "empty file: no rows");
     if (r->mode == MODE_HEADER) r->mode = MODE_INFER; /* header without a line end */
     r->data_offset = r->pos + r->buf_at;
     r->data_line = r->line;
     if (!opt->has_header) {
-        return sfi_fail(err, SF_ERR_UNSUPPORTED, &w, "CSV without a header row is not supported "
-                                                     "yet");
+        /* the record just read is data: segments and rewinds start before it */
+        r->data_offset = first_offset;
+        r->data_line = 1;
+        return SF_OK;
     }
     for (size_t j = 0; j < r->hdr_n; j++) {
         for (size_t k = 0; k < j; k++)
@@ -887,6 +903,17 @@ sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_option
 
     st = sfi_source_alloc(&s, &csv_ops, name, opt, r->hdr_n, (const char *const *)r->hdr, err);
     if (st != SF_OK) goto fail;
+    for (size_t j = 0; !opt->has_header && j < r->hdr_n; j++) {
+        char *x;
+        if (asprintf(&x, "x%zu", j) < 0) {
+            sf_source_close(s); /* impl not attached yet: frees the header only */
+            s = NULL;
+            st = sfi_nomem(err);
+            goto fail;
+        }
+        free(s->names[j]);
+        s->names[j] = x;
+    }
     s->impl = r;
     s->size = size;
     s->bytes_read = tmp.bytes_read;
@@ -902,6 +929,17 @@ sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_option
     for (size_t j = 0; j < s->n_cols; j++) r->col_num[j] = r->col_int[j] = true;
     r->start = r->data_offset;
     r->start_line = r->data_line;
+    if (!opt->has_header) {
+        /* the first record, read to count the columns, is the first data row */
+        for (size_t j = 0; j < r->hdr_n; j++) infer_field(r, j, r->hdr[j], r->hdr_len[j]);
+        if (SF_IS_ERROR(r->st)) {
+            st = r->st;
+            if (err) *err = r->err;
+            goto fail;
+        }
+        r->txt_line[r->txt_rows++] = 1;
+        r->records++;
+    }
     /* parse the first chunk as text */
     while (r->txt_rows < opt->chunk_rows) {
         if (r->txt_rows > 0 && would_block(r)) break; /* types from the rows so far */

@@ -203,11 +203,112 @@ static void test_gz_bad(void **state)
     free(text);
 }
 
+/* Rows of text without a header equal the rows of the same text after the
+ * header "x0,x1,x2,x3", one line earlier. */
+static void check_no_header(const char *body, size_t chunk_rows, uint64_t segment_bytes,
+                            const char *suffix)
+{
+    size_t n = strlen(body);
+    char *with = malloc(n + 13);
+    memcpy(with, "x0,x1,x2,x3\n", 12);
+    memcpy(with + 12, body, n + 1);
+    char *p_with = sf_test_write_tmp(with, n + 12, ".csv");
+    char *p_without = strcmp(suffix, ".gz") == 0 ? write_gz(body, n, 1)
+                                                 : sf_test_write_tmp(body, n, ".csv");
+    rows want = {0};
+    read_path(p_with, 100000, true, &want);
+    for (size_t i = 0; i < want.n; i++) want.line[i] -= 1;
+
+    sf_source_options o;
+    sf_source_options_init(&o);
+    o.chunk_rows = chunk_rows;
+    o.has_header = false;
+    o.segment_bytes = segment_bytes;
+    sf_source *s = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&s, p_without, &o, &err), SF_OK);
+    assert_int_equal(sf_source_n_columns(s), 4);
+    assert_string_equal(sf_source_column_name(s, 0), "x0");
+    assert_string_equal(sf_source_column_name(s, 3), "x3");
+    assert_int_equal(sf_source_column_type(s, 2), SF_COL_CATEGORY);
+    assert_true(sf_source_column_is_integer(s, 1));
+    rows got = {0}, again = {0}, u = {0};
+    assert_int_equal(read_all(s, &got, &err), SF_END);
+    assert_rows_equal(&want, &got);
+    assert_int_equal(sf_source_rewind(s, &err), SF_OK);
+    assert_int_equal(read_all(s, &again, &err), SF_END);
+    assert_rows_equal(&want, &again);
+    size_t n_seg = 0;
+    assert_int_equal(sf_source_n_segments(s, &n_seg, &err), SF_OK);
+    for (size_t g = 0; g < n_seg; g++) {
+        sf_source *seg = NULL;
+        assert_int_equal(sf_source_open_segment(s, g, &seg, &err), SF_OK);
+        assert_int_equal(read_all(seg, &u, &err), SF_END);
+        sf_source_close(seg);
+    }
+    assert_rows_equal(&want, &u);
+    sf_source_close(s);
+    rows_free(&want);
+    rows_free(&got);
+    rows_free(&again);
+    rows_free(&u);
+    unlink(p_with);
+    unlink(p_without);
+    free(p_with);
+    free(p_without);
+    free(with);
+}
+
+static void test_no_header(void **state)
+{
+    (void)state;
+    char *body = make_text(700, false);
+    check_no_header(body, 100000, 32u << 20, ".csv");
+    check_no_header(body, 1, 2000, ".csv"); /* many segments, one-row chunks */
+    check_no_header(body, 50, 2000, ".gz");
+    check_no_header("1,2,a,3.5\n", 10, 32u << 20, ".csv"); /* one record */
+    check_no_header("1,2,a,3.5", 10, 32u << 20, ".csv");   /* no line end */
+    free(body);
+
+    /* a BOM, --types on the generated names, an empty file */
+    sf_source_options o;
+    sf_source_options_init(&o);
+    o.has_header = false;
+    o.types = "x0=category";
+    const char bom[] = "\xEF\xBB\xBF" "7,8\n9,10\n";
+    char *path = sf_test_write_tmp(bom, strlen(bom), ".csv");
+    sf_source *s = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&s, path, &o, &err), SF_OK);
+    const sf_table *t;
+    assert_int_equal(sf_source_next(s, &t, &err), SF_OK);
+    assert_int_equal(t->n_rows, 2);
+    assert_int_equal(t->cols[0].type, SF_COL_CATEGORY);
+    assert_string_equal(sf_dict_label(t->cols[0].dict, (size_t)t->cols[0].codes[1], NULL), "9");
+    assert_double_bits(t->cols[1].values[0], 8.0);
+    assert_int_equal(t->line[0], 1);
+    assert_int_equal(t->first_row, 1);
+    sf_source_close(s);
+    unlink(path);
+    free(path);
+    char *empty = sf_test_write_tmp("", 0, ".csv");
+    char msg[512], want[512];
+    o.types = NULL;
+    assert_int_equal(sf_source_open(&s, empty, &o, &err), SF_ERR_PARSE);
+    sf_error_format(&err, msg, sizeof msg);
+    snprintf(want, sizeof want, "%s: error: empty file: no rows", empty);
+    assert_string_equal(msg, want);
+    assert_null(s);
+    unlink(empty);
+    free(empty);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gz_same_rows),
         cmocka_unit_test(test_gz_bad),
+        cmocka_unit_test(test_no_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
