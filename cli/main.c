@@ -35,7 +35,8 @@ static const char usage[] =
     "  score DATA --model M.h5 [--json]   accuracy / log loss, R² / MSE, or inertia on labelled rows\n"
     "  export M.h5 [--json]               the fitted model, as text or scikit-learn-named JSON\n"
     "\n"
-    "DATA is file.csv, - (CSV on standard input), or file.h5:/dataset.\n"
+    "DATA is file.csv, file.csv.gz, - (CSV on standard input), file.h5:/dataset,\n"
+    "  or a quoted glob of files with one header ('trips-2015-*.csv'), read in order.\n"
     "stages: scaler, linear_regression, sgd_classifier, sgd_regressor, perceptron,\n"
     "  passive_aggressive_classifier, passive_aggressive_regressor, minibatch_kmeans\n"
     "  (scikit-learn's parameter names; an unknown one lists the valid ones)\n"
@@ -45,6 +46,7 @@ static const char usage[] =
     "  --chunk-rows N     rows per chunk (default 16384)\n"
     "  --types SPEC       column types, e.g. cat1=category,y=float,n=int\n"
     "  --delimiter C      CSV field delimiter (default ,; \\t for tab)\n"
+    "  --no-header        the CSV has no header row: columns are x0, x1, ...\n"
     "  --target COL|/PATH the target column; /PATH names an HDF5 dataset beside a\n"
     "                     2-D design (seed 000's /X and /y), read as column PATH\n"
     "  --max-levels N     distinct values allowed per categorical column (10000)\n"
@@ -142,6 +144,7 @@ int main(int argc, char **argv)
             else return cli_usage_error("--delimiter must be one character, got \"%s\"", v);
             o.sink.delimiter = o.src.delimiter;
         }
+        else if (!strcmp(a, "--no-header")) o.src.has_header = false;
         else if (!strcmp(a, "--max-levels")) { NEED_NUM(a); o.src.max_levels = (size_t)n; }
         else if (!strcmp(a, "--segment-mb")) {
             NEED_NUM(a);

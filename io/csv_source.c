@@ -10,17 +10,29 @@
  * types are known (so standard input needs no rewind). Segments are byte ranges
  * that start at record boundaries, found by one scan that tracks quote parity (a
  * newline is a record end only outside quotes: RFC 4180 escapes a quote as "").
+ *
+ * The reader takes its bytes from a small input (in_open/in_read/in_seek): a plain
+ * descriptor, or for "*.gz" a gzip stream that zlib inflates as it is read (no
+ * temporary file; concatenated members are read on). A gzip file is one segment
+ * and rewinds by inflating again from the start; byte counts are then compressed
+ * bytes (gzoffset), so progress compares with the file size. A truncated or
+ * corrupt stream is SF_ERR_PARSE naming the file.
+ *
+ * Without a header row (has_header false) the columns are named x0, x1, …: the
+ * first record fixes their number and is also the first data row.
  */
 #define _GNU_SOURCE
 #include <csv.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "io/source_impl.h"
 #include "streamfit/sf_number.h"
@@ -36,6 +48,7 @@ typedef struct segment_bound { uint64_t offset, line; } segment_bound;
 typedef struct csv_reader {
     sf_source *src;           /* back pointer: schema, options, counters */
     int fd;
+    gzFile gz;                /* gzip input (".gz"; owns fd), else NULL */
     bool is_stdin, owns_fd;
     uint64_t start, end;      /* byte range [start, end); end = UINT64_MAX: to EOF */
     uint64_t start_line;      /* physical line number at start */
@@ -55,6 +68,7 @@ typedef struct csv_reader {
     bool whole;               /* reading the whole source: rows are global */
     /* header */
     char **hdr;
+    size_t *hdr_len;          /* field lengths (a field may hold NUL bytes) */
     size_t hdr_n, hdr_cap;
     /* inference: first chunk as text */
     char *txt;
@@ -192,6 +206,21 @@ static sf_status txt_push(csv_reader *r, const char *s, size_t n)
     return SF_OK;
 }
 
+/* Keeps field j of a first-chunk record as text and narrows column j's type. */
+static void infer_field(csv_reader *r, size_t j, const char *text, size_t n)
+{
+    if (txt_push(r, text, n) != SF_OK) {
+        r->st = sfi_nomem(&r->err);
+        return;
+    }
+    double v;
+    sf_numkind k = sf_parse_double(text, n, &v);
+    if (k == SF_NUM_INT) r->col_seen[j] = true;
+    else if (k == SF_NUM_FLOAT) r->col_int[j] = false; /* incl. "nan": float64 in pandas */
+    else if (is_na_token(text, n)) r->col_int[j] = false;
+    else r->col_num[j] = r->col_int[j] = false;
+}
+
 static void on_field(void *s, size_t n, void *ctx)
 {
     csv_reader *r = ctx;
@@ -202,19 +231,24 @@ static void on_field(void *s, size_t n, void *ctx)
         if (r->hdr_n == r->hdr_cap) {
             size_t cap = r->hdr_cap ? r->hdr_cap * 2 : 16;
             char **h = realloc(r->hdr, cap * sizeof *h);
-            if (!h) {
+            if (h) r->hdr = h;
+            size_t *hl = h ? realloc(r->hdr_len, cap * sizeof *hl) : NULL;
+            if (!hl) {
                 r->st = sfi_nomem(&r->err);
                 return;
             }
-            r->hdr = h;
+            r->hdr_len = hl;
             r->hdr_cap = cap;
         }
-        r->hdr[r->hdr_n] = strndup(text, n);
-        if (!r->hdr[r->hdr_n]) {
+        char *f = malloc(n + 1);
+        if (!f) {
             r->st = sfi_nomem(&r->err);
             return;
         }
-        r->hdr_n++;
+        memcpy(f, text, n);
+        f[n] = '\0';
+        r->hdr[r->hdr_n] = f;
+        r->hdr_len[r->hdr_n++] = n;
         return;
     }
     if (j >= r->src->n_cols) {
@@ -227,16 +261,7 @@ static void on_field(void *s, size_t n, void *ctx)
         return;
     }
     if (r->mode == MODE_INFER) {
-        if (txt_push(r, text, n) != SF_OK) {
-            r->st = sfi_nomem(&r->err);
-            return;
-        }
-        double v;
-        sf_numkind k = sf_parse_double(text, n, &v);
-        if (k == SF_NUM_INT) r->col_seen[j] = true;
-        else if (k == SF_NUM_FLOAT) r->col_int[j] = false; /* incl. "nan": float64 in pandas */
-        else if (is_na_token(text, n)) r->col_int[j] = false;
-        else r->col_num[j] = r->col_int[j] = false;
+        infer_field(r, j, text, n);
         return;
     }
     store_field(r, r->table->n_rows, j, text, n);
@@ -288,6 +313,69 @@ static sf_status parser_init(csv_reader *r, sf_error *err)
     return SF_OK;
 }
 
+static sf_status in_error(csv_reader *r, sf_status st, sf_error *err, const char *what,
+                          const char *why)
+{
+    sf_where w;
+    sfi_where_init(&w, r->src->name);
+    return sfi_fail(err, st, &w, "%s: %s", what, why);
+}
+
+/* zlib's last error without its "<fd:N>: " prefix (we name the file ourselves). */
+static const char *gz_message(gzFile gz, int *zerr)
+{
+    const char *msg = gzerror(gz, zerr);
+    const char *cut = strncmp(msg, "<fd:", 4) == 0 ? strstr(msg, ": ") : NULL;
+    return cut ? cut + 2 : msg;
+}
+
+/* Reads up to want bytes into dst; *got = 0 at the end of the input. */
+static sf_status in_read(csv_reader *r, char *dst, size_t want, size_t *got, sf_error *err)
+{
+    *got = 0;
+    if (!r->gz) {
+        ssize_t n;
+        do n = read(r->fd, dst, want);
+        while (n < 0 && errno == EINTR);
+        if (n < 0) return in_error(r, SF_ERR_IO, err, "read failed", strerror(errno));
+        *got = (size_t)n;
+        return SF_OK;
+    }
+    if (want > INT_MAX / 2) want = INT_MAX / 2;
+    int n = gzread(r->gz, dst, (unsigned)want);
+    int zerr = Z_OK;
+    const char *msg = gz_message(r->gz, &zerr);
+    if (n < 0 && zerr == Z_ERRNO)
+        return in_error(r, SF_ERR_IO, err, "read failed", strerror(errno));
+    if (n < 0) return in_error(r, SF_ERR_PARSE, err, "corrupt gzip data", msg);
+    /* zlib reports a stream cut short as Z_BUF_ERROR once no byte is left */
+    if (n == 0 && zerr == Z_BUF_ERROR)
+        return in_error(r, SF_ERR_PARSE, err, "truncated gzip file", msg);
+    if (n > 0 && gzdirect(r->gz))
+        return in_error(r, SF_ERR_PARSE, err, "not gzip data",
+                        "the name ends in .gz but the file is not compressed");
+    *got = (size_t)n;
+    return SF_OK;
+}
+
+/* Moves the input to byte offset (of the uncompressed text). zlib emulates a
+ * gzip seek by inflating again from the start up to offset. */
+static sf_status in_seek(csv_reader *r, uint64_t offset, sf_error *err)
+{
+    if (r->gz) {
+        if (offset > (uint64_t)LONG_MAX || gzseek(r->gz, (z_off_t)offset, SEEK_SET) < 0) {
+            int zerr = Z_OK;
+            const char *msg = gz_message(r->gz, &zerr);
+            return in_error(r, zerr == Z_ERRNO ? SF_ERR_IO : SF_ERR_PARSE, err, "cannot seek",
+                            zerr == Z_ERRNO ? strerror(errno) : msg);
+        }
+        return SF_OK;
+    }
+    if (lseek(r->fd, (off_t)offset, SEEK_SET) < 0)
+        return in_error(r, SF_ERR_IO, err, "cannot seek", strerror(errno));
+    return SF_OK;
+}
+
 static sf_status read_more(csv_reader *r, sf_error *err)
 {
     /* keep the unconsumed tail (a partial line) at the front */
@@ -313,17 +401,12 @@ static sf_status read_more(csv_reader *r, sf_error *err)
         r->eof = true;
         return SF_OK;
     }
-    ssize_t got;
-    do got = read(r->fd, r->buf + r->buf_len, want);
-    while (got < 0 && errno == EINTR);
-    if (got < 0) {
-        sf_where w;
-        sfi_where_init(&w, r->src->name);
-        return sfi_fail(err, SF_ERR_IO, &w, "read failed: %s", strerror(errno));
-    }
+    size_t got;
+    SF_TRY(in_read(r, r->buf + r->buf_len, want, &got, err));
     if (got == 0) r->eof = true;
-    r->buf_len += (size_t)got;
-    r->src->bytes_read += (uint64_t)got;
+    r->buf_len += got;
+    if (r->gz) r->src->bytes_read = (uint64_t)gzoffset(r->gz);
+    else r->src->bytes_read += (uint64_t)got;
     return SF_OK;
 }
 
@@ -400,11 +483,13 @@ static void reader_free(void *impl)
 {
     csv_reader *r = impl;
     if (!r) return;
-    if (r->owns_fd && r->fd >= 0) close(r->fd);
+    if (r->gz) gzclose_r(r->gz);
+    else if (r->owns_fd && r->fd >= 0) close(r->fd);
     if (r->parser_ready) csv_free(&r->parser);
     free(r->buf);
     for (size_t i = 0; i < r->hdr_n; i++) free(r->hdr[i]);
     free(r->hdr);
+    free(r->hdr_len);
     free(r->txt);
     free(r->txt_off);
     free(r->txt_line);
@@ -508,11 +593,7 @@ static sf_status csv_next(sf_source *src, const sf_table **out, sf_error *err)
 
 static sf_status seek_to(csv_reader *r, uint64_t offset, uint64_t line, sf_error *err)
 {
-    if (lseek(r->fd, (off_t)offset, SEEK_SET) < 0) {
-        sf_where w;
-        sfi_where_init(&w, r->src->name);
-        return sfi_fail(err, SF_ERR_IO, &w, "cannot seek: %s", strerror(errno));
-    }
+    SF_TRY(in_seek(r, offset, err));
     r->pos = offset;
     r->buf_len = r->buf_at = 0;
     r->eof = r->finished = false;
@@ -646,6 +727,14 @@ static sf_status csv_n_segments(sf_source *src, size_t *n_out, sf_error *err)
         *n_out = 1;
         return SF_OK;
     }
+    if (!r->bounds && r->gz) {
+        /* a gzip stream cannot be entered in the middle: one segment, to the end */
+        r->bounds = malloc(2 * sizeof *r->bounds);
+        if (!r->bounds) return sfi_nomem(err);
+        r->bounds[0] = (segment_bound){r->data_offset, r->data_line};
+        r->bounds[1] = (segment_bound){UINT64_MAX, 0};
+        r->n_bounds = 1;
+    }
     if (!r->bounds) SF_TRY(find_segments(r, err));
     *n_out = r->n_bounds;
     return SF_OK;
@@ -666,6 +755,24 @@ static sf_status open_fd(const char *path, int *fd_out, uint64_t *size_out, sf_e
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     *fd_out = fd;
     *size_out = S_ISREG(sb.st_mode) ? (uint64_t)sb.st_size : 0;
+    return SF_OK;
+}
+
+/* Opens path as r's input: gzip when gzip is set (the reader then owns the
+ * descriptor through r->gz). */
+static sf_status in_open(csv_reader *r, const char *path, bool gzip, uint64_t *size_out,
+                         sf_error *err)
+{
+    SF_TRY(open_fd(path, &r->fd, size_out, err));
+    r->owns_fd = true;
+    if (!gzip) return SF_OK;
+    r->gz = gzdopen(r->fd, "rb");
+    if (!r->gz) {
+        close(r->fd);
+        r->fd = -1;
+        return sfi_nomem(err);
+    }
+    gzbuffer(r->gz, 1 << 17);
     return SF_OK;
 }
 
@@ -690,14 +797,14 @@ static sf_status csv_open_segment(sf_source *src, size_t i, sf_source **out, sf_
     s->impl = r;
     r->src = s;
     r->fd = -1;
-    sf_status st = open_fd(parent->src->name, &r->fd, &s->size, err);
+    uint64_t size = 0;
+    sf_status st = in_open(r, parent->src->name, parent->gz != NULL, &size, err);
     if (st != SF_OK) goto fail;
-    r->owns_fd = true;
     r->start = parent->bounds[i].offset;
     r->end = parent->bounds[i + 1].offset;
     r->start_line = parent->bounds[i].line;
     r->whole = (n == 1);
-    s->size = r->end - r->start;
+    s->size = r->gz ? size : r->end - r->start;
     st = make_table(r, err);
     if (st != SF_OK) goto fail;
     r->table->segment = i;
@@ -730,6 +837,7 @@ static sf_status read_head(csv_reader *r, const sf_source_options *opt, const ch
     SF_TRY(read_more(r, err));
     /* UTF-8 byte order mark */
     if (r->buf_len >= 3 && memcmp(r->buf, "\xEF\xBB\xBF", 3) == 0) r->buf_at = 3;
+    uint64_t first_offset = r->buf_at;
     r->mode = MODE_HEADER;
     r->line = r->rec_line = 1;
     while (r->mode == MODE_HEADER) {
@@ -737,13 +845,17 @@ static sf_status read_head(csv_reader *r, const sf_source_options *opt, const ch
         if (SF_IS_ERROR(st)) return st;
         if (st == SF_END) break;
     }
-    if (r->hdr_n == 0) return sfi_fail(err, SF_ERR_PARSE, &w, "empty file: no header row");
+    if (r->hdr_n == 0)
+        return sfi_fail(err, SF_ERR_PARSE, &w, opt->has_header ? "empty file: no header row"
+                                                               : "empty file: no rows");
     if (r->mode == MODE_HEADER) r->mode = MODE_INFER; /* header without a line end */
     r->data_offset = r->pos + r->buf_at;
     r->data_line = r->line;
     if (!opt->has_header) {
-        return sfi_fail(err, SF_ERR_UNSUPPORTED, &w, "CSV without a header row is not supported "
-                                                     "yet");
+        /* the record just read is data: segments and rewinds start before it */
+        r->data_offset = first_offset;
+        r->data_line = 1;
+        return SF_OK;
     }
     for (size_t j = 0; j < r->hdr_n; j++) {
         for (size_t k = 0; k < j; k++)
@@ -779,9 +891,10 @@ sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_option
     sf_source *s = NULL;
     if (is_stdin) r->fd = STDIN_FILENO;
     else {
-        st = open_fd(path, &r->fd, &size, err);
+        size_t plen = strlen(path);
+        bool gzip = plen > 3 && strcmp(path + plen - 3, ".gz") == 0;
+        st = in_open(r, path, gzip, &size, err);
         if (st != SF_OK) goto fail;
-        r->owns_fd = true;
     }
     st = parser_init(r, err);
     if (st != SF_OK) goto fail;
@@ -790,6 +903,17 @@ sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_option
 
     st = sfi_source_alloc(&s, &csv_ops, name, opt, r->hdr_n, (const char *const *)r->hdr, err);
     if (st != SF_OK) goto fail;
+    for (size_t j = 0; !opt->has_header && j < r->hdr_n; j++) {
+        char *x;
+        if (asprintf(&x, "x%zu", j) < 0) {
+            sf_source_close(s); /* impl not attached yet: frees the header only */
+            s = NULL;
+            st = sfi_nomem(err);
+            goto fail;
+        }
+        free(s->names[j]);
+        s->names[j] = x;
+    }
     s->impl = r;
     s->size = size;
     s->bytes_read = tmp.bytes_read;
@@ -805,6 +929,17 @@ sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_option
     for (size_t j = 0; j < s->n_cols; j++) r->col_num[j] = r->col_int[j] = true;
     r->start = r->data_offset;
     r->start_line = r->data_line;
+    if (!opt->has_header) {
+        /* the first record, read to count the columns, is the first data row */
+        for (size_t j = 0; j < r->hdr_n; j++) infer_field(r, j, r->hdr[j], r->hdr_len[j]);
+        if (SF_IS_ERROR(r->st)) {
+            st = r->st;
+            if (err) *err = r->err;
+            goto fail;
+        }
+        r->txt_line[r->txt_rows++] = 1;
+        r->records++;
+    }
     /* parse the first chunk as text */
     while (r->txt_rows < opt->chunk_rows) {
         if (r->txt_rows > 0 && would_block(r)) break; /* types from the rows so far */

@@ -23,7 +23,9 @@ typedef struct sf_source_options {
     size_t chunk_rows;        /**< rows per chunk; default 16384 (a few MB: memory is
                                    bounded by chunk x threads) */
     char delimiter;           /**< CSV field delimiter; default ',' */
-    bool has_header;          /**< CSV has a header row; default true */
+    bool has_header;          /**< CSV has a header row; default true. When false
+                                   the columns are named x0, x1, … and the first
+                                   record (which fixes their number) is data */
     const char *types;        /**< overrides, "cat1=category,y=float"; NULL = infer */
     const char *target;       /**< HDF5: a 1-D dataset read as an extra column "y"
                                    beside a 2-D design ("/y"); NULL = none */
