@@ -66,6 +66,7 @@ typedef struct csv_reader {
     size_t field;             /* 0-based field index in the current record */
     uint64_t records;         /* data records completed (within this reader) */
     bool whole;               /* reading the whole source: rows are global */
+    bool top;                 /* opened by sfi_csv_open (not a segment) */
     /* header */
     char **hdr;
     size_t *hdr_len;          /* field lengths (a field may hold NUL bytes) */
@@ -614,7 +615,9 @@ static sf_status csv_rewind(sf_source *src, sf_error *err)
         return sfi_fail(err, SF_ERR_UNSUPPORTED, &w, "standard input cannot be rewound");
     }
     sf_status st = seek_to(r, r->start, r->start_line, err);
-    if (st == SF_OK) src->bytes_read = 0;
+    /* a whole file's header was read once and counts (bytes_read ends at the
+     * file size); a segment counts from its start; gzip counts compressed bytes */
+    if (st == SF_OK) src->bytes_read = r->top && !r->gz ? r->start : 0;
     return st;
 }
 
@@ -758,6 +761,12 @@ static sf_status open_fd(const char *path, int *fd_out, uint64_t *size_out, sf_e
     return SF_OK;
 }
 
+static bool is_gz_name(const char *path)
+{
+    size_t n = strlen(path);
+    return n > 3 && strcmp(path + n - 3, ".gz") == 0;
+}
+
 /* Opens path as r's input: gzip when gzip is set (the reader then owns the
  * descriptor through r->gz). */
 static sf_status in_open(csv_reader *r, const char *path, bool gzip, uint64_t *size_out,
@@ -776,19 +785,16 @@ static sf_status in_open(csv_reader *r, const char *path, bool gzip, uint64_t *s
     return SF_OK;
 }
 
-static sf_status csv_open_segment(sf_source *src, size_t i, sf_source **out, sf_error *err)
+/* Opens the byte range of a segment of the CSV file path with like's schema
+ * and options (like is the parent, or a multi-file source holding this file). */
+static sf_status open_range(sf_source **out, const sf_source *like, const char *path,
+                            const sfi_csv_range *range, size_t segment, sf_error *err)
 {
-    csv_reader *parent = src->impl;
-    size_t n;
-    SF_TRY(csv_n_segments(src, &n, err));
-    if (parent->is_stdin)
-        return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "standard input cannot be split");
-    if (i >= n) return sfi_fail(err, SF_ERR_ARG, NULL, "segment %zu of %zu", i, n);
     sf_source *s = NULL;
-    SF_TRY(sfi_source_alloc(&s, &csv_ops, src->name, &src->opt, src->n_cols,
-                            (const char *const *)src->names, err));
-    memcpy(s->types, src->types, src->n_cols * sizeof *s->types);
-    memcpy(s->is_integer, src->is_integer, src->n_cols * sizeof *s->is_integer);
+    SF_TRY(sfi_source_alloc(&s, &csv_ops, path, &like->opt, like->n_cols,
+                            (const char *const *)like->names, err));
+    memcpy(s->types, like->types, like->n_cols * sizeof *s->types);
+    memcpy(s->is_integer, like->is_integer, like->n_cols * sizeof *s->is_integer);
     csv_reader *r = calloc(1, sizeof *r);
     if (!r) {
         sfi_source_free_header(s);
@@ -798,16 +804,16 @@ static sf_status csv_open_segment(sf_source *src, size_t i, sf_source **out, sf_
     r->src = s;
     r->fd = -1;
     uint64_t size = 0;
-    sf_status st = in_open(r, parent->src->name, parent->gz != NULL, &size, err);
+    sf_status st = in_open(r, path, is_gz_name(path), &size, err);
     if (st != SF_OK) goto fail;
-    r->start = parent->bounds[i].offset;
-    r->end = parent->bounds[i + 1].offset;
-    r->start_line = parent->bounds[i].line;
-    r->whole = (n == 1);
+    r->start = range->start;
+    r->end = range->end;
+    r->start_line = range->line;
+    r->whole = range->whole;
     s->size = r->gz ? size : r->end - r->start;
     st = make_table(r, err);
     if (st != SF_OK) goto fail;
-    r->table->segment = i;
+    r->table->segment = segment;
     st = seek_to(r, r->start, r->start_line, err);
     if (st != SF_OK) goto fail;
     *out = s;
@@ -815,6 +821,34 @@ static sf_status csv_open_segment(sf_source *src, size_t i, sf_source **out, sf_
 fail:
     sf_source_close(s);
     return st;
+}
+
+bool sfi_source_is_csv(const sf_source *src) { return src && src->ops == &csv_ops; }
+
+sf_status sfi_csv_range_of(sf_source *src, size_t i, sfi_csv_range *out, sf_error *err)
+{
+    csv_reader *parent = src->impl;
+    size_t n;
+    SF_TRY(csv_n_segments(src, &n, err));
+    if (parent->is_stdin)
+        return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "standard input cannot be split");
+    if (i >= n) return sfi_fail(err, SF_ERR_ARG, NULL, "segment %zu of %zu", i, n);
+    *out = (sfi_csv_range){parent->bounds[i].offset, parent->bounds[i + 1].offset,
+                           parent->bounds[i].line, n == 1};
+    return SF_OK;
+}
+
+sf_status sfi_csv_open_range(sf_source **out, const sf_source *like, const char *path,
+                             const sfi_csv_range *range, size_t segment, sf_error *err)
+{
+    return open_range(out, like, path, range, segment, err);
+}
+
+static sf_status csv_open_segment(sf_source *src, size_t i, sf_source **out, sf_error *err)
+{
+    sfi_csv_range range;
+    SF_TRY(sfi_csv_range_of(src, i, &range, err));
+    return open_range(out, src, src->name, &range, i, err);
 }
 
 static void csv_close(void *impl) { reader_free(impl); }
@@ -869,7 +903,7 @@ static sf_status read_head(csv_reader *r, const sf_source_options *opt, const ch
 }
 
 sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_options *opt,
-                       sf_error *err)
+                       const sf_source *like, sf_error *err)
 {
     *out = NULL;
     bool is_stdin = strcmp(path, "-") == 0;
@@ -884,16 +918,14 @@ sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_option
     r->src = &tmp;
     r->fd = -1;
     r->end = UINT64_MAX;
-    r->whole = true;
+    r->whole = r->top = true;
     r->is_stdin = is_stdin;
     sf_status st;
     uint64_t size = 0;
     sf_source *s = NULL;
     if (is_stdin) r->fd = STDIN_FILENO;
     else {
-        size_t plen = strlen(path);
-        bool gzip = plen > 3 && strcmp(path + plen - 3, ".gz") == 0;
-        st = in_open(r, path, gzip, &size, err);
+        st = in_open(r, path, is_gz_name(path), &size, err);
         if (st != SF_OK) goto fail;
     }
     st = parser_init(r, err);
@@ -918,6 +950,27 @@ sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_option
     s->size = size;
     s->bytes_read = tmp.bytes_read;
     r->src = s;
+    r->start = r->data_offset;
+    r->start_line = r->data_line;
+    if (like) {
+        /* a later file of a multi-file source: the first file's types, enforced
+         * (no inference, so errors in the first rows also name their column);
+         * a header alone is a file without rows */
+        st = sfi_source_check_columns(like, s, false, err);
+        if (st != SF_OK) goto fail;
+        memcpy(s->types, like->types, s->n_cols * sizeof *s->types);
+        memcpy(s->is_integer, like->is_integer, s->n_cols * sizeof *s->is_integer);
+        r->mode = MODE_DATA;
+        st = make_table(r, err);
+        if (st == SF_OK && !opt->has_header) {
+            /* the record that gave the column count is data: read it again */
+            st = seek_to(r, r->start, r->start_line, err);
+            if (!r->gz) s->bytes_read = r->start;
+        }
+        if (st != SF_OK) goto fail;
+        *out = s;
+        return SF_OK;
+    }
     r->col_num = malloc(s->n_cols * sizeof *r->col_num);
     r->col_int = malloc(s->n_cols * sizeof *r->col_int);
     r->col_seen = calloc(s->n_cols, sizeof *r->col_seen);
@@ -927,8 +980,6 @@ sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_option
         goto fail;
     }
     for (size_t j = 0; j < s->n_cols; j++) r->col_num[j] = r->col_int[j] = true;
-    r->start = r->data_offset;
-    r->start_line = r->data_line;
     if (!opt->has_header) {
         /* the first record, read to count the columns, is the first data row */
         for (size_t j = 0; j < r->hdr_n; j++) infer_field(r, j, r->hdr[j], r->hdr_len[j]);

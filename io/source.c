@@ -1,5 +1,6 @@
 /* source.c — the public sf_source API: names data, checks arguments, dispatches
- * to the kind (CSV or HDF5) through sf_source_ops. */
+ * to the kind (CSV or HDF5, or several files: io/multi_source.c) through
+ * sf_source_ops. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -111,6 +112,57 @@ static bool has_suffix(const char *s, const char *suf)
     return n >= m && strcmp(s + n - m, suf) == 0;
 }
 
+static const char *type_name(sf_coltype t)
+{
+    return t == SF_COL_CATEGORY ? "category" : "float";
+}
+
+sf_status sfi_source_check_columns(const sf_source *like, const sf_source *s, bool check_types,
+                                   sf_error *err)
+{
+    sf_where w;
+    sfi_where_init(&w, s->name);
+    w.line = sfi_source_is_csv(s) ? 1 : 0;
+    size_t n = like->n_cols < s->n_cols ? like->n_cols : s->n_cols;
+    for (size_t j = 0; j < n; j++) {
+        w.field = j + 1;
+        if (strcmp(like->names[j], s->names[j]) != 0)
+            return sfi_fail(err, SF_ERR_PARSE, &w,
+                            "columns differ from the first file's: column %zu is \"%s\", expected \"%s\"",
+                            j + 1, s->names[j], like->names[j]);
+        if (check_types && like->types[j] != s->types[j])
+            return sfi_fail(err, SF_ERR_PARSE, &w,
+                            "column \"%s\" is %s here but %s in the first file", s->names[j],
+                            type_name(s->types[j]), type_name(like->types[j]));
+    }
+    if (like->n_cols == s->n_cols) return SF_OK;
+    w.field = n + 1;
+    if (s->n_cols > n)
+        return sfi_fail(err, SF_ERR_PARSE, &w, "columns differ from the first file's: extra column %zu \"%s\"",
+                        n + 1, s->names[n]);
+    return sfi_fail(err, SF_ERR_PARSE, &w, "columns differ from the first file's: column %zu \"%s\" is missing",
+                    n + 1, like->names[n]);
+}
+
+sf_status sfi_source_open_file(sf_source **out, const char *file, const char *dataset,
+                               const sf_source_options *opt, const sf_source *like, sf_error *err)
+{
+    *out = NULL;
+    if (!dataset && (has_suffix(file, ".h5") || has_suffix(file, ".hdf5") || has_suffix(file, ".hdf")))
+        dataset = "/";
+    if (!dataset) return sfi_csv_open(out, file, opt, like, err);
+    SF_TRY(sfi_hdf5_open(out, file, dataset, opt, err));
+    if (!like) return SF_OK;
+    sf_status st = sfi_source_check_columns(like, *out, true, err);
+    if (st != SF_OK) {
+        sf_source_close(*out);
+        *out = NULL;
+    }
+    return st;
+}
+
+static bool is_pattern(const char *s) { return strpbrk(s, "*?[") != NULL; }
+
 sf_status sf_source_open(sf_source **out, const char *spec, const sf_source_options *opt,
                          sf_error *err)
 {
@@ -126,14 +178,13 @@ sf_status sf_source_open(sf_source **out, const char *spec, const sf_source_opti
     if (o.segment_rows == 0) o.segment_rows = 1u << 20;
     char *file = NULL;
     const char *path = NULL;
-    if (split_hdf5(spec, &file, &path)) {
-        sf_status st = sfi_hdf5_open(out, file, path, &o, err);
-        free(file);
-        return st;
-    }
-    if (has_suffix(spec, ".h5") || has_suffix(spec, ".hdf5") || has_suffix(spec, ".hdf"))
-        return sfi_hdf5_open(out, spec, "/", &o, err);
-    return sfi_csv_open(out, spec, &o, err);
+    if (!split_hdf5(spec, &file, &path) && path) return sfi_nomem(err);
+    const char *name = file ? file : spec;
+    sf_status st = strcmp(name, "-") != 0 && is_pattern(name)
+                       ? sfi_multi_open(out, name, path, &o, err)
+                       : sfi_source_open_file(out, name, path, &o, NULL, err);
+    free(file);
+    return st;
 }
 
 void sf_source_close(sf_source *src)

@@ -45,9 +45,39 @@ SFI_FUNC void sfi_source_free_header(sf_source *src);
  * or type names are SF_ERR_ARG. */
 SFI_FUNC sf_status sfi_source_apply_types(sf_source *src, sf_error *err);
 
-/* Kind constructors. */
+/* Checks that s has like's columns (like: the first file of a multi-file
+ * source): the same names in the same order and, when check_types, the same
+ * types. Else SF_ERR_PARSE naming s's file and the first differing column. */
+SFI_FUNC sf_status sfi_source_check_columns(const sf_source *like, const sf_source *s,
+                                            bool check_types, sf_error *err);
+
+/* Kind constructors. like: NULL, or a source whose columns (names, checked) and
+ * types (enforced, not inferred) the CSV file must have: a later file of a
+ * multi-file source. */
 SFI_FUNC sf_status sfi_csv_open(sf_source **out, const char *path,
-                                const sf_source_options *opt, sf_error *err);
+                                const sf_source_options *opt, const sf_source *like,
+                                sf_error *err);
+/* The byte range of a CSV segment, so it can be reopened without its parent. */
+typedef struct sfi_csv_range {
+    uint64_t start, end, line; /* bytes [start, end) of the text; first line */
+    bool whole;                /* the file's only segment: rows numbered in it */
+} sfi_csv_range;
+SFI_FUNC bool sfi_source_is_csv(const sf_source *src);
+/* Range of segment i of a CSV source (counts its segments first). */
+SFI_FUNC sf_status sfi_csv_range_of(sf_source *src, size_t i, sfi_csv_range *out, sf_error *err);
+/* Opens a range of the CSV file path with like's schema and options; its chunks
+ * say they come from segment `segment`. */
+SFI_FUNC sf_status sfi_csv_open_range(sf_source **out, const sf_source *like, const char *path,
+                                      const sfi_csv_range *range, size_t segment, sf_error *err);
+/* Several files (a glob pattern, expanded sorted) read in order as one source;
+ * dataset: the HDF5 path inside each file, or NULL. */
+SFI_FUNC sf_status sfi_multi_open(sf_source **out, const char *pattern, const char *dataset,
+                                  const sf_source_options *opt, sf_error *err);
+/* Opens one named file: CSV (plain or .gz), or HDF5 (dataset, or a .h5 name);
+ * with like, its columns must match (see sfi_csv_open). */
+SFI_FUNC sf_status sfi_source_open_file(sf_source **out, const char *file, const char *dataset,
+                                        const sf_source_options *opt, const sf_source *like,
+                                        sf_error *err);
 SFI_FUNC sf_status sfi_hdf5_open(sf_source **out, const char *file, const char *dataset,
                                  const sf_source_options *opt, sf_error *err);
 

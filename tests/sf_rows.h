@@ -68,4 +68,19 @@ static inline void assert_rows_equal(const rows *a, const rows *b)
     for (size_t i = 0; i < a->n; i++) assert_int_equal(a->line[i], b->line[i]);
 }
 
+/* Reads every segment of s in order into r; returns the number of segments. */
+static inline size_t read_segments(sf_source *s, rows *r)
+{
+    sf_error err;
+    size_t n = 0;
+    assert_int_equal(sf_source_n_segments(s, &n, &err), SF_OK);
+    for (size_t g = 0; g < n; g++) {
+        sf_source *seg = NULL;
+        assert_int_equal(sf_source_open_segment(s, g, &seg, &err), SF_OK);
+        assert_int_equal(read_all(seg, r, &err), SF_END);
+        sf_source_close(seg);
+    }
+    return n;
+}
+
 #endif

@@ -20,6 +20,9 @@
 #  (iv)  convert CSV -> .h5 -> CSV: describe agrees on all three (skipped when the
 #        build has no HDF5 and convert says so).
 #  (v)   describe - (standard input) agrees with describe FILE.
+#  (vi)  file.csv.gz, a glob of files with one header each, and --no-header agree
+#        with describe FILE; a glob matching nothing exits 2, a later file with
+#        other columns exits 1 naming it.
 
 SF=${1:?usage: sh tests/test_cli.sh PATH/TO/streamfit TESTS_DATA_DIR}
 DATA=${2:?usage: sh tests/test_cli.sh PATH/TO/streamfit TESTS_DATA_DIR}
@@ -408,6 +411,31 @@ for name in describe_basic describe_quoted describe_regression; do
     check_tsv "$name: describe - (standard input) agrees with describe FILE" \
         "$T/$name.file.tsv" "$T/$name.stdin.tsv"
 done
+
+# ------------------------------------------------- (vi) .gz, globs, --no-header
+csv=$DATA/describe_basic.csv
+describe_to "$T/basic.file" "$csv"
+gzip -c "$csv" >"$T/basic.csv.gz"
+describe_to "$T/basic.gz" "$T/basic.csv.gz"
+check_tsv "describe FILE.csv.gz agrees with describe FILE" "$T/basic.file.tsv" "$T/basic.gz.tsv"
+mkdir "$T/parts"
+awk -v dir="$T/parts" 'NR == 1 { h = $0; next }
+    { f = sprintf("%s/p-%d.csv", dir, int((NR - 2) / 1100)); if (!(f in seen)) { print h > f; seen[f] = 1 }
+      print > f }' "$csv"
+describe_to "$T/basic.glob" "$T/parts/p-*.csv" --threads 2
+check_tsv "describe 'DIR/p-*.csv' (3 files) agrees with describe FILE" "$T/basic.file.tsv" "$T/basic.glob.tsv"
+awk 'NR > 1' "$csv" >"$T/nohead.csv"
+describe_to "$T/basic.nohead" "$T/nohead.csv" --no-header
+if [ "$RC" -eq 0 ] && grep -q '"rows": 3000,' "$T/basic.nohead.json" &&
+    grep -q '"name": "x5", "type": "category"' "$T/basic.nohead.json"; then
+    ok "describe --no-header: every line a row, columns x0, x1, ..."
+else
+    not_ok "describe --no-header: every line a row, columns x0, x1, ..." "$T/basic.nohead.err"
+fi
+expect_error "a glob matching nothing: exit 2" 2 "no file matches" -- describe "$T/parts/q-*.csv"
+printf 'other,columns\n1,2\n' >"$T/parts/p-9.csv"
+expect_error "a glob with a file of other columns: exit 1, names it" 1 "$T/parts/p-9.csv:1:" -- \
+    describe "$T/parts/p-*.csv"
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

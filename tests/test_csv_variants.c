@@ -238,14 +238,7 @@ static void check_no_header(const char *body, size_t chunk_rows, uint64_t segmen
     assert_int_equal(sf_source_rewind(s, &err), SF_OK);
     assert_int_equal(read_all(s, &again, &err), SF_END);
     assert_rows_equal(&want, &again);
-    size_t n_seg = 0;
-    assert_int_equal(sf_source_n_segments(s, &n_seg, &err), SF_OK);
-    for (size_t g = 0; g < n_seg; g++) {
-        sf_source *seg = NULL;
-        assert_int_equal(sf_source_open_segment(s, g, &seg, &err), SF_OK);
-        assert_int_equal(read_all(seg, &u, &err), SF_END);
-        sf_source_close(seg);
-    }
+    read_segments(s, &u);
     assert_rows_equal(&want, &u);
     sf_source_close(s);
     rows_free(&want);

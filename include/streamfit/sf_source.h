@@ -6,8 +6,15 @@
  * by the data and the options, never by the number of threads, so results merged
  * in segment order are the same for any thread count.
  *
- * Data is named "file.csv", "-" (CSV on standard input), or "file.h5:/path"
- * (split at the last ":/"); several names can be chained with sf_source_open_many.
+ * Data is named "file.csv", "file.csv.gz" (inflated by zlib as it is read: one
+ * segment; rewinds by reading again), "-" (CSV on standard input), or
+ * "file.h5:/path" (split at the last ":/"). A file part holding '*', '?' or '['
+ * is a glob pattern ("trips-2015-*.csv"; "x-*.h5" with ":/X"): the matching files,
+ * sorted, are read in order as one source. They must all have the first file's
+ * columns (names, in order), whose types are inferred from the first file and
+ * enforced on the rest; each file's chunks keep their own line numbers, first_row
+ * and category dictionaries, and errors name the file. Its segments are every
+ * file's segments in turn.
  */
 #ifndef SF_SOURCE_H
 #define SF_SOURCE_H
@@ -44,8 +51,9 @@ typedef struct sf_source sf_source;
  *  column's type from the first chunk (a column is float when every non-missing
  *  field is a number, else category), unless opt->types says otherwise.
  *  opt may be NULL (defaults). Caller closes with sf_source_close().
- *  Errors: SF_ERR_IO (missing file), SF_ERR_PARSE (empty file, header only,
- *  malformed CSV, non-numeric HDF5 data), SF_ERR_ARG (bad types string, unknown
+ *  Errors: SF_ERR_IO (missing file, a pattern matching no file), SF_ERR_PARSE
+ *  (empty file, header only, malformed CSV, truncated or corrupt gzip, a later
+ *  file of a pattern with other columns, non-numeric HDF5 data), SF_ERR_ARG (bad types string, unknown
  *  column in it); *out is NULL then. */
 SF_API sf_status sf_source_open(sf_source **out, const char *spec,
                                 const sf_source_options *opt, sf_error *err);
