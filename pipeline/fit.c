@@ -344,6 +344,22 @@ sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf
         b->first_row = t->first_row;
         return st;
     }
+    /* the common case: nothing missing, a numeric target: a column-wise gather */
+    bool complete = !pn->target_labels;
+    for (size_t j = 0; j < pn->p && complete; j++) complete = !memchr(t->cols[pn->cols[j]].missing, 1, t->n_rows);
+    if (complete && pn->target >= 0) complete = !memchr(t->cols[pn->target].missing, 1, t->n_rows);
+    if (complete && pn->weight >= 0) complete = !memchr(t->cols[pn->weight].missing, 1, t->n_rows);
+    if (complete) {
+        for (size_t j = 0; j < pn->p; j++) {
+            const double *v = t->cols[pn->cols[j]].values;
+            for (size_t i = 0; i < t->n_rows; i++) b->x[i * b->ld + j] = v[i];
+        }
+        if (b->y) memcpy(b->y, t->cols[pn->target].values, t->n_rows * sizeof *b->y);
+        if (b->w) memcpy(b->w, t->cols[pn->weight].values, t->n_rows * sizeof *b->w);
+        b->n_rows = t->n_rows;
+        b->first_row = t->first_row;
+        return SF_OK;
+    }
     size_t k = 0;
     for (size_t i = 0; i < t->n_rows; i++) {
         bool skip = false;

@@ -201,6 +201,10 @@ static sf_status read_model(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
     SF_TRY(read_spec(pl, f, c));
     SF_TRY(read_classes(pl, f, c));
     SF_TRY(read_design(pl, f, c));
+    if (seen < 0 || dropped < 0 || dropped > seen) return refuse(c, "bad rows_seen / rows_dropped");
+    for (size_t j = 0; j < pl->n_features; j++)
+        for (size_t i = 0; i < j; i++)
+            if (strcmp(pl->features[i], pl->features[j]) == 0) return refuse(c, "a feature column named twice");
     pl->rows_seen = (uint64_t)seen;
     pl->rows_dropped = (uint64_t)dropped;
     pl->n_stages = (size_t)n_stages;

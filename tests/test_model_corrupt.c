@@ -114,6 +114,26 @@ static void test_chunked_columns_refused(void **state)
     unlink(model);
 }
 
+/* Row counts that cannot be (negative, more dropped than seen) are refused. */
+static void test_bad_row_counts_refused(void **state)
+{
+    (void)state;
+    const char *names[2] = {"rows_seen", "rows_dropped"};
+    const int64_t values[2] = {-1, 99};
+    for (int k = 0; k < 2; k++) {
+        save_model();
+        hid_t f = H5Fopen(model, H5F_ACC_RDWR, H5P_DEFAULT);
+        assert_true(f >= 0);
+        hid_t a = H5Aopen(f, names[k], H5P_DEFAULT);
+        assert_true(a >= 0);
+        assert_true(H5Awrite(a, H5T_NATIVE_INT64, &values[k]) >= 0);
+        H5Aclose(a);
+        H5Fclose(f);
+        expect_refused("not a streamfit model: bad rows_seen / rows_dropped");
+        unlink(model);
+    }
+}
+
 int main(void)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -121,6 +141,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_chunks_refused),
         cmocka_unit_test(test_chunked_columns_refused),
+        cmocka_unit_test(test_bad_row_counts_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
