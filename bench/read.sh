@@ -21,6 +21,8 @@
 # Run nothing else meanwhile: the machine's cores are the measurement.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+BENCH=read.sh
+. "$HERE/timing.sh"
 ROOT=$(dirname "$HERE")
 SF=${1:-$ROOT/build/cli/streamfit}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -48,30 +50,6 @@ CSV=$DATA/reg$ROWS.csv
 H5=$DATA/reg$ROWS.h5
 RES=$W/results     # label|threads|seconds|rss_kib|command|tool output
 : >"$RES"
-
-# run_timed FILE CMD...: runs CMD under GNU time; sets SECS and RSS (KiB), keeps
-# CMD's stdout in FILE.out; fails if CMD fails.
-run_timed() {
-    _f=$1
-    shift
-    "$TIME" -v -o "$_f.time" "$@" >"$_f.out" 2>"$_f.err"
-    _rc=$?
-    if [ "$_rc" -ne 0 ]; then
-        echo "read.sh: failed ($_rc): $*" >&2
-        cat "$_f.err" >&2
-        return 1
-    fi
-    SECS=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-            n = split($2, p, ":"); s = 0
-            for (i = 1; i <= n; i++) s = s * 60 + p[i]
-            print s }' "$_f.time")
-    RSS=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$_f.time")
-}
-
-drop_caches() {
-    sync
-    (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null
-}
 
 # measure LABEL THREADS MODE CMD...: REPEAT runs (MODE cold: caches dropped first)
 measure() {

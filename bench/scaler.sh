@@ -30,6 +30,8 @@
 # Run nothing else meanwhile: the cores are the measurement.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+BENCH=scaler.sh
+. "$HERE/timing.sh"
 ROOT=$(dirname "$HERE")
 SF=${1:-$ROOT/build-rel/cli/streamfit}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -55,29 +57,6 @@ CSV=$DATA/cls$ROWS.csv
 H5=$DATA/cls$ROWS.h5
 RAW=$DATA/cls$ROWS.raw.h5
 RES=$W/results   # key|label|seconds|rss_kib|pass seconds|command|cpu seconds
-
-# run_timed FILE CMD...: runs CMD under GNU time; sets SECS, CPU (user + system
-# seconds) and RSS (KiB).
-run_timed() {
-    _f=$1
-    shift
-    "$TIME" -v -o "$_f.time" "$@" >"$_f.out" 2>"$_f.err" || {
-        echo "scaler.sh: failed: $*" >&2
-        cat "$_f.err" >&2
-        return 1
-    }
-    SECS=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-            n = split($2, p, ":"); s = 0
-            for (i = 1; i <= n; i++) s = s * 60 + p[i]
-            print s }' "$_f.time")
-    RSS=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$_f.time")
-    CPU=$(awk -F': ' '/User time|System time/ { s += $2 } END { print s }' "$_f.time")
-}
-
-drop_caches() {
-    sync
-    (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null
-}
 
 # The pass time each program reports: streamfit's "in X s;" on stderr, the
 # Python peer's "in X s;" on stdout.

@@ -23,6 +23,8 @@
 # Run nothing else meanwhile: the machine's cores are the measurement.
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
+BENCH=sgd.sh
+. "$HERE/timing.sh"
 ROOT=$(dirname "$HERE")
 SF=${1:-$ROOT/build/cli/streamfit}
 PYTHON=${PYTHON:-/usr/bin/python3}
@@ -48,24 +50,6 @@ trap 'exit 1' INT TERM HUP
 RES=$W/results     # label, seconds, rss_kib, command, first line of output; tab-separated
 TAB=$(printf '\t')
 : >"$RES"
-
-# run_timed FILE CMD...: runs CMD under GNU time; sets SECS and RSS (KiB).
-run_timed() {
-    _f=$1
-    shift
-    "$TIME" -v -o "$_f.time" "$@" >"$_f.out" 2>"$_f.err"
-    _rc=$?
-    if [ "$_rc" -ne 0 ]; then
-        echo "sgd.sh: failed ($_rc): $*" >&2
-        cat "$_f.err" >&2
-        return 1
-    fi
-    SECS=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-            n = split($2, p, ":"); s = 0
-            for (i = 1; i <= n; i++) s = s * 60 + p[i]
-            print s }' "$_f.time")
-    RSS=$(awk -F': ' '/Maximum resident set size/ { print $2 }' "$_f.time")
-}
 
 # measure LABEL CMD...: REPEAT runs, best wall time and largest peak RSS kept.
 measure() {

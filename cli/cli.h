@@ -38,6 +38,10 @@ enum { EXIT_BAD_INPUT = 1, EXIT_IO = 2 };
 
 /* Prints err as one line on stderr and returns the exit code for its status. */
 int cli_report(const sf_error *err);
+/* A --pipeline or --formula error (where.source "<pipeline>" / "<formula>") as
+ * the text and a caret under the offending column; any other error as cli_report.
+ * spec or formula may be NULL. */
+int cli_report_caret(const sf_error *err, const char *spec, const char *formula);
 /* Prints "streamfit: msg" on stderr and returns EXIT_BAD_INPUT. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -37,14 +37,7 @@ static int convert_design(const cli_opts *o)
     sf_source_close(src);
     size_t p = sf_design_n_columns(d);
     sf_design_free(d);
-    if (st != SF_OK) {
-        if (!strcmp(err.where.source, "<formula>")) {
-            fprintf(stderr, "streamfit: error in --formula: %s\n  %s\n  %*s^\n", err.message, o->formula,
-                    (int)(err.where.column ? err.where.column - 1 : 0), "");
-            return EXIT_BAD_INPUT;
-        }
-        return cli_report(&err);
-    }
+    if (st != SF_OK) return cli_report_caret(&err, NULL, o->formula);
     if (!o->quiet)
         fprintf(stderr, "streamfit: wrote a %llu x %zu design (X, y) to %s; %llu rows dropped for missing values\n",
                 (unsigned long long)(rows - dropped), p, o->out, (unsigned long long)dropped);

@@ -9,19 +9,6 @@
 #include "cli/cli.h"
 #include "cli/profile.h"
 
-/* Prints a spec or formula error as the text and a caret under the offending
- * column (Decision 14); any other error as one line. */
-static int report_spec(const sf_error *err, const char *spec, const char *formula)
-{
-    const char *text = NULL, *flag = NULL;
-    if (!strcmp(err->where.source, "<pipeline>")) text = spec, flag = "--pipeline";
-    else if (!strcmp(err->where.source, "<formula>") && formula) text = formula, flag = "--formula";
-    if (!text) return cli_report(err);
-    fprintf(stderr, "streamfit: error in %s: %s\n  %s\n  %*s^\n", flag, err->message, text,
-            (int)(err->where.column ? err->where.column - 1 : 0), "");
-    return EXIT_BAD_INPUT;
-}
-
 /* One line per pass on a terminal: pass k of stage s, rows, MB/s, ETA; and the
  * --profile rows (cli/profile.h). */
 typedef struct fit_progress {
@@ -69,7 +56,7 @@ int cli_fit(const cli_opts *o)
     sf_pipeline *pl = NULL;
     sf_source *src = NULL;
     sf_status st = sf_pipeline_new(&pl, o->pipeline, &err);
-    if (st != SF_OK) return report_spec(&err, o->pipeline, NULL);
+    if (st != SF_OK) return cli_report_caret(&err, o->pipeline, NULL);
     double t0 = cli_now();
     st = sf_source_open(&src, o->data, &o->src, &err);
     sf_fit_options fo;
@@ -109,7 +96,7 @@ int cli_fit(const cli_opts *o)
     if (st == SF_OK) st = sf_pipeline_fit(pl, src, &fo, &err);
     if (st == SF_OK) st = sf_pipeline_save(pl, o->model, &err);
     int rc = 0;
-    if (st != SF_OK) rc = report_spec(&err, o->pipeline, o->formula);
+    if (st != SF_OK) rc = cli_report_caret(&err, o->pipeline, o->formula);
     else if (!o->quiet)
         fprintf(stderr, "streamfit: fitted %zu stage%s on %llu rows (%llu dropped for missing values) "
                         "in %.2f s; model in %s\n",

@@ -77,6 +77,19 @@ int cli_report(const sf_error *err)
     return err->status == SF_ERR_IO ? EXIT_IO : EXIT_BAD_INPUT;
 }
 
+/* Prints a spec or formula error as the text and a caret under the offending
+ * column (Decision 14); any other error as one line. */
+int cli_report_caret(const sf_error *err, const char *spec, const char *formula)
+{
+    const char *text = NULL, *flag = NULL;
+    if (!strcmp(err->where.source, "<pipeline>")) text = spec, flag = "--pipeline";
+    else if (!strcmp(err->where.source, "<formula>") && formula) text = formula, flag = "--formula";
+    if (!text) return cli_report(err);
+    fprintf(stderr, "streamfit: error in %s: %s\n  %s\n  %*s^\n", flag, err->message, text,
+            (int)(err->where.column ? err->where.column - 1 : 0), "");
+    return EXIT_BAD_INPUT;
+}
+
 static bool parse_u64(const char *s, uint64_t *out)
 {
     if (!s || !*s || *s == '-') return false;

@@ -661,6 +661,15 @@ static sf_status run_ordered(pass_job *job, sf_pool *pool, size_t width, sf_erro
     return st;
 }
 
+bool sfi_source_read_once(sf_source *src)
+{
+    sf_source *probe = NULL;
+    sf_error e;
+    bool once = sf_source_open_segment(src, 0, &probe, &e) != SF_OK;
+    sf_source_close(probe);
+    return once;
+}
+
 /* Where the passes of one fit or update stand. */
 typedef struct run {
     sf_pipeline *pl;
@@ -689,12 +698,7 @@ static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_pla
     r->n_seg = 1;
     r->prog.now.n_stages = pl->n_stages;
     SF_TRY(sf_source_n_segments(src, &r->n_seg, err));
-    if (r->n_seg == 1) {
-        sf_source *probe = NULL;
-        sf_error e;
-        if (sf_source_open_segment(src, 0, &probe, &e) != SF_OK) r->stdin_like = true;
-        sf_source_close(probe);
-    }
+    if (r->n_seg == 1) r->stdin_like = sfi_source_read_once(src);
     return SF_OK;
 }
 
@@ -1041,10 +1045,7 @@ static sf_status fit_design(sf_design *d, sf_source *src, sf_pool *pool, sf_erro
         size_t n_seg = 1;
         st = sf_source_n_segments(src, &n_seg, err);
         if (st == SF_OK && n_seg == 1) {
-            sf_source *probe = NULL;
-            sf_error e;
-            job.whole = sf_source_open_segment(src, 0, &probe, &e) != SF_OK;
-            sf_source_close(probe);
+            job.whole = sfi_source_read_once(src);
             if (job.whole)
                 st = sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "this formula learns its levels (or transform "
                               "statistics) in a pass of its own, and %s cannot be read twice: use a file, or "

@@ -33,13 +33,15 @@ sf_status sfi_h5_attr_write_str(const sfi_h5ctx *c, hid_t obj, const char *name,
     return SF_OK;
 }
 
-sf_status sfi_h5_attr_write_i64(const sfi_h5ctx *c, hid_t obj, const char *name, int64_t v)
+/* A scalar attribute of file type ftype from *v of memory type mtype. */
+static sf_status attr_write_scalar(const sfi_h5ctx *c, hid_t obj, const char *name, hid_t ftype, hid_t mtype,
+                                   const void *v)
 {
     herr_t r = -1;
     H5E_BEGIN_TRY {
         hid_t s = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(obj, name, H5T_STD_I64LE, s, H5P_DEFAULT, H5P_DEFAULT);
-        if (a >= 0) r = H5Awrite(a, H5T_NATIVE_INT64, &v);
+        hid_t a = H5Acreate2(obj, name, ftype, s, H5P_DEFAULT, H5P_DEFAULT);
+        if (a >= 0) r = H5Awrite(a, mtype, v);
         if (a >= 0) H5Aclose(a);
         H5Sclose(s);
     } H5E_END_TRY;
@@ -49,6 +51,11 @@ sf_status sfi_h5_attr_write_i64(const sfi_h5ctx *c, hid_t obj, const char *name,
         return sfi_fail(c->err, SF_ERR_IO, &w, "cannot write attribute \"%s\"", name);
     }
     return SF_OK;
+}
+
+sf_status sfi_h5_attr_write_i64(const sfi_h5ctx *c, hid_t obj, const char *name, int64_t v)
+{
+    return attr_write_scalar(c, obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &v);
 }
 
 sf_status sfi_h5_attr_read_str(const sfi_h5ctx *c, hid_t obj, const char *name, char **out)
@@ -280,20 +287,7 @@ sf_status sfi_h5_read_strings(const sfi_h5ctx *c, hid_t loc, const char *name, c
 
 sf_status sfi_h5_attr_write_f64(const sfi_h5ctx *c, hid_t obj, const char *name, double v)
 {
-    herr_t r = -1;
-    H5E_BEGIN_TRY {
-        hid_t s = H5Screate(H5S_SCALAR);
-        hid_t a = H5Acreate2(obj, name, H5T_IEEE_F64LE, s, H5P_DEFAULT, H5P_DEFAULT);
-        if (a >= 0) r = H5Awrite(a, H5T_NATIVE_DOUBLE, &v);
-        if (a >= 0) H5Aclose(a);
-        H5Sclose(s);
-    } H5E_END_TRY;
-    if (r < 0) {
-        sf_where w;
-        sfi_where_init(&w, c->file);
-        return sfi_fail(c->err, SF_ERR_IO, &w, "cannot write attribute \"%s\"", name);
-    }
-    return SF_OK;
+    return attr_write_scalar(c, obj, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &v);
 }
 
 sf_status sfi_h5_attr_read_f64(const sfi_h5ctx *c, hid_t obj, const char *name, double *out)

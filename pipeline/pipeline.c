@@ -122,6 +122,30 @@ sf_status sfi_run_stages(const sf_pipeline *pl, size_t upto, const double *x, si
     return SF_OK;
 }
 
+sf_status sfi_last_stage_input(const sf_pipeline *pl, const double *x, size_t n, size_t p, size_t ld,
+                               double **bufs, const double **in, size_t *ip, size_t *ild, sf_error *err)
+{
+    *bufs = NULL;
+    *in = x;
+    *ip = p;
+    *ild = ld;
+    if (pl->n_stages < 2 || n == 0) return SF_OK;
+    size_t maxw = p;
+    for (size_t k = 0, w = p; k + 1 < pl->n_stages; k++) {
+        w = pl->ops[k]->n_outputs(pl->states[k], w);
+        if (w > maxw) maxw = w;
+    }
+    double *b = malloc(2 * n * maxw * sizeof *b);
+    if (!b) return sfi_nomem(err);
+    sf_status st = sfi_run_stages(pl, pl->n_stages - 1, x, n, p, ld, b, b + n * maxw, maxw, in, ip, ild, err);
+    if (st != SF_OK) {
+        free(b);
+        return st;
+    }
+    *bufs = b;
+    return SF_OK;
+}
+
 size_t sf_pipeline_n_classes(const sf_pipeline *pl) { return pl ? pl->n_classes : 0; }
 const double *sf_pipeline_classes(const sf_pipeline *pl) { return pl ? pl->classes : NULL; }
 const char *sf_pipeline_class_label(const sf_pipeline *pl, size_t i)
@@ -171,28 +195,16 @@ sf_status sf_pipeline_predict_as(const sf_pipeline *pl, sf_output what, const do
     if (out_ld < q) return sfi_fail(err, SF_ERR_SHAPE, NULL, "output stride %zu < %zu outputs", out_ld, q);
     if (n == 0) return SF_OK;
     if (!x || !out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_predict_as: NULL array");
-    size_t maxw = p;
-    for (size_t k = 0, w = p; k + 1 < pl->n_stages; k++) {
-        w = pl->ops[k]->n_outputs(pl->states[k], w);
-        if (w > maxw) maxw = w;
-    }
-    double *buf1 = NULL, *buf2 = NULL;
-    if (pl->n_stages > 1) {
-        buf1 = malloc(n * maxw * sizeof *buf1);
-        buf2 = malloc(n * maxw * sizeof *buf2);
-    }
-    sf_status st = (pl->n_stages > 1 && (!buf1 || !buf2)) ? sfi_nomem(err) : SF_OK;
-    const double *in = x;
-    size_t ip = p, ild = ld;
-    if (st == SF_OK)
-        st = sfi_run_stages(pl, pl->n_stages - 1, x, n, p, ld, buf1, buf2, maxw, &in, &ip, &ild, err);
+    double *bufs = NULL;
+    const double *in;
+    size_t ip, ild;
+    sf_status st = sfi_last_stage_input(pl, x, n, p, ld, &bufs, &in, &ip, &ild, err);
     void *ls = pl->states[pl->n_stages - 1];
     if (st == SF_OK && what == SF_OUTPUT_PREDICT)
         st = last->transform(ls, in, n, ip, ild, out, out_ld, err);
     else if (st == SF_OK)
         st = last->output_as(ls, (sfi_output)what, in, n, ip, ild, out, out_ld, err);
-    free(buf1);
-    free(buf2);
+    free(bufs);
     return st;
 }
 

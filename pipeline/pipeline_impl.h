@@ -60,6 +60,15 @@ SFI_FUNC sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf
 SFI_FUNC sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf_table *t, sf_block *b,
                                       uint64_t *dropped, const char *source, sf_error *err);
 
+/* Runs x (n rows) through every stage but the last: *in (stride *ild, *ip columns)
+ * is x itself for a one-stage pipeline, else rows in *bufs, which the caller frees. */
+SFI_FUNC sf_status sfi_last_stage_input(const sf_pipeline *pl, const double *x, size_t n, size_t p, size_t ld,
+                                        double **bufs, const double **in, size_t *ip, size_t *ild, sf_error *err);
+
+/* True when src can be read only once, as a whole (standard input): it has no
+ * segment readers. */
+SFI_FUNC bool sfi_source_read_once(sf_source *src);
+
 /* Frees what the fit learned about columns and classes (not the stages). */
 SFI_FUNC void sfi_pipeline_forget_columns(sf_pipeline *pl);
 

@@ -54,29 +54,17 @@ static sf_status score_block(const score_job *job, const sf_block *b, double *pr
     if (last->unsupervised && last->score) {
         /* the stage's own sum (k-means: exact squared differences, as sklearn's
          * _inertia_dense; the distance formula would cancel on offset data) */
-        const double *in = b->x;
-        size_t ip = p, ild = b->ld;
-        double *buf1 = NULL, *buf2 = NULL;
-        size_t maxw = p;
-        for (size_t k = 0, w = p; k + 1 < pl->n_stages; k++) {
-            w = pl->ops[k]->n_outputs(pl->states[k], w);
-            if (w > maxw) maxw = w;
-        }
-        if (pl->n_stages > 1) {
-            buf1 = malloc(n * maxw * sizeof *buf1);
-            buf2 = malloc(n * maxw * sizeof *buf2);
-        }
-        sf_status st = (pl->n_stages > 1 && (!buf1 || !buf2)) ? sfi_nomem(err) : SF_OK;
-        if (st == SF_OK)
-            st = sfi_run_stages(pl, pl->n_stages - 1, b->x, n, p, b->ld, buf1, buf2, maxw, &in, &ip, &ild, err);
+        double *bufs = NULL;
+        const double *in;
+        size_t ip, ild;
+        sf_status st = sfi_last_stage_input(pl, b->x, n, p, b->ld, &bufs, &in, &ip, &ild, err);
         sf_block view = *b;
         view.x = (double *)in;
         view.n_cols = ip;
         view.ld = ild;
         double sum = 0, count = 0;
         if (st == SF_OK) st = last->score(pl->states[pl->n_stages - 1], &view, &sum, &count, err);
-        free(buf1);
-        free(buf2);
+        free(bufs);
         a->inertia -= sum; /* score is minus the inertia */
         a->n += count;
         return st;
@@ -107,9 +95,14 @@ static sf_status score_block(const score_job *job, const sf_block *b, double *pr
             one.correct = pred[i] == y;
             if (job->n_proba) {
                 /* sklearn's log_loss clips probabilities to [eps, 1 - eps] */
-                size_t c = 0;
-                while (c < pl->n_classes && pl->classes[c] != y) c++;
-                double q = c < pl->n_classes ? proba[i * job->n_proba + c] : 0;
+                size_t lo = 0, hi = pl->n_classes; /* classes are sorted */
+                while (lo < hi) {
+                    size_t mid = (lo + hi) / 2;
+                    if (pl->classes[mid] < y) lo = mid + 1;
+                    else hi = mid;
+                }
+                bool known = lo < pl->n_classes && pl->classes[lo] == y;
+                double q = known ? proba[i * job->n_proba + lo] : 0;
                 const double eps = 2.220446049250313e-16;
                 one.logloss = -log(fmin(fmax(q, eps), 1 - eps));
             }
@@ -163,12 +156,7 @@ sf_status sf_pipeline_score(const sf_pipeline *pl, sf_source *src, size_t thread
     size_t n_seg = 1;
     if (st == SF_OK) st = sf_source_n_segments(src, &n_seg, err);
     score_job job = {.pl = pl, .pn = &pn, .src = src};
-    if (st == SF_OK && n_seg == 1) {
-        sf_source *probe = NULL;
-        sf_error e;
-        job.whole = sf_source_open_segment(src, 0, &probe, &e) != SF_OK;
-        sf_source_close(probe);
-    }
+    if (st == SF_OK && n_seg == 1) job.whole = sfi_source_read_once(src);
     if (last->classifier) job.n_proba = sf_pipeline_n_outputs_as(pl, SF_OUTPUT_PROBA);
     job.accs = calloc(n_seg, sizeof *job.accs);
     job.dropped = calloc(n_seg, sizeof *job.dropped);
