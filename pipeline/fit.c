@@ -126,7 +126,7 @@ static sf_status classset_merge(classset *dst, const classset *src, bool labels,
     return SF_OK;
 }
 
-static sf_status add_feature(sf_pipeline *pl, sfi_plan *pn, const sf_source *src, const char *name,
+static sf_status add_feature(sfi_plan *pn, const sf_source *src, const char *name,
                              size_t nc, const sf_where *w, sf_error *err)
 {
     long c = sf_source_column_index(src, name);
@@ -138,7 +138,6 @@ static sf_status add_feature(sf_pipeline *pl, sfi_plan *pn, const sf_source *src
         if (pn->cols[j] == (size_t)c) return sfi_fail(err, SF_ERR_ARG, w, "column \"%s\" given twice", name);
     if (pn->p == nc) return sfi_fail(err, SF_ERR_ARG, w, "too many columns");
     pn->cols[pn->p++] = (size_t)c;
-    (void)pl;
     return SF_OK;
 }
 
@@ -180,7 +179,7 @@ sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_opti
     pn->cols = calloc(nc ? nc : 1, sizeof *pn->cols);
     if (!pn->cols) return sfi_nomem(err);
     if (names) {
-        for (size_t j = 0; j < n_names; j++) SF_TRY(add_feature(pl, pn, src, names[j], nc, &w, err));
+        for (size_t j = 0; j < n_names; j++) SF_TRY(add_feature(pn, src, names[j], nc, &w, err));
     } else if (o->columns && *o->columns) {
         for (const char *q = o->columns; *q;) {
             const char *e = strchr(q, ',');
@@ -189,7 +188,7 @@ sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_opti
             if (n >= sizeof name) return sfi_fail(err, SF_ERR_ARG, &w, "column name too long");
             memcpy(name, q, n);
             name[n] = '\0';
-            SF_TRY(add_feature(pl, pn, src, name, nc, &w, err));
+            SF_TRY(add_feature(pn, src, name, nc, &w, err));
             q = e ? e + 1 : q + n;
         }
     } else {
