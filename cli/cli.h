@@ -31,6 +31,8 @@ typedef struct cli_opts {
     unsigned epochs;
     bool has_seed;           /* --seed given (fit: random_state default) */
     sf_output output;        /* predict: --proba, --decision, --transform, --interval */
+    bool progress_loss;      /* fit / update: --progress-loss */
+    const char *loss_log;    /* fit / update: --loss-log F.csv */
 } cli_opts;
 
 /* Exit codes (DESIGN.md): 0 ok, 1 bad input or usage, 2 I/O. */
@@ -44,6 +46,20 @@ int cli_report(const sf_error *err);
 int cli_report_caret(const sf_error *err, const char *spec, const char *formula);
 /* Prints "streamfit: msg" on stderr and returns EXIT_BAD_INPUT. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* --progress-loss / --loss-log (cli/loss.c): start sets fo's loss callback when
+ * either is given (returns EXIT_IO when the log cannot be made); finish closes
+ * the log (EXIT_IO on a write error). */
+typedef struct cli_loss {
+    bool print, header;
+    FILE *log;
+    size_t stage;
+    unsigned pass;
+    uint64_t next;
+    double since_sum, since_rows;
+} cli_loss;
+int cli_loss_start(cli_loss *l, const cli_opts *o, sf_fit_options *fo);
+int cli_loss_finish(cli_loss *l, const cli_opts *o);
 
 /* Progress line on stderr when it is a terminal and not --quiet. */
 typedef struct cli_progress {

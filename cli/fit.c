@@ -77,6 +77,13 @@ int cli_fit(const cli_opts *o)
     }
     fo.has_seed = o->has_seed;
     fo.seed = o->seed;
+    cli_loss loss;
+    int lrc = cli_loss_start(&loss, o, &fo);
+    if (lrc) {
+        sf_source_close(src);
+        sf_pipeline_free(pl);
+        return lrc;
+    }
     if (st == SF_OK && !o->columns && !o->formula && !o->quiet) {
         /* Decision 13: categorical columns are not features without a formula */
         char names[512] = "";
@@ -95,6 +102,7 @@ int cli_fit(const cli_opts *o)
     }
     if (st == SF_OK) st = sf_pipeline_fit(pl, src, &fo, &err);
     if (st == SF_OK) st = sf_pipeline_save(pl, o->model, &err);
+    lrc = cli_loss_finish(&loss, o);
     int rc = 0;
     if (st != SF_OK) rc = cli_report_caret(&err, o->pipeline, o->formula);
     else if (!o->quiet)
@@ -103,6 +111,7 @@ int cli_fit(const cli_opts *o)
                 sf_pipeline_n_stages(pl), sf_pipeline_n_stages(pl) == 1 ? "" : "s",
                 (unsigned long long)(sf_pipeline_rows_seen(pl) - sf_pipeline_rows_dropped(pl)),
                 (unsigned long long)sf_pipeline_rows_dropped(pl), cli_now() - t0, o->model);
+    if (rc == 0) rc = lrc;
     sf_source_close(src);
     sf_pipeline_free(pl);
     return rc;
@@ -210,6 +219,9 @@ int cli_update(const cli_opts *o)
         fo.progress = on_progress;
         fo.progress_ctx = &fp;
     }
+    cli_loss loss;
+    int lrc = cli_loss_start(&loss, o, &fo);
+    if (lrc) return lrc;
     double t0 = cli_now();
     uint64_t seen0 = 0, dropped0 = 0;
     sf_status st = sf_pipeline_load(&pl, o->data, &err);
@@ -221,6 +233,7 @@ int cli_update(const cli_opts *o)
     if (st == SF_OK) st = sf_pipeline_update(pl, src, &fo, &err);
     /* written to a temporary file and renamed: the old model survives a failure */
     if (st == SF_OK) st = sf_pipeline_save(pl, out, &err);
+    lrc = cli_loss_finish(&loss, o);
     int rc = 0;
     if (st != SF_OK) rc = cli_report(&err);
     else if (!o->quiet)
@@ -229,6 +242,7 @@ int cli_update(const cli_opts *o)
                 (unsigned long long)(sf_pipeline_rows_seen(pl) - seen0 -
                                      (sf_pipeline_rows_dropped(pl) - dropped0)),
                 (unsigned long long)(sf_pipeline_rows_dropped(pl) - dropped0), cli_now() - t0, out);
+    if (rc == 0) rc = lrc;
     sf_source_close(src);
     sf_pipeline_free(pl);
     return rc;

@@ -29,6 +29,8 @@ static const char usage[] =
     "                                     patsy's design matrix as features\n"
     "      [--epochs N] [--seed S]        (max_iter and random_state of the stages that have them)\n"
     "      [--cache F.h5]                 keep the first pass's rows for later passes (no re-parsing)\n"
+    "      [--progress-loss]              SGD family: each row's loss before it is learned, per epoch\n"
+    "      [--loss-log F.csv]             (progressive validation); the log has every block\n"
     "  predict DATA --model M.h5 [--out F.csv|F.h5|-] [--proba|--decision|--transform|--interval]\n"
     "                                     run rows through a fitted pipeline, in input order\n"
     "  update M.h5 DATA [--model OUT.h5]  continue every stage of a saved model on new rows\n"
@@ -206,6 +208,8 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--features")) { NEED_NUM(a); o.features = (size_t)n; }
         else if (!strcmp(a, "--centers")) { NEED_NUM(a); o.centers = (size_t)n; }
         else if (!strcmp(a, "--top")) { NEED_NUM(a); o.top = (size_t)n; }
+        else if (!strcmp(a, "--progress-loss")) o.progress_loss = true;
+        else if (!strcmp(a, "--loss-log")) { NEED_STR(a); o.loss_log = v; }
         else if (!strcmp(a, "--json")) o.json = true;
         else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) o.quiet = true;
         else if (a[0] == '-' && a[1] == '-') return cli_usage_error("unknown option %s", a);

@@ -281,6 +281,11 @@ typedef struct pass_job {
     size_t n_seg;
     sfi_cache *cache;       /* written by the first pass, read by the later ones */
     progress *prog;
+    const size_t *order;    /* in-order passes: the segments in visiting order; NULL = 0, 1, … */
+    unsigned pass;          /* the learning stage's pass */
+    sf_loss_fn loss;        /* progressive validation: told after each learned block */
+    void *loss_ctx;
+    double loss_at[4];      /* the stage's pass_losses sums at the last report */
 } pass_job;
 
 /* Collects the distinct targets of t's usable rows into c. */
@@ -481,16 +486,38 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
     return st;
 }
 
+/* Progressive validation: tells job->loss what the stage's pass_losses sums
+ * gained since the last report (block_rows rows; done: the end-of-pass report). */
+static void report_loss(pass_job *job, void *state, uint64_t block_rows, bool done)
+{
+    const sfi_stage_ops *ops = job->pl->ops[job->stage];
+    double now[4];
+    if (!job->loss || !ops->pass_losses || !ops->pass_losses(state, false, now)) return;
+    const double *was = job->loss_at;
+    /* rows learned = rows seen - rows held out (their weight: exact for unit weights) */
+    double learned = (now[1] - was[1]) - (now[3] - was[3]), all = now[1] - now[3];
+    sf_loss_report r = {.stage = job->stage, .kind = ops->kind, .pass = job->pass,
+                        .rows = (uint64_t)now[1], .block_rows = block_rows,
+                        .block_loss = learned > 0 ? (now[0] - was[0]) / learned : NAN,
+                        .pass_loss = all > 0 ? now[0] / all : NAN,
+                        .holdout_loss = now[3] > 0 ? now[2] / now[3] : NAN, .done = done};
+    memcpy(job->loss_at, now, sizeof now);
+    job->loss(job->loss_ctx, &r);
+}
+
 static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err)
 {
     (void)seg;
-    return job->pl->ops[job->stage]->partial_fit(state, b, err);
+    SF_TRY(job->pl->ops[job->stage]->partial_fit(state, b, err));
+    if (!job->merged) report_loss(job, state, b->n_rows, false);
+    return SF_OK;
 }
 
-static sf_status pass_segment(void *ctx, size_t seg, size_t worker, sf_error *err)
+static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *err)
 {
     (void)worker;
     pass_job *job = ctx;
+    size_t seg = job->order ? job->order[task] : task;
     sf_pipeline *pl = job->pl;
     bool learning = job->stage < pl->n_stages;
     void *state = learning ? pl->states[job->stage] : NULL;
@@ -503,12 +530,15 @@ static sf_status pass_segment(void *ctx, size_t seg, size_t worker, sf_error *er
 
 /* ---- an in-order pass with read-ahead ----
  *
- * Task 0 is the learner: it takes the blocks of segment 0, then 1, … in order.
- * Tasks 1..n read segments 0..n-1 on the other workers, run them through the
- * fitted stages and queue copies, at most QUEUE_DEPTH a segment; a reader ahead of
- * the learner waits for room. Tasks start in order, so the segment the learner
- * waits for is always being read: no deadlock. Memory: (workers - 1) x QUEUE_DEPTH
- * blocks, plus the readers' own. */
+ * The learner runs on a thread of its own and takes the blocks of the segments in
+ * visiting order (job->order, else 0, 1, …). Pool task i reads the i-th segment
+ * of that order on every worker, runs its blocks through the fitted stages and
+ * queues copies, at most QUEUE_DEPTH a segment; a reader ahead of the learner
+ * waits for room. All workers read: a learner faster than parsing or inflating
+ * (k-means, a scaler-fed SGD on compressed HDF5) is fed by all of them, and a
+ * slower one leaves them waiting on full queues, not spinning. Tasks start in
+ * order, so the segment the learner waits for is always being read: no
+ * deadlock. Memory: workers x QUEUE_DEPTH blocks, plus the readers' own. */
 enum { QUEUE_DEPTH = 2 };
 
 typedef struct qitem {
@@ -530,6 +560,8 @@ typedef struct ordered {
     qitem *spare;           /* recycled blocks */
     size_t width;           /* the learning stage's input width */
     bool abort;             /* the learner failed: readers stop */
+    sf_status st;           /* the learner's result */
+    sf_error err;           /* and its error */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } ordered;
@@ -579,29 +611,35 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
     return SF_OK;
 }
 
-static sf_status ordered_task(void *ctx, size_t task, size_t worker, sf_error *err)
+static sf_status reader_task(void *ctx, size_t task, size_t worker, sf_error *err)
 {
     (void)worker;
+    (void)err;
     ordered *o = ctx;
     pass_job *job = o->job;
-    if (task > 0) {
-        size_t seg = task - 1;
-        sf_error e;
-        sf_error_clear(&e);
-        sf_status st = read_segment(job, seg, o, queue_block, &e);
-        pthread_mutex_lock(&o->mu);
-        o->q[seg].done = true;
-        o->q[seg].st = st;
-        o->q[seg].err = e;
-        pthread_cond_broadcast(&o->cv);
-        pthread_mutex_unlock(&o->mu);
-        return SF_OK; /* the learner reports it, in data order */
-    }
-    /* the learner */
+    size_t seg = job->order ? job->order[task] : task;
+    sf_error e;
+    sf_error_clear(&e);
+    sf_status st = read_segment(job, seg, o, queue_block, &e);
+    pthread_mutex_lock(&o->mu);
+    o->q[seg].done = true;
+    o->q[seg].st = st;
+    o->q[seg].err = e;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+    return SF_OK; /* the learner reports it, in data order */
+}
+
+/* The learner: the blocks of every segment in visiting order. */
+static void *learner_main(void *arg)
+{
+    ordered *o = arg;
+    pass_job *job = o->job;
     const sfi_stage_ops *ops = job->pl->ops[job->stage];
     void *state = job->pl->states[job->stage];
     sf_status st = SF_OK;
-    for (size_t seg = 0; seg < job->n_seg && st == SF_OK;) {
+    for (size_t i = 0; i < job->n_seg && st == SF_OK;) {
+        size_t seg = job->order ? job->order[i] : i;
         pthread_mutex_lock(&o->mu);
         segq *q = &o->q[seg];
         while (!q->head && !q->done) pthread_cond_wait(&o->cv, &o->mu);
@@ -613,36 +651,61 @@ static sf_status ordered_task(void *ctx, size_t task, size_t worker, sf_error *e
             pthread_cond_broadcast(&o->cv);
         } else if (q->st != SF_OK) {
             st = q->st;
-            if (err) *err = q->err;
+            o->err = q->err;
         } else {
-            seg++;
+            i++;
         }
         pthread_mutex_unlock(&o->mu);
         if (!it) continue;
-        st = ops->partial_fit(state, it->b, err);
-        if (st != SF_OK && err) sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, ops->kind);
+        st = ops->partial_fit(state, it->b, &o->err);
+        if (st != SF_OK) sfi_error_prefix(&o->err, "stage %zu (%s)", job->stage + 1, ops->kind);
+        else report_loss(job, state, it->b->n_rows, false);
         pthread_mutex_lock(&o->mu);
         it->next = o->spare;
         o->spare = it;
         pthread_mutex_unlock(&o->mu);
     }
-    if (st != SF_OK) {
-        pthread_mutex_lock(&o->mu);
-        o->abort = true;
-        pthread_cond_broadcast(&o->cv);
-        pthread_mutex_unlock(&o->mu);
-    }
-    return st;
+    pthread_mutex_lock(&o->mu);
+    o->st = st;
+    if (st != SF_OK) o->abort = true;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+    return NULL;
 }
 
 static sf_status run_ordered(pass_job *job, sf_pool *pool, size_t width, sf_error *err)
 {
     ordered o = {.job = job, .width = width};
+    sf_error_clear(&o.err);
     o.q = calloc(job->n_seg, sizeof *o.q);
     if (!o.q) return sfi_nomem(err);
     pthread_mutex_init(&o.mu, NULL);
     pthread_cond_init(&o.cv, NULL);
-    sf_status st = sf_pool_run(pool, job->n_seg + 1, ordered_task, &o, err);
+    pthread_t learner;
+    sf_status st = SF_OK;
+    if (pthread_create(&learner, NULL, learner_main, &o) != 0)
+        st = sfi_fail(err, SF_ERR_NOMEM, NULL, "cannot start the learning thread");
+    if (st == SF_OK) {
+        sf_error pool_err;
+        sf_status pst = sf_pool_run(pool, job->n_seg, reader_task, &o, &pool_err);
+        if (pst != SF_OK) {
+            /* the pool itself failed (reader tasks report through their queues):
+             * stop the learner, which may wait for a segment never read */
+            pthread_mutex_lock(&o.mu);
+            o.abort = true;
+            for (size_t g = 0; g < job->n_seg; g++)
+                if (!o.q[g].done) {
+                    o.q[g].done = true;
+                    o.q[g].st = pst;
+                    o.q[g].err = pool_err;
+                }
+            pthread_cond_broadcast(&o.cv);
+            pthread_mutex_unlock(&o.mu);
+        }
+        pthread_join(learner, NULL);
+        st = o.st;
+        if (st != SF_OK && err) *err = o.err;
+    }
     for (size_t g = 0; g < job->n_seg; g++)
         for (qitem *it = o.q[g].head, *nx; it; it = nx) {
             nx = it->next;
@@ -684,6 +747,8 @@ typedef struct run {
     classset classes;
     sfi_cache *cache;       /* blocks of the first pass, or NULL */
     progress prog;
+    sf_loss_fn loss;        /* progressive validation, or NULL */
+    void *loss_ctx;
 } run;
 
 static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_plan *pn, sf_pool *pool,
@@ -701,12 +766,20 @@ static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_pla
     return SF_OK;
 }
 
-/* One pass over the source: stage k learns (k = n_stages: nothing learns). */
-static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
+/* One pass over the source: stage k learns (k = n_stages: nothing learns) in its
+ * pass `pass`. */
+static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error *err)
 {
     sf_pipeline *pl = r->pl;
     pass_job job = {.pl = pl, .stage = k, .merged = merged, .pn = r->pn, .src = r->src, .cache = r->cache,
-                    .prog = &r->prog};
+                    .prog = &r->prog, .pass = pass};
+    bool learning = k < pl->n_stages;
+    size_t *order = NULL;
+    if (learning && !merged && pl->ops[k]->pass_losses && r->loss) {
+        job.loss = r->loss;
+        job.loss_ctx = r->loss_ctx;
+        pl->ops[k]->pass_losses(pl->states[k], true, job.loss_at);
+    }
     atomic_store(&r->prog.rows, 0);
     atomic_store(&r->prog.bytes, 0);
     r->prog.now.stage = k < pl->n_stages ? k : 0;
@@ -714,13 +787,18 @@ static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
     size_t n_seg = r->n_seg;
     bool cached = sfi_cache_ready(r->cache);
     r->prog.now.total_bytes = cached ? 0 : sf_source_size(r->src);
-    /* in order with read-ahead: a splittable source and a worker to spare */
     /* in order with read-ahead: segments to read ahead and a worker to spare */
-    bool ahead = !merged && k < pl->n_stages && (!r->stdin_like || cached) && r->n_seg > 1 &&
-                 sf_pool_size(r->pool) > 1;
+    bool ahead = !merged && learning && (!r->stdin_like || cached) && r->n_seg > 1 && sf_pool_size(r->pool) > 1;
+    /* the stage may visit the segments in an order of its own (shuffle) */
+    if (!merged && learning && pl->ops[k]->segment_order && r->n_seg > 1 && (!r->stdin_like || cached)) {
+        order = malloc(r->n_seg * sizeof *order);
+        if (!order) return sfi_nomem(err);
+        if (pl->ops[k]->segment_order(pl->states[k], pass, r->n_seg, order)) job.order = order;
+    }
     /* the cache is read by segment (in order on a one-worker pool); else an
-     * in-order pass without read-ahead, and standard input, read the source itself */
-    job.whole = !cached && (r->stdin_like || (!merged && !ahead));
+     * in-order pass without read-ahead, and standard input, read the source itself
+     * (segment by segment when the stage has an order of its own) */
+    job.whole = !cached && (r->stdin_like || (!merged && !ahead && !job.order));
     if (job.whole) {
         n_seg = 1;
         if (r->consumed) {
@@ -751,6 +829,7 @@ static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
     /* merge in segment order: bitwise the same for any number of threads */
     for (size_t g = 0; g < n_seg && st == SF_OK && k < pl->n_stages && merged; g++)
         st = pl->ops[k]->merge(pl->states[k], job.partials[g], err);
+    if (st == SF_OK && job.loss) report_loss(&job, pl->states[k], 0, true);
     if (st == SF_OK) progress_tell(&r->prog, true);
     if (st == SF_OK && r->cache && !cached) st = sfi_cache_finish(r->cache, err);
     if (st == SF_OK && !r->counted) {
@@ -772,6 +851,7 @@ static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
     free(job.seen);
     free(job.dropped);
     free(job.found);
+    free(order);
     return st;
 }
 
@@ -871,7 +951,7 @@ static sf_status fit_stage(run *r, size_t k, sf_error *err)
         r->prog.now.pass = pass;
         if (ops->begin_pass) SF_TRY(ops->begin_pass(st, pass, err));
         bool merged = ops->pass_mergeable ? ops->pass_mergeable(st, pass) : ops->mergeable;
-        SF_TRY(run_pass(r, k, merged, err));
+        SF_TRY(run_pass(r, k, pass, merged, err));
         bool again = false;
         if (ops->end_pass) SF_TRY(ops->end_pass(st, pass, &again, err));
         if (!again) return SF_OK;
@@ -977,6 +1057,8 @@ static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *
     SF_TRY(run_init(&r, pl, src, pn, pool, err));
     r.prog.fn = o->progress;
     r.prog.ctx = o->progress_ctx;
+    r.loss = o->loss;
+    r.loss_ctx = o->loss_ctx;
     pthread_mutex_init(&r.prog.mu, NULL);
     char *tmp = NULL;
     const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
@@ -988,7 +1070,7 @@ static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *
         r.want_classes = !given;
         /* a classifier that learns first needs its classes before its first row:
          * the one pass spent on bookkeeping (name them with classes=[…] to save it) */
-        if (st == SF_OK && !given && pl->n_stages == 1) st = run_pass(&r, pl->n_stages, true, err);
+        if (st == SF_OK && !given && pl->n_stages == 1) st = run_pass(&r, pl->n_stages, 0, true, err);
         if (st == SF_OK && !given && pl->n_stages == 1) st = check_rows(&r, err);
     }
     size_t width = pn->p;
@@ -1177,6 +1259,8 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
         ran = true;
         r.prog.fn = o.progress;
         r.prog.ctx = o.progress_ctx;
+        r.loss = o.loss;
+        r.loss_ctx = o.loss_ctx;
         pthread_mutex_init(&r.prog.mu, NULL);
         st = open_cache(&r, &o, &tmp, err);
     }

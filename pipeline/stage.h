@@ -86,6 +86,17 @@ typedef struct sfi_stage_ops {
      * with its input's names (n of them) and the target's; *out is a new string. */
     sf_status (*summary)(const void *st, const char *const *names, size_t n, const char *target, char **out,
                          sf_error *err);
+    /* In-order passes: the order in which pass `pass` visits the source's n
+     * segments, written into order as a permutation of 0..n-1; false = data
+     * order. It may depend only on the parameters and pass (reproducible, and the
+     * same for any thread count). [data order] */
+    bool (*segment_order)(const void *st, unsigned pass, size_t n, size_t *order);
+    /* In-order passes: progressive-validation sums of the pass under way:
+     * out[0] the training loss of the rows learned so far, each measured before
+     * learning it; out[1] rows seen (learned and held out); out[2] the held-out
+     * rows' loss; out[3] their weight. start = true (before the pass's first
+     * block) turns the summing on. false = not offered. [none] */
+    bool (*pass_losses)(void *st, bool start, double out[4]);
 } sfi_stage_ops;
 
 /* Looks kind (or an alias) up; NULL if unknown. */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/np_random.h"
 #include "pipeline/stage.h"
 #include "streamfit/sf_number.h"
 #include "streamfit/sf_sgd.h"
@@ -419,6 +420,32 @@ static sf_status stage_end_pass(void *st, unsigned pass, bool *again, sf_error *
     sf_status r = sf_sgd_end_epoch(ss->m, again, err);
     ss->mid_fit = r == SF_OK && *again;
     return r;
+}
+
+/* shuffle=true also permutes the order of the segments in each epoch (issue 5:
+ * files sorted by time or label bias an in-order learner): epoch e visits them in
+ * the (e+1)-th permutation drawn from RandomState(random_state).permutation(n). */
+static bool stage_segment_order(const void *st, unsigned pass, size_t n, size_t *order)
+{
+    const sgd_stage *ss = st;
+    sf_sgd_params p = sf_sgd_get_params(ss->m);
+    if (!p.shuffle || p.random_state < 0 || n < 2) return false;
+    sfi_np_rng r;
+    sfi_np_seed(&r, (uint32_t)p.random_state);
+    for (unsigned e = 0; e <= pass; e++) sfi_np_permutation(&r, order, n);
+    return true;
+}
+
+static bool stage_pass_losses(void *st, bool start, double out[4])
+{
+    sgd_stage *ss = st;
+    if (start) sf_sgd_track_loss(ss->m, true);
+    sf_sgd_progress g = sf_sgd_get_progress(ss->m);
+    out[0] = g.train_loss;
+    out[1] = g.rows;
+    out[2] = g.holdout_loss;
+    out[3] = g.holdout_weight;
+    return true;
 }
 
 /* ---------------------------------------------------------------- outputs */
@@ -849,6 +876,8 @@ static sf_status load_kind(sf_sgd_kind kind, void **out, hid_t g, size_t n_in, c
         .n_outputs_as = stage_n_outputs_as,                                                   \
         .output_as = stage_output_as,                                                         \
         .score = stage_score,                                                                 \
+        .segment_order = stage_segment_order,                                                 \
+        .pass_losses = stage_pass_losses,                                                     \
     };
 
 SGD_KIND(sgd_classifier, SF_SGD_CLASSIFIER, true, HELP_CLS)

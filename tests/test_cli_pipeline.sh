@@ -218,5 +218,25 @@ fit_profile() {
 }
 check "fit --profile: a CSV row per pass and at the end, time increasing, RSS > 0" fit_profile
 
+progress_loss() {
+    # progressive validation: a line per doubling and per epoch on stderr, every
+    # block in the log; the log's block losses add up to each epoch's mean
+    "$sf" gen classification --rows 20000 --features 6 --seed 5 --out "$dir/c.csv" --quiet
+    "$sf" fit "$dir/c.csv" --pipeline "scaler | sgd_classifier(loss=log_loss, shuffle=true, random_state=3)" \
+        --target y --threads 2 --segment-bytes 150000 --chunk-rows 1000 --epochs 3 --model "$dir/pl.h5" \
+        --progress-loss --loss-log "$dir/loss.csv" 2>"$dir/pl.err" || return 1
+    grep -q 'progressive validation of stage 2 (sgd_classifier)' "$dir/pl.err" || return 1
+    [ "$(grep -c 'end of epoch' "$dir/pl.err")" -eq 3 ] || return 1
+    [ "$(head -1 "$dir/loss.csv")" = "stage,kind,epoch,rows,block_rows,block_loss,epoch_loss,holdout_loss,end_of_epoch" ] || return 1
+    awk -F, 'NR > 1 && $9 == 0 { s[$3] += $5 * $6; n[$3] += $5 }
+             NR > 1 && $9 == 1 { e++; d = s[$3] / n[$3] - $7; if (n[$3] != 20000 || d > 1e-9 || d < -1e-9) bad = 1 }
+             END { exit !(e == 3 && !bad) }' "$dir/loss.csv" || return 1
+    # shuffle=true visits the segments in another order each epoch: still the same model for 1 and 2 threads
+    "$sf" fit "$dir/c.csv" --pipeline "scaler | sgd_classifier(loss=log_loss, shuffle=true, random_state=3)" \
+        --target y --threads 1 --segment-bytes 150000 --chunk-rows 1000 --epochs 3 --model "$dir/pl1.h5" --quiet || return 1
+    [ "$("$sf" export "$dir/pl.h5" --json)" = "$("$sf" export "$dir/pl1.h5" --json)" ]
+}
+check "fit --progress-loss / --loss-log: per-epoch lines, a log row per block adding up; shuffled segments thread-independent" progress_loss
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -51,6 +51,30 @@ typedef struct sf_progress {
  *  pipeline. */
 typedef void (*sf_progress_fn)(void *ctx, const sf_progress *p);
 
+/** Progressive validation (as Vowpal Wabbit reports it): after each block an
+ *  in-order learner (the SGD family) learned, the loss of the block's rows, each
+ *  measured with the model as it stood before learning that row. Losses are
+ *  the kind's own (log_loss, hinge, squared_error, …; one-vs-all: summed over
+ *  the classes' binary problems) and unweighted, as sklearn's sumloss. */
+typedef struct sf_loss_report {
+    size_t stage;               /**< the stage learning (0-based) */
+    const char *kind;           /**< its kind ("sgd_classifier") */
+    unsigned pass;              /**< the epoch (0-based) */
+    uint64_t rows;              /**< rows of this pass so far (learned and held out) */
+    uint64_t block_rows;        /**< rows of the block just learned (0 in the end-of-pass report) */
+    double block_loss;          /**< mean training loss of the block's learned rows (NaN: none) */
+    double pass_loss;           /**< mean training loss over the pass so far */
+    double holdout_loss;        /**< mean loss of the held-out rows so far (early_stopping;
+                                     every holdout_period-th row), NaN when none */
+    bool done;                  /**< the pass has ended: pass_loss and holdout_loss are
+                                     the epoch's (early stopping judges holdout_loss) */
+} sf_loss_report;
+
+/** Called from the learning thread after each block and once at the end of each
+ *  pass of an in-order learner; it must not call back into the pipeline. With
+ *  shuffle=true rows wait for their shuffle block, so losses lag the blocks. */
+typedef void (*sf_loss_fn)(void *ctx, const sf_loss_report *r);
+
 /** How to fit. Initialise with sf_fit_options_init(). */
 typedef struct sf_fit_options {
     size_t threads;             /**< workers; 0 = all CPUs */
@@ -76,7 +100,9 @@ typedef struct sf_fit_options {
     bool has_seed;              /**< seed below is the random_state of the stages
                                      that have one and whose spec does not set it */
     uint64_t seed;
-    uint8_t reserved[32];
+    sf_loss_fn loss;            /**< progressive-validation callback, or NULL */
+    void *loss_ctx;             /**< passed to loss */
+    uint8_t reserved[16];
 } sf_fit_options;
 
 /** Fills o with the defaults. */
