@@ -163,7 +163,7 @@ done
 # ------------------------------------------------------------------ regression.sh
 run regression BIG_ROWS=0
 F=$LOGS/regression.md
-# | rows | what | threads | wall s | peak MiB |
+# | rows | what | threads | wall s | cpu s | peak MiB |
 peer=$(awk -F'|' '$3 ~ /dask: solve/ { print "dask"; exit }' "$F")
 for z in uncompressed zlib-1; do
     if [ "$peer" = dask ]; then p="dask: solve(X.T @ X, X.T @ y), HDF5 design ($z)"; pl="dask solve"
@@ -172,12 +172,12 @@ for z in uncompressed zlib-1; do
     [ "$z" = zlib-1 ] && t=2
     s="streamfit linear_regression, HDF5 design ($z)"
     row "least squares, HDF5 design $z (vs $pl)" "$(cell "$F" 2 4 "$s" 3 "$THREADS")" "$(cell "$F" 2 4 "$p")" \
-        "$(cell "$F" 2 5 "$s" 3 "$THREADS")" "$(cell "$F" 2 5 "$p")" "$t" "issue 6: >= ${t}x"
+        "$(cell "$F" 2 6 "$s" 3 "$THREADS")" "$(cell "$F" 2 6 "$p")" "$t" "issue 6: >= ${t}x"
 done
 s="streamfit linear_regression, CSV with --formula"
 p="pandas + patsy from CSV, design to HDF5 (uncompressed)"
 row "least squares, CSV with --formula (vs pandas + patsy)" "$(cell "$F" 2 4 "$s" 3 "$THREADS")" \
-    "$(cell "$F" 2 4 "$p")" "$(cell "$F" 2 5 "$s" 3 "$THREADS")" "$(cell "$F" 2 5 "$p")" 8 "issue 6: >= 8x"
+    "$(cell "$F" 2 4 "$p")" "$(cell "$F" 2 6 "$s" 3 "$THREADS")" "$(cell "$F" 2 6 "$p")" 8 "issue 6: >= 8x"
 
 # ------------------------------------------------------------------ design.sh
 run design
