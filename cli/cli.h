@@ -44,6 +44,8 @@ int cli_report(const sf_error *err);
  * the text and a caret under the offending column; any other error as cli_report.
  * spec or formula may be NULL. */
 int cli_report_caret(const sf_error *err, const char *spec, const char *formula);
+/* `streamfit help VERB`: the verb's help on stdout (0), or a usage error. */
+int cli_help(const char *verb);
 /* Prints "streamfit: msg" on stderr and returns EXIT_BAD_INPUT. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

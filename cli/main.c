@@ -58,7 +58,9 @@ static const char usage[] =
     "  --quiet            no progress line\n"
     "  --profile F.csv    every 250 ms and at each pass's end: time, pass, rows, MB read,\n"
     "                     CPU%, RSS (plot it with bench/plot_profile.gp)\n"
-    "  --version, --help\n";
+    "  --version, --help\n"
+    "\n"
+    "streamfit help VERB (or VERB --help): the verb's options and examples.\n";
 
 int cli_usage_error(const char *fmt, ...)
 {
@@ -112,10 +114,13 @@ int main(int argc, char **argv)
         return EXIT_BAD_INPUT;
     }
     const char *verb = argv[1];
+    if (!strcmp(verb, "help") && argc > 2) return cli_help(argv[2]);
     if (!strcmp(verb, "--help") || !strcmp(verb, "-h") || !strcmp(verb, "help")) {
         fputs(usage, stdout);
         return 0;
     }
+    for (int i = 2; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return cli_help(verb);
     if (!strcmp(verb, "--version")) {
         printf("streamfit %s\n", sf_version());
         return 0;

@@ -238,5 +238,16 @@ progress_loss() {
 }
 check "fit --progress-loss / --loss-log: per-epoch lines, a log row per block adding up; shuffled segments thread-independent" progress_loss
 
+verb_help() {
+    # every verb has help with examples; VERB --help is the same text; an unknown verb is a usage error
+    for v in describe convert gen read fit predict update score export; do
+        "$sf" help $v > "$dir/h1" || return 1
+        "$sf" $v --help > "$dir/h2" || return 1
+        cmp -s "$dir/h1" "$dir/h2" && grep -q "^usage: streamfit $v" "$dir/h1" && grep -q '^examples:' "$dir/h1" || return 1
+    done
+    "$sf" help nope 2>/dev/null; [ $? -eq 1 ]
+}
+check "help VERB and VERB --help: usage and examples for every verb" verb_help
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
