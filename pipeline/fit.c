@@ -803,12 +803,24 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
         n_seg = 1;
         if (r->consumed) {
             sf_status st = sf_source_rewind(r->src, err);
+            if (st != SF_OK) free(order);
             if (st == SF_ERR_UNSUPPORTED)
                 return sfi_fail(err, st, NULL, "%s cannot be read twice, and this pipeline needs another "
                                 "pass over it: give a cache file", sf_source_name(r->src));
             SF_TRY(st);
         }
         r->consumed = true;
+    }
+    /* the learner's own work (distances, one-vs-all classes) on a pool of its
+     * own: the fit's workers are busy reading ahead */
+    sf_pool *lpool = NULL;
+    if (learning && !merged && pl->ops[k]->set_pool && sf_pool_size(r->pool) > 1) {
+        sf_status ps = sf_pool_new(&lpool, sf_pool_size(r->pool), err);
+        if (ps != SF_OK) {
+            free(order);
+            return ps;
+        }
+        pl->ops[k]->set_pool(pl->states[k], lpool);
     }
     job.max_width = r->pn->p;
     for (size_t s = 0; s < k && s < pl->n_stages; s++) {
@@ -852,6 +864,10 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
     free(job.dropped);
     free(job.found);
     free(order);
+    if (lpool) {
+        pl->ops[k]->set_pool(pl->states[k], NULL);
+        sf_pool_free(lpool);
+    }
     return st;
 }
 

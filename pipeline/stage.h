@@ -12,6 +12,7 @@
 
 #include "pipeline/h5util.h"
 #include "pipeline/spec.h"
+#include "streamfit/sf_pool.h"
 #include "streamfit/sf_table.h"
 
 /* What a stage writes when the pipeline predicts (sf_pipeline_predict's `what`). */
@@ -97,6 +98,11 @@ typedef struct sfi_stage_ops {
      * rows' loss; out[3] their weight. start = true (before the pass's first
      * block) turns the summing on. false = not offered. [none] */
     bool (*pass_losses)(void *st, bool start, double out[4]);
+    /* In-order passes: a pool (borrowed, NULL after the pass) the stage's own
+     * work on a block may run on (k-means distances, one-vs-all classes), run
+     * only from partial_fit on the learning thread; results must not depend on
+     * its size. [none] */
+    void (*set_pool)(void *st, sf_pool *pool);
 } sfi_stage_ops;
 
 /* Looks kind (or an alias) up; NULL if unknown. */

@@ -530,6 +530,12 @@ static sf_status km_partial_fit(void *st, const sf_block *b, sf_error *err)
 
 static bool km_fitted(const km_stage *s) { return sf_kmeans_n_features(s->km) > 0; }
 
+/* the mini-batch pass computes each batch's distances on the pool (sf_kmeans.h) */
+static void km_set_pool(void *st, sf_pool *pool)
+{
+    sf_kmeans_set_pool(((km_stage *)st)->km, pool);
+}
+
 /* The mini-batch pass is one ordered stream: a merge only hands a worker's state
  * to a fresh one. Lloyd passes add the sums. */
 static sf_status km_merge(void *dst, const void *src, sf_error *err)
@@ -999,4 +1005,5 @@ const sfi_stage_ops sfi_kmeans_stage = {
     .n_outputs_as = km_n_outputs_as,
     .output_as = km_output_as,
     .score = km_score,
+    .set_pool = km_set_pool,
 };

@@ -436,6 +436,11 @@ static bool stage_segment_order(const void *st, unsigned pass, size_t n, size_t 
     return true;
 }
 
+static void stage_set_pool(void *st, sf_pool *pool)
+{
+    sf_sgd_set_pool(((sgd_stage *)st)->m, pool);
+}
+
 static bool stage_pass_losses(void *st, bool start, double out[4])
 {
     sgd_stage *ss = st;
@@ -878,6 +883,7 @@ static sf_status load_kind(sf_sgd_kind kind, void **out, hid_t g, size_t n_in, c
         .score = stage_score,                                                                 \
         .segment_order = stage_segment_order,                                                 \
         .pass_losses = stage_pass_losses,                                                     \
+        .set_pool = stage_set_pool,                                                           \
     };
 
 SGD_KIND(sgd_classifier, SF_SGD_CLASSIFIER, true, HELP_CLS)

@@ -14,6 +14,8 @@
  *   losses equal the typed model's own sums over the same rows (1e-12
  *   relative); the second epoch's mean is lower;
  *   with early_stopping the held-out loss is reported and finite.
+ * - The learner's own pool: a 3-class one-vs-all SGD and k-means give bitwise
+ *   the same outputs for 1, 2 and 3 threads.
  */
 #include "sf_test.h"
 
@@ -34,7 +36,7 @@ static char *write_data(void)
     size_t cap = (size_t)N * 100 + 64, k = 0;
     char *t = malloc(cap);
     assert_non_null(t);
-    k += (size_t)sprintf(t + k, "a,b,c,y\n");
+    k += (size_t)sprintf(t + k, "a,b,c,y,z\n");
     unsigned x = 7;
     for (size_t i = 0; i < N; i++) {
         for (size_t j = 0; j < P; j++) {
@@ -44,7 +46,8 @@ static char *write_data(void)
         x = x * 1103515245u + 12345u;
         double noise = (double)(x >> 8) / 16777216.0 - 0.5;
         Y[i] = X[i * P] - 0.5 * X[i * P + 1] + noise > 0 ? 1 : 0;
-        k += (size_t)sprintf(t + k, "%.17g,%.17g,%.17g,%g\n", X[i * P], X[i * P + 1], X[i * P + 2], Y[i]);
+        int z = X[i * P + 2] > 0.7 ? 2 : X[i * P + 2] > -0.7 ? 1 : 0; /* three classes */
+        k += (size_t)sprintf(t + k, "%.17g,%.17g,%.17g,%g,%d\n", X[i * P], X[i * P + 1], X[i * P + 2], Y[i], z);
     }
     char *path = sf_test_write_tmp(t, k, ".csv");
     free(t);
@@ -87,8 +90,8 @@ static size_t segments(sf_source *src, size_t *first, size_t *count)
 #define SPEC_SHUFFLE "sgd_classifier(loss=log_loss, shuffle=true, random_state=11, shuffle_block=300, " \
                      "max_iter=3, tol=None, classes=[0, 1])"
 
-static sf_pipeline *fit(const char *path, const char *spec, size_t threads, const char *cache, sf_loss_fn fn,
-                        void *ctx)
+static sf_pipeline *fit_target(const char *path, const char *spec, size_t threads, const char *cache,
+                               sf_loss_fn fn, void *ctx, const char *target)
 {
     sf_source *src = open_src(path);
     sf_pipeline *pl = NULL;
@@ -97,7 +100,7 @@ static sf_pipeline *fit(const char *path, const char *spec, size_t threads, cons
     sf_fit_options fo;
     sf_fit_options_init(&fo);
     fo.threads = threads;
-    fo.target = "y";
+    fo.target = target;
     fo.columns = "a,b,c";
     fo.cache = cache;
     fo.loss = fn;
@@ -128,6 +131,12 @@ static sf_sgd *typed_model(bool shuffled)
     const double classes[2] = {0, 1};
     assert_int_equal(sf_sgd_set_classes(s, classes, 2, &err), SF_OK);
     return s;
+}
+
+static sf_pipeline *fit(const char *path, const char *spec, size_t threads, const char *cache, sf_loss_fn fn,
+                        void *ctx)
+{
+    return fit_target(path, spec, threads, cache, fn, ctx, "y");
 }
 
 /* The typed model fed the segments in each epoch's order. */
@@ -295,11 +304,43 @@ static void test_progressive_validation(void **state)
     free(path);
 }
 
+/* The learner's own pool (one-vs-all classes, k-means distances) changes no bit:
+ * the same outputs for 1, 2 and 3 threads. */
+static void test_learner_pool(void **state)
+{
+    (void)state;
+    char *path = write_data();
+    static const struct {
+        const char *spec, *target;
+        sf_output what;
+        size_t width;
+    } cases[] = {
+        {"sgd_classifier(loss=hinge, max_iter=2, tol=None)", "z", SF_OUTPUT_DECISION, 3},
+        {"scaler | minibatch_kmeans(n_clusters=5, random_state=0, batch_size=113)", NULL, SF_OUTPUT_TRANSFORM, 5},
+    };
+    static double first[N * 5], got[N * 5];
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        for (size_t threads = 1; threads <= 3; threads++) {
+            sf_pipeline *pl = fit_target(path, cases[c].spec, threads, NULL, NULL, NULL, cases[c].target);
+            sf_error err;
+            assert_int_equal(sf_pipeline_n_outputs_as(pl, cases[c].what), cases[c].width);
+            assert_int_equal(sf_pipeline_predict_as(pl, cases[c].what, X, N, P, P, threads == 1 ? first : got,
+                                                    cases[c].width, &err),
+                             SF_OK);
+            if (threads > 1)
+                for (size_t i = 0; i < N * cases[c].width; i++) assert_double_bits(got[i], first[i]);
+            sf_pipeline_free(pl);
+        }
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_segment_order),
         cmocka_unit_test(test_progressive_validation),
+        cmocka_unit_test(test_learner_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
