@@ -32,6 +32,8 @@ typedef struct cli_opts {
     bool has_seed;           /* --seed given (fit: random_state default) */
     sf_output output;        /* predict: --proba, --decision, --transform, --interval */
     bool progress_loss;      /* fit / update: --progress-loss */
+    sf_design_params design; /* --na drop|error, --unknown-levels error|zero, --max-levels */
+    const char *init;        /* fit: --init FILE (k-means initial centers) */
     const char *loss_log;    /* fit / update: --loss-log F.csv */
 } cli_opts;
 

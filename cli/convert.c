@@ -14,7 +14,7 @@ static int convert_design(const cli_opts *o)
     sf_sink *sink = NULL;
     sf_design *d = NULL;
     uint64_t rows = 0, dropped = 0;
-    sf_status st = sf_design_new(&d, o->formula, NULL, &err);
+    sf_status st = sf_design_new(&d, o->formula, &o->design, &err);
     if (st == SF_OK) st = sf_design_define_lines(d, o->defines, &err);
     if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
     if (st == SF_OK) st = sf_design_bind(d, src, &err);

@@ -69,6 +69,8 @@ int cli_fit(const cli_opts *o)
     fo.cache = o->cache;
     fo.formula = o->formula;
     fo.defines = o->defines;
+    fo.design = &o->design;
+    fo.init = o->init;
     fit_progress fp = {0};
     cli_progress_start(&fp.line, o, "fit");
     if (fp.line.on || cli_profile_on()) {

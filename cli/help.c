@@ -24,7 +24,7 @@ static const struct {
      "  zcat big.csv.gz | streamfit describe -\n"},
     {"convert",
      "usage: streamfit convert DATA --out FILE.h5|FILE.csv [--compression N]\n"
-     "                        [--formula F [--define NAME=VALUE]...]\n"
+     "                        [--formula F [--define NAME=VALUE]... [--na drop|error]]\n"
      "\n"
      "CSV to HDF5 (a group of 1-D column datasets, deflate level N, default 1) or\n"
      "HDF5 to CSV, chunk by chunk. With --formula, writes patsy's design matrix of F\n"
@@ -64,6 +64,7 @@ static const struct {
      "usage: streamfit fit DATA --pipeline SPEC --model OUT.h5\n"
      "                    (--target COL [--columns a,b,...] | --formula F [--define N=V]...)\n"
      "                    [--weight COL] [--epochs N] [--seed S] [--cache F.h5]\n"
+     "                    [--na drop|error] [--unknown-levels error|zero] [--init FILE]\n"
      "                    [--progress-loss] [--loss-log F.csv] [--profile F.csv]\n"
      "\n"
      "Fits a pipeline of stages, stage by stage, in as many passes over DATA as they\n"
@@ -77,6 +78,10 @@ static const struct {
      "the target and weight is a feature. Rows with a missing feature or target are\n"
      "dropped and counted. --epochs sets max_iter, --seed random_state where the spec\n"
      "does not. --cache keeps the first pass's rows (parsed, designed) for later passes.\n"
+     "With a formula, --na error refuses a row with a missing value (default: drop and\n"
+     "count, as patsy) and --unknown-levels zero codes a level the fit never saw as\n"
+     "zeros at predict time (default: an error naming the row); both are saved with\n"
+     "the model. --init FILE gives k-means its initial centers, one a row.\n"
      "--progress-loss prints each epoch's progressive-validation loss (every row's\n"
      "loss before it is learned; held-out loss with early_stopping); --loss-log writes\n"
      "it for every block.\n"

@@ -29,6 +29,9 @@ static const char usage[] =
     "                                     patsy's design matrix as features\n"
     "      [--epochs N] [--seed S]        (max_iter and random_state of the stages that have them)\n"
     "      [--cache F.h5]                 keep the first pass's rows for later passes (no re-parsing)\n"
+    "      [--na drop|error]              formula rows with a missing value: dropped and counted, or an error\n"
+    "      [--unknown-levels error|zero]  at predict, a level the fit never saw: an error, or all-zero coding\n"
+    "      [--init FILE]                  k-means: initial centers, one a row (CSV or F.h5:/C)\n"
     "      [--progress-loss]              SGD family: each row's loss before it is learned, per epoch\n"
     "      [--loss-log F.csv]             (progressive validation); the log has every block\n"
     "  predict DATA --model M.h5 [--out F.csv|F.h5|-] [--proba|--decision|--transform|--interval]\n"
@@ -133,6 +136,7 @@ int main(int argc, char **argv)
     o.centers = 5;
     o.features = 20;
     o.seed = 42;
+    sf_design_params_default(&o.design);
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -165,7 +169,24 @@ int main(int argc, char **argv)
             o.sink.delimiter = o.src.delimiter;
         }
         else if (!strcmp(a, "--no-header")) o.src.has_header = false;
-        else if (!strcmp(a, "--max-levels")) { NEED_NUM(a); o.src.max_levels = (size_t)n; }
+        else if (!strcmp(a, "--max-levels")) {
+            NEED_NUM(a);
+            o.src.max_levels = (size_t)n;
+            o.design.max_levels = (size_t)n;
+        }
+        else if (!strcmp(a, "--na")) {
+            NEED_STR(a);
+            if (!strcmp(v, "drop")) o.design.na_action = SF_NA_DROP;
+            else if (!strcmp(v, "error")) o.design.na_action = SF_NA_ERROR;
+            else return cli_usage_error("--na must be drop or error, got \"%s\"", v);
+        }
+        else if (!strcmp(a, "--unknown-levels")) {
+            NEED_STR(a);
+            if (!strcmp(v, "error")) o.design.unknown_level = SF_UNKNOWN_ERROR;
+            else if (!strcmp(v, "zero")) o.design.unknown_level = SF_UNKNOWN_ZERO;
+            else return cli_usage_error("--unknown-levels must be error or zero, got \"%s\"", v);
+        }
+        else if (!strcmp(a, "--init")) { NEED_STR(a); o.init = v; }
         else if (!strcmp(a, "--segment-mb")) {
             NEED_NUM(a);
             if (n == 0) return cli_usage_error("--segment-mb must be positive");

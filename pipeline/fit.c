@@ -988,13 +988,19 @@ static bool kind_has_param(const sfi_stage_ops *ops, const char *name)
 static sf_status fresh_stage(sf_pipeline *pl, size_t k, const sf_fit_options *o, void **out, sf_error *err)
 {
     const sfi_spec_stage *s = &pl->spec.stages[k];
-    sfi_param extra[3];
+    sfi_param extra[4];
     size_t n_extra = 0;
     memset(extra, 0, sizeof extra);
-    bool has_iter = false, has_seed = false;
+    bool has_iter = false, has_seed = false, has_init = false;
     for (size_t i = 0; i < s->n_params; i++) {
         has_iter = has_iter || strcmp(s->params[i].key, "max_iter") == 0;
         has_seed = has_seed || strcmp(s->params[i].key, "random_state") == 0;
+        has_init = has_init || strcmp(s->params[i].key, "init") == 0;
+    }
+    if (o->init && !has_init && kind_has_param(pl->ops[k], "init")) {
+        extra[n_extra] = (sfi_param){.key = "init", .column = s->column,
+                                     .value = {.type = SFI_V_STRING, .str = (char *)o->init, .column = s->column}};
+        n_extra++;
     }
     /* Decision 9: with a formula its Intercept column decides, fit_intercept is off */
     bool no_intercept = o->formula && kind_has_param(pl->ops[k], "fit_intercept");
@@ -1192,10 +1198,10 @@ sf_status sf_design_define_lines(sf_design *d, const char *defines, sf_error *er
 }
 
 static sf_status make_design(sf_pipeline *pl, sf_source *src, const char *formula, const char *defines,
-                             sf_pool *pool, sf_error *err)
+                             const sf_design_params *dp, sf_pool *pool, sf_error *err)
 {
     sf_design *d = NULL;
-    SF_TRY(sf_design_new(&d, formula, NULL, err));
+    SF_TRY(sf_design_new(&d, formula, dp, err));
     sf_status st = sf_design_define_lines(d, defines, err);
     if (st == SF_OK) st = sf_design_bind(d, src, err);
     if (st == SF_OK) st = fit_design(d, src, pool, err);
@@ -1232,7 +1238,7 @@ sf_status sf_pipeline_fit(sf_pipeline *pl, sf_source *src, const sf_fit_options 
         st = sfi_fail(err, SF_ERR_ARG, NULL, "with a formula the target and the features come from it: "
                       "drop --target and --columns");
     if (st == SF_OK) st = sf_pool_new(&pool, o.threads, err);
-    if (st == SF_OK && o.formula) st = make_design(pl, src, o.formula, o.defines, pool, err);
+    if (st == SF_OK && o.formula) st = make_design(pl, src, o.formula, o.defines, o.design, pool, err);
     if (st == SF_OK && pl->design && last->estimator && !last->unsupervised && !sf_design_has_response(pl->design))
         st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a response: write the formula as \"y ~ ...\"", last->kind);
     if (st == SF_OK) st = sfi_make_plan(pl, src, &o, o.target, NULL, 0, &pn, err);

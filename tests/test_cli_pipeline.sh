@@ -249,5 +249,44 @@ verb_help() {
 }
 check "help VERB and VERB --help: usage and examples for every verb" verb_help
 
+design_options() {
+    # --na error refuses a missing value (naming the line); --unknown-levels zero is saved with
+    # the model and codes a level the fit never saw as zeros at predict; the default is an error
+    printf 'a,g,y\n1,x,2\n2,y,3\n,x,4\n3,y,5\n4,x,7\n' > "$dir/na.csv"
+    printf 'a,g\n1,x\n2,z\n' > "$dir/nn.csv"
+    "$sf" fit "$dir/na.csv" --pipeline linear_regression --formula "y ~ a + g" --model "$dir/na.h5" --na error \
+        2>"$dir/na.err"
+    [ $? -eq 1 ] && grep -q 'na.csv:4: error: missing value in .a.' "$dir/na.err" || return 1
+    "$sf" fit "$dir/na.csv" --pipeline linear_regression --formula "y ~ a + g" --model "$dir/na.h5" --quiet || return 1
+    "$sf" predict "$dir/nn.csv" --model "$dir/na.h5" > /dev/null 2>"$dir/nn.err"
+    [ $? -eq 1 ] && grep -q "value 'z' of 'g' was not seen" "$dir/nn.err" || return 1
+    "$sf" fit "$dir/na.csv" --pipeline linear_regression --formula "y ~ a + g" --model "$dir/n0.h5" \
+        --unknown-levels zero --quiet || return 1
+    "$sf" export "$dir/n0.h5" --json | grep -q '"unknown_level": "zero"' || return 1
+    # row 2 (a = 2, g unseen): the intercept and 2 * coef(a) alone
+    "$sf" predict "$dir/nn.csv" --model "$dir/n0.h5" > "$dir/n0.out" || return 1
+    [ "$(wc -l < "$dir/n0.out")" -eq 3 ] || return 1
+    "$sf" fit "$dir/na.csv" --pipeline linear_regression --formula "y ~ a + g" --model "$dir/n1.h5" --na maybe 2>/dev/null
+    [ $? -eq 1 ]
+}
+check "--na error, --unknown-levels zero (saved with the model) and their defaults" design_options
+
+kmeans_init_file() {
+    # --init FILE: k-means starts from the file's centers (as init=[[...]] in the spec)
+    "$sf" gen blobs --rows 2000 --centers 2 --features 2 --seed 4 --out "$dir/b.csv" --quiet
+    printf 'x0,x1\n0,0\n5,5\n' > "$dir/c0.csv"
+    "$sf" fit "$dir/b.csv" --pipeline "minibatch_kmeans(n_clusters=2, reassignment_ratio=0)" --columns x0,x1 \
+        --init "$dir/c0.csv" --seed 3 --model "$dir/ki.h5" --quiet || return 1
+    "$sf" fit "$dir/b.csv" --pipeline "minibatch_kmeans(n_clusters=2, reassignment_ratio=0, init=[[0, 0], [5, 5]])" \
+        --columns x0,x1 --seed 3 --model "$dir/ks.h5" --quiet || return 1
+    # the same stage (params, centers, counts, steps) but for the spec string
+    [ "$("$sf" export "$dir/ki.h5" --json | sed 's/.*"stages"//')" = \
+      "$("$sf" export "$dir/ks.h5" --json | sed 's/.*"stages"//')" ] || return 1
+    "$sf" fit "$dir/b.csv" --pipeline "minibatch_kmeans(n_clusters=2)" --columns x0,x1 --init "$dir/none.csv" \
+        --model "$dir/kn.h5" 2>/dev/null
+    [ $? -eq 2 ]
+}
+check "fit --init FILE: k-means from the file's centers equals init=[[...]] in the spec; a missing file is exit 2" kmeans_init_file
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

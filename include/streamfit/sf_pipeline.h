@@ -102,6 +102,12 @@ typedef struct sf_fit_options {
     uint64_t seed;
     sf_loss_fn loss;            /**< progressive-validation callback, or NULL */
     void *loss_ctx;             /**< passed to loss */
+    const sf_design_params *design; /**< the formula's NA and unknown-level rules
+                                     (saved with the model; predict follows them);
+                                     NULL = defaults (drop, error) */
+    const char *init;           /**< init of the stages that have one and whose spec
+                                     does not set it: a file of initial centers
+                                     ("c.csv", "c.h5:/C"; k-means), or NULL */
     uint8_t reserved[16];
 } sf_fit_options;
 
