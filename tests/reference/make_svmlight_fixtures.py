@@ -163,6 +163,7 @@ out.append("    const double *coef, *intercept; double t; const double *predict,
 out.append("    const double *scale; } svm_model;")
 entries = []
 for name, file, spec, est, scaled in models:
+    est.set_params(shuffle=False)  # sklearn's partial_fit shuffles by default; streamfit learns in data order
     X, y = data[file]
     scale = None
     if scaled:
