@@ -760,7 +760,13 @@ static sf_status run_pass(run *r, size_t k, bool merged, sf_error *err)
                  sf_pool_size(r->pool) > 1;
     /* the cache is read by segment (in order on a one-worker pool); else an
      * in-order pass without read-ahead, and standard input, read the source itself */
-    job.whole = !cached && (r->stdin_like || (!merged && !ahead));
+    /* CSR rows on one worker: the segments in order, one after another, so the
+     * chunks are cut where read-ahead cuts them and a stage whose statistics
+     * depend on the chunking (the scaler, in order on sparse rows) is the same
+     * for any thread count. A one-worker pool runs the tasks in order. */
+    bool by_segment = !merged && r->pn->sparse && !r->stdin_like && r->n_seg > 1 && !ahead &&
+                      sf_pool_size(r->pool) == 1;
+    job.whole = !cached && (r->stdin_like || (!merged && !ahead && !by_segment));
     if (job.whole) {
         n_seg = 1;
         if (r->consumed) {

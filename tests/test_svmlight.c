@@ -23,6 +23,9 @@
  *   - the model saved and loaded predicts, on the file, sklearn's predict,
  *     decision_function and predict_proba of the first SVM_N_PRED rows, bitwise
  *     (1e-12 relative for the scaled one);
+ *   - the scaled pipeline's JSON is byte-identical for 1, 2 and 3 threads; a fit
+ *     on the first 150 rows updated with the rest (saved and loaded between)
+ *     equals one fit on all rows, byte for byte (Decision 1);
  *   - refusals before any pass: linear_regression, minibatch_kmeans, a formula,
  *     scaler without with_mean=false (the message names with_mean); predicting a
  *     file with a larger index fails naming its line, a narrower file works.
@@ -475,6 +478,76 @@ static void test_typed_csr(void **state)
     sf_sgd_free(g);
 }
 
+static char *fit_json(const char *file, const char *spec, size_t chunk, size_t threads)
+{
+    sf_error err;
+    sf_status st;
+    sf_pipeline *pl = fit_file(file, spec, chunk, threads, &err, &st);
+    assert_int_equal(st, SF_OK);
+    char *json = NULL;
+    assert_int_equal(sf_pipeline_to_json(pl, &json, &err), SF_OK);
+    sf_pipeline_free(pl);
+    return json;
+}
+
+static void test_threads_and_update(void **state)
+{
+    (void)state;
+    const char *spec = "scaler(with_mean=false) | sgd_classifier(loss=log_loss, average=3)";
+    char *one = fit_json("svmlight_clf.svm", spec, 33, 1);
+    for (size_t t = 2; t <= 3; t++) {
+        char *j = fit_json("svmlight_clf.svm", spec, 33, t);
+        assert_string_equal(j, one);
+        free(j);
+    }
+    free(one);
+    /* split the file after 150 rows (its line numbers differ; the model does not) */
+    FILE *f = fopen(SF_TEST_DATA_DIR "/svmlight_clf.svm", "r");
+    assert_non_null(f);
+    static char a[65536], b[65536];
+    size_t na = 0, nb = 0, rows = 0;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strlen(line);
+        if (rows++ < 150) memcpy(a + na, line, n), na += n;
+        else memcpy(b + nb, line, n), nb += n;
+    }
+    fclose(f);
+    char *pa = sf_test_write_tmp(a, na, ".svm"), *pb = sf_test_write_tmp(b, nb, ".svm");
+    char model[] = "/tmp/sf_svm_upd_XXXXXX";
+    close(mkstemp(model));
+    const char *sgd = "sgd_classifier(loss=hinge, penalty=elasticnet, average=10, classes=[-1, 1, 3])";
+    sf_error err;
+    sf_pipeline *pl = NULL;
+    assert_int_equal(sf_pipeline_new(&pl, sgd, &err), SF_OK);
+    sf_source_options so;
+    sf_source_options_init(&so);
+    so.chunk_rows = 17;
+    so.n_features = SVM_CLF_P; /* the first part's largest index may be lower */
+    sf_source *src = NULL;
+    assert_int_equal(sf_source_open(&src, pa, &so, &err), SF_OK);
+    assert_int_equal(sf_pipeline_fit(pl, src, NULL, &err), SF_OK);
+    sf_source_close(src);
+    assert_int_equal(sf_pipeline_save(pl, model, &err), SF_OK);
+    sf_pipeline_free(pl);
+    assert_int_equal(sf_pipeline_load(&pl, model, &err), SF_OK);
+    assert_int_equal(sf_source_open(&src, pb, &so, &err), SF_OK);
+    assert_int_equal(sf_pipeline_update(pl, src, NULL, &err), SF_OK);
+    sf_source_close(src);
+    char *upd = NULL;
+    assert_int_equal(sf_pipeline_to_json(pl, &upd, &err), SF_OK);
+    sf_pipeline_free(pl);
+    char *whole = fit_json("svmlight_clf.svm", sgd, 64, 2);
+    assert_string_equal(upd, whole);
+    free(upd);
+    free(whole);
+    unlink(pa);
+    unlink(pb);
+    unlink(model);
+    free(pa);
+    free(pb);
+}
+
 static void expect_refused(const char *spec, sf_status want, const char *msg)
 {
     sf_error err;
@@ -537,6 +610,7 @@ int main(void)
         cmocka_unit_test(test_predict),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_typed_csr),
+        cmocka_unit_test(test_threads_and_update),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
