@@ -81,6 +81,9 @@ SFI_FUNC sf_status sfi_source_open_file(sf_source **out, const char *file, const
                                         sf_error *err);
 /* svmlight / libsvm text (io/svmlight_source.c): a sparse source. */
 SFI_FUNC bool sfi_is_svmlight_name(const char *path);
+/* The distinct non-NaN labels of the whole file, sorted, when a scan at open saw
+ * them all (borrowed: valid while src is open); else false. */
+SFI_FUNC bool sfi_source_known_labels(const sf_source *src, const double **labels, size_t *n);
 SFI_FUNC sf_status sfi_svmlight_open(sf_source **out, const char *path, const sf_source_options *opt,
                                      sf_error *err);
 SFI_FUNC sf_status sfi_hdf5_open(sf_source **out, const char *file, const char *dataset,

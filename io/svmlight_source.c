@@ -29,6 +29,9 @@
  * a newline-only scan. sklearn's own split reading (offset/length) instead falls
  * back to zero_based=True: we keep its whole-file answer for every segment.
  *
+ * The same scan keeps the distinct labels (sfi_source_known_labels): a
+ * classifier learning first then needs no pass of its own to find its classes.
+ *
  * ".svm.gz" (and the other names + ".gz") are inflated by zlib as they are read:
  * one segment; rewinds by inflating again.
  */
@@ -60,7 +63,15 @@ typedef struct svm_info {
     uint64_t *bound_off;     /* n_bounds + 1 offsets: segment k is [off[k], off[k+1]) */
     uint64_t *bound_line;    /* first line of each segment */
     size_t n_bounds;
+    double *labels;          /* the distinct labels the index scan saw, sorted */
+    size_t n_labels;
+    bool labels_known;       /* the scan ran and saw at most MAX_LABELS of them */
 } svm_info;
+
+/* A classifier's pipeline needs its classes before its first row; the scan at
+ * open reads every label token anyway, so it keeps the distinct ones (up to
+ * the pipeline's own limit on classes) and saves the pipeline a pass. */
+enum { MAX_LABELS = 10000 };
 
 typedef struct svm_reader {
     sf_source *src;
@@ -163,8 +174,36 @@ typedef struct scan_state {
     uint64_t seg_bytes;
     uint64_t *off, *lines;
     size_t n, cap;
-    bool failed;
+    double *labels;          /* sorted distinct labels, n_labels of them */
+    size_t n_labels, cap_labels;
+    bool too_many;           /* more than MAX_LABELS, or no memory for them */
 } scan_state;
+
+static void add_label(scan_state *s, const char *p, size_t n)
+{
+    double v;
+    if (s->too_many || sf_parse_double(p, n, &v) == SF_NUM_NONE || isnan(v)) return;
+    size_t lo = 0, hi = s->n_labels;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (s->labels[mid] < v) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < s->n_labels && s->labels[lo] == v) return;
+    if (s->n_labels == s->cap_labels) {
+        size_t cap = s->cap_labels ? 2 * s->cap_labels : 16;
+        double *l = s->n_labels < MAX_LABELS ? realloc(s->labels, cap * sizeof *l) : NULL;
+        if (!l) {
+            s->too_many = true;
+            return;
+        }
+        s->labels = l;
+        s->cap_labels = cap;
+    }
+    memmove(s->labels + lo + 1, s->labels + lo, (s->n_labels - lo) * sizeof *s->labels);
+    s->labels[lo] = v;
+    s->n_labels++;
+}
 
 static bool add_bound(scan_state *s, uint64_t off, uint64_t line)
 {
@@ -193,7 +232,9 @@ static void scan_line(scan_state *s, const char *p, const char *e)
     if (hash) e = hash;
     const char *q = p;
     while (q < e && is_space((unsigned char)*q)) q++;
-    while (q < e && !is_space((unsigned char)*q)) q++; /* the label */
+    const char *label = q;
+    while (q < e && !is_space((unsigned char)*q)) q++;
+    if (q > label) add_label(s, label, (size_t)(q - label));
     for (const char *c; q < e && (c = memchr(q, ':', (size_t)(e - q))) != NULL; q = c + 1) {
         const char *t = c;
         while (t > q && !is_space((unsigned char)t[-1])) t--;
@@ -310,10 +351,17 @@ static sf_status scan_file(sf_source *src, svm_info *info, bool indices, sf_erro
         info->bound_line = s.lines;
         info->n_bounds = s.n - 1;
         info->scanned = true;
+        if (indices && !s.too_many) {
+            info->labels = s.labels;
+            info->n_labels = s.n_labels;
+            info->labels_known = true;
+            s.labels = NULL;
+        }
     } else {
         free(s.off);
         free(s.lines);
     }
+    free(s.labels);
     return st;
 }
 
@@ -515,6 +563,7 @@ static void svm_close(void *impl)
         free(r->own->path);
         free(r->own->bound_off);
         free(r->own->bound_line);
+        free(r->own->labels);
         free(r->own);
     }
     free(r);
@@ -581,6 +630,18 @@ static const sf_source_ops svm_ops = {
     .close = svm_close,
 };
 
+bool sfi_source_known_labels(const sf_source *src, const double **labels, size_t *n)
+{
+    *labels = NULL;
+    *n = 0;
+    if (src->ops != &svm_ops) return false;
+    const svm_info *info = ((const svm_reader *)src->impl)->info;
+    if (!info->labels_known) return false;
+    *labels = info->labels;
+    *n = info->n_labels;
+    return true;
+}
+
 bool sfi_is_svmlight_name(const char *path)
 {
     static const char *const ext[] = {".svm", ".svmlight", ".libsvm"};
@@ -625,6 +686,7 @@ sf_status sfi_svmlight_open(sf_source **out, const char *path, const sf_source_o
         free(info->path);
         free(info->bound_off);
         free(info->bound_line);
+        free(info->labels);
         free(info);
         return st;
     }

@@ -1035,6 +1035,14 @@ static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *
         bool given = false;
         if (pn->target < 0) st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a target column", last->kind);
         if (st == SF_OK) st = spec_classes(pl, pn, &r.classes, &given, err);
+        /* svmlight: the scan at open saw every label (a pass saved) */
+        const double *known;
+        size_t n_known;
+        if (st == SF_OK && !given && pn->sparse && sfi_source_known_labels(src, &known, &n_known) && n_known) {
+            for (size_t i = 0; i < n_known && st == SF_OK; i++)
+                st = classset_add_value(&r.classes, known[i], pn->target_name, err);
+            given = true;
+        }
         r.want_classes = !given;
         /* a classifier that learns first needs its classes before its first row:
          * the one pass spent on bookkeeping (name them with classes=[…] to save it) */

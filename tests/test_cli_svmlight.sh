@@ -72,6 +72,6 @@ fails_with "a wider file names its line" 1 'wide.svm:3:.*model has 25 features' 
 fails_with "linear_regression refused" 1 'does not take sparse input' "$SF" fit "$CLF" --pipeline linear_regression --model "$T/x.h5"
 fails_with "centring refused" 1 'with_mean=false' "$SF" fit "$CLF" --pipeline "scaler | sgd_classifier" --model "$T/x.h5"
 fails_with "bad --zero-based" 1 'zero-based' "$SF" fit "$CLF" --pipeline sgd_classifier --model "$T/x.h5" --zero-based maybe
-fails_with "bad line" 1 'bad.svm:2:7: .*sorted and unique' sh -c "printf '1 1:1\n1 3:1 2:1\n' >'$T/bad.svm'; '$SF' fit '$T/bad.svm' --pipeline sgd_classifier --model '$T/x.h5'"
+fails_with "bad line" 1 'bad.svm:2:8: .*sorted and unique' sh -c "printf '1 1:1\n-1 3:1 2:1\n' >'$T/bad.svm'; '$SF' fit '$T/bad.svm' --pipeline sgd_classifier --model '$T/x.h5'"
 echo "$((n - fails)) passed, $fails failed"
 [ "$fails" = 0 ]

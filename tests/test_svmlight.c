@@ -26,6 +26,9 @@
  *   - the scaled pipeline's JSON is byte-identical for 1, 2 and 3 threads; a fit
  *     on the first 150 rows updated with the rest (saved and loaded between)
  *     equals one fit on all rows, byte for byte (Decision 1);
+ *   - a classifier on svmlight data gets its classes from the scan at open: its
+ *     fit makes one pass (no class-discovery pass), unless n_features and
+ *     zero_based are both given (no scan: the discovery pass is back);
  *   - refusals before any pass: linear_regression, minibatch_kmeans, a formula,
  *     scaler without with_mean=false (the message names with_mean); predicting a
  *     file with a larger index fails naming its line, a narrower file works.
@@ -548,6 +551,37 @@ static void test_threads_and_update(void **state)
     free(pb);
 }
 
+static void count_passes(void *ctx, const sf_progress *p)
+{
+    size_t *n = ctx;
+    if (p->done) n[p->kind ? 0 : 1]++;
+}
+
+static void test_one_pass(void **state)
+{
+    (void)state;
+    for (int given = 0; given < 2; given++) {
+        sf_pipeline *pl = NULL;
+        sf_error err;
+        assert_int_equal(sf_pipeline_new(&pl, "sgd_classifier(loss=log_loss)", &err), SF_OK);
+        sf_source *src = open_opts(SF_TEST_DATA_DIR "/svmlight_clf.svm", 100, 0, given ? SF_ZERO_BASED_NO : 0,
+                                   given ? SVM_CLF_P : 0);
+        size_t passes[2] = {0, 0}; /* learning, discovery */
+        sf_fit_options fo;
+        sf_fit_options_init(&fo);
+        fo.progress = count_passes;
+        fo.progress_ctx = passes;
+        fo.threads = 2;
+        assert_int_equal(sf_pipeline_fit(pl, src, &fo, &err), SF_OK);
+        assert_int_equal(passes[0], 1);
+        assert_int_equal(passes[1], given ? 1 : 0);
+        assert_int_equal(sf_pipeline_n_classes(pl), 3);
+        assert_double_bits(sf_pipeline_classes(pl)[2], 3.0);
+        sf_source_close(src);
+        sf_pipeline_free(pl);
+    }
+}
+
 static void expect_refused(const char *spec, sf_status want, const char *msg)
 {
     sf_error err;
@@ -611,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_typed_csr),
         cmocka_unit_test(test_threads_and_update),
+        cmocka_unit_test(test_one_pass),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
