@@ -55,6 +55,8 @@ check "proba header" grep -q '^proba_-1,proba_1,proba_3$' "$T/pp.csv"
 gzip -c "$CLF" >"$T/clf.svm.gz"
 check "predict a .svm.gz" "$SF" predict "$T/clf.svm.gz" --model "$T/m.h5" --out "$T/pg.csv"
 check "same predictions from .gz" cmp "$T/p1.csv" "$T/pg.csv"
+check "export" sh -c "'$SF' export '$T/m.h5' >'$T/export.txt'"
+check "export: sparse columns" grep -q '^columns: sparse, indices 0..39$' "$T/export.txt"
 check "score" sh -c "'$SF' score '$CLF' --model '$T/m.h5' >'$T/score.txt'"
 check "score says accuracy" grep -q '^accuracy' "$T/score.txt"
 check "fit in 1000-row chunks on 3 threads" "$SF" fit "$CLF" --pipeline "sgd_classifier(loss=log_loss)" --model "$T/m2.h5" --quiet --chunk-rows 1000 --threads 3
