@@ -5,6 +5,10 @@
  * min and max; per categorical column, level counts. Segment states are merged in
  * segment order, so the output is the same for any --threads. std is the sample
  * standard deviation (ddof=1), as pandas' describe().
+ *
+ * A sparse source (svmlight) also reports its CSR part: features, stored values,
+ * density (stored / rows x features), stored values per row, and its labels with
+ * their counts while there are at most MAX_LABELS distinct ones.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -23,16 +27,60 @@ typedef struct col_acc {
     size_t freq_cap;
 } col_acc;
 
+enum { MAX_LABELS = 32 };
+
+/* Distinct labels (sorted) and their counts; many = more than MAX_LABELS. */
+typedef struct label_acc {
+    double v[MAX_LABELS];
+    uint64_t n[MAX_LABELS];
+    size_t k;
+    bool many;
+} label_acc;
+
 typedef struct seg_acc {
     col_acc *cols;
     uint64_t rows;
+    uint64_t nnz, max_row_nnz;  /* sparse sources */
+    label_acc labels;
 } seg_acc;
+
+static void label_add(label_acc *a, double v, uint64_t count)
+{
+    if (a->many || isnan(v)) return;
+    size_t i = 0;
+    while (i < a->k && a->v[i] < v) i++;
+    if (i < a->k && a->v[i] == v) {
+        a->n[i] += count;
+        return;
+    }
+    if (a->k == MAX_LABELS) {
+        a->many = true;
+        return;
+    }
+    memmove(a->v + i + 1, a->v + i, (a->k - i) * sizeof *a->v);
+    memmove(a->n + i + 1, a->n + i, (a->k - i) * sizeof *a->n);
+    a->v[i] = v;
+    a->n[i] = count;
+    a->k++;
+}
+
+static void sparse_add(seg_acc *s, const sf_table *t)
+{
+    const sf_csr *c = t->csr;
+    s->nnz += c->indptr[t->n_rows] - c->indptr[0];
+    for (size_t i = 0; i < t->n_rows; i++) {
+        uint64_t m = c->indptr[i + 1] - c->indptr[i];
+        if (m > s->max_row_nnz) s->max_row_nnz = m;
+        if (!s->labels.many) label_add(&s->labels, t->cols[0].values[i], 1);
+    }
+}
 
 typedef struct describe_job {
     sf_source *src;
     size_t n_cols;
     bool whole;             /* read src itself (standard input) */
     seg_acc *segs;
+    size_t n_seg;
     cli_progress *progress;
 } describe_job;
 
@@ -168,6 +216,7 @@ static sf_status run_segment(void *ctx, size_t seg, size_t worker, sf_error *err
             }
         }
         s->rows += t->n_rows;
+        if (t->csr) sparse_add(s, t);
         if (job->whole)
             cli_progress_update(job->progress, s->rows, sf_source_bytes_read(src), sf_source_size(src));
     }
@@ -266,6 +315,8 @@ static double col_std(const col_acc *a)
     return sqrt(sf_scaler_var(a->moments)[0] * (n / (n - 1)));
 }
 
+static void print_sparse(const describe_job *job, size_t n_seg, uint64_t rows, bool json);
+
 static void print_json(const describe_job *job, const col_acc *tot, uint64_t rows, size_t top)
 {
     size_t *idx = malloc((top ? top : 1) * sizeof *idx);
@@ -304,7 +355,9 @@ static void print_json(const describe_job *job, const col_acc *tot, uint64_t row
         }
         printf("}");
     }
-    printf("\n]}\n");
+    printf("\n]");
+    if (sf_source_n_sparse_features(job->src)) print_sparse(job, job->n_seg, rows, true);
+    printf("}\n");
     free(idx);
 }
 
@@ -334,6 +387,47 @@ static void print_text(const describe_job *job, const col_acc *tot, uint64_t row
         printf("\n");
     }
     free(idx);
+}
+
+/* The CSR part of a sparse source, merged in segment order. */
+static void print_sparse(const describe_job *job, size_t n_seg, uint64_t rows, bool json)
+{
+    uint64_t nnz = 0, max_row = 0;
+    label_acc lab = {.k = 0};
+    for (size_t g = 0; g < n_seg; g++) {
+        const seg_acc *s = &job->segs[g];
+        nnz += s->nnz;
+        if (s->max_row_nnz > max_row) max_row = s->max_row_nnz;
+        lab.many = lab.many || s->labels.many;
+        for (size_t i = 0; i < s->labels.k; i++) label_add(&lab, s->labels.v[i], s->labels.n[i]);
+    }
+    size_t p = sf_source_n_sparse_features(job->src);
+    double density = rows ? (double)nnz / ((double)rows * (double)p) : 0;
+    double per_row = rows ? (double)nnz / (double)rows : 0;
+    if (json) {
+        printf(", \"sparse\": {\"n_features\": %zu, \"nnz\": %llu, \"density\": ", p, (unsigned long long)nnz);
+        print_json_number(density);
+        printf(", \"nnz_per_row\": ");
+        print_json_number(per_row);
+        printf(", \"max_row_nnz\": %llu}, \"labels\": ", (unsigned long long)max_row);
+        if (lab.many) printf("null");
+        for (size_t i = 0; i < lab.k && !lab.many; i++) {
+            printf("%s{\"value\": ", i ? ", " : "[");
+            print_json_number(lab.v[i]);
+            printf(", \"count\": %llu}", (unsigned long long)lab.n[i]);
+        }
+        if (!lab.many) printf(lab.k ? "]" : "[]");
+        return;
+    }
+    printf("sparse: %zu features, %llu stored values, density %.6g, %.6g per row (max %llu)\n", p,
+           (unsigned long long)nnz, density, per_row, (unsigned long long)max_row);
+    if (lab.many) {
+        printf("labels: more than %d distinct values\n", MAX_LABELS);
+        return;
+    }
+    printf("labels:");
+    for (size_t i = 0; i < lab.k; i++) printf(" %.17g (%llu)", lab.v[i], (unsigned long long)lab.n[i]);
+    printf("\n");
 }
 
 int cli_describe(const cli_opts *o)
@@ -370,8 +464,10 @@ int cli_describe(const cli_opts *o)
     for (size_t g = 0; g < n_seg; g++) rows += job.segs[g].rows;
     if ((st = merge_segments(&job, n_seg, tot, &err)) != SF_OK) goto done;
     cli_progress_end(&prog);
+    job.n_seg = n_seg;
     if (o->json) print_json(&job, tot, rows, o->top);
     else print_text(&job, tot, rows, o->top);
+    if (!o->json && sf_source_n_sparse_features(job.src)) print_sparse(&job, n_seg, rows, false);
 done:
     cli_progress_end(&prog);
     if (st != SF_OK) rc = cli_report(&err);

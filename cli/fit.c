@@ -141,7 +141,10 @@ int cli_export(const cli_opts *o)
                (unsigned long long)(sf_pipeline_rows_seen(pl) - sf_pipeline_rows_dropped(pl)),
                (unsigned long long)sf_pipeline_rows_dropped(pl));
         printf("columns:");
-        for (size_t j = 0; j < sf_pipeline_n_features(pl); j++) printf(" %s", sf_pipeline_feature_name(pl, j));
+        if (sf_pipeline_n_features(pl) && !sf_pipeline_feature_name(pl, 0)) /* svmlight: unnamed */
+            printf(" sparse, indices 0..%zu", sf_pipeline_n_features(pl) - 1);
+        for (size_t j = 0; j < sf_pipeline_n_features(pl) && sf_pipeline_feature_name(pl, 0); j++)
+            printf(" %s", sf_pipeline_feature_name(pl, j));
         printf("\nstages:");
         for (size_t k = 0; k < sf_pipeline_n_stages(pl); k++)
             printf("%s %s", k ? " |" : "", sf_pipeline_stage_kind(pl, k));

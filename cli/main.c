@@ -56,6 +56,10 @@ static const char usage[] =
     "                     2-D design (seed 000's /X and /y), read as column PATH\n"
     "  --max-levels N     distinct values allowed per categorical column (10000)\n"
     "  --segment-mb N     CSV segment size for parallel passes (default 32)\n"
+    "  --n-features N     svmlight (.svm/.svmlight/.libsvm): number of features\n"
+    "                     (default: the largest index + 1)\n"
+    "  --zero-based MODE  svmlight indices: auto (default: one-based unless an\n"
+    "                     index is 0), true, false\n"
     "  --compression N    HDF5 deflate level 0-9 (default 1)\n"
     "  --features N, --centers K   gen: shape of classification/blobs data\n"
     "  --quiet            no progress line\n"
@@ -193,6 +197,14 @@ int main(int argc, char **argv)
             o.src.segment_bytes = n << 20;
         }
         else if (!strcmp(a, "--segment-bytes")) { NEED_NUM(a); o.src.segment_bytes = n; }
+        else if (!strcmp(a, "--n-features")) { NEED_NUM(a); o.src.n_features = n; }
+        else if (!strcmp(a, "--zero-based")) {
+            NEED_STR(a);
+            if (!strcmp(v, "auto")) o.src.zero_based = SF_ZERO_BASED_AUTO;
+            else if (!strcmp(v, "true")) o.src.zero_based = SF_ZERO_BASED_YES;
+            else if (!strcmp(v, "false")) o.src.zero_based = SF_ZERO_BASED_NO;
+            else return cli_usage_error("--zero-based must be auto, true or false, got \"%s\"", v);
+        }
         else if (!strcmp(a, "--compression")) {
             NEED_NUM(a);
             if (n > 9) return cli_usage_error("--compression must be 0-9, got %llu", (unsigned long long)n);

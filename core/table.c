@@ -1,4 +1,4 @@
-/* table.c — category dictionaries, table chunks and blocks.
+/* table.c — category dictionaries, table chunks and blocks (dense, or CSR rows).
  *
  * A dictionary interns labels in order of first appearance (codes 0, 1, …) with an
  * open-addressing hash index. Labels live in one growing arena of NUL-terminated
@@ -191,9 +191,57 @@ fail:
     return sfi_nomem(err);
 }
 
+/* ---- CSR parts ---- */
+
+sf_status sf_csr_reserve(sf_csr *c, size_t nnz, sf_error *err)
+{
+    if (nnz <= c->nnz_capacity) return SF_OK;
+    size_t cap = c->nnz_capacity ? c->nnz_capacity : 1024;
+    while (cap < nnz) cap *= 2;
+    uint32_t *ind = realloc(c->indices, cap * sizeof *ind);
+    if (!ind) return sfi_nomem(err);
+    c->indices = ind; /* the old entries stay valid either way */
+    double *data = realloc(c->data, cap * sizeof *data);
+    if (!data) return sfi_nomem(err);
+    c->data = data;
+    c->nnz_capacity = cap;
+    return SF_OK;
+}
+
+static void csr_free(sf_csr *c)
+{
+    if (!c) return;
+    free(c->indptr);
+    free(c->indices);
+    free(c->data);
+    free(c);
+}
+
+static sf_status csr_new(sf_csr **out, size_t rows, size_t n_cols, size_t nnz, sf_error *err)
+{
+    sf_csr *c = calloc(1, sizeof *c);
+    if (!c) return sfi_nomem(err);
+    c->n_cols = n_cols;
+    c->indptr = calloc(rows + 1, sizeof *c->indptr);
+    if (!c->indptr || sf_csr_reserve(c, nnz ? nnz : 1, err) != SF_OK) {
+        csr_free(c);
+        return sfi_nomem(err);
+    }
+    *out = c;
+    return SF_OK;
+}
+
+sf_status sf_table_add_csr(sf_table *t, size_t n_cols, size_t nnz_capacity, sf_error *err)
+{
+    if (!t) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_table_add_csr: NULL table");
+    if (t->csr) return sfi_fail(err, SF_ERR_STATE, NULL, "the table has a CSR part already");
+    return csr_new(&t->csr, t->capacity, n_cols, nnz_capacity, err);
+}
+
 void sf_table_free(sf_table *t)
 {
     if (!t) return;
+    csr_free(t->csr);
     if (t->cols) {
         for (size_t j = 0; j < t->n_cols; j++) {
             free(t->cols[j].values);
@@ -227,9 +275,54 @@ sf_status sf_block_new(sf_block **out, size_t capacity, size_t n_cols, bool has_
     return SF_OK;
 }
 
+sf_status sf_block_new_csr(sf_block **out, size_t capacity, size_t n_cols, size_t nnz_capacity, bool has_y,
+                           bool has_w, sf_error *err)
+{
+    *out = NULL;
+    if (capacity == 0) return sfi_fail(err, SF_ERR_ARG, NULL, "block capacity must be positive");
+    sf_block *b = calloc(1, sizeof *b);
+    if (!b) return sfi_nomem(err);
+    b->capacity = capacity;
+    b->n_cols = n_cols;
+    sf_status st = csr_new(&b->csr, capacity, n_cols, nnz_capacity, err);
+    if (has_y) b->y = malloc(capacity * sizeof *b->y);
+    if (has_w) b->w = malloc(capacity * sizeof *b->w);
+    if (st != SF_OK || (has_y && !b->y) || (has_w && !b->w)) {
+        sf_block_free(b);
+        return sfi_nomem(err);
+    }
+    *out = b;
+    return SF_OK;
+}
+
+sf_status sf_block_copy(sf_block *dst, const sf_block *src, sf_error *err)
+{
+    if (!dst || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_block_copy: NULL block");
+    size_t n = src->n_rows;
+    if (!dst->csr != !src->csr || dst->n_cols != src->n_cols || dst->capacity < n)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "sf_block_copy: blocks of different shapes");
+    if (src->csr) {
+        const sf_csr *a = src->csr;
+        sf_csr *c = dst->csr;
+        size_t base = a->indptr[0], nnz = a->indptr[n] - base;
+        SF_TRY(sf_csr_reserve(c, nnz, err));
+        for (size_t i = 0; i <= n; i++) c->indptr[i] = a->indptr[i] - base;
+        memcpy(c->indices, a->indices + base, nnz * sizeof *c->indices);
+        memcpy(c->data, a->data + base, nnz * sizeof *c->data);
+    } else {
+        for (size_t i = 0; i < n; i++) memcpy(dst->x + i * dst->ld, src->x + i * src->ld, src->n_cols * sizeof *dst->x);
+    }
+    if (dst->y && src->y) memcpy(dst->y, src->y, n * sizeof *dst->y);
+    if (dst->w && src->w) memcpy(dst->w, src->w, n * sizeof *dst->w);
+    dst->n_rows = n;
+    dst->first_row = src->first_row;
+    return SF_OK;
+}
+
 void sf_block_free(sf_block *b)
 {
     if (!b) return;
+    csr_free(b->csr);
     free(b->x);
     free(b->y);
     free(b->w);

@@ -1753,16 +1753,30 @@ static sf_status check_fitted(const sf_sgd *s, const double *x, size_t n, size_t
     return SF_OK;
 }
 
-/* X @ coef_.T + intercept_ (LinearClassifierMixin.decision_function), one row
- * at a time in feature order. */
-static void decision_rows(const sf_sgd *s, const double *x, size_t n, size_t ld, double *out, size_t out_ld)
+/* Rows to predict: dense (x, ld) or CSR (data, indices, indptr). */
+typedef struct pred_in {
+    const double *x;
+    size_t ld;
+    const double *data;
+    const uint32_t *indices;
+    const size_t *indptr;
+} pred_in;
+
+/* X @ coef_.T + intercept_ (LinearClassifierMixin.decision_function) for rows
+ * [a, a + m), one row at a time: dense rows in feature order; CSR rows in stored
+ * order from 0, as scipy's csr_matvec(s) accumulates safe_sparse_dot. */
+static void decide(const sf_sgd *s, const pred_in *in, size_t a, size_t m, double *out, size_t out_ld)
 {
-    for (size_t i = 0; i < n; i++) {
-        const double *xi = x + i * ld;
+    for (size_t i = 0; i < m; i++) {
         for (size_t k = 0; k < s->n_vec; k++) {
             const double *c = s->coef + k * s->p;
             double d = 0.0;
-            for (size_t j = 0; j < s->p; j++) d += xi[j] * c[j];
+            if (in->x) {
+                const double *xi = in->x + (a + i) * in->ld;
+                for (size_t j = 0; j < s->p; j++) d += xi[j] * c[j];
+            } else {
+                for (size_t e = in->indptr[a + i]; e < in->indptr[a + i + 1]; e++) d += in->data[e] * c[in->indices[e]];
+            }
             out[i * out_ld + k] = d + s->intercept[k];
         }
     }
@@ -1772,7 +1786,8 @@ sf_status sf_sgd_decision_function(const sf_sgd *s, const double *x, size_t n, s
                                    double *out, size_t out_ld, sf_error *err)
 {
     SF_TRY(check_fitted(s, x, n, p, ld, out, out_ld, sf_sgd_n_decision(s), err));
-    decision_rows(s, x, n, ld, out, out_ld);
+    pred_in in = {.x = x, .ld = ld};
+    decide(s, &in, 0, n, out, out_ld);
     return SF_OK;
 }
 
@@ -1789,20 +1804,27 @@ static double label_of(const sf_sgd *s, const double *d)
     return s->classes[best];
 }
 
-sf_status sf_sgd_predict(const sf_sgd *s, const double *x, size_t n, size_t p, size_t ld, double *out,
-                         size_t out_ld, sf_error *err)
+static sf_status predict_rows(const sf_sgd *s, const pred_in *in, size_t n, double *out, size_t out_ld,
+                              sf_error *err)
 {
-    SF_TRY(check_fitted(s, x, n, p, ld, out, out_ld, 1, err));
     size_t K = s->n_vec;
     double *d = malloc(PRED_BLOCK * K * sizeof *d);
     if (!d) return sfi_nomem(err);
     for (size_t a = 0; a < n; a += PRED_BLOCK) {
         size_t m = n - a < PRED_BLOCK ? n - a : PRED_BLOCK;
-        decision_rows(s, x + a * ld, m, ld, d, K);
+        decide(s, in, a, m, d, K);
         for (size_t i = 0; i < m; i++) out[(a + i) * out_ld] = label_of(s, d + i * K);
     }
     free(d);
     return SF_OK;
+}
+
+sf_status sf_sgd_predict(const sf_sgd *s, const double *x, size_t n, size_t p, size_t ld, double *out,
+                         size_t out_ld, sf_error *err)
+{
+    SF_TRY(check_fitted(s, x, n, p, ld, out, out_ld, 1, err));
+    pred_in in = {.x = x, .ld = ld};
+    return predict_rows(s, &in, n, out, out_ld, err);
 }
 
 /* SGDClassifier.predict_proba: _predict_proba_lr for log_loss (expit, then OvR
@@ -1837,25 +1859,83 @@ static void proba_row(const sf_sgd *s, const double *d, double *o)
     for (size_t k = 0; k < K; k++) o[k] /= sum;
 }
 
-sf_status sf_sgd_predict_proba(const sf_sgd *s, const double *x, size_t n, size_t p, size_t ld,
-                               double *out, size_t out_ld, sf_error *err)
+static sf_status proba_supported(const sf_sgd *s, sf_error *err)
 {
     if (s && (s->params.kind != SF_SGD_CLASSIFIER ||
               (s->params.loss != SF_SGD_LOSS_LOG_LOSS && s->params.loss != SF_SGD_LOSS_MODIFIED_HUBER)))
         return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL,
                         "probability estimates are only available for sgd_classifier with loss "
                         "log_loss or modified_huber");
-    SF_TRY(check_fitted(s, x, n, p, ld, out, out_ld, s->n_classes, err));
+    return SF_OK;
+}
+
+static sf_status proba_rows(const sf_sgd *s, const pred_in *in, size_t n, double *out, size_t out_ld,
+                            sf_error *err)
+{
     size_t K = s->n_vec;
     double *d = malloc(PRED_BLOCK * K * sizeof *d);
     if (!d) return sfi_nomem(err);
     for (size_t a = 0; a < n; a += PRED_BLOCK) {
         size_t m = n - a < PRED_BLOCK ? n - a : PRED_BLOCK;
-        decision_rows(s, x + a * ld, m, ld, d, K);
+        decide(s, in, a, m, d, K);
         for (size_t i = 0; i < m; i++) proba_row(s, d + i * K, out + (a + i) * out_ld);
     }
     free(d);
     return SF_OK;
+}
+
+sf_status sf_sgd_predict_proba(const sf_sgd *s, const double *x, size_t n, size_t p, size_t ld,
+                               double *out, size_t out_ld, sf_error *err)
+{
+    SF_TRY(proba_supported(s, err));
+    SF_TRY(check_fitted(s, x, n, p, ld, out, out_ld, s->n_classes, err));
+    pred_in in = {.x = x, .ld = ld};
+    return proba_rows(s, &in, n, out, out_ld, err);
+}
+
+/* ---- the same on CSR rows ---- */
+
+static sf_status check_fitted_csr(const sf_sgd *s, const double *data, const uint32_t *indices,
+                                  const size_t *indptr, size_t n, size_t p, const double *out, size_t out_ld,
+                                  size_t width, sf_error *err)
+{
+    if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sgd: NULL model");
+    if (!s->p) return sfi_fail(err, SF_ERR_STATE, NULL, "sgd: not fitted");
+    if (p != s->p)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "sgd: X has %zu features, but the model expects %zu", p, s->p);
+    SF_TRY(check_csr(data, indices, indptr, n, p, err));
+    if (n > 0 && !out) return sfi_fail(err, SF_ERR_ARG, NULL, "sgd: NULL output");
+    if (out_ld < width) return sfi_fail(err, SF_ERR_SHAPE, NULL, "sgd: output stride %zu < %zu", out_ld, width);
+    ensure_exposed(s);
+    return SF_OK;
+}
+
+sf_status sf_sgd_decision_function_csr(const sf_sgd *s, const double *data, const uint32_t *indices,
+                                       const size_t *indptr, size_t n, size_t p, double *out, size_t out_ld,
+                                       sf_error *err)
+{
+    SF_TRY(check_fitted_csr(s, data, indices, indptr, n, p, out, out_ld, sf_sgd_n_decision(s), err));
+    pred_in in = {.data = data, .indices = indices, .indptr = indptr};
+    decide(s, &in, 0, n, out, out_ld);
+    return SF_OK;
+}
+
+sf_status sf_sgd_predict_csr(const sf_sgd *s, const double *data, const uint32_t *indices, const size_t *indptr,
+                             size_t n, size_t p, double *out, size_t out_ld, sf_error *err)
+{
+    SF_TRY(check_fitted_csr(s, data, indices, indptr, n, p, out, out_ld, 1, err));
+    pred_in in = {.data = data, .indices = indices, .indptr = indptr};
+    return predict_rows(s, &in, n, out, out_ld, err);
+}
+
+sf_status sf_sgd_predict_proba_csr(const sf_sgd *s, const double *data, const uint32_t *indices,
+                                   const size_t *indptr, size_t n, size_t p, double *out, size_t out_ld,
+                                   sf_error *err)
+{
+    SF_TRY(proba_supported(s, err));
+    SF_TRY(check_fitted_csr(s, data, indices, indptr, n, p, out, out_ld, s ? s->n_classes : 0, err));
+    pred_in in = {.data = data, .indices = indices, .indptr = indptr};
+    return proba_rows(s, &in, n, out, out_ld, err);
 }
 
 sf_status sf_sgd_score(const sf_sgd *s, const double *x, size_t n, size_t p, size_t ld, const double *y,

@@ -2,10 +2,15 @@
  * to the kind (CSV or HDF5, or several files: io/multi_source.c) through
  * sf_source_ops. */
 #define _GNU_SOURCE
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "io/source_impl.h"
+
+/* n_features and zero_based took 12 of the 32 reserved bytes: the size stays */
+_Static_assert(sizeof(sf_source_options) == offsetof(sf_source_options, n_features) + 32,
+               "sf_source_options changed size");
 
 void sf_source_options_init(sf_source_options *o)
 {
@@ -150,6 +155,12 @@ sf_status sfi_source_open_file(sf_source **out, const char *file, const char *da
     *out = NULL;
     if (!dataset && (has_suffix(file, ".h5") || has_suffix(file, ".hdf5") || has_suffix(file, ".hdf")))
         dataset = "/";
+    if (!dataset && sfi_is_svmlight_name(file)) {
+        if (like)
+            return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "%s: several svmlight files are not read as one source",
+                            file);
+        return sfi_svmlight_open(out, file, opt, err);
+    }
     if (!dataset) return sfi_csv_open(out, file, opt, like, err);
     SF_TRY(sfi_hdf5_open(out, file, dataset, opt, err));
     if (!like) return SF_OK;
@@ -186,6 +197,8 @@ sf_status sf_source_open(sf_source **out, const char *spec, const sf_source_opti
     free(file);
     return st;
 }
+
+size_t sf_source_n_sparse_features(const sf_source *src) { return src ? src->sparse_n_features : 0; }
 
 void sf_source_close(sf_source *src)
 {

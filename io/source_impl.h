@@ -32,6 +32,7 @@ struct sf_source {
     uint64_t bytes_read;   /* kept up to date by the kind */
     uint64_t size;         /* total bytes when known, else 0 */
     bool failed;           /* sticky: an error was returned by next() */
+    size_t sparse_n_features; /* CSR features of every chunk (svmlight), or 0: dense */
 };
 
 /* Allocates a source header with n_cols columns (names copied, types set to
@@ -78,6 +79,13 @@ SFI_FUNC sf_status sfi_multi_open(sf_source **out, const char *pattern, const ch
 SFI_FUNC sf_status sfi_source_open_file(sf_source **out, const char *file, const char *dataset,
                                         const sf_source_options *opt, const sf_source *like,
                                         sf_error *err);
+/* svmlight / libsvm text (io/svmlight_source.c): a sparse source. */
+SFI_FUNC bool sfi_is_svmlight_name(const char *path);
+/* The distinct non-NaN labels of the whole file, sorted, when a scan at open saw
+ * them all (borrowed: valid while src is open); else false. */
+SFI_FUNC bool sfi_source_known_labels(const sf_source *src, const double **labels, size_t *n);
+SFI_FUNC sf_status sfi_svmlight_open(sf_source **out, const char *path, const sf_source_options *opt,
+                                     sf_error *err);
 SFI_FUNC sf_status sfi_hdf5_open(sf_source **out, const char *file, const char *dataset,
                                  const sf_source_options *opt, sf_error *err);
 

@@ -149,6 +149,15 @@ sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_opti
 {
     sf_where w;
     sfi_where_init(&w, sf_source_name(src));
+    bool fitted_cols = names || n_names;
+    if (fitted_cols && pl->sparse != (sf_source_n_sparse_features(src) > 0))
+        return sfi_fail(err, SF_ERR_ARG, &w, pl->sparse ? "this model was fitted on sparse (svmlight) data"
+                                                        : "this model was fitted on columns, not on sparse (svmlight) data");
+    if (sf_source_n_sparse_features(src)) {
+        if (target && *target && strcmp(target, "y") != 0)
+            return sfi_fail(err, SF_ERR_ARG, &w, "the target of svmlight data is its label: drop --target");
+        return sfi_sparse_plan(pl, src, o, fitted_cols ? n_names : 0, pn, err);
+    }
     size_t nc = sf_source_n_columns(src);
     memset(pn, 0, sizeof *pn);
     pn->target = pn->weight = -1;
@@ -210,6 +219,13 @@ sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf_fit_opti
 static sf_status remember_columns(sf_pipeline *pl, const sf_source *src, const sfi_plan *pn, const char *target,
                                   sf_error *err)
 {
+    if (pn->sparse) {
+        /* CSR columns have no names; the model keeps their number */
+        pl->sparse = true;
+        pl->n_features = pn->p;
+        pl->target = strdup("y");
+        return pl->target ? SF_OK : sfi_nomem(err);
+    }
     pl->features = calloc(pn->p, sizeof *pl->features);
     if (!pl->features) return sfi_nomem(err);
     pl->n_features = pn->p;
@@ -321,6 +337,7 @@ static sf_status discover(const sfi_plan *pn, const sf_table *t, classset *c, sf
 sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf_table *t, sf_block *b,
                                 uint64_t *dropped, const char *source, sf_error *err)
 {
+    if (pn->sparse) return sfi_sparse_rows(pn, t, true, b, NULL, dropped, source, err);
     if (pn->design) {
         size_t n = 0, *rows = NULL;
         if (pn->weight >= 0 && !(rows = malloc((t->n_rows ? t->n_rows : 1) * sizeof *rows))) return sfi_nomem(err);
@@ -414,6 +431,22 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
 {
     sf_pipeline *pl = job->pl;
     sf_block view = *b;
+    if (b->csr) {
+        /* the stages before rewrite the values; the structure is the block's */
+        double *scratch = NULL;
+        size_t cap = 0;
+        sf_csr xs;
+        sf_status st = sfi_run_stages_csr(pl, job->stage, b->csr, b->n_rows, &scratch, &cap, &xs, err);
+        view.csr = &xs;
+        if (st == SF_OK) st = learn(job, seg, state, &view, err);
+        free(scratch);
+        if (st != SF_OK && err && err->where.source[0] == '\0') {
+            sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, pl->ops[job->stage]->kind);
+            sfi_strlcpy(err->where.source, source, sizeof err->where.source);
+            err->where.row = 0;
+        }
+        return st;
+    }
     const double *x;
     size_t p, ld;
     SF_TRY(sfi_run_stages(pl, job->stage, b->x, b->n_rows, b->n_cols, b->ld, buf1, buf2, job->max_width, &x, &p,
@@ -445,9 +478,10 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
     sf_block *b = NULL;
     double *buf1 = NULL, *buf2 = NULL;
     if (!job->whole && !cached) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
-    st = sf_block_new(&b, pn->chunk_rows, pn->p, pn->target >= 0, pn->weight >= 0, err);
-    /* stages before the learning one write into buf1 and buf2 by turns */
-    if (st == SF_OK && learning && job->stage > 0) {
+    st = sfi_plan_block(pn, pn->p, &b, err);
+    /* stages before the learning one write into buf1 and buf2 by turns (CSR rows:
+     * into a scratch of their values, in learn_block) */
+    if (st == SF_OK && learning && job->stage > 0 && !pn->sparse) {
         buf1 = malloc(pn->chunk_rows * job->max_width * sizeof *buf1);
         if (job->stage > 1) buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
         if (!buf1 || (job->stage > 1 && !buf2)) st = sfi_nomem(err);
@@ -586,14 +620,20 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
     }
     if (!it) {
         it = calloc(1, sizeof *it);
-        if (!it || sf_block_new(&it->b, job->pn->chunk_rows, o->width, job->pn->target >= 0,
-                                job->pn->weight >= 0, err) != SF_OK) {
+        if (!it || sfi_plan_block(job->pn, o->width, &it->b, err) != SF_OK) {
             free(it);
             return sfi_nomem(err);
         }
     }
     sf_block *d = it->b;
-    for (size_t i = 0; i < b->n_rows; i++) memcpy(d->x + i * d->ld, b->x + i * b->ld, b->n_cols * sizeof *d->x);
+    if (b->csr && sf_block_copy(d, b, err) != SF_OK) {
+        pthread_mutex_lock(&o->mu);
+        it->next = o->spare;
+        o->spare = it;
+        pthread_mutex_unlock(&o->mu);
+        return SF_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < b->n_rows && !b->csr; i++) memcpy(d->x + i * d->ld, b->x + i * b->ld, b->n_cols * sizeof *d->x);
     if (b->y) memcpy(d->y, b->y, b->n_rows * sizeof *d->y);
     if (b->w) memcpy(d->w, b->w, b->n_rows * sizeof *d->w);
     d->n_rows = b->n_rows;
@@ -798,7 +838,13 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
     /* the cache is read by segment (in order on a one-worker pool); else an
      * in-order pass without read-ahead, and standard input, read the source itself
      * (segment by segment when the stage has an order of its own) */
-    job.whole = !cached && (r->stdin_like || (!merged && !ahead && !job.order));
+    /* CSR rows on one worker: the segments in order, one after another, so the
+     * chunks are cut where read-ahead cuts them and a stage whose statistics
+     * depend on the chunking (the scaler, in order on sparse rows) is the same
+     * for any thread count. A one-worker pool runs the tasks in order. */
+    bool by_segment = !merged && r->pn->sparse && !r->stdin_like && r->n_seg > 1 && !ahead &&
+                      sf_pool_size(r->pool) == 1;
+    job.whole = !cached && (r->stdin_like || (!merged && !ahead && !by_segment && !job.order));
     if (job.whole) {
         n_seg = 1;
         if (r->consumed) {
@@ -952,7 +998,7 @@ static sf_status fit_stage(run *r, size_t k, sf_error *err)
     sf_pipeline *pl = r->pl;
     const sfi_stage_ops *ops = pl->ops[k];
     void *st = pl->states[k];
-    if (ops->set_names) {
+    if (ops->set_names && !pl->sparse) {
         char **names = NULL;
         SF_TRY(stage_names(pl, k, &names, err));
         sf_status s2 = ops->set_names(st, (const char *const *)names, pl->width_in[k], err);
@@ -967,6 +1013,10 @@ static sf_status fit_stage(run *r, size_t k, sf_error *err)
         r->prog.now.pass = pass;
         if (ops->begin_pass) SF_TRY(ops->begin_pass(st, pass, err));
         bool merged = ops->pass_mergeable ? ops->pass_mergeable(st, pass) : ops->mergeable;
+        /* on CSR rows a partial state per segment is as wide as the data's features
+         * (a million, say): learn in order instead, on one state (memory bounded,
+         * and the same for any thread count) */
+        if (r->pn->sparse) merged = false;
         SF_TRY(run_pass(r, k, pass, merged, err));
         bool again = false;
         if (ops->end_pass) SF_TRY(ops->end_pass(st, pass, &again, err));
@@ -1089,6 +1139,14 @@ static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *
         bool given = false;
         if (pn->target < 0) st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a target column", last->kind);
         if (st == SF_OK) st = spec_classes(pl, pn, &r.classes, &given, err);
+        /* svmlight: the scan at open saw every label (a pass saved) */
+        const double *known;
+        size_t n_known;
+        if (st == SF_OK && !given && pn->sparse && sfi_source_known_labels(src, &known, &n_known) && n_known) {
+            for (size_t i = 0; i < n_known && st == SF_OK; i++)
+                st = classset_add_value(&r.classes, known[i], pn->target_name, err);
+            given = true;
+        }
         r.want_classes = !given;
         /* a classifier that learns first needs its classes before its first row:
          * the one pass spent on bookkeeping (name them with classes=[…] to save it) */
@@ -1232,7 +1290,11 @@ sf_status sf_pipeline_fit(sf_pipeline *pl, sf_source *src, const sf_fit_options 
     sf_pool *pool = NULL;
     const sfi_stage_ops *last = pl->ops[pl->n_stages - 1];
     sf_status st = SF_OK;
-    if (last->estimator && !last->unsupervised && !o.target && !o.formula)
+    bool sparse = sf_source_n_sparse_features(src) > 0; /* svmlight: the target is the label */
+    if (sparse && o.formula)
+        st = sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "%s: a formula cannot be used on sparse (svmlight) data",
+                      sf_source_name(src));
+    if (st == SF_OK && last->estimator && !last->unsupervised && !o.target && !o.formula && !sparse)
         st = sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a target column (--target, or a formula)", last->kind);
     if (st == SF_OK && o.formula && (o.target || o.columns))
         st = sfi_fail(err, SF_ERR_ARG, NULL, "with a formula the target and the features come from it: "
@@ -1251,6 +1313,7 @@ sf_status sf_pipeline_fit(sf_pipeline *pl, sf_source *src, const sf_fit_options 
             pl->states[k] = fresh;
         }
     }
+    if (st == SF_OK && pn.sparse) st = sfi_sparse_check(pl, sf_source_name(src), err);
     if (st == SF_OK) st = fit_all(pl, src, &o, &pn, pool, err);
     sf_pool_free(pool);
     free(pn.cols);
@@ -1270,6 +1333,7 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
     run r;
     const char *target = *pl->target ? pl->target : NULL;
     sf_status st = sfi_make_plan(pl, src, &o, target, pl->features, pl->n_features, &pn, err);
+    if (st == SF_OK && pn.sparse) st = sfi_sparse_check(pl, sf_source_name(src), err);
     if (st == SF_OK && pn.target_labels != (pl->class_labels != NULL))
         st = sfi_fail(err, SF_ERR_ARG, NULL, "target \"%s\" was %s when the model was fitted", target,
                       pl->class_labels ? "categorical" : "numeric");

@@ -41,7 +41,9 @@ static sf_status write_model(const sf_pipeline *pl, const char *tmp, const sfi_h
     if (st == SF_OK) st = sfi_h5_attr_write_i64(c, f, "rows_seen", (int64_t)pl->rows_seen);
     if (st == SF_OK) st = sfi_h5_attr_write_i64(c, f, "rows_dropped", (int64_t)pl->rows_dropped);
     if (st == SF_OK) st = sfi_h5_attr_write_str(c, f, "pipeline", pl->spec_text ? pl->spec_text : "");
-    if (st == SF_OK)
+    /* a sparse model's CSR features have no names: their number instead */
+    if (st == SF_OK && pl->sparse) st = sfi_h5_attr_write_i64(c, f, "sparse_n_features", (int64_t)pl->n_features);
+    if (st == SF_OK && !pl->sparse)
         st = sfi_h5_write_strings(c, f, "columns", (const char *const *)pl->features, pl->n_features);
     if (st == SF_OK && pl->n_classes) st = sfi_h5_write_vec(c, f, "classes", pl->classes, pl->n_classes);
     if (st == SF_OK && pl->class_labels)
@@ -161,6 +163,7 @@ static sf_status read_classes(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
 static sf_status read_design(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
 {
     if (!has_link(f, "design")) return SF_OK;
+    if (pl->sparse) return refuse(c, "a sparse model with a design");
     hid_t g = -1;
     H5E_BEGIN_TRY { g = H5Gopen2(f, "design", H5P_DEFAULT); } H5E_END_TRY;
     if (g < 0) return refuse(c, "unreadable design group");
@@ -196,13 +199,23 @@ static sf_status read_model(sf_pipeline *pl, hid_t f, const sfi_h5ctx *c)
     SF_TRY(sfi_h5_attr_read_i64(c, f, "rows_dropped", &dropped));
     if (n_stages < 1 || n_stages > 1000) return refuse(c, "bad n_stages");
     SF_TRY(sfi_h5_attr_read_str(c, f, "target", &pl->target));
-    SF_TRY(sfi_h5_read_strings(c, f, "columns", &pl->features, &pl->n_features));
+    htri_t sparse = -1;
+    H5E_BEGIN_TRY { sparse = H5Aexists(f, "sparse_n_features"); } H5E_END_TRY;
+    if (sparse > 0) {
+        int64_t nf;
+        SF_TRY(sfi_h5_attr_read_i64(c, f, "sparse_n_features", &nf));
+        if (nf < 1 || nf > INT32_MAX + 1LL) return refuse(c, "bad sparse_n_features");
+        pl->sparse = true;
+        pl->n_features = (size_t)nf;
+    } else {
+        SF_TRY(sfi_h5_read_strings(c, f, "columns", &pl->features, &pl->n_features));
+    }
     if (pl->n_features == 0) return refuse(c, "no feature columns");
     SF_TRY(read_spec(pl, f, c));
     SF_TRY(read_classes(pl, f, c));
     SF_TRY(read_design(pl, f, c));
     if (seen < 0 || dropped < 0 || dropped > seen) return refuse(c, "bad rows_seen / rows_dropped");
-    for (size_t j = 0; j < pl->n_features; j++)
+    for (size_t j = 0; pl->features && j < pl->n_features; j++)
         for (size_t i = 0; i < j; i++)
             if (strcmp(pl->features[i], pl->features[j]) == 0) return refuse(c, "a feature column named twice");
     pl->rows_seen = (uint64_t)seen;

@@ -14,7 +14,7 @@
 
 void sfi_pipeline_forget_columns(sf_pipeline *pl)
 {
-    for (size_t j = 0; j < pl->n_features; j++) free(pl->features[j]);
+    for (size_t j = 0; pl->features && j < pl->n_features; j++) free(pl->features[j]);
     free(pl->features);
     free(pl->target);
     for (size_t i = 0; pl->class_labels && i < pl->n_classes; i++) free(pl->class_labels[i]);
@@ -25,6 +25,7 @@ void sfi_pipeline_forget_columns(sf_pipeline *pl)
     pl->class_labels = NULL;
     pl->classes = NULL;
     pl->n_features = pl->n_classes = 0;
+    pl->sparse = false;
     pl->rows_seen = pl->rows_dropped = 0;
     sf_design_free(pl->design);
     pl->design = NULL;
@@ -96,7 +97,7 @@ const char *sf_pipeline_stage_kind(const sf_pipeline *pl, size_t i)
 size_t sf_pipeline_n_features(const sf_pipeline *pl) { return pl ? pl->n_features : 0; }
 const char *sf_pipeline_feature_name(const sf_pipeline *pl, size_t i)
 {
-    return pl && i < pl->n_features ? pl->features[i] : NULL;
+    return pl && pl->features && i < pl->n_features ? pl->features[i] : NULL;
 }
 const char *sf_pipeline_target(const sf_pipeline *pl) { return pl && pl->target ? pl->target : ""; }
 uint64_t sf_pipeline_rows_seen(const sf_pipeline *pl) { return pl ? pl->rows_seen : 0; }
@@ -232,12 +233,19 @@ sf_status sf_pipeline_to_json(const sf_pipeline *pl, char **json_out, sf_error *
     if (!pl || !json_out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_to_json: NULL argument");
     *json_out = NULL;
     sfi_buf b = {0};
-    sfi_buf_printf(&b, "{\"format\": \"streamfit-model\", \"version\": 1, \"columns\": [");
-    for (size_t j = 0; j < pl->n_features; j++) {
-        if (j) sfi_buf_printf(&b, ", ");
-        sfi_buf_json_string(&b, pl->features[j], strlen(pl->features[j]));
+    sfi_buf_printf(&b, "{\"format\": \"streamfit-model\", \"version\": 1, \"columns\": ");
+    if (pl->sparse) {
+        /* CSR features have no names: their number instead */
+        sfi_buf_printf(&b, "null, \"sparse\": true, \"n_features\": %zu", pl->n_features);
+    } else {
+        sfi_buf_printf(&b, "[");
+        for (size_t j = 0; j < pl->n_features; j++) {
+            if (j) sfi_buf_printf(&b, ", ");
+            sfi_buf_json_string(&b, pl->features[j], strlen(pl->features[j]));
+        }
+        sfi_buf_printf(&b, "]");
     }
-    sfi_buf_printf(&b, "], \"target\": ");
+    sfi_buf_printf(&b, ", \"target\": ");
     const char *t = sf_pipeline_target(pl);
     if (*t) sfi_buf_json_string(&b, t, strlen(t));
     else sfi_buf_printf(&b, "null");

@@ -26,6 +26,8 @@ struct sf_pipeline {
     double *classes;
     char **class_labels;
     size_t n_classes;
+    bool sparse;            /* fitted on CSR rows (svmlight): features is NULL,
+                             * n_features is the CSR width */
 };
 
 /* Runs x (n x p, stride ld) through stages [0, upto) into *out (buf1/buf2, n x buf_ld
@@ -44,6 +46,7 @@ typedef struct sfi_plan {
     const char *target_name;
     size_t chunk_rows;
     const sf_design *design;  /* builds the rows (features, y) when set; cols unused */
+    bool sparse;           /* CSR features (p of them) and the label column as target */
 } sfi_plan;
 
 /* Resolves target, weight and features of src. With pl->design (finished and
@@ -71,5 +74,30 @@ SFI_FUNC bool sfi_source_read_once(sf_source *src);
 
 /* Frees what the fit learned about columns and classes (not the stages). */
 SFI_FUNC void sfi_pipeline_forget_columns(sf_pipeline *pl);
+
+/* ---- sparse input (pipeline/sparse.c) ---- */
+
+/* Every stage takes CSR input (its use_sparse hook, called on the current states),
+ * else SF_ERR_UNSUPPORTED naming the stage, before any pass. */
+SFI_FUNC sf_status sfi_sparse_check(sf_pipeline *pl, const char *source, sf_error *err);
+/* The plan of a sparse source: the label column as target, p = n_model (the fitted
+ * model's width) or the source's CSR width. Formula, --columns, --weight and
+ * --cache are refused. Caller frees pn->cols. */
+SFI_FUNC sf_status sfi_sparse_plan(const sf_pipeline *pl, const sf_source *src, const sf_fit_options *o,
+                                   size_t n_model, sfi_plan *pn, sf_error *err);
+/* Copies t's CSR rows into b (with their labels into b->y); with need_y, rows with
+ * a missing label are dropped and counted, and missing[i] (if not NULL) flags
+ * them. An index >= pn->p is SF_ERR_SHAPE naming the row's line. */
+SFI_FUNC sf_status sfi_sparse_rows(const sfi_plan *pn, const sf_table *t, bool need_y, sf_block *b,
+                                   uint8_t *missing, uint64_t *dropped, const char *source, sf_error *err);
+/* Runs n CSR rows x (indptr[0] = 0) through stages [0, upto): *out shares x's
+ * structure, its values in *scratch (grown to *cap; the caller frees it). */
+SFI_FUNC sf_status sfi_run_stages_csr(const sf_pipeline *pl, size_t upto, const sf_csr *x, size_t n,
+                                      double **scratch, size_t *cap, sf_csr *out, sf_error *err);
+/* The pipeline's output `what` on n CSR rows. */
+SFI_FUNC sf_status sfi_predict_csr(const sf_pipeline *pl, sfi_output what, const sf_csr *x, size_t n, double *out,
+                                   size_t out_ld, sf_error *err);
+/* A block for pn's rows: CSR for a sparse plan, else dense of width columns. */
+SFI_FUNC sf_status sfi_plan_block(const sfi_plan *pn, size_t width, sf_block **out, sf_error *err);
 
 #endif

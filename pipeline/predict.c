@@ -79,6 +79,25 @@ static void outbuf_free(outbuf *o)
     memset(o, 0, sizeof *o);
 }
 
+/* The CSR rows of t (a sparse source), predicted into o. */
+static sf_status predict_csr_table(predict_job *job, const sf_table *t, outbuf *o, sf_error *err)
+{
+    const sf_pipeline *pl = job->pl;
+    size_t q = job->q;
+    SF_TRY(outbuf_reserve(o, t->n_rows, q, err));
+    sfi_plan pn = {.sparse = true, .p = pl->n_features, .target = 0, .weight = -1, .chunk_rows = t->n_rows};
+    sf_block *b = NULL;
+    uint64_t none = 0;
+    sf_status st = sfi_plan_block(&pn, pn.p, &b, err);
+    if (st == SF_OK) st = sfi_sparse_rows(&pn, t, false, b, NULL, &none, sf_source_name(job->src), err);
+    if (st == SF_OK) st = sfi_predict_csr(pl, (sfi_output)job->what, b->csr, b->n_rows, o->v + o->n * q, q, err);
+    sf_block_free(b);
+    if (st != SF_OK) return st;
+    memset(o->missing + o->n, 0, t->n_rows);
+    o->n += t->n_rows;
+    return SF_OK;
+}
+
 /* Predicts the rows of t and appends them to o. x is a scratch n x p buffer. */
 static sf_status predict_table(predict_job *job, const sf_table *t, double **x, size_t *x_cap, outbuf *o,
                                uint64_t *unpredictable, sf_error *err)
@@ -94,6 +113,7 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
         o->n += st == SF_OK ? n : 0;
         return st;
     }
+    if (t->csr) return predict_csr_table(job, t, o, err);
     size_t p = job->pl->n_features, q = job->q;
     if (*x_cap < t->n_rows) {
         double *nx = realloc(*x, t->n_rows * p * sizeof *nx);
@@ -364,7 +384,17 @@ sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_sink *si
     size_t *cols = calloc(pl->n_features, sizeof *cols);
     if (!cols) return sfi_nomem(err);
     job.cols = cols;
-    sf_status st = pl->design ? SF_OK : find_columns(&job, cols, err);
+    sf_status st = SF_OK;
+    /* sparse (svmlight) data for a model fitted on it, and only then */
+    sf_where w;
+    sfi_where_init(&w, sf_source_name(src));
+    bool sparse = sf_source_n_sparse_features(src) > 0;
+    if (sparse != pl->sparse)
+        st = sfi_fail(err, SF_ERR_ARG, &w, pl->sparse ? "this model was fitted on sparse (svmlight) data"
+                                                      : "this model was fitted on columns, not on sparse (svmlight) data");
+    if (st == SF_OK && sparse && !pl->ops[pl->n_stages - 1]->output_csr)
+        st = sfi_fail(err, SF_ERR_UNSUPPORTED, &w, "predict on sparse data needs an estimator last");
+    if (st == SF_OK && !pl->design && !sparse) st = find_columns(&job, cols, err);
     if (st == SF_OK) st = output_names(&job, err);
     if (st == SF_OK) st = make_labels(&job, err);
     if (st == SF_OK) st = run_job(&job, o.threads, err);

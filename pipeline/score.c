@@ -85,9 +85,14 @@ static sf_status score_block(const score_job *job, const sf_block *b, double *pr
         free(d);
         return st;
     }
-    SF_TRY(sf_pipeline_predict_as(pl, SF_OUTPUT_PREDICT, b->x, n, p, b->ld, pred, 1, err));
-    if (job->n_proba)
-        SF_TRY(sf_pipeline_predict_as(pl, SF_OUTPUT_PROBA, b->x, n, p, b->ld, proba, job->n_proba, err));
+    if (b->csr) {
+        SF_TRY(sfi_predict_csr(pl, SFI_OUT_DEFAULT, b->csr, n, pred, 1, err));
+        if (job->n_proba) SF_TRY(sfi_predict_csr(pl, SFI_OUT_PROBA, b->csr, n, proba, job->n_proba, err));
+    } else {
+        SF_TRY(sf_pipeline_predict_as(pl, SF_OUTPUT_PREDICT, b->x, n, p, b->ld, pred, 1, err));
+        if (job->n_proba)
+            SF_TRY(sf_pipeline_predict_as(pl, SF_OUTPUT_PROBA, b->x, n, p, b->ld, proba, job->n_proba, err));
+    }
     for (size_t i = 0; i < n; i++) {
         double y = b->y[i];
         acc one = {.n = 1, .mean = y};
@@ -125,7 +130,7 @@ static sf_status score_segment(void *ctx, size_t seg, size_t worker, sf_error *e
     double *pred = malloc(pn->chunk_rows * sizeof *pred);
     double *proba = job->n_proba ? malloc(pn->chunk_rows * job->n_proba * sizeof *proba) : NULL;
     sf_status st = (!pred || (job->n_proba && !proba)) ? sfi_nomem(err) : SF_OK;
-    if (st == SF_OK) st = sf_block_new(&b, pn->chunk_rows, pn->p, pn->target >= 0, pn->weight >= 0, err);
+    if (st == SF_OK) st = sfi_plan_block(pn, pn->p, &b, err);
     const sf_table *t;
     while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
         st = sfi_table_to_block(job->pl, pn, t, b, &job->dropped[seg], src->name, err);

@@ -103,6 +103,20 @@ typedef struct sfi_stage_ops {
      * only from partial_fit on the learning thread; results must not depend on
      * its size. [none] */
     void (*set_pool)(void *st, sf_pool *pool);
+
+    /* ---- sparse input: CSR blocks (b->csr set, b->x NULL) from a sparse source ---- */
+    /* Says the stage's input will be CSR blocks, in partial_fit and score; called
+     * on the fresh state before any pass. Fails naming the parameter that forbids
+     * it (the scaler's with_mean). NULL: the kind refuses sparse input, and the
+     * pipeline says so before any pass. */
+    sf_status (*use_sparse)(void *st, sf_error *err);
+    /* Transformers: the values of n CSR rows after the stage, whose structure is
+     * unchanged (scaling without centring), into out[e - x->indptr[0]]; out may
+     * be x->data + x->indptr[0]. Thread-safe like transform. */
+    sf_status (*transform_csr)(const void *st, const sf_csr *x, size_t n, double *out, sf_error *err);
+    /* Estimators: output_as on n CSR rows (SFI_OUT_DEFAULT: the prediction). */
+    sf_status (*output_csr)(const void *st, sfi_output what, const sf_csr *x, size_t n, double *out,
+                            size_t out_ld, sf_error *err);
 } sfi_stage_ops;
 
 /* Looks kind (or an alias) up; NULL if unknown. */

@@ -33,6 +33,9 @@ static void scaler_free(void *st) { sf_scaler_free(st); }
 
 static sf_status scaler_partial_fit(void *st, const sf_block *b, sf_error *err)
 {
+    if (b->csr)
+        return sf_scaler_partial_fit_csr(st, b->csr->data, b->csr->indices, b->csr->indptr, b->n_rows,
+                                         b->n_cols, b->w, err);
     return sf_scaler_partial_fit(st, b->x, b->n_rows, b->n_cols, b->ld, b->w, err);
 }
 
@@ -51,6 +54,20 @@ static sf_status scaler_transform(const void *st, const double *x, size_t n, siz
                                   double *out, size_t out_ld, sf_error *err)
 {
     return sf_scaler_transform(st, x, n, p, ld, out, out_ld, err);
+}
+
+/* sklearn's StandardScaler refuses to center sparse input */
+static sf_status scaler_use_sparse(void *st, sf_error *err)
+{
+    if (sf_scaler_get_params(st).with_mean)
+        return sfi_fail(err, SF_ERR_ARG, NULL, "standard_scaler cannot center sparse input: give it "
+                                               "with_mean=false (as sklearn)");
+    return SF_OK;
+}
+
+static sf_status scaler_transform_csr(const void *st, const sf_csr *x, size_t n, double *out, sf_error *err)
+{
+    return sf_scaler_transform_csr(st, x->data, x->indices, x->indptr, n, x->n_cols, out, err);
 }
 
 static void scaler_to_json(const void *st, sfi_buf *b)
@@ -152,4 +169,6 @@ const sfi_stage_ops sfi_scaler_stage = {
     .to_json = scaler_to_json,
     .save = scaler_save,
     .load = scaler_load,
+    .use_sparse = scaler_use_sparse,
+    .transform_csr = scaler_transform_csr,
 };

@@ -384,7 +384,21 @@ static sf_status stage_partial_fit(void *st, const sf_block *b, sf_error *err)
     sgd_stage *ss = st;
     if (!b->y) return sfi_fail(err, SF_ERR_ARG, NULL, "%s needs a target column",
                                sf_sgd_kind_name(sf_sgd_get_params(ss->m).kind));
+    if (b->csr)
+        return sf_sgd_partial_fit_csr(ss->m, b->csr->data, b->csr->indices, b->csr->indptr, b->n_rows, b->n_cols,
+                                      b->y, b->w, err);
     return sf_sgd_partial_fit(ss->m, b->x, b->n_rows, b->n_cols, b->ld, b->y, b->w, err);
+}
+
+/* CSR rows are learned as sklearn's partial_fit learns a CSR matrix; with
+ * shuffle the rows wait in a dense buffer, which CSR rows do not fill */
+static sf_status stage_use_sparse(void *st, sf_error *err)
+{
+    sgd_stage *ss = st;
+    if (sf_sgd_get_params(ss->m).shuffle)
+        return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "%s: shuffle=true is not available on sparse input",
+                        sf_sgd_kind_name(sf_sgd_get_params(ss->m).kind));
+    return SF_OK;
 }
 
 static sf_status stage_set_classes(void *st, const double *classes, size_t n, sf_error *err)
@@ -501,6 +515,23 @@ static sf_status stage_output_as(const void *st, sfi_output what, const double *
     }
 }
 
+static sf_status stage_output_csr(const void *st, sfi_output what, const sf_csr *x, size_t n, double *out,
+                                  size_t out_ld, sf_error *err)
+{
+    const sgd_stage *ss = st;
+    switch (what) {
+    case SFI_OUT_DEFAULT:
+        return sf_sgd_predict_csr(ss->m, x->data, x->indices, x->indptr, n, x->n_cols, out, out_ld, err);
+    case SFI_OUT_PROBA:
+        return sf_sgd_predict_proba_csr(ss->m, x->data, x->indices, x->indptr, n, x->n_cols, out, out_ld, err);
+    case SFI_OUT_DECISION:
+        return sf_sgd_decision_function_csr(ss->m, x->data, x->indices, x->indptr, n, x->n_cols, out, out_ld, err);
+    default:
+        return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "%s has no such output",
+                        sf_sgd_kind_name(sf_sgd_get_params(ss->m).kind));
+    }
+}
+
 /* Score pieces of a block, so blocks add up:
  * - classifiers: sum = Σ w·[predict == y], count = Σ w; accuracy = sum / count
  *   (sklearn's score, accuracy_score with sample weights);
@@ -516,7 +547,8 @@ static sf_status stage_score(const void *st, const sf_block *b, double *sum, dou
     if (b->n_rows == 0) return SF_OK;
     double *pred = malloc(b->n_rows * sizeof *pred);
     if (!pred) return sfi_nomem(err);
-    sf_status r = sf_sgd_predict(ss->m, b->x, b->n_rows, b->n_cols, b->ld, pred, 1, err);
+    sf_status r = b->csr ? stage_output_csr(st, SFI_OUT_DEFAULT, b->csr, b->n_rows, pred, 1, err)
+                         : sf_sgd_predict(ss->m, b->x, b->n_rows, b->n_cols, b->ld, pred, 1, err);
     bool cls = sf_sgd_is_classifier(ss->m);
     for (size_t i = 0; r == SF_OK && i < b->n_rows; i++) {
         double w = b->w ? b->w[i] : 1.0, e = b->y[i] - pred[i];
@@ -884,6 +916,8 @@ static sf_status load_kind(sf_sgd_kind kind, void **out, hid_t g, size_t n_in, c
         .segment_order = stage_segment_order,                                                 \
         .pass_losses = stage_pass_losses,                                                     \
         .set_pool = stage_set_pool,                                                           \
+        .use_sparse = stage_use_sparse,                                                       \
+        .output_csr = stage_output_csr,                                                       \
     };
 
 SGD_KIND(sgd_classifier, SF_SGD_CLASSIFIER, true, HELP_CLS)

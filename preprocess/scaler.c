@@ -219,6 +219,108 @@ sf_status sf_scaler_partial_fit(sf_scaler *s, const double *x, size_t n, size_t 
     return SF_OK;
 }
 
+/* ---- CSR rows (StandardScaler on a scipy.sparse CSR matrix, with_mean=False) ----
+ *
+ * A chunk's column j holds its stored entries and implicit zeros. Its summary is
+ * the same corrected two-pass as above with shift 0 (sparse data are centred near
+ * 0, and sklearn's sparse path, sparsefuncs_fast.pyx: _csr_mean_variance_axis0,
+ * uses none): T = Σw·x / n_j, c = Σw·(x-T) - Wz·T, M2 = Σw·(x-T)² + Wz·T² - c²/n_j
+ * over the stored non-NaN entries, with Wz the weight of the implicit zeros
+ * (n_j = the chunk's weight minus that of its NaN entries, sklearn's
+ * n_samples_seen_ per feature). The scratch's shift row holds Σw of the entries. */
+
+static sf_status check_csr_args(const sf_scaler *s, const double *data, const uint32_t *indices,
+                                const size_t *indptr, size_t n, size_t p, sf_error *err)
+{
+    if (s->params.with_mean)
+        return sfi_fail(err, SF_ERR_ARG, NULL, "scaler: cannot center sparse data: pass with_mean=false "
+                                               "(as sklearn's StandardScaler)");
+    if (!indptr || (n > 0 && indptr[n] > indptr[0] && (!data || !indices)))
+        return sfi_fail(err, SF_ERR_ARG, NULL, "scaler: NULL CSR array");
+    if (p == 0) return sfi_fail(err, SF_ERR_SHAPE, NULL, "scaler: no features");
+    if (s->p && p != s->p)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "scaler: fitted on %zu features, got %zu", s->p, p);
+    for (size_t i = 0; i < n; i++) {
+        if (indptr[i + 1] < indptr[i])
+            return sfi_fail(err, SF_ERR_ARG, NULL, "scaler: CSR row pointers decrease at row %zu", i + 1);
+        for (size_t e = indptr[i]; e < indptr[i + 1]; e++) {
+            sf_where where = {.row = i + 1, .field = (uint64_t)indices[e] + 1};
+            if (indices[e] >= p)
+                return sfi_fail(err, SF_ERR_SHAPE, &where, "scaler: CSR column %u is not below %zu features",
+                                indices[e], p);
+            if (isinf(data[e])) return sfi_fail(err, SF_ERR_ARG, &where, "input contains infinity");
+        }
+    }
+    return SF_OK;
+}
+
+sf_status sf_scaler_partial_fit_csr(sf_scaler *s, const double *data, const uint32_t *indices,
+                                    const size_t *indptr, size_t n, size_t p, const double *w, sf_error *err)
+{
+    if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_scaler_partial_fit_csr: NULL scaler");
+    SF_TRY(check_csr_args(s, data, indices, indptr, n, p, err));
+    double wsum = 0;
+    for (size_t i = 0; i < n; i++) {
+        double wi = w ? w[i] : 1.0;
+        if (!(wi >= 0) || isinf(wi)) {
+            sf_where where = {.row = i + 1};
+            return sfi_fail(err, SF_ERR_ARG, &where, "sample weight must be finite and >= 0, got %g", wi);
+        }
+        wsum += wi;
+    }
+    if (n == 0) return SF_OK;
+    if (!s->p) SF_TRY(alloc_arrays(s, p, err));
+    double *cn = s->scratch, *sum = cn + p, *corr = cn + 2 * p, *sq = cn + 3 * p, *we = cn + 4 * p;
+    memset(s->scratch, 0, 5 * p * sizeof *s->scratch);
+    for (size_t j = 0; j < p; j++) cn[j] = wsum;
+    for (size_t i = 0; i < n; i++) {
+        double wi = w ? w[i] : 1.0;
+        for (size_t e = indptr[i]; e < indptr[i + 1]; e++) {
+            uint32_t j = indices[e];
+            if (isnan(data[e])) cn[j] -= wi;
+            else {
+                sum[j] += wi * data[e];
+                we[j] += wi;
+            }
+        }
+    }
+    for (size_t j = 0; j < p; j++) sum[j] = cn[j] > 0 ? sum[j] / cn[j] : 0; /* T */
+    for (size_t i = 0; i < n; i++) {
+        double wi = w ? w[i] : 1.0;
+        for (size_t e = indptr[i]; e < indptr[i + 1]; e++) {
+            uint32_t j = indices[e];
+            if (isnan(data[e])) continue;
+            double t = data[e] - sum[j];
+            corr[j] += wi * t;
+            sq[j] += wi * t * t;
+        }
+    }
+    for (size_t j = 0; j < p; j++) {
+        if (!(cn[j] > 0)) continue;
+        double wz = cn[j] - we[j], t = sum[j];
+        double c = corr[j] - wz * t;
+        combine(s, j, cn[j], 0.0, t + c / cn[j], sq[j] + wz * t * t - c * c / cn[j]);
+        finalize_column(s, j);
+    }
+    return SF_OK;
+}
+
+sf_status sf_scaler_transform_csr(const sf_scaler *s, const double *data, const uint32_t *indices,
+                                  const size_t *indptr, size_t n, size_t p, double *out, sf_error *err)
+{
+    if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "scaler: NULL scaler");
+    if (!s->p) return sfi_fail(err, SF_ERR_STATE, NULL, "scaler: not fitted");
+    SF_TRY(check_csr_args(s, data, indices, indptr, n, p, err));
+    if (n == 0) return SF_OK;
+    if (!out && indptr[n] > indptr[0]) return sfi_fail(err, SF_ERR_ARG, NULL, "scaler: NULL output");
+    size_t base = indptr[0];
+    /* preprocessing/_data.py: transform's inplace_column_scale(X, 1 / scale_): a
+     * multiplication by the reciprocal, not the dense path's division */
+    for (size_t e = base; e < indptr[n]; e++)
+        out[e - base] = s->params.with_std ? data[e] * (1.0 / s->scale[indices[e]]) : data[e];
+    return SF_OK;
+}
+
 sf_status sf_scaler_merge(sf_scaler *dst, const sf_scaler *src, sf_error *err)
 {
     if (!dst || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_scaler_merge: NULL argument");

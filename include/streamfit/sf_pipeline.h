@@ -131,7 +131,8 @@ SF_API const char *sf_pipeline_stage_kind(const sf_pipeline *pl, size_t i);
 
 /** The feature columns the first stage sees (after fitting: with a formula, the
  *  design's column names), and the target name ("" if none); borrowed, valid
- *  until the pipeline is freed. */
+ *  until the pipeline is freed. A model fitted on sparse (svmlight) data has
+ *  n_features CSR columns without names: feature_name is NULL for them. */
 SF_API size_t sf_pipeline_n_features(const sf_pipeline *pl);
 SF_API const char *sf_pipeline_feature_name(const sf_pipeline *pl, size_t i);
 SF_API const char *sf_pipeline_target(const sf_pipeline *pl);

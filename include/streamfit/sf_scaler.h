@@ -48,6 +48,23 @@ SF_API sf_status sf_scaler_clone_empty(const sf_scaler *s, sf_scaler **out, sf_e
 SF_API sf_status sf_scaler_partial_fit(sf_scaler *s, const double *x, size_t n, size_t p,
                                        size_t ld, const double *w, sf_error *err);
 
+/** partial_fit on n CSR rows: row i holds data[indptr[i] .. indptr[i+1]) in the
+ *  columns indices[...] (< p), every other entry 0; indptr need not start at 0.
+ *  As sklearn's StandardScaler on a sparse matrix: with_mean must be false
+ *  (SF_ERR_ARG otherwise); NaN entries are ignored; statistics agree with the
+ *  dense path on the same rows to rounding. w: n weights or NULL. On error s is
+ *  unchanged. */
+SF_API sf_status sf_scaler_partial_fit_csr(sf_scaler *s, const double *data, const uint32_t *indices,
+                                           const size_t *indptr, size_t n, size_t p, const double *w,
+                                           sf_error *err);
+
+/** Scales n CSR rows (same layout) into out: out[e - indptr[0]] is the entry
+ *  data[e] times 1 / scale_ of its column (sklearn's inplace_column_scale; a copy
+ *  without with_std). The structure is unchanged; out may be data + indptr[0].
+ *  with_mean true is SF_ERR_ARG. */
+SF_API sf_status sf_scaler_transform_csr(const sf_scaler *s, const double *data, const uint32_t *indices,
+                                         const size_t *indptr, size_t n, size_t p, double *out, sf_error *err);
+
 /** dst ⊕= src: dst becomes the scaler fitted on dst's rows then src's rows.
  *  Both must have the same parameters and, if fitted, feature count
  *  (SF_ERR_STATE). Merging an unfitted scaler is the identity. */

@@ -258,6 +258,21 @@ SF_API sf_status sf_sgd_predict(const sf_sgd *s, const double *x, size_t n, size
 SF_API sf_status sf_sgd_predict_proba(const sf_sgd *s, const double *x, size_t n, size_t p,
                                       size_t ld, double *out, size_t out_ld, sf_error *err);
 
+/** decision_function, predict and predict_proba on n CSR rows (layout as in
+ *  sf_sgd_partial_fit_csr; indices < p; p must be the model's n_features):
+ *  sklearn's results on a scipy.sparse CSR matrix, whose safe_sparse_dot sums
+ *  each row's stored entries in stored order. Same errors as the dense calls,
+ *  plus the CSR checks of sf_sgd_partial_fit_csr. Thread-safe like them. */
+SF_API sf_status sf_sgd_decision_function_csr(const sf_sgd *s, const double *data, const uint32_t *indices,
+                                              const size_t *indptr, size_t n, size_t p, double *out,
+                                              size_t out_ld, sf_error *err);
+SF_API sf_status sf_sgd_predict_csr(const sf_sgd *s, const double *data, const uint32_t *indices,
+                                    const size_t *indptr, size_t n, size_t p, double *out, size_t out_ld,
+                                    sf_error *err);
+SF_API sf_status sf_sgd_predict_proba_csr(const sf_sgd *s, const double *data, const uint32_t *indices,
+                                          const size_t *indptr, size_t n, size_t p, double *out,
+                                          size_t out_ld, sf_error *err);
+
 /** sklearn's score() on these rows: accuracy for classifiers, R² for regressors
  *  (weighted when w is given). n must be > 0. */
 SF_API sf_status sf_sgd_score(const sf_sgd *s, const double *x, size_t n, size_t p, size_t ld,

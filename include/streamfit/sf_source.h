@@ -8,7 +8,9 @@
  *
  * Data is named "file.csv", "file.csv.gz" (inflated by zlib as it is read: one
  * segment; rewinds by reading again), "-" (CSV on standard input), or
- * "file.h5:/path" (split at the last ":/"). A file part holding '*', '?' or '['
+ * "file.h5:/path" (split at the last ":/"), or "file.svm" / ".svmlight" /
+ * ".libsvm" (and the same with ".gz": one segment): svmlight / libsvm text read
+ * as sklearn's load_svmlight_file reads it, a sparse source (see below). A file part holding '*', '?' or '['
  * is a glob pattern ("trips-2015-*.csv"; "x-*.h5" with ":/X"): the matching files,
  * sorted, are read in order as one source. They must all have the first file's
  * columns (names, in order), whose types are inferred from the first file and
@@ -25,6 +27,13 @@
 extern "C" {
 #endif
 
+/** How a sparse text source numbers its feature indices (sklearn's zero_based). */
+typedef enum sf_zero_based {
+    SF_ZERO_BASED_AUTO = 0, /**< one-based unless some index is 0 in the whole file */
+    SF_ZERO_BASED_YES = 1,  /**< indices are columns as they are */
+    SF_ZERO_BASED_NO = 2    /**< one-based: index k is column k - 1; 0 is an error */
+} sf_zero_based;
+
 /** Options for opening a source. Initialise with sf_source_options_init(). */
 typedef struct sf_source_options {
     size_t chunk_rows;        /**< rows per chunk; default 16384 (a few MB: memory is
@@ -39,7 +48,10 @@ typedef struct sf_source_options {
     size_t max_levels;        /**< per categorical column; default 10000 */
     uint64_t segment_bytes;   /**< CSV segment size; default 32 MiB */
     uint64_t segment_rows;    /**< HDF5 segment size in rows; default 1048576 */
-    uint8_t reserved[32];
+    uint64_t n_features;      /**< svmlight: number of features; 0 (default) = the
+                                   largest index + 1 (sklearn's n_features=None) */
+    int32_t zero_based;       /**< svmlight: an sf_zero_based; default AUTO */
+    uint8_t reserved[20];
 } sf_source_options;
 
 /** Fills o with the defaults above. */
@@ -50,6 +62,10 @@ typedef struct sf_source sf_source;
 /** Opens the data named by spec. For CSV it reads the header and infers each
  *  column's type from the first chunk (a column is float when every non-missing
  *  field is a number, else category), unless opt->types says otherwise.
+ *  For svmlight, unless opt gives both n_features and zero_based, it scans the
+ *  file's index tokens once (sklearn decides both over the whole file; a
+ *  streaming reader needs them before its first chunk), reporting a bad index
+ *  there with file, line and column.
  *  opt may be NULL (defaults). Caller closes with sf_source_close().
  *  Errors: SF_ERR_IO (missing file, a pattern matching no file), SF_ERR_PARSE
  *  (empty file, header only, malformed CSV, truncated or corrupt gzip, a later
@@ -97,6 +113,11 @@ SF_API sf_coltype sf_source_column_type(const sf_source *src, size_t i);
 SF_API bool sf_source_column_is_integer(const sf_source *src, size_t i);
 /** Index of the column called name, or -1. */
 SF_API long sf_source_column_index(const sf_source *src, const char *name);
+
+/** Sparse sources (svmlight): the number of CSR features every chunk has
+ *  (chunks carry t->csr; the columns are then just "y", the label). 0 for dense
+ *  sources. */
+SF_API size_t sf_source_n_sparse_features(const sf_source *src);
 
 /** The source's display name ("data.csv", "<stdin>", "x.h5:/X"); borrowed. */
 SF_API const char *sf_source_name(const sf_source *src);
