@@ -34,4 +34,4 @@ plot in using 0:(1):($0 - 0.35):($0 + 0.35):(1):(clamp($2)):($4 > 0.5 ? 0x2e8b57
      "" using ($0 - 0.42):3:(0.84):(0) with vectors nohead lw 3 lc rgb "#b22222" title "the issue's target", \
      "" using 0:(clamp($2) * ($2 >= 1 ? 1.25 : 0.8)):(sprintf("%.1fx", $2)) with labels notitle, \
      NaN with boxes lc rgb "#2e8b57" title "target met", \
-     NaN with boxes lc rgb "#cd5c5c" title "missed"
+     NaN with boxes lc rgb "#cd5c5c" title "missed (ratio, or RSS >= 64 MiB)"

@@ -48,17 +48,14 @@
 #   sh bench/compare.sh --large build-rel/cli/streamfit                  # 10x: hours, ~30 GB
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
-ROOT=$(dirname "$HERE")
+. "$HERE/timing.sh"
+BENCH=compare.sh
 LARGE=0
 if [ "${1:-}" = "--large" ]; then
     LARGE=1
     shift
 fi
-if [ -n "${1:-}" ]; then SF=$1
-elif [ -x "$ROOT/build-rel/cli/streamfit" ]; then SF=$ROOT/build-rel/cli/streamfit
-else SF=$ROOT/build/cli/streamfit
-fi
-case $SF in /*) ;; *) SF=$(pwd)/$SF ;; esac
+pick_streamfit "${1:-}"
 ROWS=${ROWS:-2000000}
 [ "$LARGE" = 1 ] && ROWS=$((ROWS * 10))
 REPEAT=${REPEAT:-3}
@@ -68,8 +65,6 @@ LOGS=${LOGS:-$HERE/data/compare-$ROWS}
 OUT=${OUT:-}
 LC_ALL=C
 export LC_ALL PYTHON REPEAT THREADS
-. "$HERE/timing.sh"
-BENCH=compare.sh
 
 [ -x "$SF" ] || die "no streamfit at $SF (build it, or pass its path)"
 [ -x /usr/bin/time ] || die "needs GNU time (/usr/bin/time)"
@@ -212,7 +207,7 @@ awk -F'|' -v OFS='\t' '{
     if (ok) print $1, r, $8, m }' "$SUM" >"$LOGS/chart.dat"
 CHART="no chart: gnuplot is not installed (Debian: apt-get install gnuplot-nox)"
 if command -v gnuplot >/dev/null 2>&1; then
-    if gnuplot -e "in='$LOGS/chart.dat'; out='$LOGS/compare.png'; title='streamfit vs its Python peers: $ROWS rows, median of $REPEAT, --threads $THREADS'" \
+    if gnuplot -e "in='$LOGS/chart.dat'; out='$LOGS/compare.png'; title='streamfit vs its Python peers: $ROWS rows, median of $REPEAT run(s), --threads $THREADS'" \
         "$HERE/compare.gp" 2>"$LOGS/gnuplot.log"; then
         CHART="![peer time / streamfit time per workload, log scale, with the targets](compare.png)"
     else
@@ -222,7 +217,7 @@ fi
 {
     echo "## Summary: streamfit against the Python peers (\`sh bench/compare.sh\`)"
     echo
-    echo "$ROWS rows per data set, median of $REPEAT runs, streamfit --threads $THREADS;"
+    echo "$ROWS rows per data set, median of $REPEAT run(s) per case, streamfit --threads $THREADS;"
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p'));" \
         "load average $LOAD0 before, $LOAD1 after; $(($(date +%s) - T0)) s in all."
     echo "streamfit: $("$SF" --version) ($SF). Each script's full report is its section below."
@@ -240,8 +235,8 @@ fi
         else if (r >= $8) v = "**missed** (RSS)"
         else if ($5 != "" && $5 + 0 < 64) v = "**missed**"
         else v = "**missed** (and RSS)"
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $2, sf == "" ? "-" : sf,
-            pe == "" ? "-" : pe, ok ? sprintf("%.2fx", r) : "-", $5 == "" ? "-" : $5, $6 == "" ? "-" : $6,
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $2, sf == "" ? "-" : sprintf("%.2f", sf),
+            pe == "" ? "-" : sprintf("%.3g", pe), ok ? sprintf("%.2fx", r) : "-", $5 == "" ? "-" : $5, $6 == "" ? "-" : $6,
             $7 == "" ? "-" : $7, $9, v
     }' "$SUM"
     echo

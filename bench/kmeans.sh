@@ -59,6 +59,7 @@ for chunk in 1024 50000; do
         env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$PYTHON" "$HERE/kmeans_sklearn.py" "$H5" "$chunk" 8 0 ||
         die "sklearn failed"
     for o in all 1; do
+        # shellcheck disable=SC2046
         set -- $(cat "$W/sk_${chunk}_$o.out")
         value "read_${chunk}_$o" "$1"
         value "inertia_sk_${chunk}_$o" "$3"

@@ -106,6 +106,7 @@ value peer "$([ "$HAVE_DASK" = 1 ] && echo dask_solve || echo numpy_solve)"
 {
     echo "## Least squares on seed 000's design (issue 6)"
     echo
+    # shellcheck disable=SC2046
     machine numpy h5py pandas patsy $([ "$HAVE_DASK" = 1 ] && echo dask)
     echo
     echo "Data: \`streamfit gen regression --rows N --seed 1\`; the design of \`$FORMULA\` written by"

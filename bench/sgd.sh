@@ -108,7 +108,7 @@ ACC="held-out accuracy streamfit $1%, scikit-learn $2%; the same prediction on $
         s=$(echo "$k" | sed 's/_sf/_sk/')
         case $k in fit_csv*) t=6 ;; *) t=5 ;; esac
         x=$(ratio "$(get "$s" wall)" "$(get "$k" wall)")
-        echo "| $(get "$k" label | sed 's/, streamfit//') | $(get "$k" wall) / $(get "$s" wall) | ${x}x | >= ${t}x: $(verdict "$x" "$t") |"
+        echo "| $(get "$k" label | sed 's/, streamfit//') | $(awk -v a="$(get "$k" wall)" -v b="$(get "$s" wall)" 'BEGIN { printf "%.2f / %.2f", a, b }') | ${x}x | >= ${t}x: $(verdict "$x" "$t") |"
     done
     echo
     echo "Result quality: $ACC ($HOLD rows after the $ROWS fitted)."

@@ -2,7 +2,7 @@
 # being bench/): the set-up they share, one way to time a case, and one way to write
 # the report. The prerequisites of the benchmarks (Debian 12 packages): time (GNU
 # time, /usr/bin/time), python3-sklearn, python3-pandas, python3-h5py, python3-patsy,
-# python3-tables, python3-dask (regression.sh's peer), bc-free awk/sed/sort, and
+# python3-tables, python3-dask (regression.sh's peer), and
 # gnuplot-nox (compare.sh's chart; it is skipped when gnuplot is missing).
 #
 # A case is REPEAT runs of a whole process under GNU time (/usr/bin/time -v). The
@@ -29,12 +29,7 @@ die() { echo "${BENCH:-bench}: $*" >&2; exit 1; }
 # VALUES (the results), LOAD0 (load average now).
 bench_init() {
     BENCH=$1
-    ROOT=$(dirname "$HERE")
-    if [ -n "${2:-}" ]; then SF=$2
-    elif [ -x "$ROOT/build-rel/cli/streamfit" ]; then SF=$ROOT/build-rel/cli/streamfit
-    else SF=$ROOT/build/cli/streamfit
-    fi
-    case $SF in /*) ;; *) SF=$(pwd)/$SF ;; esac
+    pick_streamfit "${2:-}"
     PYTHON=${PYTHON:-/usr/bin/python3}
     REPEAT=${REPEAT:-3}
     THREADS=${THREADS:-2}
@@ -55,6 +50,17 @@ bench_init() {
     : >"$RES"
     : >"$VALUES"
     LOAD0=$(load_now)
+}
+
+# pick_streamfit [PATH]: SF = PATH made absolute, or build-rel's streamfit when built,
+# else build's; ROOT = the source tree.
+pick_streamfit() {
+    ROOT=$(dirname "$HERE")
+    if [ -n "$1" ]; then SF=$1
+    elif [ -x "$ROOT/build-rel/cli/streamfit" ]; then SF=$ROOT/build-rel/cli/streamfit
+    else SF=$ROOT/build/cli/streamfit
+    fi
+    case $SF in /*) ;; *) SF=$(pwd)/$SF ;; esac
 }
 
 # need_python MODULE...: dies unless PYTHON imports every MODULE.
@@ -273,7 +279,7 @@ machine() {
     echo "($(lscpu | sed -n 's/^Model name: *//p')), $(free -g | awk '/^Mem:/ { print $2 }') GB RAM, $(uname -sr);"
     echo "load average $LOAD0 before the runs, $(load_now) after (other work on the cores inflates"
     echo "wall times; cpu s is steadier). $("$SF" --version) ($SF), --threads $THREADS;"
-    echo "$(python_versions "$@"). Every case: $REPEAT runs of the whole process under GNU time"
+    echo "$(python_versions "$@"). Every case: $REPEAT run(s) of the whole process under GNU time"
     echo "(\`$TIME -v\`); median wall time, median cpu (user + system) seconds, largest peak RSS."
 }
 
