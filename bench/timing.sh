@@ -6,11 +6,12 @@
 # gnuplot-nox (compare.sh's chart; it is skipped when gnuplot is missing).
 #
 # A case is REPEAT runs of a whole process under GNU time (/usr/bin/time -v). The
-# report gives the MEDIAN wall time of the runs (issue 8), the median CPU seconds (user
-# + system over all threads: steadier than wall time when other jobs share the
-# cores), the largest peak RSS of any run, and with a pass function (-p) the median of
-# a time the program prints itself (a pass, or a loop timed inside). The output of
-# the median run (by wall time) is kept for the script to read.
+# report gives the MEDIAN wall time of the runs (issue 8; the mean of the middle two
+# for an even REPEAT), the median CPU seconds (user + system over all threads: steadier
+# than wall time when other jobs share the cores), the largest peak RSS of any run,
+# and with a pass function (-p) the median of a time the program prints itself (a
+# pass, or a loop timed inside). The output of the median run (by wall time) is kept
+# for the script to read.
 #
 # Every script: HERE=...; . "$HERE/timing.sh"; bench_init NAME.sh "$@"; then measure
 # cases, record values (value NAME VALUE), write its report to standard output of a
