@@ -78,6 +78,12 @@ if [ "$BIG_ROWS" -gt 0 ]; then
     rm -f "$BIG"
 fi
 
+# streamfit read's own figures: "N rows, ..., X MB in S s: R MB/s" (CSV: file bytes;
+# HDF5: the float64 values delivered), for issue 2's 180 MB/s and 1 GB/s
+own_mbs() { first_line "$1" | sed -n 's/.*: \([0-9.]*\) MB\/s$/\1/p'; }
+value csv_1_mbs "$(own_mbs sf_csv_1)"
+value h5_t_mbs "$(own_mbs sf_h5_t)"
+
 # ------------------------------------------------------- the same values read
 rows_of() { first_line "$1" | awk '{ print $1 }'; }
 "$SF" describe "$CSV" --json >"$W/describe.json" || die "describe failed"
@@ -132,6 +138,11 @@ QUALITY="CSV $(val q_csv); HDF5 $(val q_h5) (rows: streamfit read / the peer; ch
     echo "### Warm cache (MB/s = CSV bytes / s)"
     echo
     results_table -b pandas -x MB/s "$MBS" '^(sf_|pandas|h5py)'
+    echo
+    echo "Targets (issue 2): CSV >= 180 MB/s on one thread: $(val csv_1_mbs) MB/s (streamfit's own figure, the"
+    echo "pass without start-up); >= 3x pandas' chunked read_csv with $THREADS threads: $(ratio "$(get pandas wall)" "$(get sf_csv_t wall)")x;"
+    echo "HDF5 numeric reads >= 1 GB/s from the page cache: $(val h5_t_mbs) MB/s of float64 values ($THREADS threads,"
+    echo "deflate 1); peak RSS < 64 MiB on a >= 1.5 GB CSV: see \"Memory bound\"."
     echo
     echo "Result quality: $QUALITY."
     echo
