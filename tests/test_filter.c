@@ -17,6 +17,8 @@
  *   predicate's; a rewind reads the same rows and does not add to the counts;
  * - a memory source filtered over several segments keeps the right values and
  *   record numbers (no line numbers there);
+ * - a glob of two files whose dictionaries differ (codes in another order, a
+ *   label absent from one) keeps the rows the labels say, for chunks of 1 and 8;
  * - parallel prediction (2 threads, many segments) through a filter writes the
  *   same bytes as prediction on a file holding only the kept rows, and a design
  *   error on a filtered chunk names the row's own record number and line.
@@ -520,12 +522,61 @@ static void t_error_row(void **state)
     sf_design_free(d);
 }
 
+/* Several files, each with its own dictionary (codes in another order, a label
+ * absent from one file): text comparisons look labels up per chunk. */
+static void t_glob_dictionaries(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sf_filter_glob_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char p1[96], p2[96], pat[96];
+    snprintf(p1, sizeof p1, "%s/f-1.csv", dir);
+    snprintf(p2, sizeof p2, "%s/f-2.csv", dir);
+    snprintf(pat, sizeof pat, "%s/f-*.csv", dir);
+    FILE *f = fopen(p1, "w");
+    fputs("v,x\nVTS,1\nCMT,2\nVTS,3\n,4\nDDS,5\n", f);
+    fclose(f);
+    f = fopen(p2, "w");
+    fputs("v,x\nDDS,6\nCMT,7\nCMT,8\n,9\n", f); /* no VTS; DDS is code 0 here */
+    fclose(f);
+    static const struct {
+        const char *expr, *want; /* x of the kept rows */
+    } cases[] = {
+        {"v == 'VTS'", "1 3"},
+        {"v != 'VTS'", "2 4 5 6 7 8 9"},
+        {"v in ['DDS', 'VTS']", "1 3 5 6"},
+        {"v not in ['DDS', 'nosuch']", "1 2 3 4 7 8 9"},
+        {"v < 'D'", "2 7 8"},
+        {"v >= 'DDS' and x > 2", "3 5 6"},
+        {"not v == 'CMT'", "1 3 4 5 6 9"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++)
+        for (size_t chunk = 1; chunk <= 8; chunk += 7) {
+            sf_source *src = open_filter(open_csv(pat, chunk, 0), cases[k].expr);
+            char got[64] = "";
+            size_t len = 0;
+            const sf_table *t;
+            sf_error err;
+            sf_status st;
+            while ((st = sf_source_next(src, &t, &err)) == SF_OK)
+                for (size_t i = 0; i < t->n_rows; i++)
+                    len += (size_t)snprintf(got + len, sizeof got - len, "%s%g", len ? " " : "", t->cols[1].values[i]);
+            assert_int_equal(st, SF_END);
+            if (strcmp(got, cases[k].want) != 0)
+                fail_msg("%s (chunk %zu): got \"%s\", want \"%s\"", cases[k].expr, chunk, got, cases[k].want);
+            sf_source_close(src);
+        }
+    unlink(p1);
+    unlink(p2);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(t_pandas_parity), cmocka_unit_test(t_spellings),     cmocka_unit_test(t_errors),
         cmocka_unit_test(t_segments_threads), cmocka_unit_test(t_memory_source), cmocka_unit_test(t_predict_order),
-        cmocka_unit_test(t_error_row),
+        cmocka_unit_test(t_error_row), cmocka_unit_test(t_glob_dictionaries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
