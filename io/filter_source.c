@@ -141,19 +141,27 @@ static sf_status compact(filter_reader *r, const sf_table *t, size_t k, sf_error
         sf_column *d = &o->cols[j];
         d->is_integer = c->is_integer;
         d->dict = c->dict;
+        /* branch-free: every row is written, the cursor moves past kept ones
+         * (out has room for all of t's rows) */
         size_t q = 0;
-        for (size_t i = 0; i < t->n_rows; i++) {
-            if (!keep[i]) continue;
-            if (c->type == SF_COL_CATEGORY) d->codes[q] = c->codes[i];
-            else d->values[q] = c->values[i];
-            d->missing[q++] = c->missing[i];
-        }
+        if (c->type == SF_COL_CATEGORY)
+            for (size_t i = 0; i < t->n_rows; i++) {
+                d->codes[q] = c->codes[i];
+                d->missing[q] = c->missing[i];
+                q += keep[i];
+            }
+        else
+            for (size_t i = 0; i < t->n_rows; i++) {
+                d->values[q] = c->values[i];
+                d->missing[q] = c->missing[i];
+                q += keep[i];
+            }
     }
     size_t q = 0;
     for (size_t i = 0; i < t->n_rows; i++) {
-        if (!keep[i]) continue;
         o->line[q] = t->line ? t->line[i] : 0;
-        r->rows[q++] = sf_table_row(t, i);
+        r->rows[q] = sf_table_row(t, i);
+        q += keep[i];
     }
     o->n_rows = k;
     o->names = t->names;

@@ -1417,6 +1417,7 @@ typedef struct evctx {
     const size_t *tcol; /* d->cols[k] is t->cols[tcol[k]] */
     size_t n;
     double *buf;        /* n_ev x n scratch */
+    size_t off;         /* rows [off, off + n) of t (row filters evaluate in blocks) */
 } evctx;
 
 typedef struct evres {
@@ -1449,8 +1450,12 @@ static int text_order(const char *s, size_t l, const char *text, size_t len)
 
 /* Text column comparisons: a code looked up once a chunk (dictionaries are per
  * chunk source), then compared row by row; a missing value equals nothing. */
-static void eval_text(const evnode *e, const sf_column *c, size_t n, double *o)
+static void eval_text(const evnode *e, const sf_column *col, size_t off, size_t n, double *o)
 {
+    sf_column c0 = *col; /* the block's rows */
+    c0.codes += off;
+    c0.missing += off;
+    const sf_column *c = &c0;
     size_t len = e->text ? strlen(e->text) : 0;
     if (e->op == EV_TEXTIN) {
         int32_t codes[64];
@@ -1494,12 +1499,12 @@ static evres eval_node(const evctx *cx, int k)
     evres r = {NULL, e->c, e->is_const};
     if (e->is_const) return r;
     if (e->op == EV_COL) {
-        r.p = cx->t->cols[cx->tcol[e->col]].values;
+        r.p = cx->t->cols[cx->tcol[e->col]].values + cx->off;
         return r;
     }
     double *o = cx->buf + (size_t)k * n;
     if (e->op == EV_TEXTEQ || e->op == EV_TEXTIN) {
-        eval_text(e, &cx->t->cols[cx->tcol[e->col]], n, o);
+        eval_text(e, &cx->t->cols[cx->tcol[e->col]], cx->off, n, o);
         r.p = o;
         return r;
     }
@@ -1771,7 +1776,7 @@ sf_status sf_design_partial_fit(sf_design *d, const sf_table *t, sf_error *err)
     size_t *tcol;
     double *buf;
     SF_TRY(scratch(d, t, true, &tcol, &buf, err));
-    evctx cx = {d, t, tcol, t->n_rows, buf};
+    evctx cx = {d, t, tcol, t->n_rows, buf, 0};
     size_t nf = d->f->n_factors;
     size_t *before = malloc((nf ? nf : 1) * sizeof *before);
     dstat *ns = malloc((d->n_stats ? d->n_stats : 1) * sizeof *ns);
@@ -2447,7 +2452,7 @@ sf_status sf_design_build_rows(const sf_design *d, const sf_table *t, double *x,
     double *buf;
     bool want_y = y != NULL;
     SF_TRY(scratch(d, t, want_y, &tcol, &buf, err));
-    evctx cx = {d, t, tcol, n, buf};
+    evctx cx = {d, t, tcol, n, buf, 0};
     const double **val = calloc(nf ? nf : 1, sizeof *val);
     int32_t *lv = malloc((nf ? nf : 1) * n * sizeof *lv);
     uint8_t *keep = malloc(n);
@@ -2618,7 +2623,9 @@ sf_status sfi_expr_eval(const sfi_expr *x, const sf_table *t, sfi_expr_buf *b, u
                         sf_error *err)
 {
     const sf_design *d = x->d;
-    size_t n = t->n_rows, need = d->n_ev * n;
+    /* blocks of rows: the scratch (a row of doubles per node) stays small and in cache */
+    enum { BLOCK = 1024 };
+    size_t n = t->n_rows, need = d->n_ev * (n < BLOCK ? n : BLOCK);
     if (b->cap < need) {
         double *nb = realloc(b->buf, need * sizeof *nb);
         if (!nb) return sfi_nomem(err);
@@ -2632,16 +2639,14 @@ sf_status sfi_expr_eval(const sfi_expr *x, const sf_table *t, sfi_expr_buf *b, u
         b->n_tcol = d->n_cols;
     }
     SF_TRY(resolve(d, t, b->tcol, true, err));
-    evctx cx = {d, t, b->tcol, n, b->buf};
-    evres r = eval_node(&cx, x->root);
     size_t k = 0;
-    if (r.is_const) {
-        memset(keep, r.c != 0, n);
-        k = r.c != 0 ? n : 0;
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            keep[i] = r.p[i] != 0;
-            k += keep[i];
+    for (size_t off = 0; off < n; off += BLOCK) {
+        size_t m = n - off < BLOCK ? n - off : BLOCK;
+        evctx cx = {d, t, b->tcol, m, b->buf, off};
+        evres r = eval_node(&cx, x->root);
+        for (size_t i = 0; i < m; i++) {
+            keep[off + i] = r.is_const ? r.c != 0 : r.p[i] != 0;
+            k += keep[off + i];
         }
     }
     *n_keep = k;
