@@ -55,7 +55,7 @@ static const char usage[] =
     "  --features N, --centers K   gen: shape of classification/blobs data\n"
     "  --where EXPR       fit, predict, score, update, describe, convert: only the rows\n"
     "                     where EXPR holds, as pandas' DataFrame.query: comparisons,\n"
-    "                     and/or/not, arithmetic, log/exp/sqrt/abs, text columns against\n"
+    "                     and/or/not (& | ~), arithmetic, log/exp/sqrt/abs, text columns against\n"
     "                     quoted strings, in [..] lists; a missing value compares false.\n"
     "                     e.g. --where \"trip_time_in_secs > 1200 and passenger_count >= 2\"\n"
     "                     Dropped rows are counted in the report; predict writes no line\n"

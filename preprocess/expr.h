@@ -4,7 +4,8 @@
  *
  * The language is a formula's embedded Python (numbers, columns, Q('name'),
  * + - * / **, unary -, the comparisons, log/exp/sqrt/abs/... with or without
- * np.) plus and / or / not with Python's precedence, in / not in [..] lists of
+ * np.) plus and / or / not with Python's precedence (pandas' & | ~ as and / or /
+ * not, & and | as loose as and / or), in / not in [..] lists of
  * strings or numbers, chained comparisons, True / False, and comparisons of text
  * columns with quoted strings (== != < > <= >=). Semantics are numpy's and
  * pandas' DataFrame.query: a comparison with a missing value is false, so

@@ -306,10 +306,8 @@ static bool x_unsupported_op(xparser *p)
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
         if (xis(p, ops[k])) {
             const pytok *t = &p->lx->t[p->i];
-            const char *hint = !p->where ? "" : k == 2 ? ": write 'and'" : k == 3 ? ": write 'or'"
-                               : k == 5 ? ": write 'not'" : "";
-            sfi_formula_fail(p->err, xspan(p, p->i), "operator '%.*s' is not supported%s",
-                             (int)(t->span.end - t->span.start), p->lx->s + t->span.start, hint);
+            sfi_formula_fail(p->err, xspan(p, p->i), "operator '%.*s' is not supported",
+                             (int)(t->span.end - t->span.start), p->lx->s + t->span.start);
             return true;
         }
     return false;
@@ -505,7 +503,6 @@ static sfi_node *x_atom(xparser *p)
         if (!n || !x_items(p, n, "]", false)) return NULL;
         return n;
     }
-    if (p->where && x_unsupported_op(p)) return NULL; /* ~x: "write 'not'" */
     return x_fail_here(p, "a value");
 }
 
@@ -538,6 +535,22 @@ static sfi_node *x_power(xparser *p)
 
 static sfi_node *x_unary(xparser *p)
 {
+    if (p->where && xis(p, "~")) { /* pandas: ~ negates a condition, binding as Python's ~ */
+        sfi_span sp = xspan(p, p->i);
+        p->i++;
+        if (++p->depth > 200) {
+            sfi_formula_fail(p->err, sp, "expression nested too deeply");
+            return NULL;
+        }
+        sfi_node *a = x_unary(p);
+        p->depth--;
+        if (!a) return NULL;
+        sfi_node *n = xnode(p, SFI_N_UNARY, (sfi_span){sp.start, a->span.end});
+        if (!n || !xkids(p, n, 1)) return NULL;
+        n->op = 'n';
+        n->kids[0] = a;
+        return n;
+    }
     if (xis(p, "-") || xis(p, "+")) {
         sfi_span sp = xspan(p, p->i);
         char op = p->lx->s[p->lx->t[p->i].span.start];
@@ -663,11 +676,14 @@ static sfi_node *x_not(xparser *p)
     return n;
 }
 
-/* A left-associative chain of keyword operators ("and" coded '&', "or" '|'). */
+/* A left-associative chain of keyword operators ("and" coded '&', "or" '|'). As
+ * in pandas' query, & and | are and / or, with their precedence (below the
+ * comparisons, unlike Python's bitwise operators). */
 static sfi_node *x_bool(xparser *p, sfi_node *(*sub)(xparser *), const char *kw, char op)
 {
+    const char sym[2] = {op, '\0'};
     sfi_node *left = sub(p);
-    while (left && xkw(p, kw)) {
+    while (left && (xkw(p, kw) || xis(p, sym))) {
         p->i++;
         sfi_node *right = sub(p);
         if (!right) return NULL;

@@ -125,7 +125,8 @@ SF_API sf_status sf_source_open_segment(sf_source *src, size_t i, sf_source **ou
  *  for other names), + - * / ** and unary -, < > <= >= == !=, log, log1p, exp,
  *  sqrt, abs, log10, log2, expm1, square, floor, ceil, sin, cos, tan, tanh,
  *  arctan (also as np.log …) — plus and, or, not (Python's precedence: or <
- *  and < not < comparisons), parentheses, True, False, chained comparisons
+ *  and < not < comparisons; pandas' & and | are and / or, ~(…) is not),
+ *  parentheses, True, False, chained comparisons
  *  (0 < x <= 5), text columns compared with quoted strings (== != < > <= >=,
  *  by code point) and "in" / "not in" lists of strings or numbers. A comparison
  *  with a missing value is false, as in numpy and pandas (so NaN != 1 holds and

@@ -49,6 +49,10 @@ EXPRS = [
     "flag < 'Y' and not flag == 'N'",
     "exp(passenger_count) > 10 or not not fare < 3",
     "False or fare <= 2.5",
+    "fare > 10 & passenger_count < 2",
+    "fare > 10 | passenger_count < 2 & fare < 5",
+    "~(fare > 10) & vendor == 'CMT'",
+    "fare > 10 & not passenger_count < 2",
 ]
 
 
