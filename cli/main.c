@@ -53,7 +53,7 @@ static const char usage[] =
     "  --segment-mb N     CSV segment size for parallel passes (default 32)\n"
     "  --compression N    HDF5 deflate level 0-9 (default 1)\n"
     "  --features N, --centers K   gen: shape of classification/blobs data\n"
-    "  --where EXPR       fit, predict, score, update, describe, convert: only the rows\n"
+    "  --where EXPR       fit, predict, score, update, describe, convert, read: only the rows\n"
     "                     where EXPR holds, as pandas' DataFrame.query: comparisons,\n"
     "                     and/or/not (& | ~), arithmetic, log/exp/sqrt/abs, text columns against\n"
     "                     quoted strings, in [..] lists; a missing value compares false.\n"
@@ -255,9 +255,9 @@ int main(int argc, char **argv)
                  {"predict", cli_predict},   {"update", cli_update},   {"score", cli_score}};
     for (size_t k = 0; k < sizeof verbs / sizeof verbs[0]; k++) {
         if (strcmp(verb, verbs[k].name) != 0) continue;
-        if (o.where && (!strcmp(verb, "gen") || !strcmp(verb, "export") || !strcmp(verb, "read")))
-            return cli_usage_error("--where filters the rows of fit, predict, score, update, describe and convert, "
-                                   "not %s", verb);
+        if (o.where && (!strcmp(verb, "gen") || !strcmp(verb, "export")))
+            return cli_usage_error("--where filters the rows of fit, predict, score, update, describe, convert "
+                                   "and read, not %s", verb);
         if (o.profile) {
             int rc = cli_profile_start(o.profile, verb);
             if (rc != 0) return rc;

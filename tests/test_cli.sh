@@ -28,7 +28,7 @@
 #        the dropped count reported; predict --where (2 threads, many segments)
 #        writes the bytes of predict on awk's rows; fit, update and score report
 #        the rows --where dropped; errors print the expression and a caret under
-#        the exact column; --where on read is a usage error.
+#        the exact column; read --where counts; --where on gen is a usage error.
 
 SF=${1:?usage: sh tests/test_cli.sh PATH/TO/streamfit TESTS_DATA_DIR}
 DATA=${2:?usage: sh tests/test_cli.sh PATH/TO/streamfit TESTS_DATA_DIR}
@@ -526,7 +526,14 @@ where_caret "--where not a condition: caret at column 1" "fare * 2" 1 \
     "a row filter must be a condition (true or false), not a number: compare it (e.g. x > 0)"
 where_caret "--where syntax: caret after the end" "fare >" 7 \
     "expected a value, got the end of the expression"
-expect_error "--where on read: a usage error" 1 "--where filters the rows of" -- read "$FD" --where "$W"
+expect_error "--where on gen: a usage error" 1 "--where filters the rows of" -- gen regression --rows 5 \
+    --out "$T/g.csv" --where "$W"
+if "$SF" read "$FD" --where "$W" --segment-bytes 256 --threads 2 2>&1 | grep -q '^10 rows, 5 columns, .* (--where dropped 50 rows)$'; then
+    ok "read --where: the kept rows and the dropped count"
+else
+    "$SF" read "$FD" --where "$W" >"$T/wr.out" 2>&1
+    not_ok "read --where: the kept rows and the dropped count" "$T/wr.out"
+fi
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]
