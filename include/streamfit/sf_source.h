@@ -134,7 +134,10 @@ SF_API sf_status sf_source_open_segment(sf_source *src, size_t i, sf_source **ou
  *  string and is in no list. Row order is kept, and each kept row keeps its line
  *  and record number (sf_table.row), so later errors name the right row.
  *  The filter has inner's columns, name, size and segments (each segment of
- *  inner, filtered): parallel passes stay parallel and in order. Chunks hold
+ *  inner, filtered): parallel passes stay parallel and in order (count them
+ *  with sf_source_n_segments before opening them from several threads, as the
+ *  pipeline does). Segments share the compiled expression: src must outlive
+ *  them. Chunks hold
  *  1 to chunk_rows kept rows (a chunk with every row dropped is skipped).
  *  Ownership: on success the filter OWNS inner — sf_source_close(*out) closes
  *  it, and inner must not be used directly any more; on failure inner is left
