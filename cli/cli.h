@@ -28,6 +28,7 @@ typedef struct cli_opts {
     const char *formula;     /* fit: --formula "y ~ a + C(b)" */
     const char *defines;     /* --define NAME=VALUE, one a line */
     const char *profile;     /* --profile F.csv (cli/profile.h) */
+    const char *where;       /* --where EXPR: the row filter (not saved in models) */
     unsigned epochs;
     bool has_seed;           /* --seed given (fit: random_state default) */
     sf_output output;        /* predict: --proba, --decision, --transform, --interval */
@@ -48,6 +49,11 @@ int cli_report(const sf_error *err);
 int cli_report_caret(const sf_error *err, const char *spec, const char *formula);
 /* `streamfit help VERB`: the verb's help on stdout (0), or a usage error. */
 int cli_help(const char *verb);
+/* Opens data with o's source options and, with --where, filters it
+ * (sf_source_filter): the one way verbs open their data. On failure *out is NULL. */
+sf_status cli_open_source(const cli_opts *o, const char *data, sf_source **out, sf_error *err);
+/* Rows --where dropped on src's last complete pass; 0 without --where. */
+uint64_t cli_where_dropped(const cli_opts *o, const sf_source *src);
 /* Prints "streamfit: msg" on stderr and returns EXIT_BAD_INPUT. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -16,7 +16,7 @@ static int convert_design(const cli_opts *o)
     uint64_t rows = 0, dropped = 0;
     sf_status st = sf_design_new(&d, o->formula, &o->design, &err);
     if (st == SF_OK) st = sf_design_define_lines(d, o->defines, &err);
-    if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
+    if (st == SF_OK) st = cli_open_source(o, o->data, &src, &err);
     if (st == SF_OK) st = sf_design_bind(d, src, &err);
     /* the library reports no progress here: a pass's rows are known at its end */
     cli_profile_pass_begin("design pass", false);
@@ -34,13 +34,15 @@ static int convert_design(const cli_opts *o)
         sink = NULL;
     }
     sf_sink_abort(sink);
+    uint64_t by_where = cli_where_dropped(o, src);
     sf_source_close(src);
     size_t p = sf_design_n_columns(d);
     sf_design_free(d);
     if (st != SF_OK) return cli_report_caret(&err, NULL, o->formula);
     if (!o->quiet)
-        fprintf(stderr, "streamfit: wrote a %llu x %zu design (X, y) to %s; %llu rows dropped for missing values\n",
-                (unsigned long long)(rows - dropped), p, o->out, (unsigned long long)dropped);
+        fprintf(stderr, "streamfit: wrote a %llu x %zu design (X, y) to %s; %llu rows dropped for missing values%s",
+                (unsigned long long)(rows - dropped), p, o->out, (unsigned long long)dropped, o->where ? "" : "\n");
+    if (!o->quiet && o->where) fprintf(stderr, ", %llu by --where\n", (unsigned long long)by_where);
     return 0;
 }
 
@@ -55,7 +57,7 @@ int cli_convert(const cli_opts *o)
     sf_sink *sink = NULL;
     cli_progress prog;
     cli_progress_start(&prog, o, "convert");
-    sf_status st = sf_source_open(&src, o->data, &o->src, &err);
+    sf_status st = cli_open_source(o, o->data, &src, &err);
     if (st == SF_OK) st = sf_sink_open(&sink, o->out, &o->sink, &err);
     uint64_t rows = 0, bytes = 0; /* counting what opening the source read too */
     const sf_table *t;
@@ -74,9 +76,13 @@ int cli_convert(const cli_opts *o)
     }
     cli_progress_end(&prog);
     sf_sink_abort(sink);
+    uint64_t by_where = cli_where_dropped(o, src);
     sf_source_close(src);
     if (st != SF_OK) return cli_report(&err);
-    if (!o->quiet)
+    if (!o->quiet && o->where)
+        fprintf(stderr, "streamfit: wrote %llu rows to %s (%llu dropped by --where)\n", (unsigned long long)rows,
+                o->out, (unsigned long long)by_where);
+    else if (!o->quiet)
         fprintf(stderr, "streamfit: wrote %llu rows to %s\n", (unsigned long long)rows, o->out);
     return 0;
 }

@@ -82,6 +82,8 @@ typedef struct describe_job {
     seg_acc *segs;
     size_t n_seg;
     cli_progress *progress;
+    const char *where;      /* --where, or NULL */
+    uint64_t where_dropped;
 } describe_job;
 
 static sf_status nomem(sf_error *err)
@@ -323,7 +325,13 @@ static void print_json(const describe_job *job, const col_acc *tot, uint64_t row
     printf("{\"source\": ");
     const char *name = sf_source_name(job->src);
     print_json_string(name, strlen(name));
-    printf(", \"rows\": %llu, \"columns\": [", (unsigned long long)rows);
+    printf(", \"rows\": %llu, ", (unsigned long long)rows);
+    if (job->where) {
+        printf("\"where\": ");
+        print_json_string(job->where, strlen(job->where));
+        printf(", \"where_dropped\": %llu, ", (unsigned long long)job->where_dropped);
+    }
+    printf("\"columns\": [");
     for (size_t j = 0; j < job->n_cols; j++) {
         const col_acc *a = &tot[j];
         const char *cn = sf_source_column_name(job->src, j);
@@ -364,8 +372,9 @@ static void print_json(const describe_job *job, const col_acc *tot, uint64_t row
 static void print_text(const describe_job *job, const col_acc *tot, uint64_t rows, size_t top)
 {
     size_t *idx = malloc((top ? top : 1) * sizeof *idx);
-    printf("%s: %llu rows, %zu columns\n", sf_source_name(job->src), (unsigned long long)rows,
-           job->n_cols);
+    printf("%s: %llu rows, %zu columns", sf_source_name(job->src), (unsigned long long)rows, job->n_cols);
+    if (job->where) printf(" (--where dropped %llu rows)", (unsigned long long)job->where_dropped);
+    printf("\n");
     printf("%-16s %-8s %12s %10s %14s %14s %14s %14s\n", "column", "type", "count", "missing",
            "mean", "std", "min", "max");
     for (size_t j = 0; j < job->n_cols; j++) {
@@ -444,7 +453,7 @@ int cli_describe(const cli_opts *o)
     cli_progress prog;
     cli_progress_start(&prog, o, "describe");
     job.progress = &prog;
-    sf_status st = sf_source_open(&job.src, o->data, &o->src, &err);
+    sf_status st = cli_open_source(o, o->data, &job.src, &err);
     if (st == SF_OK) st = sf_source_n_segments(job.src, &n_seg, &err);
     if (st != SF_OK) goto done;
     job.n_cols = sf_source_n_columns(job.src);
@@ -463,6 +472,8 @@ int cli_describe(const cli_opts *o)
     uint64_t rows = 0;
     for (size_t g = 0; g < n_seg; g++) rows += job.segs[g].rows;
     if ((st = merge_segments(&job, n_seg, tot, &err)) != SF_OK) goto done;
+    job.where = o->where;
+    job.where_dropped = cli_where_dropped(o, job.src);
     cli_progress_end(&prog);
     job.n_seg = n_seg;
     if (o->json) print_json(&job, tot, rows, o->top);

@@ -58,7 +58,7 @@ int cli_fit(const cli_opts *o)
     sf_status st = sf_pipeline_new(&pl, o->pipeline, &err);
     if (st != SF_OK) return cli_report_caret(&err, o->pipeline, NULL);
     double t0 = cli_now();
-    st = sf_source_open(&src, o->data, &o->src, &err);
+    st = cli_open_source(o, o->data, &src, &err);
     sf_fit_options fo;
     sf_fit_options_init(&fo);
     fo.threads = o->threads;
@@ -107,12 +107,17 @@ int cli_fit(const cli_opts *o)
     lrc = cli_loss_finish(&loss, o);
     int rc = 0;
     if (st != SF_OK) rc = cli_report_caret(&err, o->pipeline, o->formula);
-    else if (!o->quiet)
-        fprintf(stderr, "streamfit: fitted %zu stage%s on %llu rows (%llu dropped for missing values) "
+    else if (!o->quiet) {
+        char by_where[64] = "";
+        if (o->where)
+            snprintf(by_where, sizeof by_where, "%llu dropped by --where, ",
+                     (unsigned long long)cli_where_dropped(o, src));
+        fprintf(stderr, "streamfit: fitted %zu stage%s on %llu rows (%s%llu dropped for missing values) "
                         "in %.2f s; model in %s\n",
                 sf_pipeline_n_stages(pl), sf_pipeline_n_stages(pl) == 1 ? "" : "s",
-                (unsigned long long)(sf_pipeline_rows_seen(pl) - sf_pipeline_rows_dropped(pl)),
+                (unsigned long long)(sf_pipeline_rows_seen(pl) - sf_pipeline_rows_dropped(pl)), by_where,
                 (unsigned long long)sf_pipeline_rows_dropped(pl), cli_now() - t0, o->model);
+    }
     if (rc == 0) rc = lrc;
     sf_source_close(src);
     sf_pipeline_free(pl);
@@ -181,7 +186,7 @@ int cli_predict(const cli_opts *o)
         sf_pipeline_free(pl);
         return EXIT_BAD_INPUT;
     }
-    if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
+    if (st == SF_OK) st = cli_open_source(o, o->data, &src, &err);
     if (st == SF_OK) st = sf_sink_open(&sink, o->out ? o->out : "-", &o->sink, &err);
     /* the library reports no progress while predicting: rows known at the end */
     cli_profile_pass_begin("pass 1", false);
@@ -199,6 +204,9 @@ int cli_predict(const cli_opts *o)
     else if (!o->quiet && stats.unpredictable)
         fprintf(stderr, "streamfit: %llu of %llu rows had a missing feature (empty output fields)\n",
                 (unsigned long long)stats.unpredictable, (unsigned long long)stats.rows);
+    if (st == SF_OK && !o->quiet && o->where)
+        fprintf(stderr, "streamfit: --where kept %llu rows and dropped %llu (no output line for them)\n",
+                (unsigned long long)stats.rows, (unsigned long long)cli_where_dropped(o, src));
     sf_sink_abort(sink);
     sf_source_close(src);
     sf_pipeline_free(pl);
@@ -233,7 +241,7 @@ int cli_update(const cli_opts *o)
     if (st == SF_OK) {
         seen0 = sf_pipeline_rows_seen(pl);
         dropped0 = sf_pipeline_rows_dropped(pl);
-        st = sf_source_open(&src, o->data2, &o->src, &err);
+        st = cli_open_source(o, o->data2, &src, &err);
     }
     if (st == SF_OK) st = sf_pipeline_update(pl, src, &fo, &err);
     /* written to a temporary file and renamed: the old model survives a failure */
@@ -241,12 +249,18 @@ int cli_update(const cli_opts *o)
     lrc = cli_loss_finish(&loss, o);
     int rc = 0;
     if (st != SF_OK) rc = cli_report(&err);
-    else if (!o->quiet)
-        fprintf(stderr, "streamfit: updated %zu stage%s on %llu rows (%llu dropped) in %.2f s; model in %s\n",
+    else if (!o->quiet) {
+        char by_where[64] = "";
+        if (o->where)
+            snprintf(by_where, sizeof by_where, "%llu dropped by --where, ",
+                     (unsigned long long)cli_where_dropped(o, src));
+        fprintf(stderr, "streamfit: updated %zu stage%s on %llu rows (%s%llu dropped%s) in %.2f s; model in %s\n",
                 sf_pipeline_n_stages(pl), sf_pipeline_n_stages(pl) == 1 ? "" : "s",
                 (unsigned long long)(sf_pipeline_rows_seen(pl) - seen0 -
                                      (sf_pipeline_rows_dropped(pl) - dropped0)),
-                (unsigned long long)(sf_pipeline_rows_dropped(pl) - dropped0), cli_now() - t0, out);
+                by_where, (unsigned long long)(sf_pipeline_rows_dropped(pl) - dropped0),
+                o->where ? " for missing values" : "", cli_now() - t0, out);
+    }
     if (rc == 0) rc = lrc;
     sf_source_close(src);
     sf_pipeline_free(pl);
@@ -263,7 +277,7 @@ int cli_score(const cli_opts *o)
     sf_source *src = NULL;
     sf_score sc;
     sf_status st = sf_pipeline_load(&pl, o->model, &err);
-    if (st == SF_OK) st = sf_source_open(&src, o->data, &o->src, &err);
+    if (st == SF_OK) st = cli_open_source(o, o->data, &src, &err);
     cli_profile_pass_begin("pass 1", false);
     if (st == SF_OK) st = sf_pipeline_score(pl, src, o->threads, &sc, &err);
     if (st == SF_OK) {
@@ -275,6 +289,7 @@ int cli_score(const cli_opts *o)
     else if (o->json) {
         printf("{\"rows\": %llu, \"dropped\": %llu, \"score\": %.17g", (unsigned long long)sc.n,
                (unsigned long long)sc.dropped, sc.score);
+        if (o->where) printf(", \"where_dropped\": %llu", (unsigned long long)cli_where_dropped(o, src));
         const char *names[] = {"accuracy", "log_loss", "r2", "mse", "inertia"};
         const double vals[] = {sc.accuracy, sc.log_loss, sc.r2, sc.mse, sc.inertia};
         for (int i = 0; i < 5; i++)
@@ -282,6 +297,7 @@ int cli_score(const cli_opts *o)
         printf("}\n");
     } else {
         printf("rows\t%llu\ndropped\t%llu\n", (unsigned long long)sc.n, (unsigned long long)sc.dropped);
+        if (o->where) printf("where_dropped\t%llu\n", (unsigned long long)cli_where_dropped(o, src));
         if (!isnan(sc.accuracy)) printf("accuracy\t%.6f\n", sc.accuracy);
         if (!isnan(sc.log_loss)) printf("log_loss\t%.6f\n", sc.log_loss);
         if (!isnan(sc.r2)) printf("r2\t%.6f\nmse\t%.6g\n", sc.r2, sc.mse);

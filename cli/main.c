@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/profile.h"
 
+/* two strings: ISO C caps a string literal at 4095 characters */
 static const char usage[] =
     "usage: streamfit <verb> [options]\n"
     "\n"
@@ -45,7 +46,8 @@ static const char usage[] =
     "stages: scaler, linear_regression, sgd_classifier, sgd_regressor, perceptron,\n"
     "  passive_aggressive_classifier, passive_aggressive_regressor, minibatch_kmeans\n"
     "  (scikit-learn's parameter names; an unknown one lists the valid ones)\n"
-    "\n"
+    "\n";
+static const char usage_options[] =
     "options:\n"
     "  --threads N        worker threads (default: all CPUs)\n"
     "  --chunk-rows N     rows per chunk (default 16384)\n"
@@ -62,6 +64,13 @@ static const char usage[] =
     "                     index is 0), true, false\n"
     "  --compression N    HDF5 deflate level 0-9 (default 1)\n"
     "  --features N, --centers K   gen: shape of classification/blobs data\n"
+    "  --where EXPR       fit, predict, score, update, describe, convert, read: only the rows\n"
+    "                     where EXPR holds, as pandas' DataFrame.query: comparisons,\n"
+    "                     and/or/not (& | ~), arithmetic, log/exp/sqrt/abs, text columns against\n"
+    "                     quoted strings, in [..] lists; a missing value compares false.\n"
+    "                     e.g. --where \"trip_time_in_secs > 1200 and passenger_count >= 2\"\n"
+    "                     Dropped rows are counted in the report; predict writes no line\n"
+    "                     for them. A property of the run: models do not store it.\n"
     "  --quiet            no progress line\n"
     "  --profile F.csv    every 250 ms and at each pass's end: time, pass, rows, MB read,\n"
     "                     CPU%, RSS (plot it with bench/plot_profile.gp)\n"
@@ -80,8 +89,30 @@ int cli_usage_error(const char *fmt, ...)
     return EXIT_BAD_INPUT;
 }
 
+static const char *where_text; /* --where, for its caret errors */
+
+sf_status cli_open_source(const cli_opts *o, const char *data, sf_source **out, sf_error *err)
+{
+    sf_status st = sf_source_open(out, data, &o->src, err);
+    if (st != SF_OK || !o->where) return st;
+    sf_source *f = NULL;
+    st = sf_source_filter(&f, *out, o->where, err);
+    if (st != SF_OK) sf_source_close(*out);
+    *out = f; /* it owns the source now */
+    return st;
+}
+
+uint64_t cli_where_dropped(const cli_opts *o, const sf_source *src)
+{
+    uint64_t seen = 0, dropped = 0;
+    sf_error err;
+    if (!o->where || !src || sf_source_filter_counts(src, &seen, &dropped, &err) != SF_OK) return 0;
+    return dropped;
+}
+
 int cli_report(const sf_error *err)
 {
+    if (!strcmp(err->where.source, "<where>") && where_text) return cli_report_caret(err, NULL, NULL);
     char buf[1024];
     sf_error_format(err, buf, sizeof buf);
     fprintf(stderr, "streamfit: %s\n", buf);
@@ -95,6 +126,7 @@ int cli_report_caret(const sf_error *err, const char *spec, const char *formula)
     const char *text = NULL, *flag = NULL;
     if (!strcmp(err->where.source, "<pipeline>")) text = spec, flag = "--pipeline";
     else if (!strcmp(err->where.source, "<formula>") && formula) text = formula, flag = "--formula";
+    else if (!strcmp(err->where.source, "<where>") && where_text) text = where_text, flag = "--where";
     if (!text) return cli_report(err);
     fprintf(stderr, "streamfit: error in %s: %s\n  %s\n  %*s^\n", flag, err->message, text,
             (int)(err->where.column ? err->where.column - 1 : 0), "");
@@ -118,12 +150,14 @@ int main(int argc, char **argv)
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (argc < 2) {
         fputs(usage, stderr);
+        fputs(usage_options, stderr);
         return EXIT_BAD_INPUT;
     }
     const char *verb = argv[1];
     if (!strcmp(verb, "help") && argc > 2) return cli_help(argv[2]);
     if (!strcmp(verb, "--help") || !strcmp(verb, "-h") || !strcmp(verb, "help")) {
         fputs(usage, stdout);
+        fputs(usage_options, stdout);
         return 0;
     }
     for (int i = 2; i < argc; i++)
@@ -223,6 +257,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--cache")) { NEED_STR(a); o.cache = v; }
         else if (!strcmp(a, "--profile")) { NEED_STR(a); o.profile = v; }
         else if (!strcmp(a, "--formula")) { NEED_STR(a); o.formula = v; }
+        else if (!strcmp(a, "--where")) { NEED_STR(a); o.where = where_text = v; }
         else if (!strcmp(a, "--define")) {
             NEED_STR(a);
             static char defines[8192];
@@ -266,6 +301,9 @@ int main(int argc, char **argv)
                  {"predict", cli_predict},   {"update", cli_update},   {"score", cli_score}};
     for (size_t k = 0; k < sizeof verbs / sizeof verbs[0]; k++) {
         if (strcmp(verb, verbs[k].name) != 0) continue;
+        if (o.where && (!strcmp(verb, "gen") || !strcmp(verb, "export")))
+            return cli_usage_error("--where filters the rows of fit, predict, score, update, describe, convert "
+                                   "and read, not %s", verb);
         if (o.profile) {
             int rc = cli_profile_start(o.profile, verb);
             if (rc != 0) return rc;

@@ -1,6 +1,6 @@
 /* read.c — `streamfit read DATA`: a read-only pass (parse into typed chunks and
  * drop them), parallel over segments; prints rows, bytes and MB/s. It measures
- * the source alone, for bench/read.sh. */
+ * the source alone, for bench/read.sh (with --where: the source and its filter). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,7 +45,7 @@ int cli_read(const cli_opts *o)
     sf_pool *pool = NULL;
     size_t n_seg = 1;
     double t0 = cli_now();
-    sf_status st = sf_source_open(&job.src, o->data, &o->src, &err);
+    sf_status st = cli_open_source(o, o->data, &job.src, &err);
     if (st == SF_OK) st = sf_source_n_segments(job.src, &n_seg, &err);
     job.whole = strcmp(o->data, "-") == 0;
     if (job.whole) n_seg = 1;
@@ -68,9 +68,10 @@ int cli_read(const cli_opts *o)
         }
         if (!bytes) bytes = sf_source_size(job.src);
         double dt = cli_now() - t0;
-        printf("%llu rows, %zu columns, %zu segments, %.1f MB in %.3f s: %.1f MB/s\n",
-               (unsigned long long)rows, sf_source_n_columns(job.src), n_seg, (double)bytes / 1e6,
-               dt, (double)bytes / 1e6 / dt);
+        printf("%llu rows, %zu columns, %zu segments, %.1f MB in %.3f s: %.1f MB/s", (unsigned long long)rows,
+               sf_source_n_columns(job.src), n_seg, (double)bytes / 1e6, dt, (double)bytes / 1e6 / dt);
+        if (o->where) printf(" (--where dropped %llu rows)", (unsigned long long)cli_where_dropped(o, job.src));
+        printf("\n");
     }
     free(job.rows);
     free(job.bytes);

@@ -403,7 +403,7 @@ sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf
                 if (at < 0) {
                     sf_where w;
                     sfi_where_init(&w, source);
-                    w.row = t->first_row + i;
+                    w.row = sf_table_row(t, i);
                     w.line = t->line ? t->line[i] : 0;
                     return sfi_fail(err, SF_ERR_PARSE, &w, "class \"%s\" of target \"%s\" was not seen "
                                     "when the model was fitted", label, pn->target_name);

@@ -18,6 +18,7 @@
 #include <gsl/gsl_linalg.h>
 
 #include "preprocess/design_impl.h"
+#include "preprocess/expr.h"
 
 /* ---- values and level sets ---- */
 
@@ -298,9 +299,11 @@ static sf_status use_column(sf_design *d, const schema *sc, const char *name, sf
 typedef struct cctx {
     const schema *sc; /* NULL: dry run at parse time */
     bool in_stat;
+    bool where;       /* a row filter (--where), not a formula */
 } cctx;
 
 static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *out, sf_error *err);
+static sf_status literal(const sf_design *d, const sfi_node *n, dvalue *out, sf_error *err);
 
 static double compare(char op, double a, double b)
 {
@@ -332,6 +335,11 @@ static sf_status compile_column(sf_design *d, const cctx *cx, const char *name, 
     if (!cx->sc) return add_ev(d, (evnode){.op = EV_CONST, .a = -1, .b = -1}, out, err);
     size_t col;
     SF_TRY(use_column(d, cx->sc, name, span, &col, err));
+    if (d->cols[col].is_category && cx->where)
+        return sfi_formula_fail(err, span,
+                                "column '%s' holds text: compare it with a quoted string (%s == 'x') or "
+                                "a list of them (%s in ['x', 'y'])",
+                                name, name, name);
     if (d->cols[col].is_category)
         return sfi_formula_fail(err, span,
                                 "column '%s' holds text: it can only be a categorical factor on its own "
@@ -380,6 +388,9 @@ static sf_status compile_call(sf_design *d, const cctx *cx, const sfi_node *n, i
         return compile_column(d, cx, n->kids[0]->text, n->kids[0]->span, out, err);
     }
     if (strcmp(name, "center") == 0 || strcmp(name, "standardize") == 0 || strcmp(name, "scale") == 0) {
+        if (cx->where)
+            return sfi_formula_fail(err, n->name_span, "%s() learns from the data: not available in a row filter",
+                                    name);
         if (cx->in_stat)
             return sfi_formula_fail(err, n->name_span, "nested stateful transforms are not supported");
         bool is_center = strcmp(name, "center") == 0;
@@ -429,21 +440,101 @@ static sf_status compile_call(sf_design *d, const cctx *cx, const sfi_node *n, i
     return unknown_fn(err, n);
 }
 
+/* The text column a name or Q('name') refers to (its name and span), or NULL. */
+static const char *text_column_ref(const sfi_node *col, sfi_span *sp)
+{
+    *sp = col->kind == SFI_N_NAME ? col->span : col->n_kids ? col->kids[0]->span : col->span;
+    return col->kind == SFI_N_NAME ? col->text : is_q_call(col) && col->n_kids == 1 &&
+           col->kids[0]->kind == SFI_N_STR ? col->kids[0]->text : NULL;
+}
+
+/* Adds e (EV_TEXTEQ or EV_TEXTIN) on the text column col refers to. */
+static sf_status add_text_column_op(sf_design *d, const cctx *cx, const sfi_node *col, evnode e, int *out,
+                                    sf_error *err)
+{
+    sfi_span sp;
+    const char *name = text_column_ref(col, &sp);
+    if (!name) return sfi_formula_fail(err, col->span, "a string can only be compared with a text column");
+    if (cx->sc) {
+        SF_TRY(use_column(d, cx->sc, name, sp, &e.col, err));
+        if (!d->cols[e.col].is_category)
+            return sfi_formula_fail(err, sp, "column '%s' is numeric: compare it with a number", name);
+    }
+    return add_ev(d, e, out, err);
+}
+
 /* g == 'lo' or 'lo' != g on a text column: pandas compares each value, a missing
- * one being unequal to any string. */
+ * one being unequal to any string. Row filters also order text (g < 'm', as
+ * Python compares str: by code point, which is UTF-8's byte order); there a
+ * missing value compares false (pandas raises TypeError on NaN < 'm'). */
 static sf_status compile_text_eq(sf_design *d, const cctx *cx, const sfi_node *n, int *out, sf_error *err)
 {
     const sfi_node *str = n->kids[0]->kind == SFI_N_STR ? n->kids[0] : n->kids[1];
     const sfi_node *col = str == n->kids[0] ? n->kids[1] : n->kids[0];
-    const char *name = col->kind == SFI_N_NAME ? col->text : is_q_call(col) && col->n_kids == 1 &&
-                       col->kids[0]->kind == SFI_N_STR ? col->kids[0]->text : NULL;
-    if (!name) return sfi_formula_fail(err, col->span, "a string can only be compared with a text column");
-    evnode e = {.op = EV_TEXTEQ, .a = -1, .b = -1, .cmp = n->op, .text = str->text, .is_int = true};
-    if (cx->sc) {
-        sfi_span sp = col->kind == SFI_N_NAME ? col->span : col->kids[0]->span;
-        SF_TRY(use_column(d, cx->sc, name, sp, &e.col, err));
-        if (!d->cols[e.col].is_category)
-            return sfi_formula_fail(err, sp, "column '%s' is numeric: compare it with a number", name);
+    char op = n->op;
+    if (str == n->kids[0]) /* 'm' > g is g < 'm' */
+        op = op == '<' ? '>' : op == '>' ? '<' : op == 'l' ? 'g' : op == 'g' ? 'l' : op;
+    evnode e = {.op = EV_TEXTEQ, .a = -1, .b = -1, .cmp = op, .text = str->text, .is_int = true, .is_bool = true};
+    return add_text_column_op(d, cx, col, e, out, err);
+}
+
+/* x in [..] / x not in [..] (a row filter): pandas' isin, a missing value being
+ * in no list. Strings need a text column, numbers a numeric expression. */
+static sf_status compile_in(sf_design *d, const cctx *cx, const sfi_node *n, int *out, sf_error *err)
+{
+    const sfi_node *list = n->kids[1];
+    if (list->kind != SFI_N_LIST)
+        return sfi_formula_fail(err, list->span, "'%s' needs a list: [1, 2] or ['a', 'b']",
+                                n->op == 'i' ? "in" : "not in");
+    int kind = -1; /* 0 numbers, 1 strings */
+    for (size_t k = 0; k < list->n_kids; k++) {
+        dvalue v;
+        SF_TRY(literal(d, list->kids[k], &v, err));
+        int vk = v.kind == DV_STR;
+        if (kind >= 0 && vk != kind)
+            return sfi_formula_fail(err, list->kids[k]->span, "the list mixes strings and numbers");
+        kind = vk;
+    }
+    evnode e = {.a = -1, .b = -1, .cmp = n->op, .list = list, .is_int = true, .is_bool = true};
+    if (kind < 0) { /* an empty list: by the column's type */
+        sfi_span sp;
+        const char *name = text_column_ref(n->kids[0], &sp);
+        kind = name && cx->sc && cx->sc->find(cx->sc, name) >= 0 &&
+               cx->sc->is_category(cx->sc, (size_t)cx->sc->find(cx->sc, name));
+    }
+    if (kind == 1) {
+        e.op = EV_TEXTIN;
+        return add_text_column_op(d, cx, n->kids[0], e, out, err);
+    }
+    e.op = EV_NUMIN;
+    SF_TRY(compile(d, cx, n->kids[0], &e.a, err));
+    return add_ev(d, e, out, err);
+}
+
+/* Operand k of a boolean operator must be true / false. */
+static sf_status need_bool(const sf_design *d, const sfi_node *n, int k, const char *op, sf_error *err)
+{
+    if (d->ev[k].is_bool) return SF_OK;
+    return sfi_formula_fail(err, n->span, "'%s' needs a condition (true or false), not a number: compare it "
+                            "(e.g. x > 0)", op);
+}
+
+static sf_status compile_bool(sf_design *d, const cctx *cx, const sfi_node *n, int *out, sf_error *err)
+{
+    const char *name = n->op == 'n' ? "not" : n->op == '&' ? "and" : "or";
+    int a, b = -1;
+    SF_TRY(compile(d, cx, n->kids[0], &a, err));
+    SF_TRY(need_bool(d, n->kids[0], a, name, err));
+    if (n->op != 'n') {
+        SF_TRY(compile(d, cx, n->kids[1], &b, err));
+        SF_TRY(need_bool(d, n->kids[1], b, name, err));
+    }
+    evnode e = {.op = n->op == 'n' ? EV_NOT : n->op == '&' ? EV_AND : EV_OR, .a = a, .b = b, .is_int = true,
+                .is_bool = true};
+    const evnode *ea = &d->ev[a], *eb = b >= 0 ? &d->ev[b] : NULL;
+    if (ea->is_const && (!eb || eb->is_const)) {
+        double v = e.op == EV_NOT ? ea->c == 0 : e.op == EV_AND ? ea->c != 0 && eb->c != 0 : ea->c != 0 || eb->c != 0;
+        e = (evnode){.op = EV_CONST, .c = v, .is_const = true, .is_int = true, .is_bool = true, .a = -1, .b = -1};
     }
     return add_ev(d, e, out, err);
 }
@@ -457,7 +548,7 @@ static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *o
     case SFI_N_CONST:
         if (strcmp(n->text, "None") == 0) return sfi_formula_fail(err, n->span, "None is not a number");
         return add_ev(d, (evnode){.op = EV_CONST, .c = strcmp(n->text, "True") == 0, .is_const = true, .is_int = true,
-                                  .a = -1, .b = -1},
+                                  .is_bool = true, .a = -1, .b = -1},
                       out, err);
     case SFI_N_NAME: {
         /* data columns come before defined names, as patsy's VarLookupDict([data, env]) */
@@ -469,12 +560,15 @@ static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *o
         return compile_column(d, cx, n->text, n->span, out, err);
     }
     case SFI_N_STR:
+        if (cx->where) return sfi_formula_fail(err, n->span, "a string can only be compared with a text column");
         return sfi_formula_fail(err, n->span, "a string can only name a level or a column (in Q())");
     case SFI_N_LIST:
+        if (cx->where) return sfi_formula_fail(err, n->span, "a list can only follow 'in' or 'not in'");
         return sfi_formula_fail(err, n->span, "a list can only be given as levels=[...]");
     case SFI_N_KWARG:
         return sfi_formula_fail(err, n->name_span, "unexpected keyword argument '%s'", n->text);
     case SFI_N_UNARY: {
+        if (n->op == 'n') return compile_bool(d, cx, n, out, err);
         int a;
         SF_TRY(compile(d, cx, n->kids[0], &a, err));
         if (n->op == '+') {
@@ -491,7 +585,10 @@ static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *o
         return add_ev(d, e, out, err);
     }
     case SFI_N_BINARY: {
-        if ((n->op == '=' || n->op == '!') && (n->kids[0]->kind == SFI_N_STR || n->kids[1]->kind == SFI_N_STR))
+        if (n->op == '&' || n->op == '|') return compile_bool(d, cx, n, out, err);
+        if (n->op == 'i' || n->op == 'x') return compile_in(d, cx, n, out, err);
+        bool text_op = n->op == '=' || n->op == '!' || (cx->where && strchr("<>lg", n->op));
+        if (text_op && (n->kids[0]->kind == SFI_N_STR || n->kids[1]->kind == SFI_N_STR))
             return compile_text_eq(d, cx, n, out, err);
         int a, b;
         SF_TRY(compile(d, cx, n->kids[0], &a, err));
@@ -503,11 +600,13 @@ static sf_status compile(sf_design *d, const cctx *cx, const sfi_node *n, int *o
         e.cmp = n->op;
         /* numpy int64 rules: + - * and ** to a non-negative power stay integers; / does
          * not; a comparison is a boolean, an integer in arithmetic */
+        e.is_bool = e.op == EV_CMP;
         e.is_int = e.op == EV_CMP ||
                    (ea->is_int && eb->is_int && e.op != EV_DIV && (e.op != EV_POW || (eb->is_const && eb->c >= 0)));
         if (ea->is_const && eb->is_const) {
             double v = py_binop(n->op, ea->c, eb->c);
-            e = (evnode){.op = EV_CONST, .c = v, .is_const = true, .is_int = e.is_int, .a = -1, .b = -1};
+            e = (evnode){.op = EV_CONST, .c = v, .is_const = true, .is_int = e.is_int, .is_bool = e.is_bool,
+                         .a = -1, .b = -1};
         }
         return add_ev(d, e, out, err);
     }
@@ -1007,7 +1106,7 @@ static sf_status bind_schema(sf_design *d, const schema *sc, sf_error *err)
     d->fac = calloc(f->n_factors ? f->n_factors : 1, sizeof *d->fac);
     if (!d->fac) return sfi_nomem(err);
     d->n_ev = 0;
-    cctx cx = {sc, false};
+    cctx cx = {sc, false, false};
     sf_status st = SF_OK;
     for (size_t i = 0; i < f->n_factors && st == SF_OK; i++) st = compile_factor(d, &cx, i, err);
     if (st == SF_OK && f->n_lhs) {
@@ -1159,7 +1258,7 @@ sf_status sf_design_new(sf_design **out, const char *formula, const sf_design_pa
         /* check functions and arguments now, so such errors come with the syntax errors */
         d->fac = calloc(d->f->n_factors ? d->f->n_factors : 1, sizeof *d->fac);
         if (!d->fac) st = sfi_nomem(err);
-        cctx cx = {NULL, false};
+        cctx cx = {NULL, false, false};
         for (size_t i = 0; i < d->f->n_factors && st == SF_OK; i++) st = compile_factor(d, &cx, i, err);
         free(d->fac);
         d->fac = NULL;
@@ -1318,6 +1417,7 @@ typedef struct evctx {
     const size_t *tcol; /* d->cols[k] is t->cols[tcol[k]] */
     size_t n;
     double *buf;        /* n_ev x n scratch */
+    size_t off;         /* rows [off, off + n) of t (row filters evaluate in blocks) */
 } evctx;
 
 typedef struct evres {
@@ -1325,6 +1425,70 @@ typedef struct evres {
     double c;
     bool is_const;
 } evres;
+
+/* Ops with one operand (a). */
+static bool ev_unary(ev_op op)
+{
+    return op == EV_NEG || op == EV_FN || op == EV_STAT || op == EV_NOT || op == EV_NUMIN;
+}
+
+/* A number of an in-list: 2, -2.5, True. */
+static double list_number(const sfi_node *n)
+{
+    if (n->kind == SFI_N_UNARY) return n->op == '-' ? -n->kids[0]->num : n->kids[0]->num;
+    if (n->kind == SFI_N_CONST) return strcmp(n->text, "True") == 0;
+    return n->num;
+}
+
+/* Python's str comparison of label s[0..l) with text[0..len): by code point,
+ * which for UTF-8 is the byte order. */
+static int text_order(const char *s, size_t l, const char *text, size_t len)
+{
+    int r = memcmp(s, text, l < len ? l : len);
+    return r ? r : (l > len) - (l < len);
+}
+
+/* Text column comparisons: a code looked up once a chunk (dictionaries are per
+ * chunk source), then compared row by row; a missing value equals nothing. */
+static void eval_text(const evnode *e, const sf_column *col, size_t off, size_t n, double *o)
+{
+    sf_column c0 = *col; /* the block's rows */
+    c0.codes += off;
+    c0.missing += off;
+    const sf_column *c = &c0;
+    size_t len = e->text ? strlen(e->text) : 0;
+    if (e->op == EV_TEXTIN) {
+        int32_t codes[64];
+        size_t k = 0;
+        for (size_t q = 0; q < e->list->n_kids && q < 64; q++) {
+            const char *t = e->list->kids[q]->text;
+            int32_t code = c->dict ? sf_dict_find(c->dict, t, strlen(t)) : -1;
+            if (code >= 0) codes[k++] = code;
+        }
+        double hit = e->cmp == 'i';
+        for (size_t i = 0; i < n; i++) {
+            bool in = false;
+            for (size_t q = 0; q < k && !c->missing[i]; q++) in |= c->codes[i] == codes[q];
+            o[i] = in ? hit : !hit;
+        }
+        return;
+    }
+    if (e->cmp == '=' || e->cmp == '!') {
+        int32_t code = c->dict ? sf_dict_find(c->dict, e->text, len) : -1;
+        double hit = e->cmp == '=';
+        for (size_t i = 0; i < n; i++)
+            o[i] = code >= 0 && c->codes[i] == code && !c->missing[i] ? hit : !hit;
+        return;
+    }
+    size_t nd = c->dict ? sf_dict_size(c->dict) : 0;
+    for (size_t i = 0; i < n; i++) {
+        o[i] = 0;
+        if (c->missing[i] || c->codes[i] < 0 || (size_t)c->codes[i] >= nd) continue;
+        size_t l;
+        const char *s = sf_dict_label(c->dict, (size_t)c->codes[i], &l);
+        o[i] = compare(e->cmp, text_order(s, l, e->text, len), 0);
+    }
+}
 
 /* Evaluates node k elementwise, as numpy would on float64 arrays (its
  * fast_scalar_power paths for x**2, x**0.5, x**-1, x**1, x**0 included). */
@@ -1335,28 +1499,18 @@ static evres eval_node(const evctx *cx, int k)
     evres r = {NULL, e->c, e->is_const};
     if (e->is_const) return r;
     if (e->op == EV_COL) {
-        r.p = cx->t->cols[cx->tcol[e->col]].values;
+        r.p = cx->t->cols[cx->tcol[e->col]].values + cx->off;
         return r;
     }
     double *o = cx->buf + (size_t)k * n;
-    if (e->op == EV_TEXTEQ) {
-        const sf_column *c = &cx->t->cols[cx->tcol[e->col]];
-        size_t len = strlen(e->text), nd = sf_dict_size(c->dict);
-        for (size_t i = 0; i < n; i++) {
-            bool eq = false;
-            if (c->codes[i] >= 0 && !c->missing[i] && (size_t)c->codes[i] < nd) {
-                size_t l;
-                const char *s = sf_dict_label(c->dict, (size_t)c->codes[i], &l);
-                eq = l == len && memcmp(s, e->text, len) == 0;
-            }
-            o[i] = e->cmp == '=' ? eq : !eq;
-        }
+    if (e->op == EV_TEXTEQ || e->op == EV_TEXTIN) {
+        eval_text(e, &cx->t->cols[cx->tcol[e->col]], cx->off, n, o);
         r.p = o;
         return r;
     }
     r.p = o;
     evres a = eval_node(cx, e->a);
-    if (a.is_const && e->op != EV_NEG && e->op != EV_FN && e->op != EV_STAT) {
+    if (a.is_const && !ev_unary(e->op)) {
         /* binary ops take a constant left operand below */
     } else if (a.is_const) {
         /* center(2) and the like: the constant as a column */
@@ -1371,6 +1525,20 @@ static evres eval_node(const evctx *cx, int k)
     case EV_FN:
         for (size_t i = 0; i < n; i++) o[i] = sfi_design_math(e->fn, a.p[i]);
         return r;
+    case EV_NOT:
+        for (size_t i = 0; i < n; i++) o[i] = a.p[i] == 0;
+        return r;
+    case EV_NUMIN: {
+        double v[64], hit = e->cmp == 'i';
+        size_t nv = e->list->n_kids < 64 ? e->list->n_kids : 64;
+        for (size_t q = 0; q < nv; q++) v[q] = list_number(e->list->kids[q]);
+        for (size_t i = 0; i < n; i++) {
+            bool in = false;
+            for (size_t q = 0; q < nv; q++) in |= a.p[i] == v[q];
+            o[i] = in ? hit : !hit;
+        }
+        return r;
+    }
     case EV_STAT: {
         /* state.py: Center subtracts a mean rounded to double; Standardize, on
          * the pandas Series patsy sees, subtracts and divides in long double
@@ -1415,6 +1583,8 @@ static evres eval_node(const evctx *cx, int k)
     case EV_MUL: SF_BINLOOP(x * y); break;
     case EV_DIV: SF_BINLOOP(x / y); break;
     case EV_CMP: SF_BINLOOP(compare(e->cmp, x, y)); break;
+    case EV_AND: SF_BINLOOP(x != 0 && y != 0); break;
+    case EV_OR: SF_BINLOOP(x != 0 || y != 0); break;
     default: SF_BINLOOP(pow(x, y)); break;
     }
 #undef SF_BINLOOP
@@ -1425,10 +1595,10 @@ static void mark_columns(const sf_design *d, int k, bool *need)
 {
     if (k < 0) return;
     const evnode *e = &d->ev[k];
-    if (e->op == EV_COL || e->op == EV_TEXTEQ) need[e->col] = true;
-    if (e->op == EV_CONST || e->op == EV_COL || e->op == EV_TEXTEQ) return;
+    if (e->op == EV_COL || e->op == EV_TEXTEQ || e->op == EV_TEXTIN) need[e->col] = true;
+    if (e->op == EV_CONST || e->op == EV_COL || e->op == EV_TEXTEQ || e->op == EV_TEXTIN) return;
     mark_columns(d, e->a, need);
-    if (e->op != EV_NEG && e->op != EV_FN && e->op != EV_STAT) mark_columns(d, e->b, need);
+    if (!ev_unary(e->op)) mark_columns(d, e->b, need);
 }
 
 /* True when the response is left out of this build (no y wanted) and so are the
@@ -1512,7 +1682,7 @@ static sf_status record_bad(dfactor *f, const char *text, const sf_table *t, siz
     if (f->bad_value) return SF_OK;
     f->bad_value = strdup(text);
     if (!f->bad_value) return sfi_nomem(err);
-    f->bad_row = t->first_row + i;
+    f->bad_row = sf_table_row(t, i);
     f->bad_line = t->line ? t->line[i] : 0;
     return SF_OK;
 }
@@ -1606,7 +1776,7 @@ sf_status sf_design_partial_fit(sf_design *d, const sf_table *t, sf_error *err)
     size_t *tcol;
     double *buf;
     SF_TRY(scratch(d, t, true, &tcol, &buf, err));
-    evctx cx = {d, t, tcol, t->n_rows, buf};
+    evctx cx = {d, t, tcol, t->n_rows, buf, 0};
     size_t nf = d->f->n_factors;
     size_t *before = malloc((nf ? nf : 1) * sizeof *before);
     dstat *ns = malloc((d->n_stats ? d->n_stats : 1) * sizeof *ns);
@@ -2158,7 +2328,7 @@ static sf_status row_fail(const sf_table *t, size_t i, sf_error *err, const char
 {
     sf_where w;
     sfi_where_init(&w, "");
-    w.row = t->first_row + i;
+    w.row = sf_table_row(t, i);
     w.line = t->line ? t->line[i] : 0;
     sf_status st = sfi_fail(err, SF_ERR_ARG, &w, fmt, a, b);
     sfi_error_field(err, field);
@@ -2282,7 +2452,7 @@ sf_status sf_design_build_rows(const sf_design *d, const sf_table *t, double *x,
     double *buf;
     bool want_y = y != NULL;
     SF_TRY(scratch(d, t, want_y, &tcol, &buf, err));
-    evctx cx = {d, t, tcol, n, buf};
+    evctx cx = {d, t, tcol, n, buf, 0};
     const double **val = calloc(nf ? nf : 1, sizeof *val);
     int32_t *lv = malloc((nf ? nf : 1) * n * sizeof *lv);
     uint8_t *keep = malloc(n);
@@ -2395,4 +2565,98 @@ void sfi_design_names_schema(schema *sc, size_t n, char *const *names, const boo
     sc->names = names;
     sc->cat = cat;
     sc->integer = integer;
+}
+
+/* ---- row filters (preprocess/expr.h): the expression engine on its own ---- */
+
+struct sfi_expr {
+    sf_design *d; /* a design with no terms: its columns, expression nodes and arena */
+    int root;
+};
+
+void sfi_expr_free(sfi_expr *x)
+{
+    if (!x) return;
+    sf_design_free(x->d);
+    free(x);
+}
+
+sf_status sfi_expr_compile(sfi_expr **out, const char *text, const sf_source *src, sf_error *err)
+{
+    *out = NULL;
+    if (!text || !src) return sfi_fail(err, SF_ERR_ARG, NULL, "row filter: NULL text or source");
+    sfi_expr *x = calloc(1, sizeof *x);
+    sf_design *d = calloc(1, sizeof *d);
+    sfi_formula *f = calloc(1, sizeof *f);
+    char *copy = strdup(text);
+    if (!x || !d || !f || !copy) {
+        free(x);
+        free(d);
+        free(f);
+        free(copy);
+        return sfi_nomem(err);
+    }
+    f->text = copy;
+    d->f = f;
+    sf_design_params_default(&d->p);
+    x->d = d;
+    schema sc = {.find = src_find, .count = src_count, .name = src_name, .is_category = src_is_cat,
+                 .is_integer = src_is_int, .src = src};
+    cctx cx = {&sc, false, true};
+    sfi_node *root = NULL;
+    sf_status st = sfi_where_parse(f, text, &root, err);
+    if (st == SF_OK) st = compile(d, &cx, root, &x->root, err);
+    if (st == SF_OK && !d->ev[x->root].is_bool)
+        st = sfi_formula_fail(err, root->span, "a row filter must be a condition (true or false), not a number: "
+                              "compare it (e.g. x > 0)");
+    if (st != SF_OK) {
+        if (err && strcmp(err->where.source, "<formula>") == 0)
+            sfi_strlcpy(err->where.source, "<where>", sizeof err->where.source);
+        sfi_expr_free(x);
+        return st;
+    }
+    *out = x;
+    return SF_OK;
+}
+
+sf_status sfi_expr_eval(const sfi_expr *x, const sf_table *t, sfi_expr_buf *b, uint8_t *keep, size_t *n_keep,
+                        sf_error *err)
+{
+    const sf_design *d = x->d;
+    /* blocks of rows: the scratch (a row of doubles per node) stays small and in cache */
+    enum { BLOCK = 1024 };
+    size_t n = t->n_rows, need = d->n_ev * (n < BLOCK ? n : BLOCK);
+    if (b->cap < need) {
+        double *nb = realloc(b->buf, need * sizeof *nb);
+        if (!nb) return sfi_nomem(err);
+        b->buf = nb;
+        b->cap = need;
+    }
+    if (b->n_tcol < d->n_cols) {
+        size_t *nt = realloc(b->tcol, d->n_cols * sizeof *nt);
+        if (!nt) return sfi_nomem(err);
+        b->tcol = nt;
+        b->n_tcol = d->n_cols;
+    }
+    SF_TRY(resolve(d, t, b->tcol, true, err));
+    size_t k = 0;
+    for (size_t off = 0; off < n; off += BLOCK) {
+        size_t m = n - off < BLOCK ? n - off : BLOCK;
+        evctx cx = {d, t, b->tcol, m, b->buf, off};
+        evres r = eval_node(&cx, x->root);
+        for (size_t i = 0; i < m; i++) {
+            keep[off + i] = r.is_const ? r.c != 0 : r.p[i] != 0;
+            k += keep[off + i];
+        }
+    }
+    *n_keep = k;
+    return SF_OK;
+}
+
+void sfi_expr_buf_free(sfi_expr_buf *b)
+{
+    if (!b) return;
+    free(b->buf);
+    free(b->tcol);
+    memset(b, 0, sizeof *b);
 }

@@ -29,7 +29,11 @@ typedef struct lset {
 } lset;
 
 /* Compiled numeric expressions: nodes in d->ev, children by index. */
-typedef enum { EV_CONST, EV_COL, EV_NEG, EV_ADD, EV_SUB, EV_MUL, EV_DIV, EV_POW, EV_FN, EV_STAT, EV_CMP, EV_TEXTEQ } ev_op;
+typedef enum {
+    EV_CONST, EV_COL, EV_NEG, EV_ADD, EV_SUB, EV_MUL, EV_DIV, EV_POW, EV_FN, EV_STAT, EV_CMP, EV_TEXTEQ,
+    /* row filters (--where) only */
+    EV_NOT, EV_AND, EV_OR, EV_TEXTIN, EV_NUMIN
+} ev_op;
 typedef struct evnode {
     ev_op op;
     int a, b;
@@ -37,10 +41,13 @@ typedef struct evnode {
     size_t col;   /* EV_COL: index in d->cols */
     int fn;       /* EV_FN: index of log, log1p, exp, sqrt, abs, log10, log2, expm1 */
     size_t stat;  /* EV_STAT: index in d->stats */
-    char cmp;     /* EV_CMP: '<' '>' 'l' 'g' '=' '!' (1.0 true, 0.0 false); EV_TEXTEQ: '=' '!' */
+    char cmp;     /* EV_CMP: '<' '>' 'l' 'g' '=' '!' (1.0 true, 0.0 false); EV_TEXTEQ: '=' '!'
+                     (row filters also '<' '>' 'l' 'g'); EV_TEXTIN, EV_NUMIN: 'i' in, 'x' not in */
     const char *text; /* EV_TEXTEQ: text column col compared with this string */
+    const sfi_node *list; /* EV_TEXTIN, EV_NUMIN: the list of strings / numbers */
     bool is_int;  /* integer-valued by numpy's int64 rules (for level names) */
     bool is_const;
+    bool is_bool; /* true / false: a comparison, a boolean operator, True, False */
 } evnode;
 
 /* A source column the formula uses. */

@@ -247,6 +247,7 @@ typedef struct xparser {
     sf_error *err;
     uint32_t shift; /* added to spans (a define's text is parsed on its own) */
     int depth;
+    bool where;     /* a row filter: and / or / not, in / not in, chained comparisons */
 } xparser;
 
 static sfi_span xspan(const xparser *p, size_t k)
@@ -266,6 +267,14 @@ static bool xis(const xparser *p, const char *op)
 {
     return p->i < p->end && p->lx->t[p->i].type == PT_OP && tok_is(p->lx, &p->lx->t[p->i], op);
 }
+
+/* The Python keyword kw at token k (a NAME token). */
+static bool xkw_at(const xparser *p, size_t k, const char *kw)
+{
+    return k < p->end && p->lx->t[k].type == PT_NAME && tok_is(p->lx, &p->lx->t[k], kw);
+}
+
+static bool xkw(const xparser *p, const char *kw) { return xkw_at(p, p->i, kw); }
 
 static sfi_node *xnode(xparser *p, sfi_nkind kind, sfi_span span)
 {
@@ -431,6 +440,9 @@ static sfi_node *x_atom(xparser *p)
         return n;
     }
     if (t->type == PT_NAME) {
+        static const char *const kws[] = {"and", "or", "not", "in", "is", "if", "else", "lambda"};
+        for (size_t k = 0; p->where && k < sizeof kws / sizeof kws[0]; k++)
+            if (xkw(p, kws[k])) return x_fail_here(p, "a value");
         /* a dotted name: np.log */
         size_t a = p->i;
         p->i++;
@@ -523,6 +535,22 @@ static sfi_node *x_power(xparser *p)
 
 static sfi_node *x_unary(xparser *p)
 {
+    if (p->where && xis(p, "~")) { /* pandas: ~ negates a condition, binding as Python's ~ */
+        sfi_span sp = xspan(p, p->i);
+        p->i++;
+        if (++p->depth > 200) {
+            sfi_formula_fail(p->err, sp, "expression nested too deeply");
+            return NULL;
+        }
+        sfi_node *a = x_unary(p);
+        p->depth--;
+        if (!a) return NULL;
+        sfi_node *n = xnode(p, SFI_N_UNARY, (sfi_span){sp.start, a->span.end});
+        if (!n || !xkids(p, n, 1)) return NULL;
+        n->op = 'n';
+        n->kids[0] = a;
+        return n;
+    }
     if (xis(p, "-") || xis(p, "+")) {
         sfi_span sp = xspan(p, p->i);
         char op = p->lx->s[p->lx->t[p->i].span.start];
@@ -565,42 +593,119 @@ static sfi_node *x_binary(xparser *p, sfi_node *(*sub)(xparser *), const char *o
 
 static sfi_node *x_term(xparser *p) { return x_binary(p, x_unary, "*/"); }
 
-static sfi_node *x_expr(xparser *p)
+/* A binary node op(l, r) spanning both. */
+static sfi_node *x_join(xparser *p, char op, sfi_node *l, sfi_node *r)
+{
+    sfi_node *n = xnode(p, SFI_N_BINARY, (sfi_span){l->span.start, r->span.end});
+    if (!n || !xkids(p, n, 2)) return NULL;
+    n->op = op;
+    n->kids[0] = l;
+    n->kids[1] = r;
+    return n;
+}
+
+/* The comparison operator at the cursor: its code ('<' '>' 'l' 'g' '=' '!', and
+ * in a row filter 'i' for in, 'x' for not in) and its number of tokens; 0 if none. */
+static char x_cmp_op(const xparser *p, size_t *n_tok)
+{
+    static const char *const cmp[] = {"<=", ">=", "==", "!=", "<", ">"};
+    static const char code[] = {'l', 'g', '=', '!', '<', '>'};
+    *n_tok = 1;
+    for (int k = 0; k < 6; k++)
+        if (xis(p, cmp[k])) return code[k];
+    if (!p->where) return 0;
+    if (xkw(p, "in")) return 'i';
+    if (xkw(p, "not") && xkw_at(p, p->i + 1, "in")) {
+        *n_tok = 2;
+        return 'x';
+    }
+    return 0;
+}
+
+/* A comparison: one in a formula (patsy hands it to Python; chains are refused),
+ * a chain in a row filter (Python's a < b < c is a < b and b < c). */
+static sfi_node *x_compare(xparser *p)
 {
     if (++p->depth > 200) {
         sfi_formula_fail(p->err, xspan(p, p->i), "expression nested too deeply");
         return NULL;
     }
     sfi_node *n = x_binary(p, x_term, "+-");
-    /* one comparison: < > <= >= == != (coded '<' '>' 'l' 'g' '=' '!') */
-    static const char *const cmp[] = {"<=", ">=", "==", "!=", "<", ">"};
-    static const char code[] = {'l', 'g', '=', '!', '<', '>'};
-    for (int k = 0; n && k < 6; k++) {
-        if (!xis(p, cmp[k])) continue;
-        p->i++;
+    sfi_node *left = n, *chain = NULL;
+    size_t nt;
+    char op;
+    while (n && (op = x_cmp_op(p, &nt)) != 0) {
+        if (chain && !p->where) {
+            sfi_formula_fail(p->err, xspan(p, p->i), "chained comparisons are not supported");
+            return NULL;
+        }
+        p->i += nt;
         sfi_node *r = x_binary(p, x_term, "+-");
         if (!r) return NULL;
-        for (int q = 0; q < 6; q++)
-            if (xis(p, cmp[q])) {
-                sfi_formula_fail(p->err, xspan(p, p->i), "chained comparisons are not supported");
-                return NULL;
-            }
-        sfi_node *c = xnode(p, SFI_N_BINARY, (sfi_span){n->span.start, r->span.end});
-        if (!c || !xkids(p, c, 2)) return NULL;
-        c->op = code[k];
-        c->kids[0] = n;
-        c->kids[1] = r;
-        n = c;
-        break;
+        sfi_node *c = x_join(p, op, left, r);
+        if (!c) return NULL;
+        chain = chain ? x_join(p, '&', chain, c) : c;
+        if (!chain) return NULL;
+        left = r;
+        if (!p->where && x_cmp_op(p, &nt)) {
+            sfi_formula_fail(p->err, xspan(p, p->i), "chained comparisons are not supported");
+            return NULL;
+        }
     }
     p->depth--;
+    return n ? (chain ? chain : n) : NULL;
+}
+
+/* not x: Python's boolean negation, below the comparisons. */
+static sfi_node *x_not(xparser *p)
+{
+    if (!xkw(p, "not")) return x_compare(p);
+    sfi_span sp = xspan(p, p->i);
+    p->i++;
+    if (++p->depth > 200) {
+        sfi_formula_fail(p->err, sp, "expression nested too deeply");
+        return NULL;
+    }
+    sfi_node *a = x_not(p);
+    p->depth--;
+    if (!a) return NULL;
+    sfi_node *n = xnode(p, SFI_N_UNARY, (sfi_span){sp.start, a->span.end});
+    if (!n || !xkids(p, n, 1)) return NULL;
+    n->op = 'n';
+    n->kids[0] = a;
     return n;
 }
 
-static sfi_node *parse_python(const lexer *lx, size_t a, size_t b, sfi_arena **arena, uint32_t shift,
-                              sf_error *err)
+/* A left-associative chain of keyword operators ("and" coded '&', "or" '|'). As
+ * in pandas' query, & and | are and / or, with their precedence (below the
+ * comparisons, unlike Python's bitwise operators). */
+static sfi_node *x_bool(xparser *p, sfi_node *(*sub)(xparser *), const char *kw, char op)
 {
-    xparser p = {lx, a, b, arena, err, shift, 0};
+    const char sym[2] = {op, '\0'};
+    sfi_node *left = sub(p);
+    while (left && (xkw(p, kw) || xis(p, sym))) {
+        p->i++;
+        sfi_node *right = sub(p);
+        if (!right) return NULL;
+        left = x_join(p, op, left, right);
+    }
+    return left;
+}
+
+static sfi_node *x_and(xparser *p) { return x_bool(p, x_not, "and", '&'); }
+
+/* An expression: a comparison in a formula; in a row filter, Python's boolean
+ * operators too, with its precedence (or < and < not < comparisons). */
+static sfi_node *x_expr(xparser *p)
+{
+    if (!p->where) return x_compare(p);
+    return x_bool(p, x_and, "or", '|');
+}
+
+static sfi_node *parse_python(const lexer *lx, size_t a, size_t b, sfi_arena **arena, uint32_t shift,
+                              bool where, sf_error *err)
+{
+    xparser p = {lx, a, b, arena, err, shift, 0, where};
     sfi_node *n = x_expr(&p);
     if (n && p.i < p.end) {
         if (!x_unsupported_op(&p)) x_fail_here(&p, "an operator");
@@ -1028,7 +1133,7 @@ static sf_status add_factor(evaluator *ev, size_t ftk, size_t *idx)
             return SF_OK;
         }
     const ftok *t = &ev->ft[ftk];
-    sfi_node *expr = parse_python(ev->lx, t->t0, t->t1, &f->arena, 0, ev->err);
+    sfi_node *expr = parse_python(ev->lx, t->t0, t->t1, &f->arena, 0, false, ev->err);
     if (!expr) return ev->err ? ev->err->status : SF_ERR_ARG;
     sfi_factor_src *nf = arena_alloc(&f->arena, (f->n_factors + 1) * sizeof *nf);
     if (!nf) return sfi_nomem(ev->err);
@@ -1383,7 +1488,7 @@ void sfi_formula_free(sfi_formula *f)
     free(f);
 }
 
-sf_status sfi_expr_parse(sfi_formula *f, const char *text, sfi_node **out, sf_error *err)
+static sf_status parse_text(sfi_formula *f, const char *text, bool where, sfi_node **out, sf_error *err)
 {
     *out = NULL;
     lexer lx = {text, strlen(text), NULL, 0, 0};
@@ -1392,12 +1497,22 @@ sf_status sfi_expr_parse(sfi_formula *f, const char *text, sfi_node **out, sf_er
         if (lx.n_t == 0) {
             st = sfi_formula_fail(err, (sfi_span){0, 1}, "empty expression");
         } else {
-            *out = parse_python(&lx, 0, lx.n_t, &f->arena, 0, err);
+            *out = parse_python(&lx, 0, lx.n_t, &f->arena, 0, where, err);
             if (!*out) st = err ? err->status : SF_ERR_ARG;
         }
     }
     free(lx.t);
     return st;
+}
+
+sf_status sfi_expr_parse(sfi_formula *f, const char *text, sfi_node **out, sf_error *err)
+{
+    return parse_text(f, text, false, out, err);
+}
+
+sf_status sfi_where_parse(sfi_formula *f, const char *text, sfi_node **out, sf_error *err)
+{
+    return parse_text(f, text, true, out, err);
 }
 
 /* Python's float repr: the shortest digits that round-trip, written fixed for

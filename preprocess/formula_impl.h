@@ -27,9 +27,10 @@ typedef enum sfi_nkind {
     SFI_N_STR,    /* text: the decoded string */
     SFI_N_NAME,   /* text: dotted name as written without spaces ("np.log") */
     SFI_N_CONST,  /* True / False / None: text */
-    SFI_N_UNARY,  /* op '-' or '+'; kids[0] */
+    SFI_N_UNARY,  /* op '-' or '+' (row filters: 'n', not); kids[0] */
     SFI_N_BINARY, /* op '+', '-', '*', '/', '^' (power), or a comparison: '<', '>',
-                     'l' (<=), 'g' (>=), '=' (==), '!' (!=); kids[0], kids[1] */
+                     'l' (<=), 'g' (>=), '=' (==), '!' (!=); row filters also '&'
+                     (and), '|' (or), 'i' (in), 'x' (not in); kids[0], kids[1] */
     SFI_N_CALL,   /* text: callee's dotted name; kids: arguments (KWARG for keywords) */
     SFI_N_LIST,   /* [a, b] or (a, b): kids */
     SFI_N_KWARG   /* text: keyword; kids[0]: value */
@@ -83,6 +84,11 @@ SFI_FUNC void sfi_formula_free(sfi_formula *f);
 /* Parses a standalone Python expression (a define's value) into a node tree
  * owned by f's arena; columns in errors are 1-based within text. */
 SFI_FUNC sf_status sfi_expr_parse(sfi_formula *f, const char *text, sfi_node **out, sf_error *err);
+
+/* Parses a row filter (--where): a Python expression with, beyond a formula's,
+ * and / or / not (Python's precedence), in / not in, and chained comparisons
+ * (a < b < c is a < b and b < c). Nodes are owned by f's arena. */
+SFI_FUNC sf_status sfi_where_parse(sfi_formula *f, const char *text, sfi_node **out, sf_error *err);
 
 /* Fills err for a problem at span (columns are 1-based bytes). Returns SF_ERR_ARG. */
 SFI_FUNC sf_status sfi_formula_fail(sf_error *err, sfi_span span, const char *fmt, ...)

@@ -23,6 +23,12 @@
 #  (vi)  file.csv.gz, a glob of files with one header each, and --no-header agree
 #        with describe FILE; a glob matching nothing exits 2, a later file with
 #        other columns exits 1 naming it.
+#  (vii) --where on tests/data/filter.csv: describe (1 and 2 threads, many
+#        segments) and convert equal the same verbs on the rows awk selects, with
+#        the dropped count reported; predict --where (2 threads, many segments)
+#        writes the bytes of predict on awk's rows; fit, update and score report
+#        the rows --where dropped; errors print the expression and a caret under
+#        the exact column; read --where counts; --where on gen is a usage error.
 
 SF=${1:?usage: sh tests/test_cli.sh PATH/TO/streamfit TESTS_DATA_DIR}
 DATA=${2:?usage: sh tests/test_cli.sh PATH/TO/streamfit TESTS_DATA_DIR}
@@ -436,6 +442,98 @@ expect_error "a glob matching nothing: exit 2" 2 "no file matches" -- describe "
 printf 'other,columns\n1,2\n' >"$T/parts/p-9.csv"
 expect_error "a glob with a file of other columns: exit 1, names it" 1 "$T/parts/p-9.csv:1:" -- \
     describe "$T/parts/p-*.csv"
+
+# ---------------------------------------------------------------- (vii) --where
+FD=$DATA/filter.csv
+W="trip_time_in_secs > 1200 and passenger_count >= 2"
+awk -F, 'NR == 1 || ($1 != "" && $1 + 0 > 1200 && $2 != "" && $2 + 0 >= 2)' "$FD" >"$T/where.csv"
+# pandas keeps the full file's dtypes (float64: the columns have NaN), so do we
+describe_to "$T/where.ref" "$T/where.csv" --types trip_time_in_secs=float,passenger_count=float
+for th in 1 2; do
+    describe_to "$T/where.$th" "$FD" --where "$W" --threads $th --segment-bytes 256
+    check_tsv "describe --where (--threads $th, many segments) equals describe of awk's rows" \
+        "$T/where.ref.tsv" "$T/where.$th.tsv"
+done
+if grep -q '"rows": 10, "where": "trip_time_in_secs > 1200 and passenger_count >= 2", "where_dropped": 50,' \
+    "$T/where.1.json"; then
+    ok "describe --where --json: rows 10, where_dropped 50"
+else
+    not_ok "describe --where --json: rows 10, where_dropped 50" "$T/where.1.json"
+fi
+"$SF" describe "$FD" --where "$W" --quiet >"$T/where.txt" 2>&1
+if grep -q '^.*filter.csv: 10 rows, 5 columns (--where dropped 50 rows)$' "$T/where.txt"; then
+    ok "describe --where: the text report says how many rows were dropped"
+else
+    not_ok "describe --where: the text report says how many rows were dropped" "$T/where.txt"
+fi
+"$SF" convert "$FD" --out "$T/where.conv.csv" --where "$W" 2>"$T/where.conv.err" &&
+    "$SF" convert "$T/where.csv" --out "$T/where.conv.ref.csv" --quiet 2>&1
+check_same "convert --where writes awk's rows" "$T/where.conv.ref.csv" "$T/where.conv.csv"
+if grep -q 'wrote 10 rows to .* (50 dropped by --where)' "$T/where.conv.err"; then
+    ok "convert --where reports the dropped rows"
+else
+    not_ok "convert --where reports the dropped rows" "$T/where.conv.err"
+fi
+# fit, predict, update, score
+FIT="--pipeline linear_regression --target fare --columns trip_time_in_secs,passenger_count"
+# shellcheck disable=SC2086
+"$SF" fit "$FD" $FIT --model "$T/where.h5" --where "vendor != 'DDS'" 2>"$T/where.fit.err"
+if grep -q 'fitted 1 stage on [0-9]* rows ([0-9]* dropped by --where, [0-9]* dropped for missing values)' \
+    "$T/where.fit.err"; then
+    ok "fit --where reports the rows it dropped"
+else
+    not_ok "fit --where reports the rows it dropped" "$T/where.fit.err"
+fi
+"$SF" predict "$FD" --model "$T/where.h5" --where "$W" --threads 2 --segment-bytes 256 \
+    --out "$T/where.pred.csv" 2>"$T/where.pred.err"
+"$SF" predict "$T/where.csv" --model "$T/where.h5" --out "$T/where.pred.ref.csv" --quiet
+check_same "predict --where (2 threads, many segments) writes the lines of awk's rows, in order" \
+    "$T/where.pred.ref.csv" "$T/where.pred.csv"
+if grep -q -e '--where kept 10 rows and dropped 50' "$T/where.pred.err"; then
+    ok "predict --where counts on stderr"
+else
+    not_ok "predict --where counts on stderr" "$T/where.pred.err"
+fi
+"$SF" score "$FD" --model "$T/where.h5" --where "$W" --json >"$T/where.score" 2>&1
+if grep -q '"where_dropped": 50' "$T/where.score"; then ok "score --where --json: where_dropped"
+else not_ok "score --where --json: where_dropped" "$T/where.score"; fi
+"$SF" update "$T/where.h5" "$FD" --model "$T/where2.h5" --where "$W" 2>"$T/where.upd.err"
+if grep -q '(50 dropped by --where, [0-9]* dropped for missing values)' "$T/where.upd.err"; then
+    ok "update --where reports the rows it dropped"
+else
+    not_ok "update --where reports the rows it dropped" "$T/where.upd.err"
+fi
+# errors: the expression and a caret under the column
+where_caret() { # NAME EXPR COLUMN MESSAGE
+    "$SF" describe "$FD" --where "$2" >"$T/wc.out" 2>"$T/wc.err"
+    _rc=$?
+    {
+        printf 'streamfit: error in --where: %s\n  %s\n' "$4" "$2"
+        printf '  %*s^\n' $(($3 - 1)) ''
+    } >"$T/wc.want"
+    if [ "$_rc" -eq 1 ] && [ ! -s "$T/wc.out" ] && diff "$T/wc.want" "$T/wc.err" >"$T/wc.diff"; then
+        ok "$1"
+    else
+        echo "exit $_rc" >>"$T/wc.diff"
+        not_ok "$1" "$T/wc.diff"
+    fi
+}
+where_caret "--where unknown column: caret at column 1" "fares > 1" 1 \
+    "unknown column 'fares' (did you mean 'fare'?)"
+where_caret "--where text column in arithmetic: caret at column 14" "fare > 1 and vendor + 1 > 2" 14 \
+    "column 'vendor' holds text: compare it with a quoted string (vendor == 'x') or a list of them (vendor in ['x', 'y'])"
+where_caret "--where not a condition: caret at column 1" "fare * 2" 1 \
+    "a row filter must be a condition (true or false), not a number: compare it (e.g. x > 0)"
+where_caret "--where syntax: caret after the end" "fare >" 7 \
+    "expected a value, got the end of the expression"
+expect_error "--where on gen: a usage error" 1 "--where filters the rows of" -- gen regression --rows 5 \
+    --out "$T/g.csv" --where "$W"
+if "$SF" read "$FD" --where "$W" --segment-bytes 256 --threads 2 2>&1 | grep -q '^10 rows, 5 columns, .* (--where dropped 50 rows)$'; then
+    ok "read --where: the kept rows and the dropped count"
+else
+    "$SF" read "$FD" --where "$W" >"$T/wr.out" 2>&1
+    not_ok "read --where: the kept rows and the dropped count" "$T/wr.out"
+fi
 
 echo "$PASSED passed, $FAILED failed"
 [ "$FAILED" -eq 0 ]

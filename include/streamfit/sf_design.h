@@ -152,7 +152,7 @@ SF_API sf_design_params sf_design_get_params(const sf_design *d);
  *  missing values drop nothing. Rows with a missing factor are skipped and
  *  added to *n_dropped (NULL allowed) under SF_NA_DROP, or fail under
  *  SF_NA_ERROR; a categorical value the fit never saw fails (or codes as zeros
- *  under SF_UNKNOWN_ZERO). Errors name the row (t->first_row + i), its line and
+ *  under SF_UNKNOWN_ZERO). Errors name the row (sf_table_row(t, i)), its line and
  *  the factor. Thread-safe: d is only read. SF_ERR_STATE before finish. */
 SF_API sf_status sf_design_build(const sf_design *d, const sf_table *t, double *x, size_t ld,
                                  double *y, size_t *n_out, uint64_t *n_dropped, sf_error *err);

@@ -138,6 +138,49 @@ SF_API sf_status sf_source_n_segments(sf_source *src, size_t *n_out, sf_error *e
 SF_API sf_status sf_source_open_segment(sf_source *src, size_t i, sf_source **out,
                                         sf_error *err);
 
+/** A source of the rows of inner for which expr holds: a row filter, as
+ *  pandas' DataFrame.query(expr, engine="python") selects rows, e.g.
+ *  "trip_time_in_secs > 1200 and passenger_count >= 2" or
+ *  "vendor_id in ['CMT', 'VTS'] and not (fare_amount < 0)".
+ *  The language is a formula's embedded Python — numbers, column names (Q('a b')
+ *  for other names), + - * / ** and unary -, < > <= >= == !=, log, log1p, exp,
+ *  sqrt, abs, log10, log2, expm1, square, floor, ceil, sin, cos, tan, tanh,
+ *  arctan (also as np.log …) — plus and, or, not (Python's precedence: or <
+ *  and < not < comparisons; pandas' & and | are and / or, ~(…) is not),
+ *  parentheses, True, False, chained comparisons
+ *  (0 < x <= 5), text columns compared with quoted strings (== != < > <= >=,
+ *  by code point) and "in" / "not in" lists of strings or numbers. A comparison
+ *  with a missing value is false, as in numpy and pandas (so NaN != 1 holds and
+ *  not (x > 1) keeps a row whose x is missing); a missing text value equals no
+ *  string and is in no list. Row order is kept, and each kept row keeps its line
+ *  and record number (sf_table.row), so later errors name the right row.
+ *  The filter has inner's columns, name, size and segments (each segment of
+ *  inner, filtered): parallel passes stay parallel and in order (count them
+ *  with sf_source_n_segments before opening them from several threads, as the
+ *  pipeline does). Segments share the compiled expression: src must outlive
+ *  them. Chunks hold
+ *  1 to chunk_rows kept rows (a chunk with every row dropped is skipped).
+ *  Ownership: on success the filter OWNS inner — sf_source_close(*out) closes
+ *  it, and inner must not be used directly any more; on failure inner is left
+ *  as it was and stays the caller's. expr is copied.
+ *  Errors: SF_ERR_ARG with where.source "<where>" and where.column the 1-based
+ *  byte column in expr: a syntax error, an unknown column (with a suggestion), a
+ *  text column in arithmetic, a numeric column compared with a string, a
+ *  function that learns from the data (center, standardize), or a result that
+ *  is not true/false ("a + 1"); SF_ERR_UNSUPPORTED for a sparse
+ *  (svmlight) source; *out is NULL then. */
+SF_API sf_status sf_source_filter(sf_source **out, sf_source *inner, const char *expr, sf_error *err);
+
+/** Rows a filter (sf_source_filter) saw and dropped on its last complete read:
+ *  the whole source's last read to its end when there was one, else the sum
+ *  over segments of each segment's last read to its end (a pass in parallel);
+ *  on a segment of a filter, that segment's. Every pass over the same data
+ *  filters the same rows, so passes do not add up. Reads not yet at their end
+ *  do not count. Errors: SF_ERR_ARG for NULL arguments or a source that is not
+ *  a filter. */
+SF_API sf_status sf_source_filter_counts(const sf_source *src, uint64_t *seen, uint64_t *dropped,
+                                         sf_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -94,7 +94,16 @@ typedef struct sf_table {
     uint64_t *line;             /**< n_rows physical start lines (0 = unknown) */
     size_t segment;             /**< segment the rows came from (0 for whole sources) */
     sf_csr *csr;                /**< sparse features beside the columns, or NULL (dense) */
+    const uint64_t *row;        /**< n_rows record numbers, or NULL: row i is record
+                                     first_row + i. Set where rows are not consecutive
+                                     (a filtered source, sf_source_filter) */
 } sf_table;
+
+/** The 1-based record number of row i of t within its segment (for messages). */
+static inline uint64_t sf_table_row(const sf_table *t, size_t i)
+{
+    return t->row ? t->row[i] : t->first_row + i;
+}
 
 /** Allocates a table of n_cols columns with room for capacity rows. types gives
  *  each column's type; names and dicts (for category columns, may be NULL) are
