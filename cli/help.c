@@ -20,6 +20,7 @@ static const struct {
      "examples:\n"
      "  streamfit describe trips.csv\n"
      "  streamfit describe 'trips-2015-*.csv' --json > summary.json\n"
+     "  streamfit describe trips.csv --where \"trip_time_in_secs > 1200 and passenger_count >= 2\"\n"
      "  streamfit describe data.h5:/X --top 10\n"
      "  zcat big.csv.gz | streamfit describe -\n"},
     {"convert",
@@ -154,6 +155,10 @@ int cli_help(const char *verb)
             fputs("\ncommon options (streamfit --help): --threads N, --chunk-rows N, --types SPEC,\n"
                   "  --delimiter C, --no-header, --max-levels N, --segment-mb N, --quiet, --profile F.csv\n",
                   stdout);
+            if (strcmp(verb, "gen") != 0 && strcmp(verb, "export") != 0)
+                fputs("  --where EXPR: only the rows where EXPR holds, as pandas' df.query(EXPR) selects\n"
+                      "  them (\"a > 1 and b in ['x', 'y']\"); the rows it drops are counted\n",
+                      stdout);
             return 0;
         }
     return cli_usage_error("no help for \"%s\": verbs are describe, convert, gen, read, fit, predict, update, "
