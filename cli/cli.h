@@ -31,6 +31,8 @@ typedef struct cli_opts {
     unsigned epochs;
     bool has_seed;           /* --seed given (fit: random_state default) */
     sf_output output;        /* predict: --proba, --decision, --transform, --interval */
+    int on_error;            /* --on-error: an sf_on_error, or -1 = the verb's default
+                                (predict, score: skip; the others: stop) */
 } cli_opts;
 
 /* Exit codes (DESIGN.md): 0 ok, 1 bad input or usage, 2 I/O. */
@@ -65,5 +67,14 @@ int cli_export(const cli_opts *o);
 int cli_predict(const cli_opts *o);
 int cli_update(const cli_opts *o);
 int cli_score(const cli_opts *o);
+
+/* The source options of a verb: --on-error or the verb's default (skip_default),
+ * and with a model, its column types enforced ahead of the user's --types
+ * (with_target: the target's too). *owned is a string to free after the open. */
+sf_source_options cli_source_options(const cli_opts *o, bool skip_default, const sf_pipeline *model,
+                                     bool with_target, char **owned);
+/* "streamfit: 2 of 1000 rows were malformed (what); first: <stdin>:5: expected …"
+ * on stderr when src skipped any (not with --quiet). Returns how many. */
+uint64_t cli_report_malformed(const cli_opts *o, const sf_source *src, uint64_t rows, const char *what);
 
 #endif

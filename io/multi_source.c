@@ -63,7 +63,9 @@ static void multi_close(void *impl)
 
 static sf_status open_file(multi_reader *m, size_t i, sf_source **out, sf_error *err)
 {
-    return sfi_source_open_file(out, m->files[i], m->dataset, &m->src->opt, m->src, err);
+    SF_TRY(sfi_source_open_file(out, m->files[i], m->dataset, &m->src->opt, m->src, err));
+    sfi_source_bad_adopt(m->src, *out, SIZE_MAX); /* its malformed rows count as ours */
+    return SF_OK;
 }
 
 static sf_status multi_next(sf_source *src, const sf_table **out, sf_error *err)

@@ -8,7 +8,11 @@
  * chunk by chunk on the calling thread and each chunk written (and flushed, for
  * streaming jobs) before the next is read.
  *
- * A row with a missing feature gets empty output fields and is counted.
+ * A row with a missing feature gets empty output fields and is counted; so does
+ * a malformed row the source skipped (SF_ON_ERROR_SKIP; counted apart). When the
+ * source stops at a malformed row (SF_ON_ERROR_STOP) the rows before it are
+ * written first: a segment that fails hands over what it predicted, is written
+ * after the segments before it, and nothing after it is.
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -34,6 +38,7 @@ typedef struct outbuf {
     uint8_t *missing;   /* n */
     size_t n, cap;
     bool done;
+    bool failed;        /* the segment stopped at an error: the last one written */
 } outbuf;
 
 typedef struct predict_job {
@@ -50,7 +55,7 @@ typedef struct predict_job {
     outbuf *out;            /* per segment */
     size_t n_seg, next;     /* next segment to write */
     pthread_mutex_t mu;
-    uint64_t rows, unpredictable;
+    uint64_t rows, unpredictable, malformed;
     sf_error write_err;
     sf_status write_st;
 } predict_job;
@@ -80,8 +85,17 @@ static void outbuf_free(outbuf *o)
 }
 
 /* Predicts the rows of t and appends them to o. x is a scratch n x p buffer. */
+/* Malformed rows of t (0 when it has none); with miss, those of them that
+ * are missing there. */
+static uint64_t count_bad(const sf_table *t, const uint8_t *miss)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; t->bad && i < t->n_rows; i++) n += t->bad[i] && (!miss || miss[i]);
+    return n;
+}
+
 static sf_status predict_table(predict_job *job, const sf_table *t, double **x, size_t *x_cap, outbuf *o,
-                               uint64_t *unpredictable, sf_error *err)
+                               uint64_t *unpredictable, uint64_t *malformed, sf_error *err)
 {
     if (job->design) {
         /* the design's rows and responses, dropped rows counted */
@@ -92,6 +106,10 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
         if (st != SF_OK && err && !err->where.source[0])
             sfi_strlcpy(err->where.source, sf_source_name(job->src), sizeof err->where.source);
         o->n += st == SF_OK ? n : 0;
+        /* a malformed row has every field missing: dropped, and counted apart */
+        uint64_t bad = st == SF_OK ? count_bad(t, NULL) : 0;
+        *malformed += bad;
+        *unpredictable -= bad < *unpredictable ? bad : *unpredictable;
         return st;
     }
     size_t p = job->pl->n_features, q = job->q;
@@ -119,14 +137,17 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
         memset(miss, 1, t->n_rows);
         for (size_t r = 0; r < k; r++) miss[rows[r]] = 0;
         free(rows);
-        *unpredictable += dropped;
+        uint64_t bad = count_bad(t, miss);
+        *malformed += bad;
+        *unpredictable += dropped - (bad < dropped ? bad : dropped);
     }
     for (size_t i = 0; i < t->n_rows && !job->pl->design; i++) {
-        bool m = false;
-        for (size_t j = 0; j < p; j++) m = m || t->cols[job->cols[j]].missing[i];
+        bool m = t->bad && t->bad[i];
+        if (m) (*malformed)++;
+        for (size_t j = 0; j < p && !m; j++) m = t->cols[job->cols[j]].missing[i];
         miss[i] = m;
         if (m) {
-            (*unpredictable)++;
+            *unpredictable += !(t->bad && t->bad[i]);
             continue;
         }
         for (size_t j = 0; j < p; j++) (*x)[k * p + j] = t->cols[job->cols[j]].values[i];
@@ -181,13 +202,15 @@ static sf_status write_out(predict_job *job, const outbuf *o, sf_error *err)
     return st;
 }
 
-/* Writes every finished segment that is due, in order; called with mu held. */
+/* Writes every finished segment that is due, in order; called with mu held. A
+ * failed segment's rows are the last written. */
 static void write_due(predict_job *job)
 {
     while (job->write_st == SF_OK && job->next < job->n_seg && job->out[job->next].done) {
+        bool failed = job->out[job->next].failed;
         job->write_st = write_out(job, &job->out[job->next], &job->write_err);
         outbuf_free(&job->out[job->next]);
-        job->next++;
+        job->next = failed ? job->n_seg : job->next + 1;
     }
 }
 
@@ -200,27 +223,28 @@ static sf_status predict_segment(void *ctx, size_t seg, size_t worker, sf_error 
     outbuf o = {0};
     double *x = NULL;
     size_t x_cap = 0;
-    uint64_t rows = 0, unpredictable = 0;
+    uint64_t rows = 0, unpredictable = 0, malformed = 0;
     const sf_table *t;
     sf_status st;
     while ((st = sf_source_next(src, &t, err)) == SF_OK) {
         rows += t->n_rows;
-        if ((st = predict_table(job, t, &x, &x_cap, &o, &unpredictable, err)) != SF_OK) break;
+        if ((st = predict_table(job, t, &x, &x_cap, &o, &unpredictable, &malformed, err)) != SF_OK) break;
     }
     sf_source_close(src);
     free(x);
-    if (st != SF_END) {
-        outbuf_free(&o);
-        return st;
-    }
+    /* an error: the rows before it are handed over and written all the same */
     pthread_mutex_lock(&job->mu);
     o.done = true;
+    o.failed = st != SF_END;
     job->out[seg] = o;
     job->rows += rows;
     job->unpredictable += unpredictable;
+    job->malformed += malformed;
     write_due(job);
-    st = job->write_st;
-    if (st != SF_OK && err) *err = job->write_err;
+    if (st == SF_END) {
+        st = job->write_st;
+        if (st != SF_OK && err) *err = job->write_err;
+    }
     pthread_mutex_unlock(&job->mu);
     return st;
 }
@@ -235,7 +259,7 @@ static sf_status predict_stream(predict_job *job, sf_error *err)
     while ((st = sf_source_next(job->src, &t, err)) == SF_OK) {
         job->rows += t->n_rows;
         o.n = 0;
-        st = predict_table(job, t, &x, &x_cap, &o, &job->unpredictable, err);
+        st = predict_table(job, t, &x, &x_cap, &o, &job->unpredictable, &job->malformed, err);
         if (st == SF_OK) st = write_out(job, &o, err);
         if (st == SF_OK) st = sf_sink_flush(job->sink, err);
         if (st != SF_OK) break;
@@ -371,10 +395,34 @@ sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_sink *si
     if (stats) {
         stats->rows = job.rows;
         stats->unpredictable = job.unpredictable;
+        stats->malformed = job.malformed;
     }
     for (size_t m = 0; job.names && m < job.q; m++) free(job.names[m]);
     free(job.names);
     sf_dict_free(job.labels);
     free(cols);
     return st;
+}
+
+sf_status sf_pipeline_input_types(const sf_pipeline *pl, bool with_target, char **out, sf_error *err)
+{
+    if (!out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_input_types: NULL out");
+    *out = NULL;
+    if (!pl) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_input_types: NULL pipeline");
+    if (!pl->fitted) return sfi_fail(err, SF_ERR_STATE, NULL, "pipeline is not fitted");
+    size_t cap = 1;
+    for (size_t j = 0; !pl->design && j < pl->n_features; j++) cap += strlen(pl->features[j]) + 16;
+    if (!pl->design) cap += strlen(pl->target) + 16;
+    char *s = malloc(cap);
+    if (!s) return sfi_nomem(err);
+    size_t k = 0;
+    s[0] = '\0';
+    /* a name holding the syntax's ',' or '=' cannot be named: left to inference */
+    for (size_t j = 0; !pl->design && j < pl->n_features; j++)
+        if (!strpbrk(pl->features[j], ",="))
+            k += (size_t)snprintf(s + k, cap - k, "%s?%s=float", k ? "," : "", pl->features[j]);
+    if (with_target && !pl->design && *pl->target && !strpbrk(pl->target, ",="))
+        snprintf(s + k, cap - k, "%s?%s=%s", k ? "," : "", pl->target, pl->class_labels ? "category" : "float");
+    *out = s;
+    return SF_OK;
 }

@@ -25,6 +25,16 @@
 extern "C" {
 #endif
 
+/** What a source does with a malformed row (CSV: a wrong number of fields, or a
+ *  field of a float column that is not a number). */
+typedef enum sf_on_error {
+    SF_ON_ERROR_STOP = 0, /**< the default: sf_source_next() first returns the rows
+                               before the bad one (a short chunk), then the error */
+    SF_ON_ERROR_SKIP = 1  /**< the row stays in its chunk with every field missing
+                               and its sf_table.bad flag set; it is counted and the
+                               first few errors kept (sf_source_bad_rows) */
+} sf_on_error;
+
 /** Options for opening a source. Initialise with sf_source_options_init(). */
 typedef struct sf_source_options {
     size_t chunk_rows;        /**< rows per chunk; default 16384 (a few MB: memory is
@@ -33,13 +43,16 @@ typedef struct sf_source_options {
     bool has_header;          /**< CSV has a header row; default true. When false
                                    the columns are named x0, x1, … and the first
                                    record (which fixes their number) is data */
-    const char *types;        /**< overrides, "cat1=category,y=float"; NULL = infer */
+    const char *types;        /**< overrides, "cat1=category,y=float"; NULL = infer.
+                                   An entry "?name=type" is ignored when there is no
+                                   such column (a model's columns, checked later) */
     const char *target;       /**< HDF5: a 1-D dataset read as an extra column "y"
                                    beside a 2-D design ("/y"); NULL = none */
     size_t max_levels;        /**< per categorical column; default 10000 */
     uint64_t segment_bytes;   /**< CSV segment size; default 32 MiB */
     uint64_t segment_rows;    /**< HDF5 segment size in rows; default 1048576 */
-    uint8_t reserved[32];
+    sf_on_error on_error;     /**< malformed rows; default SF_ON_ERROR_STOP */
+    uint8_t reserved[28];
 } sf_source_options;
 
 /** Fills o with the defaults above. */
@@ -84,6 +97,20 @@ SF_API void sf_source_close(sf_source *src);
  *  chunk of >= 1 row, SF_END when exhausted, or an error naming file, line,
  *  column, row and field. After an error the source stays in error. */
 SF_API sf_status sf_source_next(sf_source *src, const sf_table **out, sf_error *err);
+
+/** Malformed rows skipped (SF_ON_ERROR_SKIP) in one full pass over src: *count
+ *  gets their number, *first (may be NULL; cleared when there are none) the
+ *  error of the first of them (file, line, row, field, what). Counted whether src
+ *  is read itself or through its segments (each segment's count is reported when
+ *  the segment is closed; a pass reading part of the data counts that part); a
+ *  rewind starts the count again. Thread-safe against segment readers. */
+SF_API void sf_source_bad_rows(const sf_source *src, uint64_t *count, sf_error *first);
+
+/** The k-th (0-based) of the first few malformed rows' errors, in data order, as
+ *  sf_source_bad_rows counts them (at most SF_SOURCE_BAD_KEPT are kept). Returns
+ *  false (out cleared) when k is past the kept ones. */
+#define SF_SOURCE_BAD_KEPT 4
+SF_API bool sf_source_bad_row_error(const sf_source *src, size_t k, sf_error *out);
 
 /** Starts again at the first data row. Fails with SF_ERR_UNSUPPORTED on a stream
  *  that cannot be rewound (standard input). Category codes stay as they were. */

@@ -73,6 +73,9 @@ typedef struct sf_table {
     uint64_t first_row;         /**< 1-based record number of row 0 within its segment */
     uint64_t *line;             /**< n_rows physical start lines (0 = unknown) */
     size_t segment;             /**< segment the rows came from (0 for whole sources) */
+    uint8_t *bad;               /**< n_rows flags, 1 = a malformed row skipped under
+                                     SF_ON_ERROR_SKIP (every field missing); NULL
+                                     when the chunk has none. Owned by the producer */
 } sf_table;
 
 /** Allocates a table of n_cols columns with room for capacity rows. types gives
