@@ -72,11 +72,9 @@ uint64_t cli_report_malformed(const cli_opts *o, const sf_source *src, uint64_t 
     sf_error first;
     sf_source_bad_rows(src, &n, &first);
     if (n == 0 || o->quiet) return n;
+    /* the line only: a column is known for some reads and not others (a replayed first chunk) */
     char where[320] = "";
-    if (first.where.line && first.where.column)
-        snprintf(where, sizeof where, "%s:%llu:%llu", first.where.source, (unsigned long long)first.where.line,
-                 (unsigned long long)first.where.column);
-    else if (first.where.line)
+    if (first.where.line)
         snprintf(where, sizeof where, "%s:%llu", first.where.source, (unsigned long long)first.where.line);
     else snprintf(where, sizeof where, "%s", first.where.source);
     fprintf(stderr, "streamfit: %llu of %llu rows %s malformed (%s); first: %s: %s", (unsigned long long)n,

@@ -302,6 +302,7 @@ sf_status sfi_multi_open(sf_source **out, const char *pattern, const char *datas
     s->impl = m;
     m->src = s;
     m->cur = first;
+    sfi_source_bad_adopt(s, first, SIZE_MAX);
     /* every file's columns now, and the total size for progress */
     for (size_t i = 0; i < n && st == SF_OK; i++) {
         if (stat(files[i], &sb) == 0) s->size += (uint64_t)sb.st_size;
