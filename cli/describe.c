@@ -372,6 +372,7 @@ int cli_describe(const cli_opts *o)
     cli_progress_end(&prog);
     if (o->json) print_json(&job, tot, rows, o->top);
     else print_text(&job, tot, rows, o->top);
+    cli_report_malformed(o, job.src, rows, "counted as missing"); /* --on-error skip */
 done:
     cli_progress_end(&prog);
     if (st != SF_OK) rc = cli_report(&err);

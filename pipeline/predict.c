@@ -15,6 +15,7 @@
  * after the segments before it, and nothing after it is.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 
 #include "io/source_impl.h"
 #include "pipeline/pipeline_impl.h"
+#include "preprocess/design_impl.h"
 #include "streamfit/sf_pool.h"
 #include "streamfit/sf_sink.h"
 
@@ -85,12 +87,11 @@ static void outbuf_free(outbuf *o)
 }
 
 /* Predicts the rows of t and appends them to o. x is a scratch n x p buffer. */
-/* Malformed rows of t (0 when it has none); with miss, those of them that
- * are missing there. */
+/* Malformed rows of t that miss marks (none when t has none). */
 static uint64_t count_bad(const sf_table *t, const uint8_t *miss)
 {
     uint64_t n = 0;
-    for (size_t i = 0; t->bad && i < t->n_rows; i++) n += t->bad[i] && (!miss || miss[i]);
+    for (size_t i = 0; t->bad && i < t->n_rows; i++) n += t->bad[i] && miss[i];
     return n;
 }
 
@@ -106,10 +107,7 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
         if (st != SF_OK && err && !err->where.source[0])
             sfi_strlcpy(err->where.source, sf_source_name(job->src), sizeof err->where.source);
         o->n += st == SF_OK ? n : 0;
-        /* a malformed row has every field missing: dropped, and counted apart */
-        uint64_t bad = st == SF_OK ? count_bad(t, NULL) : 0;
-        *malformed += bad;
-        *unpredictable -= bad < *unpredictable ? bad : *unpredictable;
+        /* a malformed row (every field missing) is among the dropped rows here */
         return st;
     }
     size_t p = job->pl->n_features, q = job->q;
@@ -404,25 +402,54 @@ sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_sink *si
     return st;
 }
 
+/* True when name is an identifier of expr ("y" in "np.log(y)", not in "y2"). */
+static bool names_in(const char *expr, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = expr ? strstr(expr, name) : NULL; p; p = strstr(p + 1, name)) {
+        bool before = p > expr && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.');
+        bool after = isalnum((unsigned char)p[n]) || p[n] == '_';
+        if (!before && !after) return true;
+    }
+    return false;
+}
+
+/* Appends "?name=type" to s (capacity cap, length *k); a name holding the
+ * syntax's ',' or '=' cannot be named and is left to inference. */
+static void add_type(char *s, size_t cap, size_t *k, const char *name, const char *type)
+{
+    if (strpbrk(name, ",=")) return;
+    *k += (size_t)snprintf(s + *k, cap - *k, "%s?%s=%s", *k ? "," : "", name, type);
+}
+
 sf_status sf_pipeline_input_types(const sf_pipeline *pl, bool with_target, char **out, sf_error *err)
 {
     if (!out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_input_types: NULL out");
     *out = NULL;
     if (!pl) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_input_types: NULL pipeline");
     if (!pl->fitted) return sfi_fail(err, SF_ERR_STATE, NULL, "pipeline is not fitted");
-    size_t cap = 1;
-    for (size_t j = 0; !pl->design && j < pl->n_features; j++) cap += strlen(pl->features[j]) + 16;
-    if (!pl->design) cap += strlen(pl->target) + 16;
+    const sf_design *d = pl->design;
+    size_t cap = 16 + strlen(pl->target) + 16;
+    for (size_t j = 0; !d && j < pl->n_features; j++) cap += strlen(pl->features[j]) + 16;
+    for (size_t j = 0; d && j < d->n_cols; j++) cap += strlen(d->cols[j].name) + 16;
     char *s = malloc(cap);
     if (!s) return sfi_nomem(err);
     size_t k = 0;
     s[0] = '\0';
-    /* a name holding the syntax's ',' or '=' cannot be named: left to inference */
-    for (size_t j = 0; !pl->design && j < pl->n_features; j++)
-        if (!strpbrk(pl->features[j], ",="))
-            k += (size_t)snprintf(s + k, cap - k, "%s?%s=float", k ? "," : "", pl->features[j]);
-    if (with_target && !pl->design && *pl->target && !strpbrk(pl->target, ",="))
-        snprintf(s + k, cap - k, "%s?%s=%s", k ? "," : "", pl->target, pl->class_labels ? "category" : "float");
+    if (d) {
+        /* the columns the design was bound to, as they were; without the target,
+         * not a column the response alone names (predict input may lack it or
+         * hold anything there) */
+        const char *response = sf_design_response_name(d);
+        for (size_t j = 0; j < d->n_cols; j++) {
+            const ucol *c = &d->cols[j];
+            if (!with_target && names_in(response, c->name)) continue;
+            add_type(s, cap, &k, c->name, c->is_category ? "category" : c->is_integer ? "int" : "float");
+        }
+    } else {
+        for (size_t j = 0; j < pl->n_features; j++) add_type(s, cap, &k, pl->features[j], "float");
+        if (with_target && *pl->target) add_type(s, cap, &k, pl->target, pl->class_labels ? "category" : "float");
+    }
     *out = s;
     return SF_OK;
 }

@@ -90,7 +90,16 @@ predict_bad_rows() {
     grep -qx "streamfit: 3 of 2000 rows were malformed (empty output fields); first: $dir/bad.csv:500: expected a number, got \"x\" (column \"a\")" "$dir/eb" || return 1
     # the same from standard input (one chunk at a time)
     "$sf" predict - --model "$dir/m1.h5" < "$dir/bad.csv" 2>"$dir/eb2" | cmp -s - "$dir/pb.csv" || return 1
-    grep -q "first: <stdin>:500: expected a number" "$dir/eb2"
+    grep -q "first: <stdin>:500: expected a number" "$dir/eb2" || return 1
+    # a formula model: its design's column types are enforced too ("x" is not a level)
+    "$sf" fit "$dir/d.csv" --pipeline linear_regression --formula "y ~ a + b + C(cat1)" \
+        --model "$dir/fm.h5" --quiet || return 1
+    "$sf" predict "$dir/d.csv" --model "$dir/fm.h5" --quiet | head -2001 > "$dir/fa" || return 1
+    "$sf" predict "$dir/bad.csv" --model "$dir/fm.h5" --threads 2 --segment-bytes 20000 \
+        --quiet > "$dir/fb" || return 1
+    for l in 500 1500 1800; do [ "$(sed -n ${l}p "$dir/fb")" = "" ] || return 1; done
+    awk 'NR != 500 && NR != 1500 && NR != 1800' "$dir/fa" > "$dir/fa1"
+    awk 'NR != 500 && NR != 1500 && NR != 1800' "$dir/fb" | cmp -s - "$dir/fa1" && [ "$(wc -l < "$dir/fb")" -eq 2001 ]
 }
 check "predict: malformed rows give empty lines in place, counted with the first one's line" predict_bad_rows
 

@@ -187,9 +187,10 @@ typedef struct sf_predict_stats {
  *  a missing column is reported by predict, naming it), and with with_target the
  *  target's ("?y=float", or "?y=category" for class labels). Opening the data with
  *  them enforced (not inferred) makes a non-number in a feature column a malformed
- *  row, not a categorical column. A formula pipeline gives "" (its design finds
- *  its own columns). *out is malloc'd; the caller frees it. SF_ERR_STATE if not
- *  fitted. */
+ *  row, not a categorical column. A formula pipeline gives the columns its design
+ *  was bound to ("?cat1=category,?a=int,…"; without with_target, not a column
+ *  only its response names). *out is malloc'd; the caller frees it. SF_ERR_STATE
+ *  if not fitted. */
 SF_API sf_status sf_pipeline_input_types(const sf_pipeline *pl, bool with_target, char **out,
                                          sf_error *err);
 

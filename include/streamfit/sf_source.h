@@ -7,7 +7,7 @@
  * in segment order are the same for any thread count.
  *
  * Data is named "file.csv", "file.csv.gz" (inflated by zlib as it is read: one
- * segment; rewinds by reading again), "-" (CSV on standard input), or
+ * segment; rewinds by reading again), "-" (CSV on standard input, plain or gzip: sniffed), or
  * "file.h5:/path" (split at the last ":/"). A file part holding '*', '?' or '['
  * is a glob pattern ("trips-2015-*.csv"; "x-*.h5" with ":/X"): the matching files,
  * sorted, are read in order as one source. They must all have the first file's
