@@ -15,7 +15,9 @@
  *   pass; a glob of files counts every file's;
  * - non-resumable input (malformed quoting) stops even under SKIP;
  * - gzip on standard input (two members) reads as the plain text; a truncated
- *   one is a one-line error.
+ *   one is a one-line error;
+ * - sf_pipeline_input_types: the model's columns as an optional types string;
+ *   an optional "?name=type" entry without its column is ignored.
  */
 #include "sf_test.h"
 #include "sf_rows.h"
@@ -423,6 +425,46 @@ static void test_options_layout(void **state)
     sf_source_bad_rows(NULL, &n, &e); /* NULL: nothing */
     assert_int_equal(n, 0);
     assert_false(sf_source_bad_row_error(NULL, 0, NULL));
+    /* "?name=type": ignored when there is no such column */
+    o.types = "?c=float,?a=category";
+    char *path;
+    sf_status st;
+    sf_source *s = open_text("a,b\n1,2\n", &path, &o, &st, &e);
+    assert_int_equal(st, SF_OK);
+    assert_int_equal(sf_source_column_type(s, 0), SF_COL_CATEGORY);
+    sf_source_close(s);
+    o.types = "c=float";
+    assert_int_equal(sf_source_open(&s, path, &o, &e), SF_ERR_ARG);
+    unlink(path);
+    free(path);
+}
+
+static void test_input_types(void **state)
+{
+    (void)state;
+    const double x[8] = {1, 2, 2, 1, 3, 5, 4, 3}, y[4] = {1, 2, 3, 4};
+    const char *names[] = {"a", "b", "y"};
+    sf_source *src = NULL;
+    sf_pipeline *pl = NULL;
+    sf_error err;
+    char *t = (char *)"unchanged";
+    assert_int_equal(sf_source_from_memory(&src, x, 4, 2, 2, y, NULL, names, NULL, &err), SF_OK);
+    assert_int_equal(sf_pipeline_new(&pl, "linear_regression", &err), SF_OK);
+    assert_int_equal(sf_pipeline_input_types(pl, false, &t, &err), SF_ERR_STATE);
+    assert_null(t);
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.target = "y";
+    assert_int_equal(sf_pipeline_fit(pl, src, &fo, &err), SF_OK);
+    assert_int_equal(sf_pipeline_input_types(pl, false, &t, &err), SF_OK);
+    assert_string_equal(t, "?a=float,?b=float");
+    free(t);
+    assert_int_equal(sf_pipeline_input_types(pl, true, &t, &err), SF_OK);
+    assert_string_equal(t, "?a=float,?b=float,?y=float");
+    free(t);
+    assert_int_equal(sf_pipeline_input_types(pl, true, NULL, &err), SF_ERR_ARG);
+    sf_pipeline_free(pl);
+    sf_source_close(src);
 }
 
 int main(void)
@@ -436,6 +478,7 @@ int main(void)
         cmocka_unit_test(test_glob),
         cmocka_unit_test(test_gzip_stdin),
         cmocka_unit_test(test_options_layout),
+        cmocka_unit_test(test_input_types),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

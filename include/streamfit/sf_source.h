@@ -62,7 +62,11 @@ typedef struct sf_source sf_source;
 
 /** Opens the data named by spec. For CSV it reads the header and infers each
  *  column's type from the first chunk (a column is float when every non-missing
- *  field is a number, else category), unless opt->types says otherwise.
+ *  field is a number, else category; malformed rows take no part), unless
+ *  opt->types says otherwise. A malformed row in the first chunk under
+ *  SF_ON_ERROR_STOP fails the open only when no row comes before it; otherwise
+ *  the types come from the rows before it, which sf_source_next() returns
+ *  before the error.
  *  opt may be NULL (defaults). Caller closes with sf_source_close().
  *  Errors: SF_ERR_IO (missing file, a pattern matching no file), SF_ERR_PARSE
  *  (empty file, header only, malformed CSV, truncated or corrupt gzip, a later
@@ -101,9 +105,10 @@ SF_API sf_status sf_source_next(sf_source *src, const sf_table **out, sf_error *
 /** Malformed rows skipped (SF_ON_ERROR_SKIP) in one full pass over src: *count
  *  gets their number, *first (may be NULL; cleared when there are none) the
  *  error of the first of them (file, line, row, field, what). Counted whether src
- *  is read itself or through its segments (each segment's count is reported when
- *  the segment is closed; a pass reading part of the data counts that part); a
- *  rewind starts the count again. Thread-safe against segment readers. */
+ *  is read itself or through its segments (a segment reports each bad row to src
+ *  at once, and its count starts again when it is opened again; a pass reading
+ *  part of the data counts that part); a rewind starts src's own count again.
+ *  Thread-safe against segment readers. */
 SF_API void sf_source_bad_rows(const sf_source *src, uint64_t *count, sf_error *first);
 
 /** The k-th (0-based) of the first few malformed rows' errors, in data order, as
