@@ -34,6 +34,8 @@ static int convert_design(const cli_opts *o)
         sink = NULL;
     }
     sf_sink_abort(sink);
+    /* --on-error skip: malformed rows are among the dropped ones, told apart */
+    if (st == SF_OK) cli_report_malformed(o, src, rows, "dropped");
     sf_source_close(src);
     size_t p = sf_design_n_columns(d);
     sf_design_free(d);
@@ -74,6 +76,8 @@ int cli_convert(const cli_opts *o)
     }
     cli_progress_end(&prog);
     sf_sink_abort(sink);
+    /* --on-error skip: written as rows with every field missing */
+    if (st == SF_OK) cli_report_malformed(o, src, rows, "written as missing");
     sf_source_close(src);
     if (st != SF_OK) return cli_report(&err);
     if (!o->quiet)

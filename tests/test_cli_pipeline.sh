@@ -141,6 +141,17 @@ gzip_stdin() {
 }
 check "gzip on standard input: sniffed and inflated (predict, describe)" gzip_stdin
 
+describe_convert_skip() {
+    # describe and convert stop by default; --on-error skip counts the rows as missing
+    "$sf" describe "$dir/bad.csv" --types a=float 2>/dev/null; [ $? -eq 1 ] || return 1
+    "$sf" describe "$dir/bad.csv" --types a=float --on-error skip > "$dir/ds" 2>"$dir/eds" || return 1
+    grep -q "^a  *float  *1997  *3 " "$dir/ds" || return 1
+    grep -q "3 of 2000 rows were malformed (counted as missing); first: $dir/bad.csv:500: expected a number" "$dir/eds" || return 1
+    "$sf" convert "$dir/bad.csv" --out "$dir/bad.h5" --on-error skip 2>"$dir/ecs" || return 1
+    grep -q "2 of 2000 rows were malformed (written as missing); first: $dir/bad.csv:1500: expected 6 fields, got 2" "$dir/ecs"
+}
+check "describe / convert --on-error skip: malformed rows counted as missing, told apart" describe_convert_skip
+
 bad_models() {
     "$sf" export "$dir/nope.h5" 2>/dev/null; [ $? -eq 2 ] || return 1
     "$sf" export "$dir/d.csv" 2>"$dir/e4"; [ $? -eq 1 ] || return 1
