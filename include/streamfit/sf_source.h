@@ -111,10 +111,12 @@ SF_API sf_status sf_source_next(sf_source *src, const sf_table **out, sf_error *
  *  Thread-safe against segment readers. */
 SF_API void sf_source_bad_rows(const sf_source *src, uint64_t *count, sf_error *first);
 
+/** How many malformed rows' errors a source keeps. */
+#define SF_SOURCE_BAD_KEPT 4
+
 /** The k-th (0-based) of the first few malformed rows' errors, in data order, as
  *  sf_source_bad_rows counts them (at most SF_SOURCE_BAD_KEPT are kept). Returns
  *  false (out cleared) when k is past the kept ones. */
-#define SF_SOURCE_BAD_KEPT 4
 SF_API bool sf_source_bad_row_error(const sf_source *src, size_t k, sf_error *out);
 
 /** Starts again at the first data row. Fails with SF_ERR_UNSUPPORTED on a stream
