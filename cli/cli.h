@@ -36,6 +36,8 @@ typedef struct cli_opts {
     sf_design_params design; /* --na drop|error, --unknown-levels error|zero, --max-levels */
     const char *init;        /* fit: --init FILE (k-means initial centers) */
     const char *loss_log;    /* fit / update: --loss-log F.csv */
+    int on_error;            /* --on-error: an sf_on_error, or -1 = the verb's default
+                                (predict, score: skip; the others: stop) */
 } cli_opts;
 
 /* Exit codes (DESIGN.md): 0 ok, 1 bad input or usage, 2 I/O. */
@@ -49,9 +51,10 @@ int cli_report(const sf_error *err);
 int cli_report_caret(const sf_error *err, const char *spec, const char *formula);
 /* `streamfit help VERB`: the verb's help on stdout (0), or a usage error. */
 int cli_help(const char *verb);
-/* Opens data with o's source options and, with --where, filters it
+/* Opens data with so (NULL: o's source options) and, with --where, filters it
  * (sf_source_filter): the one way verbs open their data. On failure *out is NULL. */
-sf_status cli_open_source(const cli_opts *o, const char *data, sf_source **out, sf_error *err);
+sf_status cli_open_source(const cli_opts *o, const char *data, const sf_source_options *so, sf_source **out,
+                          sf_error *err);
 /* Rows --where dropped on src's last complete pass; 0 without --where. */
 uint64_t cli_where_dropped(const cli_opts *o, const sf_source *src);
 /* Prints "streamfit: msg" on stderr and returns EXIT_BAD_INPUT. */
@@ -91,5 +94,14 @@ int cli_export(const cli_opts *o);
 int cli_predict(const cli_opts *o);
 int cli_update(const cli_opts *o);
 int cli_score(const cli_opts *o);
+
+/* The source options of a verb: --on-error or the verb's default (skip_default),
+ * and with a model, its column types enforced ahead of the user's --types
+ * (with_target: the target's too). *owned is a string to free after the open. */
+sf_source_options cli_source_options(const cli_opts *o, bool skip_default, const sf_pipeline *model,
+                                     bool with_target, char **owned);
+/* "streamfit: 2 of 1000 rows were malformed (what); first: <stdin>:5: expected …"
+ * on stderr when src skipped any (not with --quiet). Returns how many. */
+uint64_t cli_report_malformed(const cli_opts *o, const sf_source *src, uint64_t rows, const char *what);
 
 #endif

@@ -16,7 +16,7 @@ static int convert_design(const cli_opts *o)
     uint64_t rows = 0, dropped = 0;
     sf_status st = sf_design_new(&d, o->formula, &o->design, &err);
     if (st == SF_OK) st = sf_design_define_lines(d, o->defines, &err);
-    if (st == SF_OK) st = cli_open_source(o, o->data, &src, &err);
+    if (st == SF_OK) st = cli_open_source(o, o->data, NULL, &src, &err);
     if (st == SF_OK) st = sf_design_bind(d, src, &err);
     /* the library reports no progress here: a pass's rows are known at its end */
     cli_profile_pass_begin("design pass", false);
@@ -35,6 +35,8 @@ static int convert_design(const cli_opts *o)
     }
     sf_sink_abort(sink);
     uint64_t by_where = cli_where_dropped(o, src);
+    /* --on-error skip: malformed rows are among the dropped ones, told apart */
+    if (st == SF_OK) cli_report_malformed(o, src, rows, "dropped");
     sf_source_close(src);
     size_t p = sf_design_n_columns(d);
     sf_design_free(d);
@@ -57,7 +59,7 @@ int cli_convert(const cli_opts *o)
     sf_sink *sink = NULL;
     cli_progress prog;
     cli_progress_start(&prog, o, "convert");
-    sf_status st = cli_open_source(o, o->data, &src, &err);
+    sf_status st = cli_open_source(o, o->data, NULL, &src, &err);
     if (st == SF_OK) st = sf_sink_open(&sink, o->out, &o->sink, &err);
     uint64_t rows = 0, bytes = 0; /* counting what opening the source read too */
     const sf_table *t;
@@ -77,6 +79,8 @@ int cli_convert(const cli_opts *o)
     cli_progress_end(&prog);
     sf_sink_abort(sink);
     uint64_t by_where = cli_where_dropped(o, src);
+    /* --on-error skip: written as rows with every field missing */
+    if (st == SF_OK) cli_report_malformed(o, src, rows, "written as missing");
     sf_source_close(src);
     if (st != SF_OK) return cli_report(&err);
     if (!o->quiet && o->where)

@@ -453,7 +453,7 @@ int cli_describe(const cli_opts *o)
     cli_progress prog;
     cli_progress_start(&prog, o, "describe");
     job.progress = &prog;
-    sf_status st = cli_open_source(o, o->data, &job.src, &err);
+    sf_status st = cli_open_source(o, o->data, NULL, &job.src, &err);
     if (st == SF_OK) st = sf_source_n_segments(job.src, &n_seg, &err);
     if (st != SF_OK) goto done;
     job.n_cols = sf_source_n_columns(job.src);
@@ -479,6 +479,7 @@ int cli_describe(const cli_opts *o)
     if (o->json) print_json(&job, tot, rows, o->top);
     else print_text(&job, tot, rows, o->top);
     if (!o->json && sf_source_n_sparse_features(job.src)) print_sparse(&job, n_seg, rows, false);
+    cli_report_malformed(o, job.src, rows, "counted as missing"); /* --on-error skip */
 done:
     cli_progress_end(&prog);
     if (st != SF_OK) rc = cli_report(&err);

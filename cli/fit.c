@@ -1,7 +1,11 @@
 /* fit.c — `streamfit fit`, `export` and `predict`: the pipeline from the command
  * line. predict on a transformer-last pipeline writes the transformed matrix
  * (Decision 14): one output line per input row, empty fields for a row with a
- * missing feature (counted on stderr). */
+ * missing feature or a malformed row (each counted on stderr), unless
+ * `--on-error stop`. fit and update stop at a malformed row unless
+ * `--on-error skip`. With a model, the data's column types are the model's
+ * (enforced, not inferred). */
+#define _GNU_SOURCE
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +42,48 @@ static void on_progress(void *ctx, const sf_progress *p)
     if (p->done) cli_progress_end(&f->line);
 }
 
+sf_source_options cli_source_options(const cli_opts *o, bool skip_default, const sf_pipeline *model,
+                                     bool with_target, char **owned)
+{
+    sf_source_options so = o->src;
+    *owned = NULL;
+    so.on_error = o->on_error >= 0 ? (sf_on_error)o->on_error
+                                   : skip_default ? SF_ON_ERROR_SKIP : SF_ON_ERROR_STOP;
+    char *t = NULL;
+    sf_error e;
+    if (!model || sf_pipeline_input_types(model, with_target, &t, &e) != SF_OK || !*t) {
+        free(t);
+        return so;
+    }
+    /* the user's --types come after the model's: they win */
+    char *joined = NULL;
+    if (o->src.types && *o->src.types && asprintf(&joined, "%s,%s", t, o->src.types) >= 0) {
+        free(t);
+        t = joined;
+    }
+    *owned = t;
+    so.types = t;
+    return so;
+}
+
+uint64_t cli_report_malformed(const cli_opts *o, const sf_source *src, uint64_t rows, const char *what)
+{
+    uint64_t n = 0;
+    sf_error first;
+    sf_source_bad_rows(src, &n, &first);
+    if (n == 0 || o->quiet) return n;
+    /* the line only: a column is known for some reads and not others (a replayed first chunk) */
+    char where[320] = "";
+    if (first.where.line)
+        snprintf(where, sizeof where, "%s:%llu", first.where.source, (unsigned long long)first.where.line);
+    else snprintf(where, sizeof where, "%s", first.where.source);
+    fprintf(stderr, "streamfit: %llu of %llu rows %s malformed (%s); first: %s: %s", (unsigned long long)n,
+            (unsigned long long)rows, n == 1 ? "was" : "were", what, where, first.message);
+    if (first.field_name[0]) fprintf(stderr, " (column \"%s\")", first.field_name);
+    fputc('\n', stderr);
+    return n;
+}
+
 /* Bytes a finished pass read: the source's size when known (its segments read
  * it whole), else its own count (standard input). */
 static uint64_t source_bytes(const sf_source *src)
@@ -58,7 +104,9 @@ int cli_fit(const cli_opts *o)
     sf_status st = sf_pipeline_new(&pl, o->pipeline, &err);
     if (st != SF_OK) return cli_report_caret(&err, o->pipeline, NULL);
     double t0 = cli_now();
-    st = cli_open_source(o, o->data, &src, &err);
+    char *types = NULL;
+    sf_source_options so = cli_source_options(o, false, NULL, false, &types);
+    st = cli_open_source(o, o->data, &so, &src, &err);
     sf_fit_options fo;
     sf_fit_options_init(&fo);
     fo.threads = o->threads;
@@ -106,19 +154,29 @@ int cli_fit(const cli_opts *o)
     if (st == SF_OK) st = sf_pipeline_save(pl, o->model, &err);
     lrc = cli_loss_finish(&loss, o);
     int rc = 0;
+    uint64_t bad = 0;
+    if (st == SF_OK) sf_source_bad_rows(src, &bad, NULL);
+    /* a malformed row has every field missing: the pipeline dropped it too */
+    uint64_t dropped = sf_pipeline_rows_dropped(pl);
+    dropped -= bad < dropped ? bad : dropped;
     if (st != SF_OK) rc = cli_report_caret(&err, o->pipeline, o->formula);
     else if (!o->quiet) {
         char by_where[64] = "";
         if (o->where)
             snprintf(by_where, sizeof by_where, "%llu dropped by --where, ",
                      (unsigned long long)cli_where_dropped(o, src));
-        fprintf(stderr, "streamfit: fitted %zu stage%s on %llu rows (%s%llu dropped for missing values) "
+        char skipped[64] = "";
+        if (bad) snprintf(skipped, sizeof skipped, ", %llu malformed row%s skipped", (unsigned long long)bad,
+                          bad == 1 ? "" : "s");
+        fprintf(stderr, "streamfit: fitted %zu stage%s on %llu rows (%s%llu dropped for missing values%s) "
                         "in %.2f s; model in %s\n",
                 sf_pipeline_n_stages(pl), sf_pipeline_n_stages(pl) == 1 ? "" : "s",
                 (unsigned long long)(sf_pipeline_rows_seen(pl) - sf_pipeline_rows_dropped(pl)), by_where,
-                (unsigned long long)sf_pipeline_rows_dropped(pl), cli_now() - t0, o->model);
+                (unsigned long long)dropped, skipped, cli_now() - t0, o->model);
+        cli_report_malformed(o, src, sf_pipeline_rows_seen(pl), "skipped");
     }
     if (rc == 0) rc = lrc;
+    free(types);
     sf_source_close(src);
     sf_pipeline_free(pl);
     return rc;
@@ -186,27 +244,39 @@ int cli_predict(const cli_opts *o)
         sf_pipeline_free(pl);
         return EXIT_BAD_INPUT;
     }
-    if (st == SF_OK) st = cli_open_source(o, o->data, &src, &err);
+    /* the model's column types, enforced; malformed rows skipped unless --on-error stop */
+    char *types = NULL;
+    sf_source_options so = cli_source_options(o, true, pl, false, &types);
+    if (st == SF_OK) st = cli_open_source(o, o->data, &so, &src, &err);
     if (st == SF_OK) st = sf_sink_open(&sink, o->out ? o->out : "-", &o->sink, &err);
     /* the library reports no progress while predicting: rows known at the end */
     cli_profile_pass_begin("pass 1", false);
+    bool opened = st == SF_OK;
     if (st == SF_OK) st = sf_pipeline_predict(pl, src, sink, &po, &stats, &err);
     if (st == SF_OK) {
         cli_profile_add(stats.rows, source_bytes(src));
         cli_profile_pass_end();
     }
-    if (st == SF_OK) {
+    int rc = 0;
+    if (st != SF_OK && opened && st == SF_ERR_PARSE) {
+        /* stopped at bad data: the predictions of the rows before it are kept */
+        rc = cli_report(&err);
+        sf_error e2;
+        if (sf_sink_close(sink, &e2) != SF_OK) cli_report(&e2);
+        sink = NULL;
+    } else if (st == SF_OK) {
         st = sf_sink_close(sink, &err);
         sink = NULL;
     }
-    int rc = 0;
-    if (st != SF_OK) rc = cli_report(&err);
-    else if (!o->quiet && stats.unpredictable)
+    if (st != SF_OK && rc == 0) rc = cli_report(&err);
+    else if (st == SF_OK && !o->quiet && stats.unpredictable)
         fprintf(stderr, "streamfit: %llu of %llu rows had a missing feature (empty output fields)\n",
                 (unsigned long long)stats.unpredictable, (unsigned long long)stats.rows);
     if (st == SF_OK && !o->quiet && o->where)
         fprintf(stderr, "streamfit: --where kept %llu rows and dropped %llu (no output line for them)\n",
                 (unsigned long long)stats.rows, (unsigned long long)cli_where_dropped(o, src));
+    if (st == SF_OK) cli_report_malformed(o, src, stats.rows, "empty output fields");
+    free(types);
     sf_sink_abort(sink);
     sf_source_close(src);
     sf_pipeline_free(pl);
@@ -238,30 +308,39 @@ int cli_update(const cli_opts *o)
     double t0 = cli_now();
     uint64_t seen0 = 0, dropped0 = 0;
     sf_status st = sf_pipeline_load(&pl, o->data, &err);
+    char *types = NULL;
     if (st == SF_OK) {
         seen0 = sf_pipeline_rows_seen(pl);
         dropped0 = sf_pipeline_rows_dropped(pl);
-        st = cli_open_source(o, o->data2, &src, &err);
+        sf_source_options so = cli_source_options(o, false, pl, true, &types);
+        st = cli_open_source(o, o->data2, &so, &src, &err);
     }
     if (st == SF_OK) st = sf_pipeline_update(pl, src, &fo, &err);
     /* written to a temporary file and renamed: the old model survives a failure */
     if (st == SF_OK) st = sf_pipeline_save(pl, out, &err);
     lrc = cli_loss_finish(&loss, o);
     int rc = 0;
+    uint64_t bad = 0;
+    if (st == SF_OK) sf_source_bad_rows(src, &bad, NULL);
     if (st != SF_OK) rc = cli_report(&err);
     else if (!o->quiet) {
         char by_where[64] = "";
         if (o->where)
             snprintf(by_where, sizeof by_where, "%llu dropped by --where, ",
                      (unsigned long long)cli_where_dropped(o, src));
-        fprintf(stderr, "streamfit: updated %zu stage%s on %llu rows (%s%llu dropped%s) in %.2f s; model in %s\n",
+        uint64_t dropped = sf_pipeline_rows_dropped(pl) - dropped0;
+        char skipped[64] = "";
+        if (bad) snprintf(skipped, sizeof skipped, ", %llu malformed row%s skipped", (unsigned long long)bad,
+                          bad == 1 ? "" : "s");
+        fprintf(stderr, "streamfit: updated %zu stage%s on %llu rows (%s%llu dropped%s%s) in %.2f s; model in %s\n",
                 sf_pipeline_n_stages(pl), sf_pipeline_n_stages(pl) == 1 ? "" : "s",
-                (unsigned long long)(sf_pipeline_rows_seen(pl) - seen0 -
-                                     (sf_pipeline_rows_dropped(pl) - dropped0)),
-                by_where, (unsigned long long)(sf_pipeline_rows_dropped(pl) - dropped0),
-                o->where ? " for missing values" : "", cli_now() - t0, out);
+                (unsigned long long)(sf_pipeline_rows_seen(pl) - seen0 - dropped), by_where,
+                (unsigned long long)(dropped - (bad < dropped ? bad : dropped)), o->where ? " for missing values" : "",
+                skipped, cli_now() - t0, out);
+        cli_report_malformed(o, src, sf_pipeline_rows_seen(pl) - seen0, "skipped");
     }
     if (rc == 0) rc = lrc;
+    free(types);
     sf_source_close(src);
     sf_pipeline_free(pl);
     return rc;
@@ -277,7 +356,9 @@ int cli_score(const cli_opts *o)
     sf_source *src = NULL;
     sf_score sc;
     sf_status st = sf_pipeline_load(&pl, o->model, &err);
-    if (st == SF_OK) st = cli_open_source(o, o->data, &src, &err);
+    char *types = NULL;
+    sf_source_options so = cli_source_options(o, true, pl, true, &types);
+    if (st == SF_OK) st = cli_open_source(o, o->data, &so, &src, &err);
     cli_profile_pass_begin("pass 1", false);
     if (st == SF_OK) st = sf_pipeline_score(pl, src, o->threads, &sc, &err);
     if (st == SF_OK) {
@@ -287,8 +368,9 @@ int cli_score(const cli_opts *o)
     int rc = 0;
     if (st != SF_OK) rc = cli_report(&err);
     else if (o->json) {
-        printf("{\"rows\": %llu, \"dropped\": %llu, \"score\": %.17g", (unsigned long long)sc.n,
-               (unsigned long long)sc.dropped, sc.score);
+        printf("{\"rows\": %llu, \"dropped\": %llu, ", (unsigned long long)sc.n, (unsigned long long)sc.dropped);
+        if (sc.malformed) printf("\"malformed\": %llu, ", (unsigned long long)sc.malformed);
+        printf("\"score\": %.17g", sc.score);
         if (o->where) printf(", \"where_dropped\": %llu", (unsigned long long)cli_where_dropped(o, src));
         const char *names[] = {"accuracy", "log_loss", "r2", "mse", "inertia"};
         const double vals[] = {sc.accuracy, sc.log_loss, sc.r2, sc.mse, sc.inertia};
@@ -298,11 +380,14 @@ int cli_score(const cli_opts *o)
     } else {
         printf("rows\t%llu\ndropped\t%llu\n", (unsigned long long)sc.n, (unsigned long long)sc.dropped);
         if (o->where) printf("where_dropped\t%llu\n", (unsigned long long)cli_where_dropped(o, src));
+        if (sc.malformed) printf("malformed\t%llu\n", (unsigned long long)sc.malformed);
         if (!isnan(sc.accuracy)) printf("accuracy\t%.6f\n", sc.accuracy);
         if (!isnan(sc.log_loss)) printf("log_loss\t%.6f\n", sc.log_loss);
         if (!isnan(sc.r2)) printf("r2\t%.6f\nmse\t%.6g\n", sc.r2, sc.mse);
         if (!isnan(sc.inertia)) printf("inertia\t%.6g\n", sc.inertia);
     }
+    if (st == SF_OK) cli_report_malformed(o, src, sc.n + sc.dropped + sc.malformed, "skipped");
+    free(types);
     sf_source_close(src);
     sf_pipeline_free(pl);
     return rc;

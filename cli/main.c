@@ -52,6 +52,10 @@ static const char usage_options[] =
     "  --threads N        worker threads (default: all CPUs)\n"
     "  --chunk-rows N     rows per chunk (default 16384)\n"
     "  --types SPEC       column types, e.g. cat1=category,y=float,n=int\n"
+    "  --on-error stop|skip  a malformed CSV row (wrong field count, a non-number in a\n"
+    "                     numeric column): stop (fit, update, describe, convert) after\n"
+    "                     the rows before it, or skip it and count it (predict: an\n"
+    "                     empty output line; score); predict and score skip by default\n"
     "  --delimiter C      CSV field delimiter (default ,; \\t for tab)\n"
     "  --no-header        the CSV has no header row: columns are x0, x1, ...\n"
     "  --target COL|/PATH the target column; /PATH names an HDF5 dataset beside a\n"
@@ -91,9 +95,10 @@ int cli_usage_error(const char *fmt, ...)
 
 static const char *where_text; /* --where, for its caret errors */
 
-sf_status cli_open_source(const cli_opts *o, const char *data, sf_source **out, sf_error *err)
+sf_status cli_open_source(const cli_opts *o, const char *data, const sf_source_options *so, sf_source **out,
+                          sf_error *err)
 {
-    sf_status st = sf_source_open(out, data, &o->src, err);
+    sf_status st = sf_source_open(out, data, so ? so : &o->src, err);
     if (st != SF_OK || !o->where) return st;
     sf_source *f = NULL;
     st = sf_source_filter(&f, *out, o->where, err);
@@ -175,6 +180,7 @@ int main(int argc, char **argv)
     o.features = 20;
     o.seed = 42;
     sf_design_params_default(&o.design);
+    o.on_error = -1;
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -199,6 +205,13 @@ int main(int argc, char **argv)
             o.sink.chunk_rows = (size_t)n < 16384 ? (size_t)n : 16384;
         }
         else if (!strcmp(a, "--types")) { NEED_STR(a); o.src.types = v; }
+        else if (!strcmp(a, "--on-error")) {
+            NEED_STR(a);
+            if (!strcmp(v, "stop")) o.on_error = SF_ON_ERROR_STOP;
+            else if (!strcmp(v, "skip")) o.on_error = SF_ON_ERROR_SKIP;
+            else return cli_usage_error("--on-error must be stop or skip, got \"%s\"", v);
+            o.src.on_error = (sf_on_error)o.on_error;
+        }
         else if (!strcmp(a, "--delimiter")) {
             NEED_STR(a);
             if (!strcmp(v, "\\t") || !strcmp(v, "tab")) o.src.delimiter = '\t';

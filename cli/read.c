@@ -45,7 +45,7 @@ int cli_read(const cli_opts *o)
     sf_pool *pool = NULL;
     size_t n_seg = 1;
     double t0 = cli_now();
-    sf_status st = cli_open_source(o, o->data, &job.src, &err);
+    sf_status st = cli_open_source(o, o->data, NULL, &job.src, &err);
     if (st == SF_OK) st = sf_source_n_segments(job.src, &n_seg, &err);
     job.whole = strcmp(o->data, "-") == 0;
     if (job.whole) n_seg = 1;

@@ -305,3 +305,8 @@ sf_status sf_source_filter_counts(const sf_source *src, uint64_t *seen, uint64_t
     }
     return SF_OK;
 }
+
+const sf_source *sfi_filter_inner(const sf_source *src)
+{
+    return src && src->ops == &filter_ops ? ((const filter_reader *)src->impl)->inner : NULL;
+}

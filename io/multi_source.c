@@ -63,7 +63,9 @@ static void multi_close(void *impl)
 
 static sf_status open_file(multi_reader *m, size_t i, sf_source **out, sf_error *err)
 {
-    return sfi_source_open_file(out, m->files[i], m->dataset, &m->src->opt, m->src, err);
+    SF_TRY(sfi_source_open_file(out, m->files[i], m->dataset, &m->src->opt, m->src, err));
+    sfi_source_bad_adopt(m->src, *out, SIZE_MAX); /* its malformed rows count as ours */
+    return SF_OK;
 }
 
 static sf_status multi_next(sf_source *src, const sf_table **out, sf_error *err)
@@ -300,6 +302,7 @@ sf_status sfi_multi_open(sf_source **out, const char *pattern, const char *datas
     s->impl = m;
     m->src = s;
     m->cur = first;
+    sfi_source_bad_adopt(s, first, SIZE_MAX);
     /* every file's columns now, and the total size for progress */
     for (size_t i = 0; i < n && st == SF_OK; i++) {
         if (stat(files[i], &sb) == 0) s->size += (uint64_t)sb.st_size;

@@ -31,6 +31,8 @@ sf_status sfi_source_alloc(sf_source **out, const sf_source_ops *ops, const char
     sf_source *s = calloc(1, sizeof *s);
     if (!s) return sfi_nomem(err);
     s->ops = ops;
+    pthread_mutex_init(&s->bad_mu, NULL);
+    s->bad_slot = SIZE_MAX;
     sfi_strlcpy(s->name, name, sizeof s->name);
     s->opt = *opt;
     s->n_cols = n_cols;
@@ -57,7 +59,99 @@ void sfi_source_free_header(sf_source *s)
     free(s->names);
     free(s->types);
     free(s->is_integer);
+    free(s->bad_slots);
+    pthread_mutex_destroy(&s->bad_mu);
     free(s);
+}
+
+static void bad_log_add(sfi_bad_log *log, const sf_error *e)
+{
+    log->count++;
+    if (log->n_kept < SF_SOURCE_BAD_KEPT) log->kept[log->n_kept++] = *e;
+}
+
+void sfi_source_bad_row(sf_source *src, const sf_error *e)
+{
+    bad_log_add(&src->bad, e);
+    sf_source *p = src->bad_parent;
+    if (!p) return;
+    /* at once, under the parent's lock: segment readers run in parallel */
+    pthread_mutex_lock(&p->bad_mu);
+    if (src->bad_slot == SIZE_MAX) bad_log_add(&p->bad, e);
+    else if (src->bad_slot < p->n_bad_slots) bad_log_add(&p->bad_slots[src->bad_slot], e);
+    pthread_mutex_unlock(&p->bad_mu);
+}
+
+void sfi_source_bad_adopt(sf_source *parent, sf_source *child, size_t slot)
+{
+    child->bad_parent = parent;
+    child->bad_slot = slot;
+    if (slot == SIZE_MAX) return;
+    pthread_mutex_lock(&parent->bad_mu);
+    if (slot >= parent->n_bad_slots) {
+        size_t n = slot + 1 > 2 * parent->n_bad_slots ? slot + 1 : 2 * parent->n_bad_slots;
+        sfi_bad_log *g = realloc(parent->bad_slots, n * sizeof *g);
+        if (g) {
+            memset(g + parent->n_bad_slots, 0, (n - parent->n_bad_slots) * sizeof *g);
+            parent->bad_slots = g;
+            parent->n_bad_slots = n;
+        } else {
+            child->bad_parent = NULL; /* out of memory: the segment keeps its own count */
+        }
+    }
+    /* the segment is read again from its start: its earlier count is replaced */
+    if (child->bad_parent) memset(&parent->bad_slots[slot], 0, sizeof parent->bad_slots[slot]);
+    pthread_mutex_unlock(&parent->bad_mu);
+}
+
+/* The malformed rows of one full pass: the source's own reads or its segments',
+ * whichever saw more (a fit may read some passes whole and others by segment). */
+static void bad_total(sf_source *s, uint64_t *count, sf_error *kept, size_t *n_kept)
+{
+    pthread_mutex_lock(&s->bad_mu);
+    uint64_t seg = 0;
+    for (size_t g = 0; g < s->n_bad_slots; g++) seg += s->bad_slots[g].count;
+    *n_kept = 0;
+    if (s->bad.count >= seg) {
+        *count = s->bad.count;
+        for (size_t k = 0; k < s->bad.n_kept; k++) kept[(*n_kept)++] = s->bad.kept[k];
+    } else {
+        *count = seg;
+        for (size_t g = 0; g < s->n_bad_slots; g++)
+            for (size_t k = 0; k < s->bad_slots[g].n_kept && *n_kept < SF_SOURCE_BAD_KEPT; k++)
+                kept[(*n_kept)++] = s->bad_slots[g].kept[k];
+    }
+    pthread_mutex_unlock(&s->bad_mu);
+}
+
+void sf_source_bad_rows(const sf_source *src, uint64_t *count, sf_error *first)
+{
+    for (const sf_source *in; (in = sfi_filter_inner(src));) src = in; /* a filter's are its inner source's */
+    uint64_t n = 0;
+    size_t n_kept = 0;
+    sf_error kept[SF_SOURCE_BAD_KEPT];
+    /* the lock is the only thing written: the counts themselves are read */
+    if (src) bad_total((sf_source *)src, &n, kept, &n_kept);
+    if (count) *count = n;
+    if (first) {
+        if (n_kept) *first = kept[0];
+        else sf_error_clear(first);
+    }
+}
+
+bool sf_source_bad_row_error(const sf_source *src, size_t k, sf_error *out)
+{
+    for (const sf_source *in; (in = sfi_filter_inner(src));) src = in; /* a filter's are its inner source's */
+    uint64_t n = 0;
+    size_t n_kept = 0;
+    sf_error kept[SF_SOURCE_BAD_KEPT];
+    if (src) bad_total((sf_source *)src, &n, kept, &n_kept);
+    if (k < n_kept) {
+        if (out) *out = kept[k];
+        return true;
+    }
+    if (out) sf_error_clear(out);
+    return false;
 }
 
 sf_status sfi_source_apply_types(sf_source *s, sf_error *err)
@@ -73,13 +167,19 @@ sf_status sfi_source_apply_types(sf_source *s, sf_error *err)
         if (!eq || eq > end)
             return sfi_fail(err, SF_ERR_ARG, &w, "bad --types entry \"%.*s\": expected NAME=TYPE",
                             (int)(end - p), p);
-        size_t nlen = (size_t)(eq - p), tlen = (size_t)(end - eq - 1);
+        bool optional = *p == '?'; /* "?name=type": ignored without such a column */
+        const char *name = p + optional;
+        size_t nlen = (size_t)(eq - name), tlen = (size_t)(end - eq - 1);
         long col = -1;
         for (size_t j = 0; j < s->n_cols; j++)
-            if (strlen(s->names[j]) == nlen && memcmp(s->names[j], p, nlen) == 0) col = (long)j;
+            if (strlen(s->names[j]) == nlen && memcmp(s->names[j], name, nlen) == 0) col = (long)j;
+        if (col < 0 && optional) {
+            p = *end ? end + 1 : end;
+            continue;
+        }
         if (col < 0)
             return sfi_fail(err, SF_ERR_ARG, &w, "--types names an unknown column \"%.*s\"",
-                            (int)nlen, p);
+                            (int)nlen, name);
         const char *t = eq + 1;
 #define IS(word) (tlen == strlen(word) && memcmp(t, word, tlen) == 0)
         if (IS("category") || IS("cat") || IS("str") || IS("string"))
@@ -93,7 +193,7 @@ sf_status sfi_source_apply_types(sf_source *s, sf_error *err)
         } else
             return sfi_fail(err, SF_ERR_ARG, &w,
                             "unknown type \"%.*s\" for column \"%.*s\" (valid: float, int, category)",
-                            (int)tlen, t, (int)nlen, p);
+                            (int)tlen, t, (int)nlen, name);
 #undef IS
         p = *end ? end + 1 : end;
     }
@@ -225,7 +325,12 @@ sf_status sf_source_rewind(sf_source *src, sf_error *err)
 {
     if (!src) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_source_rewind: NULL source");
     sf_status st = src->ops->rewind(src, err);
-    if (st == SF_OK) src->failed = false;
+    if (st == SF_OK) {
+        src->failed = false;
+        pthread_mutex_lock(&src->bad_mu);
+        memset(&src->bad, 0, sizeof src->bad);
+        pthread_mutex_unlock(&src->bad_mu);
+    }
     return st;
 }
 
@@ -268,5 +373,7 @@ sf_status sf_source_open_segment(sf_source *src, size_t i, sf_source **out, sf_e
 {
     if (!src || !out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_source_open_segment: NULL argument");
     *out = NULL;
-    return src->ops->open_segment(src, i, out, err);
+    sf_status st = src->ops->open_segment(src, i, out, err);
+    if (st == SF_OK) sfi_source_bad_adopt(src, *out, i);
+    return st;
 }

@@ -8,8 +8,17 @@
 #ifndef SF_SOURCE_IMPL_H
 #define SF_SOURCE_IMPL_H
 
+#include <pthread.h>
+
 #include "streamfit/sf_source.h"
 #include "core/sf_internal.h"
+
+/* Malformed rows a reader skipped: how many and the first few errors. */
+typedef struct sfi_bad_log {
+    uint64_t count;
+    size_t n_kept;
+    sf_error kept[SF_SOURCE_BAD_KEPT];
+} sfi_bad_log;
 
 typedef struct sf_source_ops {
     const char *kind;                               /* "csv", "hdf5" */
@@ -33,7 +42,23 @@ struct sf_source {
     uint64_t size;         /* total bytes when known, else 0 */
     bool failed;           /* sticky: an error was returned by next() */
     size_t sparse_n_features; /* CSR features of every chunk (svmlight), or 0: dense */
+    /* malformed rows (SF_ON_ERROR_SKIP): this source's own since its last rewind;
+     * its segments' (slot = segment index), each reported when the segment closes;
+     * a segment's parent and slot (SIZE_MAX: add to the parent's own) */
+    sfi_bad_log bad;
+    pthread_mutex_t bad_mu;
+    sfi_bad_log *bad_slots;
+    size_t n_bad_slots;
+    sf_source *bad_parent;
+    size_t bad_slot;
 };
+
+/* Counts a malformed row skipped by src and keeps e if among the first few. */
+SFI_FUNC void sfi_source_bad_row(sf_source *src, const sf_error *e);
+/* Makes child (a reader of part of parent's data) report its malformed rows to
+ * parent when it closes: into segment slot `slot`, or, with SIZE_MAX, added to
+ * parent's own count (a file read in turn by a multi-file source). */
+SFI_FUNC void sfi_source_bad_adopt(sf_source *parent, sf_source *child, size_t slot);
 
 /* Allocates a source header with n_cols columns (names copied, types set to
  * SF_COL_FLOAT, is_integer false). Free with sfi_source_free_header(). */
@@ -88,5 +113,9 @@ SFI_FUNC sf_status sfi_svmlight_open(sf_source **out, const char *path, const sf
                                      sf_error *err);
 SFI_FUNC sf_status sfi_hdf5_open(sf_source **out, const char *file, const char *dataset,
                                  const sf_source_options *opt, sf_error *err);
+
+/* The source a filter (sf_source_filter) reads, or NULL when src is no filter:
+ * malformed-row counts are the inner source's. */
+SFI_FUNC const sf_source *sfi_filter_inner(const sf_source *src);
 
 #endif

@@ -8,9 +8,14 @@
  * chunk by chunk on the calling thread and each chunk written (and flushed, for
  * streaming jobs) before the next is read.
  *
- * A row with a missing feature gets empty output fields and is counted.
+ * A row with a missing feature gets empty output fields and is counted; so does
+ * a malformed row the source skipped (SF_ON_ERROR_SKIP; counted apart). When the
+ * source stops at a malformed row (SF_ON_ERROR_STOP) the rows before it are
+ * written first: a segment that fails hands over what it predicted, is written
+ * after the segments before it, and nothing after it is.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -19,6 +24,7 @@
 
 #include "io/source_impl.h"
 #include "pipeline/pipeline_impl.h"
+#include "preprocess/design_impl.h"
 #include "streamfit/sf_pool.h"
 #include "streamfit/sf_sink.h"
 
@@ -34,6 +40,7 @@ typedef struct outbuf {
     uint8_t *missing;   /* n */
     size_t n, cap;
     bool done;
+    bool failed;        /* the segment stopped at an error: the last one written */
 } outbuf;
 
 typedef struct predict_job {
@@ -50,7 +57,7 @@ typedef struct predict_job {
     outbuf *out;            /* per segment */
     size_t n_seg, next;     /* next segment to write */
     pthread_mutex_t mu;
-    uint64_t rows, unpredictable;
+    uint64_t rows, unpredictable, malformed;
     sf_error write_err;
     sf_status write_st;
 } predict_job;
@@ -99,8 +106,16 @@ static sf_status predict_csr_table(predict_job *job, const sf_table *t, outbuf *
 }
 
 /* Predicts the rows of t and appends them to o. x is a scratch n x p buffer. */
+/* Malformed rows of t that miss marks (none when t has none). */
+static uint64_t count_bad(const sf_table *t, const uint8_t *miss)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; t->bad && i < t->n_rows; i++) n += t->bad[i] && miss[i];
+    return n;
+}
+
 static sf_status predict_table(predict_job *job, const sf_table *t, double **x, size_t *x_cap, outbuf *o,
-                               uint64_t *unpredictable, sf_error *err)
+                               uint64_t *unpredictable, uint64_t *malformed, sf_error *err)
 {
     if (job->design) {
         /* the design's rows and responses, dropped rows counted */
@@ -111,6 +126,7 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
         if (st != SF_OK && err && !err->where.source[0])
             sfi_strlcpy(err->where.source, sf_source_name(job->src), sizeof err->where.source);
         o->n += st == SF_OK ? n : 0;
+        /* a malformed row (every field missing) is among the dropped rows here */
         return st;
     }
     if (t->csr) return predict_csr_table(job, t, o, err);
@@ -139,14 +155,17 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
         memset(miss, 1, t->n_rows);
         for (size_t r = 0; r < k; r++) miss[rows[r]] = 0;
         free(rows);
-        *unpredictable += dropped;
+        uint64_t bad = count_bad(t, miss);
+        *malformed += bad;
+        *unpredictable += dropped - (bad < dropped ? bad : dropped);
     }
     for (size_t i = 0; i < t->n_rows && !job->pl->design; i++) {
-        bool m = false;
-        for (size_t j = 0; j < p; j++) m = m || t->cols[job->cols[j]].missing[i];
+        bool m = t->bad && t->bad[i];
+        if (m) (*malformed)++;
+        for (size_t j = 0; j < p && !m; j++) m = t->cols[job->cols[j]].missing[i];
         miss[i] = m;
         if (m) {
-            (*unpredictable)++;
+            *unpredictable += !(t->bad && t->bad[i]);
             continue;
         }
         for (size_t j = 0; j < p; j++) (*x)[k * p + j] = t->cols[job->cols[j]].values[i];
@@ -201,13 +220,15 @@ static sf_status write_out(predict_job *job, const outbuf *o, sf_error *err)
     return st;
 }
 
-/* Writes every finished segment that is due, in order; called with mu held. */
+/* Writes every finished segment that is due, in order; called with mu held. A
+ * failed segment's rows are the last written. */
 static void write_due(predict_job *job)
 {
     while (job->write_st == SF_OK && job->next < job->n_seg && job->out[job->next].done) {
+        bool failed = job->out[job->next].failed;
         job->write_st = write_out(job, &job->out[job->next], &job->write_err);
         outbuf_free(&job->out[job->next]);
-        job->next++;
+        job->next = failed ? job->n_seg : job->next + 1;
     }
 }
 
@@ -220,27 +241,28 @@ static sf_status predict_segment(void *ctx, size_t seg, size_t worker, sf_error 
     outbuf o = {0};
     double *x = NULL;
     size_t x_cap = 0;
-    uint64_t rows = 0, unpredictable = 0;
+    uint64_t rows = 0, unpredictable = 0, malformed = 0;
     const sf_table *t;
     sf_status st;
     while ((st = sf_source_next(src, &t, err)) == SF_OK) {
         rows += t->n_rows;
-        if ((st = predict_table(job, t, &x, &x_cap, &o, &unpredictable, err)) != SF_OK) break;
+        if ((st = predict_table(job, t, &x, &x_cap, &o, &unpredictable, &malformed, err)) != SF_OK) break;
     }
     sf_source_close(src);
     free(x);
-    if (st != SF_END) {
-        outbuf_free(&o);
-        return st;
-    }
+    /* an error: the rows before it are handed over and written all the same */
     pthread_mutex_lock(&job->mu);
     o.done = true;
+    o.failed = st != SF_END;
     job->out[seg] = o;
     job->rows += rows;
     job->unpredictable += unpredictable;
+    job->malformed += malformed;
     write_due(job);
-    st = job->write_st;
-    if (st != SF_OK && err) *err = job->write_err;
+    if (st == SF_END) {
+        st = job->write_st;
+        if (st != SF_OK && err) *err = job->write_err;
+    }
     pthread_mutex_unlock(&job->mu);
     return st;
 }
@@ -255,7 +277,7 @@ static sf_status predict_stream(predict_job *job, sf_error *err)
     while ((st = sf_source_next(job->src, &t, err)) == SF_OK) {
         job->rows += t->n_rows;
         o.n = 0;
-        st = predict_table(job, t, &x, &x_cap, &o, &job->unpredictable, err);
+        st = predict_table(job, t, &x, &x_cap, &o, &job->unpredictable, &job->malformed, err);
         if (st == SF_OK) st = write_out(job, &o, err);
         if (st == SF_OK) st = sf_sink_flush(job->sink, err);
         if (st != SF_OK) break;
@@ -401,10 +423,67 @@ sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_sink *si
     if (stats) {
         stats->rows = job.rows;
         stats->unpredictable = job.unpredictable;
+        stats->malformed = job.malformed;
     }
     for (size_t m = 0; job.names && m < job.q; m++) free(job.names[m]);
     free(job.names);
     sf_dict_free(job.labels);
     free(cols);
     return st;
+}
+
+/* True when name is an identifier of expr ("y" in "np.log(y)", not in "y2"). */
+static bool names_in(const char *expr, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = expr ? strstr(expr, name) : NULL; p; p = strstr(p + 1, name)) {
+        bool before = p > expr && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.');
+        bool after = isalnum((unsigned char)p[n]) || p[n] == '_';
+        if (!before && !after) return true;
+    }
+    return false;
+}
+
+/* Appends "?name=type" to s (capacity cap, length *k); a name holding the
+ * syntax's ',' or '=' cannot be named and is left to inference. */
+static void add_type(char *s, size_t cap, size_t *k, const char *name, const char *type)
+{
+    if (strpbrk(name, ",=")) return;
+    *k += (size_t)snprintf(s + *k, cap - *k, "%s?%s=%s", *k ? "," : "", name, type);
+}
+
+sf_status sf_pipeline_input_types(const sf_pipeline *pl, bool with_target, char **out, sf_error *err)
+{
+    if (!out) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_input_types: NULL out");
+    *out = NULL;
+    if (!pl) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_input_types: NULL pipeline");
+    if (!pl->fitted) return sfi_fail(err, SF_ERR_STATE, NULL, "pipeline is not fitted");
+    if (pl->sparse) { /* svmlight rows: no named columns to type */
+        *out = calloc(1, 1);
+        return *out ? SF_OK : sfi_nomem(err);
+    }
+    const sf_design *d = pl->design;
+    size_t cap = 16 + strlen(pl->target) + 16;
+    for (size_t j = 0; !d && j < pl->n_features; j++) cap += strlen(pl->features[j]) + 16;
+    for (size_t j = 0; d && j < d->n_cols; j++) cap += strlen(d->cols[j].name) + 16;
+    char *s = malloc(cap);
+    if (!s) return sfi_nomem(err);
+    size_t k = 0;
+    s[0] = '\0';
+    if (d) {
+        /* the columns the design was bound to, as they were; without the target,
+         * not a column the response alone names (predict input may lack it or
+         * hold anything there) */
+        const char *response = sf_design_response_name(d);
+        for (size_t j = 0; j < d->n_cols; j++) {
+            const ucol *c = &d->cols[j];
+            if (!with_target && names_in(response, c->name)) continue;
+            add_type(s, cap, &k, c->name, c->is_category ? "category" : c->is_integer ? "int" : "float");
+        }
+    } else {
+        for (size_t j = 0; j < pl->n_features; j++) add_type(s, cap, &k, pl->features[j], "float");
+        if (with_target && *pl->target) add_type(s, cap, &k, pl->target, pl->class_labels ? "category" : "float");
+    }
+    *out = s;
+    return SF_OK;
 }

@@ -7,6 +7,9 @@
  * mean and centred sum of squares (merged with Chan, Golub & LeVeque's update,
  * Decision 9: never raw Σy²); the segment states merge in segment order, so the
  * result is the same for any number of threads.
+ *
+ * Malformed rows a source skips (SF_ON_ERROR_SKIP) have every field missing: they
+ * are dropped like rows with a missing value but counted apart (malformed).
  */
 #define _GNU_SOURCE
 #include <math.h>
@@ -41,6 +44,7 @@ typedef struct score_job {
     bool whole;
     acc *accs;
     uint64_t *dropped;
+    uint64_t *malformed;
     size_t n_proba;         /* proba columns when the classifier gives them */
 } score_job;
 
@@ -134,6 +138,7 @@ static sf_status score_segment(void *ctx, size_t seg, size_t worker, sf_error *e
     const sf_table *t;
     while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
         st = sfi_table_to_block(job->pl, pn, t, b, &job->dropped[seg], src->name, err);
+        for (size_t i = 0; t->bad && i < t->n_rows; i++) job->malformed[seg] += t->bad[i];
         if (st == SF_OK && b->n_rows) st = score_block(job, b, pred, proba, &job->accs[seg], err);
     }
     if (st == SF_END) st = SF_OK;
@@ -165,7 +170,8 @@ sf_status sf_pipeline_score(const sf_pipeline *pl, sf_source *src, size_t thread
     if (last->classifier) job.n_proba = sf_pipeline_n_outputs_as(pl, SF_OUTPUT_PROBA);
     job.accs = calloc(n_seg, sizeof *job.accs);
     job.dropped = calloc(n_seg, sizeof *job.dropped);
-    if (st == SF_OK && (!job.accs || !job.dropped)) st = sfi_nomem(err);
+    job.malformed = calloc(n_seg, sizeof *job.malformed);
+    if (st == SF_OK && (!job.accs || !job.dropped || !job.malformed)) st = sfi_nomem(err);
     sf_pool *pool = NULL;
     if (st == SF_OK) st = sf_pool_new(&pool, threads, err);
     if (st == SF_OK) st = sf_pool_run(pool, n_seg, score_segment, &job, err);
@@ -173,7 +179,9 @@ sf_status sf_pipeline_score(const sf_pipeline *pl, sf_source *src, size_t thread
     for (size_t g = 0; g < n_seg && st == SF_OK; g++) {
         acc_merge(&a, &job.accs[g]);
         out->dropped += job.dropped[g];
+        out->malformed += job.malformed[g];
     }
+    out->dropped -= out->malformed < out->dropped ? out->malformed : out->dropped;
     if (st == SF_OK && a.n == 0) st = sfi_fail(err, SF_ERR_PARSE, NULL, "no rows to score");
     if (st == SF_OK) {
         out->n = (uint64_t)a.n;
@@ -195,6 +203,7 @@ sf_status sf_pipeline_score(const sf_pipeline *pl, sf_source *src, size_t thread
     sf_pool_free(pool);
     free(job.accs);
     free(job.dropped);
+    free(job.malformed);
     free(pn.cols);
     return st;
 }

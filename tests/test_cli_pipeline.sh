@@ -74,6 +74,84 @@ predict_missing() {
 }
 check "predict: a row with a missing feature gives empty fields and is counted" predict_missing
 
+# malformed rows at lines 500 ("x" in numeric a), 1500 (2 fields), 1800 (7 fields)
+head -2001 "$dir/d.csv" | awk -F, -v OFS=, 'NR == 500 { $1 = "x" } NR == 1500 { $0 = "1,2" }
+    NR == 1800 { $0 = $0 ",9" } { print }' > "$dir/bad.csv"
+head -2001 "$dir/p.csv" > "$dir/p2001.csv"
+
+predict_bad_rows() {
+    # Decision 14: one output line per input row, the malformed ones empty, counted
+    "$sf" predict "$dir/bad.csv" --model "$dir/m1.h5" --threads 2 --segment-bytes 20000 \
+        --out "$dir/pb.csv" 2>"$dir/eb" || return 1
+    [ "$(wc -l < "$dir/pb.csv")" -eq 2001 ] || return 1
+    for l in 500 1500 1800; do [ "$(sed -n ${l}p "$dir/pb.csv")" = ",,,," ] || return 1; done
+    awk 'NR != 500 && NR != 1500 && NR != 1800' "$dir/pb.csv" > "$dir/pb1"
+    awk 'NR != 500 && NR != 1500 && NR != 1800' "$dir/p2001.csv" | cmp -s - "$dir/pb1" || return 1
+    grep -qx "streamfit: 3 of 2000 rows were malformed (empty output fields); first: $dir/bad.csv:500: expected a number, got \"x\" (column \"a\")" "$dir/eb" || return 1
+    # the same from standard input (one chunk at a time)
+    "$sf" predict - --model "$dir/m1.h5" < "$dir/bad.csv" 2>"$dir/eb2" | cmp -s - "$dir/pb.csv" || return 1
+    grep -q "first: <stdin>:500: expected a number" "$dir/eb2" || return 1
+    # a formula model: its design's column types are enforced too ("x" is not a level)
+    "$sf" fit "$dir/d.csv" --pipeline linear_regression --formula "y ~ a + b + C(cat1)" \
+        --model "$dir/fm.h5" --quiet || return 1
+    "$sf" predict "$dir/d.csv" --model "$dir/fm.h5" --quiet | head -2001 > "$dir/fa" || return 1
+    "$sf" predict "$dir/bad.csv" --model "$dir/fm.h5" --threads 2 --segment-bytes 20000 \
+        --quiet > "$dir/fb" || return 1
+    for l in 500 1500 1800; do [ "$(sed -n ${l}p "$dir/fb")" = "" ] || return 1; done
+    awk 'NR != 500 && NR != 1500 && NR != 1800' "$dir/fa" > "$dir/fa1"
+    awk 'NR != 500 && NR != 1500 && NR != 1800' "$dir/fb" | cmp -s - "$dir/fa1" && [ "$(wc -l < "$dir/fb")" -eq 2001 ]
+}
+check "predict: malformed rows give empty lines in place, counted with the first one's line" predict_bad_rows
+
+predict_stop() {
+    # --on-error stop: exit 1 after writing every prediction before the bad row
+    "$sf" predict "$dir/bad.csv" --model "$dir/m1.h5" --threads 2 --segment-bytes 20000 \
+        --on-error stop --out "$dir/ps.csv" 2>"$dir/es"; [ $? -eq 1 ] || return 1
+    head -499 "$dir/p2001.csv" | cmp -s - "$dir/ps.csv" || return 1
+    grep -qx "streamfit: $dir/bad.csv:500:1: error: expected a number, got \"x\" (field 1 \"a\")" "$dir/es" || return 1
+    "$sf" predict - --model "$dir/m1.h5" --on-error stop < "$dir/bad.csv" > "$dir/ps2.csv" 2>/dev/null
+    [ $? -eq 1 ] && cmp -s "$dir/ps.csv" "$dir/ps2.csv" || return 1
+    "$sf" predict - --model "$dir/m1.h5" --on-error maybe < "$dir/bad.csv" 2>"$dir/es3"
+    [ $? -eq 1 ] && grep -q "on-error must be stop or skip" "$dir/es3"
+}
+check "predict --on-error stop: exit 1, the rows before the bad one written" predict_stop
+
+fit_bad_rows() {
+    # fit stops by default, naming the line; --on-error skip drops and counts
+    "$sf" fit "$dir/bad.csv" --pipeline scaler --types a=float --model "$dir/mb.h5" 2>"$dir/ef"
+    [ $? -eq 1 ] && grep -q "bad.csv:500:1: error: expected a number" "$dir/ef" && [ ! -e "$dir/mb.h5" ] || return 1
+    "$sf" fit "$dir/bad.csv" --pipeline scaler --types a=float --on-error skip --threads 2 \
+        --segment-bytes 20000 --model "$dir/mb.h5" 2>"$dir/ef2" || return 1
+    grep -q "on 1997 rows (0 dropped for missing values, 3 malformed rows skipped)" "$dir/ef2" || return 1
+    "$sf" update "$dir/mb.h5" "$dir/bad.csv" --model "$dir/mb2.h5" --on-error skip 2>"$dir/ef3" || return 1
+    grep -q "on 1997 rows (0 dropped, 3 malformed rows skipped)" "$dir/ef3" || return 1
+    # score skips them by default, counted apart from rows with a missing value
+    "$sf" fit "$dir/d.csv" --pipeline linear_regression --target y --columns a,b,c,d \
+        --model "$dir/lr.h5" --quiet || return 1
+    "$sf" score "$dir/bad.csv" --model "$dir/lr.h5" 2>"$dir/ef4" > "$dir/sc" || return 1
+    [ "$(head -3 "$dir/sc" | tr '\t\n' ' ')" = "rows 1997 dropped 0 malformed 3 " ] || return 1
+    grep -q "3 of 2000 rows were malformed (skipped); first: $dir/bad.csv:500: expected" "$dir/ef4"
+}
+check "fit / update / score: stop at a malformed row, or skip it and count it apart" fit_bad_rows
+
+gzip_stdin() {
+    gzip -c "$dir/bad.csv" | "$sf" predict - --model "$dir/m1.h5" 2>/dev/null | cmp -s - "$dir/pb.csv" || return 1
+    gzip -c "$dir/d.csv" | "$sf" describe - | tail -n +2 > "$dir/dg" || return 1
+    "$sf" describe "$dir/d.csv" | tail -n +2 | cmp -s - "$dir/dg"
+}
+check "gzip on standard input: sniffed and inflated (predict, describe)" gzip_stdin
+
+describe_convert_skip() {
+    # describe and convert stop by default; --on-error skip counts the rows as missing
+    "$sf" describe "$dir/bad.csv" --types a=float 2>/dev/null; [ $? -eq 1 ] || return 1
+    "$sf" describe "$dir/bad.csv" --types a=float --on-error skip > "$dir/ds" 2>"$dir/eds" || return 1
+    grep -q "^a  *float  *1997  *3 " "$dir/ds" || return 1
+    grep -q "3 of 2000 rows were malformed (counted as missing); first: $dir/bad.csv:500: expected a number" "$dir/eds" || return 1
+    "$sf" convert "$dir/bad.csv" --out "$dir/bad.h5" --on-error skip 2>"$dir/ecs" || return 1
+    grep -q "2 of 2000 rows were malformed (written as missing); first: $dir/bad.csv:1500: expected 6 fields, got 2" "$dir/ecs"
+}
+check "describe / convert --on-error skip: malformed rows counted as missing, told apart" describe_convert_skip
+
 bad_models() {
     "$sf" export "$dir/nope.h5" 2>/dev/null; [ $? -eq 2 ] || return 1
     "$sf" export "$dir/d.csv" 2>"$dir/e4"; [ $? -eq 1 ] || return 1

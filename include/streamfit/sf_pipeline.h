@@ -211,7 +211,21 @@ SF_API void sf_predict_options_init(sf_predict_options *o);
 typedef struct sf_predict_stats {
     uint64_t rows;              /**< input rows */
     uint64_t unpredictable;     /**< rows with a missing feature: empty output fields */
+    uint64_t malformed;         /**< malformed rows the source skipped (SF_ON_ERROR_SKIP):
+                                     empty output fields too, not in unpredictable */
 } sf_predict_stats;
+
+/** The column types a fitted pipeline needs, as an sf_source_options.types
+ *  string: "?a=float,?b=float" for its feature columns (every entry optional, so
+ *  a missing column is reported by predict, naming it), and with with_target the
+ *  target's ("?y=float", or "?y=category" for class labels). Opening the data with
+ *  them enforced (not inferred) makes a non-number in a feature column a malformed
+ *  row, not a categorical column. A formula pipeline gives the columns its design
+ *  was bound to ("?cat1=category,?a=int,…"; without with_target, not a column
+ *  only its response names); a sparse (svmlight) pipeline gives "". *out is
+ *  malloc'd; the caller frees it. SF_ERR_STATE if not fitted. */
+SF_API sf_status sf_pipeline_input_types(const sf_pipeline *pl, bool with_target, char **out,
+                                         sf_error *err);
 
 /** Predicts every row of src (its columns found by the fitted feature names) and
  *  writes one output row per input row to sink, in input order, as a table:
@@ -220,7 +234,11 @@ typedef struct sf_predict_stats {
  *  category column of labels for a classifier with a categorical target. A
  *  splittable source is predicted on opt->threads workers; a source read once
  *  (standard input) chunk by chunk, the sink flushed after each chunk. The sink
- *  stays open (the caller closes or aborts it). stats may be NULL. */
+ *  stays open (the caller closes or aborts it). stats may be NULL.
+ *  Malformed rows: a source opened with SF_ON_ERROR_SKIP gives them empty output
+ *  fields (stats->malformed); with SF_ON_ERROR_STOP the first one fails the run
+ *  after every row before it was written to the sink (and flushed, for a source
+ *  read once), so closing the sink keeps them. */
 SF_API sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_sink *sink,
                                      const sf_predict_options *opt, sf_predict_stats *stats,
                                      sf_error *err);
@@ -230,6 +248,7 @@ SF_API sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_s
 typedef struct sf_score {
     uint64_t n;                 /**< rows scored */
     uint64_t dropped;           /**< rows with a missing feature or target */
+    uint64_t malformed;         /**< malformed rows the source skipped (not in dropped) */
     double score;               /**< scikit-learn's score(): accuracy, R², -inertia */
     double accuracy;            /**< classifiers */
     double log_loss;            /**< classifiers with predict_proba (log_loss, eps-clipped) */

@@ -7,7 +7,7 @@
  * in segment order are the same for any thread count.
  *
  * Data is named "file.csv", "file.csv.gz" (inflated by zlib as it is read: one
- * segment; rewinds by reading again), "-" (CSV on standard input), or
+ * segment; rewinds by reading again), "-" (CSV on standard input, plain or gzip: sniffed), or
  * "file.h5:/path" (split at the last ":/"), or "file.svm" / ".svmlight" /
  * ".libsvm" (and the same with ".gz": one segment): svmlight / libsvm text read
  * as sklearn's load_svmlight_file reads it, a sparse source (see below). A file part holding '*', '?' or '['
@@ -33,6 +33,15 @@ typedef enum sf_zero_based {
     SF_ZERO_BASED_YES = 1,  /**< indices are columns as they are */
     SF_ZERO_BASED_NO = 2    /**< one-based: index k is column k - 1; 0 is an error */
 } sf_zero_based;
+/** What a source does with a malformed row (CSV: a wrong number of fields, or a
+ *  field of a float column that is not a number). */
+typedef enum sf_on_error {
+    SF_ON_ERROR_STOP = 0, /**< the default: sf_source_next() first returns the rows
+                               before the bad one (a short chunk), then the error */
+    SF_ON_ERROR_SKIP = 1  /**< the row stays in its chunk with every field missing
+                               and its sf_table.bad flag set; it is counted and the
+                               first few errors kept (sf_source_bad_rows) */
+} sf_on_error;
 
 /** Options for opening a source. Initialise with sf_source_options_init(). */
 typedef struct sf_source_options {
@@ -42,7 +51,9 @@ typedef struct sf_source_options {
     bool has_header;          /**< CSV has a header row; default true. When false
                                    the columns are named x0, x1, … and the first
                                    record (which fixes their number) is data */
-    const char *types;        /**< overrides, "cat1=category,y=float"; NULL = infer */
+    const char *types;        /**< overrides, "cat1=category,y=float"; NULL = infer.
+                                   An entry "?name=type" is ignored when there is no
+                                   such column (a model's columns, checked later) */
     const char *target;       /**< HDF5: a 1-D dataset read as an extra column "y"
                                    beside a 2-D design ("/y"); NULL = none */
     size_t max_levels;        /**< per categorical column; default 10000 */
@@ -51,7 +62,8 @@ typedef struct sf_source_options {
     uint64_t n_features;      /**< svmlight: number of features; 0 (default) = the
                                    largest index + 1 (sklearn's n_features=None) */
     int32_t zero_based;       /**< svmlight: an sf_zero_based; default AUTO */
-    uint8_t reserved[20];
+    sf_on_error on_error;     /**< malformed rows; default SF_ON_ERROR_STOP */
+    uint8_t reserved[16];
 } sf_source_options;
 
 /** Fills o with the defaults above. */
@@ -61,7 +73,11 @@ typedef struct sf_source sf_source;
 
 /** Opens the data named by spec. For CSV it reads the header and infers each
  *  column's type from the first chunk (a column is float when every non-missing
- *  field is a number, else category), unless opt->types says otherwise.
+ *  field is a number, else category; malformed rows take no part), unless
+ *  opt->types says otherwise. A malformed row in the first chunk under
+ *  SF_ON_ERROR_STOP fails the open only when no row comes before it; otherwise
+ *  the types come from the rows before it, which sf_source_next() returns
+ *  before the error.
  *  For svmlight, unless opt gives both n_features and zero_based, it scans the
  *  file's index tokens once (sklearn decides both over the whole file; a
  *  streaming reader needs them before its first chunk), reporting a bad index
@@ -100,6 +116,23 @@ SF_API void sf_source_close(sf_source *src);
  *  chunk of >= 1 row, SF_END when exhausted, or an error naming file, line,
  *  column, row and field. After an error the source stays in error. */
 SF_API sf_status sf_source_next(sf_source *src, const sf_table **out, sf_error *err);
+
+/** Malformed rows skipped (SF_ON_ERROR_SKIP) in one full pass over src: *count
+ *  gets their number, *first (may be NULL; cleared when there are none) the
+ *  error of the first of them (file, line, row, field, what). Counted whether src
+ *  is read itself or through its segments (a segment reports each bad row to src
+ *  at once, and its count starts again when it is opened again; a pass reading
+ *  part of the data counts that part); a rewind starts src's own count again.
+ *  Thread-safe against segment readers. */
+SF_API void sf_source_bad_rows(const sf_source *src, uint64_t *count, sf_error *first);
+
+/** How many malformed rows' errors a source keeps. */
+#define SF_SOURCE_BAD_KEPT 4
+
+/** The k-th (0-based) of the first few malformed rows' errors, in data order, as
+ *  sf_source_bad_rows counts them (at most SF_SOURCE_BAD_KEPT are kept). Returns
+ *  false (out cleared) when k is past the kept ones. */
+SF_API bool sf_source_bad_row_error(const sf_source *src, size_t k, sf_error *out);
 
 /** Starts again at the first data row. Fails with SF_ERR_UNSUPPORTED on a stream
  *  that cannot be rewound (standard input). Category codes stay as they were. */

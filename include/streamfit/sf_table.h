@@ -97,6 +97,9 @@ typedef struct sf_table {
     const uint64_t *row;        /**< n_rows record numbers, or NULL: row i is record
                                      first_row + i. Set where rows are not consecutive
                                      (a filtered source, sf_source_filter) */
+    uint8_t *bad;               /**< n_rows flags, 1 = a malformed row skipped under
+                                     SF_ON_ERROR_SKIP (every field missing); NULL
+                                     when the chunk has none. Owned by the producer */
 } sf_table;
 
 /** The 1-based record number of row i of t within its segment (for messages). */

@@ -1,6 +1,8 @@
 /* fuzz_csv.c — libFuzzer target for the CSV source: any bytes must give rows or a
  * clean error, never a crash, a hang or a leak; and the union of the segments must
- * equal the whole-file read whenever both succeed. Input byte 0 picks options. */
+ * equal the whole-file read whenever both succeed. Input byte 0 picks options
+ * (bit 6: skip malformed rows; then the segments must also skip the same number
+ * of rows as the whole read, and every skipped row must be flagged). */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -10,7 +12,7 @@
 
 #include "streamfit/streamfit.h"
 
-static uint64_t read_all(sf_source *s, uint64_t *rows, int *ok)
+static uint64_t read_all(sf_source *s, uint64_t *rows, uint64_t *bad, int *ok)
 {
     const sf_table *t;
     sf_error err;
@@ -18,6 +20,7 @@ static uint64_t read_all(sf_source *s, uint64_t *rows, int *ok)
     uint64_t sum = 0;
     while ((st = sf_source_next(s, &t, &err)) == SF_OK) {
         *rows += t->n_rows;
+        for (size_t i = 0; t->bad && i < t->n_rows; i++) *bad += t->bad[i];
         for (size_t j = 0; j < t->n_cols; j++)
             for (size_t i = 0; i < t->n_rows; i++)
                 sum += t->cols[j].missing[i] ? 7 : (uint64_t)(t->cols[j].type == SF_COL_FLOAT ? 1 : 3);
@@ -46,15 +49,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     o.segment_bytes = 1 + (uint64_t)((knobs >> 3) & 31) * 3;
     o.delimiter = (knobs & 0x80) ? ';' : ',';
     o.max_levels = 50;
+    o.on_error = (knobs & 0x40) ? SF_ON_ERROR_SKIP : SF_ON_ERROR_STOP;
     sf_source *s = NULL;
     sf_error err;
     if (sf_source_open(&s, path, &o, &err) == SF_OK) {
-        uint64_t rows = 0, seg_rows = 0;
+        uint64_t rows = 0, seg_rows = 0, bad = 0, seg_bad = 0, counted = 0, seg_counted = 0;
         int ok = 0, seg_ok = 1;
-        uint64_t sum = read_all(s, &rows, &ok);
+        uint64_t sum = read_all(s, &rows, &bad, &ok);
+        sf_source_bad_rows(s, &counted, NULL);
+        if (ok && counted != bad) __builtin_trap();
         size_t n = 0;
         uint64_t seg_sum = 0;
-        if (sf_source_n_segments(s, &n, &err) == SF_OK) {
+        /* the segments' count alone (a rewind starts the source's own again) */
+        if (sf_source_rewind(s, &err) == SF_OK && sf_source_n_segments(s, &n, &err) == SF_OK) {
             for (size_t g = 0; g < n && seg_ok; g++) {
                 sf_source *seg = NULL;
                 if (sf_source_open_segment(s, g, &seg, &err) != SF_OK) {
@@ -62,13 +69,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     break;
                 }
                 int k = 0;
-                seg_sum += read_all(seg, &seg_rows, &k);
+                seg_sum += read_all(seg, &seg_rows, &seg_bad, &k);
                 seg_ok = k;
                 sf_source_close(seg);
             }
             /* quote parity decides segment cuts; a file that reads cleanly as a
              * whole must read the same in segments */
-            if (ok && seg_ok && (seg_rows != rows || seg_sum != sum)) __builtin_trap();
+            if (ok && seg_ok && (seg_rows != rows || seg_sum != sum || seg_bad != bad)) __builtin_trap();
+            sf_source_bad_rows(s, &seg_counted, NULL);
+            if (ok && seg_ok && seg_counted != counted) __builtin_trap();
         }
         sf_source_close(s);
     }
