@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/csv_scan.h"
 #include "io/source_impl.h"
 #include "streamfit/sf_number.h"
 
@@ -83,6 +84,10 @@ typedef struct csv_reader {
     sf_table *table;
     sf_dict **dicts;
     bool *chunk_int;
+    /* fast path (io/csv_scan.h): field ends of the line being split */
+    bool fast;
+    size_t *ends;
+    size_t ends_cap;
     sf_status st;             /* error raised inside a libcsv callback */
     sf_error err;
     /* segments */
@@ -310,6 +315,8 @@ static sf_status parser_init(csv_reader *r, sf_error *err)
     csv_set_delim(&r->parser, (unsigned char)r->src->opt.delimiter);
     csv_set_space_func(&r->parser, no_space);
     r->parser_ready = true;
+    char d = r->src->opt.delimiter;
+    r->fast = sfi_csv_fast_path() && d != '"' && d != '\r' && d != '\n';
     r->field = 0;
     return SF_OK;
 }
@@ -386,8 +393,9 @@ static sf_status read_more(csv_reader *r, sf_error *err)
         r->buf_len -= r->buf_at;
         r->buf_at = 0;
     }
-    if (r->buf_cap - r->buf_len < READ_SIZE / 2) {
-        size_t cap = r->buf_cap ? r->buf_cap * 2 : READ_SIZE;
+    size_t read_size = sfi_csv_read_size();
+    if (r->buf_cap - r->buf_len < read_size / 2) {
+        size_t cap = r->buf_cap ? r->buf_cap * 2 : read_size;
         char *b = realloc(r->buf, cap);
         if (!b) return sfi_nomem(err);
         r->buf = b;
@@ -424,13 +432,48 @@ static sf_status parse_failure(csv_reader *r, sf_error *err, bool at_end)
                                            "field, or text after a closing quote)");
 }
 
-/* Feeds the next physical line to libcsv. Returns SF_OK after one piece, SF_END
- * at the end of input (after csv_fini), or an error. */
+/* The fast path: when the parser is between records and the next line is
+ * simple (io/csv_scan.h) with the schema's field count, splits it and calls
+ * on_field / on_record as libcsv would. Returns false (nothing done) otherwise. */
+static bool feed_simple(csv_reader *r, char *p, size_t avail)
+{
+    size_t nc = r->src->n_cols;
+    if (r->ends_cap < nc) {
+        size_t *e = realloc(r->ends, nc * sizeof *e);
+        if (!e) return false; /* libcsv needs no such array */
+        r->ends = e;
+        r->ends_cap = nc;
+    }
+    size_t nf = 0;
+    size_t len = sfi_csv_split_simple(p, avail, r->src->opt.delimiter, r->ends, nc, &nf);
+    if (len == 0 || nf != nc) return false;
+    r->rec_line = r->line;
+    r->piece = p;
+    r->piece_len = len;
+    size_t from = 0;
+    for (size_t k = 0; k < nf; k++) {
+        on_field(p + from, r->ends[k] - from, r);
+        from = r->ends[k] + 1;
+    }
+    on_record('\n', r);
+    if (SF_IS_ERROR(r->st)) return true;
+    r->buf_at += len;
+    r->line++;
+    return true;
+}
+
+/* Feeds the next physical line to libcsv (or to feed_simple). Returns SF_OK after
+ * one piece, SF_END at the end of input (after csv_fini), or an error. */
 static sf_status feed_piece(csv_reader *r, sf_error *err)
 {
     for (;;) {
         const char *p = r->buf ? r->buf + r->buf_at : NULL; /* no buffer before the first read */
         size_t avail = r->buf_len - r->buf_at;
+        if (r->fast && avail && r->mode != MODE_HEADER &&
+            r->parser.pstate == LIBCSV_ROW_NOT_BEGUN && feed_simple(r, r->buf + r->buf_at, avail)) {
+            if (SF_IS_ERROR(r->st)) goto callback_error;
+            return SF_OK;
+        }
         const char *nl = avail ? memchr(p, '\n', avail) : NULL;
         size_t len = nl ? (size_t)(nl - p) + 1 : 0;
         if (!nl && r->eof) len = avail;
@@ -503,6 +546,7 @@ static void reader_free(void *impl)
     free(r->dicts);
     free(r->chunk_int);
     free(r->bounds);
+    free(r->ends);
     free(r);
 }
 
@@ -621,6 +665,17 @@ static sf_status csv_rewind(sf_source *src, sf_error *err)
     return st;
 }
 
+/* Line ends in p[0..n) as feed_piece counts them: every LF, and every CR not
+ * followed by an LF (a bare CR; one in the last byte is not counted). */
+static uint64_t count_line_ends(const char *p, size_t n)
+{
+    uint64_t k = 0;
+    for (size_t i = 0; i < n; i++) k += p[i] == '\n';
+    if (!memchr(p, '\r', n)) return k;
+    for (size_t i = 0; i + 1 < n; i++) k += p[i] == '\r' && p[i + 1] != '\n';
+    return k;
+}
+
 /* One scan from the first data byte: cut every segment_bytes at the next newline
  * that lies outside quotes; remember each cut's line number. */
 static sf_status find_segments(csv_reader *r, sf_error *err)
@@ -649,11 +704,13 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
             return sfi_fail(err, SF_ERR_IO, &w, "read failed: %s", strerror(errno));
         }
         if (got == 0) break;
+        /* a CR ending the block is read again with the next one, so a bare CR
+         * (a line end too) is told from CRLF */
+        if (got > 1 && buf[got - 1] == '\r') got--;
         if (!quoted && !memchr(buf, '"', (size_t)got)) {
             /* no quotes in this block (the common case): count lines with a loop the
              * compiler vectorises and find cuts with memchr */
-            uint64_t nl = 0;
-            for (ssize_t i = 0; i < got; i++) nl += buf[i] == '\n';
+            uint64_t nl = count_line_ends(buf, (size_t)got);
             uint64_t block_end = off + (uint64_t)got;
             uint64_t line_at = line; /* line number at `from` */
             const char *from = buf;
@@ -662,7 +719,7 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
                 if (buf + skip < from) skip = (size_t)(from - buf);
                 const char *cut = memchr(buf + skip, '\n', (size_t)got - skip);
                 if (!cut) break;
-                for (const char *q = from; q <= cut; q++) line_at += *q == '\n';
+                line_at += count_line_ends(from, (size_t)(cut - from) + 1);
                 from = cut + 1;
                 uint64_t at = off + (uint64_t)(cut - buf) + 1;
                 if (n == cap) {
@@ -685,6 +742,7 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
         for (ssize_t i = 0; i < got; i++) {
             char c = buf[i];
             if (c == '"') quoted = !quoted;
+            else if (c == '\r' && i + 1 < got && buf[i + 1] != '\n') line++;
             else if (c == '\n') {
                 line++;
                 if (!quoted && off + (uint64_t)i + 1 >= target) {
@@ -988,7 +1046,7 @@ sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_option
             if (err) *err = r->err;
             goto fail;
         }
-        r->txt_line[r->txt_rows++] = 1;
+        r->txt_line[r->txt_rows++] = r->rec_line; /* empty lines may come first */
         r->records++;
     }
     /* parse the first chunk as text */
