@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/sf_internal.h"
 
@@ -25,6 +26,10 @@
  * delim must not be '"', '\r' or '\n'. */
 SFI_FUNC size_t sfi_csv_split_simple(const char *p, size_t avail, char delim, size_t *ends,
                                      size_t max_fields, size_t *n_fields);
+
+/* The number of LFs in p[0..n); *quote and *cr say whether a '"' or a CR
+ * occurs there. (The segment scan of csv_source.c.) */
+SFI_FUNC uint64_t sfi_csv_count_lf(const char *p, size_t n, bool *quote, bool *cr);
 
 /* Test knobs, process-wide; set them only while no CSV source is being opened
  * or read. sfi_csv_set_fast_path(false) makes readers opened afterwards hand

@@ -39,6 +39,8 @@
 #include "streamfit/sf_number.h"
 
 enum { READ_SIZE = 1 << 20 };
+/* find_segments reads blocks this large: they stay in the L2 cache */
+enum { SCAN_SIZE = 1 << 17 };
 /* libcsv's parser state before any byte of a record (ROW_NOT_BEGUN in libcsv.c). */
 enum { LIBCSV_ROW_NOT_BEGUN = 0 };
 
@@ -669,9 +671,9 @@ static sf_status csv_rewind(sf_source *src, sf_error *err)
  * followed by an LF (a bare CR; one in the last byte is not counted). */
 static uint64_t count_line_ends(const char *p, size_t n)
 {
-    uint64_t k = 0;
-    for (size_t i = 0; i < n; i++) k += p[i] == '\n';
-    if (!memchr(p, '\r', n)) return k;
+    bool quote, cr;
+    uint64_t k = sfi_csv_count_lf(p, n, &quote, &cr);
+    if (!cr) return k;
     for (size_t i = 0; i + 1 < n; i++) k += p[i] == '\r' && p[i + 1] != '\n';
     return k;
 }
@@ -684,7 +686,7 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
     uint64_t target = r->data_offset + s->opt.segment_bytes;
     size_t cap = 16, n = 0;
     segment_bound *b = malloc(cap * sizeof *b);
-    char *buf = malloc(READ_SIZE);
+    char *buf = malloc(SCAN_SIZE);
     if (!b || !buf) {
         free(b);
         free(buf);
@@ -694,7 +696,7 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
     uint64_t off = r->data_offset, line = r->data_line;
     bool quoted = false;
     for (;;) {
-        ssize_t got = pread(r->fd, buf, READ_SIZE, (off_t)off);
+        ssize_t got = pread(r->fd, buf, SCAN_SIZE, (off_t)off);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) {
             free(b);
@@ -707,10 +709,12 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
         /* a CR ending the block is read again with the next one, so a bare CR
          * (a line end too) is told from CRLF */
         if (got > 1 && buf[got - 1] == '\r') got--;
-        if (!quoted && !memchr(buf, '"', (size_t)got)) {
-            /* no quotes in this block (the common case): count lines with a loop the
-             * compiler vectorises and find cuts with memchr */
-            uint64_t nl = count_line_ends(buf, (size_t)got);
+        bool quote = true, cr = false;
+        uint64_t nl = quoted ? 0 : sfi_csv_count_lf(buf, (size_t)got, &quote, &cr);
+        if (!quote) {
+            /* no quotes in this block (the common case): lines counted by one
+             * vector pass, cuts found with memchr */
+            if (cr) nl = count_line_ends(buf, (size_t)got);
             uint64_t block_end = off + (uint64_t)got;
             uint64_t line_at = line; /* line number at `from` */
             const char *from = buf;

@@ -2,7 +2,8 @@
  *
  * 1. sfi_csv_split_simple on hand-written lines: field ends, the bytes taken,
  *    and every case that must be left to libcsv (quotes, bare CR, empty line,
- *    no line end yet, too many fields), at lengths around the 16-byte blocks.
+ *    no line end yet, too many fields), at lengths around the 16-byte blocks;
+ *    sfi_csv_count_lf (the segment scan) against a byte loop.
  * 2. Differential: generated tricky files (quoted and unquoted fields, quoted
  *    delimiters, newlines and quotes, spaces and tabs around fields, CRLF, bare
  *    CR, empty lines, a BOM, a last line without a line end, bad rows of every
@@ -87,6 +88,41 @@ static void test_split_simple(void **state)
     assert_int_equal(sfi_csv_split_simple("1,5\t2\n", 6, '\t', ends, 4, &nf), 6);
     assert_int_equal(nf, 2);
     assert_int_equal(ends[0], 3);
+}
+
+/* sfi_csv_count_lf against a byte loop: all-LF runs (the byte counters must be
+ * summed before they wrap at 256), random text, every length up to 70. */
+static void test_count_lf(void **state)
+{
+    (void)state;
+    enum { N = 9000 };
+    char *buf = malloc(N);
+    assert_non_null(buf);
+    memset(buf, '\n', N);
+    bool q = true, cr = true;
+    assert_int_equal(sfi_csv_count_lf(buf, N, &q, &cr), N);
+    assert_false(q);
+    assert_false(cr);
+    uint64_t s = 88172645463325252u;
+    for (int rep = 0; rep < 200; rep++) {
+        size_t n = rep < 70 ? (size_t)rep : (size_t)(s % N);
+        for (size_t i = 0; i < n; i++) {
+            s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+            static const char pick[] = "\n\n\n\nab,\r\"";
+            buf[i] = pick[s % 10 < 8 || rep % 3 ? s % 7 : 7 + s % 3];
+        }
+        uint64_t want = 0;
+        bool wq = false, wr = false;
+        for (size_t i = 0; i < n; i++) {
+            want += buf[i] == '\n';
+            wq |= buf[i] == '"';
+            wr |= buf[i] == '\r';
+        }
+        assert_int_equal(sfi_csv_count_lf(buf, n, &q, &cr), want);
+        assert_int_equal(q, wq);
+        assert_int_equal(cr, wr);
+    }
+    free(buf);
 }
 
 /* ------------------------------------------------------------ generator */
@@ -450,6 +486,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_simple),
+        cmocka_unit_test(test_count_lf),
         cmocka_unit_test(test_differential),
         cmocka_unit_test(test_big_file),
     };
