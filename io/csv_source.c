@@ -100,14 +100,21 @@ typedef struct csv_reader {
 
 static const sf_source_ops csv_ops;
 
-/* pandas' default na_values (pandas/_libs/parsers.pyx, STR_NA_VALUES) */
+/* pandas' default na_values (pandas/_libs/parsers.pyx, STR_NA_VALUES). Every
+ * category field is checked: a switch on the first byte lets ordinary labels
+ * out before any comparison (the cases are the tokens' first bytes). */
 static bool is_na_token(const char *s, size_t n)
 {
     static const char *const na[] = {"",      "#N/A",  "#N/A N/A", "#NA",     "-1.#IND", "-1.#QNAN",
                                      "-NaN",  "-nan",  "1.#IND",   "1.#QNAN", "<NA>",    "N/A",
                                      "NA",    "NULL",  "NaN",      "None",    "n/a",     "nan",
                                      "null"};
+    if (n == 0) return true;
     if (n > 8) return false;
+    switch (s[0]) {
+    case '#': case '-': case '1': case '<': case 'N': case 'n': break;
+    default: return false;
+    }
     for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
         if (strlen(na[i]) == n && memcmp(na[i], s, n) == 0) return true;
     return false;

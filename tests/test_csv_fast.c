@@ -12,7 +12,8 @@
  *    the open status and error text, every chunk's size, first row, segment and
  *    integer flags, every value bitwise, missing flag, label and line number, the
  *    final status and error text (file:line:column, row, field), bytes read.
- * 3. Segments with the fast path on: the union of small segments equals the whole
+ * 3. pandas' missing-value tokens and near misses, in category and float columns.
+ * 4. Segments with the fast path on: the union of small segments equals the whole
  *    file read with libcsv alone, row for row (values, labels, lines).
  * No tolerances: everything is compared exactly.
  */
@@ -482,11 +483,56 @@ static void test_big_file(void **state)
     free(txt);
 }
 
+/* Missing-value tokens: pandas' default na_values (pandas/_libs/parsers.pyx,
+ * STR_NA_VALUES) are missing in a category column, near misses are labels; in a
+ * float column every token is a missing NaN. Read both ways. */
+static void test_na_tokens(void **state)
+{
+    (void)state;
+    static const char *const na[] = {"",     "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN",
+                                     "-NaN", "-nan", "1.#IND",   "1.#QNAN", "<NA>", "N/A",
+                                     "NA",   "NULL", "NaN",      "None",    "n/a",  "nan",
+                                     "null"};
+    static const char *const not_na[] = {"NAN", "na", "Na", "nul", "#N/A N/", "-1.#IN", "1.#QNANX",
+                                         "<NA", "NONE", "none", "Null", "-", "1", "#", "n", "N",
+                                         "-NA", "<na>", "NULLS", "1.#INDX"};
+    const size_t n_na = sizeof na / sizeof na[0], n_not = sizeof not_na / sizeof not_na[0];
+    text t = {0};
+    puts_(&t, "lab,x\n");
+    for (size_t i = 0; i < n_na + n_not; i++) {
+        puts_(&t, i < n_na ? na[i] : not_na[i - n_na]);
+        puts_(&t, ",");
+        puts_(&t, i < n_na ? na[i] : "1");
+        puts_(&t, "\n");
+    }
+    char *path = sf_test_write_tmp(t.p, t.n, ".csv");
+    sf_source_options o;
+    sf_source_options_init(&o);
+    o.types = "lab=category";
+    for (int fast = 0; fast <= 1; fast++) {
+        result res;
+        read_file(path, &o, fast, 0, &res);
+        assert_int_equal(res.end_st, SF_END);
+        assert_int_equal(res.r.n, n_na + n_not);
+        for (size_t i = 0; i < res.r.n; i++) {
+            bool want = i < n_na;
+            assert_int_equal(res.r.miss[i * 2], want);
+            assert_int_equal(res.r.miss[i * 2 + 1], want);
+            if (!want) assert_string_equal(res.r.label[i * 2], not_na[i - n_na]);
+        }
+        result_free(&res);
+    }
+    unlink(path);
+    free(path);
+    free(t.p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_simple),
         cmocka_unit_test(test_count_lf),
+        cmocka_unit_test(test_na_tokens),
         cmocka_unit_test(test_differential),
         cmocka_unit_test(test_big_file),
     };
