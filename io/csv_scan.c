@@ -1,23 +1,7 @@
-/* csv_scan.c — splitting simple CSV records without libcsv (see csv_scan.h).
- *
- * libcsv 3.0.3 (libcsv.c, csv_parse) with CSV_STRICT and a space function that
- * trims nothing turns an unquoted line "f0,f1,...,fn\n" (or "...\r\n") into the
- * fields f0..fn exactly as they stand, then ends the record at the CR or LF; a
- * line with nothing before its line end is no record at all. That is what
- * sfi_csv_split_simple reproduces; anything else is left to libcsv.
- *
- * On x86-64 (SSE2 is baseline) sixteen bytes are compared at once against the
- * delimiter and against '\n', '"', '\r'; the bit masks give the delimiters'
- * positions and the first special byte. Elsewhere, and for the last bytes, a
- * byte loop does the same.
+/* csv_scan.c — the out-of-line part of csv_scan.h: the segment scan's line
+ * counter (SSE2 on x86-64, a byte loop elsewhere) and the test knobs.
  */
 #include "io/csv_scan.h"
-
-#include <stdint.h>
-
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 
 enum { DEFAULT_READ_SIZE = 1 << 20 };
 
@@ -28,63 +12,6 @@ void sfi_csv_set_fast_path(bool on) { fast_on = on; }
 void sfi_csv_set_read_size(size_t n) { read_size = n >= 2 ? n : DEFAULT_READ_SIZE; }
 bool sfi_csv_fast_path(void) { return fast_on; }
 size_t sfi_csv_read_size(void) { return read_size; }
-
-/* The line's first special byte is p[at]: a quote gives up; a CR must be
- * followed by an LF; the last field ends there. */
-static size_t finish(const char *p, size_t avail, size_t at, size_t *ends, size_t nf,
-                     size_t *n_fields)
-{
-    size_t len;
-    if (p[at] == '"') return 0;
-    if (p[at] == '\r') {
-        if (at + 1 >= avail || p[at + 1] != '\n') return 0;
-        len = at + 2;
-    } else {
-        len = at + 1;
-    }
-    if (at == 0) return 0; /* an empty line: libcsv skips it */
-    ends[nf++] = at;
-    *n_fields = nf;
-    return len;
-}
-
-size_t sfi_csv_split_simple(const char *p, size_t avail, char delim, size_t *ends,
-                            size_t max_fields, size_t *n_fields)
-{
-    size_t nf = 0, i = 0;
-    /* delimiters must leave room for the last field */
-    const size_t max_delims = max_fields - 1;
-#if defined(__SSE2__)
-    const __m128i vd = _mm_set1_epi8(delim);
-    const __m128i vn = _mm_set1_epi8('\n');
-    const __m128i vq = _mm_set1_epi8('"');
-    const __m128i vr = _mm_set1_epi8('\r');
-    for (; i + 16 <= avail; i += 16) {
-        const __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
-        unsigned md = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, vd));
-        const __m128i sp = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, vn), _mm_cmpeq_epi8(v, vq)),
-                                        _mm_cmpeq_epi8(v, vr));
-        const unsigned ms = (unsigned)_mm_movemask_epi8(sp);
-        if (ms) md &= (1u << __builtin_ctz(ms)) - 1; /* delimiters before it */
-        while (md) {
-            if (nf == max_delims) return 0;
-            ends[nf++] = i + (size_t)__builtin_ctz(md);
-            md &= md - 1;
-        }
-        if (ms) return finish(p, avail, i + (size_t)__builtin_ctz(ms), ends, nf, n_fields);
-    }
-#endif
-    for (; i < avail; i++) {
-        const char c = p[i];
-        if (c == delim) {
-            if (nf == max_delims) return 0;
-            ends[nf++] = i;
-        } else if (c == '\n' || c == '"' || c == '\r') {
-            return finish(p, avail, i, ends, nf, n_fields);
-        }
-    }
-    return 0; /* no line end yet */
-}
 
 uint64_t sfi_csv_count_lf(const char *p, size_t n, bool *quote, bool *cr)
 {

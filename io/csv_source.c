@@ -443,8 +443,9 @@ static sf_status parse_failure(csv_reader *r, sf_error *err, bool at_end)
 
 /* The fast path: when the parser is between records and the next line is
  * simple (io/csv_scan.h) with the schema's field count, splits it and calls
- * on_field / on_record as libcsv would. Returns false (nothing done) otherwise. */
-static bool feed_simple(csv_reader *r, char *p, size_t avail)
+ * on_field / on_record as libcsv would. Returns false (nothing done) otherwise.
+ * flatten: the handlers are inlined here (libcsv calls the same code out of line). */
+static __attribute__((flatten)) bool feed_simple(csv_reader *r, char *p, size_t avail)
 {
     size_t nc = r->src->n_cols;
     if (r->ends_cap < nc) {
