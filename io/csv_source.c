@@ -86,9 +86,9 @@ typedef struct csv_reader {
     sf_table *table;
     sf_dict **dicts;
     bool *chunk_int;
-    /* fast path (io/csv_scan.h): field ends of the line being split */
+    /* fast path (io/csv_scan.h): field bounds of the line being split */
     bool fast;
-    size_t *ends;
+    size_t *ends;             /* 2 per column: start, end */
     size_t ends_cap;
     sf_status st;             /* error raised inside a libcsv callback */
     sf_error err;
@@ -448,11 +448,11 @@ static sf_status parse_failure(csv_reader *r, sf_error *err, bool at_end)
 static __attribute__((flatten)) bool feed_simple(csv_reader *r, char *p, size_t avail)
 {
     size_t nc = r->src->n_cols;
-    if (r->ends_cap < nc) {
-        size_t *e = realloc(r->ends, nc * sizeof *e);
+    if (r->ends_cap < 2 * nc) {
+        size_t *e = realloc(r->ends, 2 * nc * sizeof *e);
         if (!e) return false; /* libcsv needs no such array */
         r->ends = e;
-        r->ends_cap = nc;
+        r->ends_cap = 2 * nc;
     }
     size_t nf = 0;
     size_t len = sfi_csv_split_simple(p, avail, r->src->opt.delimiter, r->ends, nc, &nf);
@@ -460,11 +460,8 @@ static __attribute__((flatten)) bool feed_simple(csv_reader *r, char *p, size_t 
     r->rec_line = r->line;
     r->piece = p;
     r->piece_len = len;
-    size_t from = 0;
-    for (size_t k = 0; k < nf; k++) {
-        on_field(p + from, r->ends[k] - from, r);
-        from = r->ends[k] + 1;
-    }
+    for (size_t k = 0; k < nf; k++)
+        on_field(p + r->ends[2 * k], r->ends[2 * k + 1] - r->ends[2 * k], r);
     on_record('\n', r);
     if (SF_IS_ERROR(r->st)) return true;
     r->buf_at += len;

@@ -1,8 +1,10 @@
 /* test_csv_fast.c — the CSV reader's fast path for simple records (io/csv_scan.c).
  *
- * 1. sfi_csv_split_simple on hand-written lines: field ends, the bytes taken,
- *    and every case that must be left to libcsv (quotes, bare CR, empty line,
- *    no line end yet, too many fields), at lengths around the 16-byte blocks;
+ * 1. sfi_csv_split_simple on hand-written lines: fields, the bytes taken, and
+ *    every case that must be left to libcsv (escaped quotes, line ends inside
+ *    quotes, text after a closing quote, a quote inside an unquoted field, bare
+ *    CR, empty line, no line end yet, too many fields), at lengths around the
+ *    16-byte blocks;
  *    sfi_csv_count_lf (the segment scan) against a byte loop.
  * 2. Differential: generated tricky files (quoted and unquoted fields, quoted
  *    delimiters, newlines and quotes, spaces and tabs around fields, CRLF, bare
@@ -26,40 +28,58 @@
 
 /* ------------------------------------------------------------ split_simple */
 
+/* Splits line (NUL-terminated, ',' delimiter); want_len 0: must be refused;
+ * else the bytes taken and the fields' texts. */
 static void expect_split(const char *line, size_t max_fields, size_t want_len, size_t want_nf,
-                         const size_t *want_ends)
+                         const char *const *want)
 {
-    size_t ends[64], nf = 999;
-    size_t len = sfi_csv_split_simple(line, strlen(line), ',', ends, max_fields, &nf);
+    size_t f[128], nf = 999;
+    size_t len = sfi_csv_split_simple(line, strlen(line), ',', f, max_fields, &nf);
     assert_int_equal(len, want_len);
     if (!want_len) return;
     assert_int_equal(nf, want_nf);
-    for (size_t k = 0; k < nf; k++) assert_int_equal(ends[k], want_ends[k]);
+    for (size_t k = 0; k < nf; k++) {
+        assert_true(f[2 * k] <= f[2 * k + 1]);
+        assert_int_equal(f[2 * k + 1] - f[2 * k], strlen(want[k]));
+        assert_memory_equal(line + f[2 * k], want[k], strlen(want[k]));
+    }
 }
+
+#define FIELDS(...) (const char *const[]){__VA_ARGS__}
 
 static void test_split_simple(void **state)
 {
     (void)state;
-    expect_split("a,b\n", 8, 4, 2, (size_t[]){1, 3});
-    expect_split("a,b\r\nc,d\n", 8, 5, 2, (size_t[]){1, 3});
-    expect_split(",\n", 8, 2, 2, (size_t[]){0, 1});
-    expect_split("a,,\n", 8, 4, 3, (size_t[]){1, 2, 3});
-    expect_split(" a\t, b \n", 8, 8, 2, (size_t[]){3, 7}); /* spaces kept */
-    expect_split("x\n", 1, 2, 1, (size_t[]){1});
-    expect_split("a,b,c\n", 3, 6, 3, (size_t[]){1, 3, 5});
-    expect_split("a,b,c\n", 2, 0, 0, NULL);  /* more fields than allowed */
+    expect_split("a,b\n", 8, 4, 2, FIELDS("a", "b"));
+    expect_split("a,b\r\nc,d\n", 8, 5, 2, FIELDS("a", "b"));
+    expect_split(",\n", 8, 2, 2, FIELDS("", ""));
+    expect_split("a,,\n", 8, 4, 3, FIELDS("a", "", ""));
+    expect_split(" a\t, b \n", 8, 8, 2, FIELDS(" a\t", " b ")); /* spaces kept */
+    expect_split("x\n", 1, 2, 1, FIELDS("x"));
+    expect_split("a,b,c\n", 3, 6, 3, FIELDS("a", "b", "c"));
+    expect_split("a,b,c\n", 2, 0, 0, NULL); /* more fields than allowed */
     expect_split("a,b,c\n", 1, 0, 0, NULL);
-    expect_split("\n", 8, 0, 0, NULL);       /* empty line: libcsv skips it */
-    expect_split("\r\n", 8, 0, 0, NULL);
-    expect_split("a,b", 8, 0, 0, NULL);      /* no line end yet */
-    expect_split("a,b\r", 8, 0, 0, NULL);    /* CR, LF not yet read */
-    expect_split("a\rb\n", 8, 0, 0, NULL);   /* bare CR */
-    expect_split("a,\"b\"\n", 8, 0, 0, NULL);
-    expect_split("a,b\"\n", 8, 0, 0, NULL);
-    expect_split("", 8, 0, 0, NULL);
+    /* quoted fields: without their quotes; delimiters inside are text */
+    expect_split("a,\"b\"\n", 8, 6, 2, FIELDS("a", "b"));
+    expect_split("\"a,b\",c\n", 8, 8, 2, FIELDS("a,b", "c"));
+    expect_split("\"\",\"\"\r\n", 8, 7, 2, FIELDS("", ""));
+    expect_split("\"\"\n", 8, 3, 1, FIELDS("")); /* a record, unlike an empty line */
+    expect_split("\" x \",\"y\"\n", 8, 10, 2, FIELDS(" x ", "y"));
+    expect_split("\"a\",\"b\",c\n", 2, 0, 0, NULL); /* more fields than allowed */
+    /* left to libcsv: empty line (libcsv skips it), no line end yet, CR with
+     * its LF not yet read, bare CR, a quote inside an unquoted field, escaped
+     * quote, line end inside quotes, text or a space after the closing quote,
+     * space before the opening quote, unterminated, bare CR after a quote */
+    static const char *const refused[] = {
+        "\n",           "\r\n",          "a,b",           "a,b\r",       "a\rb\n",
+        "a,b\"\n",      "a\"b,c\n",      "\"a\"\"b\"\n",    "\"a\nb\"\n",    "\"a\r\nb\"\n",
+        "\"a\"b\n",     "\"a\" ,b\n",    " \"a\",b\n",     "a,\"b\n",      "a,\"b",
+        "a,\"b\"",      "a,\"b\"\r",     "a,\"b\"\rc\n",   ""};
+    for (size_t k = 0; k < sizeof refused / sizeof refused[0]; k++)
+        expect_split(refused[k], 8, 0, 0, NULL);
     /* every length and position around the 16-byte blocks */
     char line[80];
-    size_t ends[80];
+    size_t f[8];
     for (size_t n = 1; n < 70; n++) {
         for (size_t d = 0; d + 1 < n; d++) {
             memset(line, 'x', n);
@@ -67,28 +87,40 @@ static void test_split_simple(void **state)
             line[n] = '\n';
             line[n + 1] = '\0';
             size_t nf = 0;
-            assert_int_equal(sfi_csv_split_simple(line, n + 1, ',', ends, 4, &nf), n + 1);
+            assert_int_equal(sfi_csv_split_simple(line, n + 1, ',', f, 4, &nf), n + 1);
             assert_int_equal(nf, 2);
-            assert_int_equal(ends[0], d);
-            assert_int_equal(ends[1], n);
-            /* a quote anywhere gives up; so does a cut-off line */
+            assert_int_equal(f[0], 0);
+            assert_int_equal(f[1], d);
+            assert_int_equal(f[2], d + 1);
+            assert_int_equal(f[3], n);
+            /* a quote inside a field gives up; so does a cut-off line */
             for (size_t q = 0; q <= n; q += 5) {
+                if (q == 0 || q == d + 1) continue; /* field starts: quoted fields */
                 char c = line[q];
                 line[q] = '"';
-                assert_int_equal(sfi_csv_split_simple(line, n + 1, ',', ends, 4, &nf), 0);
+                assert_int_equal(sfi_csv_split_simple(line, n + 1, ',', f, 4, &nf), 0);
                 line[q] = c;
             }
-            assert_int_equal(sfi_csv_split_simple(line, n, ',', ends, 4, &nf), 0);
+            assert_int_equal(sfi_csv_split_simple(line, n, ',', f, 4, &nf), 0);
             /* the line after the first one is not looked at */
             line[n + 1] = '"';
-            assert_int_equal(sfi_csv_split_simple(line, n + 2, ',', ends, 4, &nf), n + 1);
+            assert_int_equal(sfi_csv_split_simple(line, n + 2, ',', f, 4, &nf), n + 1);
+            /* the second field quoted, when it can be: "x..x" */
+            if (n - d >= 3) {
+                line[d + 1] = '"';
+                line[n - 1] = '"';
+                assert_int_equal(sfi_csv_split_simple(line, n + 1, ',', f, 4, &nf), n + 1);
+                assert_int_equal(nf, 2);
+                assert_int_equal(f[2], d + 2);
+                assert_int_equal(f[3], n - 1);
+            }
         }
     }
     /* a tab delimiter; a comma is then ordinary text */
     size_t nf = 0;
-    assert_int_equal(sfi_csv_split_simple("1,5\t2\n", 6, '\t', ends, 4, &nf), 6);
+    assert_int_equal(sfi_csv_split_simple("1,5\t2\n", 6, '\t', f, 4, &nf), 6);
     assert_int_equal(nf, 2);
-    assert_int_equal(ends[0], 3);
+    assert_int_equal(f[1], 3);
 }
 
 /* sfi_csv_count_lf against a byte loop: all-LF runs (the byte counters must be
@@ -253,7 +285,7 @@ static void put_bad_row(text *t, const gen_cfg *c, rng *g)
             puts_(t, j == nc / 2 ? (rnd(g, 2) ? "x7" : " 7") : "4");
             break;
         case 4: /* a quote inside an unquoted field */
-            puts_(t, j == nc / 2 ? "a\"b" : "5");
+            puts_(t, j == nc / 2 ? (rnd(g, 2) ? "a\"b" : "a\"b\"") : "5");
             break;
         case 5: /* text after a closing quote */
             puts_(t, j == nc / 2 ? "\"a\"b" : "6");
