@@ -5,6 +5,10 @@
  * no positions, so the reader feeds it one physical line at a time and counts
  * lines itself: every error names the line (and, for one-line records, the byte
  * column of the field). Spaces around unquoted fields are kept (Decision 10).
+ * Most lines never reach libcsv: between records, a line that is simple (no
+ * quotes but around whole fields, no escaped quote, no line end inside quotes,
+ * the schema's field count) is split by io/csv_scan.h and its fields go to the
+ * same on_field / on_record handlers libcsv's callbacks call (feed_simple).
  *
  * Types are inferred from the first chunk, whose fields are kept as text until the
  * types are known (so standard input needs no rewind). Segments are byte ranges
