@@ -5,6 +5,10 @@
  * no positions, so the reader feeds it one physical line at a time and counts
  * lines itself: every error names the line (and, for one-line records, the byte
  * column of the field). Spaces around unquoted fields are kept (Decision 10).
+ * Most lines never reach libcsv: between records, a line that is simple (no
+ * quotes but around whole fields, no escaped quote, no line end inside quotes,
+ * the schema's field count) is split by io/csv_scan.h and its fields go to the
+ * same on_field / on_record handlers libcsv's callbacks call (feed_simple).
  *
  * Types are inferred from the first chunk, whose fields are kept as text until the
  * types are known (so standard input needs no rewind): compactly, each field as a
@@ -52,10 +56,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/csv_scan.h"
 #include "io/source_impl.h"
 #include "streamfit/sf_number.h"
 
 enum { READ_SIZE = 1 << 20 };
+/* find_segments reads blocks this large: they stay in the L2 cache */
+enum { SCAN_SIZE = 1 << 17 };
 /* libcsv's parser state before any byte of a record (ROW_NOT_BEGUN in libcsv.c). */
 enum { LIBCSV_ROW_NOT_BEGUN = 0 };
 
@@ -111,6 +118,10 @@ typedef struct csv_reader {
     bool skip;                /* opt.on_error == SF_ON_ERROR_SKIP */
     bool rec_bad;             /* SKIP: the current record is malformed ... */
     sf_error rec_err;         /* ... for its first problem */
+    /* fast path (io/csv_scan.h): field bounds of the line being split */
+    bool fast;
+    size_t *ends;             /* 2 per column: start, end */
+    size_t ends_cap;
     sf_status st;             /* error raised inside a libcsv callback */
     sf_error err;
     sf_status pending;        /* an error held back until the rows before it are out */
@@ -123,14 +134,21 @@ typedef struct csv_reader {
 
 static const sf_source_ops csv_ops;
 
-/* pandas' default na_values (pandas/_libs/parsers.pyx, STR_NA_VALUES) */
+/* pandas' default na_values (pandas/_libs/parsers.pyx, STR_NA_VALUES). Every
+ * category field is checked: a switch on the first byte lets ordinary labels
+ * out before any comparison (the cases are the tokens' first bytes). */
 static bool is_na_token(const char *s, size_t n)
 {
     static const char *const na[] = {"",      "#N/A",  "#N/A N/A", "#NA",     "-1.#IND", "-1.#QNAN",
                                      "-NaN",  "-nan",  "1.#IND",   "1.#QNAN", "<NA>",    "N/A",
                                      "NA",    "NULL",  "NaN",      "None",    "n/a",     "nan",
                                      "null"};
+    if (n == 0) return true;
     if (n > 8) return false;
+    switch (s[0]) {
+    case '#': case '-': case '1': case '<': case 'N': case 'n': break;
+    default: return false;
+    }
     for (size_t i = 0; i < sizeof na / sizeof na[0]; i++)
         if (strlen(na[i]) == n && memcmp(na[i], s, n) == 0) return true;
     return false;
@@ -441,6 +459,8 @@ static sf_status parser_init(csv_reader *r, sf_error *err)
     csv_set_delim(&r->parser, (unsigned char)r->src->opt.delimiter);
     csv_set_space_func(&r->parser, no_space);
     r->parser_ready = true;
+    char d = r->src->opt.delimiter;
+    r->fast = sfi_csv_fast_path() && d != '"' && d != '\r' && d != '\n';
     r->field = 0;
     return SF_OK;
 }
@@ -593,8 +613,9 @@ static sf_status read_more(csv_reader *r, sf_error *err)
         r->buf_len -= r->buf_at;
         r->buf_at = 0;
     }
-    if (r->buf_cap - r->buf_len < READ_SIZE / 2) {
-        size_t cap = r->buf_cap ? r->buf_cap * 2 : READ_SIZE;
+    size_t read_size = sfi_csv_read_size();
+    if (r->buf_cap - r->buf_len < read_size / 2) {
+        size_t cap = r->buf_cap ? r->buf_cap * 2 : read_size;
         char *b = realloc(r->buf, cap);
         if (!b) return sfi_nomem(err);
         r->buf = b;
@@ -631,13 +652,46 @@ static sf_status parse_failure(csv_reader *r, sf_error *err, bool at_end)
                                            "field, or text after a closing quote)");
 }
 
-/* Feeds the next physical line to libcsv. Returns SF_OK after one piece, SF_END
- * at the end of input (after csv_fini), or an error. */
+/* The fast path: when the parser is between records and the next line is
+ * simple (io/csv_scan.h) with the schema's field count, splits it and calls
+ * on_field / on_record as libcsv would. Returns false (nothing done) otherwise.
+ * flatten: the handlers are inlined here (libcsv calls the same code out of line). */
+static __attribute__((flatten)) bool feed_simple(csv_reader *r, char *p, size_t avail)
+{
+    size_t nc = r->src->n_cols;
+    if (r->ends_cap < 2 * nc) {
+        size_t *e = realloc(r->ends, 2 * nc * sizeof *e);
+        if (!e) return false; /* libcsv needs no such array */
+        r->ends = e;
+        r->ends_cap = 2 * nc;
+    }
+    size_t nf = 0;
+    size_t len = sfi_csv_split_simple(p, avail, r->src->opt.delimiter, r->ends, nc, &nf);
+    if (len == 0 || nf != nc) return false;
+    r->rec_line = r->line;
+    r->piece = p;
+    r->piece_len = len;
+    for (size_t k = 0; k < nf; k++)
+        on_field(p + r->ends[2 * k], r->ends[2 * k + 1] - r->ends[2 * k], r);
+    on_record('\n', r);
+    if (SF_IS_ERROR(r->st)) return true;
+    r->buf_at += len;
+    r->line++;
+    return true;
+}
+
+/* Feeds the next physical line to libcsv (or to feed_simple). Returns SF_OK after
+ * one piece, SF_END at the end of input (after csv_fini), or an error. */
 static sf_status feed_piece(csv_reader *r, sf_error *err)
 {
     for (;;) {
         const char *p = r->buf ? r->buf + r->buf_at : NULL; /* no buffer before the first read */
         size_t avail = r->buf_len - r->buf_at;
+        if (r->fast && avail && r->mode != MODE_HEADER &&
+            r->parser.pstate == LIBCSV_ROW_NOT_BEGUN && feed_simple(r, r->buf + r->buf_at, avail)) {
+            if (SF_IS_ERROR(r->st)) goto callback_error;
+            return SF_OK;
+        }
         const char *nl = avail ? memchr(p, '\n', avail) : NULL;
         size_t len = nl ? (size_t)(nl - p) + 1 : 0;
         if (!nl && r->eof) len = avail;
@@ -716,6 +770,7 @@ static void reader_free(void *impl)
     free(r->dicts);
     free(r->chunk_int);
     free(r->bounds);
+    free(r->ends);
     free(r);
 }
 
@@ -889,6 +944,17 @@ static sf_status csv_rewind(sf_source *src, sf_error *err)
     return st;
 }
 
+/* Line ends in p[0..n) as feed_piece counts them: every LF, and every CR not
+ * followed by an LF (a bare CR; one in the last byte is not counted). */
+static uint64_t count_line_ends(const char *p, size_t n)
+{
+    bool quote, cr;
+    uint64_t k = sfi_csv_count_lf(p, n, &quote, &cr);
+    if (!cr) return k;
+    for (size_t i = 0; i + 1 < n; i++) k += p[i] == '\r' && p[i + 1] != '\n';
+    return k;
+}
+
 /* One scan from the first data byte: cut every segment_bytes at the next newline
  * that lies outside quotes; remember each cut's line number. */
 static sf_status find_segments(csv_reader *r, sf_error *err)
@@ -897,7 +963,7 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
     uint64_t target = r->data_offset + s->opt.segment_bytes;
     size_t cap = 16, n = 0;
     segment_bound *b = malloc(cap * sizeof *b);
-    char *buf = malloc(READ_SIZE);
+    char *buf = malloc(SCAN_SIZE);
     if (!b || !buf) {
         free(b);
         free(buf);
@@ -907,7 +973,7 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
     uint64_t off = r->data_offset, line = r->data_line;
     bool quoted = false;
     for (;;) {
-        ssize_t got = pread(r->fd, buf, READ_SIZE, (off_t)off);
+        ssize_t got = pread(r->fd, buf, SCAN_SIZE, (off_t)off);
         if (got < 0 && errno == EINTR) continue;
         if (got < 0) {
             free(b);
@@ -917,11 +983,15 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
             return sfi_fail(err, SF_ERR_IO, &w, "read failed: %s", strerror(errno));
         }
         if (got == 0) break;
-        if (!quoted && !memchr(buf, '"', (size_t)got)) {
-            /* no quotes in this block (the common case): count lines with a loop the
-             * compiler vectorises and find cuts with memchr */
-            uint64_t nl = 0;
-            for (ssize_t i = 0; i < got; i++) nl += buf[i] == '\n';
+        /* a CR ending the block is read again with the next one, so a bare CR
+         * (a line end too) is told from CRLF */
+        if (got > 1 && buf[got - 1] == '\r') got--;
+        bool quote = true, cr = false;
+        uint64_t nl = quoted ? 0 : sfi_csv_count_lf(buf, (size_t)got, &quote, &cr);
+        if (!quote) {
+            /* no quotes in this block (the common case): lines counted by one
+             * vector pass, cuts found with memchr */
+            if (cr) nl = count_line_ends(buf, (size_t)got);
             uint64_t block_end = off + (uint64_t)got;
             uint64_t line_at = line; /* line number at `from` */
             const char *from = buf;
@@ -930,7 +1000,7 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
                 if (buf + skip < from) skip = (size_t)(from - buf);
                 const char *cut = memchr(buf + skip, '\n', (size_t)got - skip);
                 if (!cut) break;
-                for (const char *q = from; q <= cut; q++) line_at += *q == '\n';
+                line_at += count_line_ends(from, (size_t)(cut - from) + 1);
                 from = cut + 1;
                 uint64_t at = off + (uint64_t)(cut - buf) + 1;
                 if (n == cap) {
@@ -953,6 +1023,7 @@ static sf_status find_segments(csv_reader *r, sf_error *err)
         for (ssize_t i = 0; i < got; i++) {
             char c = buf[i];
             if (c == '"') quoted = !quoted;
+            else if (c == '\r' && i + 1 < got && buf[i + 1] != '\n') line++;
             else if (c == '\n') {
                 line++;
                 if (!quoted && off + (uint64_t)i + 1 >= target) {
@@ -1265,8 +1336,7 @@ sf_status sfi_csv_open(sf_source **out, const char *path, const sf_source_option
             if (err) *err = r->err;
             goto fail;
         }
-        r->rec_line = 1;
-        infer_record(r, false, r->hdr_n);
+        infer_record(r, false, r->hdr_n); /* at r->rec_line: empty lines may come first */
         r->records++;
     }
     /* parse the first chunk as text */

@@ -155,6 +155,15 @@ static inline uint64_t value8(uint64_t v)
     return (v & 0xFFFF) * 10000 + (v >> 32);
 }
 
+/* Whether all eight bytes of v are '0'..'9' (the test of leading_digits without
+ * locating the first non-digit). */
+static inline bool all_digits8(uint64_t v)
+{
+    const uint64_t hi = UINT64_C(0xF0F0F0F0F0F0F0F0);
+    return ((v & hi) | (((v + UINT64_C(0x0606060606060606)) & hi) >> 4)) ==
+           UINT64_C(0x3333333333333333);
+}
+
 /* Value of the first c (0..7) digits of v: they are moved to the top and the
  * freed low bytes are filled with '0'. */
 static inline uint64_t value_lead(uint64_t v, unsigned c)
@@ -254,7 +263,8 @@ static inline bool clinger(uint64_t w, int64_t q, double *out)
  * with q < 0 always land in the undecided window; for -27 <= q < 0 (the only
  * such q, since 5^-q must divide w < 2^64) an exact 128-bit comparison settles
  * them, so "3696950461698764.5" needs no fallback. */
-static bool el_compute(uint64_t w, int64_t q64, uint64_t *bits)
+static inline __attribute__((always_inline)) bool el_compute_inline(uint64_t w, int64_t q64,
+                                                                     uint64_t *bits)
 {
     if (q64 < SF_POW5_MIN_Q) {
         *bits = 0; /* below 2^64 * 10^-343 < 2^-1075 */
@@ -359,15 +369,23 @@ static bool el_compute(uint64_t w, int64_t q64, uint64_t *bits)
     return true;
 }
 
-/* Clinger, then Eisel–Lemire, for an exact w (w != 0). */
-static inline bool fast_exact(uint64_t w, int64_t q, uint64_t *bits)
+/* One out-of-line copy for the rare paths. */
+static __attribute__((noinline)) bool el_compute(uint64_t w, int64_t q64, uint64_t *bits)
+{
+    return el_compute_inline(w, q64, bits);
+}
+
+/* Clinger, then Eisel–Lemire, for an exact w (w != 0); `hot` (a constant)
+ * inlines Eisel–Lemire into the common path of convert(). */
+static inline __attribute__((always_inline)) bool fast_exact(uint64_t w, int64_t q, uint64_t *bits,
+                                                             const bool hot)
 {
     double d;
     if (clinger(w, q, &d)) {
         *bits = double_to_bits(d);
         return true;
     }
-    return el_compute(w, q, bits);
+    return hot ? el_compute_inline(w, q, bits) : el_compute(w, q, bits);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -503,7 +521,7 @@ convert_slow(uint64_t w, const unsigned char *ip, size_t nint, const unsigned ch
 
     uint64_t bits;
     if (!truncated) {
-        if (fast_exact(w, q, &bits)) {
+        if (fast_exact(w, q, &bits, false)) {
             *out = bits_to_double(bits | sign);
             return kind;
         }
@@ -516,7 +534,7 @@ convert_slow(uint64_t w, const unsigned char *ip, size_t nint, const unsigned ch
                 w2 /= 10;
                 q2++;
             } while (w2 % 10 == 0);
-            if (fast_exact(w2, q2, &bits)) {
+            if (fast_exact(w2, q2, &bits, false)) {
                 *out = bits_to_double(bits | sign);
                 return kind;
             }
@@ -544,7 +562,7 @@ static inline sf_numkind convert(uint64_t w, const unsigned char *ip, size_t nin
      * Eisel-Lemire; everything else (zero, long texts, undecided) is slow */
     if (__builtin_expect(nint + nfrac <= 19 && w != 0, 1)) {
         uint64_t bits;
-        if (fast_exact(w, dexp - (int64_t)nfrac, &bits)) {
+        if (fast_exact(w, dexp - (int64_t)nfrac, &bits, true)) {
             *out = bits_to_double(bits | (neg ? SF_BITS_SIGN : 0));
             return is_int ? SF_NUM_INT : SF_NUM_FLOAT;
         }
@@ -606,12 +624,58 @@ parse_text(const unsigned char *p, const unsigned char *const end, const bool pa
     return convert(w, ip, nint, fp, nfrac, dexp, neg, is_int, out);
 }
 
+#ifdef SF_SWAR
+/* The commonest texts in data files, [+-]digits[.digits] with at most 19
+ * digits and no exponent, read with fewer steps than parse_text: a byte loop
+ * for the (usually short) integer part, eight fraction digits at a time while
+ * eight are left, a byte loop for the rest. Gives the same w, nint, nfrac as
+ * parse_text and hands them to the same convert(). Returns false (nothing
+ * done) for any other text, which parse_text then reads from the start. */
+static inline bool parse_plain(const unsigned char *p, const unsigned char *const end,
+                               sf_numkind *kind, double *out)
+{
+    const bool neg = *p == '-';
+    p += (*p == '-') | (*p == '+');
+    const unsigned char *const ip = p;
+    uint64_t w = 0;
+    while (p < end && is_digit(*p) && p - ip < 19)
+        w = w * 10 + (uint64_t)(*p++ - '0');
+    const size_t nint = (size_t)(p - ip);
+    if (p == end) {
+        if (nint == 0)
+            return false;
+        *kind = convert(w, ip, nint, p, 0, 0, neg, true, out);
+        return true;
+    }
+    if (*p != '.')
+        return false;
+    const unsigned char *const fp = ++p;
+    while (end - p >= 8 && (size_t)(p - fp) + nint <= 11) {
+        const uint64_t v = load8(p);
+        if (!all_digits8(v))
+            break;
+        w = w * 100000000u + value8(v);
+        p += 8;
+    }
+    while (p < end && is_digit(*p) && (size_t)(p - fp) + nint < 19)
+        w = w * 10 + (uint64_t)(*p++ - '0');
+    const size_t nfrac = (size_t)(p - fp);
+    if (p != end || nint + nfrac == 0)
+        return false;
+    *kind = convert(w, ip, nint, fp, nfrac, 0, neg, false, out);
+    return true;
+}
+#endif
+
 sf_numkind sf_parse_double(const char *s, size_t len, double *out)
 {
     if (s == NULL || out == NULL || len == 0)
         return SF_NUM_NONE;
     const unsigned char *p = (const unsigned char *)s;
 #ifdef SF_SWAR
+    sf_numkind kind;
+    if (parse_plain(p, p + len, &kind, out))
+        return kind;
     if (len < 8) {
         /* copy into a zero-padded buffer so windows never cross the text */
         unsigned char buf[16];

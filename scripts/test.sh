@@ -73,6 +73,8 @@ echo "== libFuzzer: model loader on edited valid model files (${FUZZ_SECONDS:-30
 fuzz fuzz_model tests/fuzz/corpus_model 256
 echo "== libFuzzer: formula parser and design builder (${FUZZ_SECONDS:-30} s)"
 fuzz fuzz_formula tests/fuzz/corpus_formula 512
+echo "== libFuzzer: the CSV fast path against libcsv alone, same tables and errors (${FUZZ_SECONDS:-30} s)"
+fuzz fuzz_csv_fast tests/fuzz/corpus 1024
 echo "== libFuzzer: --where row filters over a small table (${FUZZ_SECONDS:-30} s)"
 fuzz fuzz_where tests/fuzz/corpus_where 256
 
