@@ -47,7 +47,7 @@
 
 /* Bytes of full chunks waiting for or being deflated and written, at most (one chunk
  * is always let through). */
-#define QUEUE_BYTES ((size_t)16 << 20)
+#define QUEUE_BYTES ((size_t)4 << 20)
 
 /* A float64 dataset written chunk by chunk. */
 typedef struct chunked {
@@ -331,19 +331,18 @@ static sf_status submit(hdf5_sink *s, chunked *c, sf_error *err)
         pthread_mutex_unlock(&w->mu);
         return writer_failure(s, err);
     }
-    cjob *j = w->spare;
-    if (j) w->spare = j->next;
+    /* a spare holding a buffer of this chunk size: buffers are reused, never freed and
+     * made again (glibc's moving mmap threshold turns that churn into RSS growth) */
+    cjob **pj = &w->spare;
+    while (*pj && (*pj)->cap != c->chunk_bytes) pj = &(*pj)->next;
+    cjob *j = *pj;
+    if (j) *pj = j->next;
     pthread_mutex_unlock(&w->mu);
     if (!j && !(j = calloc(1, sizeof *j))) return sfi_nomem(err);
     double *fresh = j->buf;
-    if (j->cap < c->chunk_bytes) {
-        free(fresh);
-        fresh = malloc(c->chunk_bytes);
-        if (!fresh) {
-            free(j);
-            return sfi_nomem(err);
-        }
-        j->cap = c->chunk_bytes;
+    if (!fresh && !(fresh = malloc(c->chunk_bytes))) {
+        free(j);
+        return sfi_nomem(err);
     }
     hsize_t ci = (c->rows - 1) / c->crows;
     j->dset = c->dset;
