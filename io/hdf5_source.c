@@ -1750,9 +1750,10 @@ static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsiz
     return SF_OK;
 }
 
-/* Reads rows [r->cursor, r->cursor + k) of p into r->buf as H5Dread would (k records
+/* Reads rows [r->cursor, r->cursor + k) of p into buf as H5Dread would (k records
  * of p->rec_size bytes). *done = false when the hyperslab path must read them. */
-static sf_status direct_read(hdf5_reader *r, part *p, size_t k, bool *done, sf_error *err)
+static sf_status direct_read(hdf5_reader *r, part *p, unsigned char *buf, size_t k, bool *done,
+                             sf_error *err)
 {
     direct *d = p->direct;
     *done = false;
@@ -1769,7 +1770,7 @@ static sf_status direct_read(hdf5_reader *r, part *p, size_t k, bool *done, sf_e
             size_t w = d->ncols - c0 < d->cwidth ? d->ncols - c0 : d->cwidth;
             size_t pitch = d->cwidth * d->esize;
             const unsigned char *src = d->tile[t] + (size_t)r0 * pitch;
-            double *dst = (double *)(void *)(r->buf + out * p->rec_size) + c0;
+            double *dst = (double *)(void *)(buf + out * p->rec_size) + c0;
             if (w == d->cwidth && w == d->ncols) direct_convert(d->type, src, dst, n * w);
             else
                 for (size_t i = 0; i < n; i++)
@@ -2028,10 +2029,29 @@ static sf_status read_part(hdf5_reader *r, part *p, size_t k, sf_error *err)
 {
     if (p->direct) {
         bool done;
-        SF_TRY(direct_read(r, p, k, &done, err));
-        for (size_t e = 0; done && e < p->fields[0].count; e++)
-            SF_TRY(scatter(r, p, &p->fields[0], e, k, err));
-        if (done) return SF_OK;
+        size_t c = p->fields[0].cols[0];
+        sf_column *col = &r->table->cols[c];
+        if (p->kind == PART_VECTOR && r->src->types[c] == SF_COL_FLOAT) {
+            /* one float column: decoded straight into it, then NaN marked missing (as
+             * scatter does), saving a copy through r->buf */
+            SF_TRY(direct_read(r, p, (unsigned char *)col->values, k, &done, err));
+            if (done) {
+                col->is_integer = r->src->is_integer[c];
+                double *values = col->values;
+                uint8_t *miss = col->missing;
+                for (size_t i = 0; i < k; i++) {
+                    bool m = isnan(values[i]);
+                    miss[i] = m;
+                    if (m) values[i] = NAN;
+                }
+                return SF_OK;
+            }
+        } else {
+            SF_TRY(direct_read(r, p, r->buf, k, &done, err));
+            for (size_t e = 0; done && e < p->fields[0].count; e++)
+                SF_TRY(scatter(r, p, &p->fields[0], e, k, err));
+            if (done) return SF_OK;
+        }
     }
     /* a matrix row is p elements of the file's second dimension; other parts are 1-D */
     bool matrix = p->kind == PART_MATRIX;
