@@ -197,7 +197,7 @@ int main(int argc, char **argv)
         if (!v) return cli_usage_error("%s needs a value", flag);           \
         i++;                                                                \
     } while (0)
-        if (!strcmp(a, "--threads")) { NEED_NUM(a); o.threads = (size_t)n; }
+        if (!strcmp(a, "--threads")) { NEED_NUM(a); o.threads = (size_t)n; o.sink.threads = (size_t)n; }
         else if (!strcmp(a, "--chunk-rows")) {
             NEED_NUM(a);
             if (n == 0) return cli_usage_error("--chunk-rows must be positive");

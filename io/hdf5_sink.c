@@ -11,6 +11,19 @@
  * opt->chunk_rows rows, deflated at opt->compression (0 = no filter); no shuffle, no
  * fletcher32. io/sink.c owns the temporary-file-then-rename protocol.
  *
+ * Float64 datasets are written chunk by chunk (the "chunk writer" below): rows are
+ * copied into the dataset's current chunk, and a full chunk goes to a queue that
+ * opt->threads threads empty: each deflates a chunk (io/deflate.c: ISA-L or libdeflate
+ * when built in, else zlib; outside HDF5's global lock, so chunks deflate in parallel)
+ * and writes it with H5Dwrite_chunk (direct chunk write, under the lock). The filter
+ * pipeline is the one H5Pset_deflate declares, so h5py, PyTables and H5Dread read the
+ * chunks as HDF5's own filter would have written them. The last, partial chunk of a
+ * dataset is written at finish, its rows past the end NaN (the fill value), as HDF5
+ * stores edge chunks whole. Memory: one chunk per dataset plus at most QUEUE_BYTES of
+ * chunks in flight, whatever the number of rows. A chunk that fails to write fails the
+ * sink: the write or finish that sees it reports HDF5's message. String columns keep
+ * H5Dwrite.
+ *
  * Files use the HDF5 1.8 format (libver bounds V18..V18): it stores attributes larger
  * than 64 KiB (a "columns" list of thousands of names) in dense storage, which the
  * 1.6-compatible default cannot, and every HDF5 >= 1.8 reader opens it.
@@ -18,22 +31,63 @@
 #define _GNU_SOURCE
 #include <hdf5.h>
 #include <math.h>
+#include <pthread.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "io/deflate.h"
 #include "io/sink_impl.h"
 
 /* A chunk of a 2-D dataset holds at most this many bytes (a wide design matrix
  * would otherwise make chunk_rows-row chunks of hundreds of megabytes). */
 #define MAX_CHUNK_BYTES ((size_t)4 << 20)
 
+/* Bytes of full chunks waiting for or being deflated and written, at most (one chunk
+ * is always let through). */
+#define QUEUE_BYTES ((size_t)4 << 20)
+
+/* A float64 dataset written chunk by chunk. */
+typedef struct chunked {
+    hid_t dset;
+    size_t width;          /* doubles per row: p, or 1 for a 1-D dataset */
+    hsize_t crows;         /* rows per chunk */
+    size_t chunk_bytes;
+    hsize_t rows;          /* rows appended (the dataset's extent) */
+    double *cur;           /* the chunk being filled: rows % crows rows so far */
+} chunked;
+
+/* A chunk on its way to the file. */
+typedef struct cjob {
+    hid_t dset;
+    hsize_t off[2];
+    double *buf;
+    size_t bytes, cap;
+    struct cjob *next;
+} cjob;
+
+/* The chunk writer: a queue of full chunks and the threads that deflate and write
+ * them; the first failure is kept (HDF5's message) and fails the sink. */
+typedef struct writer {
+    pthread_mutex_t mu;
+    pthread_cond_t work, room;
+    pthread_t *th;
+    size_t n_th, started;
+    int level;             /* deflate level; 0 = store */
+    cjob *head, *tail;     /* queued */
+    cjob *spare;           /* written jobs, buffers kept for reuse */
+    size_t queued_bytes;   /* queued or being written */
+    bool stop;
+    bool failed;
+    char msg[200];
+} writer;
+
 typedef struct matrix_ds {
     char *name;
-    hid_t dset;
+    chunked c;
     size_t p;
-    hsize_t rows;
 } matrix_ds;
 
 typedef struct hdf5_sink {
@@ -46,13 +100,15 @@ typedef struct hdf5_sink {
     char **names;
     sf_coltype *types;
     hid_t *cols;
+    chunked *fcols;        /* float columns: written by the chunk writer */
     hsize_t rows;
-    double *fbuf;
     const char **sbuf;
     size_t buf_cap;
     /* write_matrix datasets */
     matrix_ds *mats;
     size_t n_mats;
+    writer w;
+    bool have_writer;
 } hdf5_sink;
 
 static herr_t first_error_cb(unsigned n, const H5E_error2_t *e, void *data)
@@ -105,21 +161,281 @@ static char *link_name(const char *name)
     return out;
 }
 
+/* ------------------------------------------------------------------ chunk writer */
+
+/* Deflates (unless w->level is 0) and writes job j; the thread's deflater and
+ * output buffer are made on first use. Returns false with HDF5's message in msg. */
+static bool write_job(writer *w, cjob *j, sfi_deflater **def, unsigned char **zbuf,
+                      size_t *zcap, char msg[200])
+{
+    const void *data = j->buf;
+    size_t size = j->bytes;
+    if (w->level > 0) {
+        size_t bound = sfi_deflate_bound(j->bytes);
+        if (*zcap < bound) {
+            unsigned char *b = realloc(*zbuf, bound);
+            if (!b) {
+                sfi_strlcpy(msg, "out of memory", 200);
+                return false;
+            }
+            *zbuf = b;
+            *zcap = bound;
+        }
+        if (!*def && !(*def = sfi_deflater_new(w->level))) {
+            sfi_strlcpy(msg, "out of memory", 200);
+            return false;
+        }
+        size = sfi_deflate(*def, j->buf, j->bytes, *zbuf, *zcap);
+        if (size == 0) {
+            sfi_strlcpy(msg, "out of memory in deflate", 200);
+            return false;
+        }
+        data = *zbuf;
+    }
+    herr_t rc;
+    H5E_BEGIN_TRY { rc = H5Dwrite_chunk(j->dset, H5P_DEFAULT, 0, j->off, size, data); }
+    H5E_END_TRY;
+    if (rc < 0) {
+        H5E_BEGIN_TRY { h5_message(msg); } H5E_END_TRY;
+        return false;
+    }
+    return true;
+}
+
+/* Takes j off the books: its bytes leave the queue, it goes to the spares. */
+static void job_done(writer *w, cjob *j, bool ok, const char *msg)
+{
+    pthread_mutex_lock(&w->mu);
+    if (!ok && !w->failed) {
+        w->failed = true;
+        sfi_strlcpy(w->msg, msg, sizeof w->msg);
+    }
+    w->queued_bytes -= j->bytes;
+    j->next = w->spare;
+    w->spare = j;
+    pthread_cond_broadcast(&w->room);
+    pthread_mutex_unlock(&w->mu);
+}
+
+static void *writer_thread(void *arg)
+{
+    writer *w = arg;
+    sfi_deflater *def = NULL;
+    unsigned char *zbuf = NULL;
+    size_t zcap = 0;
+    for (;;) {
+        pthread_mutex_lock(&w->mu);
+        while (!w->head && !w->stop) pthread_cond_wait(&w->work, &w->mu);
+        cjob *j = w->head;
+        if (j) {
+            w->head = j->next;
+            if (!w->head) w->tail = NULL;
+        }
+        bool skip = w->failed;
+        pthread_mutex_unlock(&w->mu);
+        if (!j) break; /* stopped and nothing queued */
+        char msg[200] = "";
+        bool ok = skip || write_job(w, j, &def, &zbuf, &zcap, msg);
+        job_done(w, j, ok, msg);
+    }
+    sfi_deflater_free(def);
+    free(zbuf);
+    return NULL;
+}
+
+static void writer_init(writer *w, const sf_sink_options *opt)
+{
+    memset(w, 0, sizeof *w);
+    w->level = opt->compression;
+    size_t n = opt->threads;
+    if (n == 0) {
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus > 0 ? (size_t)cpus : 1;
+    }
+    if (n > 64) n = 64;
+    if (w->level == 0) n = 1; /* storing is the lock's work: one thread overlaps it */
+    w->n_th = n;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->work, NULL);
+    pthread_cond_init(&w->room, NULL);
+}
+
+/* Starts the threads (first chunk); none started = chunks are written inline. */
+static void writer_start(writer *w)
+{
+    if (w->th) return;
+    w->th = calloc(w->n_th, sizeof *w->th);
+    for (size_t k = 0; w->th && k < w->n_th; k++) {
+        if (pthread_create(&w->th[k], NULL, writer_thread, w) != 0) break;
+        w->started++;
+    }
+    if (!w->th) w->n_th = 0;
+}
+
+/* Waits until every queued chunk is written; false when one failed. */
+static bool writer_drain(writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    while (w->queued_bytes > 0) pthread_cond_wait(&w->room, &w->mu);
+    bool ok = !w->failed;
+    pthread_mutex_unlock(&w->mu);
+    return ok;
+}
+
+/* Stops and joins the threads (dropping what is queued when drop) and frees the spares. */
+static void writer_end(writer *w, bool drop)
+{
+    pthread_mutex_lock(&w->mu);
+    if (drop) w->failed = true; /* the threads skip what is left */
+    w->stop = true;
+    pthread_cond_broadcast(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    for (size_t k = 0; k < w->started; k++) pthread_join(w->th[k], NULL);
+    free(w->th);
+    w->th = NULL;
+    w->started = 0;
+    while (w->spare) {
+        cjob *j = w->spare;
+        w->spare = j->next;
+        free(j->buf);
+        free(j);
+    }
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->work);
+    pthread_cond_destroy(&w->room);
+}
+
+static bool writer_failed(writer *w)
+{
+    pthread_mutex_lock(&w->mu);
+    bool f = w->failed;
+    pthread_mutex_unlock(&w->mu);
+    return f;
+}
+
+static sf_status writer_failure(hdf5_sink *s, sf_error *err)
+{
+    return sfi_fail(err, SF_ERR_IO, &s->where, "cannot write: %s", s->w.msg);
+}
+
+/* Hands c's current (full, or padded last) chunk to the writer and gives c an empty
+ * one. Waits while the queue is full. */
+static sf_status submit(hdf5_sink *s, chunked *c, sf_error *err)
+{
+    writer *w = &s->w;
+    writer_start(w);
+    pthread_mutex_lock(&w->mu);
+    while (w->queued_bytes > 0 && w->queued_bytes + c->chunk_bytes > QUEUE_BYTES && !w->failed)
+        pthread_cond_wait(&w->room, &w->mu);
+    if (w->failed) {
+        pthread_mutex_unlock(&w->mu);
+        return writer_failure(s, err);
+    }
+    /* a spare holding a buffer of this chunk size: buffers are reused, never freed and
+     * made again (glibc's moving mmap threshold turns that churn into RSS growth) */
+    cjob **pj = &w->spare;
+    while (*pj && (*pj)->cap != c->chunk_bytes) pj = &(*pj)->next;
+    cjob *j = *pj;
+    if (j) *pj = j->next;
+    pthread_mutex_unlock(&w->mu);
+    if (!j && !(j = calloc(1, sizeof *j))) return sfi_nomem(err);
+    double *fresh = j->buf;
+    if (!fresh && !(fresh = malloc(c->chunk_bytes))) {
+        free(j);
+        return sfi_nomem(err);
+    }
+    hsize_t ci = (c->rows - 1) / c->crows;
+    j->dset = c->dset;
+    j->off[0] = ci * c->crows;
+    j->off[1] = 0;
+    j->buf = c->cur;
+    j->bytes = c->chunk_bytes;
+    j->next = NULL;
+    c->cur = fresh;
+    j->cap = c->chunk_bytes; /* the buffer it holds now is the chunk's */
+    if (w->started == 0) {
+        /* no threads: write it here */
+        char msg[200] = "";
+        sfi_deflater *def = NULL;
+        unsigned char *zbuf = NULL;
+        size_t zcap = 0;
+        pthread_mutex_lock(&w->mu);
+        w->queued_bytes += j->bytes;
+        pthread_mutex_unlock(&w->mu);
+        bool ok = write_job(w, j, &def, &zbuf, &zcap, msg);
+        sfi_deflater_free(def);
+        free(zbuf);
+        job_done(w, j, ok, msg);
+        return ok ? SF_OK : writer_failure(s, err);
+    }
+    pthread_mutex_lock(&w->mu);
+    w->queued_bytes += j->bytes;
+    if (w->tail) w->tail->next = j;
+    else w->head = j;
+    w->tail = j;
+    pthread_cond_signal(&w->work);
+    pthread_mutex_unlock(&w->mu);
+    return SF_OK;
+}
+
+/* Appends n rows to c: row i is x[i * ld .. + c->width), NaN where miss[i] (miss may
+ * be NULL). Grows the dataset first, so every chunk handed over lies inside it. */
+static sf_status chunked_append(hdf5_sink *s, chunked *c, const double *x, size_t n, size_t ld,
+                                const uint8_t *miss, sf_error *err)
+{
+    if (n == 0) return SF_OK;
+    if (writer_failed(&s->w)) return writer_failure(s, err);
+    hsize_t size[2] = {c->rows + n, c->width};
+    if (H5Dset_extent(c->dset, size) < 0) return fail_h5(s, err, SF_ERR_IO, "cannot write");
+    if (!c->cur && !(c->cur = malloc(c->chunk_bytes))) return sfi_nomem(err);
+    size_t w = c->width;
+    for (size_t i = 0; i < n;) {
+        size_t r0 = (size_t)(c->rows % c->crows), k = (size_t)c->crows - r0;
+        if (k > n - i) k = n - i;
+        double *dst = c->cur + r0 * w;
+        if (w == ld && !miss) memcpy(dst, x + i * ld, k * w * sizeof *dst);
+        else
+            for (size_t r = 0; r < k; r++) {
+                if (miss && miss[i + r])
+                    for (size_t m = 0; m < w; m++) dst[r * w + m] = NAN;
+                else memcpy(dst + r * w, x + (i + r) * ld, w * sizeof *dst);
+            }
+        c->rows += k;
+        i += k;
+        if (c->rows % c->crows == 0) SF_TRY(submit(s, c, err));
+    }
+    return SF_OK;
+}
+
+/* Writes c's partial last chunk, its rows past the end NaN. */
+static sf_status chunked_finish(hdf5_sink *s, chunked *c, sf_error *err)
+{
+    size_t r0 = (size_t)(c->rows % c->crows);
+    if (r0 == 0 || !c->cur) return SF_OK;
+    for (size_t i = r0 * c->width; i < (size_t)c->crows * c->width; i++) c->cur[i] = NAN;
+    return submit(s, c, err);
+}
+
+
 static void sink_free(hdf5_sink *s)
 {
     if (!s) return;
+    if (s->have_writer) writer_end(&s->w, true); /* before the datasets close */
+    s->have_writer = false;
     for (size_t j = 0; j < s->n_cols; j++) {
         if (s->cols) close_id(&s->cols[j]);
         if (s->names) free(s->names[j]);
     }
     free(s->cols);
+    for (size_t j = 0; s->fcols && j < s->n_cols; j++) free(s->fcols[j].cur);
+    free(s->fcols);
     free(s->names);
     free(s->types);
-    free(s->fbuf);
     free(s->sbuf);
     for (size_t k = 0; k < s->n_mats; k++) {
         free(s->mats[k].name);
-        close_id(&s->mats[k].dset);
+        free(s->mats[k].c.cur);
+        close_id(&s->mats[k].c.dset);
     }
     free(s->mats);
     close_id(&s->str_type);
@@ -136,6 +452,8 @@ static sf_status do_open(void **impl_out, const char *tmp_path, const char *grou
     s->fid = s->gid = s->str_type = -1;
     s->opt = *opt;
     if (s->opt.chunk_rows == 0) s->opt.chunk_rows = 16384;
+    writer_init(&s->w, &s->opt);
+    s->have_writer = true;
     sfi_where_init(&s->where, display ? display : tmp_path);
     sf_status st = SF_OK;
     hid_t fapl = -1, lcpl = -1;
@@ -212,9 +530,10 @@ static bool write_names(hdf5_sink *s, hid_t obj, const char *const *names, size_
     return ok;
 }
 
-/* Creates an empty extendable dataset: rank 1 (p == 0) or 2, chunked, deflated. */
+/* Creates an empty extendable dataset: rank 1 (p == 0) or 2, chunked (*chunk_rows rows
+ * a chunk), deflated. */
 static hid_t create_extendable(hdf5_sink *s, const char *name, hid_t ftype, size_t p,
-                               bool nan_fill)
+                               bool nan_fill, hsize_t *chunk_rows)
 {
     int rank = p ? 2 : 1;
     hsize_t dims[2] = {0, p}, maxdims[2] = {H5S_UNLIMITED, p};
@@ -232,10 +551,19 @@ static hid_t create_extendable(hdf5_sink *s, const char *name, hid_t ftype, size
                H5Pset_deflate(dcpl, (unsigned)s->opt.compression) >= 0) &&
               (!nan_fill || H5Pset_fill_value(dcpl, H5T_NATIVE_DOUBLE, &nan) >= 0);
     if (ok) d = H5Dcreate2(s->gid, name, ftype, sp, lcpl, dcpl, H5P_DEFAULT);
+    *chunk_rows = chunk[0];
     close_id(&lcpl);
     close_id(&dcpl);
     close_id(&sp);
     return d;
+}
+
+/* A chunk-written float64 dataset d of width p (0: 1-D). */
+static chunked chunked_of(hid_t d, size_t p, hsize_t chunk_rows)
+{
+    chunked c = {d, p ? p : 1, chunk_rows, 0, 0, NULL};
+    c.chunk_bytes = (size_t)chunk_rows * c.width * sizeof(double);
+    return c;
 }
 
 /* Grows d by n rows from `rows` and writes buf (memory type mtype, memory space ms)
@@ -265,7 +593,8 @@ static sf_status create_table(hdf5_sink *s, const sf_table *t, sf_error *err)
     s->names = calloc(n, sizeof *s->names);
     s->types = calloc(n, sizeof *s->types);
     s->cols = malloc(n * sizeof *s->cols);
-    if (!s->names || !s->types || !s->cols) goto nomem;
+    s->fcols = calloc(n, sizeof *s->fcols);
+    if (!s->names || !s->types || !s->cols || !s->fcols) goto nomem;
     s->n_cols = n;
     for (size_t j = 0; j < n; j++) s->cols[j] = -1;
     for (size_t j = 0; j < n; j++) {
@@ -283,8 +612,11 @@ static sf_status create_table(hdf5_sink *s, const sf_table *t, sf_error *err)
                           "column \"%s\" appears twice or clashes with a dataset",
                           s->names[j]);
         else {
-            s->cols[j] = create_extendable(s, ln, cat ? s->str_type : H5T_IEEE_F64LE, 0, !cat);
+            hsize_t crows = 0;
+            s->cols[j] =
+                create_extendable(s, ln, cat ? s->str_type : H5T_IEEE_F64LE, 0, !cat, &crows);
             if (s->cols[j] < 0) st = fail_h5(s, err, SF_ERR_IO, "cannot create a dataset");
+            else if (!cat) s->fcols[j] = chunked_of(s->cols[j], 0, crows); /* borrows the id */
             if (st != SF_OK) sfi_error_field(err, s->names[j]);
         }
         free(ln);
@@ -312,9 +644,11 @@ static sf_status create_table(hdf5_sink *s, const sf_table *t, sf_error *err)
     free(s->names);
     free(s->types);
     free(s->cols);
+    free(s->fcols);
     s->names = NULL;
     s->types = NULL;
     s->cols = NULL;
+    s->fcols = NULL;
     s->n_cols = 0;
     return st;
 nomem:
@@ -323,9 +657,11 @@ nomem:
     free(s->names);
     free(s->types);
     free(s->cols);
+    free(s->fcols);
     s->names = NULL;
     s->types = NULL;
     s->cols = NULL;
+    s->fcols = NULL;
     s->n_cols = 0;
     return sfi_nomem(err);
 }
@@ -352,71 +688,83 @@ static sf_status check_same_layout(hdf5_sink *s, const sf_table *t, sf_error *er
     return SF_OK;
 }
 
+/* Marks the sink failed after err's failure (a write that may have left columns of
+ * different lengths): every later write and finish reports it. */
+static sf_status sink_break(hdf5_sink *s, sf_status st, const sf_error *err)
+{
+    pthread_mutex_lock(&s->w.mu);
+    if (!s->w.failed) {
+        s->w.failed = true;
+        sfi_strlcpy(s->w.msg, err ? err->message : "an earlier write failed", sizeof s->w.msg);
+    }
+    pthread_mutex_unlock(&s->w.mu);
+    return st;
+}
+
+/* The label of every category cell of t, checked before anything is written. */
+static sf_status check_labels(hdf5_sink *s, const sf_table *t, sf_error *err)
+{
+    for (size_t j = 0; j < s->n_cols; j++) {
+        const sf_column *col = &t->cols[j];
+        if (col->type != SF_COL_CATEGORY) continue;
+        for (size_t i = 0; i < t->n_rows; i++) {
+            int32_t code = col->codes[i];
+            if (code < 0 || (col->missing && col->missing[i]) ||
+                sf_dict_label(col->dict, (size_t)code, NULL))
+                continue;
+            sf_where w = s->where;
+            w.row = s->rows + i + 1;
+            w.field = j + 1;
+            sfi_fail(err, SF_ERR_ARG, &w, "category code %d has no label in the column's dictionary",
+                     (int)code);
+            sfi_error_field(err, s->names[j]);
+            return SF_ERR_ARG;
+        }
+    }
+    return SF_OK;
+}
+
 static sf_status do_write_table(hdf5_sink *s, const sf_table *t, sf_error *err)
 {
+    if (writer_failed(&s->w)) return writer_failure(s, err);
     if (s->have_table) SF_TRY(check_same_layout(s, t, err));
     else SF_TRY(create_table(s, t, err));
     size_t n = t->n_rows;
     if (n == 0) return SF_OK;
-    if (n > s->buf_cap) {
-        double *f = malloc(n * sizeof *f);
+    SF_TRY(check_labels(s, t, err));
+    bool strings = false;
+    for (size_t j = 0; j < s->n_cols; j++) strings = strings || s->types[j] == SF_COL_CATEGORY;
+    if (strings && n > s->buf_cap) {
         const char **c = malloc(n * sizeof *c);
-        if (!f || !c) {
-            free(f);
-            free(c);
-            return sfi_nomem(err);
-        }
-        free(s->fbuf);
+        if (!c) return sfi_nomem(err);
         free(s->sbuf);
-        s->fbuf = f;
         s->sbuf = c;
         s->buf_cap = n;
     }
     hsize_t dims[1] = {n};
-    hid_t ms = H5Screate_simple(1, dims, NULL);
-    if (ms < 0) return fail_h5(s, err, SF_ERR_INTERNAL, "cannot make a dataspace");
+    hid_t ms = strings ? H5Screate_simple(1, dims, NULL) : -1;
+    if (strings && ms < 0) return fail_h5(s, err, SF_ERR_INTERNAL, "cannot make a dataspace");
     sf_status st = SF_OK;
-    size_t done = 0;
     for (size_t j = 0; j < s->n_cols && st == SF_OK; j++) {
         const sf_column *col = &t->cols[j];
-        bool ok;
         if (col->type == SF_COL_FLOAT) {
-            for (size_t i = 0; i < n; i++)
-                s->fbuf[i] = col->missing && col->missing[i] ? NAN : col->values[i];
-            ok = append_rows(s->cols[j], s->rows, n, 0, H5T_NATIVE_DOUBLE, ms, s->fbuf);
+            st = chunked_append(s, &s->fcols[j], col->values, n, 1, col->missing, err);
         } else {
-            for (size_t i = 0; i < n && st == SF_OK; i++) {
+            for (size_t i = 0; i < n; i++) {
                 int32_t code = col->codes[i];
-                const char *label = "";
-                if (code >= 0 && !(col->missing && col->missing[i])) {
-                    label = sf_dict_label(col->dict, (size_t)code, NULL);
-                    if (!label) {
-                        sf_where w = s->where;
-                        w.row = s->rows + i + 1;
-                        w.field = j + 1;
-                        st = sfi_fail(err, SF_ERR_ARG, &w,
-                                      "category code %d has no label in the column's dictionary",
-                                      (int)code);
-                        sfi_error_field(err, s->names[j]);
-                    }
-                }
-                s->sbuf[i] = label;
+                bool none = code < 0 || (col->missing && col->missing[i]);
+                s->sbuf[i] = none ? "" : sf_dict_label(col->dict, (size_t)code, NULL);
             }
-            ok = st == SF_OK &&
-                 append_rows(s->cols[j], s->rows, n, 0, s->str_type, ms, s->sbuf);
+            if (!append_rows(s->cols[j], s->rows, n, 0, s->str_type, ms, s->sbuf))
+                st = fail_h5(s, err, SF_ERR_IO, "cannot write");
         }
-        if (st == SF_OK && !ok) {
-            st = fail_h5(s, err, SF_ERR_IO, "cannot write");
+        if (st != SF_OK) {
             sfi_error_field(err, s->names[j]);
+            /* columns before j have the rows, the others not: the sink is done */
+            sink_break(s, st, err);
         }
-        if (st == SF_OK) done = j + 1;
     }
-    if (st != SF_OK) {
-        /* shrink the columns already appended to, so every column keeps s->rows */
-        hsize_t size[1] = {s->rows};
-        for (size_t j = 0; j < done; j++) H5Dset_extent(s->cols[j], size);
-    } else
-        s->rows += n;
+    if (st == SF_OK) s->rows += n;
     close_id(&ms);
     return st;
 }
@@ -433,6 +781,7 @@ static sf_status do_write_matrix(hdf5_sink *s, const char *name, const double *x
                                  sf_error *err)
 {
     if (!name || !*name) return sfi_fail(err, SF_ERR_ARG, &s->where, "no dataset name");
+    if (writer_failed(&s->w)) return writer_failure(s, err);
     if (p && ld < p)
         return sfi_fail(err, SF_ERR_SHAPE, &s->where, "row stride %zu < columns %zu", ld, p);
     matrix_ds *m = NULL;
@@ -445,21 +794,23 @@ static sf_status do_write_matrix(hdf5_sink *s, const char *name, const double *x
         matrix_ds *grown = realloc(s->mats, (s->n_mats + 1) * sizeof *grown);
         if (!grown) return sfi_nomem(err);
         s->mats = grown;
-        matrix_ds fresh = {strdup(name), -1, p, 0};
+        matrix_ds fresh = {strdup(name), chunked_of(-1, p, 1), p};
         if (!fresh.name) return sfi_nomem(err);
         if (H5Lexists(s->gid, name, H5P_DEFAULT) > 0) {
             free(fresh.name);
             return sfi_fail(err, SF_ERR_ARG, &s->where,
                             "dataset \"%s\" already exists in the output", name);
         }
-        fresh.dset = create_extendable(s, name, H5T_IEEE_F64LE, p, true);
-        if (fresh.dset < 0) {
+        hsize_t crows = 0;
+        hid_t d = create_extendable(s, name, H5T_IEEE_F64LE, p, true, &crows);
+        fresh.c = chunked_of(d, p, crows);
+        if (d < 0) {
             free(fresh.name);
             return fail_h5(s, err, SF_ERR_ARG, "cannot create the dataset");
         }
-        if (col_names && p && !write_names(s, fresh.dset, col_names, p)) {
+        if (col_names && p && !write_names(s, d, col_names, p)) {
             sf_status st = fail_h5(s, err, SF_ERR_IO, "cannot write attribute \"columns\"");
-            close_id(&fresh.dset);
+            close_id(&fresh.c.dset);
             H5Ldelete(s->gid, name, H5P_DEFAULT);
             free(fresh.name);
             return st;
@@ -467,17 +818,8 @@ static sf_status do_write_matrix(hdf5_sink *s, const char *name, const double *x
         s->mats[s->n_mats] = fresh;
         m = &s->mats[s->n_mats++];
     }
-    if (n == 0) return SF_OK;
-    /* the memory space is the caller's n x ld array with its first p columns selected */
-    hsize_t mdims[2] = {n, p ? ld : 1}, start[2] = {0, 0}, count[2] = {n, p};
-    hid_t ms = H5Screate_simple(p ? 2 : 1, mdims, NULL);
-    bool ok = ms >= 0 &&
-              (!p || H5Sselect_hyperslab(ms, H5S_SELECT_SET, start, NULL, count, NULL) >= 0) &&
-              append_rows(m->dset, m->rows, n, p, H5T_NATIVE_DOUBLE, ms, x);
-    sf_status st = ok ? SF_OK : fail_h5(s, err, SF_ERR_IO, "cannot write");
-    if (ok) m->rows += n;
-    close_id(&ms);
-    return st;
+    sf_status st = chunked_append(s, &m->c, x, n, p ? ld : 1, NULL, err);
+    return st == SF_OK ? SF_OK : sink_break(s, st, err);
 }
 
 static sf_status hdf5_write_matrix(void *impl, const char *name, const double *x, size_t n,
@@ -493,8 +835,14 @@ static sf_status hdf5_write_matrix(void *impl, const char *name, const double *x
  * superblock at H5Fclose, so that is where a full disk shows. Frees the sink. */
 static sf_status do_finish(hdf5_sink *s, sf_error *err)
 {
-    sf_status st = SF_OK;
-    if (H5Fflush(s->fid, H5F_SCOPE_LOCAL) < 0) st = fail_h5(s, err, SF_ERR_IO, "cannot write");
+    sf_status st = writer_failed(&s->w) ? writer_failure(s, err) : SF_OK;
+    for (size_t j = 0; st == SF_OK && s->fcols && j < s->n_cols; j++)
+        if (s->types[j] == SF_COL_FLOAT) st = chunked_finish(s, &s->fcols[j], err);
+    for (size_t k = 0; st == SF_OK && k < s->n_mats; k++) st = chunked_finish(s, &s->mats[k].c, err);
+    if (st == SF_OK && !writer_drain(&s->w)) st = writer_failure(s, err);
+    writer_end(&s->w, st != SF_OK);
+    s->have_writer = false;
+    if (st == SF_OK && H5Fflush(s->fid, H5F_SCOPE_LOCAL) < 0) st = fail_h5(s, err, SF_ERR_IO, "cannot write");
     hid_t fid = s->fid;
     s->fid = -1;
     sink_free(s); /* closes datasets, group and types; fid stays open */

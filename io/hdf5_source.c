@@ -28,8 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include "io/deflate.h"
 #include "io/source_impl.h"
 #include "streamfit/sf_number.h"
 
@@ -669,10 +671,13 @@ typedef struct hdf5_reader {
     size_t segment;
     size_t cap_rows;
     unsigned char *buf;
-    /* direct chunk reads: stored bytes, inflated-but-shuffled bytes, the inflater */
+    /* direct chunk reads: stored bytes, inflated-but-shuffled bytes, the inflater;
+     * the file's descriptor (sec2 driver) and where HDF5's addresses start in it */
     unsigned char *zbuf, *sbuf;
     size_t zbuf_cap, sbuf_cap;
-    z_stream *zs;
+    sfi_inflater *zs;
+    int fd;
+    hsize_t base;
     sf_dict **dicts;
     sf_table *table;
     sf_where where;
@@ -710,8 +715,7 @@ static void reader_free(hdf5_reader *r)
     free(r->buf);
     free(r->zbuf);
     free(r->sbuf);
-    if (r->zs) inflateEnd(r->zs);
-    free(r->zs);
+    sfi_inflater_free(r->zs);
     close_id(&r->fid);
     free(r->file);
     free(r->dataset);
@@ -1423,10 +1427,13 @@ static const sf_source_ops hdf5_ops;
  * Decision 6: this HDF5 is the thread-safe build (one global lock around every H5
  * call), and H5Dread inflates deflated chunks under that lock, so segment readers in
  * different threads would take turns. For a numeric 1-D or 2-D dataset stored in
- * chunks whose filters are shuffle and/or deflate, or none, next() instead fetches
- * the stored bytes of each chunk it needs with H5Dread_chunk (a short call: an index
- * lookup and a read), then inflates (zlib), unshuffles and converts them here,
- * outside the lock. A part keeps the chunk it decoded last (one per tile of columns:
+ * chunks whose filters are shuffle and/or deflate, or none, next() instead looks up
+ * each chunk it needs with H5Dget_chunk_info_by_coord (a short call under the lock:
+ * the chunk's address, size and filter mask), reads its stored bytes with pread()
+ * from HDF5's own file descriptor when the file is read through the sec2 driver
+ * (else, or when the read comes short, with H5Dread_chunk), then inflates
+ * (io/deflate.c: libdeflate or ISA-L when built in, else zlib), unshuffles and
+ * converts them here, all outside the lock, so segment readers read in parallel. A part keeps the chunk it decoded last (one per tile of columns:
  * one for a 1-D dataset or a matrix chunked by whole rows), so rows of one chunk
  * read by two next() calls are decoded once; the stored and the inflated-but-shuffled
  * bytes go through two scratch buffers of the reader.
@@ -1468,6 +1475,7 @@ typedef struct direct {
     unsigned char **tile;      /* the decoded chunk of each tile (or NULL) */
     hsize_t *tile_chunk;       /* which chunk row it holds, DIRECT_NONE for none */
     uint64_t decoded;          /* chunks decoded so far (sfi_hdf5_direct_chunks) */
+    uint64_t preads;           /* of which read with pread (sfi_hdf5_direct_preads) */
 } direct;
 
 static void direct_free(direct *d)
@@ -1579,30 +1587,6 @@ static unsigned char *direct_scratch(unsigned char **buf, size_t *cap, size_t n)
     return *buf;
 }
 
-/* Inflates the zlib stream in[0..n) (HDF5's deflate filter writes zlib's format)
- * into out[0..cap), *got bytes. Returns NULL, or why it failed. */
-static const char *direct_inflate(z_stream *zs, const unsigned char *in, size_t n,
-                                  unsigned char *out, size_t cap, size_t *got)
-{
-    *got = 0;
-    if (inflateReset(zs) != Z_OK) return "zlib cannot restart";
-    zs->next_in = (Bytef *)(uintptr_t)in;
-    zs->avail_in = (uInt)n;
-    zs->next_out = out;
-    zs->avail_out = (uInt)cap;
-    int rc = inflate(zs, Z_FINISH);
-    *got = cap - zs->avail_out;
-    switch (rc) {
-    case Z_STREAM_END: return NULL;
-    case Z_DATA_ERROR: return zs->msg ? zs->msg : "invalid deflate data";
-    case Z_MEM_ERROR: return "out of memory in zlib";
-    case Z_NEED_DICT: return "the deflate data needs a preset dictionary";
-    default:
-        return zs->avail_out == 0 ? "it inflates to more than the chunk's size"
-                                  : "the deflate data ends early";
-    }
-}
-
 static void direct_unshuffle(const unsigned char *in, unsigned char *out, size_t nbytes,
                              size_t esize)
 {
@@ -1700,7 +1684,16 @@ static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsiz
     unsigned char *tile = d->tile[t];
     hsize_t off[2] = {ci * d->crows, (hsize_t)t * d->cwidth};
     hsize_t stored = 0;
-    if (H5Dget_chunk_storage_size(p->dset, off, &stored) < 0 || stored == 0) {
+    haddr_t addr = HADDR_UNDEF;
+    unsigned fmask = 0;
+    if (r->fd >= 0) {
+        /* one short call under the lock: where the chunk is, its size and mask */
+        if (H5Dget_chunk_info_by_coord(p->dset, off, &fmask, &addr, &stored) < 0)
+            addr = HADDR_UNDEF, stored = 0;
+        if (addr == HADDR_UNDEF) stored = 0;
+    } else if (H5Dget_chunk_storage_size(p->dset, off, &stored) < 0)
+        stored = 0;
+    if (stored == 0) {
         *fallback = true; /* never written: H5Dread fills it */
         return SF_OK;
     }
@@ -1714,8 +1707,16 @@ static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsiz
     unsigned char *raw = tile;
     if (filtered) raw = direct_scratch(&r->zbuf, &r->zbuf_cap, (size_t)stored);
     if (!raw) return nomem(r, err);
-    uint32_t mask = 0;
-    if (H5Dread_chunk(p->dset, H5P_DEFAULT, off, &mask, raw) < 0) {
+    uint32_t mask = fmask;
+    /* the bytes themselves: pread outside HDF5 and its lock, so segment readers read
+     * in parallel; a short read (a truncated file) is left to H5Dread_chunk to judge */
+    bool have = false;
+    if (addr != HADDR_UNDEF && addr <= (haddr_t)INT64_MAX - r->base) {
+        ssize_t got = pread(r->fd, raw, (size_t)stored, (off_t)(addr + r->base));
+        have = got >= 0 && (hsize_t)got == stored;
+        d->preads += have;
+    }
+    if (!have && H5Dread_chunk(p->dset, H5P_DEFAULT, off, &mask, raw) < 0) {
         *fallback = true;
         return SF_OK;
     }
@@ -1725,19 +1726,11 @@ static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsiz
     const unsigned char *cur = raw;
     size_t n = (size_t)stored;
     if (inflate_it) {
-        if (!r->zs) {
-            z_stream *zs = calloc(1, sizeof *zs);
-            if (!zs) return nomem(r, err);
-            if (inflateInit(zs) != Z_OK) {
-                free(zs);
-                return nomem(r, err);
-            }
-            r->zs = zs;
-        }
+        if (!r->zs && !(r->zs = sfi_inflater_new())) return nomem(r, err);
         unsigned char *out = unshuffle ? direct_scratch(&r->sbuf, &r->sbuf_cap, d->chunk_bytes)
                                        : tile;
         if (!out) return nomem(r, err);
-        const char *why = direct_inflate(r->zs, raw, n, out, d->chunk_bytes, &n);
+        const char *why = sfi_inflate(r->zs, raw, n, out, d->chunk_bytes, &n);
         if (why) return direct_fail(r, p, t, ci, row, why, err);
         if (n != d->chunk_bytes) {
             char msg[120];
@@ -1757,9 +1750,10 @@ static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsiz
     return SF_OK;
 }
 
-/* Reads rows [r->cursor, r->cursor + k) of p into r->buf as H5Dread would (k records
+/* Reads rows [r->cursor, r->cursor + k) of p into buf as H5Dread would (k records
  * of p->rec_size bytes). *done = false when the hyperslab path must read them. */
-static sf_status direct_read(hdf5_reader *r, part *p, size_t k, bool *done, sf_error *err)
+static sf_status direct_read(hdf5_reader *r, part *p, unsigned char *buf, size_t k, bool *done,
+                             sf_error *err)
 {
     direct *d = p->direct;
     *done = false;
@@ -1776,7 +1770,7 @@ static sf_status direct_read(hdf5_reader *r, part *p, size_t k, bool *done, sf_e
             size_t w = d->ncols - c0 < d->cwidth ? d->ncols - c0 : d->cwidth;
             size_t pitch = d->cwidth * d->esize;
             const unsigned char *src = d->tile[t] + (size_t)r0 * pitch;
-            double *dst = (double *)(void *)(r->buf + out * p->rec_size) + c0;
+            double *dst = (double *)(void *)(buf + out * p->rec_size) + c0;
             if (w == d->cwidth && w == d->ncols) direct_convert(d->type, src, dst, n * w);
             else
                 for (size_t i = 0; i < n; i++)
@@ -1812,6 +1806,25 @@ static sf_status finish_open(hdf5_reader *r, sf_source *s, sf_error *err)
     return SF_OK;
 }
 
+/* The file descriptor behind r->fid when HDF5 reads it through the sec2 driver (the
+ * default: one POSIX file), and the file address HDF5's addresses count from (the
+ * user block's size); r->fd stays -1 for any other driver. HDF5 owns the descriptor:
+ * it stays open while r->fid is. */
+static void direct_fd(hdf5_reader *r)
+{
+    hid_t fapl = H5Fget_access_plist(r->fid), fcpl = H5Fget_create_plist(r->fid);
+    void *handle = NULL;
+    hsize_t ub = 0;
+    if (fapl >= 0 && fcpl >= 0 && H5Pget_driver(fapl) == H5FD_SEC2 &&
+        H5Pget_userblock(fcpl, &ub) >= 0 && H5Fget_vfd_handle(r->fid, fapl, &handle) >= 0 &&
+        handle && *(int *)handle >= 0) {
+        r->fd = *(int *)handle;
+        r->base = ub;
+    }
+    close_id(&fapl);
+    close_id(&fcpl);
+}
+
 /* Opens file:dataset into a reader with its schema; no source header yet. */
 static sf_status open_reader(hdf5_reader **out, const char *file, const char *dataset,
                              const sf_source_options *opt, sf_error *err)
@@ -1820,6 +1833,7 @@ static sf_status open_reader(hdf5_reader **out, const char *file, const char *da
     hdf5_reader *r = calloc(1, sizeof *r);
     if (!r) return sfi_nomem(err);
     r->fid = -1;
+    r->fd = -1;
     r->file = strdup(file);
     r->dataset = strdup(dataset && *dataset ? dataset : "/");
     char name[256];
@@ -1829,6 +1843,7 @@ static sf_status open_reader(hdf5_reader **out, const char *file, const char *da
     if (!r->file || !r->dataset) st = sfi_nomem(err);
     else {
         st = open_file(file, &r->fid, &r->where, err);
+        if (st == SF_OK) direct_fd(r);
         if (st == SF_OK) st = build(r, opt->target, err);
     }
     if (st != SF_OK) {
@@ -2014,10 +2029,29 @@ static sf_status read_part(hdf5_reader *r, part *p, size_t k, sf_error *err)
 {
     if (p->direct) {
         bool done;
-        SF_TRY(direct_read(r, p, k, &done, err));
-        for (size_t e = 0; done && e < p->fields[0].count; e++)
-            SF_TRY(scatter(r, p, &p->fields[0], e, k, err));
-        if (done) return SF_OK;
+        size_t c = p->fields[0].cols[0];
+        sf_column *col = &r->table->cols[c];
+        if (p->kind == PART_VECTOR && r->src->types[c] == SF_COL_FLOAT) {
+            /* one float column: decoded straight into it, then NaN marked missing (as
+             * scatter does), saving a copy through r->buf */
+            SF_TRY(direct_read(r, p, (unsigned char *)col->values, k, &done, err));
+            if (done) {
+                col->is_integer = r->src->is_integer[c];
+                double *values = col->values;
+                uint8_t *miss = col->missing;
+                for (size_t i = 0; i < k; i++) {
+                    bool m = isnan(values[i]);
+                    miss[i] = m;
+                    if (m) values[i] = NAN;
+                }
+                return SF_OK;
+            }
+        } else {
+            SF_TRY(direct_read(r, p, r->buf, k, &done, err));
+            for (size_t e = 0; done && e < p->fields[0].count; e++)
+                SF_TRY(scatter(r, p, &p->fields[0], e, k, err));
+            if (done) return SF_OK;
+        }
     }
     /* a matrix row is p elements of the file's second dimension; other parts are 1-D */
     bool matrix = p->kind == PART_MATRIX;
@@ -2162,14 +2196,26 @@ static const sf_source_ops hdf5_ops = {
 };
 
 /* For the tests: how many chunks src's reader decoded by direct chunk reads (0 when
- * src is not an HDF5 source or none of its datasets qualifies). */
-SFI_FUNC uint64_t sfi_hdf5_direct_chunks(const sf_source *src);
-uint64_t sfi_hdf5_direct_chunks(const sf_source *src)
+ * src is not an HDF5 source or none of its datasets qualifies), and how many of those
+ * it read with pread(). */
+static uint64_t direct_count(const sf_source *src, bool preads)
 {
     if (!src || src->ops != &hdf5_ops) return 0;
     const hdf5_reader *r = src->impl;
     uint64_t n = 0;
     for (size_t k = 0; k < r->n_parts; k++)
-        if (r->parts[k].direct) n += r->parts[k].direct->decoded;
+        if (r->parts[k].direct) n += preads ? r->parts[k].direct->preads : r->parts[k].direct->decoded;
     return n;
+}
+
+SFI_FUNC uint64_t sfi_hdf5_direct_chunks(const sf_source *src);
+uint64_t sfi_hdf5_direct_chunks(const sf_source *src)
+{
+    return direct_count(src, false);
+}
+
+SFI_FUNC uint64_t sfi_hdf5_direct_preads(const sf_source *src);
+uint64_t sfi_hdf5_direct_preads(const sf_source *src)
+{
+    return direct_count(src, true);
 }

@@ -1,12 +1,20 @@
 /* predict.c — a fitted pipeline over a whole source into a sink, in input order.
  *
- * A splittable source is predicted segment by segment on the pool's threads. Each
- * worker keeps its segment's output (rows x outputs doubles plus a flag a row: a
- * few MB for a 32 MiB CSV segment, since outputs are narrow) and hands it over when
- * the segment is done; whichever worker finds the next segment due writes every
- * finished segment in order. A source read once (standard input) is predicted
- * chunk by chunk on the calling thread and each chunk written (and flushed, for
- * streaming jobs) before the next is read.
+ * A splittable source is predicted segment by segment on the pool's threads, and
+ * written in order. The worker of the segment due next writes its output chunk by
+ * chunk as it goes; a worker ahead of it keeps its segment's output (rows x outputs
+ * doubles plus a flag a row), and once that reaches HOLD_BYTES waits until its
+ * segment is due, so memory is bounded by threads x HOLD_BYTES whatever the size of
+ * the file or of a segment (the pool hands segments out in order, so the segment
+ * due is always being worked on). A worker that finishes a segment before it is due
+ * leaves its output behind; whichever worker makes a segment due writes every
+ * finished one after it. Tables go to the sink WRITE_ROWS rows at a time. A source
+ * read once (standard input) is predicted chunk by chunk on the calling thread and
+ * each chunk written (and flushed, for streaming jobs) before the next is read.
+ * Output buffers and row scratch are reused from segment to segment, not freed and
+ * made again: with glibc's moving mmap threshold that churn of multi-megabyte blocks
+ * between threads made the peak RSS grow with the number of segments (the 2M-row
+ * design convert 55 MiB, 6M rows 72 MiB; reused: flat).
  *
  * A row with a missing feature gets empty output fields and is counted; so does
  * a malformed row the source skipped (SF_ON_ERROR_SKIP; counted apart). When the
@@ -27,6 +35,17 @@
 #include "preprocess/design_impl.h"
 #include "streamfit/sf_pool.h"
 #include "streamfit/sf_sink.h"
+
+/* Output a worker ahead of the segment due may hold before it waits for its turn.
+ * With two workers at equal speed the one ahead does not wait when this is half of
+ * a segment's output or more: an HDF5 segment (1M rows) of predictions is ~9 MB; a
+ * 32 MiB CSV segment's design rows are ~33 MB, so there the worker ahead waits (the
+ * price of the bound: peak RSS 79-82 MiB with 16 MiB here, 63-66 with 8, 50-53 with
+ * 4 on the 2M-row design convert). SF_PREDICT_HOLD_BYTES in the environment sets it
+ * (for the tests: 1 makes every worker ahead wait after each chunk). */
+#define HOLD_BYTES ((size_t)8 << 20)
+/* Rows of one table handed to the sink. */
+#define WRITE_ROWS ((size_t)65536)
 
 void sf_predict_options_init(sf_predict_options *o)
 {
@@ -55,25 +74,38 @@ typedef struct predict_job {
     char **names;           /* q output names */
     sf_dict *labels;        /* categorical target: class labels in class order */
     outbuf *out;            /* per segment */
+    outbuf *spare;          /* written outbufs kept for reuse (up to n_seg) */
+    size_t n_spare;
+    double **x;             /* per worker: scratch rows, kept across segments */
+    size_t *x_cap;
     size_t n_seg, next;     /* next segment to write */
     pthread_mutex_t mu;
+    pthread_cond_t due;     /* next moved, or a segment failed */
+    size_t failed_seg;      /* the first segment that failed (n_seg: none yet): the
+                               segments after it stop, the ones before go on, so
+                               every row before the first error is written */
+    size_t hold;            /* HOLD_BYTES, or the environment's */
     uint64_t rows, unpredictable, malformed;
     sf_error write_err;
     sf_status write_st;
 } predict_job;
 
-static sf_status outbuf_reserve(outbuf *o, size_t n, size_t q, sf_error *err)
+/* Room for n more rows (and their responses when with_y); grows by half, but not
+ * past HOLD_BYTES and the rows asked for. */
+static sf_status outbuf_reserve(outbuf *o, size_t n, size_t q, bool with_y, sf_error *err)
 {
     if (o->n + n <= o->cap) return SF_OK;
-    size_t cap = o->cap ? o->cap : 1024;
-    while (cap < o->n + n) cap *= 2;
+    size_t row_bytes = (q ? q : 1) * sizeof(double) + 1 + (with_y ? sizeof(double) : 0);
+    size_t cap = o->cap ? o->cap + o->cap / 2 : 1024, hold = HOLD_BYTES / row_bytes + n; /* at most */
+    if (cap > hold) cap = hold;
+    if (cap < o->n + n) cap = o->n + n;
     double *v = realloc(o->v, cap * (q ? q : 1) * sizeof *v);
     if (v) o->v = v;
     uint8_t *m = realloc(o->missing, cap);
     if (m) o->missing = m;
-    double *y = realloc(o->y, cap * sizeof *y);
+    double *y = with_y ? realloc(o->y, cap * sizeof *y) : NULL;
     if (y) o->y = y;
-    if (!v || !m || !y) return sfi_nomem(err);
+    if (!v || !m || (with_y && !y)) return sfi_nomem(err);
     o->cap = cap;
     return SF_OK;
 }
@@ -91,7 +123,7 @@ static sf_status predict_csr_table(predict_job *job, const sf_table *t, outbuf *
 {
     const sf_pipeline *pl = job->pl;
     size_t q = job->q;
-    SF_TRY(outbuf_reserve(o, t->n_rows, q, err));
+    SF_TRY(outbuf_reserve(o, t->n_rows, q, false, err));
     sfi_plan pn = {.sparse = true, .p = pl->n_features, .target = 0, .weight = -1, .chunk_rows = t->n_rows};
     sf_block *b = NULL;
     uint64_t none = 0;
@@ -105,7 +137,6 @@ static sf_status predict_csr_table(predict_job *job, const sf_table *t, outbuf *
     return SF_OK;
 }
 
-/* Predicts the rows of t and appends them to o. x is a scratch n x p buffer. */
 /* Malformed rows of t that miss marks (none when t has none). */
 static uint64_t count_bad(const sf_table *t, const uint8_t *miss)
 {
@@ -114,15 +145,17 @@ static uint64_t count_bad(const sf_table *t, const uint8_t *miss)
     return n;
 }
 
+/* Predicts the rows of t and appends them to o. x is a scratch n x p buffer. */
 static sf_status predict_table(predict_job *job, const sf_table *t, double **x, size_t *x_cap, outbuf *o,
                                uint64_t *unpredictable, uint64_t *malformed, sf_error *err)
 {
     if (job->design) {
         /* the design's rows and responses, dropped rows counted */
-        SF_TRY(outbuf_reserve(o, t->n_rows, job->q, err));
+        bool with_y = sf_design_has_response(job->design);
+        SF_TRY(outbuf_reserve(o, t->n_rows, job->q, with_y, err));
         size_t n = 0;
         sf_status st = sf_design_build(job->design, t, o->v + o->n * job->q, job->q,
-                                       sf_design_has_response(job->design) ? o->y + o->n : NULL, &n, unpredictable, err);
+                                       with_y ? o->y + o->n : NULL, &n, unpredictable, err);
         if (st != SF_OK && err && !err->where.source[0])
             sfi_strlcpy(err->where.source, sf_source_name(job->src), sizeof err->where.source);
         o->n += st == SF_OK ? n : 0;
@@ -137,7 +170,7 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
         *x = nx;
         *x_cap = t->n_rows;
     }
-    SF_TRY(outbuf_reserve(o, t->n_rows, q, err));
+    SF_TRY(outbuf_reserve(o, t->n_rows, q, false, err));
     size_t k = 0;
     uint8_t *miss = o->missing + o->n;
     if (job->pl->design) {
@@ -203,21 +236,33 @@ static sf_status write_out(predict_job *job, const outbuf *o, sf_error *err)
     sf_dict *dicts[1] = {job->labels};
     sf_table *t = NULL;
     sf_status st = sf_table_new(&t, q, types, (const char *const *)job->names, job->labels ? dicts : NULL,
-                                o->n, err);
+                                o->n < WRITE_ROWS ? o->n : WRITE_ROWS, err);
     free(types);
-    if (st != SF_OK) return st;
-    for (size_t i = 0; i < o->n; i++)
-        for (size_t m = 0; m < q; m++) {
-            sf_column *c = &t->cols[m];
-            double v = o->v[i * q + m];
-            c->missing[i] = o->missing[i] || isnan(v);
-            if (job->labels) c->codes[i] = c->missing[i] ? -1 : (int32_t)v;
-            else c->values[i] = v;
-        }
-    t->n_rows = o->n;
-    st = sf_sink_write_table(job->sink, t, err);
+    for (size_t i0 = 0; st == SF_OK && i0 < o->n; i0 += WRITE_ROWS) {
+        size_t n = o->n - i0 < WRITE_ROWS ? o->n - i0 : WRITE_ROWS;
+        for (size_t i = 0; i < n; i++)
+            for (size_t m = 0; m < q; m++) {
+                sf_column *c = &t->cols[m];
+                double v = o->v[(i0 + i) * q + m];
+                c->missing[i] = o->missing[i0 + i] || isnan(v);
+                if (job->labels) c->codes[i] = c->missing[i] ? -1 : (int32_t)v;
+                else c->values[i] = v;
+            }
+        t->n_rows = n;
+        st = sf_sink_write_table(job->sink, t, err);
+    }
     sf_table_free(t);
     return st;
+}
+
+/* Keeps o's storage for another segment (o is emptied); called with mu held. */
+static void outbuf_keep(predict_job *job, outbuf *o)
+{
+    o->n = 0;
+    o->done = false;
+    if (o->cap && job->n_spare < job->n_seg) job->spare[job->n_spare++] = *o;
+    else outbuf_free(o);
+    memset(o, 0, sizeof *o);
 }
 
 /* Writes every finished segment that is due, in order; called with mu held. A
@@ -227,33 +272,65 @@ static void write_due(predict_job *job)
     while (job->write_st == SF_OK && job->next < job->n_seg && job->out[job->next].done) {
         bool failed = job->out[job->next].failed;
         job->write_st = write_out(job, &job->out[job->next], &job->write_err);
-        outbuf_free(&job->out[job->next]);
+        outbuf_keep(job, &job->out[job->next]);
         job->next = failed ? job->n_seg : job->next + 1;
+        pthread_cond_broadcast(&job->due);
     }
+}
+
+/* After each chunk of segment seg: writes o when seg is due (o is emptied), else
+ * waits for that once o holds HOLD_BYTES. */
+static sf_status hand_over(predict_job *job, size_t seg, outbuf *o, sf_error *err)
+{
+    size_t row_bytes = (job->q ? job->q : 1) * sizeof(double) + 1 + (o->y ? sizeof(double) : 0);
+    pthread_mutex_lock(&job->mu);
+    while (job->next != seg && seg < job->failed_seg && job->write_st == SF_OK &&
+           o->n * row_bytes >= job->hold)
+        pthread_cond_wait(&job->due, &job->mu);
+    sf_status st = SF_OK;
+    if (seg > job->failed_seg) st = sfi_fail(err, SF_ERR_STATE, NULL, "an earlier segment failed");
+    else if (job->write_st == SF_OK && job->next == seg && o->n > 0) {
+        job->write_st = write_out(job, o, &job->write_err);
+        o->n = 0;
+        if (job->write_st != SF_OK) pthread_cond_broadcast(&job->due);
+    }
+    if (st == SF_OK && job->write_st != SF_OK) {
+        st = job->write_st;
+        if (err) *err = job->write_err;
+    }
+    pthread_mutex_unlock(&job->mu);
+    return st;
 }
 
 static sf_status predict_segment(void *ctx, size_t seg, size_t worker, sf_error *err)
 {
-    (void)worker;
     predict_job *job = ctx;
     sf_source *src = NULL;
     SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
     outbuf o = {0};
-    double *x = NULL;
-    size_t x_cap = 0;
+    pthread_mutex_lock(&job->mu);
+    if (job->n_spare) o = job->spare[--job->n_spare];
+    pthread_mutex_unlock(&job->mu);
+    double **x = &job->x[worker];
+    size_t *x_cap = &job->x_cap[worker];
     uint64_t rows = 0, unpredictable = 0, malformed = 0;
     const sf_table *t;
     sf_status st;
     while ((st = sf_source_next(src, &t, err)) == SF_OK) {
         rows += t->n_rows;
-        if ((st = predict_table(job, t, &x, &x_cap, &o, &unpredictable, &malformed, err)) != SF_OK) break;
+        if ((st = predict_table(job, t, x, x_cap, &o, &unpredictable, &malformed, err)) != SF_OK) break;
+        if ((st = hand_over(job, seg, &o, err)) != SF_OK) break;
     }
     sf_source_close(src);
-    free(x);
-    /* an error: the rows before it are handed over and written all the same */
+    /* an error: the rows before it are written all the same when the segment is
+     * due, and the segments after it stop (failed_seg) */
     pthread_mutex_lock(&job->mu);
     o.done = true;
     o.failed = st != SF_END;
+    if (o.failed && seg < job->failed_seg) {
+        job->failed_seg = seg;
+        pthread_cond_broadcast(&job->due); /* the later segments waiting for a turn stop */
+    }
     job->out[seg] = o;
     job->rows += rows;
     job->unpredictable += unpredictable;
@@ -362,14 +439,31 @@ static sf_status run_job(predict_job *job, size_t threads, sf_error *err)
     if (n_seg <= 1) return predict_stream(job, err);
     sf_pool *pool = NULL;
     job->n_seg = n_seg;
+    job->failed_seg = n_seg;
+    const char *hold = getenv("SF_PREDICT_HOLD_BYTES");
+    job->hold = hold && atol(hold) > 0 ? (size_t)atol(hold) : HOLD_BYTES;
     job->out = calloc(n_seg, sizeof *job->out);
+    job->spare = calloc(n_seg, sizeof *job->spare);
     pthread_mutex_init(&job->mu, NULL);
-    sf_status st = job->out ? sf_pool_new(&pool, threads, err) : sfi_nomem(err);
+    pthread_cond_init(&job->due, NULL);
+    sf_status st = job->out && job->spare ? sf_pool_new(&pool, threads, err) : sfi_nomem(err);
+    size_t n_workers = pool ? sf_pool_size(pool) : 0;
+    if (st == SF_OK) {
+        job->x = calloc(n_workers ? n_workers : 1, sizeof *job->x);
+        job->x_cap = calloc(n_workers ? n_workers : 1, sizeof *job->x_cap);
+        if (!job->x || !job->x_cap) st = sfi_nomem(err);
+    }
     if (st == SF_OK) st = sf_pool_run(pool, n_seg, predict_segment, job, err);
     for (size_t g = 0; job->out && g < n_seg; g++) outbuf_free(&job->out[g]);
+    for (size_t g = 0; g < job->n_spare; g++) outbuf_free(&job->spare[g]);
+    for (size_t w = 0; job->x && w < n_workers; w++) free(job->x[w]);
+    free(job->x);
+    free(job->x_cap);
+    free(job->spare);
     free(job->out);
     job->out = NULL;
     pthread_mutex_destroy(&job->mu);
+    pthread_cond_destroy(&job->due);
     sf_pool_free(pool);
     return st;
 }

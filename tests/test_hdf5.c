@@ -830,12 +830,15 @@ static void test_sink_abort_and_errors(void **state)
 /* ------------------------------------------------------- direct chunk reads
  *
  * io/hdf5_source.c reads chunked numeric datasets with deflate/shuffle (or no)
- * filters through H5Dread_chunk + zlib, everything else through H5Dread; with
+ * filters itself (chunk lookup, pread of the stored bytes, inflate with io/deflate.c),
+ * everything else through H5Dread; with
  * SF_HDF5_DIRECT=0 it always uses H5Dread. These tests write their own files and
  * read each through both paths: the values must be the same bits. */
 
 /* Internal (io/hdf5_source.c): chunks the source decoded itself. */
 uint64_t sfi_hdf5_direct_chunks(const sf_source *src);
+/* ... and of those, the chunks read with pread() from HDF5's file descriptor. */
+uint64_t sfi_hdf5_direct_preads(const sf_source *src);
 
 enum { F_SHUF = 1, F_DEFL = 2, F_FLETCHER = 4 };
 
@@ -883,16 +886,20 @@ static double dval(size_t i, size_t j)
 /* A file of chunked (and a few not) datasets of every numeric type taken directly,
  * chunk sizes prime to the read sizes; the caller unlinks and frees the path. latest:
  * HDF5 1.10's file format (other chunk indexes: extensible array, v2 B-tree) instead
- * of the default (v1 B-trees, as our sink and PyTables write). */
-static char *make_direct_file(bool latest)
+ * of the default (v1 B-trees, as our sink and PyTables write). userblock: a 1024-byte
+ * user block before HDF5's data (every file address shifts: the pread path must add
+ * it). */
+static char *make_direct_file(bool latest, bool userblock)
 {
     char *path = tmp_h5();
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    assert_true(fapl >= 0);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    assert_true(fapl >= 0 && fcpl >= 0);
     if (latest)
         assert_true(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) >= 0);
-    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (userblock) assert_true(H5Pset_userblock(fcpl, 1024) >= 0);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     H5Pclose(fapl);
+    H5Pclose(fcpl);
     assert_true(f >= 0);
     hid_t g = H5Gcreate2(f, "/g", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     assert_true(g >= 0);
@@ -996,6 +1003,8 @@ static char *make_direct_file(bool latest)
     return path;
 }
 
+static uint64_t last_preads; /* of the last read_with */
+
 static collected read_with(const char *s, size_t chunk_rows, const char *target,
                            const char *types, bool direct, uint64_t *chunks)
 {
@@ -1005,14 +1014,15 @@ static collected read_with(const char *s, size_t chunk_rows, const char *target,
     collected c;
     collect(src, &c, 0);
     *chunks = sfi_hdf5_direct_chunks(src);
+    last_preads = sfi_hdf5_direct_preads(src);
     sf_source_close(src);
     unsetenv("SF_HDF5_DIRECT");
     return c;
 }
 
-static void check_direct_matches_hyperslab(bool latest)
+static void check_direct_matches_hyperslab(bool latest, bool userblock)
 {
-    char *path = make_direct_file(latest);
+    char *path = make_direct_file(latest, userblock);
     char s[6][160];
     const char *paths[] = {"/g", "/X", "/Xtiles", "/Xwide", "/Xcontiguous", "/Xint"};
     for (size_t k = 0; k < 6; k++) snprintf(s[k], sizeof s[k], "%s:%s", path, paths[k]);
@@ -1038,6 +1048,8 @@ static void check_direct_matches_hyperslab(bool latest)
             assert_same(&slow, &fast);
             if (cases[k].direct) assert_true(n_fast > 0);
             else assert_int_equal(n_fast, 0);
+            /* every chunk decoded was read with pread (the default sec2 driver) */
+            assert_int_equal(last_preads, n_fast);
             collected_free(&fast);
         }
         collected_free(&slow);
@@ -1087,14 +1099,15 @@ static void check_direct_matches_hyperslab(bool latest)
 static void test_direct_matches_hyperslab(void **state)
 {
     (void)state;
-    check_direct_matches_hyperslab(false);
-    check_direct_matches_hyperslab(true);
+    check_direct_matches_hyperslab(false, false);
+    check_direct_matches_hyperslab(true, false);
+    check_direct_matches_hyperslab(false, true);
 }
 
 static void test_direct_segments(void **state)
 {
     (void)state;
-    char *path = make_direct_file(false);
+    char *path = make_direct_file(false, false);
     char s[160];
     /* /X is chunked by 8 rows: 10 rounds up to 16, so 100 rows make 7 segments */
     snprintf(s, sizeof s, "%s:/X", path);

@@ -19,7 +19,8 @@ typedef struct sf_sink_options {
     int compression;        /**< HDF5 deflate level 0-9; default 1 (as seed 000) */
     size_t chunk_rows;      /**< HDF5 dataset chunk size in rows; default 16384 */
     char delimiter;         /**< CSV delimiter; default ',' */
-    uint8_t reserved[32];
+    size_t threads;         /**< HDF5: threads that deflate and write chunks; 0 (default) = one per CPU */
+    uint8_t reserved[24];
 } sf_sink_options;
 
 /** Fills o with the defaults above. */
