@@ -8,7 +8,8 @@
 # Environment: ROWS (default 2000000), FEATURES (default 1000000), NNZ per row
 # (default 30): about 0.87 GB at the defaults; THREADS (streamfit's --threads;
 # default 2), REPEAT (runs per case, best wall time kept; default 1), PYTHON
-# (default /usr/bin/python3), OUT (default bench/RESULTS-sparse.md; rewritten).
+# (default /usr/bin/python3), OUT (default bench/RESULTS.md: its svmlight.sh section
+# is replaced, as the other scripts do; OUT=- only prints).
 #
 # Data: bench/data/sparse<ROWS>x<FEATURES>x<NNZ>.svm, made once by
 # bench/svmlight_gen.c (one-based indices, labels -1/1 from a hidden linear model).
@@ -33,7 +34,8 @@ FEATURES=${FEATURES:-1000000}
 NNZ=${NNZ:-30}
 THREADS=${THREADS:-2}
 REPEAT=${REPEAT:-1}
-OUT=${OUT:-$HERE/RESULTS-sparse.md}
+OUT=${OUT:-$HERE/RESULTS.md}
+. "$HERE/timing.sh"
 TIME=/usr/bin/time
 LC_ALL=C
 export LC_ALL
@@ -77,7 +79,8 @@ sed -n '2,10001p' "$W/preds.csv" >"$W/sf.txt"
 AGREE=$(paste "$W/sf.txt" "$W/sk.txt" | awk '$1 == $2 { n++ } END { print n + 0 }')
 LOAD=$(cat /proc/loadavg)
 {
-    echo "# Sparse input: svmlight, streamfit vs scikit-learn"
+    echo "<!-- svmlight.sh begin -->"
+    echo "## Sparse input: svmlight, streamfit vs scikit-learn"
     echo
     echo "Made by \`sh bench/svmlight.sh\` (ROWS=$ROWS FEATURES=$FEATURES NNZ=$NNZ THREADS=$THREADS REPEAT=$REPEAT)"
     echo "on $(nproc) CPUs, $(date -u +%Y-%m-%d); load average after the run: $LOAD."
@@ -89,5 +92,7 @@ LOAD=$(cat /proc/loadavg)
     echo
     echo "Predictions on the first 10000 rows: $AGREE of 10000 equal (streamfit's model vs sklearn's)."
     echo "scikit-learn cannot stream svmlight: load_svmlight_file builds the whole matrix (its peak RSS above)."
-} >"$OUT"
-cat "$OUT"
+    echo "<!-- svmlight.sh end -->"
+} >"$W/section"
+[ "$OUT" = - ] || replace_section "$OUT" svmlight.sh "$W/section"
+cat "$W/section"
