@@ -423,7 +423,21 @@ struct ordered;
 
 /* Reads segment seg (or the whole source), counts rows, discovers classes, runs
  * the blocks through the stages before job->stage and hands each to `learn`. */
-typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err);
+typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
+                              sf_error *err);
+
+/* A learning stage's error: the stage numbered and named, and, unless it already
+ * points into the data, the source named (the row the stage counted is within
+ * its block: not the data's). Every path that calls a stage's partial_fit uses
+ * this, so an error reads the same for any thread count (read-ahead learns on a
+ * thread of its own). */
+static void blame_stage(const pass_job *job, const char *source, sf_error *err)
+{
+    if (!err || err->where.source[0] != '\0') return;
+    sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, job->pl->ops[job->stage]->kind);
+    sfi_strlcpy(err->where.source, source, sizeof err->where.source);
+    err->where.row = 0;
+}
 
 /* Runs b through the stages before job->stage and hands it to learn. */
 static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn learn, sf_block *b, double *buf1,
@@ -438,13 +452,9 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
         sf_csr xs;
         sf_status st = sfi_run_stages_csr(pl, job->stage, b->csr, b->n_rows, &scratch, &cap, &xs, err);
         view.csr = &xs;
-        if (st == SF_OK) st = learn(job, seg, state, &view, err);
+        if (st == SF_OK) st = learn(job, seg, state, &view, source, err);
         free(scratch);
-        if (st != SF_OK && err && err->where.source[0] == '\0') {
-            sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, pl->ops[job->stage]->kind);
-            sfi_strlcpy(err->where.source, source, sizeof err->where.source);
-            err->where.row = 0;
-        }
+        if (st != SF_OK) blame_stage(job, source, err);
         return st;
     }
     const double *x;
@@ -454,13 +464,8 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
     view.x = (double *)x;
     view.n_cols = p;
     view.ld = ld;
-    sf_status st = learn(job, seg, state, &view, err);
-    if (st != SF_OK && err && err->where.source[0] == '\0') {
-        /* the stage counted rows of its block: point at the data instead */
-        sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, pl->ops[job->stage]->kind);
-        sfi_strlcpy(err->where.source, source, sizeof err->where.source);
-        err->where.row = 0;
-    }
+    sf_status st = learn(job, seg, state, &view, source, err);
+    if (st != SF_OK) blame_stage(job, source, err);
     return st;
 }
 
@@ -539,9 +544,11 @@ static void report_loss(pass_job *job, void *state, uint64_t block_rows, bool do
     job->loss(job->loss_ctx, &r);
 }
 
-static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err)
+static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
+                           sf_error *err)
 {
     (void)seg;
+    (void)source; /* learn_block names it */
     SF_TRY(job->pl->ops[job->stage]->partial_fit(state, b, err));
     if (!job->merged) report_loss(job, state, b->n_rows, false);
     return SF_OK;
@@ -584,6 +591,7 @@ typedef struct segq {
     qitem *head, *tail;
     size_t count;
     bool done;              /* the reader finished (or failed: st) */
+    char source[256];       /* its source's name (a file of a glob), for the learner's errors */
     sf_status st;
     sf_error err;
 } segq;
@@ -600,7 +608,8 @@ typedef struct ordered {
     pthread_cond_t cv;
 } ordered;
 
-static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err)
+static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
+                             sf_error *err)
 {
     ordered *o = state;
     pthread_mutex_lock(&o->mu);
@@ -642,6 +651,7 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
     it->next = NULL;
     pthread_mutex_lock(&o->mu);
     segq *q = &o->q[seg];
+    if (!q->source[0]) sfi_strlcpy(q->source, source, sizeof q->source); /* before its first block */
     if (q->tail) q->tail->next = it;
     else q->head = it;
     q->tail = it;
@@ -660,7 +670,13 @@ static sf_status reader_task(void *ctx, size_t task, size_t worker, sf_error *er
     size_t seg = job->order ? job->order[task] : task;
     sf_error e;
     sf_error_clear(&e);
-    sf_status st = read_segment(job, seg, o, queue_block, &e);
+    /* The pool starts every task (this one reports through its queue, never to the
+     * pool): once the learner has failed, a segment not yet started is not read
+     * at all (it would be opened and read up to its first block for nothing). */
+    pthread_mutex_lock(&o->mu);
+    bool abort = o->abort;
+    pthread_mutex_unlock(&o->mu);
+    sf_status st = abort ? SF_ERR_STATE : read_segment(job, seg, o, queue_block, &e);
     pthread_mutex_lock(&o->mu);
     o->q[seg].done = true;
     o->q[seg].st = st;
@@ -698,7 +714,9 @@ static void *learner_main(void *arg)
         pthread_mutex_unlock(&o->mu);
         if (!it) continue;
         st = ops->partial_fit(state, it->b, &o->err);
-        if (st != SF_OK) sfi_error_prefix(&o->err, "stage %zu (%s)", job->stage + 1, ops->kind);
+        /* located as learn_block locates it when the reader learns (q->source
+         * was written, under the lock, before the block was queued) */
+        if (st != SF_OK) blame_stage(job, q->source, &o->err);
         else report_loss(job, state, it->b->n_rows, false);
         pthread_mutex_lock(&o->mu);
         it->next = o->spare;

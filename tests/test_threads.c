@@ -1,0 +1,386 @@
+/* test_threads.c — the threaded paths when something fails, and the progress
+ * callback: written to run under ThreadSanitizer (the CI's TSan step) as well as
+ * plainly, so the abort paths of the pool, of read-ahead (readers blocked on
+ * full queues, the learner failing, a reader failing) and of ordered prediction
+ * are exercised with 1, 2 and 3 threads.
+ *
+ * What is compared (no tolerances: errors and outputs are compared exactly):
+ * - An error is the same whatever the thread count: status, message, source,
+ *   line and field; also the row for 2 and 3 threads (1 thread reads the file
+ *   whole, where a row is counted from the file's start; 2+ read segments,
+ *   where it is counted from the segment's: sf_table.first_row). Each case runs
+ *   several times, so a race between workers cannot hide behind one lucky run.
+ * - The error reported is the first in data order: of two bad rows far apart,
+ *   the earlier one's, whether a reader (an unknown class label) or the learner
+ *   (an infinite feature, rejected by partial_fit) finds it, and in a merged
+ *   pass (the scaler, segments on every worker) too. The expected error is
+ *   known from the data (which row, which field), not from our own output.
+ * - A learner's error names its stage and the source and no block-relative row,
+ *   as learn_block makes it when the reader learns itself (1 thread): before
+ *   the fix, read-ahead's learner thread left the source empty and the row
+ *   counted within its block.
+ * - Ordered prediction into a sink that stops at a bad row: the sink holds, for
+ *   every thread count, exactly the rows before the failing segment, and they
+ *   equal the first rows of a successful run on clean data.
+ * - The progress callback (called from workers, one call at a time): each pass
+ *   ends with one done report whose rows are all the rows, and rows never go
+ *   down within a pass; its context is written without a lock, so TSan checks
+ *   the "one call at a time" promise.
+ */
+#include "sf_test.h"
+
+#include <hdf5.h>
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "streamfit/streamfit.h"
+
+enum { N = 3000, REPEAT = 3 };
+
+/* What to spoil in the data: rows (0-based data records), or -1. */
+typedef struct spoil {
+    long inf_a, inf_b;      /* a or b is "inf" */
+    long label;             /* y is "r" (the classes are p and q) */
+    long level, level2;     /* g is "w" (the fit saw u and v) */
+} spoil;
+
+static const spoil CLEAN = {-1, -1, -1, -1, -1};
+
+/* N rows of a,b (floats), g (u/v), y (p/q), x (a float: a regression target). */
+static char *write_data(spoil s)
+{
+    size_t cap = (size_t)N * 96 + 64, k = 0;
+    char *t = malloc(cap);
+    assert_non_null(t);
+    k += (size_t)sprintf(t + k, "a,b,g,y,x\n");
+    unsigned r = 12345;
+    for (long i = 0; i < N; i++) {
+        double v[2];
+        for (int j = 0; j < 2; j++) {
+            r = r * 1103515245u + 12345u;
+            v[j] = (double)(r >> 8) / 16777216.0 * 4 - 2;
+        }
+        char a[32], b[32];
+        snprintf(a, sizeof a, "%.17g", v[0]);
+        snprintf(b, sizeof b, "%.17g", v[1]);
+        if (i == s.inf_a) strcpy(a, "inf");
+        if (i == s.inf_b) strcpy(b, "inf");
+        const char *g = i == s.level || i == s.level2 ? "w" : i % 3 ? "u" : "v";
+        const char *y = i == s.label ? "r" : v[0] > v[1] ? "p" : "q";
+        k += (size_t)sprintf(t + k, "%s,%s,%s,%s,%.17g\n", a, b, g, y, v[0] - 2 * v[1] + (i % 3 ? 1 : 0));
+    }
+    char *path = sf_test_write_tmp(t, k, ".csv");
+    free(t);
+    return path;
+}
+
+/* Small chunks and ~20 segments: rows 1000 apart never share a chunk, whether
+ * the file is read whole or by segment. */
+static sf_source *open_src(const char *path)
+{
+    sf_source_options so;
+    sf_source_options_init(&so);
+    so.chunk_rows = 113;
+    so.segment_bytes = 7000;
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&src, path, &so, &err), SF_OK);
+    size_t n_seg = 0;
+    assert_int_equal(sf_source_n_segments(src, &n_seg, &err), SF_OK);
+    assert_true(n_seg > 10);
+    return src;
+}
+
+/* Fits spec on path with `threads`; returns the status, err filled. */
+static sf_status try_fit(const char *path, const char *spec, const char *target, const char *columns,
+                         const char *formula, size_t threads, sf_pipeline **keep, sf_error *err)
+{
+    sf_source *src = open_src(path);
+    sf_pipeline *pl = NULL;
+    assert_int_equal(sf_pipeline_new(&pl, spec, err), SF_OK);
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.threads = threads;
+    fo.target = target;
+    fo.columns = columns;
+    fo.formula = formula;
+    fo.epochs = 2;
+    sf_error_clear(err);
+    sf_status st = sf_pipeline_fit(pl, src, &fo, err);
+    sf_source_close(src);
+    if (keep) *keep = pl;
+    else sf_pipeline_free(pl);
+    return st;
+}
+
+static void assert_same_error(const sf_error *a, const sf_error *b, bool same_row)
+{
+    assert_int_equal(a->status, b->status);
+    assert_string_equal(a->message, b->message);
+    assert_string_equal(a->where.source, b->where.source);
+    assert_int_equal(a->where.line, b->where.line);
+    assert_int_equal(a->where.field, b->where.field);
+    if (same_row) assert_int_equal(a->where.row, b->where.row);
+}
+
+/* Fits with 1, 2 and 3 threads, REPEAT times each: the same error every time,
+ * returned in *first (the 1-thread run's). */
+static void fit_fails_alike(const char *path, const char *spec, const char *target, const char *columns,
+                            sf_error *first)
+{
+    sf_error two;
+    for (size_t threads = 1; threads <= 3; threads++)
+        for (int rep = 0; rep < (threads == 1 ? 1 : REPEAT); rep++) {
+            sf_error e;
+            sf_status st = try_fit(path, spec, target, columns, NULL, threads, NULL, &e);
+            assert_true(SF_IS_ERROR(st));
+            assert_int_equal(st, e.status);
+            if (threads == 1) *first = e;
+            else assert_same_error(&e, first, false);
+            if (threads == 2 && rep == 0) two = e;
+            else if (threads >= 2) assert_same_error(&e, &two, true);
+        }
+}
+
+/* The learner fails (an infinite feature) on an in-order pass with read-ahead;
+ * k-means fails while it holds the learner's own pool. */
+static void test_learner_error(void **state)
+{
+    (void)state;
+    spoil s = CLEAN;
+    s.inf_a = 1500;
+    char *path = write_data(s);
+    static const char *const specs[] = {"sgd_classifier(classes=[\"p\", \"q\"])",
+                                        "sgd_classifier(loss=log_loss, shuffle=true, random_state=3, "
+                                        "shuffle_block=200, classes=[\"p\", \"q\"])",
+                                        "minibatch_kmeans(n_clusters=3, random_state=1)",
+                                        "scaler(with_mean=false) | sgd_regressor"};
+    for (size_t c = 0; c < sizeof specs / sizeof *specs; c++) {
+        bool reg = c == 3, km = c == 2;
+        sf_error e;
+        /* the scaler would reject the inf itself: give it only b */
+        fit_fails_alike(path, specs[c], km ? NULL : reg ? "x" : "y", "a,b", &e);
+        assert_int_equal(e.status, SF_ERR_ARG);
+        assert_non_null(strstr(e.message, "infinity"));
+        assert_non_null(strstr(e.message, "stage"));
+        assert_string_equal(e.where.source, path);
+        assert_int_equal(e.where.row, 0); /* the stage's row is within its block */
+        assert_int_equal(e.where.field, 1);
+    }
+    unlink(path);
+    free(path);
+}
+
+/* Two bad rows far apart: the earlier one's error, whichever finds it. */
+static void test_first_error_in_data_order(void **state)
+{
+    (void)state;
+    const char *spec = "sgd_classifier(classes=[\"p\", \"q\"])";
+    for (int order = 0; order < 2; order++) {
+        spoil s = CLEAN;
+        s.label = order ? 2400 : 700;   /* a reader's error: class "r" was not named */
+        s.inf_a = order ? 700 : 2400;   /* the learner's: infinity */
+        char *path = write_data(s);
+        sf_error e;
+        fit_fails_alike(path, spec, "y", "a,b", &e);
+        if (order == 0) {
+            assert_int_equal(e.status, SF_ERR_PARSE);
+            assert_non_null(strstr(e.message, "class \"r\""));
+            assert_int_equal(e.where.line, 700 + 2); /* the header is line 1 */
+        } else {
+            assert_int_equal(e.status, SF_ERR_ARG);
+            assert_non_null(strstr(e.message, "infinity"));
+        }
+        unlink(path);
+        free(path);
+    }
+}
+
+/* A merged pass (the scaler: a partial state per segment on every worker):
+ * the error of the lowest segment, i.e. the first in data order. */
+static void test_merged_pass_error(void **state)
+{
+    (void)state;
+    for (int order = 0; order < 2; order++) {
+        spoil s = CLEAN;
+        s.inf_a = order ? 2500 : 900;
+        s.inf_b = order ? 900 : 2500;
+        char *path = write_data(s);
+        sf_error e;
+        fit_fails_alike(path, "scaler", NULL, "a,b", &e);
+        assert_non_null(strstr(e.message, "infinity"));
+        assert_int_equal(e.where.field, order ? 2 : 1);
+        unlink(path);
+        free(path);
+    }
+}
+
+/* Reads a CSV's bytes. */
+static char *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *b = malloc((size_t)len + 1);
+    assert_non_null(b);
+    assert_int_equal(fread(b, 1, (size_t)len, f), (size_t)len);
+    b[len] = '\0';
+    fclose(f);
+    *n = (size_t)len;
+    return b;
+}
+
+/* Predicts path into a CSV; returns the status and the output's bytes. */
+static sf_status predict_to(const sf_pipeline *pl, const char *path, size_t threads, char **bytes, size_t *n,
+                            sf_error *err)
+{
+    sf_source *src = open_src(path);
+    char *out = sf_test_write_tmp("", 0, ".csv");
+    sf_sink *sink = NULL;
+    assert_int_equal(sf_sink_open(&sink, out, NULL, err), SF_OK);
+    sf_predict_options po;
+    sf_predict_options_init(&po);
+    po.threads = threads;
+    sf_status st = sf_pipeline_predict(pl, src, sink, &po, NULL, err);
+    sf_error e2;
+    assert_int_equal(sf_sink_close(sink, &e2), SF_OK);
+    sf_source_close(src);
+    *bytes = slurp(out, n);
+    unlink(out);
+    free(out);
+    return st;
+}
+
+/* Ordered prediction and scoring stop at the first bad segment, alike for any
+ * thread count; the sink then holds exactly the segments before it. */
+static void test_predict_and_score_error(void **state)
+{
+    (void)state;
+    char *clean = write_data(CLEAN);
+    sf_pipeline *pl = NULL;
+    sf_error err;
+    assert_int_equal(try_fit(clean, "linear_regression", NULL, NULL, "x ~ a + b + C(g)", 2, &pl, &err), SF_OK);
+    char *full = NULL;
+    size_t n_full = 0;
+    assert_int_equal(predict_to(pl, clean, 3, &full, &n_full, &err), SF_OK);
+    spoil s = CLEAN;
+    s.level = 1400;  /* g = "w": a level the formula did not learn */
+    s.level2 = 2600;
+    char *bad = write_data(s);
+    sf_error first, e;
+    char *first_out = NULL;
+    size_t n_first = 0;
+    for (size_t threads = 1; threads <= 3; threads++)
+        for (int rep = 0; rep < (threads == 1 ? 1 : REPEAT); rep++) {
+            char *got = NULL;
+            size_t n = 0;
+            sf_error_clear(&e);
+            assert_true(SF_IS_ERROR(predict_to(pl, bad, threads, &got, &n, &e)));
+            if (!first_out) {
+                first = e;
+                first_out = got;
+                n_first = n;
+                continue;
+            }
+            assert_same_error(&e, &first, true); /* predict reads by segment for any thread count */
+            assert_int_equal(n, n_first);
+            assert_memory_equal(got, first_out, n);
+            free(got);
+        }
+    assert_int_equal(first.where.line, 1400 + 2);
+    /* the rows written: whole segments before row 1400, as a clean run wrote them */
+    size_t lines = 0;
+    for (size_t i = 0; i < n_first; i++) lines += first_out[i] == '\n';
+    assert_true(lines > 1 && lines - 1 <= 1400);
+    assert_true(n_first < n_full);
+    assert_memory_equal(first_out, full, n_first);
+    /* scoring the bad data: the same error, any thread count */
+    for (size_t threads = 1; threads <= 3; threads++)
+        for (int rep = 0; rep < (threads == 1 ? 1 : REPEAT); rep++) {
+            sf_source *src = open_src(bad);
+            sf_score sc;
+            sf_error_clear(&e);
+            assert_true(SF_IS_ERROR(sf_pipeline_score(pl, src, threads, &sc, &e)));
+            sf_source_close(src);
+            assert_same_error(&e, &first, true);
+        }
+    free(first_out);
+    free(full);
+    sf_pipeline_free(pl);
+    unlink(clean);
+    unlink(bad);
+    free(clean);
+    free(bad);
+}
+
+/* ---- progress from the workers ---- */
+
+typedef struct progress_log {
+    size_t calls, passes_done;
+    uint64_t last_rows;
+    unsigned pass;
+    size_t stage;
+    bool bad_order, bad_done;
+} progress_log;
+
+static void on_progress(void *ctx, const sf_progress *p)
+{
+    progress_log *g = ctx; /* no lock: the library promises one call at a time */
+    g->calls++;
+    if (p->stage != g->stage || p->pass != g->pass) {
+        g->stage = p->stage;
+        g->pass = p->pass;
+        g->last_rows = 0;
+    }
+    if (p->rows < g->last_rows) g->bad_order = true;
+    g->last_rows = p->rows;
+    if (p->done) {
+        g->passes_done++;
+        if (p->rows != N) g->bad_done = true;
+        g->last_rows = 0;
+    }
+}
+
+static void test_progress(void **state)
+{
+    (void)state;
+    char *path = write_data(CLEAN);
+    for (size_t threads = 1; threads <= 3; threads++) {
+        sf_source *src = open_src(path);
+        sf_pipeline *pl = NULL;
+        sf_error err;
+        /* a merged pass (the scaler), then two in-order epochs (read-ahead) */
+        assert_int_equal(sf_pipeline_new(&pl, "scaler | sgd_classifier(max_iter=2, tol=None)", &err), SF_OK);
+        progress_log g = {0};
+        sf_fit_options fo;
+        sf_fit_options_init(&fo);
+        fo.threads = threads;
+        fo.target = "y";
+        fo.columns = "a,b";
+        fo.progress = on_progress;
+        fo.progress_ctx = &g;
+        assert_int_equal(sf_pipeline_fit(pl, src, &fo, &err), SF_OK);
+        assert_false(g.bad_order);
+        assert_false(g.bad_done);
+        assert_int_equal(g.passes_done, 3);
+        assert_true(g.calls >= 3);
+        sf_pipeline_free(pl);
+        sf_source_close(src);
+    }
+    unlink(path);
+    free(path);
+}
+
+int main(void)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_learner_error),      cmocka_unit_test(test_first_error_in_data_order),
+        cmocka_unit_test(test_merged_pass_error),  cmocka_unit_test(test_predict_and_score_error),
+        cmocka_unit_test(test_progress),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
