@@ -26,6 +26,10 @@
  *   ends with one done report whose rows are all the rows, and rows never go
  *   down within a pass; its context is written without a lock, so TSan checks
  *   the "one call at a time" promise.
+ * - A copy of a k-means or SGD model that held a pool (sf_*_set_pool) does not
+ *   inherit it: it keeps learning after that pool is freed (under ASan a use
+ *   after free otherwise) and matches the original bitwise (centers; the
+ *   decision function of the first row).
  */
 #include "sf_test.h"
 
@@ -374,13 +378,71 @@ static void test_progress(void **state)
     free(path);
 }
 
+/* ---- a borrowed pool stays with the model that borrowed it ---- */
+
+/* A copy made while the model holds a pool keeps learning after that pool is
+ * freed (ASan: a use after free when the copy inherited the pointer), and gives
+ * the bitwise same model as the original continued on the calling thread. */
+static void test_copy_leaves_pool(void **state)
+{
+    (void)state;
+    enum { R = 700, C = 3 }; /* > 256 rows: k-means' distances go to the pool */
+    static double x[R * C], y[R];
+    unsigned r = 99;
+    for (size_t i = 0; i < R; i++) {
+        for (size_t j = 0; j < C; j++) {
+            r = r * 1103515245u + 12345u;
+            x[i * C + j] = (double)(r >> 8) / 16777216.0 + (double)(i % 3);
+        }
+        y[i] = (double)(i % 3);
+    }
+    sf_error err;
+    sf_pool *pool = NULL;
+    assert_int_equal(sf_pool_new(&pool, 3, &err), SF_OK);
+    sf_kmeans_params kp;
+    sf_kmeans_params_default(&kp);
+    kp.n_clusters = 3;
+    kp.random_state = 5;
+    sf_kmeans *km = NULL, *kcopy = NULL;
+    assert_int_equal(sf_kmeans_new(&km, &kp, &err), SF_OK);
+    sf_kmeans_set_pool(km, pool);
+    assert_int_equal(sf_kmeans_partial_fit(km, x, R, C, C, NULL, &err), SF_OK);
+    assert_int_equal(sf_kmeans_copy(km, &kcopy, &err), SF_OK);
+    sf_sgd_params sp;
+    sf_sgd_params_default(&sp, SF_SGD_CLASSIFIER);
+    sf_sgd *sgd = NULL, *scopy = NULL;
+    assert_int_equal(sf_sgd_new(&sgd, &sp, &err), SF_OK);
+    const double classes[3] = {0, 1, 2}; /* one-vs-all: three vectors on the pool */
+    assert_int_equal(sf_sgd_set_classes(sgd, classes, 3, &err), SF_OK);
+    sf_sgd_set_pool(sgd, pool);
+    assert_int_equal(sf_sgd_partial_fit(sgd, x, R, C, C, y, NULL, &err), SF_OK);
+    assert_int_equal(sf_sgd_clone(sgd, &scopy, &err), SF_OK);
+    sf_kmeans_set_pool(km, NULL);
+    sf_sgd_set_pool(sgd, NULL);
+    sf_pool_free(pool);
+    assert_int_equal(sf_kmeans_partial_fit(kcopy, x, R, C, C, NULL, &err), SF_OK);
+    assert_int_equal(sf_kmeans_partial_fit(km, x, R, C, C, NULL, &err), SF_OK);
+    for (size_t i = 0; i < 3 * C; i++)
+        assert_double_bits(sf_kmeans_cluster_centers(kcopy)[i], sf_kmeans_cluster_centers(km)[i]);
+    assert_int_equal(sf_sgd_partial_fit(scopy, x, R, C, C, y, NULL, &err), SF_OK);
+    assert_int_equal(sf_sgd_partial_fit(sgd, x, R, C, C, y, NULL, &err), SF_OK);
+    double d1[3], d2[3];
+    assert_int_equal(sf_sgd_decision_function(scopy, x, 1, C, C, d1, 3, &err), SF_OK);
+    assert_int_equal(sf_sgd_decision_function(sgd, x, 1, C, C, d2, 3, &err), SF_OK);
+    for (size_t i = 0; i < 3; i++) assert_double_bits(d1[i], d2[i]);
+    sf_kmeans_free(km);
+    sf_kmeans_free(kcopy);
+    sf_sgd_free(sgd);
+    sf_sgd_free(scopy);
+}
+
 int main(void)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learner_error),      cmocka_unit_test(test_first_error_in_data_order),
         cmocka_unit_test(test_merged_pass_error),  cmocka_unit_test(test_predict_and_score_error),
-        cmocka_unit_test(test_progress),
+        cmocka_unit_test(test_progress),          cmocka_unit_test(test_copy_leaves_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
