@@ -90,7 +90,8 @@ static sf_source *open_src(const char *path)
     sf_source_options so;
     sf_source_options_init(&so);
     so.chunk_rows = 113;
-    so.segment_bytes = 7000;
+    so.segment_bytes = 7000; /* CSV */
+    so.segment_rows = 150;   /* HDF5: one 150-row chunk */
     sf_source *src = NULL;
     sf_error err;
     assert_int_equal(sf_source_open(&src, path, &so, &err), SF_OK);
@@ -407,17 +408,8 @@ static char *to_hdf5(const char *csv)
  * decision/prediction of the first rows of X. */
 static void fit_predict(const char *path, const char *spec, size_t threads, const char *cache, double *out)
 {
-    sf_source_options so;
-    sf_source_options_init(&so);
-    so.chunk_rows = 113;
-    so.segment_bytes = 7000;
-    so.segment_rows = 300;
-    sf_source *src = NULL;
+    sf_source *src = open_src(path);
     sf_error err;
-    assert_int_equal(sf_source_open(&src, path, &so, &err), SF_OK);
-    size_t n_seg = 0;
-    assert_int_equal(sf_source_n_segments(src, &n_seg, &err), SF_OK);
-    assert_true(n_seg >= 8);
     sf_pipeline *pl = NULL;
     assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_OK);
     sf_fit_options fo;
@@ -465,26 +457,10 @@ static void test_hdf5_threads(void **state)
     size_t na = 0, nb = 0;
     assert_int_equal(predict_to(pl, csv, 3, &a, &na, &err), SF_OK);
     for (size_t threads = 1; threads <= 3; threads++) {
-        sf_source_options so;
-        sf_source_options_init(&so);
-        so.segment_rows = 300;
-        sf_source *src = NULL;
-        char *out = sf_test_write_tmp("", 0, ".csv");
-        sf_sink *sink = NULL;
-        assert_int_equal(sf_source_open(&src, spec, &so, &err), SF_OK);
-        assert_int_equal(sf_sink_open(&sink, out, NULL, &err), SF_OK);
-        sf_predict_options po;
-        sf_predict_options_init(&po);
-        po.threads = threads;
-        assert_int_equal(sf_pipeline_predict(pl, src, sink, &po, NULL, &err), SF_OK);
-        assert_int_equal(sf_sink_close(sink, &err), SF_OK);
-        sf_source_close(src);
-        b = slurp(out, &nb);
+        assert_int_equal(predict_to(pl, spec, threads, &b, &nb, &err), SF_OK);
         assert_int_equal(nb, na);
         assert_memory_equal(a, b, na);
         free(b);
-        unlink(out);
-        free(out);
     }
     free(a);
     sf_pipeline_free(pl);
