@@ -824,6 +824,24 @@ static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_pla
     return SF_OK;
 }
 
+/* Checks that stage k's segment order holds each of 0..n-1 once. Read-ahead
+ * relies on it: a segment visited twice would be read by two tasks into one
+ * queue (the learner could pass it while one still fills it, never to drain it
+ * again: a deadlock); one never visited would never be learned. */
+static sf_status check_order(const size_t *order, size_t n, size_t k, const char *kind, sf_error *err)
+{
+    uint8_t *seen = calloc(n ? n : 1, 1);
+    if (!seen) return sfi_nomem(err);
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        ok = order[i] < n && !seen[order[i]];
+        if (ok) seen[order[i]] = 1;
+    }
+    free(seen);
+    return ok ? SF_OK : sfi_fail(err, SF_ERR_STATE, NULL, "stage %zu (%s): its segment order is not a permutation",
+                                 k + 1, kind);
+}
+
 /* One pass over the source: stage k learns (k = n_stages: nothing learns) in its
  * pass `pass`. */
 static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error *err)
@@ -852,6 +870,11 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
         order = malloc(r->n_seg * sizeof *order);
         if (!order) return sfi_nomem(err);
         if (pl->ops[k]->segment_order(pl->states[k], pass, r->n_seg, order)) job.order = order;
+        sf_status os = job.order ? check_order(order, r->n_seg, k, pl->ops[k]->kind, err) : SF_OK;
+        if (os != SF_OK) {
+            free(order);
+            return os;
+        }
     }
     /* the cache is read by segment (in order on a one-worker pool); else an
      * in-order pass without read-ahead, and standard input, read the source itself
