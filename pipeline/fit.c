@@ -591,7 +591,8 @@ typedef struct segq {
     qitem *head, *tail;
     size_t count;
     bool done;              /* the reader finished (or failed: st) */
-    char source[256];       /* its source's name (a file of a glob), for the learner's errors */
+    char source[256];       /* its source's name (a file of a glob), for the learner's errors: */
+    bool named;             /* written once, under the lock, before its first block */
     sf_status st;
     sf_error err;
 } segq;
@@ -651,7 +652,10 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
     it->next = NULL;
     pthread_mutex_lock(&o->mu);
     segq *q = &o->q[seg];
-    if (!q->source[0]) sfi_strlcpy(q->source, source, sizeof q->source); /* before its first block */
+    if (!q->named) { /* before its first block; the learner reads it after taking one */
+        sfi_strlcpy(q->source, source, sizeof q->source);
+        q->named = true;
+    }
     if (q->tail) q->tail->next = it;
     else q->head = it;
     q->tail = it;
