@@ -574,12 +574,16 @@ static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *e
  * The learner runs on a thread of its own and takes the blocks of the segments in
  * visiting order (job->order, else 0, 1, …). Pool task i reads the i-th segment
  * of that order on every worker, runs its blocks through the fitted stages and
- * queues copies, at most QUEUE_DEPTH a segment; a reader ahead of the learner
- * waits for room. All workers read: a learner faster than parsing or inflating
- * (k-means, a scaler-fed SGD on compressed HDF5) is fed by all of them, and a
- * slower one leaves them waiting on full queues, not spinning. Tasks start in
- * order, so the segment the learner waits for is always being read: no
- * deadlock. Memory: workers x QUEUE_DEPTH blocks, plus the readers' own. */
+ * queues copies, at most QUEUE_DEPTH a segment and only for the `workers`
+ * segments from the learner's on; a reader ahead of the learner waits for room.
+ * All workers read: a learner faster than parsing or inflating (k-means, a
+ * scaler-fed SGD on compressed HDF5) is fed by all of them, and a slower one
+ * leaves them waiting on full queues, not spinning. No deadlock: tasks start in
+ * order, so the segment the learner waits for has its reader, which never waits
+ * for the window (its segment is the window's first) and waits for room only
+ * while the learner has its blocks to take; the learner moves on, or fails and
+ * wakes every reader to stop. Memory: workers x QUEUE_DEPTH blocks, plus the
+ * readers' own. */
 enum { QUEUE_DEPTH = 2 };
 
 typedef struct qitem {
@@ -590,6 +594,7 @@ typedef struct qitem {
 typedef struct segq {
     qitem *head, *tail;
     size_t count;
+    size_t pos;             /* its place in the visiting order */
     bool done;              /* the reader finished (or failed: st) */
     char source[256];       /* its source's name (a file of a glob), for the learner's errors: */
     bool named;             /* written once, under the lock, before its first block */
@@ -602,6 +607,8 @@ typedef struct ordered {
     segq *q;                /* per segment */
     qitem *spare;           /* recycled blocks */
     size_t width;           /* the learning stage's input width */
+    size_t at, window;      /* the learner's place in the visiting order; readers queue
+                             * only for the `window` (= workers) segments from there */
     bool abort;             /* the learner failed: readers stop */
     sf_status st;           /* the learner's result */
     sf_error err;           /* and its error */
@@ -614,7 +621,13 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
 {
     ordered *o = state;
     pthread_mutex_lock(&o->mu);
-    while (!o->abort && o->q[seg].count >= QUEUE_DEPTH) pthread_cond_wait(&o->cv, &o->mu);
+    /* Room in the segment's queue, and the segment within `window` of the
+     * learner's: without the window, readers of segments of one or two blocks
+     * finish them and go on to the next, and a slow learner finds the whole
+     * source copied into its queues. The learner's own segment is always in the
+     * window, so its reader never waits on it. */
+    while (!o->abort && (o->q[seg].count >= QUEUE_DEPTH || o->q[seg].pos >= o->at + o->window))
+        pthread_cond_wait(&o->cv, &o->mu);
     qitem *it = o->spare;
     if (it) o->spare = it->next;
     bool abort = o->abort;
@@ -713,7 +726,8 @@ static void *learner_main(void *arg)
             st = q->st;
             o->err = q->err;
         } else {
-            i++;
+            o->at = ++i; /* the window moves on: wake the readers it now takes in */
+            pthread_cond_broadcast(&o->cv);
         }
         pthread_mutex_unlock(&o->mu);
         if (!it) continue;
@@ -737,10 +751,11 @@ static void *learner_main(void *arg)
 
 static sf_status run_ordered(pass_job *job, sf_pool *pool, size_t width, sf_error *err)
 {
-    ordered o = {.job = job, .width = width};
+    ordered o = {.job = job, .width = width, .window = sf_pool_size(pool)};
     sf_error_clear(&o.err);
     o.q = calloc(job->n_seg, sizeof *o.q);
     if (!o.q) return sfi_nomem(err);
+    for (size_t i = 0; i < job->n_seg; i++) o.q[job->order ? job->order[i] : i].pos = i;
     pthread_mutex_init(&o.mu, NULL);
     pthread_cond_init(&o.cv, NULL);
     pthread_t learner;

@@ -40,6 +40,7 @@
 #include <hdf5.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "streamfit/streamfit.h"
@@ -472,6 +473,78 @@ static void test_hdf5_threads(void **state)
     free(csv);
 }
 
+/* ---- read-ahead's memory: bounded by the workers, not by the segments ---- */
+
+static long rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    long kib = -1;
+    char line[256];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+    if (f) fclose(f);
+    return kib;
+}
+
+typedef struct stall { long rss; bool stalled; } stall;
+
+/* The learner's first report: it stops for a while, the readers do not. */
+static void stall_learner(void *ctx, const sf_loss_report *r)
+{
+    (void)r;
+    stall *s = ctx;
+    if (s->stalled) return;
+    s->stalled = true;
+    struct timespec t = {.tv_sec = 0, .tv_nsec = 600 * 1000 * 1000};
+    nanosleep(&t, NULL);
+    s->rss = rss_kib();
+}
+
+/* 200 one-block segments (a glob of small files, or HDF5 segments of one
+ * chunk) and a learner that stalls on its first block: readers that may run
+ * ahead by whole segments would copy all of them (12.8 MB) into their queues
+ * while it waits; they may run only a few segments ahead. */
+static void test_read_ahead_memory(void **state)
+{
+    (void)state;
+    enum { ROWS = 200000, COLS = 8 };
+    double *x = malloc((size_t)ROWS * COLS * sizeof *x), *y = malloc(ROWS * sizeof *y);
+    assert_non_null(x);
+    assert_non_null(y);
+    for (size_t i = 0; i < ROWS; i++) {
+        for (size_t j = 0; j < COLS; j++) x[i * COLS + j] = (double)((i * 7 + j * 13) % 101) / 50.0 - 1;
+        y[i] = x[i * COLS] - x[i * COLS + 1];
+    }
+    sf_source_options so;
+    sf_source_options_init(&so);
+    so.chunk_rows = 1000;
+    so.segment_rows = 1000;
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_from_memory(&src, x, ROWS, COLS, COLS, y, NULL, NULL, &so, &err), SF_OK);
+    sf_pipeline *pl = NULL;
+    assert_int_equal(sf_pipeline_new(&pl, "sgd_regressor(max_iter=1, tol=None)", &err), SF_OK);
+    stall s = {0};
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.threads = 3;
+    fo.target = "y";
+    fo.loss = stall_learner;
+    fo.loss_ctx = &s;
+    long before = rss_kib();
+    assert_int_equal(sf_pipeline_fit(pl, src, &fo, &err), SF_OK);
+    assert_true(s.stalled);
+    assert_true(before > 0 && s.rss > 0);
+    /* 3 workers x 2 queued blocks of 64 KiB, their own blocks, the threads:
+     * well under the 12.8 MB of the data */
+    if (getenv("SF_TEST_VERBOSE") || s.rss - before >= 6 * 1024) print_error("read-ahead held %ld KiB\n", s.rss - before);
+    assert_true(s.rss - before < 6 * 1024);
+    sf_pipeline_free(pl);
+    sf_source_close(src);
+    free(x);
+    free(y);
+}
+
 /* ---- a borrowed pool stays with the model that borrowed it ---- */
 
 /* A copy made while the model holds a pool keeps learning after that pool is
@@ -537,7 +610,7 @@ int main(void)
         cmocka_unit_test(test_learner_error),      cmocka_unit_test(test_first_error_in_data_order),
         cmocka_unit_test(test_merged_pass_error),  cmocka_unit_test(test_predict_and_score_error),
         cmocka_unit_test(test_progress),          cmocka_unit_test(test_copy_leaves_pool),
-        cmocka_unit_test(test_hdf5_threads),
+        cmocka_unit_test(test_hdf5_threads),       cmocka_unit_test(test_read_ahead_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
