@@ -22,6 +22,10 @@
  * - Ordered prediction into a sink that stops at a bad row: the sink holds, for
  *   every thread count, exactly the rows before the failing segment, and they
  *   equal the first rows of a successful run on clean data.
+ * - A segment that cannot be opened (a glob's file removed after the open):
+ *   prediction fails with "cannot open" and never hangs, for 1-6 threads, with
+ *   workers ahead waiting for their turn; the sink holds exactly the first
+ *   file's output.
  * - The progress callback (called from workers, one call at a time): each pass
  *   ends with one done report whose rows are all the rows, and rows never go
  *   down within a pass; its context is written without a lock, so TSan checks
@@ -326,6 +330,77 @@ static void test_predict_and_score_error(void **state)
     free(bad);
 }
 
+/* A segment that cannot be opened (a file of a glob removed after the source
+ * was opened) fails the prediction: an error, never a hang, for any thread
+ * count, with the output of the segments before it written. With workers that
+ * wait for their segment's turn (SF_PREDICT_HOLD_BYTES=1 makes every worker
+ * ahead wait after each chunk), a failed open must still count as the
+ * segment's end, or the workers after it wait for ever. */
+static void test_predict_segment_open_fails(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sf-threads-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[8][64], glob[64];
+    for (int k = 0; k < 8; k++) snprintf(path[k], sizeof path[k], "%s/f%d.csv", dir, k);
+    snprintf(glob, sizeof glob, "%s/f*.csv", dir);
+    char *data = write_data(CLEAN);
+    size_t n_data = 0;
+    char *text = slurp(data, &n_data);
+    sf_pipeline *pl = NULL;
+    sf_error err;
+    assert_int_equal(try_fit(data, "linear_regression", "x", "a,b", NULL, 2, &pl, &err), SF_OK);
+    char *want = NULL;
+    size_t n_want = 0;
+    assert_int_equal(predict_to(pl, data, 1, &want, &n_want, &err), SF_OK);
+    setenv("SF_PREDICT_HOLD_BYTES", "1", 1);
+    for (size_t threads = 1; threads <= 6; threads++)
+        for (int rep = 0; rep < (threads < 3 ? 1 : REPEAT); rep++) {
+            for (int k = 0; k < 8; k++) {
+                FILE *f = fopen(path[k], "wb");
+                assert_non_null(f);
+                assert_int_equal(fwrite(text, 1, n_data, f), n_data);
+                fclose(f);
+            }
+            sf_source_options so;
+            sf_source_options_init(&so);
+            so.chunk_rows = 100;
+            sf_source *src = NULL;
+            assert_int_equal(sf_source_open(&src, glob, &so, &err), SF_OK);
+            size_t n_seg = 0;
+            assert_int_equal(sf_source_n_segments(src, &n_seg, &err), SF_OK);
+            assert_int_equal(n_seg, 8);
+            unlink(path[1]);
+            char *out = sf_test_write_tmp("", 0, ".csv");
+            sf_sink *sink = NULL;
+            assert_int_equal(sf_sink_open(&sink, out, NULL, &err), SF_OK);
+            sf_predict_options po;
+            sf_predict_options_init(&po);
+            po.threads = threads;
+            sf_error e;
+            sf_error_clear(&e);
+            assert_true(SF_IS_ERROR(sf_pipeline_predict(pl, src, sink, &po, NULL, &e)));
+            assert_non_null(strstr(e.message, "cannot open"));
+            assert_int_equal(sf_sink_close(sink, &err), SF_OK);
+            sf_source_close(src);
+            size_t n = 0;
+            char *got = slurp(out, &n);
+            assert_int_equal(n, n_want); /* the first file's rows, as from it alone */
+            assert_memory_equal(got, want, n);
+            free(got);
+            unlink(out);
+            free(out);
+        }
+    unsetenv("SF_PREDICT_HOLD_BYTES");
+    for (int k = 0; k < 8; k++) unlink(path[k]);
+    rmdir(dir);
+    free(want);
+    free(text);
+    sf_pipeline_free(pl);
+    unlink(data);
+    free(data);
+}
+
 /* ---- progress from the workers ---- */
 
 typedef struct progress_log {
@@ -609,6 +684,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_learner_error),      cmocka_unit_test(test_first_error_in_data_order),
         cmocka_unit_test(test_merged_pass_error),  cmocka_unit_test(test_predict_and_score_error),
+        cmocka_unit_test(test_predict_segment_open_fails),
         cmocka_unit_test(test_progress),          cmocka_unit_test(test_copy_leaves_pool),
         cmocka_unit_test(test_hdf5_threads),       cmocka_unit_test(test_read_ahead_memory),
     };
