@@ -22,6 +22,7 @@ struct sf_pool {
     pthread_cond_t wake, done;
     uint64_t generation;     /* bumped per job */
     bool stopping;
+    bool running;            /* a job is on: a second sf_pool_run is refused */
     /* current job */
     sf_task_fn fn;
     void *ctx;
@@ -132,6 +133,14 @@ sf_status sf_pool_run(sf_pool *p, size_t n_tasks, sf_task_fn fn, void *ctx, sf_e
 {
     if (!p || !fn) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pool_run: NULL pool or function");
     pthread_mutex_lock(&p->mu);
+    if (p->running) {
+        /* A second job (another thread's, or one a task starts on its own pool)
+         * would overwrite the running job's fn, ctx and counter under its
+         * workers, or wait for itself: refuse it rather than corrupt or hang. */
+        pthread_mutex_unlock(&p->mu);
+        return sfi_fail(err, SF_ERR_STATE, NULL, "sf_pool_run: the pool is running another job");
+    }
+    p->running = true;
     p->fn = fn;
     p->ctx = ctx;
     p->n_tasks = n_tasks;
@@ -153,6 +162,7 @@ sf_status sf_pool_run(sf_pool *p, size_t n_tasks, sf_task_fn fn, void *ctx, sf_e
         st = p->failed_err.status;
         if (err) *err = p->failed_err;
     }
+    p->running = false;
     pthread_mutex_unlock(&p->mu);
     return st;
 }

@@ -158,6 +158,7 @@ sf_status sf_kmeans_copy(const sf_kmeans *km, sf_kmeans **out, sf_error *err)
     if (!c) return sfi_nomem(err);
     *c = *km;
     c->init_copy = c->centers = c->counts = NULL;
+    c->pool = NULL; /* borrowed by km for its own use: a copy may outlive it */
     bool ok = true;
     if (km->init_copy) {
         c->init_copy = dup_array(km->init_copy, km->k * km->params.init_n_features);

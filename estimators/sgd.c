@@ -496,6 +496,7 @@ sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err)
     sf_sgd *c = calloc(1, sizeof *c);
     if (!c) return sfi_nomem(err);
     *c = *s;
+    c->pool = NULL; /* borrowed by s for its own use: a snapshot may outlive it */
     c->classes = c->cw = c->cw_labels = c->cw_values = NULL;
     c->arrays = c->vs = c->coef = c->intercept = c->bak_arrays = c->bak_vs = NULL;
     c->buf_x = c->buf_y = c->buf_w = c->blk_y = c->blk_w = NULL;

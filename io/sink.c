@@ -2,7 +2,9 @@
  *
  * Every sink writes to "<target>.tmp-XXXXXX" in the target's directory and renames
  * it over the target only when sf_sink_close() succeeds, so an error or an abort
- * leaves any existing file untouched and no half-written one behind.
+ * leaves any existing file untouched and no half-written one behind. A CSV target
+ * that exists and is no regular file (/dev/null, a named pipe) is written in
+ * place: renaming over it would replace the device.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -194,6 +196,13 @@ static bool is_hdf5_name(const char *path, char **file, const char **group)
     return false;
 }
 
+/* Whether path names a regular file or nothing yet (not a device, FIFO or socket). */
+static bool is_regular_or_absent(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) != 0 || S_ISREG(sb.st_mode);
+}
+
 static sf_status make_tmp(const char *target, char **tmp_out, int *fd_out, sf_error *err)
 {
     size_t n = strlen(target) + 16;
@@ -235,6 +244,12 @@ sf_status sf_sink_open(sf_sink **out, const char *path, const sf_sink_options *o
             return sfi_nomem(err);
         }
         s->path = file;
+        if (!is_regular_or_absent(file)) {
+            sf_where w;
+            sfi_where_init(&w, file);
+            st = sfi_fail(err, SF_ERR_IO, &w, "an HDF5 file must be a regular file, not a device or pipe");
+            goto fail;
+        }
         st = make_tmp(file, &s->tmp_path, &fd, err);
         if (st != SF_OK) goto fail;
         close(fd); /* HDF5 creates the file anew under this unique name */
@@ -255,6 +270,15 @@ sf_status sf_sink_open(sf_sink **out, const char *path, const sf_sink_options *o
     if (strcmp(path, "-") == 0) {
         c->f = stdout;
         sfi_strlcpy(c->display, "<stdout>", sizeof c->display);
+    } else if (!is_regular_or_absent(path)) {
+        /* a device or a FIFO (/dev/null, a named pipe): written in place, never
+         * replaced by a renamed temporary file */
+        sfi_strlcpy(c->display, path, sizeof c->display);
+        c->f = fopen(path, "w");
+        if (!c->f) {
+            st = sfi_fail(err, SF_ERR_IO, NULL, "cannot write %s: %s", path, strerror(errno));
+            goto fail;
+        }
     } else {
         s->path = strdup(path);
         if (!s->path) {

@@ -423,7 +423,21 @@ struct ordered;
 
 /* Reads segment seg (or the whole source), counts rows, discovers classes, runs
  * the blocks through the stages before job->stage and hands each to `learn`. */
-typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err);
+typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
+                              sf_error *err);
+
+/* A learning stage's error: the stage numbered and named, and, unless it already
+ * points into the data, the source named (the row the stage counted is within
+ * its block: not the data's). Every path that calls a stage's partial_fit uses
+ * this, so an error reads the same for any thread count (read-ahead learns on a
+ * thread of its own). */
+static void blame_stage(const pass_job *job, const char *source, sf_error *err)
+{
+    if (!err || err->where.source[0] != '\0') return;
+    sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, job->pl->ops[job->stage]->kind);
+    sfi_strlcpy(err->where.source, source, sizeof err->where.source);
+    err->where.row = 0;
+}
 
 /* Runs b through the stages before job->stage and hands it to learn. */
 static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn learn, sf_block *b, double *buf1,
@@ -438,13 +452,9 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
         sf_csr xs;
         sf_status st = sfi_run_stages_csr(pl, job->stage, b->csr, b->n_rows, &scratch, &cap, &xs, err);
         view.csr = &xs;
-        if (st == SF_OK) st = learn(job, seg, state, &view, err);
+        if (st == SF_OK) st = learn(job, seg, state, &view, source, err);
         free(scratch);
-        if (st != SF_OK && err && err->where.source[0] == '\0') {
-            sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, pl->ops[job->stage]->kind);
-            sfi_strlcpy(err->where.source, source, sizeof err->where.source);
-            err->where.row = 0;
-        }
+        if (st != SF_OK) blame_stage(job, source, err);
         return st;
     }
     const double *x;
@@ -454,13 +464,8 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
     view.x = (double *)x;
     view.n_cols = p;
     view.ld = ld;
-    sf_status st = learn(job, seg, state, &view, err);
-    if (st != SF_OK && err && err->where.source[0] == '\0') {
-        /* the stage counted rows of its block: point at the data instead */
-        sfi_error_prefix(err, "stage %zu (%s)", job->stage + 1, pl->ops[job->stage]->kind);
-        sfi_strlcpy(err->where.source, source, sizeof err->where.source);
-        err->where.row = 0;
-    }
+    sf_status st = learn(job, seg, state, &view, source, err);
+    if (st != SF_OK) blame_stage(job, source, err);
     return st;
 }
 
@@ -539,9 +544,11 @@ static void report_loss(pass_job *job, void *state, uint64_t block_rows, bool do
     job->loss(job->loss_ctx, &r);
 }
 
-static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err)
+static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
+                           sf_error *err)
 {
     (void)seg;
+    (void)source; /* learn_block names it */
     SF_TRY(job->pl->ops[job->stage]->partial_fit(state, b, err));
     if (!job->merged) report_loss(job, state, b->n_rows, false);
     return SF_OK;
@@ -567,12 +574,16 @@ static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *e
  * The learner runs on a thread of its own and takes the blocks of the segments in
  * visiting order (job->order, else 0, 1, …). Pool task i reads the i-th segment
  * of that order on every worker, runs its blocks through the fitted stages and
- * queues copies, at most QUEUE_DEPTH a segment; a reader ahead of the learner
- * waits for room. All workers read: a learner faster than parsing or inflating
- * (k-means, a scaler-fed SGD on compressed HDF5) is fed by all of them, and a
- * slower one leaves them waiting on full queues, not spinning. Tasks start in
- * order, so the segment the learner waits for is always being read: no
- * deadlock. Memory: workers x QUEUE_DEPTH blocks, plus the readers' own. */
+ * queues copies, at most QUEUE_DEPTH a segment and only for the `workers`
+ * segments from the learner's on; a reader ahead of the learner waits for room.
+ * All workers read: a learner faster than parsing or inflating (k-means, a
+ * scaler-fed SGD on compressed HDF5) is fed by all of them, and a slower one
+ * leaves them waiting on full queues, not spinning. No deadlock: tasks start in
+ * order, so the segment the learner waits for has its reader, which never waits
+ * for the window (its segment is the window's first) and waits for room only
+ * while the learner has its blocks to take; the learner moves on, or fails and
+ * wakes every reader to stop. Memory: workers x QUEUE_DEPTH blocks, plus the
+ * readers' own. */
 enum { QUEUE_DEPTH = 2 };
 
 typedef struct qitem {
@@ -583,7 +594,10 @@ typedef struct qitem {
 typedef struct segq {
     qitem *head, *tail;
     size_t count;
+    size_t pos;             /* its place in the visiting order */
     bool done;              /* the reader finished (or failed: st) */
+    char source[256];       /* its source's name (a file of a glob), for the learner's errors: */
+    bool named;             /* written once, under the lock, before its first block */
     sf_status st;
     sf_error err;
 } segq;
@@ -593,6 +607,8 @@ typedef struct ordered {
     segq *q;                /* per segment */
     qitem *spare;           /* recycled blocks */
     size_t width;           /* the learning stage's input width */
+    size_t at, window;      /* the learner's place in the visiting order; readers queue
+                             * only for the `window` (= workers) segments from there */
     bool abort;             /* the learner failed: readers stop */
     sf_status st;           /* the learner's result */
     sf_error err;           /* and its error */
@@ -600,11 +616,18 @@ typedef struct ordered {
     pthread_cond_t cv;
 } ordered;
 
-static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, sf_error *err)
+static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
+                             sf_error *err)
 {
     ordered *o = state;
     pthread_mutex_lock(&o->mu);
-    while (!o->abort && o->q[seg].count >= QUEUE_DEPTH) pthread_cond_wait(&o->cv, &o->mu);
+    /* Room in the segment's queue, and the segment within `window` of the
+     * learner's: without the window, readers of segments of one or two blocks
+     * finish them and go on to the next, and a slow learner finds the whole
+     * source copied into its queues. The learner's own segment is always in the
+     * window, so its reader never waits on it. */
+    while (!o->abort && (o->q[seg].count >= QUEUE_DEPTH || o->q[seg].pos >= o->at + o->window))
+        pthread_cond_wait(&o->cv, &o->mu);
     qitem *it = o->spare;
     if (it) o->spare = it->next;
     bool abort = o->abort;
@@ -642,6 +665,10 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
     it->next = NULL;
     pthread_mutex_lock(&o->mu);
     segq *q = &o->q[seg];
+    if (!q->named) { /* before its first block; the learner reads it after taking one */
+        sfi_strlcpy(q->source, source, sizeof q->source);
+        q->named = true;
+    }
     if (q->tail) q->tail->next = it;
     else q->head = it;
     q->tail = it;
@@ -660,7 +687,13 @@ static sf_status reader_task(void *ctx, size_t task, size_t worker, sf_error *er
     size_t seg = job->order ? job->order[task] : task;
     sf_error e;
     sf_error_clear(&e);
-    sf_status st = read_segment(job, seg, o, queue_block, &e);
+    /* The pool starts every task (this one reports through its queue, never to the
+     * pool): once the learner has failed, a segment not yet started is not read
+     * at all (it would be opened and read up to its first block for nothing). */
+    pthread_mutex_lock(&o->mu);
+    bool abort = o->abort;
+    pthread_mutex_unlock(&o->mu);
+    sf_status st = abort ? SF_ERR_STATE : read_segment(job, seg, o, queue_block, &e);
     pthread_mutex_lock(&o->mu);
     o->q[seg].done = true;
     o->q[seg].st = st;
@@ -693,12 +726,15 @@ static void *learner_main(void *arg)
             st = q->st;
             o->err = q->err;
         } else {
-            i++;
+            o->at = ++i; /* the window moves on: wake the readers it now takes in */
+            pthread_cond_broadcast(&o->cv);
         }
         pthread_mutex_unlock(&o->mu);
         if (!it) continue;
         st = ops->partial_fit(state, it->b, &o->err);
-        if (st != SF_OK) sfi_error_prefix(&o->err, "stage %zu (%s)", job->stage + 1, ops->kind);
+        /* located as learn_block locates it when the reader learns (q->source
+         * was written, under the lock, before the block was queued) */
+        if (st != SF_OK) blame_stage(job, q->source, &o->err);
         else report_loss(job, state, it->b->n_rows, false);
         pthread_mutex_lock(&o->mu);
         it->next = o->spare;
@@ -715,10 +751,11 @@ static void *learner_main(void *arg)
 
 static sf_status run_ordered(pass_job *job, sf_pool *pool, size_t width, sf_error *err)
 {
-    ordered o = {.job = job, .width = width};
+    ordered o = {.job = job, .width = width, .window = sf_pool_size(pool)};
     sf_error_clear(&o.err);
     o.q = calloc(job->n_seg, sizeof *o.q);
     if (!o.q) return sfi_nomem(err);
+    for (size_t i = 0; i < job->n_seg; i++) o.q[job->order ? job->order[i] : i].pos = i;
     pthread_mutex_init(&o.mu, NULL);
     pthread_cond_init(&o.cv, NULL);
     pthread_t learner;
@@ -806,6 +843,24 @@ static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_pla
     return SF_OK;
 }
 
+/* Checks that stage k's segment order holds each of 0..n-1 once. Read-ahead
+ * relies on it: a segment visited twice would be read by two tasks into one
+ * queue (the learner could pass it while one still fills it, never to drain it
+ * again: a deadlock); one never visited would never be learned. */
+static sf_status check_order(const size_t *order, size_t n, size_t k, const char *kind, sf_error *err)
+{
+    uint8_t *seen = calloc(n ? n : 1, 1);
+    if (!seen) return sfi_nomem(err);
+    bool ok = true;
+    for (size_t i = 0; i < n && ok; i++) {
+        ok = order[i] < n && !seen[order[i]];
+        if (ok) seen[order[i]] = 1;
+    }
+    free(seen);
+    return ok ? SF_OK : sfi_fail(err, SF_ERR_STATE, NULL, "stage %zu (%s): its segment order is not a permutation",
+                                 k + 1, kind);
+}
+
 /* One pass over the source: stage k learns (k = n_stages: nothing learns) in its
  * pass `pass`. */
 static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error *err)
@@ -834,6 +889,11 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
         order = malloc(r->n_seg * sizeof *order);
         if (!order) return sfi_nomem(err);
         if (pl->ops[k]->segment_order(pl->states[k], pass, r->n_seg, order)) job.order = order;
+        sf_status os = job.order ? check_order(order, r->n_seg, k, pl->ops[k]->kind, err) : SF_OK;
+        if (os != SF_OK) {
+            free(order);
+            return os;
+        }
     }
     /* the cache is read by segment (in order on a one-worker pool); else an
      * in-order pass without read-ahead, and standard input, read the source itself

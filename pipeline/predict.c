@@ -306,7 +306,9 @@ static sf_status predict_segment(void *ctx, size_t seg, size_t worker, sf_error 
 {
     predict_job *job = ctx;
     sf_source *src = NULL;
-    SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
+    /* a segment that cannot be opened still ends as failed below, so the later
+     * segments waiting for their turn are released */
+    sf_status st = sf_source_open_segment(job->src, seg, &src, err);
     outbuf o = {0};
     pthread_mutex_lock(&job->mu);
     if (job->n_spare) o = job->spare[--job->n_spare];
@@ -315,8 +317,7 @@ static sf_status predict_segment(void *ctx, size_t seg, size_t worker, sf_error 
     size_t *x_cap = &job->x_cap[worker];
     uint64_t rows = 0, unpredictable = 0, malformed = 0;
     const sf_table *t;
-    sf_status st;
-    while ((st = sf_source_next(src, &t, err)) == SF_OK) {
+    while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
         rows += t->n_rows;
         if ((st = predict_table(job, t, x, x_cap, &o, &unpredictable, &malformed, err)) != SF_OK) break;
         if ((st = hand_over(job, seg, &o, err)) != SF_OK) break;

@@ -366,5 +366,23 @@ kmeans_init_file() {
 }
 check "fit --init FILE: k-means from the file's centers equals init=[[...]] in the spec; a missing file is exit 2" kmeans_init_file
 
+special_outputs() {
+    # --out to a device or a named pipe writes into it (a temporary file renamed over
+    # it would replace the device); an HDF5 output must be a regular file
+    printf 'a,y\n1,2\n2,4\n3,6\n' > "$dir/sp.csv"
+    "$sf" fit "$dir/sp.csv" --pipeline linear_regression --target y --model "$dir/sp.h5" --quiet || return 1
+    mkfifo "$dir/fifo" || return 1
+    cat "$dir/fifo" > "$dir/fifo.out" &
+    "$sf" predict "$dir/sp.csv" --model "$dir/sp.h5" --out "$dir/fifo" --quiet || return 1
+    wait
+    [ -p "$dir/fifo" ] && [ "$(wc -l < "$dir/fifo.out")" -eq 4 ] || return 1
+    "$sf" predict "$dir/sp.csv" --model "$dir/sp.h5" --out /dev/null --quiet || return 1
+    [ -c /dev/null ] || return 1
+    "$sf" predict "$dir/sp.csv" --model "$dir/sp.h5" --out "$dir/fifo.h5" --quiet 2>/dev/null || true
+    mkfifo "$dir/f2.h5" && "$sf" predict "$dir/sp.csv" --model "$dir/sp.h5" --out "$dir/f2.h5" 2>"$dir/f2.err"
+    [ $? -eq 2 ] && grep -q 'regular file' "$dir/f2.err" && [ -p "$dir/f2.h5" ]
+}
+check "--out to a named pipe or /dev/null writes into it, never replaces it; HDF5 to a pipe is refused" special_outputs
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -80,7 +80,8 @@ SF_API sf_status sf_kmeans_partial_fit(sf_kmeans *km, const double *x, size_t n,
 /** Lets sf_kmeans_partial_fit compute its distances on pool's workers (borrowed;
  *  NULL = the calling thread only, the default). The centers are updated in row
  *  order on the caller's thread, so every result is bitwise the same for any pool
- *  size. The pool must run nothing else during partial_fit; copies share it. */
+ *  size. The pool must run nothing else during partial_fit; a copy does not
+ *  inherit it (it may outlive the pool). */
 SF_API void sf_kmeans_set_pool(sf_kmeans *km, sf_pool *pool);
 
 /** labels[i] = the nearest center of row i (first on ties). Thread-safe on a

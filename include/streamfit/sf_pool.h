@@ -30,7 +30,9 @@ SF_API void sf_pool_free(sf_pool *pool);
 SF_API size_t sf_pool_size(const sf_pool *pool);
 
 /** Runs fn over n_tasks tasks on all workers; returns SF_OK, or the error of the
- *  lowest-numbered failed task, copied into err. Not reentrant: one run at a time. */
+ *  lowest-numbered failed task, copied into err. One run at a time: a call while
+ *  the pool runs a job (from another thread, or from one of its own tasks) fails
+ *  with SF_ERR_STATE and runs nothing. */
 SF_API sf_status sf_pool_run(sf_pool *pool, size_t n_tasks, sf_task_fn fn, void *ctx,
                              sf_error *err);
 

@@ -157,7 +157,8 @@ SF_API sf_status sf_sgd_new(sf_sgd **out, const sf_sgd_params *p, sf_error *err)
 SF_API void sf_sgd_free(sf_sgd *s);
 
 /** A deep copy of s (parameters, classes, class weights, learned state): a
- *  snapshot to keep, e.g. the best epoch. Caller frees it. */
+ *  snapshot to keep, e.g. the best epoch. It does not inherit s's pool
+ *  (sf_sgd_set_pool): it may outlive it. Caller frees it. */
 SF_API sf_status sf_sgd_clone(const sf_sgd *s, sf_sgd **out, sf_error *err);
 
 /** Lets the one-vs-all weight vectors of a multi-class model learn each chunk in
