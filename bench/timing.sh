@@ -205,7 +205,7 @@ get() {
 }
 
 # first_line KEY: the first non-empty line the median run of KEY printed.
-first_line() { cat "$W/$1.out" "$W/$1.err" | awk 'NF { print; exit }'; }
+first_line() { cat "$W/$1.out" "$W/$1.err" | LC_ALL=C tr -c '[:print:]\t\n' '?' | awk 'NF { print; exit }'; }
 
 # value NAME VALUE: a figure of the run for the report and for compare.sh (RECORD).
 value() { printf '%s|%s\n' "$1" "$2" >>"$VALUES"; }
