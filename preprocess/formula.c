@@ -533,41 +533,31 @@ static sfi_node *x_power(xparser *p)
     return n;
 }
 
+/* A prefix operator at the current token: skips it, parses its operand with
+ * `operand` (nesting bounded) and makes the unary node coded op. */
+static sfi_node *x_prefix(xparser *p, char op, sfi_node *(*operand)(xparser *))
+{
+    sfi_span sp = xspan(p, p->i);
+    p->i++;
+    if (++p->depth > 200) {
+        sfi_formula_fail(p->err, sp, "expression nested too deeply");
+        return NULL;
+    }
+    sfi_node *a = operand(p);
+    p->depth--;
+    if (!a) return NULL;
+    sfi_node *n = xnode(p, SFI_N_UNARY, (sfi_span){sp.start, a->span.end});
+    if (!n || !xkids(p, n, 1)) return NULL;
+    n->op = op;
+    n->kids[0] = a;
+    return n;
+}
+
 static sfi_node *x_unary(xparser *p)
 {
-    if (p->where && xis(p, "~")) { /* pandas: ~ negates a condition, binding as Python's ~ */
-        sfi_span sp = xspan(p, p->i);
-        p->i++;
-        if (++p->depth > 200) {
-            sfi_formula_fail(p->err, sp, "expression nested too deeply");
-            return NULL;
-        }
-        sfi_node *a = x_unary(p);
-        p->depth--;
-        if (!a) return NULL;
-        sfi_node *n = xnode(p, SFI_N_UNARY, (sfi_span){sp.start, a->span.end});
-        if (!n || !xkids(p, n, 1)) return NULL;
-        n->op = 'n';
-        n->kids[0] = a;
-        return n;
-    }
-    if (xis(p, "-") || xis(p, "+")) {
-        sfi_span sp = xspan(p, p->i);
-        char op = p->lx->s[p->lx->t[p->i].span.start];
-        p->i++;
-        if (++p->depth > 200) {
-            sfi_formula_fail(p->err, sp, "expression nested too deeply");
-            return NULL;
-        }
-        sfi_node *a = x_unary(p);
-        p->depth--;
-        if (!a) return NULL;
-        sfi_node *n = xnode(p, SFI_N_UNARY, (sfi_span){sp.start, a->span.end});
-        if (!n || !xkids(p, n, 1)) return NULL;
-        n->op = op;
-        n->kids[0] = a;
-        return n;
-    }
+    /* pandas: ~ negates a condition, binding as Python's ~ */
+    if (p->where && xis(p, "~")) return x_prefix(p, 'n', x_unary);
+    if (xis(p, "-") || xis(p, "+")) return x_prefix(p, p->lx->s[p->lx->t[p->i].span.start], x_unary);
     return x_power(p);
 }
 
@@ -659,21 +649,7 @@ static sfi_node *x_compare(xparser *p)
 /* not x: Python's boolean negation, below the comparisons. */
 static sfi_node *x_not(xparser *p)
 {
-    if (!xkw(p, "not")) return x_compare(p);
-    sfi_span sp = xspan(p, p->i);
-    p->i++;
-    if (++p->depth > 200) {
-        sfi_formula_fail(p->err, sp, "expression nested too deeply");
-        return NULL;
-    }
-    sfi_node *a = x_not(p);
-    p->depth--;
-    if (!a) return NULL;
-    sfi_node *n = xnode(p, SFI_N_UNARY, (sfi_span){sp.start, a->span.end});
-    if (!n || !xkids(p, n, 1)) return NULL;
-    n->op = 'n';
-    n->kids[0] = a;
-    return n;
+    return xkw(p, "not") ? x_prefix(p, 'n', x_not) : x_compare(p);
 }
 
 /* A left-associative chain of keyword operators ("and" coded '&', "or" '|'). As
