@@ -1476,6 +1476,8 @@ typedef struct direct {
     hsize_t *tile_chunk;       /* which chunk row it holds, DIRECT_NONE for none */
     uint64_t decoded;          /* chunks decoded so far (sfi_hdf5_direct_chunks) */
     uint64_t preads;           /* of which read with pread (sfi_hdf5_direct_preads) */
+    hsize_t at_chunk;          /* direct_rows: the chunk whose file address it holds */
+    haddr_t at_addr;           /* (HADDR_UNDEF: none usable) */
 } direct;
 
 static void direct_free(direct *d)
@@ -1571,6 +1573,7 @@ static sf_status direct_setup(hdf5_reader *r, part *p, sf_error *err)
         return nomem(r, err);
     }
     for (size_t t = 0; t < d.n_tiles; t++) dp->tile_chunk[t] = DIRECT_NONE;
+    dp->at_chunk = DIRECT_NONE;
     p->direct = dp;
     return SF_OK;
 }
@@ -1750,6 +1753,36 @@ static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsiz
     return SF_OK;
 }
 
+/* Uncompressed native doubles, one chunk across the whole row: rows [r0, r0 + n) of
+ * chunk ci are n·ncols contiguous doubles in the file, read straight into dst (no
+ * tile, no copy). *done = false leaves them to direct_load, which judges chunks
+ * that are unallocated, filtered, of the wrong size or short. */
+static void direct_rows(hdf5_reader *r, part *p, hsize_t ci, hsize_t r0, size_t n,
+                        unsigned char *dst, bool *done)
+{
+    direct *d = p->direct;
+    *done = false;
+    if (r->fd < 0 || d->type != DT_F64 || d->shuffle || d->deflate || d->cwidth != d->ncols ||
+        d->tile_chunk[0] == ci)
+        return;
+    if (d->at_chunk != ci) {
+        hsize_t off[2] = {ci * d->crows, 0}, stored = 0;
+        haddr_t addr = HADDR_UNDEF;
+        unsigned fmask = 0;
+        if (H5Dget_chunk_info_by_coord(p->dset, off, &fmask, &addr, &stored) < 0 ||
+            stored != d->chunk_bytes || addr > (haddr_t)INT64_MAX - r->base - stored)
+            addr = HADDR_UNDEF;
+        d->at_chunk = ci;
+        d->at_addr = addr;
+        d->decoded += addr != HADDR_UNDEF; /* counted once per chunk, as direct_load */
+        d->preads += addr != HADDR_UNDEF;
+    }
+    if (d->at_addr == HADDR_UNDEF) return;
+    size_t pitch = d->ncols * sizeof(double), bytes = n * pitch;
+    ssize_t got = pread(r->fd, dst, bytes, (off_t)(d->at_addr + r->base + r0 * pitch));
+    *done = got >= 0 && (size_t)got == bytes;
+}
+
 /* Reads rows [r->cursor, r->cursor + k) of p into buf as H5Dread would (k records
  * of p->rec_size bytes). *done = false when the hyperslab path must read them. */
 static sf_status direct_read(hdf5_reader *r, part *p, unsigned char *buf, size_t k, bool *done,
@@ -1762,7 +1795,9 @@ static sf_status direct_read(hdf5_reader *r, part *p, unsigned char *buf, size_t
         hsize_t ci = row / d->crows, r0 = row - ci * d->crows;
         size_t n = k - out;
         if (d->crows - r0 < n) n = (size_t)(d->crows - r0);
-        for (size_t t = 0; t < d->n_tiles; t++) {
+        bool read = false;
+        direct_rows(r, p, ci, r0, n, buf + out * p->rec_size, &read);
+        for (size_t t = 0; t < d->n_tiles && !read; t++) {
             bool fallback = false;
             SF_TRY(direct_load(r, p, t, ci, row, &fallback, err));
             if (fallback) return SF_OK;
@@ -2039,11 +2074,14 @@ static sf_status read_part(hdf5_reader *r, part *p, size_t k, sf_error *err)
                 col->is_integer = r->src->is_integer[c];
                 double *values = col->values;
                 uint8_t *miss = col->missing;
+                size_t n_miss = 0; /* branch-free, so it vectorises; NaNs made canonical after */
                 for (size_t i = 0; i < k; i++) {
-                    bool m = isnan(values[i]);
+                    uint8_t m = values[i] != values[i];
                     miss[i] = m;
-                    if (m) values[i] = NAN;
+                    n_miss += m;
                 }
+                for (size_t i = 0; n_miss && i < k; i++)
+                    if (miss[i]) values[i] = NAN;
                 return SF_OK;
             }
         } else {

@@ -371,9 +371,27 @@ sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf
     if (complete && pn->target >= 0) complete = !memchr(t->cols[pn->target].missing, 1, t->n_rows);
     if (complete && pn->weight >= 0) complete = !memchr(t->cols[pn->weight].missing, 1, t->n_rows);
     if (complete) {
-        for (size_t j = 0; j < pn->p; j++) {
-            const double *v = t->cols[pn->cols[j]].values;
-            for (size_t i = 0; i < t->n_rows; i++) b->x[i * b->ld + j] = v[i];
+        /* in row tiles that stay in cache while every column is written into them
+         * (one column at a time over the whole chunk streams the block p times) */
+        enum { TILE = 128 };
+        size_t p = pn->p;
+        for (size_t i0 = 0; i0 < t->n_rows; i0 += TILE) {
+            size_t i1 = t->n_rows - i0 < TILE ? t->n_rows : i0 + TILE, j = 0;
+            for (; j + 4 <= p; j += 4) {
+                const double *v0 = t->cols[pn->cols[j]].values, *v1 = t->cols[pn->cols[j + 1]].values;
+                const double *v2 = t->cols[pn->cols[j + 2]].values, *v3 = t->cols[pn->cols[j + 3]].values;
+                for (size_t i = i0; i < i1; i++) {
+                    double *row = b->x + i * b->ld + j;
+                    row[0] = v0[i];
+                    row[1] = v1[i];
+                    row[2] = v2[i];
+                    row[3] = v3[i];
+                }
+            }
+            for (; j < p; j++) {
+                const double *v = t->cols[pn->cols[j]].values;
+                for (size_t i = i0; i < i1; i++) b->x[i * b->ld + j] = v[i];
+            }
         }
         if (b->y) memcpy(b->y, t->cols[pn->target].values, t->n_rows * sizeof *b->y);
         if (b->w) memcpy(b->w, t->cols[pn->weight].values, t->n_rows * sizeof *b->w);

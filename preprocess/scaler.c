@@ -142,6 +142,53 @@ static void combine(sf_scaler *s, size_t j, double nb, double kb, double mb, dou
     s->n[j] = n;
 }
 
+/* The common chunk, every value finite and every weight finite and >= 0: the
+ * sums of sf_scaler_partial_fit's general loops, the same operations in the same
+ * order per column (so the same bits), without their per-value branches, so the
+ * compiler vectorises across columns. A shift still unset (NaN) becomes row 0's
+ * value, the first non-missing one. Returns false, with cn, sum and k to be reset
+ * by the caller, when a value or weight is not so. */
+static bool sum_finite(const double *x, size_t n, size_t p, size_t ld, const double *w,
+                       double *restrict cn, double *restrict sum, double *restrict k)
+{
+    for (size_t i = 0; w && i < n; i++)
+        if (!(w[i] >= 0) || isinf(w[i])) return false;
+    double *chk = cn; /* cn is n or Σw: set at the end; meanwhile Σ v·0 (NaN when v is not finite) */
+    for (size_t j = 0; j < p; j++)
+        if (isnan(k[j])) k[j] = x[j];
+    for (size_t i = 0; i < n; i++) {
+        const double *restrict row = x + i * ld;
+        double wi = w ? w[i] : 1.0;
+        for (size_t j = 0; j < p; j++) {
+            chk[j] += row[j] * 0.0;
+            sum[j] += wi * (row[j] - k[j]);
+        }
+    }
+    bool ok = true;
+    for (size_t j = 0; j < p; j++) ok = ok && chk[j] == 0.0;
+    if (!ok) return false;
+    double wsum = 0; /* the general loop adds wi to cn[j] row by row: the same sum */
+    for (size_t i = 0; i < n; i++) wsum += w ? w[i] : 1.0;
+    for (size_t j = 0; j < p; j++) cn[j] = wsum;
+    return true;
+}
+
+/* The second pass of sf_scaler_partial_fit on a chunk sum_finite accepted. */
+static void deviations_finite(const double *x, size_t n, size_t p, size_t ld, const double *w,
+                              const double *restrict k, const double *restrict mean,
+                              double *restrict corr, double *restrict sq)
+{
+    for (size_t i = 0; i < n; i++) {
+        const double *restrict row = x + i * ld;
+        double wi = w ? w[i] : 1.0;
+        for (size_t j = 0; j < p; j++) {
+            double t = (row[j] - k[j]) - mean[j];
+            corr[j] += wi * t;
+            sq[j] += wi * t * t;
+        }
+    }
+}
+
 static sf_status check_shape(const sf_scaler *s, const double *x, size_t n, size_t p, size_t ld,
                              sf_error *err)
 {
@@ -167,7 +214,12 @@ sf_status sf_scaler_partial_fit(sf_scaler *s, const double *x, size_t n, size_t 
     memset(scratch, 0, 4 * p * sizeof *scratch);
     for (size_t j = 0; j < p; j++) k[j] = s->p && s->n[j] > 0 ? s->shift[j] : NAN;
     sf_status st = SF_OK;
-    for (size_t i = 0; i < n && st == SF_OK; i++) {
+    bool finite = sum_finite(x, n, p, ld, w, cn, sum, k);
+    if (!finite) {
+        memset(scratch, 0, 2 * p * sizeof *scratch);
+        for (size_t j = 0; j < p; j++) k[j] = s->p && s->n[j] > 0 ? s->shift[j] : NAN;
+    }
+    for (size_t i = 0; i < n && st == SF_OK && !finite; i++) {
         double wi = w ? w[i] : 1.0;
         if (!(wi >= 0) || isinf(wi)) {
             sf_where where = {.row = i + 1};
@@ -200,7 +252,8 @@ sf_status sf_scaler_partial_fit(sf_scaler *s, const double *x, size_t n, size_t 
         cn = scratch, sum = scratch + p, corr = scratch + 2 * p, sq = scratch + 3 * p, k = scratch + 4 * p;
     }
     for (size_t j = 0; j < p; j++) sum[j] = cn[j] > 0 ? sum[j] / cn[j] : 0; /* T */
-    for (size_t i = 0; i < n; i++) {
+    if (finite) deviations_finite(x, n, p, ld, w, k, sum, corr, sq);
+    for (size_t i = 0; i < n && !finite; i++) {
         double wi = w ? w[i] : 1.0;
         const double *row = x + i * ld;
         for (size_t j = 0; j < p; j++) {
