@@ -9,7 +9,9 @@
  *   last_sum = NaN * 0), and column 1, 1e8 + N(0,1) (sklearn loses ~1e-9 of var_
  *   to cancellation in last_sum / last_over_new - new_sum); we give fit()'s values;
  * - merge == one fit; no overflow on long streams of large values; bad input
- *   leaves the state unchanged. */
+ *   leaves the state unchanged;
+ * - the branch-free path for all-finite chunks gives the same bits as the general
+ *   per-value loop (forced by a NaN row, which every sum skips), weighted or not. */
 #include "sf_test.h"
 
 #include "../tests/reference/scaler_fixture.h"
@@ -167,6 +169,41 @@ static void test_merge_equals_one_fit(void **state)
     sf_scaler_free(all);
 }
 
+/* Chunks that are all finite take sum_finite; the same chunks with an all-NaN row
+ * appended take the general loop. The NaN row adds nothing, so every bit agrees. */
+static void test_finite_path_same_bits(void **state)
+{
+    (void)state;
+    enum { N = 300, P = 7, CH = 64 };
+    static double x[N][P], xx[CH + 1][P], w[N], ww[CH + 1];
+    for (size_t i = 0; i < N; i++) {
+        w[i] = 0.25 + (double)(i % 5);
+        for (size_t j = 0; j < P; j++) x[i][j] = sin(0.37 * (double)i + (double)j) * 1e3 + (double)j * 1e6;
+    }
+    for (int weighted = 0; weighted < 2; weighted++) {
+        sf_scaler *fast = NULL, *slow = NULL;
+        sf_error err;
+        assert_int_equal(sf_scaler_new(&fast, NULL, &err), SF_OK);
+        assert_int_equal(sf_scaler_new(&slow, NULL, &err), SF_OK);
+        for (size_t a = 0; a < N; a += CH) {
+            size_t n = N - a < CH ? N - a : CH;
+            memcpy(xx, x[a], n * sizeof xx[0]);
+            memcpy(ww, w + a, n * sizeof *ww);
+            for (size_t j = 0; j < P; j++) xx[n][j] = NAN;
+            ww[n] = 1.0;
+            assert_int_equal(sf_scaler_partial_fit(fast, x[a], n, P, P, weighted ? w + a : NULL, &err), SF_OK);
+            assert_int_equal(sf_scaler_partial_fit(slow, xx[0], n + 1, P, P, weighted ? ww : NULL, &err), SF_OK);
+        }
+        for (size_t j = 0; j < P; j++) {
+            assert_double_bits(sf_scaler_mean(fast)[j], sf_scaler_mean(slow)[j]);
+            assert_double_bits(sf_scaler_var(fast)[j], sf_scaler_var(slow)[j]);
+            assert_double_bits(sf_scaler_n_samples_seen(fast)[j], sf_scaler_n_samples_seen(slow)[j]);
+        }
+        sf_scaler_free(fast);
+        sf_scaler_free(slow);
+    }
+}
+
 static void test_long_stream_no_overflow(void **state)
 {
     (void)state;
@@ -254,6 +291,7 @@ int main(void)
         cmocka_unit_test(test_parity_no_mean_no_std), cmocka_unit_test(test_constant_rule),
         cmocka_unit_test(test_merge_equals_one_fit),  cmocka_unit_test(test_long_stream_no_overflow),
         cmocka_unit_test(test_bad_input_keeps_state), cmocka_unit_test(test_state_round_trip),
+        cmocka_unit_test(test_finite_path_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
