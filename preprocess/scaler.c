@@ -408,16 +408,21 @@ sf_status sf_scaler_transform(const sf_scaler *s, const double *x, size_t n, siz
                               double *out, size_t out_ld, sf_error *err)
 {
     SF_TRY(check_fitted(s, x, n, p, ld, out, out_ld, err));
+    /* one loop per case, with the parameters in restrict pointers (the output may be
+     * the input, never the state), so the compiler vectorises each */
+    const double *restrict mean = s->mean, *restrict scale = s->scale;
     bool wm = s->params.with_mean, ws = s->params.with_std;
     for (size_t i = 0; i < n; i++) {
         const double *row = x + i * ld;
         double *o = out + i * out_ld;
-        for (size_t j = 0; j < p; j++) {
-            double v = row[j];
-            if (wm) v -= s->mean[j];
-            if (ws) v /= s->scale[j]; /* a true division, as sklearn's dense transform */
-            o[j] = v;
-        }
+        if (wm && ws) /* a true division, as sklearn's dense transform */
+            for (size_t j = 0; j < p; j++) o[j] = (row[j] - mean[j]) / scale[j];
+        else if (wm)
+            for (size_t j = 0; j < p; j++) o[j] = row[j] - mean[j];
+        else if (ws)
+            for (size_t j = 0; j < p; j++) o[j] = row[j] / scale[j];
+        else if (o != row)
+            memmove(o, row, p * sizeof *o);
     }
     return SF_OK;
 }
