@@ -2158,7 +2158,7 @@ static sf_status hdf5_rewind(sf_source *src, sf_error *err)
  * segment's reader never inflates a chunk that another segment also reads. */
 static hsize_t segment_len(const hdf5_reader *r, const sf_source *src)
 {
-    hsize_t seg = src->opt.segment_rows ? src->opt.segment_rows : 1u << 20;
+    hsize_t seg = src->opt.segment_rows ? src->opt.segment_rows : SF_SEGMENT_ROWS_DEFAULT;
     hsize_t c = r->file_chunk_rows;
     if (c > 0) seg = (seg + c - 1) / c * c;
     return seg;

@@ -260,7 +260,7 @@ sf_status sf_source_from_memory(sf_source **out, const double *x, size_t n, size
     if (opt) o = *opt;
     else sf_source_options_init(&o);
     if (o.max_levels == 0) o.max_levels = 10000;
-    if (o.segment_rows == 0) o.segment_rows = 1u << 20;
+    if (o.segment_rows == 0) o.segment_rows = SF_SEGMENT_ROWS_DEFAULT;
     SF_TRY(check_args(x, n, p, ld, y, w, &o, &at, err));
     size_t n_cols = p + (y != NULL) + (w != NULL);
     char **own = calloc(n_cols, sizeof *own);

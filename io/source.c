@@ -20,7 +20,7 @@ void sf_source_options_init(sf_source_options *o)
     o->has_header = true;
     o->max_levels = 10000;
     o->segment_bytes = 32u << 20;
-    o->segment_rows = 1u << 20;
+    o->segment_rows = SF_SEGMENT_ROWS_DEFAULT;
 }
 
 sf_status sfi_source_alloc(sf_source **out, const sf_source_ops *ops, const char *name,
@@ -286,7 +286,7 @@ sf_status sf_source_open(sf_source **out, const char *spec, const sf_source_opti
     if (o.chunk_rows == 0) return sfi_fail(err, SF_ERR_ARG, NULL, "chunk_rows must be positive");
     if (o.max_levels == 0) o.max_levels = 10000;
     if (o.segment_bytes == 0) o.segment_bytes = 32u << 20;
-    if (o.segment_rows == 0) o.segment_rows = 1u << 20;
+    if (o.segment_rows == 0) o.segment_rows = SF_SEGMENT_ROWS_DEFAULT;
     char *file = NULL;
     const char *path = NULL;
     if (!split_hdf5(spec, &file, &path) && path) return sfi_nomem(err);

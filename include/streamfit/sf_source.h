@@ -43,6 +43,11 @@ typedef enum sf_on_error {
                                first few errors kept (sf_source_bad_rows) */
 } sf_on_error;
 
+/** Rows per HDF5 or memory segment when sf_source_options.segment_rows is 0: a
+ *  segment is one parallel task, so several per thread keep the cores even (a
+ *  2M-row file is 8 tasks); it depends on the data alone, never on the threads. */
+#define SF_SEGMENT_ROWS_DEFAULT 262144u
+
 /** Options for opening a source. Initialise with sf_source_options_init(). */
 typedef struct sf_source_options {
     size_t chunk_rows;        /**< rows per chunk; default 16384 (a few MB: memory is
@@ -58,7 +63,9 @@ typedef struct sf_source_options {
                                    beside a 2-D design ("/y"); NULL = none */
     size_t max_levels;        /**< per categorical column; default 10000 */
     uint64_t segment_bytes;   /**< CSV segment size; default 32 MiB */
-    uint64_t segment_rows;    /**< HDF5 segment size in rows; default 1048576 */
+    uint64_t segment_rows;    /**< HDF5 and memory segment size in rows; default
+                                   SF_SEGMENT_ROWS_DEFAULT (rounded up to whole
+                                   HDF5 chunks) */
     uint64_t n_features;      /**< svmlight: number of features; 0 (default) = the
                                    largest index + 1 (sklearn's n_features=None) */
     int32_t zero_based;       /**< svmlight: an sf_zero_based; default AUTO */
