@@ -330,6 +330,32 @@ static sf_status discover(const sfi_plan *pn, const sf_table *t, classset *c, sf
     return st;
 }
 
+/* Rows [0, t->n_rows) of columns cols[0..p) of t into x (row stride ld), in row
+ * tiles that stay in cache while every column writes into them, four columns a row
+ * at a time (one whole-chunk strided pass per column streams x p times). */
+void sfi_gather_rows(const sf_table *t, const size_t *cols, size_t p, double *x, size_t ld)
+{
+    enum { TILE = 128 };
+    for (size_t i0 = 0; i0 < t->n_rows; i0 += TILE) {
+        size_t i1 = t->n_rows - i0 < TILE ? t->n_rows : i0 + TILE, j = 0;
+        for (; j + 4 <= p; j += 4) {
+            const double *v0 = t->cols[cols[j]].values, *v1 = t->cols[cols[j + 1]].values;
+            const double *v2 = t->cols[cols[j + 2]].values, *v3 = t->cols[cols[j + 3]].values;
+            for (size_t i = i0; i < i1; i++) {
+                double *row = x + i * ld + j;
+                row[0] = v0[i];
+                row[1] = v1[i];
+                row[2] = v2[i];
+                row[3] = v3[i];
+            }
+        }
+        for (; j < p; j++) {
+            const double *v = t->cols[cols[j]].values;
+            for (size_t i = i0; i < i1; i++) x[i * ld + j] = v[i];
+        }
+    }
+}
+
 /* Copies the usable rows of t into b; counts dropped rows (a missing feature,
  * target or weight: patsy's NA_action="drop", Decision 13). A categorical target
  * becomes the index of its label among the pipeline's classes (NaN while they are
@@ -371,28 +397,7 @@ sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf
     if (complete && pn->target >= 0) complete = !memchr(t->cols[pn->target].missing, 1, t->n_rows);
     if (complete && pn->weight >= 0) complete = !memchr(t->cols[pn->weight].missing, 1, t->n_rows);
     if (complete) {
-        /* in row tiles that stay in cache while every column is written into them
-         * (one column at a time over the whole chunk streams the block p times) */
-        enum { TILE = 128 };
-        size_t p = pn->p;
-        for (size_t i0 = 0; i0 < t->n_rows; i0 += TILE) {
-            size_t i1 = t->n_rows - i0 < TILE ? t->n_rows : i0 + TILE, j = 0;
-            for (; j + 4 <= p; j += 4) {
-                const double *v0 = t->cols[pn->cols[j]].values, *v1 = t->cols[pn->cols[j + 1]].values;
-                const double *v2 = t->cols[pn->cols[j + 2]].values, *v3 = t->cols[pn->cols[j + 3]].values;
-                for (size_t i = i0; i < i1; i++) {
-                    double *row = b->x + i * b->ld + j;
-                    row[0] = v0[i];
-                    row[1] = v1[i];
-                    row[2] = v2[i];
-                    row[3] = v3[i];
-                }
-            }
-            for (; j < p; j++) {
-                const double *v = t->cols[pn->cols[j]].values;
-                for (size_t i = i0; i < i1; i++) b->x[i * b->ld + j] = v[i];
-            }
-        }
+        sfi_gather_rows(t, pn->cols, pn->p, b->x, b->ld);
         if (b->y) memcpy(b->y, t->cols[pn->target].values, t->n_rows * sizeof *b->y);
         if (b->w) memcpy(b->w, t->cols[pn->weight].values, t->n_rows * sizeof *b->w);
         b->n_rows = t->n_rows;

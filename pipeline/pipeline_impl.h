@@ -60,6 +60,8 @@ SFI_FUNC sf_status sfi_make_plan(sf_pipeline *pl, const sf_source *src, const sf
  * missing feature, target or weight). A categorical target becomes the index of
  * its label among pl's classes (NaN while they are unknown); an unknown label is
  * an error naming the row. */
+/* Columns cols[0..p) of every row of t into row-major x (stride ld), cache-blocked. */
+SFI_FUNC void sfi_gather_rows(const sf_table *t, const size_t *cols, size_t p, double *x, size_t ld);
 SFI_FUNC sf_status sfi_table_to_block(const sf_pipeline *pl, const sfi_plan *pn, const sf_table *t, sf_block *b,
                                       uint64_t *dropped, const char *source, sf_error *err);
 

@@ -192,7 +192,15 @@ static sf_status predict_table(predict_job *job, const sf_table *t, double **x, 
         *malformed += bad;
         *unpredictable += dropped - (bad < dropped ? bad : dropped);
     }
-    for (size_t i = 0; i < t->n_rows && !job->pl->design; i++) {
+    /* the common chunk: no bad row, nothing missing in the model's columns */
+    bool complete = !job->pl->design && !(t->bad && memchr(t->bad, 1, t->n_rows));
+    for (size_t j = 0; j < p && complete; j++) complete = !memchr(t->cols[job->cols[j]].missing, 1, t->n_rows);
+    if (complete) {
+        sfi_gather_rows(t, job->cols, p, *x, p);
+        memset(miss, 0, t->n_rows);
+        k = t->n_rows;
+    }
+    for (size_t i = 0; i < t->n_rows && !job->pl->design && !complete; i++) {
         bool m = t->bad && t->bad[i];
         if (m) (*malformed)++;
         for (size_t j = 0; j < p && !m; j++) m = t->cols[job->cols[j]].missing[i];
