@@ -8,6 +8,9 @@
 
 #ifdef SF_HAVE_OPENBLAS
 void openblas_set_num_threads(int n); /* cblas.h of OpenBLAS; our pool owns the cores */
+/* OpenBLAS's pthread build (blas_server.c): stops its server threads. Weak: the
+ * serial and OpenMP builds have none. */
+int blas_thread_shutdown_(void) __attribute__((weak));
 #endif
 
 const char *sf_strerror(sf_status st)
@@ -130,7 +133,14 @@ static void library_init_once(void)
     gsl_error_handler_t *prev = gsl_set_error_handler_off();
     if (prev) gsl_set_error_handler(prev);
 #ifdef SF_HAVE_OPENBLAS
-    openblas_set_num_threads(1); /* Decision 8 */
+    /* Decision 8. The pthread build starts a server thread per core at load, and
+     * each spins in sched_yield for ~0.1 s waiting for work that never comes (a
+     * core lost to every short run); with one thread every call runs in its
+     * caller, so the servers can go. (Debian's serial build has no such threads
+     * but no locks either: concurrent calls from our workers corrupt its shared
+     * buffers, so it is not an option.) */
+    openblas_set_num_threads(1);
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
 #endif
 }
 

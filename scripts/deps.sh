@@ -3,7 +3,7 @@
 # unless they are all present already.
 set -eu
 PKGS="build-essential meson ninja-build pkg-config libgsl-dev libhdf5-dev libcsv-dev
-libcmocka-dev zlib1g-dev libdeflate-dev libisal-dev libopenblas-dev libopenblas-serial-dev clang libclang-rt-14-dev time"
+libcmocka-dev zlib1g-dev libdeflate-dev libisal-dev libopenblas-dev clang libclang-rt-14-dev time"
 missing=""
 for p in $PKGS; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
