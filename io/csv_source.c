@@ -505,7 +505,7 @@ static sf_status stdin_read(csv_reader *r, char *dst, size_t want, size_t *got, 
         r->sniffed = true;
         if (!(r->zbuf = malloc(ZBUF_SIZE))) return sfi_nomem(err);
         while (r->zbuf_len < 2) { /* a pipe may bring one byte at a time */
-            size_t n;
+            size_t n = 0;
             SF_TRY(raw_read(r, r->zbuf + r->zbuf_len, ZBUF_SIZE - r->zbuf_len, &n, err));
             if (n == 0) break;
             r->zbuf_len += n;
@@ -532,7 +532,7 @@ static sf_status stdin_read(csv_reader *r, char *dst, size_t want, size_t *got, 
     if (want > UINT_MAX) want = UINT_MAX;
     for (;;) {
         if (r->z.avail_in == 0 && !r->z_in_eof) {
-            size_t n;
+            size_t n = 0;
             SF_TRY(raw_read(r, r->zbuf, ZBUF_SIZE, &n, err));
             r->z_in_eof = n == 0;
             r->z.next_in = r->zbuf;
@@ -1173,7 +1173,7 @@ bool sfi_source_is_csv(const sf_source *src) { return src && src->ops == &csv_op
 sf_status sfi_csv_range_of(sf_source *src, size_t i, sfi_csv_range *out, sf_error *err)
 {
     csv_reader *parent = src->impl;
-    size_t n;
+    size_t n = 0;
     SF_TRY(csv_n_segments(src, &n, err));
     if (parent->is_stdin)
         return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "standard input cannot be split");
@@ -1191,7 +1191,7 @@ sf_status sfi_csv_open_range(sf_source **out, const sf_source *like, const char 
 
 static sf_status csv_open_segment(sf_source *src, size_t i, sf_source **out, sf_error *err)
 {
-    sfi_csv_range range;
+    sfi_csv_range range = {0};
     SF_TRY(sfi_csv_range_of(src, i, &range, err));
     return open_range(out, src, src->name, &range, i, err);
 }

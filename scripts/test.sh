@@ -23,6 +23,13 @@ ninja -C build
 meson test -C build --print-errorlogs --num-processes 2 | tee build/test-summary.log
 count build/test-summary.log
 
+echo "== release build (-O3, warnings as errors: what the benchmarks run) and test"
+meson setup build-relw --reconfigure --buildtype=release -Dwerror=true >/dev/null 2>&1 ||
+    meson setup build-relw --buildtype=release -Dwerror=true >/dev/null
+ninja -C build-relw
+meson test -C build-relw --print-errorlogs --num-processes 2 | tee build-relw/test-summary.log
+count build-relw/test-summary.log
+
 echo "== meson install + pkg-config: examples/link/Makefile builds examples against the installed library"
 dest=$(mktemp -d)
 meson install -C build --destdir "$dest" >/dev/null
