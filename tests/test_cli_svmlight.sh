@@ -94,6 +94,10 @@ check "glob model = whole-file model (2 threads)" cmp "$T/ew.json" "$T/eg2.json"
 check "predict the glob" "$SF" predict "$T/parts/clf-*" --model "$T/mw.h5" --out "$T/pglob.csv" --proba --threads 2
 check "predict the whole file" "$SF" predict "$CLF" --model "$T/mw.h5" --out "$T/pwhole.csv" --proba
 check "same predictions" cmp "$T/pglob.csv" "$T/pwhole.csv"
+check "update with the glob" "$SF" update "$T/mw.h5" "$T/parts/clf-*" --model "$T/uw2.h5" --quiet --threads 2
+check "update with the whole file" "$SF" update "$T/mw.h5" "$CLF" --model "$T/uw1.h5" --quiet --threads 1
+check "export both updates" sh -c "'$SF' export '$T/uw1.h5' --json >'$T/u1.json' && '$SF' export '$T/uw2.h5' --json >'$T/u2.json'"
+check "the same update" cmp "$T/u1.json" "$T/u2.json"
 check "describe the glob" sh -c "'$SF' describe '$T/parts/clf-*' >'$T/dg.txt'"
 check "describe: labels over all files" grep -q '^labels: -1 (134) 1 (146) 3 (140)$' "$T/dg.txt"
 printf '1 1:1\n\n-1 4:1 2:1\n' >"$T/parts/clf-4.svm"
