@@ -15,6 +15,12 @@
  * once and, for CSV, keeps its byte ranges, so opening a segment later (from any
  * worker thread) reads only that range. One file is open at a time while the
  * source is read whole.
+ *
+ * svmlight files (the first file's name says so; then every file's must) share
+ * one sfi_svm_set (io/svmlight_source.c): n_features, zero_based "auto" and the
+ * labels are decided over all files at open, as sklearn's load_svmlight_files
+ * does, and each file's reader borrows them instead of scanning again; its
+ * segment bounds come from that scan, so a segment opens directly by range.
  */
 #define _GNU_SOURCE
 #include <glob.h>
@@ -36,6 +42,7 @@ typedef struct multi_reader {
     char **files;
     size_t n_files;
     char *dataset;        /* HDF5 path inside every file, or NULL */
+    sfi_svm_set *svm;     /* svmlight files: what was decided over all of them; else NULL */
     sf_source *cur;       /* the open file (reading whole), or the lent segment */
     size_t cur_i;
     uint64_t done_bytes;  /* bytes of the files before cur */
@@ -58,12 +65,21 @@ static void multi_close(void *impl)
     free(m->files);
     free(m->dataset);
     free(m->segs);
+    sfi_svmlight_set_free(m->svm); /* after its readers */
     free(m);
+}
+
+/* File i's reader; like: the source whose columns it must have (NULL: the first file). */
+static sf_status open_member(multi_reader *m, size_t i, const sf_source_options *opt, const sf_source *like,
+                             sf_source **out, sf_error *err)
+{
+    if (m->svm) return sfi_svmlight_open_member(out, m->svm, i, opt, err);
+    return sfi_source_open_file(out, m->files[i], m->dataset, opt, like, err);
 }
 
 static sf_status open_file(multi_reader *m, size_t i, sf_source **out, sf_error *err)
 {
-    SF_TRY(sfi_source_open_file(out, m->files[i], m->dataset, &m->src->opt, m->src, err));
+    SF_TRY(open_member(m, i, &m->src->opt, m->src, out, err));
     sfi_source_bad_adopt(m->src, *out, SIZE_MAX); /* its malformed rows count as ours */
     return SF_OK;
 }
@@ -154,10 +170,11 @@ static sf_status multi_open_segment(sf_source *src, size_t i, sf_source **out, s
     if (i >= m->n_segs) return sfi_fail(err, SF_ERR_ARG, NULL, "segment %zu of %zu", i, m->n_segs);
     const multi_seg *g = &m->segs[i];
     if (g->csv) return sfi_csv_open_range(out, src, m->files[g->file], &g->range, i, err);
+    if (m->svm) return sfi_svmlight_open_part(out, m->svm, g->file, g->local, i, &src->opt, err);
     /* other kinds: the file's own source lends the segment; a wrapper owns both */
     sf_source *fs = NULL, *seg = NULL, *s = NULL;
     multi_reader *w = NULL;
-    sf_status st = sfi_source_open_file(&fs, m->files[g->file], m->dataset, &src->opt, src, err);
+    sf_status st = open_member(m, g->file, &src->opt, src, &fs, err);
     if (st == SF_OK) st = sf_source_open_segment(fs, g->local, &seg, err);
     if (st == SF_OK)
         st = sfi_source_alloc(&s, &multi_seg_ops, m->files[g->file], &src->opt, src->n_cols,
@@ -287,8 +304,18 @@ sf_status sfi_multi_open(sf_source **out, const char *pattern, const char *datas
     m->n_files = n;
     sf_status st = SF_OK;
     if (dataset && !(m->dataset = strdup(dataset))) st = sfi_nomem(err);
+    if (st == SF_OK && !dataset && sfi_is_svmlight_name(files[0])) {
+        for (size_t i = 1; i < n && st == SF_OK; i++)
+            if (!sfi_is_svmlight_name(files[i])) {
+                sf_where w;
+                sfi_where_init(&w, files[i]);
+                st = sfi_fail(err, SF_ERR_PARSE, &w, "not an svmlight file (.svm, .svmlight, .libsvm), "
+                              "but the first file, %s, is", files[0]);
+            }
+        if (st == SF_OK) st = sfi_svmlight_set_open(&m->svm, (const char *const *)files, n, opt, err);
+    }
     sf_source *first = NULL, *s = NULL;
-    if (st == SF_OK) st = sfi_source_open_file(&first, files[0], dataset, opt, NULL, err);
+    if (st == SF_OK) st = open_member(m, 0, opt, NULL, &first, err);
     if (st == SF_OK)
         st = sfi_source_alloc(&s, &multi_ops, pattern, opt, first->n_cols,
                               (const char *const *)first->names, err);
@@ -299,6 +326,7 @@ sf_status sfi_multi_open(sf_source **out, const char *pattern, const char *datas
     }
     memcpy(s->types, first->types, s->n_cols * sizeof *s->types);
     memcpy(s->is_integer, first->is_integer, s->n_cols * sizeof *s->is_integer);
+    s->sparse_n_features = first->sparse_n_features;
     s->impl = m;
     m->src = s;
     m->cur = first;
@@ -317,4 +345,9 @@ sf_status sfi_multi_open(sf_source **out, const char *pattern, const char *datas
     }
     *out = s;
     return SF_OK;
+}
+
+const sfi_svm_set *sfi_multi_svm_set(const sf_source *src)
+{
+    return src && src->ops == &multi_ops ? ((const multi_reader *)src->impl)->svm : NULL;
 }

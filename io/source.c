@@ -1,5 +1,5 @@
 /* source.c — the public sf_source API: names data, checks arguments, dispatches
- * to the kind (CSV or HDF5, or several files: io/multi_source.c) through
+ * to the kind (CSV, HDF5 or svmlight, or several files: io/multi_source.c) through
  * sf_source_ops. */
 #define _GNU_SOURCE
 #include <stddef.h>
@@ -256,9 +256,11 @@ sf_status sfi_source_open_file(sf_source **out, const char *file, const char *da
     if (!dataset && (has_suffix(file, ".h5") || has_suffix(file, ".hdf5") || has_suffix(file, ".hdf")))
         dataset = "/";
     if (!dataset && sfi_is_svmlight_name(file)) {
-        if (like)
-            return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "%s: several svmlight files are not read as one source",
-                            file);
+        if (like) { /* several svmlight files are one set (io/multi_source.c): here the first is not */
+            sf_where w;
+            sfi_where_init(&w, file);
+            return sfi_fail(err, SF_ERR_PARSE, &w, "an svmlight file, but the first file is not");
+        }
         return sfi_svmlight_open(out, file, opt, err);
     }
     if (!dataset) return sfi_csv_open(out, file, opt, like, err);

@@ -106,11 +106,31 @@ SFI_FUNC sf_status sfi_source_open_file(sf_source **out, const char *file, const
                                         sf_error *err);
 /* svmlight / libsvm text (io/svmlight_source.c): a sparse source. */
 SFI_FUNC bool sfi_is_svmlight_name(const char *path);
-/* The distinct non-NaN labels of the whole file, sorted, when a scan at open saw
- * them all (borrowed: valid while src is open); else false. */
+/* The distinct non-NaN labels of the whole file (all files of a multi-file
+ * svmlight source), sorted, when a scan at open saw them all (borrowed: valid
+ * while src is open); else false. */
 SFI_FUNC bool sfi_source_known_labels(const sf_source *src, const double **labels, size_t *n);
 SFI_FUNC sf_status sfi_svmlight_open(sf_source **out, const char *path, const sf_source_options *opt,
                                      sf_error *err);
+/* Several svmlight files read as one source: n_features, the index base
+ * (zero_based "auto") and the labels decided over all of them at open, as
+ * sklearn's load_svmlight_files (one scan of each file's index tokens unless the
+ * options give both n_features and zero_based). A missing file, an index over
+ * n_features or over INT32_MAX fail here, naming the file (and line). */
+typedef struct sfi_svm_set sfi_svm_set;
+SFI_FUNC sf_status sfi_svmlight_set_open(sfi_svm_set **out, const char *const *paths, size_t n,
+                                         const sf_source_options *opt, sf_error *err);
+SFI_FUNC void sfi_svmlight_set_free(sfi_svm_set *set); /* NULL ok; after its readers are closed */
+/* A reader of file i of set (named by the file; borrows set): it counts its
+ * segments and lends them as a single file's source does. */
+SFI_FUNC sf_status sfi_svmlight_open_member(sf_source **out, sfi_svm_set *set, size_t i,
+                                            const sf_source_options *opt, sf_error *err);
+/* Segment `local` of file `file` of set, once that file's member counted its
+ * segments; its chunks say they come from segment `segment`. Reads only set. */
+SFI_FUNC sf_status sfi_svmlight_open_part(sf_source **out, sfi_svm_set *set, size_t file, size_t local,
+                                          size_t segment, const sf_source_options *opt, sf_error *err);
+/* The svmlight set of a multi-file source (io/multi_source.c), or NULL. */
+SFI_FUNC const sfi_svm_set *sfi_multi_svm_set(const sf_source *src);
 SFI_FUNC sf_status sfi_hdf5_open(sf_source **out, const char *file, const char *dataset,
                                  const sf_source_options *opt, sf_error *err);
 

@@ -32,6 +32,11 @@
  * The same scan keeps the distinct labels (sfi_source_known_labels): a
  * classifier learning first then needs no pass of its own to find its classes.
  *
+ * Several files (a glob: io/multi_source.c) are one sfi_svm_set: the scan reads
+ * every file and decides n_features, the index base and the labels over all of
+ * them, as load_svmlight_files does (see decide()); each file's reader borrows
+ * the set, and a single file is a set of one owned by its reader.
+ *
  * ".svm.gz" (and the other names + ".gz") are inflated by zlib as they are read:
  * one segment; rewinds by inflating again.
  */
@@ -52,21 +57,28 @@
 
 enum { READ_SIZE = 1 << 20 };
 
-/* What the whole file says, found at open (or given); segments borrow it. */
-typedef struct svm_info {
+/* One file of the source; its segment bounds once a scan ran. */
+typedef struct svm_file {
     char *path;
     bool gz;
     uint64_t size;
-    size_t n_features;
-    bool one_based;          /* indices are shifted down by one */
     bool scanned;            /* bounds are known */
     uint64_t *bound_off;     /* n_bounds + 1 offsets: segment k is [off[k], off[k+1]) */
     uint64_t *bound_line;    /* first line of each segment */
     size_t n_bounds;
+} svm_file;
+
+/* The files read as one source (one, or a multi-file source's: io/multi_source.c)
+ * and what is decided over all of them at open, or given; readers borrow it. */
+struct sfi_svm_set {
+    svm_file *files;
+    size_t n_files;
+    size_t n_features;
+    bool one_based;          /* indices are shifted down by one */
     double *labels;          /* the distinct labels the index scan saw, sorted */
     size_t n_labels;
     bool labels_known;       /* the scan ran and saw at most MAX_LABELS of them */
-} svm_info;
+};
 
 /* A classifier's pipeline needs its classes before its first row; the scan at
  * open reads every label token anyway, so it keeps the distinct ones (up to
@@ -75,8 +87,10 @@ enum { MAX_LABELS = 10000 };
 
 typedef struct svm_reader {
     sf_source *src;
-    svm_info *own;           /* the parent's; NULL in a segment */
-    const svm_info *info;
+    sfi_svm_set *own;        /* a single file's set, freed with the reader; else NULL */
+    sfi_svm_set *set;        /* a whole reader fills its file's bounds when counting */
+    size_t file;             /* index into set->files */
+    bool whole;              /* reads its whole file: may be cut into segments */
     int fd;
     gzFile gz;
     uint64_t start, end, start_line;
@@ -166,17 +180,23 @@ static sf_status in_read(const char *path, int fd, gzFile gz, char *dst, size_t 
 
 typedef struct scan_state {
     bool indices;            /* look at index tokens (else count lines only) */
+    /* over the files scanned so far */
     bool any;                /* some index seen */
+    bool all_have;           /* every file has an index */
     uint64_t min_idx, max_idx;
-    uint64_t max_line, max_col; /* where max_idx is (for an n_features error) */
+    size_t max_file;         /* where max_idx is (for an n_features error) */
+    uint64_t max_line, max_col;
+    double *labels;          /* sorted distinct labels, n_labels of them */
+    size_t n_labels, cap_labels;
+    bool too_many;           /* more than MAX_LABELS, or no memory for them */
+    /* the file being scanned */
+    size_t file;
+    bool file_any;           /* it has an index */
     uint64_t line;           /* lines completed */
     uint64_t next_cut;       /* the next segment starts at the first line start >= this */
     uint64_t seg_bytes;
     uint64_t *off, *lines;
     size_t n, cap;
-    double *labels;          /* sorted distinct labels, n_labels of them */
-    size_t n_labels, cap_labels;
-    bool too_many;           /* more than MAX_LABELS, or no memory for them */
 } scan_state;
 
 static void add_label(scan_state *s, const char *p, size_t n)
@@ -224,8 +244,9 @@ static bool add_bound(scan_state *s, uint64_t off, uint64_t line)
 }
 
 /* The index tokens of one line [p, e) (no '\n'): for every ':' past the label,
- * the digits between the token start and it. Malformed tokens are skipped: the
- * parse reports them with their place. */
+ * the digits between the token start and it. Malformed tokens (and negative
+ * indices other than -0, which Python's int() reads as 0) are skipped: the parse
+ * reports them with their place. */
 static void scan_line(scan_state *s, const char *p, const char *e)
 {
     const char *hash = memchr(p, '#', (size_t)(e - p));
@@ -240,7 +261,8 @@ static void scan_line(scan_state *s, const char *p, const char *e)
         while (t > q && !is_space((unsigned char)t[-1])) t--;
         if (c - t >= 3 && memcmp(t, "qid", 3) == 0) continue;
         const char *d = t;
-        if (d < c && *d == '+') d++;
+        bool neg = d < c && *d == '-';
+        if (d < c && (*d == '+' || *d == '-')) d++;
         if (d == c || c - d > 19) continue;
         uint64_t v = 0;
         bool digits = true;
@@ -248,23 +270,24 @@ static void scan_line(scan_state *s, const char *p, const char *e)
             digits = *k >= '0' && *k <= '9';
             v = v * 10 + (uint64_t)(*k - '0');
         }
-        if (!digits) continue;
+        if (!digits || (neg && v != 0)) continue;
         if (!s->any || v < s->min_idx) s->min_idx = v;
         if (!s->any || v > s->max_idx) {
             s->max_idx = v;
+            s->max_file = s->file;
             s->max_line = s->line + 1;
             s->max_col = (uint64_t)(t - p) + 1;
         }
-        s->any = true;
+        s->any = s->file_any = true;
     }
 }
 
-/* Reads the whole input once. buf holds a partial line between reads. */
-static sf_status run_scan(svm_info *info, scan_state *s, const char *name, sf_error *err)
+/* Reads file f once. buf holds a partial line between reads. */
+static sf_status run_scan(const svm_file *f, scan_state *s, sf_error *err)
 {
     int fd;
     gzFile gz;
-    SF_TRY(in_open(info->path, info->gz, &fd, &gz, NULL, err));
+    SF_TRY(in_open(f->path, f->gz, &fd, &gz, NULL, err));
     size_t cap = READ_SIZE, len = 0;
     char *buf = malloc(cap);
     sf_status st = buf ? SF_OK : sfi_nomem(err);
@@ -282,7 +305,7 @@ static sf_status run_scan(svm_info *info, scan_state *s, const char *name, sf_er
             cap *= 2;
         }
         size_t got;
-        st = in_read(name, fd, gz, buf + len, cap - len, &got, err);
+        st = in_read(f->path, fd, gz, buf + len, cap - len, &got, err);
         if (st != SF_OK) break;
         eof = got == 0;
         len += got;
@@ -295,7 +318,7 @@ static sf_status run_scan(svm_info *info, scan_state *s, const char *name, sf_er
             s->line++;
             at = nl ? end + 1 : len;
             uint64_t here = pos + at;
-            if (s->seg_bytes && here >= s->next_cut && here < info->size) {
+            if (s->seg_bytes && here >= s->next_cut && here < f->size) {
                 if (!add_bound(s, here, s->line + 1)) {
                     st = sfi_nomem(err);
                     break;
@@ -312,57 +335,125 @@ static sf_status run_scan(svm_info *info, scan_state *s, const char *name, sf_er
     return st;
 }
 
-/* Fills info's bounds (and, with indices, n_features / one_based as the options
- * leave open). */
-static sf_status scan_file(sf_source *src, svm_info *info, bool indices, sf_error *err)
+/* Scans file i of set: its segment bounds (the first line start after every
+ * segment_bytes, as the CSV source cuts; a .gz file is one segment) and, with
+ * s->indices, its index tokens and labels into s. */
+static sf_status scan_file(sfi_svm_set *set, size_t i, scan_state *s, uint64_t segment_bytes, sf_error *err)
 {
-    scan_state s = {.indices = indices, .seg_bytes = info->gz ? 0 : src->opt.segment_bytes};
-    s.next_cut = s.seg_bytes;
-    sf_status st = run_scan(info, &s, src->name, err);
-    if (st == SF_OK && (!add_bound(&s, info->gz ? UINT64_MAX : info->size, s.line + 1))) st = sfi_nomem(err);
-    if (st == SF_OK && indices) {
-        int zb = src->opt.zero_based;
-        /* _svmlight_format_io.py: load_svmlight_files shifts when zero_based is False,
-         * or "auto" and every file has indices, all > 0 */
-        info->one_based = zb == SF_ZERO_BASED_NO || (zb == SF_ZERO_BASED_AUTO && s.any && s.min_idx > 0);
-        uint64_t top = s.any ? s.max_idx - (info->one_based && s.max_idx > 0 ? 1 : 0) : 0;
-        uint64_t n_f = top + 1; /* n_f = max index + 1; 1 for a file without indices */
-        if (s.any && s.max_idx > INT32_MAX) {
-            sf_where w;
-            sfi_where_init(&w, src->name);
-            w.line = s.max_line;
-            w.column = s.max_col;
-            st = sfi_fail(err, SF_ERR_PARSE, &w, "feature index %llu is too large (at most %d)",
-                          (unsigned long long)s.max_idx, INT32_MAX);
-        } else if (src->opt.n_features == 0) {
-            info->n_features = (size_t)n_f;
-        } else if (src->opt.n_features < n_f) {
-            sf_where w;
-            sfi_where_init(&w, src->name);
-            w.line = s.max_line;
-            w.column = s.max_col;
-            st = sfi_fail(err, SF_ERR_PARSE, &w, "n_features was set to %llu, but the file has index %llu "
-                          "(%llu features)", (unsigned long long)src->opt.n_features,
-                          (unsigned long long)s.max_idx, (unsigned long long)n_f);
-        }
-    }
+    svm_file *f = &set->files[i];
+    s->file = i;
+    s->file_any = false;
+    s->line = 0;
+    s->seg_bytes = f->gz ? 0 : segment_bytes;
+    s->next_cut = s->seg_bytes;
+    s->off = s->lines = NULL;
+    s->n = s->cap = 0;
+    sf_status st = run_scan(f, s, err);
+    if (st == SF_OK && !add_bound(s, f->gz ? UINT64_MAX : f->size, s->line + 1)) st = sfi_nomem(err);
     if (st == SF_OK) {
-        info->bound_off = s.off;
-        info->bound_line = s.lines;
-        info->n_bounds = s.n - 1;
-        info->scanned = true;
-        if (indices && !s.too_many) {
-            info->labels = s.labels;
-            info->n_labels = s.n_labels;
-            info->labels_known = true;
+        f->bound_off = s->off;
+        f->bound_line = s->lines;
+        f->n_bounds = s->n - 1;
+        f->scanned = true;
+    } else {
+        free(s->off);
+        free(s->lines);
+    }
+    s->off = s->lines = NULL;
+    if (!s->file_any) s->all_have = false;
+    return st;
+}
+
+/* n_features and the index base over all files, as sklearn 1.2's
+ * load_svmlight_files (datasets/_svmlight_format_io.py) decides them after
+ * loading every file: indices shift down by one when zero_based is False, or
+ * "auto" and every file has an index and all of them are > 0; n_f is the largest
+ * (shifted) index + 1 (a file without indices counts 0), and n_features, when
+ * given, must be at least n_f. */
+static sf_status decide(sfi_svm_set *set, const scan_state *s, const sf_source_options *opt, sf_error *err)
+{
+    int zb = opt->zero_based;
+    set->one_based = zb == SF_ZERO_BASED_NO || (zb == SF_ZERO_BASED_AUTO && s->all_have && s->min_idx > 0);
+    uint64_t top = s->any ? s->max_idx - (set->one_based && s->max_idx > 0 ? 1 : 0) : 0;
+    uint64_t n_f = top + 1;
+    sf_where w;
+    sfi_where_init(&w, set->files[s->max_file].path);
+    w.line = s->max_line;
+    w.column = s->max_col;
+    if (s->any && s->max_idx > INT32_MAX)
+        return sfi_fail(err, SF_ERR_PARSE, &w, "feature index %llu is too large (at most %d)",
+                        (unsigned long long)s->max_idx, INT32_MAX);
+    if (opt->n_features == 0) set->n_features = (size_t)n_f;
+    else if (opt->n_features < n_f)
+        return sfi_fail(err, SF_ERR_PARSE, &w, "n_features was set to %llu, but the %s index %llu "
+                        "(%llu features)", (unsigned long long)opt->n_features,
+                        set->n_files > 1 ? "files have" : "file has",
+                        (unsigned long long)s->max_idx, (unsigned long long)n_f);
+    return SF_OK;
+}
+
+void sfi_svmlight_set_free(sfi_svm_set *set)
+{
+    if (!set) return;
+    for (size_t i = 0; i < set->n_files; i++) {
+        free(set->files[i].path);
+        free(set->files[i].bound_off);
+        free(set->files[i].bound_line);
+    }
+    free(set->files);
+    free(set->labels);
+    free(set);
+}
+
+sf_status sfi_svmlight_set_open(sfi_svm_set **out, const char *const *paths, size_t n,
+                                const sf_source_options *opt, sf_error *err)
+{
+    *out = NULL;
+    if (opt->zero_based < SF_ZERO_BASED_AUTO || opt->zero_based > SF_ZERO_BASED_NO)
+        return sfi_fail(err, SF_ERR_ARG, NULL, "zero_based must be auto, true or false (got %d)", opt->zero_based);
+    if (opt->n_features > INT32_MAX + 1ULL)
+        return sfi_fail(err, SF_ERR_ARG, NULL, "n_features %llu is too large (at most %lld)",
+                        (unsigned long long)opt->n_features, INT32_MAX + 1LL);
+    sfi_svm_set *set = calloc(1, sizeof *set);
+    if (!set || !(set->files = calloc(n ? n : 1, sizeof *set->files))) {
+        free(set);
+        return sfi_nomem(err);
+    }
+    set->n_files = n;
+    set->n_features = (size_t)opt->n_features;
+    set->one_based = opt->zero_based == SF_ZERO_BASED_NO;
+    sf_status st = SF_OK;
+    for (size_t i = 0; i < n && st == SF_OK; i++) {
+        svm_file *f = &set->files[i];
+        if (!(f->path = strdup(paths[i]))) {
+            st = sfi_nomem(err);
+            break;
+        }
+        size_t len = strlen(f->path);
+        f->gz = len > 3 && strcmp(f->path + len - 3, ".gz") == 0;
+        int fd;
+        gzFile gz;
+        st = in_open(f->path, f->gz, &fd, &gz, &f->size, err); /* a missing file fails here, at open */
+        if (st == SF_OK) in_close(&fd, &gz);
+    }
+    if (st == SF_OK && (opt->n_features == 0 || opt->zero_based == SF_ZERO_BASED_AUTO)) {
+        scan_state s = {.indices = true, .all_have = true};
+        for (size_t i = 0; i < n && st == SF_OK; i++) st = scan_file(set, i, &s, opt->segment_bytes, err);
+        if (st == SF_OK) st = decide(set, &s, opt, err);
+        if (st == SF_OK && !s.too_many) {
+            set->labels = s.labels;
+            set->n_labels = s.n_labels;
+            set->labels_known = true;
             s.labels = NULL;
         }
-    } else {
-        free(s.off);
-        free(s.lines);
+        free(s.labels);
     }
-    free(s.labels);
-    return st;
+    if (st != SF_OK) {
+        sfi_svmlight_set_free(set);
+        return st;
+    }
+    *out = set;
+    return SF_OK;
 }
 
 /* ---- reading lines ---- */
@@ -430,7 +521,7 @@ static sf_status parse_line(svm_reader *r, const char *p, const char *e, sf_erro
     long long prev = -1;
     bool first = true;
     const bool zero_ok = r->src->opt.zero_based != SF_ZERO_BASED_NO; /* bool("auto") is True */
-    const unsigned shift = r->info->one_based ? 1 : 0;
+    const unsigned shift = r->set->one_based ? 1 : 0;
     for (;;) {
         while (p < e && is_space((unsigned char)*p)) p++;
         if (p == e) break;
@@ -493,7 +584,7 @@ static sf_status svm_next(sf_source *src, const sf_table **out, sf_error *err)
         const char *const names[1] = {"y"};
         SF_TRY(sf_table_new(&r->t, 1, &type, names, NULL, src->opt.chunk_rows, err));
         r->t->names = (const char *const *)src->names;
-        SF_TRY(sf_table_add_csr(r->t, r->info->n_features, 16 * src->opt.chunk_rows, err));
+        SF_TRY(sf_table_add_csr(r->t, r->set->n_features, 16 * src->opt.chunk_rows, err));
     }
     sf_table *t = r->t;
     t->n_rows = 0;
@@ -543,12 +634,16 @@ static sf_status svm_rewind(sf_source *src, sf_error *err)
 static sf_status svm_n_segments(sf_source *src, size_t *n_out, sf_error *err)
 {
     svm_reader *r = src->impl;
-    if (!r->own || r->own->gz) {
+    svm_file *f = &r->set->files[r->file];
+    if (!r->whole || f->gz) {
         *n_out = 1;
         return SF_OK;
     }
-    if (!r->own->scanned) SF_TRY(scan_file(src, r->own, false, err));
-    *n_out = r->own->n_bounds;
+    if (!f->scanned) { /* no scan at open (both options given): count lines only */
+        scan_state s = {.indices = false};
+        SF_TRY(scan_file(r->set, r->file, &s, src->opt.segment_bytes, err));
+    }
+    *n_out = f->n_bounds;
     return SF_OK;
 }
 
@@ -559,24 +654,20 @@ static void svm_close(void *impl)
     in_close(&r->fd, &r->gz);
     free(r->buf);
     sf_table_free(r->t);
-    if (r->own) {
-        free(r->own->path);
-        free(r->own->bound_off);
-        free(r->own->bound_line);
-        free(r->own->labels);
-        free(r->own);
-    }
+    sfi_svmlight_set_free(r->own);
     free(r);
 }
 
-/* A reader of [start, end) of info's file, as source *out named like parent. */
-static sf_status open_reader(sf_source **out, const sf_source_options *opt, const char *name, svm_info *own,
-                             const svm_info *info, uint64_t start, uint64_t end, uint64_t line, size_t segment,
+/* A reader of [start, end) of file `file` of set, as source *out named by the
+ * file; whole: the file's own reader (it counts and lends segments). */
+static sf_status open_reader(sf_source **out, const sf_source_options *opt, sfi_svm_set *set, size_t file,
+                             bool whole, uint64_t start, uint64_t end, uint64_t line, size_t segment,
                              sf_error *err)
 {
+    const svm_file *f = &set->files[file];
     const char *const names[1] = {"y"};
     sf_source *s = NULL;
-    SF_TRY(sfi_source_alloc(&s, &svm_ops, name, opt, 1, names, err));
+    SF_TRY(sfi_source_alloc(&s, &svm_ops, f->path, opt, 1, names, err));
     svm_reader *r = calloc(1, sizeof *r);
     if (!r) {
         sfi_source_free_header(s);
@@ -584,19 +675,19 @@ static sf_status open_reader(sf_source **out, const sf_source_options *opt, cons
     }
     r->fd = -1;
     r->src = s;
-    r->own = own;
-    r->info = info;
+    r->set = set;
+    r->file = file;
+    r->whole = whole;
     r->start = start;
     r->end = end;
     r->start_line = line;
     r->segment = segment;
     s->impl = r;
-    s->sparse_n_features = info->n_features;
-    s->size = end == UINT64_MAX ? info->size : end - start;
-    sf_status st = in_open(info->path, info->gz, &r->fd, &r->gz, NULL, err);
+    s->sparse_n_features = set->n_features;
+    s->size = end == UINT64_MAX ? f->size : end - start;
+    sf_status st = in_open(f->path, f->gz, &r->fd, &r->gz, NULL, err);
     if (st == SF_OK) st = seek_start(r, err);
     if (st != SF_OK) {
-        r->own = NULL; /* the caller keeps own on failure */
         svm_close(r);
         s->impl = NULL;
         sfi_source_free_header(s);
@@ -606,19 +697,28 @@ static sf_status open_reader(sf_source **out, const sf_source_options *opt, cons
     return SF_OK;
 }
 
+/* Segment `local` of file `file` (its bounds known), telling its chunks they
+ * come from segment `segment` of the whole source. */
+static sf_status open_part(sf_source **out, const sf_source_options *opt, sfi_svm_set *set, size_t file,
+                           size_t local, size_t segment, sf_error *err)
+{
+    const svm_file *f = &set->files[file];
+    size_t n = f->gz ? 1 : f->n_bounds;
+    if (!f->gz && !f->scanned) return sfi_fail(err, SF_ERR_STATE, NULL, "segments not counted");
+    if (local >= n) return sfi_fail(err, SF_ERR_ARG, NULL, "segment %zu of %zu", local, n);
+    if (f->gz) return open_reader(out, opt, set, file, false, 0, UINT64_MAX, 1, segment, err);
+    return open_reader(out, opt, set, file, false, f->bound_off[local], f->bound_off[local + 1],
+                       f->bound_line[local], segment, err);
+}
+
 static sf_status svm_open_segment(sf_source *src, size_t i, sf_source **out, sf_error *err)
 {
     *out = NULL;
     svm_reader *r = src->impl;
+    if (!r->whole) return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "a segment cannot be split again");
     size_t n;
     SF_TRY(svm_n_segments(src, &n, err));
-    if (i >= n) return sfi_fail(err, SF_ERR_ARG, NULL, "segment %zu of %zu", i, n);
-    const svm_info *f = r->info;
-    if (!r->own) return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "a segment cannot be split again");
-    if (f->gz) return open_reader(out, &src->opt, src->name, NULL, f, 0, UINT64_MAX, 1, 0, err);
-    SF_TRY(open_reader(out, &src->opt, src->name, NULL, f, f->bound_off[i], f->bound_off[i + 1],
-                       f->bound_line[i], i, err));
-    return SF_OK;
+    return open_part(out, &src->opt, r->set, r->file, i, i, err);
 }
 
 static const sf_source_ops svm_ops = {
@@ -630,15 +730,28 @@ static const sf_source_ops svm_ops = {
     .close = svm_close,
 };
 
+sf_status sfi_svmlight_open_member(sf_source **out, sfi_svm_set *set, size_t i, const sf_source_options *opt,
+                                   sf_error *err)
+{
+    *out = NULL;
+    return open_reader(out, opt, set, i, true, 0, UINT64_MAX, 1, 0, err);
+}
+
+sf_status sfi_svmlight_open_part(sf_source **out, sfi_svm_set *set, size_t file, size_t local, size_t segment,
+                                 const sf_source_options *opt, sf_error *err)
+{
+    *out = NULL;
+    return open_part(out, opt, set, file, local, segment, err);
+}
+
 bool sfi_source_known_labels(const sf_source *src, const double **labels, size_t *n)
 {
     *labels = NULL;
     *n = 0;
-    if (src->ops != &svm_ops) return false;
-    const svm_info *info = ((const svm_reader *)src->impl)->info;
-    if (!info->labels_known) return false;
-    *labels = info->labels;
-    *n = info->n_labels;
+    const sfi_svm_set *set = src->ops == &svm_ops ? ((const svm_reader *)src->impl)->set : sfi_multi_svm_set(src);
+    if (!set || !set->labels_known) return false;
+    *labels = set->labels;
+    *n = set->n_labels;
     return true;
 }
 
@@ -657,38 +770,13 @@ bool sfi_is_svmlight_name(const char *path)
 sf_status sfi_svmlight_open(sf_source **out, const char *path, const sf_source_options *opt, sf_error *err)
 {
     *out = NULL;
-    if (opt->zero_based < SF_ZERO_BASED_AUTO || opt->zero_based > SF_ZERO_BASED_NO)
-        return sfi_fail(err, SF_ERR_ARG, NULL, "zero_based must be auto, true or false (got %d)", opt->zero_based);
-    if (opt->n_features > INT32_MAX + 1ULL)
-        return sfi_fail(err, SF_ERR_ARG, NULL, "n_features %llu is too large (at most %lld)",
-                        (unsigned long long)opt->n_features, INT32_MAX + 1LL);
-    svm_info *info = calloc(1, sizeof *info);
-    if (!info || !(info->path = strdup(path))) {
-        free(info);
-        return sfi_nomem(err);
-    }
-    size_t n = strlen(path);
-    info->gz = n > 3 && strcmp(path + n - 3, ".gz") == 0;
-    info->n_features = (size_t)opt->n_features;
-    info->one_based = opt->zero_based == SF_ZERO_BASED_NO;
-    /* a header to scan with (its name and options); the scan needs no reader */
-    int fd;
-    gzFile gz;
-    sf_status st = in_open(path, info->gz, &fd, &gz, &info->size, err);
-    if (st == SF_OK) in_close(&fd, &gz);
-    sf_source *probe = NULL;
-    if (st == SF_OK) st = sfi_source_alloc(&probe, &svm_ops, path, opt, 0, NULL, err);
-    if (st == SF_OK && (opt->n_features == 0 || opt->zero_based == SF_ZERO_BASED_AUTO))
-        st = scan_file(probe, info, true, err);
-    sfi_source_free_header(probe);
-    if (st == SF_OK) st = open_reader(out, opt, path, info, info, 0, UINT64_MAX, 1, 0, err);
+    sfi_svm_set *set = NULL;
+    SF_TRY(sfi_svmlight_set_open(&set, &path, 1, opt, err));
+    sf_status st = sfi_svmlight_open_member(out, set, 0, opt, err);
     if (st != SF_OK) {
-        free(info->path);
-        free(info->bound_off);
-        free(info->bound_line);
-        free(info->labels);
-        free(info);
+        sfi_svmlight_set_free(set);
         return st;
     }
+    ((svm_reader *)(*out)->impl)->own = set;
     return SF_OK;
 }

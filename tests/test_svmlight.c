@@ -32,19 +32,41 @@
  *   - refusals before any pass: linear_regression, minibatch_kmeans, a formula,
  *     scaler without with_mean=false (the message names with_mean); predicting a
  *     file with a larger index fails naming its line, a narrower file works.
+ * Several files as one source (a glob; tests/reference/svmlight_multi_fixture.h,
+ * from sklearn 1.2.1's load_svmlight_files, by the same script):
+ *   - three sets (one-based files of different widths with a .gz member; a file
+ *     whose "-0" index makes auto zero-based for both; a file without indices, so
+ *     auto shifts neither): labels, CSR rows and n_features bit for bit, in chunks
+ *     of 1, 5 and 37 rows and after a rewind; each file's own line numbers; the
+ *     segments (~1 KB, across and within files) in order give the same rows and
+ *     lines, their chunks name the global segment; n_features given larger works;
+ *   - an SGD classifier (hinge; log_loss averaged) fitted on the glob in chunks of
+ *     7 and 77 rows on 1 and 2 threads: coef_, intercept_ (bitwise) and t_ equal
+ *     sklearn's one partial_fit over the stacked rows, and its JSON equals, byte
+ *     for byte, the fit of svmlight_multicat_a.svm (the files' text concatenated);
+ *     the classes come from the scan at open (one pass, no discovery pass);
+ *   - errors: a bad line in the second segment of the second file names that file
+ *     and line (read whole, with and without the scan, and in fits on 1 and 2
+ *     threads); n_features below an index names the file with it (at open), or
+ *     the first row past it (no scan); a one-based read of "-0" names its file and
+ *     line; a glob without a match is SF_ERR_IO; svmlight and CSV files in one
+ *     glob are refused naming the odd file.
  */
 #include "sf_test.h"
 
 #include <unistd.h>
 
 #include "reference/svmlight_fixture.h"
+#include "reference/svmlight_multi_fixture.h"
+
+#define MULTI_A SF_TEST_DATA_DIR "/svmlight_multi_a_*"
 
 static sf_source *open_opts(const char *path, size_t chunk, uint64_t seg_bytes, int zero_based, uint64_t n_features)
 {
     sf_source_options o;
     sf_source_options_init(&o);
-    o.chunk_rows = chunk;
     if (seg_bytes) o.segment_bytes = seg_bytes;
+    o.chunk_rows = chunk;
     o.zero_based = zero_based;
     o.n_features = n_features;
     sf_source *s = NULL;
@@ -105,6 +127,23 @@ static void check_rows(const rows *r, const svm_expect *x)
     }
 }
 
+/* path read whole in chunks of `chunk` rows, then again after a rewind: want's rows. */
+static void check_source(const char *path, size_t chunk, int zero_based, const svm_expect *want)
+{
+    static rows r;
+    sf_source *s = open_opts(path, chunk, 0, zero_based, 0);
+    assert_int_equal(sf_source_n_sparse_features(s), want->n_features);
+    assert_int_equal(sf_source_n_columns(s), 1);
+    assert_string_equal(sf_source_column_name(s, 0), "y");
+    read_all(s, &r, false);
+    check_rows(&r, want);
+    sf_error err;
+    assert_int_equal(sf_source_rewind(s, &err), SF_OK);
+    read_all(s, &r, false);
+    check_rows(&r, want);
+    sf_source_close(s);
+}
+
 static void test_tricky(void **state)
 {
     (void)state;
@@ -113,17 +152,7 @@ static void test_tricky(void **state)
     static rows r;
     for (int m = 0; m < 3; m++)
         for (size_t chunk = 1; chunk <= 5; chunk += 2) {
-            sf_source *s = open_opts(SF_TEST_DATA_DIR "/svmlight_tricky.svm", chunk, 0, modes[m], 0);
-            assert_int_equal(sf_source_n_sparse_features(s), want[m]->n_features);
-            assert_string_equal(sf_source_column_name(s, 0), "y");
-            read_all(s, &r, false);
-            check_rows(&r, want[m]);
-            /* rewind: the same again */
-            sf_error err;
-            assert_int_equal(sf_source_rewind(s, &err), SF_OK);
-            read_all(s, &r, false);
-            check_rows(&r, want[m]);
-            sf_source_close(s);
+            check_source(SF_TEST_DATA_DIR "/svmlight_tricky.svm", chunk, modes[m], want[m]);
         }
     /* the lines of the rows (comments and blank lines counted) */
     sf_source *s = open_opts(SF_TEST_DATA_DIR "/svmlight_tricky.svm", 2, 0, 0, 0);
@@ -176,10 +205,9 @@ static void test_segments(void **state)
         }
 }
 
-/* text -> the error of reading it whole (at open or at next) */
-static sf_status read_text(const char *text, int zero_based, uint64_t n_features, sf_error *err)
+/* Opens path (a file or a glob) and reads it whole: the status, the error in err. */
+static sf_status read_path(const char *path, int zero_based, uint64_t n_features, sf_error *err)
 {
-    char *path = sf_test_write_tmp(text, strlen(text), ".svm");
     sf_source_options o;
     sf_source_options_init(&o);
     o.zero_based = zero_based;
@@ -189,6 +217,14 @@ static sf_status read_text(const char *text, int zero_based, uint64_t n_features
     const sf_table *t;
     while (st == SF_OK) st = sf_source_next(s, &t, err);
     sf_source_close(s);
+    return st;
+}
+
+/* text -> the error of reading it whole (at open or at next) */
+static sf_status read_text(const char *text, int zero_based, uint64_t n_features, sf_error *err)
+{
+    char *path = sf_test_write_tmp(text, strlen(text), ".svm");
+    sf_status st = read_path(path, zero_based, n_features, err);
     unlink(path);
     free(path);
     return st;
@@ -297,8 +333,12 @@ static sf_pipeline *fit_file(const char *file, const char *spec, size_t chunk, s
     so.segment_bytes = 2048;
     sf_source *src = NULL;
     char path[512];
-    snprintf(path, sizeof path, "%s/%s", SF_TEST_DATA_DIR, file);
-    assert_int_equal(sf_source_open(&src, path, &so, err), SF_OK);
+    snprintf(path, sizeof path, "%s/%s", file[0] == '/' ? "" : SF_TEST_DATA_DIR, file);
+    sf_status st = sf_source_open(&src, path, &so, err);
+    if (st != SF_OK) { /* an error at open is the fit's */
+        *st_out = st;
+        return pl;
+    }
     sf_fit_options fo;
     sf_fit_options_init(&fo);
     fo.threads = threads;
@@ -560,12 +600,16 @@ static void count_passes(void *ctx, const sf_progress *p)
 static void test_one_pass(void **state)
 {
     (void)state;
-    for (int given = 0; given < 2; given++) {
+    /* and over a glob: the scan of every file saw every label (5 is only in the last file) */
+    const char *paths[2] = {SF_TEST_DATA_DIR "/svmlight_clf.svm", MULTI_A};
+    const size_t n_features[2] = {SVM_CLF_P, 36}, n_classes[2] = {3, SVM_MULTI_A_N_CLASSES};
+    const double last_class[2] = {3.0, 5.0};
+    for (int k = 0; k < 4; k++) {
+        int given = k % 2, f = k / 2;
         sf_pipeline *pl = NULL;
         sf_error err;
         assert_int_equal(sf_pipeline_new(&pl, "sgd_classifier(loss=log_loss)", &err), SF_OK);
-        sf_source *src = open_opts(SF_TEST_DATA_DIR "/svmlight_clf.svm", 100, 0, given ? SF_ZERO_BASED_NO : 0,
-                                   given ? SVM_CLF_P : 0);
+        sf_source *src = open_opts(paths[f], 100, 0, given ? SF_ZERO_BASED_NO : 0, given ? n_features[f] : 0);
         size_t passes[2] = {0, 0}; /* learning, discovery */
         sf_fit_options fo;
         sf_fit_options_init(&fo);
@@ -575,8 +619,8 @@ static void test_one_pass(void **state)
         assert_int_equal(sf_pipeline_fit(pl, src, &fo, &err), SF_OK);
         assert_int_equal(passes[0], 1);
         assert_int_equal(passes[1], given ? 1 : 0);
-        assert_int_equal(sf_pipeline_n_classes(pl), 3);
-        assert_double_bits(sf_pipeline_classes(pl)[2], 3.0);
+        assert_int_equal(sf_pipeline_n_classes(pl), n_classes[f]);
+        assert_double_bits(sf_pipeline_classes(pl)[n_classes[f] - 1], last_class[f]);
         sf_source_close(src);
         sf_pipeline_free(pl);
     }
@@ -633,6 +677,193 @@ static void test_refusals(void **state)
     free(wide);
 }
 
+/* ---- several files as one source (a glob) ---- */
+
+/* The glob's rows, whole and by segment, are load_svmlight_files' stacked. */
+static void test_multi_rows(void **state)
+{
+    (void)state;
+    static rows whole, parts;
+    const char *globs[3] = {MULTI_A, SF_TEST_DATA_DIR "/svmlight_multi_b_*.svm",
+                            SF_TEST_DATA_DIR "/svmlight_multi_c_*.svm"};
+    const svm_expect *want[3] = {&svm_multi_a, &svm_multi_b, &svm_multi_c};
+    for (int k = 0; k < 3; k++)
+        for (size_t chunk = 1; chunk <= 64; chunk = chunk * 8 - 3) {
+            check_source(globs[k], chunk, SF_ZERO_BASED_AUTO, want[k]);
+        }
+    /* set a: each file's rows keep their own line numbers (file 3 starts with a
+     * blank line and a comment) */
+    sf_source *s = open_opts(MULTI_A, 16, 0, 0, 0);
+    read_all(s, &whole, false);
+    sf_source_close(s);
+    assert_int_equal(whole.line[0], 1);
+    assert_int_equal(whole.line[svm_multi_a_file_rows[0]], 1);
+    assert_int_equal(whole.line[svm_multi_a_file_rows[0] + svm_multi_a_file_rows[1]], 3);
+    assert_int_equal(whole.line[whole.n - 1], svm_multi_a_file_rows[2] + 2);
+    /* segments of ~1 KB across and within files (the .gz file is one): in order,
+     * the whole source, with the same lines; chunks name the global segment */
+    for (int given = 0; given < 2; given++) {
+        s = open_opts(MULTI_A, 5, 1000, given ? SF_ZERO_BASED_NO : 0, given ? svm_multi_a.n_features : 0);
+        size_t n_seg = 0;
+        sf_error err;
+        assert_int_equal(sf_source_n_segments(s, &n_seg, &err), SF_OK);
+        assert_true(n_seg >= 8);
+        parts.n = parts.nnz = 0;
+        parts.indptr[0] = 0;
+        for (size_t g = 0; g < n_seg; g++) {
+            sf_source *sg = NULL;
+            assert_int_equal(sf_source_open_segment(s, g, &sg, &err), SF_OK);
+            assert_int_equal(sf_source_n_sparse_features(sg), svm_multi_a.n_features);
+            const sf_table *t;
+            assert_int_equal(sf_source_next(sg, &t, &err), SF_OK);
+            assert_int_equal(t->segment, g);
+            assert_int_equal(sf_source_rewind(sg, &err), SF_OK);
+            read_all(sg, &parts, true);
+            sf_source_close(sg);
+        }
+        check_rows(&parts, &svm_multi_a);
+        assert_memory_equal(parts.line, whole.line, whole.n * sizeof *whole.line);
+        sf_source_close(s);
+    }
+    /* n_features given larger: wider rows, the same entries */
+    s = open_opts(MULTI_A, 64, 0, 0, 100);
+    assert_int_equal(sf_source_n_sparse_features(s), 100);
+    read_all(s, &whole, false);
+    check_rows(&whole, &svm_multi_a);
+    sf_source_close(s);
+}
+
+/* A temporary directory of files: names[i] holds texts[i]. */
+static char *write_dir(const char *const *names, const char *const *texts, size_t n)
+{
+    char *dir = strdup("/tmp/sf_svm_multi_XXXXXX");
+    assert_non_null(mkdtemp(dir));
+    for (size_t i = 0; i < n; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        FILE *f = fopen(path, "wb");
+        assert_non_null(f);
+        assert_int_equal(fwrite(texts[i], 1, strlen(texts[i]), f), strlen(texts[i]));
+        fclose(f);
+    }
+    return dir;
+}
+
+static void remove_dir(char *dir, const char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    free(dir);
+}
+
+/* pattern in dir, read whole */
+static sf_status read_glob(const char *dir, const char *pattern, int zero_based, uint64_t n_features,
+                           sf_error *err)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, pattern);
+    return read_path(path, zero_based, n_features, err);
+}
+
+static void expect_at(sf_status st, const sf_error *err, sf_status want, const char *file, uint64_t line,
+                      const char *msg)
+{
+    if (st != want || !strstr(err->where.source, file) || err->where.line != line || !strstr(err->message, msg))
+        fprintf(stderr, "status %d at %s:%llu: %s\n", (int)st, err->where.source,
+                (unsigned long long)err->where.line, err->message);
+    assert_int_equal(st, want);
+    assert_non_null(strstr(err->where.source, file));
+    assert_int_equal(err->where.line, line);
+    assert_non_null(strstr(err->message, msg));
+}
+
+static void test_multi_errors(void **state)
+{
+    (void)state;
+    /* a bad line in the second file, in its second segment: named with its file
+     * and its line in that file, when read whole, by segment, and by a fit */
+    static char big[8192];
+    size_t at = 0;
+    for (int i = 1; i <= 80; i++)
+        at += (size_t)snprintf(big + at, sizeof big - at, i == 70 ? "1 5:1 3:2\n" : "%d 1:0.5 4:%d.25 7:1 8:0.125 9:3\n",
+                               i % 2, i);
+    const char *names[2] = {"p_1.svm", "p_2.svm"};
+    const char *texts[2] = {"1 1:1\n-1 2:1\n", big};
+    char *dir = write_dir(names, texts, 2);
+    sf_error err;
+    expect_at(read_glob(dir, "p_*.svm", 0, 0, &err), &err, SF_ERR_PARSE, "p_2.svm", 70, "sorted and unique");
+    expect_at(read_glob(dir, "p_*.svm", SF_ZERO_BASED_NO, 9, &err), &err, SF_ERR_PARSE, "p_2.svm", 70,
+              "sorted and unique");
+    char path[512];
+    snprintf(path, sizeof path, "%s/p_*.svm", dir);
+    for (size_t threads = 1; threads <= 2; threads++) {
+        sf_status st;
+        sf_pipeline *pl = fit_file(path, "sgd_classifier", 8, threads, &err, &st);
+        expect_at(st, &err, SF_ERR_PARSE, "p_2.svm", 70, "sorted and unique");
+        sf_pipeline_free(pl);
+    }
+    /* n_features below the largest index: at open, naming the file that has it */
+    expect_at(read_glob(dir, "p_*.svm", 0, 5, &err), &err, SF_ERR_PARSE, "p_2.svm", 1,
+              "n_features was set to 5, but the files have index 9");
+    /* both given (no scan): the first row past it fails */
+    expect_at(read_glob(dir, "p_*.svm", SF_ZERO_BASED_NO, 5, &err), &err, SF_ERR_PARSE, "p_2.svm", 1,
+              "beyond the 5 features");
+    /* no match: the usual I/O error */
+    sf_status st = read_glob(dir, "none_*.svm", 0, 0, &err);
+    assert_int_equal(st, SF_ERR_IO);
+    assert_non_null(strstr(err.message, "no file matches"));
+    remove_dir(dir, names, 2);
+    /* set b read one-based: its "-0" index is refused where it is */
+    st = read_path(SF_TEST_DATA_DIR "/svmlight_multi_b_*.svm", SF_ZERO_BASED_NO, 0, &err);
+    expect_at(st, &err, SF_ERR_PARSE, "svmlight_multi_b_2.svm", 1, "index 0 in a one-based file");
+    /* svmlight and CSV files in one glob: refused at open, naming the odd one */
+    const char *mixed[2] = {"m_1.svm", "m_2.csv"};
+    const char *mtext[2] = {"1 1:1\n", "y,x\n1,2\n"};
+    dir = write_dir(mixed, mtext, 2);
+    st = read_glob(dir, "m_*", 0, 0, &err);
+    expect_at(st, &err, SF_ERR_PARSE, "m_2.csv", 0, "not an svmlight file");
+    remove_dir(dir, mixed, 2);
+    const char *mixed2[2] = {"m_1.csv", "m_2.svm"};
+    const char *mtext2[2] = {"y,x\n1,2\n", "1 1:1\n"};
+    dir = write_dir(mixed2, mtext2, 2);
+    st = read_glob(dir, "m_*", 0, 0, &err);
+    expect_at(st, &err, SF_ERR_PARSE, "m_2.svm", 0, "the first file is not");
+    remove_dir(dir, mixed2, 2);
+}
+
+/* Fits of the glob equal sklearn's partial_fit over load_svmlight_files' rows
+ * and, byte for byte, the fit of the files' text concatenated into one file. */
+static void test_multi_fit(void **state)
+{
+    (void)state;
+    for (size_t k = 0; k < SVM_MULTI_N_MODELS; k++) {
+        const svm_model *m = &svm_multi_models[k];
+        char *cat = fit_json("svmlight_multicat_a.svm", m->spec, 64, 1);
+        for (size_t chunk = 7; chunk <= 1000; chunk *= 11)
+            for (size_t threads = 1; threads <= 2; threads++) {
+                sf_error err;
+                sf_status st;
+                sf_pipeline *pl = fit_file(m->file, m->spec, chunk, threads, &err, &st);
+                if (st != SF_OK) fprintf(stderr, "%s: %s\n", m->name, err.message);
+                assert_int_equal(st, SF_OK);
+                check_model(pl, m);
+                assert_int_equal(sf_pipeline_n_classes(pl), SVM_MULTI_A_N_CLASSES);
+                for (size_t c = 0; c < SVM_MULTI_A_N_CLASSES; c++)
+                    assert_double_bits(sf_pipeline_classes(pl)[c], svm_multi_a_classes[c]);
+                char *json = NULL;
+                assert_int_equal(sf_pipeline_to_json(pl, &json, &err), SF_OK);
+                assert_string_equal(json, cat);
+                free(json);
+                sf_pipeline_free(pl);
+            }
+        free(cat);
+    }
+}
+
 int main(void)
 {
     sf_library_init();
@@ -646,6 +877,9 @@ int main(void)
         cmocka_unit_test(test_typed_csr),
         cmocka_unit_test(test_threads_and_update),
         cmocka_unit_test(test_one_pass),
+        cmocka_unit_test(test_multi_rows),
+        cmocka_unit_test(test_multi_errors),
+        cmocka_unit_test(test_multi_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
