@@ -13,6 +13,7 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -370,34 +371,43 @@ static void assign(const double *x, size_t n, size_t ld, const ctab *t, double *
     }
 }
 
+static double weight_of(const double *w, size_t i) { return w ? w[i] : 1.0; }
+
 /* assign() over blocks of KM_BLOCK rows on a pool: each block's labels depend on
- * its rows only, so the result is the same for any number of workers. */
+ * its rows only, so the result is the same for any number of workers. keep_x,
+ * if not NULL, receives a packed copy of the rows (p = t->p columns) and keep_w
+ * their weights (1 without w), copied while the block is in cache. */
 typedef struct assign_job {
-    const double *x;
+    const double *x, *w;
     const ctab *t;
     size_t n, ld;
     double *scratch; /* KM_BLOCK x kp per worker */
     size_t *labels;
+    double *keep_x, *keep_w;
 } assign_job;
 
 static sf_status assign_task(void *ctx, size_t task, size_t worker, sf_error *err)
 {
     (void)err;
     const assign_job *j = ctx;
-    size_t a = task * KM_BLOCK, m = j->n - a < KM_BLOCK ? j->n - a : KM_BLOCK;
-    assign(j->x + a * j->ld, m, j->ld, j->t, j->scratch + worker * KM_BLOCK * j->t->kp, j->labels + a);
+    size_t a = task * KM_BLOCK, m = j->n - a < KM_BLOCK ? j->n - a : KM_BLOCK, p = j->t->p;
+    const double *x = j->x + a * j->ld;
+    assign(x, m, j->ld, j->t, j->scratch + worker * KM_BLOCK * j->t->kp, j->labels + a);
+    if (j->keep_x) {
+        if (j->ld == p) memcpy(j->keep_x + a * p, x, m * p * sizeof *x);
+        else
+            for (size_t i = 0; i < m; i++) memcpy(j->keep_x + (a + i) * p, x + i * j->ld, p * sizeof *x);
+        for (size_t i = 0; i < m; i++) j->keep_w[a + i] = weight_of(j->w, a + i);
+    }
     return SF_OK;
 }
 
-static sf_status assign_on(sf_pool *pool, const double *x, size_t n, size_t ld, const ctab *t, double *scratch,
-                           size_t *labels, sf_error *err)
+static sf_status assign_on(sf_pool *pool, const assign_job *job, sf_error *err)
 {
-    if (!pool || n <= KM_BLOCK) {
-        assign(x, n, ld, t, scratch, labels);
-        return SF_OK;
-    }
-    assign_job job = {.x = x, .t = t, .n = n, .ld = ld, .scratch = scratch, .labels = labels};
-    return sf_pool_run(pool, (n + KM_BLOCK - 1) / KM_BLOCK, assign_task, &job, err);
+    size_t tasks = (job->n + KM_BLOCK - 1) / KM_BLOCK;
+    if (pool && tasks > 1) return sf_pool_run(pool, tasks, assign_task, (void *)job, err);
+    for (size_t t = 0; t < tasks; t++) assign_task((void *)job, t, 0, err);
+    return SF_OK;
 }
 
 /* The distance work of one call on a fitted model: its centers prepared, a
@@ -450,6 +460,37 @@ static bool any_nonfinite(const double *x, size_t n, size_t p, size_t ld)
     return !(z0 + z1 + z2 + z3 == 0);
 }
 
+/* any_nonfinite over tasks of KM_CHECK rows on a pool */
+#define KM_CHECK 8192
+typedef struct finite_job {
+    const double *x;
+    size_t n, p, ld;
+    atomic_int bad;
+} finite_job;
+
+static sf_status finite_task(void *ctx, size_t task, size_t worker, sf_error *err)
+{
+    (void)worker;
+    (void)err;
+    finite_job *j = ctx;
+    size_t a = task * KM_CHECK, m = j->n - a < KM_CHECK ? j->n - a : KM_CHECK;
+    if (any_nonfinite(j->x + a * j->ld, m, j->p, j->ld)) atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
+    return SF_OK;
+}
+
+static bool any_nonfinite_on(sf_pool *pool, const double *x, size_t n, size_t p, size_t ld)
+{
+    if (!pool || n < 2 * KM_CHECK) return any_nonfinite(x, n, p, ld);
+    finite_job j = {.x = x, .n = n, .p = p, .ld = ld};
+    atomic_init(&j.bad, 0);
+    sf_error e;
+    if (sf_pool_run(pool, (n + KM_CHECK - 1) / KM_CHECK, finite_task, &j, &e) != SF_OK)
+        return any_nonfinite(x, n, p, ld);
+    return atomic_load(&j.bad) != 0;
+}
+
+/* The input checks; a fitting call scans the rows on the model's pool (only the
+ * thread that learns uses it). */
 static sf_status check_data(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
                             const double *w, bool fitting, sf_error *err)
 {
@@ -460,7 +501,7 @@ static sf_status check_data(const sf_kmeans *km, const double *x, size_t n, size
     if (ld < p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: row stride %zu < %zu features", ld, p);
     if (km->p && p != km->p)
         return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: fitted on %zu features, got %zu", km->p, p);
-    if (!any_nonfinite(x, n, p, ld) && !w) return SF_OK;
+    if (!w && !any_nonfinite_on(fitting ? km->pool : NULL, x, n, p, ld)) return SF_OK;
     for (size_t i = 0; i < n; i++) {
         const double *row = x + i * ld;
         for (size_t j = 0; j < p; j++)
@@ -654,6 +695,7 @@ typedef struct step_work {
     double *scratch;        /* workers x KM_BLOCK x t.kp */
     ctab t;                 /* the centers for the kernel */
     double *wsum;           /* k */
+    double *acc;            /* k x p: the centers' new sums */
     size_t *order;          /* k */
     bool *to;               /* k */
 } step_work;
@@ -666,6 +708,7 @@ static void step_work_free(step_work *s)
     free(s->scratch);
     ctab_free(&s->t);
     free(s->wsum);
+    free(s->acc);
     free(s->order);
     free(s->to);
     free(s);
@@ -685,9 +728,10 @@ static sf_status step_work_reserve(sf_kmeans *km, size_t n, size_t p, size_t wor
         s = calloc(1, sizeof *s);
         if (!s) return sfi_nomem(err);
         s->wsum = malloc(k * sizeof *s->wsum);
+        s->acc = malloc(k * p * sizeof *s->acc);
         s->order = malloc(k * sizeof *s->order);
         s->to = malloc(k * sizeof *s->to);
-        if (!s->wsum || !s->order || !s->to || ctab_alloc(&s->t, k, p, err) != SF_OK) {
+        if (!s->wsum || !s->acc || !s->order || !s->to || ctab_alloc(&s->t, k, p, err) != SF_OK) {
             step_work_free(s);
             return sfi_nomem(err);
         }
@@ -770,44 +814,55 @@ static void reassign(sf_kmeans *km, const double *x, size_t n, size_t ld, step_w
         if (s->to[j]) W[j] = low;
 }
 
-static double weight_of(const double *w, size_t i) { return w ? w[i] : 1.0; }
+/* update_center_dense: c_j <- (c_j W_j + Σ x_i w_i) · (1 / (W_j + Σ w_i)), the
+ * sums taken in row order, in one pass over the rows; centers with no weight in
+ * the batch stay. (Split over the pool by centers, each center's sums still in
+ * row order, it took more time: every task streams the whole batch.) */
+static void update_centers(sf_kmeans *km, const double *x, size_t n, size_t ld, const double *w, step_work *s)
+{
+    size_t k = km->k, p = km->p;
+    double *acc = s->acc, *wsum = s->wsum, *c = km->centers;
+    for (size_t j = 0; j < k; j++) {
+        wsum[j] = 0;
+        for (size_t f = 0; f < p; f++) acc[j * p + f] = c[j * p + f] * km->counts[j];
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t j = s->labels[i];
+        double wi = weight_of(w, i), *a = acc + j * p;
+        const double *row = x + i * ld;
+        wsum[j] += wi;
+        for (size_t f = 0; f < p; f++) a[f] += row[f] * wi;
+    }
+    for (size_t j = 0; j < k; j++) {
+        if (!(wsum[j] > 0)) continue;
+        km->counts[j] += wsum[j];
+        double alpha = 1 / km->counts[j];
+        for (size_t f = 0; f < p; f++) c[j * p + f] = acc[j * p + f] * alpha;
+    }
+}
 
-/* One _mini_batch_step plus partial_fit's inertia_ (compute_labels). */
+/* One _mini_batch_step plus partial_fit's inertia_ (compute_labels; or into
+ * *measured when that is not NULL); keep_x and keep_w as in assign_job. */
 static sf_status step(sf_kmeans *km, const double *x, size_t n, size_t ld, const double *w, step_work *s,
-                      sf_error *err)
+                      double *keep_x, double *keep_w, double *measured, sf_error *err)
 {
     size_t k = km->k, p = km->p;
     bool random_reassign = due_for_reassign(km);
     ctab_fill(&s->t, km->centers, k, p);
-    SF_TRY(assign_on(km->pool, x, n, ld, &s->t, s->scratch, s->labels, err));
-    /* update_center_dense: c_j <- (c_j W_j + Σ x_i w_i) · (1 / (W_j + Σ w_i)),
-     * the sum taken in row order; centers with no weight in the batch stay */
-    memset(s->wsum, 0, k * sizeof *s->wsum);
-    for (size_t i = 0; i < n; i++) s->wsum[s->labels[i]] += weight_of(w, i);
-    for (size_t j = 0; j < k; j++)
-        if (s->wsum[j] > 0)
-            for (size_t f = 0; f < p; f++) km->centers[j * p + f] *= km->counts[j];
-    for (size_t i = 0; i < n; i++) {
-        size_t j = s->labels[i];
-        if (!(s->wsum[j] > 0)) continue;
-        double wi = weight_of(w, i), *c = km->centers + j * p;
-        const double *row = x + i * ld;
-        for (size_t f = 0; f < p; f++) c[f] += row[f] * wi;
-    }
-    for (size_t j = 0; j < k; j++) {
-        if (!(s->wsum[j] > 0)) continue;
-        km->counts[j] += s->wsum[j];
-        double alpha = 1 / km->counts[j];
-        for (size_t f = 0; f < p; f++) km->centers[j * p + f] *= alpha;
-    }
+    assign_job aj = {.x = x, .w = w, .t = &s->t, .n = n, .ld = ld, .scratch = s->scratch, .labels = s->labels,
+                     .keep_x = keep_x, .keep_w = keep_w};
+    SF_TRY(assign_on(km->pool, &aj, err));
+    update_centers(km, x, n, ld, w, s);
     if (random_reassign && km->params.reassignment_ratio > 0) reassign(km, x, n, ld, s);
-    if (km->params.compute_labels) {
+    if (km->params.compute_labels || measured) {
         ctab_fill(&s->t, km->centers, k, p);
-        SF_TRY(assign_on(km->pool, x, n, ld, &s->t, s->scratch, s->labels, err));
+        aj.keep_x = aj.keep_w = NULL;
+        SF_TRY(assign_on(km->pool, &aj, err));
         double inertia = 0;
         for (size_t i = 0; i < n; i++)
             inertia += sq_dist(x + i * ld, km->centers + s->labels[i] * p, p) * weight_of(w, i);
-        km->inertia = inertia;
+        if (km->params.compute_labels) km->inertia = inertia;
+        if (measured) *measured = inertia;
     }
     km->n_steps++;
     return SF_OK;
@@ -822,6 +877,13 @@ sf_status sf_kmeans_partial_fit(sf_kmeans *km, const double *x, size_t n, size_t
 
 sf_status sfi_kmeans_partial_fit_checked(sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
                                          const double *w, sf_error *err)
+{
+    return sfi_kmeans_partial_fit_keep(km, x, n, p, ld, w, NULL, NULL, NULL, err);
+}
+
+sf_status sfi_kmeans_partial_fit_keep(sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                                      const double *w, double *keep_x, double *keep_w, double *measured,
+                                      sf_error *err)
 {
     if (n == 0) return SF_OK;
     bool first = km->p == 0;
@@ -847,7 +909,7 @@ sf_status sfi_kmeans_partial_fit_checked(sf_kmeans *km, const double *x, size_t 
         km->p = p;
         km->n_since_reassign = 0;
     }
-    return step(km, x, n, ld, w, km->work, err);
+    return step(km, x, n, ld, w, km->work, keep_x, keep_w, measured, err);
 }
 
 /* --------------------------------------------------------- prediction */
