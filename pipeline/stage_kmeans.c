@@ -184,7 +184,7 @@ static sf_status parse_params(const sfi_spec_stage *spec, sf_kmeans_params *p, u
     for (size_t i = 0; i < spec->n_params; i++) {
         const sfi_param *prm = &spec->params[i];
         const char *key = prm->key;
-        double v = 0; /* set by int_param on success (GCC -O3 cannot see it) */
+        double v = 0;
         bool ignored = false;
         for (size_t j = 0; ignored_params[j]; j++) ignored = ignored || strcmp(key, ignored_params[j]) == 0;
         if (ignored) continue; /* sklearn's partial_fit ignores them too */
