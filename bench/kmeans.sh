@@ -21,9 +21,15 @@
 #   streamfit batch_size=50000, init_size=3072: the same steps.
 # sklearn runs with OpenMP on all cores (its default; one run: it spins when the
 # cores are busy) and on one core (REPEAT runs); the faster is the reference.
-# sklearn's time is its partial_fit loop alone (data already in memory, as printed by
-# bench/kmeans_sklearn.py: the "own s" column; the h5py read is listed apart);
-# streamfit's is the whole `streamfit fit` process (read, fit, model file). Result
+# sklearn reads the uncompressed HDF5 file (RAW) with h5py, two ways (both printed
+# by bench/kmeans_sklearn.py as its "own s", the timed loop):
+# - in memory: the whole columns read first (listed apart), the loop is
+#   partial_fit alone on slices of that array;
+# - reading in the loop (50,000-row chunks): each chunk's rows read from the file
+#   with h5py, then partial_fit, timed as one loop -- what a user streaming a file
+#   does, and what `streamfit fit` does. The target (>= 2x with 50,000-row chunks)
+#   is judged on this like-for-like ratio, reading included on both sides.
+# streamfit's time is the whole `streamfit fit` process (read, fit, model file). Result
 # quality: the inertia of the final centers over all rows, sklearn's -score(X) and
 # `streamfit score`. Threads: refine=REFINE adds exact Lloyd passes (distance-bound,
 # parallel over segments); the time per refine pass is (fit with refine - fit
@@ -54,10 +60,24 @@ sf_steps() { "$SF" export "$1" --json | sed 's/.*"n_steps_": *\([0-9]*\).*/\1/';
 
 for chunk in 1024 50000; do
     measure -n 1 -p sk_fit "sk_${chunk}_all" "scikit-learn partial_fit, OpenMP on all cores" \
-        "$PYTHON" "$HERE/kmeans_sklearn.py" "$H5" "$chunk" 8 0 || die "sklearn failed"
+        "$PYTHON" "$HERE/kmeans_sklearn.py" "$RAW" "$chunk" 8 0 || die "sklearn failed"
     measure -p sk_fit "sk_${chunk}_1" "scikit-learn partial_fit, OpenMP on 1 core" \
-        env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$PYTHON" "$HERE/kmeans_sklearn.py" "$H5" "$chunk" 8 0 ||
+        env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$PYTHON" "$HERE/kmeans_sklearn.py" "$RAW" "$chunk" 8 0 ||
         die "sklearn failed"
+    if [ "$chunk" = 50000 ]; then
+        measure -n 1 -p sk_fit "skr_all" "scikit-learn, h5py read of each chunk + partial_fit, OpenMP on all cores" \
+            "$PYTHON" "$HERE/kmeans_sklearn.py" --read-in-loop "$RAW" "$chunk" 8 0 || die "sklearn failed"
+        measure -p sk_fit "skr_1" "scikit-learn, h5py read of each chunk + partial_fit, OpenMP on 1 core" \
+            env OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$PYTHON" "$HERE/kmeans_sklearn.py" --read-in-loop \
+            "$RAW" "$chunk" 8 0 || die "sklearn failed"
+        for o in all 1; do
+            # shellcheck disable=SC2046
+            set -- $(cat "$W/skr_$o.out")
+            value "inertia_skr_$o" "$3"
+            value "steps_skr_$o" "$4"
+        done
+        value skr "$(awk -v a="$(get skr_all pass)" -v b="$(get skr_1 pass)" 'BEGIN { print (a < b ? a : b) }')"
+    fi
     for o in all 1; do
         # shellcheck disable=SC2046
         set -- $(cat "$W/sk_${chunk}_$o.out")
@@ -99,27 +119,40 @@ done
     echo
     echo "Data: $ROWS x 10 blobs, 8 centers (\`streamfit gen blobs --seed 1\`): HDF5 uncompressed (raw,"
     echo "$(wc -c <"$RAW" | tr -d ' ') B), HDF5 deflate 1 ($(wc -c <"$H5" | tr -d ' ') B), CSV ($(wc -c <"$CSV" | tr -d ' ') B). k = 8, random_state 0."
-    echo "sklearn: its partial_fit loop only (\"own s\"; the h5py read apart); streamfit: the whole \`streamfit"
-    echo "fit\` process (wall). x sklearn = the faster sklearn own time / streamfit's wall. Same chunks ⇒ the"
-    echo "same steps: the inertia columns agree to the last digits (each tool sums in its own order)."
+    echo "sklearn reads the raw HDF5 with h5py. Its time (\"own s\", the loop it times itself) two ways: in"
+    echo "memory (the whole columns read first, listed apart; the loop is partial_fit alone) and, with"
+    echo "50,000-row chunks, reading in the loop (each chunk's rows read with h5py, then partial_fit: what"
+    echo "a user streaming the file does). streamfit: the whole \`streamfit fit\` process (wall), reading"
+    echo "included. x in memory = the faster sklearn in-memory loop / streamfit's wall; x read in loop = the"
+    echo "faster sklearn read-in-loop time / streamfit's wall: the like-for-like ratio, reading on both"
+    echo "sides, on which the 50,000-row target is judged. Same chunks ⇒ the same steps: the inertia"
+    echo "columns agree to the last digits (each tool sums in its own order)."
     echo
-    echo "| run | chunk rows | threads | wall s (median) | own s | cpu s | peak RSS MiB | final inertia | steps | x sklearn |"
-    echo "|---|---:|---|---:|---:|---:|---:|---|---:|---:|"
+    echo "| run | chunk rows | threads | wall s (median) | own s | cpu s | peak RSS MiB | final inertia | steps | x in memory | x read in loop |"
+    echo "|---|---:|---|---:|---:|---:|---:|---|---:|---:|---:|"
     for chunk in 1024 50000; do
         for o in all 1; do
             k=sk_${chunk}_$o
-            echo "| $(get "$k" label) (h5py read $(val "read_${chunk}_$o") s apart) | $chunk | OpenMP $o | $(get "$k" wall) | $(get "$k" pass) | $(get "$k" cpu) | $(get "$k" mib) | $(val "inertia_$k") | $(val "steps_$k") | |"
+            echo "| $(get "$k" label), in memory (h5py read $(val "read_${chunk}_$o") s apart) | $chunk | OpenMP $o | $(get "$k" wall) | $(get "$k" pass) | $(get "$k" cpu) | $(get "$k" mib) | $(val "inertia_$k") | $(val "steps_$k") | | |"
         done
+        if [ "$chunk" = 50000 ]; then
+            for o in all 1; do
+                k=skr_$o
+                echo "| $(get "$k" label) | $chunk | OpenMP $o | $(get "$k" wall) | $(get "$k" pass) | $(get "$k" cpu) | $(get "$k" mib) | $(val "inertia_$k") | $(val "steps_$k") | | |"
+            done
+        fi
         for f in raw h5 csv; do
             for th in 1 "$THREADS"; do
                 k=sf_${chunk}_${f}_$th
-                echo "| $(get "$k" label) | $chunk | $th | $(get "$k" wall) | | $(get "$k" cpu) | $(get "$k" mib) | $(val "inertia_$k") | $(val "steps_$k") | $(ratio "$(val "sk_$chunk")" "$(get "$k" wall)") |"
+                rl=
+                [ "$chunk" = 50000 ] && rl=$(ratio "$(val skr)" "$(get "$k" wall)")
+                echo "| $(get "$k" label) | $chunk | $th | $(get "$k" wall) | | $(get "$k" cpu) | $(get "$k" mib) | $(val "inertia_$k") | $(val "steps_$k") | $(ratio "$(val "sk_$chunk")" "$(get "$k" wall)") | $rl |"
             done
         done
     done
     echo
     echo "Targets (issue 7, set on the uncompressed HDF5): >= 4x with 1024-row chunks, >= 2x with"
-    echo "50,000-row chunks, at equal inertia; $THREADS threads >= 1.6x faster than 1 on the distance-bound"
+    echo "50,000-row chunks (like for like: x read in loop), at equal inertia; $THREADS threads >= 1.6x faster than 1 on the distance-bound"
     echo "parts; peak RSS under 64 MiB. Thread scaling of the distance-bound part (exact Lloyd passes,"
     echo "refine=$REFINE, raw HDF5; seconds per pass = (fit with refine − fit without) / passes, passes"
     echo "including the final inertia pass):"

@@ -13,18 +13,16 @@
  */
 #include <float.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include <gsl/gsl_blas.h>
-#include <gsl/gsl_matrix.h>
 
 #include "core/np_random.h"
 #include "core/sf_internal.h"
 #include "estimators/kmeans_internal.h"
 
-#define KM_BLOCK 256 /* rows per GEMM block, sklearn's CHUNK_SIZE */
+#define KM_BLOCK 256 /* rows per distance block, sklearn's CHUNK_SIZE */
 
 struct sf_kmeans {
     sf_kmeans_params params; /* init_centers points at init_copy */
@@ -36,7 +34,12 @@ struct sf_kmeans {
     uint64_t n_steps, n_since_reassign, batch_size, init_size;
     double inertia;
     sf_pool *pool;           /* borrowed: partial_fit's distances, or NULL */
+    struct step_work *work;  /* partial_fit's working memory, kept between calls
+                              * (grown when needed; never shared with a copy) */
 };
+
+struct step_work;
+static void step_work_free(struct step_work *s);
 
 struct sf_kmeans_lloyd {
     size_t k, p;
@@ -140,6 +143,7 @@ void sf_kmeans_free(sf_kmeans *km)
     free(km->init_copy);
     free(km->centers);
     free(km->counts);
+    step_work_free(km->work);
     free(km);
 }
 
@@ -159,6 +163,7 @@ sf_status sf_kmeans_copy(const sf_kmeans *km, sf_kmeans **out, sf_error *err)
     *c = *km;
     c->init_copy = c->centers = c->counts = NULL;
     c->pool = NULL; /* borrowed by km for its own use: a copy may outlive it */
+    c->work = NULL;
     bool ok = true;
     if (km->init_copy) {
         c->init_copy = dup_array(km->init_copy, km->k * km->params.init_n_features);
@@ -201,36 +206,161 @@ static double sq_norm(const double *a, size_t p)
     return r;
 }
 
-/* out[i * ldo + j] = alpha · x_i·y_j + beta · out[...] for m rows of x and q rows
- * of y (both with p columns), by one GEMM on views. */
-static sf_status gemm_xyt(double alpha, const double *x, size_t m, size_t ldx, const double *y, size_t q,
-                          size_t ldy, size_t p, double beta, double *out, size_t ldo, sf_error *err)
+/* ---- distances without BLAS ----
+ *
+ * Every distance in this file comes from x·c dot products summed feature by
+ * feature, f = 0, 1, …, p-1, in double with no fused multiply-add (C11 mode
+ * compiles with -ffp-contract=off): the same bits on every machine, for any
+ * number of threads and any BLAS. Two reasons not to call GEMM here: the shapes
+ * are tiny (256 rows x p x k, with k = 8 and p = 10 on the benchmark) so a
+ * GEMM's packing costs more than the products, and the pools call it from
+ * several threads at once, which a single-threaded BLAS build (Debian's
+ * openblas-serial, r0.3.21) does not survive: its buffers are shared. */
+
+#define KM_CB 8 /* centers per register block (two vectors of 4); the table pads k to a multiple */
+#define KM_RB 4 /* rows per register block */
+
+/* The centers prepared for the kernel: transposed and padded with zero columns
+ * to kp = k rounded up to KM_CB (ct is p x kp), and their squared norms. */
+typedef struct ctab {
+    double *ct; /* p x kp: ct[f * kp + j] = c_j[f] */
+    double *cn; /* kp: ||c_j||², INFINITY on the padding */
+    size_t k, kp, p;
+} ctab;
+
+static size_t padded_k(size_t k) { return (k + KM_CB - 1) / KM_CB * KM_CB; }
+
+static void ctab_free(ctab *t)
 {
-    gsl_matrix_const_view X = gsl_matrix_const_view_array_with_tda(x, m, p, ldx);
-    gsl_matrix_const_view Y = gsl_matrix_const_view_array_with_tda(y, q, p, ldy);
-    gsl_matrix_view D = gsl_matrix_view_array_with_tda(out, m, q, ldo);
-    int gs = gsl_blas_dgemm(CblasNoTrans, CblasTrans, alpha, &X.matrix, &Y.matrix, beta, &D.matrix);
-    if (gs) return sfi_fail(err, SF_ERR_INTERNAL, NULL, "k-means: GEMM failed (GSL status %d)", gs);
+    free(t->ct);
+    free(t->cn);
+    t->ct = t->cn = NULL;
+}
+
+static sf_status ctab_alloc(ctab *t, size_t k, size_t p, sf_error *err)
+{
+    t->k = k;
+    t->p = p;
+    t->kp = padded_k(k);
+    t->ct = calloc(t->kp * p, sizeof *t->ct);
+    t->cn = malloc(t->kp * sizeof *t->cn);
+    if (!t->ct || !t->cn) {
+        ctab_free(t);
+        return sfi_nomem(err);
+    }
     return SF_OK;
 }
 
-/* labels of n rows against centers c (k x p) with squared norms cn:
- * argmin_j ||c_j||² - 2 x·c_j, first minimum on ties (Decision 9). scratch holds
- * KM_BLOCK x k doubles. */
-static sf_status assign(const double *x, size_t n, size_t p, size_t ld, const double *c, const double *cn,
-                        size_t k, double *scratch, size_t *labels, sf_error *err)
+/* Loads q rows of c (stride ldc) into t (allocated for at least q rows of p). */
+static void ctab_fill(ctab *t, const double *c, size_t q, size_t ldc)
 {
+    size_t p = t->p, kp = t->kp;
+    for (size_t j = 0; j < q; j++) {
+        const double *cj = c + j * ldc;
+        double r = 0;
+        for (size_t f = 0; f < p; f++) {
+            t->ct[f * kp + j] = cj[f];
+            r += cj[f] * cj[f];
+        }
+        t->cn[j] = r;
+    }
+    for (size_t j = q; j < kp; j++) t->cn[j] = INFINITY; /* their ct columns stay 0 */
+}
+
+/* out[i * kp + j] = x_i·c_j for the m rows of x and all kp (padded) centers of t:
+ * register blocks of KM_RB rows x KM_CB centers, each product summed in feature
+ * order. With GCC or Clang the KM_CB centers are two vectors of four doubles (the
+ * compiler splits them on narrower machines); on x86-64 Linux with GCC the
+ * kernel is compiled twice, for AVX2 and the baseline, and picked at load time.
+ * No contraction: every variant gives the same bits. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__)
+#define KM_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define KM_CLONES
+#endif
+#if defined(__GNUC__)
+typedef double km_v4 __attribute__((vector_size(4 * sizeof(double))));
+
+/* (a macro: a function returning a vector type changes the ABI with AVX) */
+#define V4_LOAD(v, a) memcpy(&(v), (a), sizeof(v))
+
+KM_CLONES static void xc_dots(const double *x, size_t m, size_t ld, const ctab *t, double *out)
+{
+    size_t p = t->p, kp = t->kp;
+    const double *ct = t->ct;
+    size_t i = 0;
+    for (; i + KM_RB <= m; i += KM_RB) {
+        const double *x0 = x + i * ld, *x1 = x0 + ld, *x2 = x1 + ld, *x3 = x2 + ld;
+        for (size_t j0 = 0; j0 < kp; j0 += KM_CB) {
+            km_v4 a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
+            for (size_t f = 0; f < p; f++) {
+                km_v4 c0, c1;
+                V4_LOAD(c0, ct + f * kp + j0);
+                V4_LOAD(c1, ct + f * kp + j0 + 4);
+                a0 += x0[f] * c0;
+                b0 += x0[f] * c1;
+                a1 += x1[f] * c0;
+                b1 += x1[f] * c1;
+                a2 += x2[f] * c0;
+                b2 += x2[f] * c1;
+                a3 += x3[f] * c0;
+                b3 += x3[f] * c1;
+            }
+            double *o = out + i * kp + j0;
+            memcpy(o, &a0, sizeof a0);
+            memcpy(o + 4, &b0, sizeof b0);
+            memcpy(o + kp, &a1, sizeof a1);
+            memcpy(o + kp + 4, &b1, sizeof b1);
+            memcpy(o + 2 * kp, &a2, sizeof a2);
+            memcpy(o + 2 * kp + 4, &b2, sizeof b2);
+            memcpy(o + 3 * kp, &a3, sizeof a3);
+            memcpy(o + 3 * kp + 4, &b3, sizeof b3);
+        }
+    }
+    for (; i < m; i++)
+        for (size_t j0 = 0; j0 < kp; j0 += KM_CB) {
+            km_v4 a0 = {0}, b0 = {0};
+            for (size_t f = 0; f < p; f++) {
+                km_v4 c0, c1;
+                V4_LOAD(c0, ct + f * kp + j0);
+                V4_LOAD(c1, ct + f * kp + j0 + 4);
+                a0 += x[i * ld + f] * c0;
+                b0 += x[i * ld + f] * c1;
+            }
+            memcpy(out + i * kp + j0, &a0, sizeof a0);
+            memcpy(out + i * kp + j0 + 4, &b0, sizeof b0);
+        }
+}
+#else
+static void xc_dots(const double *x, size_t m, size_t ld, const ctab *t, double *out)
+{
+    size_t p = t->p, kp = t->kp;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < kp; j++) {
+            double r = 0;
+            for (size_t f = 0; f < p; f++) r += x[i * ld + f] * t->ct[f * kp + j];
+            out[i * kp + j] = r;
+        }
+}
+#endif
+
+/* labels of n rows against the centers of t: argmin_j ||c_j||² - 2 x·c_j, first
+ * minimum on ties (Decision 9; sklearn's _update_chunk_dense adds ||c||² to
+ * -2 x·c, the scaling by -2 is exact). scratch holds KM_BLOCK x t->kp doubles. */
+static void assign(const double *x, size_t n, size_t ld, const ctab *t, double *scratch, size_t *labels)
+{
+    size_t k = t->k, kp = t->kp;
+    const double *cn = t->cn;
     for (size_t a = 0; a < n; a += KM_BLOCK) {
         size_t m = n - a < KM_BLOCK ? n - a : KM_BLOCK;
-        /* -2 x·c by GEMM, then + ||c||²: the same rounding as sklearn's GEMM with
-         * beta = 1 onto ||c||² (the scaling by -2 is exact) */
-        SF_TRY(gemm_xyt(-2.0, x + a * ld, m, ld, c, k, p, p, 0.0, scratch, k, err));
+        xc_dots(x + a * ld, m, ld, t, scratch);
         for (size_t i = 0; i < m; i++) {
-            const double *d = scratch + i * k;
+            const double *d = scratch + i * kp;
             size_t best = 0;
-            double low = cn[0] + d[0];
+            double low = cn[0] + -2.0 * d[0];
             for (size_t j = 1; j < k; j++) {
-                double v = cn[j] + d[j];
+                double v = cn[j] + -2.0 * d[j];
                 if (v < low) {
                     low = v;
                     best = j;
@@ -239,38 +369,74 @@ static sf_status assign(const double *x, size_t n, size_t p, size_t ld, const do
             labels[a + i] = best;
         }
     }
-    return SF_OK;
 }
 
+static double weight_of(const double *w, size_t i) { return w ? w[i] : 1.0; }
+
 /* assign() over blocks of KM_BLOCK rows on a pool: each block's labels depend on
- * its rows only, so the result is the same for any number of workers. */
+ * its rows only, so the result is the same for any number of workers. keep_x,
+ * if not NULL, receives a packed copy of the rows (p = t->p columns) and keep_w
+ * their weights (1 without w), copied while the block is in cache. */
 typedef struct assign_job {
-    const double *x, *c, *cn;
-    size_t n, p, ld, k;
-    double *scratch; /* KM_BLOCK x k per worker */
+    const double *x, *w;
+    const ctab *t;
+    size_t n, ld;
+    double *scratch; /* KM_BLOCK x kp per worker */
     size_t *labels;
+    double *keep_x, *keep_w;
 } assign_job;
 
 static sf_status assign_task(void *ctx, size_t task, size_t worker, sf_error *err)
 {
+    (void)err;
     const assign_job *j = ctx;
-    size_t a = task * KM_BLOCK, m = j->n - a < KM_BLOCK ? j->n - a : KM_BLOCK;
-    return assign(j->x + a * j->ld, m, j->p, j->ld, j->c, j->cn, j->k, j->scratch + worker * KM_BLOCK * j->k,
-                  j->labels + a, err);
+    size_t a = task * KM_BLOCK, m = j->n - a < KM_BLOCK ? j->n - a : KM_BLOCK, p = j->t->p;
+    const double *x = j->x + a * j->ld;
+    assign(x, m, j->ld, j->t, j->scratch + worker * KM_BLOCK * j->t->kp, j->labels + a);
+    if (j->keep_x) {
+        if (j->ld == p) memcpy(j->keep_x + a * p, x, m * p * sizeof *x);
+        else
+            for (size_t i = 0; i < m; i++) memcpy(j->keep_x + (a + i) * p, x + i * j->ld, p * sizeof *x);
+        for (size_t i = 0; i < m; i++) j->keep_w[a + i] = weight_of(j->w, a + i);
+    }
+    return SF_OK;
 }
 
-static sf_status assign_on(sf_pool *pool, const double *x, size_t n, size_t p, size_t ld, const double *c,
-                           const double *cn, size_t k, double *scratch, size_t *labels, sf_error *err)
+static sf_status assign_on(sf_pool *pool, const assign_job *job, sf_error *err)
 {
-    if (!pool || n <= KM_BLOCK) return assign(x, n, p, ld, c, cn, k, scratch, labels, err);
-    assign_job job = {.x = x, .c = c, .cn = cn, .n = n, .p = p, .ld = ld, .k = k, .scratch = scratch,
-                      .labels = labels};
-    return sf_pool_run(pool, (n + KM_BLOCK - 1) / KM_BLOCK, assign_task, &job, err);
+    size_t tasks = (job->n + KM_BLOCK - 1) / KM_BLOCK;
+    if (pool && tasks > 1) return sf_pool_run(pool, tasks, assign_task, (void *)job, err);
+    for (size_t t = 0; t < tasks; t++) assign_task((void *)job, t, 0, err);
+    return SF_OK;
 }
 
-static void center_norms(const sf_kmeans *km, double *cn)
+/* The distance work of one call on a fitted model: its centers prepared, a
+ * block of products and (labels) a block of labels. */
+typedef struct dwork {
+    ctab t;
+    double *scratch; /* KM_BLOCK x t.kp */
+    size_t *labels;  /* KM_BLOCK, or NULL */
+} dwork;
+
+static void dwork_free(dwork *d)
 {
-    for (size_t j = 0; j < km->k; j++) cn[j] = sq_norm(km->centers + j * km->p, km->p);
+    ctab_free(&d->t);
+    free(d->scratch);
+    free(d->labels);
+}
+
+static sf_status dwork_new(dwork *d, const double *centers, size_t k, size_t p, bool labels, sf_error *err)
+{
+    memset(d, 0, sizeof *d);
+    SF_TRY(ctab_alloc(&d->t, k, p, err));
+    d->scratch = malloc(KM_BLOCK * d->t.kp * sizeof *d->scratch);
+    if (labels) d->labels = malloc(KM_BLOCK * sizeof *d->labels);
+    if (!d->scratch || (labels && !d->labels)) {
+        dwork_free(d);
+        return sfi_nomem(err);
+    }
+    ctab_fill(&d->t, centers, k, p);
+    return SF_OK;
 }
 
 /* Whether any of the n x p values is NaN or ±inf: x * 0 is ±0 for finite x and
@@ -294,6 +460,37 @@ static bool any_nonfinite(const double *x, size_t n, size_t p, size_t ld)
     return !(z0 + z1 + z2 + z3 == 0);
 }
 
+/* any_nonfinite over tasks of KM_CHECK rows on a pool */
+#define KM_CHECK 8192
+typedef struct finite_job {
+    const double *x;
+    size_t n, p, ld;
+    atomic_int bad;
+} finite_job;
+
+static sf_status finite_task(void *ctx, size_t task, size_t worker, sf_error *err)
+{
+    (void)worker;
+    (void)err;
+    finite_job *j = ctx;
+    size_t a = task * KM_CHECK, m = j->n - a < KM_CHECK ? j->n - a : KM_CHECK;
+    if (any_nonfinite(j->x + a * j->ld, m, j->p, j->ld)) atomic_store_explicit(&j->bad, 1, memory_order_relaxed);
+    return SF_OK;
+}
+
+static bool any_nonfinite_on(sf_pool *pool, const double *x, size_t n, size_t p, size_t ld)
+{
+    if (!pool || n < 2 * KM_CHECK) return any_nonfinite(x, n, p, ld);
+    finite_job j = {.x = x, .n = n, .p = p, .ld = ld};
+    atomic_init(&j.bad, 0);
+    sf_error e;
+    if (sf_pool_run(pool, (n + KM_CHECK - 1) / KM_CHECK, finite_task, &j, &e) != SF_OK)
+        return any_nonfinite(x, n, p, ld);
+    return atomic_load(&j.bad) != 0;
+}
+
+/* The input checks; a fitting call scans the rows on the model's pool (only the
+ * thread that learns uses it). */
 static sf_status check_data(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
                             const double *w, bool fitting, sf_error *err)
 {
@@ -304,7 +501,7 @@ static sf_status check_data(const sf_kmeans *km, const double *x, size_t n, size
     if (ld < p) return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: row stride %zu < %zu features", ld, p);
     if (km->p && p != km->p)
         return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: fitted on %zu features, got %zu", km->p, p);
-    if (!any_nonfinite(x, n, p, ld) && !w) return SF_OK;
+    if (!w && !any_nonfinite_on(fitting ? km->pool : NULL, x, n, p, ld)) return SF_OK;
     for (size_t i = 0; i < n; i++) {
         const double *row = x + i * ld;
         for (size_t j = 0; j < p; j++)
@@ -329,7 +526,9 @@ typedef struct init_work {
     double *centers, *counts;
     double *sub;        /* init_size x p rows drawn with replacement, or NULL */
     double *xnorm;      /* squared norms of the rows initialisation sees */
-    double *closest, *cumsum, *cand_d, *tmp; /* k-means++ */
+    double *closest, *cumsum, *cand_d, *pots; /* k-means++ */
+    double *scratch;    /* KM_BLOCK x cands.kp */
+    ctab cands;         /* the candidate centers of a k-means++ round */
     size_t *idx;
 } init_work;
 
@@ -342,7 +541,9 @@ static void init_work_free(init_work *w)
     free(w->closest);
     free(w->cumsum);
     free(w->cand_d);
-    free(w->tmp);
+    free(w->pots);
+    free(w->scratch);
+    ctab_free(&w->cands);
     free(w->idx);
 }
 
@@ -362,41 +563,45 @@ static size_t search_left(const double *cum, size_t n, double v)
 
 /* Squared distances from each of q candidate rows (indices cand) to all n rows,
  * as metrics.pairwise._euclidean_distances: (-2 c·x + ||c||²) + ||x||², clipped
- * at 0; out is q x n. */
-static sf_status cand_dists(const double *x, size_t n, size_t p, size_t ld, const double *xnorm,
-                            const size_t *cand, size_t q, double *cbuf, double *out, sf_error *err)
+ * at 0; out is q x n. w->cands holds room for q centers. */
+static void cand_dists(const double *x, size_t n, size_t ld, const double *xnorm, const size_t *cand, size_t q,
+                       init_work *w, double *out)
 {
-    for (size_t t = 0; t < q; t++) memcpy(cbuf + t * p, x + cand[t] * ld, p * sizeof *cbuf);
-    SF_TRY(gemm_xyt(1.0, cbuf, q, p, x, n, ld, p, 0.0, out, n, err));
-    for (size_t t = 0; t < q; t++) {
-        double cn = xnorm[cand[t]];
-        double *d = out + t * n;
-        for (size_t i = 0; i < n; i++) {
-            double v = -2.0 * d[i] + cn + xnorm[i];
-            d[i] = v > 0 ? v : 0;
+    ctab *t = &w->cands;
+    for (size_t c = 0; c < q; c++)
+        for (size_t f = 0; f < t->p; f++) t->ct[f * t->kp + c] = x[cand[c] * ld + f];
+    for (size_t a = 0; a < n; a += KM_BLOCK) {
+        size_t m = n - a < KM_BLOCK ? n - a : KM_BLOCK;
+        xc_dots(x + a * ld, m, ld, t, w->scratch);
+        for (size_t c = 0; c < q; c++) {
+            double cn = xnorm[cand[c]], *d = out + c * n + a;
+            for (size_t i = 0; i < m; i++) {
+                double v = -2.0 * w->scratch[i * t->kp + c] + cn + xnorm[a + i];
+                d[i] = v > 0 ? v : 0;
+            }
         }
     }
-    return SF_OK;
 }
 
 /* _kmeans_plusplus: greedy k-means++ on the n rows of x into w->centers. */
 static sf_status kmeanspp(sf_kmeans *km, sfi_np_rng *rng, const double *x, size_t n, size_t p, size_t ld,
                           init_work *w, sf_error *err)
 {
+    (void)err;
     size_t k = km->k, L = n_local_trials(k);
     size_t cand[64];
     if (L > 64) L = 64; /* 2 + ln k > 64 needs k > e^62 */
-    double *pots = w->tmp, *cbuf = w->tmp + L;
+    double *pots = w->pots;
     size_t c0 = (size_t)sfi_np_randint(rng, 0, (int64_t)n);
     memcpy(w->centers, x + c0 * ld, p * sizeof(double));
-    SF_TRY(cand_dists(x, n, p, ld, w->xnorm, &c0, 1, cbuf, w->closest, err));
+    cand_dists(x, n, ld, w->xnorm, &c0, 1, w, w->closest);
     double pot = 0;
     for (size_t i = 0; i < n; i++) pot += w->closest[i];
     for (size_t c = 1; c < k; c++) {
         double cum = 0;
         for (size_t i = 0; i < n; i++) w->cumsum[i] = cum += w->closest[i];
         for (size_t t = 0; t < L; t++) cand[t] = search_left(w->cumsum, n, sfi_np_random_sample(rng) * pot);
-        SF_TRY(cand_dists(x, n, p, ld, w->xnorm, cand, L, cbuf, w->cand_d, err));
+        cand_dists(x, n, ld, w->xnorm, cand, L, w, w->cand_d);
         size_t best = 0;
         for (size_t t = 0; t < L; t++) {
             double *d = w->cand_d + t * n, s = 0;
@@ -469,8 +674,10 @@ static sf_status init_centers(sf_kmeans *km, sfi_np_rng *rng, const double *x, s
         w->closest = malloc(n * sizeof(double));
         w->cumsum = malloc(n * sizeof(double));
         w->cand_d = malloc(L * n * sizeof(double));
-        w->tmp = malloc((L + L * p) * sizeof(double));
-        if (!w->xnorm || !w->closest || !w->cumsum || !w->cand_d || !w->tmp) return sfi_nomem(err);
+        w->pots = malloc(L * sizeof(double));
+        w->scratch = malloc(KM_BLOCK * padded_k(L) * sizeof(double));
+        if (!w->xnorm || !w->closest || !w->cumsum || !w->cand_d || !w->pots || !w->scratch) return sfi_nomem(err);
+        SF_TRY(ctab_alloc(&w->cands, L, p, err));
         for (size_t i = 0; i < n; i++) w->xnorm[i] = sq_norm(x + i * ld, p);
         return kmeanspp(km, rng, x, n, p, ld, w, err);
     }
@@ -479,39 +686,76 @@ static sf_status init_centers(sf_kmeans *km, sfi_np_rng *rng, const double *x, s
 
 /* ------------------------------------------------------------ the step */
 
+/* Working memory of a step: sized for `rows` rows and `workers` distance
+ * workers, grown when a call needs more; the model's k and p are fixed. */
 typedef struct step_work {
-    size_t *labels; /* n */
-    size_t *perm;   /* n: reassignment's choice */
-    double *block;  /* KM_BLOCK x k */
-    double *cn, *wsum; /* k each */
-    size_t *order;  /* k */
-    bool *to;       /* k */
+    size_t rows, workers;   /* room for */
+    size_t *labels;         /* rows */
+    size_t *perm;           /* rows: reassignment's choice */
+    double *scratch;        /* workers x KM_BLOCK x t.kp */
+    ctab t;                 /* the centers for the kernel */
+    double *wsum;           /* k */
+    double *acc;            /* k x p: the centers' new sums */
+    size_t *order;          /* k */
+    bool *to;               /* k */
 } step_work;
 
 static void step_work_free(step_work *s)
 {
+    if (!s) return;
     free(s->labels);
     free(s->perm);
-    free(s->block);
-    free(s->cn);
+    free(s->scratch);
+    ctab_free(&s->t);
     free(s->wsum);
+    free(s->acc);
     free(s->order);
     free(s->to);
+    free(s);
 }
 
-static sf_status step_work_alloc(step_work *s, size_t n, size_t k, size_t workers, sf_error *err)
+/* km->work with room for n rows of p features on `workers` workers. On failure
+ * the model keeps what it had (its working memory is no part of its state). */
+static sf_status step_work_reserve(sf_kmeans *km, size_t n, size_t p, size_t workers, sf_error *err)
 {
-    memset(s, 0, sizeof *s);
-    s->labels = malloc(n * sizeof *s->labels);
-    s->perm = malloc(n * sizeof *s->perm);
-    s->block = malloc(workers * KM_BLOCK * k * sizeof *s->block);
-    s->cn = malloc(k * sizeof *s->cn);
-    s->wsum = malloc(k * sizeof *s->wsum);
-    s->order = malloc(k * sizeof *s->order);
-    s->to = malloc(k * sizeof *s->to);
-    if (!s->labels || !s->perm || !s->block || !s->cn || !s->wsum || !s->order || !s->to) {
+    size_t k = km->k;
+    step_work *s = km->work;
+    if (s && s->t.p != p) { /* a failed first call left memory for other data */
         step_work_free(s);
-        return sfi_nomem(err);
+        s = km->work = NULL;
+    }
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) return sfi_nomem(err);
+        s->wsum = malloc(k * sizeof *s->wsum);
+        s->acc = malloc(k * p * sizeof *s->acc);
+        s->order = malloc(k * sizeof *s->order);
+        s->to = malloc(k * sizeof *s->to);
+        if (!s->wsum || !s->acc || !s->order || !s->to || ctab_alloc(&s->t, k, p, err) != SF_OK) {
+            step_work_free(s);
+            return sfi_nomem(err);
+        }
+        km->work = s;
+    }
+    if (s->rows < n) {
+        size_t *l = malloc(n * sizeof *l), *q = malloc(n * sizeof *q);
+        if (!l || !q) {
+            free(l);
+            free(q);
+            return sfi_nomem(err);
+        }
+        free(s->labels);
+        free(s->perm);
+        s->labels = l;
+        s->perm = q;
+        s->rows = n;
+    }
+    if (s->workers < workers) {
+        double *b = malloc(workers * KM_BLOCK * s->t.kp * sizeof *b);
+        if (!b) return sfi_nomem(err);
+        free(s->scratch);
+        s->scratch = b;
+        s->workers = workers;
     }
     return SF_OK;
 }
@@ -570,44 +814,55 @@ static void reassign(sf_kmeans *km, const double *x, size_t n, size_t ld, step_w
         if (s->to[j]) W[j] = low;
 }
 
-static double weight_of(const double *w, size_t i) { return w ? w[i] : 1.0; }
+/* update_center_dense: c_j <- (c_j W_j + Σ x_i w_i) · (1 / (W_j + Σ w_i)), the
+ * sums taken in row order, in one pass over the rows; centers with no weight in
+ * the batch stay. (Split over the pool by centers, each center's sums still in
+ * row order, it took more time: every task streams the whole batch.) */
+static void update_centers(sf_kmeans *km, const double *x, size_t n, size_t ld, const double *w, step_work *s)
+{
+    size_t k = km->k, p = km->p;
+    double *acc = s->acc, *wsum = s->wsum, *c = km->centers;
+    for (size_t j = 0; j < k; j++) {
+        wsum[j] = 0;
+        for (size_t f = 0; f < p; f++) acc[j * p + f] = c[j * p + f] * km->counts[j];
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t j = s->labels[i];
+        double wi = weight_of(w, i), *a = acc + j * p;
+        const double *row = x + i * ld;
+        wsum[j] += wi;
+        for (size_t f = 0; f < p; f++) a[f] += row[f] * wi;
+    }
+    for (size_t j = 0; j < k; j++) {
+        if (!(wsum[j] > 0)) continue;
+        km->counts[j] += wsum[j];
+        double alpha = 1 / km->counts[j];
+        for (size_t f = 0; f < p; f++) c[j * p + f] = acc[j * p + f] * alpha;
+    }
+}
 
-/* One _mini_batch_step plus partial_fit's inertia_ (compute_labels). */
+/* One _mini_batch_step plus partial_fit's inertia_ (compute_labels; or into
+ * *measured when that is not NULL); keep_x and keep_w as in assign_job. */
 static sf_status step(sf_kmeans *km, const double *x, size_t n, size_t ld, const double *w, step_work *s,
-                      sf_error *err)
+                      double *keep_x, double *keep_w, double *measured, sf_error *err)
 {
     size_t k = km->k, p = km->p;
     bool random_reassign = due_for_reassign(km);
-    center_norms(km, s->cn);
-    SF_TRY(assign_on(km->pool, x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
-    /* update_center_dense: c_j <- (c_j W_j + Σ x_i w_i) · (1 / (W_j + Σ w_i)),
-     * the sum taken in row order; centers with no weight in the batch stay */
-    memset(s->wsum, 0, k * sizeof *s->wsum);
-    for (size_t i = 0; i < n; i++) s->wsum[s->labels[i]] += weight_of(w, i);
-    for (size_t j = 0; j < k; j++)
-        if (s->wsum[j] > 0)
-            for (size_t f = 0; f < p; f++) km->centers[j * p + f] *= km->counts[j];
-    for (size_t i = 0; i < n; i++) {
-        size_t j = s->labels[i];
-        if (!(s->wsum[j] > 0)) continue;
-        double wi = weight_of(w, i), *c = km->centers + j * p;
-        const double *row = x + i * ld;
-        for (size_t f = 0; f < p; f++) c[f] += row[f] * wi;
-    }
-    for (size_t j = 0; j < k; j++) {
-        if (!(s->wsum[j] > 0)) continue;
-        km->counts[j] += s->wsum[j];
-        double alpha = 1 / km->counts[j];
-        for (size_t f = 0; f < p; f++) km->centers[j * p + f] *= alpha;
-    }
+    ctab_fill(&s->t, km->centers, k, p);
+    assign_job aj = {.x = x, .w = w, .t = &s->t, .n = n, .ld = ld, .scratch = s->scratch, .labels = s->labels,
+                     .keep_x = keep_x, .keep_w = keep_w};
+    SF_TRY(assign_on(km->pool, &aj, err));
+    update_centers(km, x, n, ld, w, s);
     if (random_reassign && km->params.reassignment_ratio > 0) reassign(km, x, n, ld, s);
-    if (km->params.compute_labels) {
-        center_norms(km, s->cn);
-        SF_TRY(assign_on(km->pool, x, n, p, ld, km->centers, s->cn, k, s->block, s->labels, err));
+    if (km->params.compute_labels || measured) {
+        ctab_fill(&s->t, km->centers, k, p);
+        aj.keep_x = aj.keep_w = NULL;
+        SF_TRY(assign_on(km->pool, &aj, err));
         double inertia = 0;
         for (size_t i = 0; i < n; i++)
             inertia += sq_dist(x + i * ld, km->centers + s->labels[i] * p, p) * weight_of(w, i);
-        km->inertia = inertia;
+        if (km->params.compute_labels) km->inertia = inertia;
+        if (measured) *measured = inertia;
     }
     km->n_steps++;
     return SF_OK;
@@ -623,12 +878,18 @@ sf_status sf_kmeans_partial_fit(sf_kmeans *km, const double *x, size_t n, size_t
 sf_status sfi_kmeans_partial_fit_checked(sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
                                          const double *w, sf_error *err)
 {
+    return sfi_kmeans_partial_fit_keep(km, x, n, p, ld, w, NULL, NULL, NULL, err);
+}
+
+sf_status sfi_kmeans_partial_fit_keep(sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                                      const double *w, double *keep_x, double *keep_w, double *measured,
+                                      sf_error *err)
+{
     if (n == 0) return SF_OK;
     bool first = km->p == 0;
     if (first && n < km->k)
         return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: n_samples=%zu should be >= n_clusters=%zu", n, km->k);
-    step_work s;
-    SF_TRY(step_work_alloc(&s, n, km->k, km->pool ? sf_pool_size(km->pool) : 1, err));
+    SF_TRY(step_work_reserve(km, n, p, km->pool ? sf_pool_size(km->pool) : 1, err));
     if (first) {
         init_work iw = {0};
         sfi_np_rng rng = km->rng;
@@ -638,7 +899,6 @@ sf_status sfi_kmeans_partial_fit_checked(sf_kmeans *km, const double *x, size_t 
             km->batch_size = bs;
             km->init_size = is;
             init_work_free(&iw);
-            step_work_free(&s);
             return st;
         }
         km->centers = iw.centers;
@@ -649,9 +909,7 @@ sf_status sfi_kmeans_partial_fit_checked(sf_kmeans *km, const double *x, size_t 
         km->p = p;
         km->n_since_reassign = 0;
     }
-    sf_status st = step(km, x, n, ld, w, &s, err);
-    step_work_free(&s);
-    return st;
+    return step(km, x, n, ld, w, km->work, keep_x, keep_w, measured, err);
 }
 
 /* --------------------------------------------------------- prediction */
@@ -662,12 +920,11 @@ sf_status sf_kmeans_predict(const sf_kmeans *km, const double *x, size_t n, size
     SF_TRY(check_data(km, x, n, p, ld, NULL, false, err));
     if (n == 0) return SF_OK;
     if (!labels) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: NULL labels");
-    double *buf = malloc((KM_BLOCK + 1) * km->k * sizeof *buf);
-    if (!buf) return sfi_nomem(err);
-    center_norms(km, buf);
-    sf_status st = assign(x, n, p, ld, km->centers, buf, km->k, buf + km->k, labels, err);
-    free(buf);
-    return st;
+    dwork d;
+    SF_TRY(dwork_new(&d, km->centers, km->k, p, false, err));
+    assign(x, n, ld, &d.t, d.scratch, labels);
+    dwork_free(&d);
+    return SF_OK;
 }
 
 sf_status sf_kmeans_transform(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
@@ -678,20 +935,23 @@ sf_status sf_kmeans_transform(const sf_kmeans *km, const double *x, size_t n, si
     size_t k = km->k;
     if (!out) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: NULL output");
     if (out_ld < k) return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: output stride %zu < %zu clusters", out_ld, k);
-    double *cn = malloc(k * sizeof *cn);
-    if (!cn) return sfi_nomem(err);
-    center_norms(km, cn);
+    dwork d;
+    SF_TRY(dwork_new(&d, km->centers, k, p, false, err));
     /* euclidean_distances: d = -2 x·c; d += ||x||²; d += ||c||²; max(d, 0); sqrt */
-    sf_status st = gemm_xyt(-2.0, x, n, ld, km->centers, k, p, p, 0.0, out, out_ld, err);
-    for (size_t i = 0; i < n && st == SF_OK; i++) {
-        double xn = sq_norm(x + i * ld, p), *o = out + i * out_ld;
-        for (size_t j = 0; j < k; j++) {
-            double v = o[j] + xn + cn[j];
-            o[j] = sqrt(v > 0 ? v : 0);
+    for (size_t a = 0; a < n; a += KM_BLOCK) {
+        size_t m = n - a < KM_BLOCK ? n - a : KM_BLOCK;
+        xc_dots(x + a * ld, m, ld, &d.t, d.scratch);
+        for (size_t i = 0; i < m; i++) {
+            double xn = sq_norm(x + (a + i) * ld, p), *o = out + (a + i) * out_ld;
+            const double *dot = d.scratch + i * d.t.kp;
+            for (size_t j = 0; j < k; j++) {
+                double v = -2.0 * dot[j] + xn + d.t.cn[j];
+                o[j] = sqrt(v > 0 ? v : 0);
+            }
         }
     }
-    free(cn);
-    return st;
+    dwork_free(&d);
+    return SF_OK;
 }
 
 sf_status sf_kmeans_inertia_of(const sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
@@ -701,22 +961,18 @@ sf_status sf_kmeans_inertia_of(const sf_kmeans *km, const double *x, size_t n, s
     if (!inertia) return sfi_fail(err, SF_ERR_ARG, NULL, "k-means: NULL inertia");
     *inertia = 0;
     if (n == 0) return SF_OK;
-    size_t k = km->k;
-    double *buf = malloc((KM_BLOCK + 1) * k * sizeof *buf);
-    size_t *labels = malloc(KM_BLOCK * sizeof *labels);
-    sf_status st = (!buf || !labels) ? sfi_nomem(err) : SF_OK;
-    if (st == SF_OK) center_norms(km, buf);
+    dwork d;
+    SF_TRY(dwork_new(&d, km->centers, km->k, p, true, err));
     double sum = 0;
-    for (size_t a = 0; a < n && st == SF_OK; a += KM_BLOCK) {
+    for (size_t a = 0; a < n; a += KM_BLOCK) {
         size_t m = n - a < KM_BLOCK ? n - a : KM_BLOCK;
-        st = assign(x + a * ld, m, p, ld, km->centers, buf, k, buf + k, labels, err);
-        for (size_t i = 0; i < m && st == SF_OK; i++)
-            sum += sq_dist(x + (a + i) * ld, km->centers + labels[i] * p, p) * weight_of(w, a + i);
+        assign(x + a * ld, m, ld, &d.t, d.scratch, d.labels);
+        for (size_t i = 0; i < m; i++)
+            sum += sq_dist(x + (a + i) * ld, km->centers + d.labels[i] * p, p) * weight_of(w, a + i);
     }
-    free(buf);
-    free(labels);
-    if (st == SF_OK) *inertia = sum;
-    return st;
+    dwork_free(&d);
+    *inertia = sum;
+    return SF_OK;
 }
 
 /* --------------------------------------------------------- attributes */
@@ -887,20 +1143,13 @@ sf_status sf_kmeans_lloyd_accumulate(sf_kmeans_lloyd *a, const sf_kmeans *km, co
     SF_TRY(check_data(km, x, n, p, ld, w, false, err));
     SF_TRY(lloyd_match(a, km->k, km->p, err));
     if (n == 0) return SF_OK;
-    size_t k = km->k;
-    double *buf = malloc((KM_BLOCK + 1) * k * sizeof *buf);
-    size_t *labels = malloc(KM_BLOCK * sizeof *labels);
-    if (!buf || !labels) {
-        free(buf);
-        free(labels);
-        return sfi_nomem(err);
-    }
-    center_norms(km, buf);
-    sf_status st = SF_OK;
-    for (size_t b = 0; b < n && st == SF_OK; b += KM_BLOCK) {
+    dwork dw;
+    SF_TRY(dwork_new(&dw, km->centers, km->k, p, true, err));
+    const size_t *labels = dw.labels;
+    for (size_t b = 0; b < n; b += KM_BLOCK) {
         size_t m = n - b < KM_BLOCK ? n - b : KM_BLOCK;
-        st = assign(x + b * ld, m, p, ld, km->centers, buf, k, buf + k, labels, err);
-        for (size_t i = 0; i < m && st == SF_OK; i++) {
+        assign(x + b * ld, m, ld, &dw.t, dw.scratch, dw.labels);
+        for (size_t i = 0; i < m; i++) {
             /* sums of x - c_j rather than of x: small residuals keep the mean
              * accurate over billions of rows */
             const double *row = x + (b + i) * ld, *c = km->centers + labels[i] * p;
@@ -916,9 +1165,8 @@ sf_status sf_kmeans_lloyd_accumulate(sf_kmeans_lloyd *a, const sf_kmeans *km, co
             far_offer(a, d, wi, labels[i], row);
         }
     }
-    free(buf);
-    free(labels);
-    return st;
+    dwork_free(&dw);
+    return SF_OK;
 }
 
 sf_status sf_kmeans_lloyd_merge(sf_kmeans_lloyd *dst, const sf_kmeans_lloyd *src, sf_error *err)

@@ -19,6 +19,15 @@ SFI_FUNC sf_status sfi_kmeans_check_rows(const sf_kmeans *km, const double *x, s
 SFI_FUNC sf_status sfi_kmeans_partial_fit_checked(sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
                                                   const double *w, sf_error *err);
 
+/* sfi_kmeans_partial_fit_checked that also leaves, when not NULL, a packed copy
+ * of the n rows (n x p) in keep_x and their weights (1 without w) in keep_w,
+ * made while the step reads them, and in *measured the batch's inertia at the
+ * centers after the step (what compute_labels sets inertia_ to). The stage
+ * either keeps the batch or measures it (see km_stage). */
+SFI_FUNC sf_status sfi_kmeans_partial_fit_keep(sf_kmeans *km, const double *x, size_t n, size_t p, size_t ld,
+                                               const double *w, double *keep_x, double *keep_w, double *measured,
+                                               sf_error *err);
+
 /* Sets inertia_ (a refinement's final measuring pass). */
 SFI_FUNC void sfi_kmeans_set_inertia(sf_kmeans *km, double inertia);
 

@@ -605,8 +605,18 @@ static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *e
  * order, so the segment the learner waits for has its reader, which never waits
  * for the window (its segment is the window's first) and waits for room only
  * while the learner has its blocks to take; the learner moves on, or fails and
- * wakes every reader to stop. Memory: workers x QUEUE_DEPTH blocks, plus the
- * readers' own. */
+ * wakes every reader to stop.
+ * Memory, in bytes (Decision 11): a reading reader holds a table and a block
+ * (counted as two chunks), a queue block (free, queued or being learned) one
+ * chunk, and two queue blocks are kept for the learner's segment (the one
+ * learned, the next); together within chunk bytes x (workers + QUEUE_DEPTH).
+ * A reader of a later segment starts, and queues, only within that; the reader
+ * of the learner's segment always starts and always gets a block when the
+ * learner has none and none is queued for it (no deadlock: the learner always
+ * gets its next block; the bound is passed by at most that one block). So
+ * readers do not sit on tables and blocks of later segments while the learner's
+ * segment is read, and the peak depends on neither the number nor the size of
+ * the segments. */
 enum { QUEUE_DEPTH = 2 };
 
 typedef struct qitem {
@@ -632,12 +642,37 @@ typedef struct ordered {
     size_t width;           /* the learning stage's input width */
     size_t at, window;      /* the learner's place in the visiting order; readers queue
                              * only for the `window` (= workers) segments from there */
+    size_t chunk, budget;   /* bytes: one block; chunk x (workers + QUEUE_DEPTH) */
+    size_t reading, made;   /* readers reading (2 chunks each); queue blocks made */
+    bool learning;          /* the learner holds a block */
     bool abort;             /* the learner failed: readers stop */
     sf_status st;           /* the learner's result */
     sf_error err;           /* and its error */
     pthread_mutex_t mu;
     pthread_cond_t cv;
 } ordered;
+
+/* Bytes held by the readers and the queue blocks (at least the learner's two). */
+static size_t held(const ordered *o, size_t more_reading, size_t more_made)
+{
+    size_t made = o->made + more_made;
+    return ((o->reading + more_reading) * 2 + (made > 2 ? made : 2)) * o->chunk;
+}
+
+/* Whether the reader of segment q may queue a block now (room in its queue
+ * aside). The learner's segment: a free block, or one made within the bound, or
+ * one made anyway when the learner would wait for it. A later segment: only if
+ * the blocks queued for later segments, one more, and the learner's two stay
+ * within the bound with the readers. */
+static bool may_queue(const ordered *o, const segq *q)
+{
+    if (q->pos == o->at)
+        return o->spare || held(o, 0, 1) <= o->budget || (q->count == 0 && !o->learning);
+    size_t ahead = 0;
+    for (size_t i = o->at + 1; i < o->at + o->window && i < o->job->n_seg; i++)
+        ahead += o->q[o->job->order ? o->job->order[i] : i].count;
+    return (o->reading * 2 + ahead + 1 + 2) * o->chunk <= o->budget && (o->spare || held(o, 0, 1) <= o->budget);
+}
 
 static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
                              sf_error *err)
@@ -649,11 +684,13 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
      * finish them and go on to the next, and a slow learner finds the whole
      * source copied into its queues. The learner's own segment is always in the
      * window, so its reader never waits on it. */
-    while (!o->abort && (o->q[seg].count >= QUEUE_DEPTH || o->q[seg].pos >= o->at + o->window))
+    segq *sq = &o->q[seg];
+    while (!o->abort && (sq->count >= QUEUE_DEPTH || sq->pos >= o->at + o->window || !may_queue(o, sq)))
         pthread_cond_wait(&o->cv, &o->mu);
     qitem *it = o->spare;
     if (it) o->spare = it->next;
     bool abort = o->abort;
+    if (!it && !abort) o->made++; /* the block made below */
     pthread_mutex_unlock(&o->mu);
     if (abort) {
         if (it) {
@@ -668,6 +705,10 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
         it = calloc(1, sizeof *it);
         if (!it || sfi_plan_block(job->pn, o->width, &it->b, err) != SF_OK) {
             free(it);
+            pthread_mutex_lock(&o->mu);
+            o->made--;
+            pthread_cond_broadcast(&o->cv);
+            pthread_mutex_unlock(&o->mu);
             return sfi_nomem(err);
         }
     }
@@ -714,10 +755,16 @@ static sf_status reader_task(void *ctx, size_t task, size_t worker, sf_error *er
      * pool): once the learner has failed, a segment not yet started is not read
      * at all (it would be opened and read up to its first block for nothing). */
     pthread_mutex_lock(&o->mu);
+    /* a segment after the learner's starts within the window and the bytes */
+    segq *q = &o->q[seg];
+    while (!o->abort && q->pos != o->at && (q->pos >= o->at + o->window || held(o, 1, 0) > o->budget))
+        pthread_cond_wait(&o->cv, &o->mu);
     bool abort = o->abort;
+    if (!abort) o->reading++;
     pthread_mutex_unlock(&o->mu);
     sf_status st = abort ? SF_ERR_STATE : read_segment(job, seg, o, queue_block, &e);
     pthread_mutex_lock(&o->mu);
+    if (!abort) o->reading--;
     o->q[seg].done = true;
     o->q[seg].st = st;
     o->q[seg].err = e;
@@ -744,6 +791,7 @@ static void *learner_main(void *arg)
             q->head = it->next;
             if (!q->head) q->tail = NULL;
             q->count--;
+            o->learning = true;
             pthread_cond_broadcast(&o->cv);
         } else if (q->st != SF_OK) {
             st = q->st;
@@ -762,6 +810,8 @@ static void *learner_main(void *arg)
         pthread_mutex_lock(&o->mu);
         it->next = o->spare;
         o->spare = it;
+        o->learning = false;
+        pthread_cond_broadcast(&o->cv); /* a free block for a waiting reader */
         pthread_mutex_unlock(&o->mu);
     }
     pthread_mutex_lock(&o->mu);
@@ -775,6 +825,12 @@ static void *learner_main(void *arg)
 static sf_status run_ordered(pass_job *job, sf_pool *pool, size_t width, sf_error *err)
 {
     ordered o = {.job = job, .width = width, .window = sf_pool_size(pool)};
+    const sfi_plan *pn = job->pn;
+    /* a block's bytes: its values (CSR: the 16 entries a row it starts with) and y, w */
+    size_t per_row = pn->sparse ? 16 * (sizeof(double) + sizeof(uint32_t)) + sizeof(size_t)
+                                : width * sizeof(double);
+    o.chunk = pn->chunk_rows * (per_row + ((pn->target >= 0) + (pn->weight >= 0)) * sizeof(double));
+    o.budget = o.chunk * (o.window + QUEUE_DEPTH);
     sf_error_clear(&o.err);
     o.q = calloc(job->n_seg, sizeof *o.q);
     if (!o.q) return sfi_nomem(err);

@@ -47,11 +47,17 @@ typedef struct km_stage {
     double *buf, *wbuf;
     size_t buf_rows, buf_p;
     /* compute_labels: inertia_ is the last batch's after its step. The model
-     * skips it on every step; the stage keeps the last batch and measures it
-     * once at the end of the pass (the centers no longer move: the same value) */
+     * skips it on every step. On one thread the stage keeps a copy of the last
+     * batch and measures it once at the end of the pass (the centers no longer
+     * move: the same value); with a pool (pooled) every step measures its batch
+     * on the pool instead, which costs a second distance pass a step, spread
+     * over the threads, and saves a batch of memory */
     bool compute_labels;
+    bool pooled;            /* sf_kmeans_set_pool gave the model a pool */
     double *last, *wlast;   /* batch_size rows, weights (1 when none) */
     size_t last_rows;
+    bool measured;          /* the last step measured itself: last_inertia */
+    double last_inertia;
     /* init_sample=N: a first, mergeable pass draws a uniform sample of N rows of
      * the whole source (reservoir sampling, merged in segment order), and the
      * initial centers come from it instead of from the first batch */
@@ -322,6 +328,8 @@ static sf_status copy_stage(const km_stage *s, km_stage **out, sf_error *err)
     c->buf_p = s->buf_p;
     c->compute_labels = s->compute_labels;
     c->last_rows = s->last_rows;
+    c->measured = s->measured;
+    c->last_inertia = s->last_inertia;
     c->init_sample = s->init_sample;
     c->mb_pass = s->mb_pass;
     c->sampling = s->sampling;
@@ -383,7 +391,10 @@ static sf_status step_rows(km_stage *s, const double *x, size_t n, size_t p, siz
                            sf_error *err)
 {
     size_t bs = sf_kmeans_get_params(s->km).batch_size;
-    if (s->compute_labels && !s->last) {
+    bool measure = s->compute_labels && s->pooled;
+    /* rows from the block are copied into last while the step reads them */
+    bool keep = s->compute_labels && !measure && x != s->buf;
+    if (keep && !s->last) {
         s->last = malloc(bs * p * sizeof *s->last);
         s->wlast = malloc(bs * sizeof *s->wlast);
         if (!s->last || !s->wlast) {
@@ -393,8 +404,16 @@ static sf_status step_rows(km_stage *s, const double *x, size_t n, size_t p, siz
             return sfi_nomem(err);
         }
     }
-    SF_TRY(sfi_kmeans_partial_fit_checked(s->km, x, n, p, ld, w, err));
+    double inertia;
+    SF_TRY(sfi_kmeans_partial_fit_keep(s->km, x, n, p, ld, w, keep ? s->last : NULL, keep ? s->wlast : NULL,
+                                       measure ? &inertia : NULL, err));
     if (!s->compute_labels) return SF_OK;
+    s->measured = measure;
+    if (measure) {
+        s->last_inertia = inertia;
+        s->last_rows = 0;
+        return SF_OK;
+    }
     s->buf_p = p;
     s->last_rows = n;
     if (x == s->buf) { /* the buffer becomes the last batch; the caller empties it */
@@ -403,11 +422,6 @@ static sf_status step_rows(km_stage *s, const double *x, size_t n, size_t p, siz
         s->wlast = s->wbuf;
         s->buf = t;
         s->wbuf = tw;
-        return SF_OK;
-    }
-    for (size_t i = 0; i < n; i++) {
-        memcpy(s->last + i * p, x + i * ld, p * sizeof *x);
-        s->wlast[i] = w ? w[i] : 1.0;
     }
     return SF_OK;
 }
@@ -533,7 +547,9 @@ static bool km_fitted(const km_stage *s) { return sf_kmeans_n_features(s->km) > 
 /* the mini-batch pass computes each batch's distances on the pool (sf_kmeans.h) */
 static void km_set_pool(void *st, sf_pool *pool)
 {
-    sf_kmeans_set_pool(((km_stage *)st)->km, pool);
+    km_stage *s = st;
+    sf_kmeans_set_pool(s->km, pool);
+    s->pooled = pool && sf_pool_size(pool) > 1;
 }
 
 /* The mini-batch pass is one ordered stream: a merge only hands a worker's state
@@ -660,7 +676,10 @@ static sf_status km_end_pass(void *st, unsigned pass, bool *again, sf_error *err
             SF_TRY(sf_kmeans_inertia_of(s->km, s->last, s->last_rows, s->buf_p, s->buf_p, s->wlast, &inertia,
                                         err));
             sfi_kmeans_set_inertia(s->km, inertia);
+        } else if (s->measured) {
+            sfi_kmeans_set_inertia(s->km, s->last_inertia);
         }
+        s->measured = false;
         free(s->buf);
         free(s->wbuf);
         free(s->last);

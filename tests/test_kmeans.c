@@ -34,7 +34,10 @@
  * segments): the export is byte-identical for 1 and 2 threads; centers equal
  * sklearn's (mini-batch 1e-10, after refine 1e-9); sf_pipeline_score's inertia
  * 1e-9; save → load gives the same export; update after load = update of the
- * original (byte-identical export).
+ * original (byte-identical export). The mini-batch pass alone (200-row batches,
+ * 37- and 200-row blocks) on 1, 2 and 3 threads: exports byte-identical (inertia_
+ * kept and measured at the end on one thread, measured by each step on the pool
+ * on more), centers and inertia_ equal sklearn's to 1e-10.
  */
 #include "sf_test.h"
 
@@ -1059,6 +1062,34 @@ static void test_pipeline_minibatch(void **state)
     sf_pipeline_free(pl);
 }
 
+/* The mini-batch pass on 1, 2 and 3 threads, 200-row batches: cut from 37-row
+ * blocks (the stage's buffer) and straight from 200-row blocks. One thread keeps
+ * the last batch and measures it at the end of the pass; more threads measure
+ * every batch on the pool after its step: the same inertia_, bitwise (exports
+ * byte-identical), and centers and inertia_ equal sklearn's (1e-10). */
+static void test_pipeline_threads_inertia(void **state)
+{
+    (void)state;
+    const char *spec = "minibatch_kmeans(n_clusters=4, batch_size=200, random_state=42)";
+    size_t chunks[2] = {37, 200};
+    for (size_t c = 0; c < 2; c++) {
+        char *js[3] = {NULL, NULL, NULL};
+        for (size_t t = 0; t < 3; t++) {
+            sf_source *src = blobs_source(chunks[c], 200);
+            sf_pipeline_free(fit_on(src, spec, t + 1, &js[t]));
+            sf_source_close(src);
+        }
+        assert_string_equal(js[0], js[1]);
+        assert_string_equal(js[0], js[2]);
+        double v[4 * KM_BLOBS_P];
+        assert_int_equal(json_numbers(js[1], "cluster_centers_", v, 4 * KM_BLOBS_P), 4 * KM_BLOBS_P);
+        close_array(v, km_stage200_centers, 4 * KM_BLOBS_P, 1e-10, "200-row batches", 0);
+        assert_int_equal(json_numbers(js[1], "inertia_", v, 1), 1);
+        assert_double_close(v[0], km_stage200_inertia, 1e-10, 0);
+        for (size_t t = 0; t < 3; t++) free(js[t]);
+    }
+}
+
 int main(void)
 {
     sf_library_init();
@@ -1075,6 +1106,7 @@ int main(void)
         cmocka_unit_test(test_stage_spec_errors), cmocka_unit_test(test_stage_load_corrupt),
         cmocka_unit_test(test_pipeline_end_to_end),
         cmocka_unit_test(test_pipeline_minibatch), cmocka_unit_test(test_init_sample),
+        cmocka_unit_test(test_pipeline_threads_inertia),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,6 +165,13 @@ for a in range(0, 600, 128):
 arr("km_stage_centers", st.cluster_centers_)
 arr("km_stage_counts", st._counts)
 out.append("static const double km_stage_inertia = %r;" % st.inertia_)
+# the stage with batches of 200 rows (three, none left over: the last one is
+# measured by its own step on a pool)
+st2 = MiniBatchKMeans(n_clusters=4, batch_size=200, random_state=42, n_init=1)
+for a in range(0, 600, 200):
+    st2.partial_fit(X[a:a + 200])
+arr("km_stage200_centers", st2.cluster_centers_)
+out.append("static const double km_stage200_inertia = %r;" % st2.inertia_)
 fs = KMeans(n_clusters=4, init=st.cluster_centers_, n_init=1, algorithm="lloyd", tol=0.0, max_iter=1000).fit(X)
 arr("km_stage_lloyd_centers", fs.cluster_centers_)
 out.append("static const double km_stage_lloyd_inertia = %r;" % fs.inertia_)
