@@ -2154,12 +2154,26 @@ static sf_status hdf5_rewind(sf_source *src, sf_error *err)
     return SF_OK;
 }
 
-/* Segment length: segment_rows rounded up to whole chunks of the main dataset, so a
- * segment's reader never inflates a chunk that another segment also reads. */
+/* True when a dataset of r stores its chunks through a filter (deflate, ...). */
+static bool any_filtered(const hdf5_reader *r)
+{
+    bool filtered = false;
+    for (size_t k = 0; k < r->n_parts && !filtered; k++) {
+        hid_t dcpl = H5Dget_create_plist(r->parts[k].dset);
+        filtered = dcpl < 0 || H5Pget_nfilters(dcpl) != 0;
+        close_id(&dcpl);
+    }
+    return filtered;
+}
+
+/* Segment length: segment_rows rounded up to whole chunks of the main dataset when
+ * its chunks are filtered, so a segment's reader never inflates a chunk that
+ * another segment also reads; else to whole tables (chunk_rows), so segments do
+ * not end in a short block (a learner batching rows across blocks copies less). */
 static hsize_t segment_len(const hdf5_reader *r, const sf_source *src)
 {
     hsize_t seg = src->opt.segment_rows ? src->opt.segment_rows : SF_SEGMENT_ROWS_DEFAULT;
-    hsize_t c = r->file_chunk_rows;
+    hsize_t c = any_filtered(r) ? r->file_chunk_rows : src->opt.chunk_rows;
     if (c > 0) seg = (seg + c - 1) / c * c;
     return seg;
 }

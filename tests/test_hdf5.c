@@ -484,9 +484,10 @@ static void test_segments(void **state)
     check_segments(spec("xy_pytables.h5", "/X"), "/y", 10, 7, 4);
     check_segments(spec("xy_pytables.h5", "/X"), NULL, 1, 3, 7);
     check_segments(spec("xy_pytables.h5", "/X"), NULL, 1000, 50000, 1);
-    /* /M is contiguous: segment_rows is kept as it is */
-    check_segments(spec("int_matrix.h5", "/M"), NULL, 6, 4, 4);
-    check_segments(spec("columns_group.h5", "/g"), NULL, 5, 2, 3);
+    /* /M is contiguous, /g unfiltered: segments round up to whole tables (6 -> 8
+     * rows of 4-row chunks; 5 -> 6 rows of 2-row chunks), not to file chunks */
+    check_segments(spec("int_matrix.h5", "/M"), NULL, 6, 4, 3);
+    check_segments(spec("columns_group.h5", "/g"), NULL, 5, 2, 2);
     /* PyTables chose 1927-row chunks for the pandas table: one segment */
     check_segments(spec("pandas_datacols.h5", "/mixed"), NULL, 3, 2, 1);
 }
@@ -789,14 +790,14 @@ static void test_sink_matrix_round_trip(void **state)
         assert_double_bits(V(c, i, 3), (double)i * 0.25 + 1.0);
     }
     collected_free(&c);
-    /* segments follow the sink's 3-row chunks */
+    /* one default-size segment */
     size_t n;
     assert_int_equal(sf_source_n_segments(src, &n, &err), SF_OK);
     assert_int_equal(n, 1);
     sf_source_close(src);
-    src = open_ok(s, 4, NULL, 4, NULL); /* 4 rounds up to 6 */
+    src = open_ok(s, 4, NULL, 4, NULL); /* unfiltered: whole 4-row tables, not 3-row chunks */
     assert_int_equal(sf_source_n_segments(src, &n, &err), SF_OK);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
     sf_source_close(src);
     unlink(path);
     free(path);
