@@ -472,7 +472,9 @@ static sf_status do_open(void **impl_out, const char *tmp_path, const char *grou
         st = fail_h5(s, err, SF_ERR_INTERNAL, "cannot set file access properties");
         goto done;
     }
-    s->fid = H5Fcreate(tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    /* io/sink.c removed the name mkstemp reserved: created with O_EXCL, not
+     * truncated (see sf_sink_open) */
+    s->fid = H5Fcreate(tmp_path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
     if (s->fid < 0) {
         st = fail_h5(s, err, SF_ERR_IO, "cannot create");
         goto done;
