@@ -49,6 +49,20 @@
  * is always let through). */
 #define QUEUE_BYTES ((size_t)4 << 20)
 
+/* Chunks of ALIGN_THRESHOLD bytes or more start at multiples of FILE_ALIGNMENT in
+ * the file, and chunk buffers at multiples of BUF_ALIGNMENT in memory: the kernel
+ * copies a write into the page cache at ~2/3 of the speed when the buffer and the
+ * file offset lie at different offsets within a cache line (HDF5 put chunks at
+ * 40 or 56 mod 64, malloc gives 16). The padding costs under 4 KiB a chunk. */
+#define ALIGN_THRESHOLD ((hsize_t)64 << 10)
+#define FILE_ALIGNMENT ((hsize_t)4096)
+#define BUF_ALIGNMENT ((size_t)64)
+
+static double *chunk_alloc(size_t bytes)
+{
+    return aligned_alloc(BUF_ALIGNMENT, (bytes + BUF_ALIGNMENT - 1) / BUF_ALIGNMENT * BUF_ALIGNMENT);
+}
+
 /* A float64 dataset written chunk by chunk. */
 typedef struct chunked {
     hid_t dset;
@@ -340,7 +354,7 @@ static sf_status submit(hdf5_sink *s, chunked *c, sf_error *err)
     pthread_mutex_unlock(&w->mu);
     if (!j && !(j = calloc(1, sizeof *j))) return sfi_nomem(err);
     double *fresh = j->buf;
-    if (!fresh && !(fresh = malloc(c->chunk_bytes))) {
+    if (!fresh && !(fresh = chunk_alloc(c->chunk_bytes))) {
         free(j);
         return sfi_nomem(err);
     }
@@ -387,7 +401,7 @@ static sf_status chunked_append(hdf5_sink *s, chunked *c, const double *x, size_
     if (writer_failed(&s->w)) return writer_failure(s, err);
     hsize_t size[2] = {c->rows + n, c->width};
     if (H5Dset_extent(c->dset, size) < 0) return fail_h5(s, err, SF_ERR_IO, "cannot write");
-    if (!c->cur && !(c->cur = malloc(c->chunk_bytes))) return sfi_nomem(err);
+    if (!c->cur && !(c->cur = chunk_alloc(c->chunk_bytes))) return sfi_nomem(err);
     size_t w = c->width;
     for (size_t i = 0; i < n;) {
         size_t r0 = (size_t)(c->rows % c->crows), k = (size_t)c->crows - r0;
@@ -468,11 +482,14 @@ static sf_status do_open(void **impl_out, const char *tmp_path, const char *grou
         goto done;
     }
     fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) {
+    if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
+        H5Pset_alignment(fapl, ALIGN_THRESHOLD, FILE_ALIGNMENT) < 0) {
         st = fail_h5(s, err, SF_ERR_INTERNAL, "cannot set file access properties");
         goto done;
     }
-    s->fid = H5Fcreate(tmp_path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    /* io/sink.c removed the name mkstemp reserved: created with O_EXCL, not
+     * truncated (see sf_sink_open) */
+    s->fid = H5Fcreate(tmp_path, H5F_ACC_EXCL, H5P_DEFAULT, fapl);
     if (s->fid < 0) {
         st = fail_h5(s, err, SF_ERR_IO, "cannot create");
         goto done;

@@ -1,13 +1,14 @@
 /* sink.c — the public sf_sink API and the CSV kind.
  *
- * Every sink writes to "<target>.tmp-XXXXXX" in the target's directory and renames
- * it over the target only when sf_sink_close() succeeds, so an error or an abort
+ * Every sink writes to "<target>.tmp-XXXXXX" in the target's directory and puts
+ * it in the target's place only when sf_sink_close() succeeds, so an error or an abort
  * leaves any existing file untouched and no half-written one behind. A CSV target
  * that exists and is no regular file (/dev/null, a named pipe) is written in
  * place: renaming over it would replace the device.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -252,7 +253,12 @@ sf_status sf_sink_open(sf_sink **out, const char *path, const sf_sink_options *o
         }
         st = make_tmp(file, &s->tmp_path, &fd, err);
         if (st != SF_OK) goto fail;
-        close(fd); /* HDF5 creates the file anew under this unique name */
+        /* HDF5 creates the file anew under this unique name, with O_EXCL: opened
+         * with O_TRUNC (an existing file), ext4 takes it for a file replaced by
+         * truncation and starts writing all of it back at close, in the closing
+         * thread (auto_da_alloc: 0.03-0.06 s for a 200 MB design) */
+        close(fd);
+        unlink(s->tmp_path);
         s->ops = &sfi_hdf5_sink_ops;
         st = sfi_hdf5_sink_open(&s->impl, s->tmp_path, group, path, &o, err);
         if (st != SF_OK) goto fail;
@@ -341,11 +347,31 @@ static void free_sink(sf_sink *s)
     free(s);
 }
 
+/* Puts tmp in path's place. A path that exists is swapped with tmp in one step
+ * (renameat2 RENAME_EXCHANGE) and the old file, now under tmp's name, removed:
+ * rename() over an existing file makes ext4 start writing the whole new file
+ * back inside the call (its auto_da_alloc heuristic for programs that replace a
+ * file without fsync; 0.05-0.07 s in the process for a 200 MB design, against
+ * 0.01 s for the exchange and unlink). Without the exchange (no target, or a
+ * file system that lacks it), rename(). Like rename(), no fsync: a crash of the
+ * machine soon after may leave an empty file, where ext4's heuristic would have
+ * left the old or the new one. */
+static int replace_with(const char *tmp, const char *path)
+{
+#ifdef RENAME_EXCHANGE
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == 0) {
+        unlink(tmp);
+        return 0;
+    }
+#endif
+    return rename(tmp, path);
+}
+
 sf_status sf_sink_close(sf_sink *s, sf_error *err)
 {
     if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sink_close: NULL sink");
     sf_status st = s->ops->finish(s->impl, err);
-    if (st == SF_OK && s->path && rename(s->tmp_path, s->path) != 0) {
+    if (st == SF_OK && s->path && replace_with(s->tmp_path, s->path) != 0) {
         sf_where w;
         sfi_where_init(&w, s->path);
         st = sfi_fail(err, SF_ERR_IO, &w, "cannot rename into place: %s", strerror(errno));

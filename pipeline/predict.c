@@ -3,12 +3,16 @@
  * A splittable source is predicted segment by segment on the pool's threads, and
  * written in order. The worker of the segment due next writes its output chunk by
  * chunk as it goes; a worker ahead of it keeps its segment's output (rows x outputs
- * doubles plus a flag a row), and once that reaches HOLD_BYTES waits until its
- * segment is due, so memory is bounded by threads x HOLD_BYTES whatever the size of
- * the file or of a segment (the pool hands segments out in order, so the segment
- * due is always being worked on). A worker that finishes a segment before it is due
- * leaves its output behind; whichever worker makes a segment due writes every
- * finished one after it. Tables go to the sink WRITE_ROWS rows at a time. A source
+ * doubles plus a flag a row). A worker that finishes a segment before it is due
+ * leaves its output behind and takes the next; whichever worker makes a segment
+ * due writes every finished one after it. What the segments not due hold, in
+ * progress or finished, is counted in bytes, and a worker ahead waits while that
+ * is threads x HOLD_BYTES or more, so memory is bounded whatever the size of the
+ * file or of a segment (the pool hands segments out in order, so the segment due
+ * is always being worked on or finished). Writes run outside the job's lock, one
+ * thread at a time (the turn, job->writing): the workers ahead go on parsing and
+ * predicting while the due one writes. Tables go to the sink WRITE_ROWS rows at a
+ * time. A source
  * read once (standard input) is predicted chunk by chunk on the calling thread and
  * each chunk written (and flushed, for streaming jobs) before the next is read.
  * Output buffers and row scratch are reused from segment to segment, not freed and
@@ -36,13 +40,14 @@
 #include "streamfit/sf_pool.h"
 #include "streamfit/sf_sink.h"
 
-/* Output a worker ahead of the segment due may hold before it waits for its turn.
- * With two workers at equal speed the one ahead does not wait when this is half of
- * a segment's output or more: an HDF5 segment (1M rows) of predictions is ~9 MB; a
- * 32 MiB CSV segment's design rows are ~33 MB, so there the worker ahead waits (the
- * price of the bound: peak RSS 79-82 MiB with 16 MiB here, 63-66 with 8, 50-53 with
- * 4 on the 2M-row design convert). SF_PREDICT_HOLD_BYTES in the environment sets it
- * (for the tests: 1 makes every worker ahead wait after each chunk). */
+/* Output the segments not due may hold, per worker, before a worker ahead waits
+ * for its turn. With two workers at equal speed the one ahead does not wait while
+ * this is a segment's output or more: an HDF5 segment (1M rows) of predictions is
+ * ~9 MB; a 32 MiB CSV segment's design rows are ~33 MB, so there the worker ahead
+ * waited half of the time (0.04 s a segment), and `convert --formula` cuts its CSV
+ * into 4 MiB segments (cli/convert.c). SF_PREDICT_HOLD_BYTES in the environment
+ * sets the total (for the tests: 1 makes every worker ahead wait after each
+ * chunk). */
 #define HOLD_BYTES ((size_t)8 << 20)
 /* Rows of one table handed to the sink. */
 #define WRITE_ROWS ((size_t)65536)
@@ -58,6 +63,7 @@ typedef struct outbuf {
     double *y;          /* design rows: n responses */
     uint8_t *missing;   /* n */
     size_t n, cap;
+    size_t counted;     /* bytes of it counted in job->held */
     bool done;
     bool failed;        /* the segment stopped at an error: the last one written */
 } outbuf;
@@ -84,7 +90,10 @@ typedef struct predict_job {
     size_t failed_seg;      /* the first segment that failed (n_seg: none yet): the
                                segments after it stop, the ones before go on, so
                                every row before the first error is written */
-    size_t hold;            /* HOLD_BYTES, or the environment's */
+    size_t hold;            /* output the segments not due may hold in all: workers x
+                               HOLD_BYTES, or the environment's */
+    size_t held;            /* what they hold (in progress or finished) */
+    bool writing;           /* a thread writes to the sink, outside mu */
     uint64_t rows, unpredictable, malformed;
     sf_error write_err;
     sf_status write_st;
@@ -267,40 +276,82 @@ static sf_status write_out(predict_job *job, const outbuf *o, sf_error *err)
 static void outbuf_keep(predict_job *job, outbuf *o)
 {
     o->n = 0;
+    o->counted = 0;
     o->done = false;
     if (o->cap && job->n_spare < job->n_seg) job->spare[job->n_spare++] = *o;
     else outbuf_free(o);
     memset(o, 0, sizeof *o);
 }
 
+static size_t row_bytes(const predict_job *job, const outbuf *o)
+{
+    return (job->q ? job->q : 1) * sizeof(double) + 1 + (o->y ? sizeof(double) : 0);
+}
+
+/* Counts o's rows in job->held; called with mu held. */
+static void count_held(predict_job *job, outbuf *o)
+{
+    size_t bytes = o->n * row_bytes(job, o);
+    job->held = job->held - o->counted + bytes;
+    o->counted = bytes;
+}
+
+/* Writes o to the sink with mu released (the caller holds the turn: job->writing),
+ * then takes its rows off the books; called with mu held, returns with it held. */
+static void write_unlocked(predict_job *job, outbuf *o)
+{
+    pthread_mutex_unlock(&job->mu);
+    sf_error werr;
+    sf_error_clear(&werr);
+    sf_status ws = write_out(job, o, &werr);
+    pthread_mutex_lock(&job->mu);
+    if (ws != SF_OK && job->write_st == SF_OK) {
+        job->write_st = ws;
+        job->write_err = werr;
+    }
+    job->held -= o->counted;
+    o->counted = 0;
+    o->n = 0;
+}
+
 /* Writes every finished segment that is due, in order; called with mu held. A
- * failed segment's rows are the last written. */
+ * failed segment's rows are the last written. The writes run outside mu, so the
+ * workers ahead go on meanwhile; one thread at a time writes (job->writing), and
+ * one that finds another writing leaves it to that one, which looks again for a
+ * finished segment due before it gives up the turn. */
 static void write_due(predict_job *job)
 {
+    if (job->writing) return;
+    job->writing = true;
     while (job->write_st == SF_OK && job->next < job->n_seg && job->out[job->next].done) {
-        bool failed = job->out[job->next].failed;
-        job->write_st = write_out(job, &job->out[job->next], &job->write_err);
-        outbuf_keep(job, &job->out[job->next]);
+        outbuf *o = &job->out[job->next];
+        bool failed = o->failed;
+        write_unlocked(job, o);
+        outbuf_keep(job, o);
         job->next = failed ? job->n_seg : job->next + 1;
         pthread_cond_broadcast(&job->due);
     }
+    job->writing = false;
 }
 
-/* After each chunk of segment seg: writes o when seg is due (o is emptied), else
- * waits for that once o holds HOLD_BYTES. */
+/* After each chunk of segment seg: writes o when seg is due (o is emptied; the
+ * write runs outside mu), else counts o in job->held and waits while the
+ * segments not due hold job->hold bytes or more in all. */
 static sf_status hand_over(predict_job *job, size_t seg, outbuf *o, sf_error *err)
 {
-    size_t row_bytes = (job->q ? job->q : 1) * sizeof(double) + 1 + (o->y ? sizeof(double) : 0);
     pthread_mutex_lock(&job->mu);
-    while (job->next != seg && seg < job->failed_seg && job->write_st == SF_OK &&
-           o->n * row_bytes >= job->hold)
+    count_held(job, o);
+    while (job->next != seg && seg < job->failed_seg && job->write_st == SF_OK && job->held >= job->hold)
         pthread_cond_wait(&job->due, &job->mu);
     sf_status st = SF_OK;
     if (seg > job->failed_seg) st = sfi_fail(err, SF_ERR_STATE, NULL, "an earlier segment failed");
-    else if (job->write_st == SF_OK && job->next == seg && o->n > 0) {
-        job->write_st = write_out(job, o, &job->write_err);
-        o->n = 0;
-        if (job->write_st != SF_OK) pthread_cond_broadcast(&job->due);
+    else if (job->write_st == SF_OK && job->next == seg && !job->writing && o->n > 0) {
+        /* seg is due: every segment before it is written, and no other thread
+         * writes until seg is finished */
+        job->writing = true;
+        write_unlocked(job, o);
+        job->writing = false;
+        pthread_cond_broadcast(&job->due); /* held went down */
     }
     if (st == SF_OK && job->write_st != SF_OK) {
         st = job->write_st;
@@ -334,6 +385,7 @@ static sf_status predict_segment(void *ctx, size_t seg, size_t worker, sf_error 
     /* an error: the rows before it are written all the same when the segment is
      * due, and the segments after it stop (failed_seg) */
     pthread_mutex_lock(&job->mu);
+    count_held(job, &o);
     o.done = true;
     o.failed = st != SF_END;
     if (o.failed && seg < job->failed_seg) {
@@ -450,13 +502,13 @@ static sf_status run_job(predict_job *job, size_t threads, sf_error *err)
     job->n_seg = n_seg;
     job->failed_seg = n_seg;
     const char *hold = getenv("SF_PREDICT_HOLD_BYTES");
-    job->hold = hold && atol(hold) > 0 ? (size_t)atol(hold) : HOLD_BYTES;
     job->out = calloc(n_seg, sizeof *job->out);
     job->spare = calloc(n_seg, sizeof *job->spare);
     pthread_mutex_init(&job->mu, NULL);
     pthread_cond_init(&job->due, NULL);
     sf_status st = job->out && job->spare ? sf_pool_new(&pool, threads, err) : sfi_nomem(err);
     size_t n_workers = pool ? sf_pool_size(pool) : 0;
+    job->hold = hold && atol(hold) > 0 ? (size_t)atol(hold) : (n_workers ? n_workers : 1) * HOLD_BYTES;
     if (st == SF_OK) {
         job->x = calloc(n_workers ? n_workers : 1, sizeof *job->x);
         job->x_cap = calloc(n_workers ? n_workers : 1, sizeof *job->x_cap);

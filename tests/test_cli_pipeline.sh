@@ -265,6 +265,16 @@ formula_cli() {
     awk -F, 'NR == 2 { printf "%.6f %.6f %.6f\n", $1, $4, $1 * $3 }' "$dir/r.csv" > "$dir/want1"
     awk -F, 'NR == 2 { printf "%.6f %.6f %.6f\n", $6, $9, $12 }' "$dir/design.csv" > "$dir/got1"
     cmp -s "$dir/want1" "$dir/got1" || return 1
+    # the same design on 1 thread and on 3 (pipeline/predict.c writes segments in
+    # order outside its lock; 1-byte hold: every worker ahead waits after each chunk)
+    "$sf" convert "$dir/r.csv" --formula "$f" --out "$dir/d1.h5" --threads 1 --quiet || return 1
+    "$sf" convert "$dir/d1.h5:/X" --target /y --out "$dir/d1.csv" --quiet || return 1
+    for hold in 1 ""; do
+        SF_PREDICT_HOLD_BYTES=$hold "$sf" convert "$dir/r.csv" --formula "$f" --out "$dir/d3.h5" --threads 3 \
+            --segment-bytes 30000 --quiet || return 1
+        "$sf" convert "$dir/d3.h5:/X" --target /y --out "$dir/d3.csv" --quiet || return 1
+        cmp -s "$dir/d1.csv" "$dir/d3.csv" || return 1
+    done
     # weights with a formula: lined up with the rows the design builds (WLS)
     awk -F, 'BEGIN { OFS = "," } NR == 1 { print $0, "w"; next } { print $0, NR % 3 + 1 }' "$dir/r.csv" > "$dir/rw.csv"
     "$sf" fit "$dir/rw.csv" --formula 'y ~ a + b' --weight w --pipeline linear_regression --model "$dir/rw.h5" \

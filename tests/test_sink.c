@@ -1,6 +1,8 @@
 /* test_sink.c — the CSV sink: shortest round-trip numbers, quoting, missing values,
  * read back by the CSV source unchanged; the temporary-file protocol (an aborted
- * or failed write leaves an existing target untouched and no stray file). */
+ * or failed write leaves an existing target untouched and no stray file; a
+ * finished one replaces an existing target, CSV or HDF5, and leaves no stray
+ * file either). */
 #include "sf_test.h"
 
 #include <dirent.h>
@@ -154,6 +156,87 @@ static void test_matrix_csv(void **state)
     unlink(path);
 }
 
+/* Writes an HDF5 matrix /m of n rows (row i: i, -i) to path and closes the sink. */
+static void write_h5(const char *path, size_t n)
+{
+    sf_sink *s = NULL;
+    sf_error err;
+    assert_int_equal(sf_sink_open(&s, path, NULL, &err), SF_OK);
+    for (size_t i = 0; i < n; i++) {
+        double x[2] = {(double)i, -(double)i};
+        assert_int_equal(sf_sink_write_matrix(s, "m", x, 1, 2, 2, NULL, &err), SF_OK);
+    }
+    assert_int_equal(sf_sink_close(s, &err), SF_OK);
+}
+
+/* Rows of path's /m, each checked against write_h5's values. */
+static size_t read_h5_rows(const char *path)
+{
+    char spec[128];
+    snprintf(spec, sizeof spec, "%s:/m", path);
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&src, spec, NULL, &err), SF_OK);
+    const sf_table *t;
+    sf_status st;
+    size_t rows = 0;
+    while ((st = sf_source_next(src, &t, &err)) == SF_OK)
+        for (size_t i = 0; i < t->n_rows; i++, rows++) {
+            assert_double_bits(t->cols[0].values[i], (double)rows);
+            assert_double_bits(t->cols[1].values[i], -(double)rows);
+        }
+    assert_int_equal(st, SF_END);
+    sf_source_close(src);
+    return rows;
+}
+
+/* A target that exists is replaced whole (sf_sink_close swaps the files and
+ * removes the old one, io/sink.c), one that does not is made, both 0644, and no
+ * temporary file is left either way; a hard link to the old file keeps the old
+ * content, as with rename(). */
+static void test_replace_existing(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sf_sink_replXXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char h5[64], csv[64], link_to_old[64];
+    snprintf(h5, sizeof h5, "%s/d.h5", dir);
+    snprintf(csv, sizeof csv, "%s/d.csv", dir);
+    snprintf(link_to_old, sizeof link_to_old, "%s/old.h5", dir);
+    write_h5(h5, 5); /* made */
+    assert_int_equal(read_h5_rows(h5), 5);
+    assert_int_equal(link(h5, link_to_old), 0);
+    write_h5(h5, 3); /* replaced */
+    assert_int_equal(read_h5_rows(h5), 3);
+    assert_int_equal(read_h5_rows(link_to_old), 5);
+    struct stat sb;
+    assert_int_equal(stat(h5, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0644);
+    assert_int_equal(sb.st_nlink, 1);
+    assert_int_equal(count_tmp_files(dir, "d."), 0);
+
+    FILE *f = fopen(csv, "w");
+    fputs("old,file\n1,2\n", f);
+    fclose(f);
+    sf_sink *s = NULL;
+    sf_error err;
+    const char *names[] = {"p"};
+    double x[1] = {7};
+    assert_int_equal(sf_sink_open(&s, csv, NULL, &err), SF_OK);
+    assert_int_equal(sf_sink_write_matrix(s, "m", x, 1, 1, 1, names, &err), SF_OK);
+    assert_int_equal(sf_sink_close(s, &err), SF_OK);
+    char buf[64] = {0};
+    f = fopen(csv, "r");
+    assert_true(fread(buf, 1, sizeof buf - 1, f) > 0);
+    fclose(f);
+    assert_string_equal(buf, "p\n7\n");
+    assert_int_equal(count_tmp_files(dir, "d."), 0);
+    unlink(h5);
+    unlink(csv);
+    unlink(link_to_old);
+    assert_int_equal(rmdir(dir), 0); /* nothing else left in it */
+}
+
 static void test_bad_args(void **state)
 {
     (void)state;
@@ -176,6 +259,7 @@ int main(void)
         cmocka_unit_test(test_csv_round_trip),
         cmocka_unit_test(test_abort_keeps_target),
         cmocka_unit_test(test_matrix_csv),
+        cmocka_unit_test(test_replace_existing),
         cmocka_unit_test(test_bad_args),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
