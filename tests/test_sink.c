@@ -190,8 +190,8 @@ static size_t read_h5_rows(const char *path)
     return rows;
 }
 
-/* A target that exists is replaced whole (sf_sink_close swaps the files and
- * removes the old one, io/sink.c), one that does not is made, both 0644, and no
+/* A target that exists is replaced whole (sf_sink_close renames the temporary
+ * over it, io/sink.c), one that does not is made, both 0644, and no
  * temporary file is left either way; a hard link to the old file keeps the old
  * content, as with rename(). */
 static void test_replace_existing(void **state)
