@@ -31,6 +31,7 @@ typedef struct cli_opts {
     const char *where;       /* --where EXPR: the row filter (not saved in models) */
     unsigned epochs;
     bool has_seed;           /* --seed given (fit: random_state default) */
+    bool has_segment;        /* --segment-mb or --segment-bytes given */
     sf_output output;        /* predict: --proba, --decision, --transform, --interval */
     bool progress_loss;      /* fit / update: --progress-loss */
     sf_design_params design; /* --na drop|error, --unknown-levels error|zero, --max-levels */

@@ -26,10 +26,9 @@ static int convert_design(const cli_opts *o)
     sf_status st = sf_design_new(&d, o->formula, &o->design, &err);
     if (st == SF_OK) st = sf_design_define_lines(d, o->defines, &err);
     /* CSV segments of DESIGN_SEGMENT_BYTES unless --segment-mb or --segment-bytes
-     * set another size (one equal to the default is taken for none) */
-    sf_source_options so = o->src, def;
-    sf_source_options_init(&def);
-    if (so.segment_bytes == def.segment_bytes) so.segment_bytes = DESIGN_SEGMENT_BYTES;
+     * set a size */
+    sf_source_options so = o->src;
+    if (!o->has_segment) so.segment_bytes = DESIGN_SEGMENT_BYTES;
     if (st == SF_OK) st = cli_open_source(o, o->data, &so, &src, &err);
     if (st == SF_OK) st = sf_design_bind(d, src, &err);
     /* the library reports no progress here: a pass's rows are known at its end */

@@ -243,8 +243,9 @@ int main(int argc, char **argv)
             NEED_NUM(a);
             if (n == 0) return cli_usage_error("--segment-mb must be positive");
             o.src.segment_bytes = n << 20;
+            o.has_segment = true;
         }
-        else if (!strcmp(a, "--segment-bytes")) { NEED_NUM(a); o.src.segment_bytes = n; }
+        else if (!strcmp(a, "--segment-bytes")) { NEED_NUM(a); o.src.segment_bytes = n; o.has_segment = true; }
         else if (!strcmp(a, "--n-features")) { NEED_NUM(a); o.src.n_features = n; }
         else if (!strcmp(a, "--zero-based")) {
             NEED_STR(a);
