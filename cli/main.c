@@ -62,7 +62,7 @@ static const char usage_options[] =
     "  --target COL|/PATH the target column; /PATH names an HDF5 dataset beside a\n"
     "                     2-D design (seed 000's /X and /y), read as column PATH\n"
     "  --max-levels N     distinct values allowed per categorical column (10000)\n"
-    "  --segment-mb N     CSV segment size for parallel passes (default 32)\n"
+    "  --segment-mb N     CSV segment size for parallel passes (default 32; convert --formula 4)\n"
     "  --n-features N     svmlight (.svm/.svmlight/.libsvm): number of features\n"
     "                     (default: the largest index + 1, over all files)\n"
     "  --zero-based MODE  svmlight indices: auto (default: one-based unless an\n"
