@@ -274,7 +274,7 @@ static void ctab_fill(ctab *t, const double *c, size_t q, size_t ldc)
  * kernel is compiled twice, for AVX2 and the baseline, and picked at load time.
  * No contraction: every variant gives the same bits. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
-    !defined(__SANITIZE_ADDRESS__)
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) /* a sanitized resolver runs before its runtime */
 #define KM_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define KM_CLONES
