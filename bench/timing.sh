@@ -201,7 +201,9 @@ measure() {
 get() {
     awk -F'|' -v k="$1" -v f="$2" '
         BEGIN { split("key label wall cpu rss pass runs min max cmd", n, " "); for (i in n) c[n[i]] = i }
-        $1 == k { if (f == "mib") printf "%.1f\n", $5 / 1024; else print $(c[f]); exit }' "$RES"
+        $1 == k { if (f == "mib") printf "%.1f\n", $5 / 1024
+            else if (f == "cmd") { for (i = 1; i < 10; i++) sub(/^[^|]*[|]/, ""); print }
+            else print $(c[f]); exit }' "$RES"
 }
 
 # first_line KEY: the first non-empty line the median run of KEY printed.
@@ -255,7 +257,9 @@ results_table() {
 # commands [KEYREGEX]: the exact commands of the cases and the first line each printed.
 commands() {
     echo '```'
-    awk -F'|' -v re="${1:-.}" '$1 ~ re { print $1 "|" $10 }' "$RES" | while IFS='|' read -r _k _c; do
+    # the command is field 10 to the end (it may hold a '|': a pipeline spec)
+    awk -F'|' -v re="${1:-.}" '$1 ~ re { c = $0; for (i = 1; i < 10; i++) sub(/^[^|]*[|]/, "", c); print $1 "|" c }' \
+        "$RES" | while IFS='|' read -r _k _c; do
         echo "$_c"
         _l=$(first_line "$_k")
         [ -n "$_l" ] && echo "    -> $_l"
