@@ -28,7 +28,9 @@
 # python3-pandas, -patsy, -h5py and a few GB of memory at 25M rows, once). At the default
 # sizes the data takes ~30 GB (the 20M-row CSV ~8 GB, the 25M-row regression CSV ~2.5 GB)
 # plus ~6 GB of temporary files in TMPDIR: the script checks the free space first.
-# Before every case its input is read once (`cat`), and the share of it resident in the
+# The runs of a workload alternate between the sizes (small, large, small, ...), so a change
+# in the machine's load between runs falls on both sizes alike.
+# Before every case its inputs are read once (`cat`), and the share of it resident in the
 # page cache just before the runs is reported (fincore): a file larger than the free
 # memory cannot be read warm, and its cases then measure the disk too.
 #
@@ -94,82 +96,129 @@ resident() {
 avail_kib() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
 
 # ------------------------------------------------------------------ the cases
-# case BASE LABEL INPUT CMD...: reads INPUT once, records its page-cache residency and
-# the free memory, then measures CMD (NRUN runs) as BASE_SZ; the first size also lists
-# BASE and LABEL in CASES. A failed case is listed in FAILED and the rest goes on.
+# size s|l: the small (s) or the large (l) size's row counts, runs and files.
+size() {
+    SZ=$1
+    if [ "$SZ" = s ]; then N=$ROWS NR=$REG_ROWS NRUN=$REPEAT
+    else N=$((ROWS * FACTOR)) NR=$((REG_ROWS * FACTOR)) NRUN=$LARGE_REPEAT; fi
+    CSV=$DATA/cls$N.csv H5=$DATA/cls$N.h5 RAW=$DATA/cls$N.raw.h5 BRAW=$DATA/blobs$N.raw.h5
+    RCSV=$DATA/reg$NR.csv D0=$DATA/reg$NR.design0.h5 D1=$DATA/reg$NR.design1.h5
+}
+
+# make_data: every data file at both sizes, each made once (timing.sh's gen_data, and
+# kmeans.sh's and regression.sh's makers).
+make_data() {
+    for sz in s l; do
+        size "$sz"
+        gen_data classification "$N"
+        ensure "$BRAW" - "$SF" gen blobs --rows "$N" --features 10 --centers 8 --seed 1 --compression 0 \
+            --out "$BRAW" --quiet
+        ensure "$RCSV" - "$SF" gen regression --rows "$NR" --seed 1 --out "$RCSV" --quiet
+        ensure "$D0" "$RCSV" "$PYTHON" "$PEERS" design "$RCSV" "$D0" 0
+        ensure "$D1" "$RCSV" "$PYTHON" "$PEERS" design "$RCSV" "$D1" 1
+    done
+}
+
+# input BASE: IN = the file BASE reads at the current size.
+input() {
+    case $1 in
+    *_raw) IN=$RAW ;; *_h5) IN=$H5 ;; *_csv) IN=$CSV ;;
+    kmeans) IN=$BRAW ;; lsq0) IN=$D0 ;; lsq1) IN=$D1 ;; lsqcsv | design*) IN=$RCSV ;;
+    esac
+}
+
+# go BASE KEY: one run of BASE at the current size, added to KEY's runs.
+go() {
+    input "$1"
+    case $1 in
+    scaler_*)
+        _d=$IN:/
+        [ "$1" = scaler_csv ] && _d=$IN
+        measure_once "$2" "$SF" fit "$_d" --pipeline scaler --target y --threads "$THREADS" \
+            --chunk-rows "$CHUNK" --model "$W/scaler.h5" --quiet ;;
+    sgdfit_csv)
+        measure_once "$2" "$SF" fit "$IN" --pipeline "$SGD_SPEC" --model "$W/sgd_csv_$SZ.h5" --target y \
+            --threads "$THREADS" --cache "$W/cache.h5" --quiet ;;
+    sgdfit_*)
+        measure_once "$2" "$SF" fit "$IN:/" --pipeline "$SGD_SPEC" --model "$W/sgd_${1#*_}_$SZ.h5" --target y \
+            --threads "$THREADS" --quiet ;;
+    sgdpred_*)
+        _d=$IN:/
+        [ "$1" = sgdpred_csv ] && _d=$IN
+        measure_once "$2" "$SF" predict "$_d" --model "$W/sgd_${1#*_}_$SZ.h5" --out "$W/preds.h5" \
+            --threads "$THREADS" --quiet ;;
+    kmeans)
+        measure_once "$2" "$SF" fit "$IN:/" --pipeline "$KM_SPEC" --columns "$KM_COLS" --model "$W/km.h5" \
+            --threads "$THREADS" --chunk-rows "$CHUNK" --quiet ;;
+    lsq0 | lsq1)
+        measure_once "$2" "$SF" fit "$IN:/X" --target /y --pipeline 'linear_regression(fit_intercept=false)' \
+            --model "$W/lm.h5" --threads "$THREADS" --quiet ;;
+    lsqcsv)
+        measure_once "$2" "$SF" fit "$IN" --formula "$LSQ_FORMULA" --pipeline linear_regression \
+            --model "$W/lm.h5" --threads "$THREADS" --quiet ;;
+    design0 | design1)
+        measure_once "$2" "$SF" convert "$IN" --formula "$DESIGN_FORMULA" --define 'lnames=np.arange(5)' \
+            --compression "${1#design}" --threads "$THREADS" --out "$W/design.h5" --quiet ;;
+    esac
+}
+
+# case_ BASE LABEL: BASE at both sizes, the runs alternating (small, large, small, ...)
+# so that a change in the machine's load falls on both sizes alike. Reads both inputs
+# once first and records their page-cache residency and the free memory. A failed case
+# is listed in FAILED and the rest goes on.
 CASES=$W/cases
 : >"$CASES"
 FAILED=
 case_() {
-    _b=$1 _l=$2 _f=$3
-    shift 3
-    [ "$SZ" = s ] && echo "$_b|$_l|$(basename "$_f")" >>"$CASES"
-    cat "$_f" >/dev/null
-    value "res_${_b}_$SZ" "$(resident "$_f")"
-    value "size_${_b}_$SZ" "$(wc -c <"$_f" | tr -d ' ')"
-    value "avail_${_b}_$SZ" "$(avail_kib)"
-    measure -n "$NRUN" "${_b}_$SZ" "$_l" "$@" || { FAILED="$FAILED ${_b}_$SZ"; echo "$BENCH: ${_b}_$SZ failed" >&2; }
-}
-
-# one_size s|l: every workload at the small (s) or the large (l) size.
-one_size() {
-    SZ=$1
-    if [ "$SZ" = s ]; then N=$ROWS NR=$REG_ROWS NRUN=$REPEAT
-    else N=$((ROWS * FACTOR)) NR=$((REG_ROWS * FACTOR)) NRUN=$LARGE_REPEAT; fi
-    echo "$BENCH: $N rows (regression $NR), $NRUN run(s) per case" >&2
-
-    # classification data: scaler and SGD
-    gen_data classification "$N"
-    case_ scaler_raw "scaler pass, HDF5 uncompressed" "$RAW" "$SF" fit "$RAW:/" --pipeline scaler --target y \
-        --threads "$THREADS" --chunk-rows "$CHUNK" --model "$W/scaler.h5" --quiet
-    case_ scaler_csv "scaler pass, CSV" "$CSV" "$SF" fit "$CSV" --pipeline scaler --target y \
-        --threads "$THREADS" --chunk-rows "$CHUNK" --model "$W/scaler.h5" --quiet
-    for f in raw h5 csv; do
-        case $f in
-        raw) d=$RAW:/ p=$RAW l="HDF5 uncompressed" c= ;;
-        h5) d=$H5:/ p=$H5 l="HDF5 deflate 1" c= ;;
-        csv) d=$CSV p=$CSV l=CSV c="--cache $W/cache.h5" ;;
-        esac
-        # shellcheck disable=SC2086
-        case_ "sgdfit_$f" "scaler + SGD fit, $l" "$p" "$SF" fit "$d" --pipeline "$SGD_SPEC" \
-            --model "$W/sgd_$f.h5" --target y --threads "$THREADS" $c --quiet
-        rm -f "$W/cache.h5"
-        case_ "sgdpred_$f" "scaler + SGD predict, $l" "$p" "$SF" predict "$d" \
-            --model "$W/sgd_$f.h5" --out "$W/preds.h5" --threads "$THREADS" --quiet
-        rm -f "$W/preds.h5"
+    echo "$1|$2" >>"$CASES"
+    for sz in s l; do
+        size "$sz"
+        input "$1"
+        cat "$IN" >/dev/null
     done
-
-    # blobs: k-means
-    braw=$DATA/blobs$N.raw.h5
-    ensure "$braw" - "$SF" gen blobs --rows "$N" --features 10 --centers 8 --seed 1 --compression 0 \
-        --out "$braw" --quiet
-    case_ kmeans_raw "mini-batch k-means, 50,000-row chunks, HDF5 uncompressed" "$braw" "$SF" fit "$braw:/" \
-        --pipeline "$KM_SPEC" --columns "$KM_COLS" --model "$W/km.h5" --threads "$THREADS" --chunk-rows "$CHUNK" --quiet
-
-    # regression data: least squares and the formula design
-    csv=$DATA/reg$NR.csv
-    ensure "$csv" - "$SF" gen regression --rows "$NR" --seed 1 --out "$csv" --quiet
-    for z in 0 1; do
-        d=$DATA/reg$NR.design$z.h5
-        ensure "$d" "$csv" "$PYTHON" "$PEERS" design "$csv" "$d" "$z"
-        zl=uncompressed
-        [ "$z" = 1 ] && zl=zlib-1
-        case_ "lsq$z" "least squares, HDF5 design ($zl)" "$d" "$SF" fit "$d:/X" --target /y \
-            --pipeline 'linear_regression(fit_intercept=false)' --model "$W/lm.h5" --threads "$THREADS" --quiet
+    for sz in s l; do
+        size "$sz"
+        input "$1"
+        value "res_$1_$sz" "$(resident "$IN")"
+        value "avail_$1_$sz" "$(avail_kib)"
     done
-    case_ lsqcsv "least squares, CSV with --formula" "$csv" "$SF" fit "$csv" --formula "$LSQ_FORMULA" \
-        --pipeline linear_regression --model "$W/lm.h5" --threads "$THREADS" --quiet
-    for z in 0 1; do
-        zl=uncompressed
-        [ "$z" = 1 ] && zl="zlib 1"
-        case_ "design$z" "formula design CSV -> HDF5, $zl" "$csv" "$SF" convert "$csv" --formula "$DESIGN_FORMULA" \
-            --define 'lnames=np.arange(5)' --compression "$z" --threads "$THREADS" --out "$W/design.h5" --quiet
-        rm -f "$W/design.h5"
+    _n=$REPEAT
+    [ "$LARGE_REPEAT" -gt "$_n" ] && _n=$LARGE_REPEAT
+    _i=1
+    _bad=
+    while [ "$_i" -le "$_n" ]; do
+        for sz in s l; do
+            size "$sz"
+            case " $_bad " in *" $sz "*) continue ;; esac
+            [ "$_i" -le "$NRUN" ] || continue
+            go "$1" "$1_$sz" || { _bad="$_bad $sz"; FAILED="$FAILED $1_$sz"; echo "$BENCH: $1_$sz failed" >&2; }
+        done
+        _i=$((_i + 1))
+    done
+    rm -f "$W/cache.h5" "$W/preds.h5" "$W/design.h5"
+    for sz in s l; do
+        size "$sz"
+        case " $_bad " in *" $sz "*) continue ;; esac
+        case $1 in lsq* | design*) _r=$NR ;; *) _r=$N ;; esac
+        summarize "$1_$sz" "$2 ($_r rows)"
     done
 }
 
-one_size s
-one_size l
+make_data
+echo "$BENCH: $REPEAT run(s) at $ROWS rows (regression $REG_ROWS), $LARGE_REPEAT at $((ROWS * FACTOR))" >&2
+case_ scaler_raw "scaler pass, HDF5 uncompressed"
+case_ scaler_csv "scaler pass, CSV"
+for f in raw h5 csv; do
+    case $f in raw) l="HDF5 uncompressed" ;; h5) l="HDF5 deflate 1" ;; csv) l=CSV ;; esac
+    case_ "sgdfit_$f" "scaler + SGD fit, $l"
+    case_ "sgdpred_$f" "scaler + SGD predict, $l"
+done
+case_ kmeans "mini-batch k-means, 50,000-row chunks, HDF5 uncompressed"
+case_ lsq0 "least squares, HDF5 design (uncompressed)"
+case_ lsq1 "least squares, HDF5 design (zlib-1)"
+case_ lsqcsv "least squares, CSV with --formula"
+case_ design0 "formula design CSV -> HDF5, uncompressed"
+case_ design1 "formula design CSV -> HDF5, zlib 1"
 DF1=$(df -h "$DATA" | awk 'NR == 2 { print $3 " used, " $4 " free of " $2 }')
 
 # ------------------------------------------------------------------ the report
@@ -190,23 +239,26 @@ row() {
         xw = ok ? wl / ws : 0; xc = (cs > 0 && cl > 0) ? cl / cs : 0
         lin = ok ? xw / f : 0
         t = !ok ? "not measured" : (lin >= 0.85 && lin <= 1.15 ? "met" : "**missed**")
+        linc = xc / f; tc = !xc ? "-" : (linc >= 0.85 && linc <= 1.15 ? "met" : "**missed**")
         r = (rs == "" || rl == "") ? "not measured" : (rs < 65536 && rl < 65536 ? "met" : "**missed**")
-        printf "| %s | %s / %s | %s | %s / %s | %s / %s | %s | %s / %s | %s / %s | time %s (%.2f of linear; cpu %.2f), RSS %s |\n",
+        printf "| %s | %s / %s | %s | %s / %s | %s / %s | %s | %s / %s | %s / %s | time %s (%.2f of linear), cpu %s (%.2f), RSS %s |\n",
             lab, ws == "" ? "-" : sprintf("%.2f", ws), wl == "" ? "-" : sprintf("%.2f", wl), ok ? sprintf("%.2f", xw) : "-",
             sprintf("%.3f", ws / (ns / 1e6)), ok ? sprintf("%.3f", wl / (ns * f / 1e6)) : "-",
             cs == "" ? "-" : sprintf("%.2f", cs), cl == "" ? "-" : sprintf("%.2f", cl), xc ? sprintf("%.2f", xc) : "-",
             rs == "" ? "-" : sprintf("%.1f", rs / 1024), rl == "" ? "-" : sprintf("%.1f", rl / 1024),
-            ks == "" ? "-" : ks "%", kl == "" ? "-" : kl "%", t, lin, xc / f, r
+            ks == "" ? "-" : ks "%", kl == "" ? "-" : kl "%", t, lin, tc, linc, r
     }'
 }
 # verdicts for the summary line
 n_cases=$(wc -l <"$CASES" | tr -d ' ')
-n_time=0 n_rss=0
+n_time=0 n_cpu=0 n_rss=0
 for b in $(cut -d'|' -f1 "$CASES"); do
     row "$b" | grep -q 'time met' && n_time=$((n_time + 1))
+    row "$b" | grep -q 'cpu met' && n_cpu=$((n_cpu + 1))
     row "$b" | grep -q 'RSS met' && n_rss=$((n_rss + 1))
 done
 value time_met "$n_time/$n_cases"
+value cpu_met "$n_cpu/$n_cases"
 value rss_met "$n_rss/$n_cases"
 maxrss=$(awk -F'|' '$5 > m { m = $5 } END { printf "%.1f", m / 1024 }' "$RES")
 value max_rss_mib "$maxrss"
@@ -243,14 +295,15 @@ value max_rss_mib "$maxrss"
     awk -F'|' '$1 ~ /^avail_/ { if (m == "" || $2 < m) m = $2 } END { if (m != "") printf "Least free memory (MemAvailable) before a case: %.1f GiB.\n", m / 1048576 }' "$VALUES"
     echo
     echo "\"x\": large / small (linear = $FACTOR). s per M rows: wall seconds per million rows (small / large)."
-    echo "Verdict: time met when the wall-time ratio is within +-15% of $FACTOR (the cpu ratio shown for"
-    echo "reference: steadier when other work shares the cores); RSS met when under 64 MiB at both sizes."
+    echo "Verdict: time met when the wall-time ratio is within +-15% of $FACTOR; cpu the same for the cpu"
+    echo "seconds (steadier when other work shares the cores); RSS met when under 64 MiB at both sizes. The"
+    echo "runs of a workload alternate between the two sizes, so a change of load falls on both."
     echo
     echo "| workload | wall s small / large | x | s per M rows | cpu s small / large | x cpu | peak RSS MiB small / large | cached small / large | verdict |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
     for b in $(cut -d'|' -f1 "$CASES"); do row "$b"; done
     echo
-    echo "Time linear (within +-15%): $n_time of $n_cases workloads; peak RSS under 64 MiB: $n_rss of $n_cases"
+    echo "Time linear (wall within +-15%): $n_time of $n_cases workloads (cpu: $n_cpu); peak RSS under 64 MiB: $n_rss of $n_cases"
     echo "(largest $maxrss MiB).$([ -n "$FAILED" ] && echo " FAILED:$FAILED.")"
     if [ "$ROWS" = 2000000 ] && [ "$REG_ROWS" = 2500000 ] && [ "$FACTOR" = 10 ]; then
         echo

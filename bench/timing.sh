@@ -105,6 +105,19 @@ gen_data() {
     ensure "$RAW" "$CSV" "$SF" convert "$CSV" --out "$RAW" --compression 0 --quiet
 }
 
+# quote_args ARG...: the arguments as one shell command line (an argument with a
+# character other than letters, digits and _./:=,+@%- in single quotes).
+quote_args() {
+    _qs=
+    for _qa in "$@"; do
+        case $_qa in
+        '' | *[!A-Za-z0-9_./:=,+@%-]*) _qa="'$(printf '%s' "$_qa" | sed "s/'/'\\\\''/g")'" ;;
+        esac
+        _qs="${_qs:+$_qs }$_qa"
+    done
+    printf '%s\n' "$_qs"
+}
+
 # measure_once [-c] [-p FUNC] KEY CMD...: one run of CMD under GNU time, added to
 # KEY's runs (-c: the page cache dropped first; -p: FUNC FILE prints the time the
 # program reports, FILE.out and FILE.err being its output). Fails, printing CMD's
@@ -138,7 +151,7 @@ measure_once() {
         /User time|System time/ { c += $2 }
         /Maximum resident set size/ { r = $2 }
         END { print k, w, c, r, p }' "$_of.time" >>"$W/runs.$_okey"
-    echo "$*" >"$W/cmd.$_okey"
+    quote_args "$@" >"$W/cmd.$_okey"
     tail -n 1 "$W/runs.$_okey" | {
         read -r _ _ow _oc _or _op
         echo "  $_okey run $_ok: wall $_ow s, cpu $_oc s, peak RSS $((_or / 1024)) MiB${_opf:+, own time $_op s}" >&2
