@@ -46,6 +46,10 @@
 #   meson setup build-rel --buildtype=release && ninja -C build-rel
 #   OUT=bench/RESULTS.md sh bench/compare.sh build-rel/cli/streamfit      # ~15-30 minutes
 #   sh bench/compare.sh --large build-rel/cli/streamfit                  # 10x: hours, ~30 GB
+# Whether streamfit's own time grows linearly (and its peak RSS not at all) from ROWS to
+# 10 x ROWS is bench/linear.sh's report: streamfit alone at both sizes, the ratios and a
+# verdict per workload, without the hours the peers take at the large size:
+#   sh bench/linear.sh build-rel/cli/streamfit                           # 2M and 20M rows
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/timing.sh"

@@ -105,6 +105,19 @@ gen_data() {
     ensure "$RAW" "$CSV" "$SF" convert "$CSV" --out "$RAW" --compression 0 --quiet
 }
 
+# quote_args ARG...: the arguments as one shell command line (an argument with a
+# character other than letters, digits and _./:=,+@%- in single quotes).
+quote_args() {
+    _qs=
+    for _qa in "$@"; do
+        case $_qa in
+        '' | *[!A-Za-z0-9_./:=,+@%-]*) _qa="'$(printf '%s' "$_qa" | sed "s/'/'\\\\''/g")'" ;;
+        esac
+        _qs="${_qs:+$_qs }$_qa"
+    done
+    printf '%s\n' "$_qs"
+}
+
 # measure_once [-c] [-p FUNC] KEY CMD...: one run of CMD under GNU time, added to
 # KEY's runs (-c: the page cache dropped first; -p: FUNC FILE prints the time the
 # program reports, FILE.out and FILE.err being its output). Fails, printing CMD's
@@ -138,7 +151,7 @@ measure_once() {
         /User time|System time/ { c += $2 }
         /Maximum resident set size/ { r = $2 }
         END { print k, w, c, r, p }' "$_of.time" >>"$W/runs.$_okey"
-    echo "$*" >"$W/cmd.$_okey"
+    quote_args "$@" >"$W/cmd.$_okey"
     tail -n 1 "$W/runs.$_okey" | {
         read -r _ _ow _oc _or _op
         echo "  $_okey run $_ok: wall $_ow s, cpu $_oc s, peak RSS $((_or / 1024)) MiB${_opf:+, own time $_op s}" >&2
@@ -201,7 +214,9 @@ measure() {
 get() {
     awk -F'|' -v k="$1" -v f="$2" '
         BEGIN { split("key label wall cpu rss pass runs min max cmd", n, " "); for (i in n) c[n[i]] = i }
-        $1 == k { if (f == "mib") printf "%.1f\n", $5 / 1024; else print $(c[f]); exit }' "$RES"
+        $1 == k { if (f == "mib") printf "%.1f\n", $5 / 1024
+            else if (f == "cmd") { for (i = 1; i < 10; i++) sub(/^[^|]*[|]/, ""); print }
+            else print $(c[f]); exit }' "$RES"
 }
 
 # first_line KEY: the first non-empty line the median run of KEY printed.
@@ -255,7 +270,9 @@ results_table() {
 # commands [KEYREGEX]: the exact commands of the cases and the first line each printed.
 commands() {
     echo '```'
-    awk -F'|' -v re="${1:-.}" '$1 ~ re { print $1 "|" $10 }' "$RES" | while IFS='|' read -r _k _c; do
+    # the command is field 10 to the end (it may hold a '|': a pipeline spec)
+    awk -F'|' -v re="${1:-.}" '$1 ~ re { c = $0; for (i = 1; i < 10; i++) sub(/^[^|]*[|]/, "", c); print $1 "|" c }' \
+        "$RES" | while IFS='|' read -r _k _c; do
         echo "$_c"
         _l=$(first_line "$_k")
         [ -n "$_l" ] && echo "    -> $_l"
