@@ -291,6 +291,13 @@ typedef struct pass_job {
     sf_source *src;
     bool whole;             /* read src itself (one segment) */
     void **partials;        /* per segment */
+    /* merged passes: segment g's partial state is merged into the stage (and
+     * freed) as soon as it and every segment before it are read, in segment
+     * order as before, so at most about one partial per worker is alive
+     * (Decision 11: memory must not grow with the number of segments) */
+    pthread_mutex_t merge_mu;
+    bool *read_done;        /* per segment */
+    size_t merged_upto;     /* segments [0, merged_upto) are merged */
     uint64_t *seen, *dropped;
     classset *found;        /* per segment, when discovering classes */
     size_t max_width;
@@ -586,10 +593,26 @@ static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *e
     bool learning = job->stage < pl->n_stages;
     void *state = learning ? pl->states[job->stage] : NULL;
     if (learning && job->merged) {
-        SF_TRY(pl->ops[job->stage]->clone_empty(pl->states[job->stage], &job->partials[seg], err));
+        pthread_mutex_lock(&job->merge_mu); /* the stage may be taking a merge */
+        sf_status cs = pl->ops[job->stage]->clone_empty(pl->states[job->stage], &job->partials[seg], err);
+        pthread_mutex_unlock(&job->merge_mu);
+        SF_TRY(cs);
         state = job->partials[seg];
     }
-    return read_segment(job, seg, state, learn_now, err);
+    sf_status st = read_segment(job, seg, state, learn_now, err);
+    if (st != SF_OK || !learning || !job->merged) return st;
+    /* merge every read segment whose predecessors are merged, in order */
+    pthread_mutex_lock(&job->merge_mu);
+    job->read_done[seg] = true;
+    while (st == SF_OK && job->merged_upto < job->n_seg && job->read_done[job->merged_upto]) {
+        size_t g = job->merged_upto;
+        st = pl->ops[job->stage]->merge(pl->states[job->stage], job->partials[g], err);
+        pl->ops[job->stage]->free(job->partials[g]);
+        job->partials[g] = NULL;
+        job->merged_upto++;
+    }
+    pthread_mutex_unlock(&job->merge_mu);
+    return st;
 }
 
 /* ---- an in-order pass with read-ahead ----
@@ -1013,19 +1036,22 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
         if (q > job.max_width) job.max_width = q;
     }
     job.partials = calloc(n_seg, sizeof *job.partials);
+    job.read_done = calloc(n_seg, sizeof *job.read_done);
+    pthread_mutex_init(&job.merge_mu, NULL);
     job.seen = calloc(n_seg, sizeof *job.seen);
     job.dropped = calloc(n_seg, sizeof *job.dropped);
     if (r->want_classes) job.found = calloc(n_seg, sizeof *job.found);
-    sf_status st = (!job.partials || !job.seen || !job.dropped || (r->want_classes && !job.found))
+    sf_status st = (!job.partials || !job.read_done || !job.seen || !job.dropped || (r->want_classes && !job.found))
                        ? sfi_nomem(err) : SF_OK;
     job.n_seg = n_seg;
     size_t width = r->pn->p;
     for (size_t s = 0; s < k && s < pl->n_stages; s++) width = pl->ops[s]->n_outputs(pl->states[s], width);
     if (st == SF_OK && ahead) st = run_ordered(&job, r->pool, width, err);
     else if (st == SF_OK) st = sf_pool_run(r->pool, n_seg, pass_segment, &job, err);
-    /* merge in segment order: bitwise the same for any number of threads */
-    for (size_t g = 0; g < n_seg && st == SF_OK && k < pl->n_stages && merged; g++)
-        st = pl->ops[k]->merge(pl->states[k], job.partials[g], err);
+    /* the partials were merged in segment order as the segments were read
+     * (pass_segment): bitwise the same for any number of threads */
+    if (st == SF_OK && k < pl->n_stages && merged && job.merged_upto != n_seg)
+        st = sfi_fail(err, SF_ERR_STATE, NULL, "internal: %zu of %zu segments merged", job.merged_upto, n_seg);
     if (st == SF_OK && job.loss) report_loss(&job, pl->states[k], 0, true);
     if (st == SF_OK) progress_tell(&r->prog, true);
     if (st == SF_OK && r->cache && !cached) st = sfi_cache_finish(r->cache, err);
@@ -1045,6 +1071,8 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
     for (size_t g = 0; g < n_seg; g++)
         if (job.partials && job.partials[g]) pl->ops[k]->free(job.partials[g]);
     free(job.partials);
+    free(job.read_done);
+    pthread_mutex_destroy(&job.merge_mu);
     free(job.seen);
     free(job.dropped);
     free(job.found);
