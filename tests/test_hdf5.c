@@ -1105,6 +1105,41 @@ static void test_direct_matches_hyperslab(void **state)
     check_direct_matches_hyperslab(false, true);
 }
 
+/* More chunks than direct reads look up one by one (DIRECT_LOOKUP_MAX, 512: HDF5
+ * 1.10 walks its chunk index from the start for each lookup): the chunks are
+ * read by H5Dread_chunk instead of pread, and the values are those of H5Dread. */
+static void test_direct_many_chunks(void **state)
+{
+    (void)state;
+    enum { N = 1400 };
+    char *path = tmp_h5();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    static double v[N];
+    for (size_t i = 0; i < N; i++) v[i] = i % 97 == 5 ? NAN : (double)i * 0.125 - 3.0;
+    hsize_t n[1] = {N}, c2[1] = {2};
+    make_ds(f, "plain", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, c2, 0, v);
+    make_ds(f, "deflate", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, n, c2, F_DEFL, v);
+    assert_true(H5Fclose(f) >= 0);
+    char s[160];
+    snprintf(s, sizeof s, "%s:/", path);
+    uint64_t n_slow, n_fast;
+    collected slow = read_with(s, 0, NULL, NULL, false, &n_slow);
+    assert_int_equal(slow.n_rows, N);
+    size_t sizes[] = {1, 3, 700, 5000};
+    for (size_t m = 0; m < sizeof sizes / sizeof *sizes; m++) {
+        collected fast = read_with(s, sizes[m], NULL, NULL, true, &n_fast);
+        assert_same(&slow, &fast);
+        assert_true(n_fast >= 2 * N / 2); /* every chunk of both, decoded directly */
+        assert_int_equal(last_preads, 0); /* ... through H5Dread_chunk */
+        collected_free(&fast);
+    }
+    collected_free(&slow);
+    unlink(path);
+    free(path);
+    assert_no_open_handles();
+}
+
 static void test_direct_segments(void **state)
 {
     (void)state;
@@ -1274,6 +1309,7 @@ int main(void)
         cmocka_unit_test(test_direct_matches_hyperslab),
         cmocka_unit_test(test_direct_segments),
         cmocka_unit_test(test_direct_corrupt_chunks),
+        cmocka_unit_test(test_direct_many_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
