@@ -296,6 +296,9 @@ typedef struct pass_job {
      * order as before, so at most about one partial per worker is alive
      * (Decision 11: memory must not grow with the number of segments) */
     pthread_mutex_t merge_mu;
+    void *templ;            /* clone_empty of the stage before any merge: every
+                             * segment's partial is cloned from it, as the stage
+                             * changes while the pass merges */
     bool *read_done;        /* per segment */
     size_t merged_upto;     /* segments [0, merged_upto) are merged */
     uint64_t *seen, *dropped;
@@ -593,10 +596,7 @@ static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *e
     bool learning = job->stage < pl->n_stages;
     void *state = learning ? pl->states[job->stage] : NULL;
     if (learning && job->merged) {
-        pthread_mutex_lock(&job->merge_mu); /* the stage may be taking a merge */
-        sf_status cs = pl->ops[job->stage]->clone_empty(pl->states[job->stage], &job->partials[seg], err);
-        pthread_mutex_unlock(&job->merge_mu);
-        SF_TRY(cs);
+        SF_TRY(pl->ops[job->stage]->clone_empty(job->templ, &job->partials[seg], err));
         state = job->partials[seg];
     }
     sf_status st = read_segment(job, seg, state, learn_now, err);
@@ -1043,6 +1043,7 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
     if (r->want_classes) job.found = calloc(n_seg, sizeof *job.found);
     sf_status st = (!job.partials || !job.read_done || !job.seen || !job.dropped || (r->want_classes && !job.found))
                        ? sfi_nomem(err) : SF_OK;
+    if (st == SF_OK && learning && merged) st = pl->ops[k]->clone_empty(pl->states[k], &job.templ, err);
     job.n_seg = n_seg;
     size_t width = r->pn->p;
     for (size_t s = 0; s < k && s < pl->n_stages; s++) width = pl->ops[s]->n_outputs(pl->states[s], width);
@@ -1071,6 +1072,7 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
     for (size_t g = 0; g < n_seg; g++)
         if (job.partials && job.partials[g]) pl->ops[k]->free(job.partials[g]);
     free(job.partials);
+    if (job.templ) pl->ops[k]->free(job.templ);
     free(job.read_done);
     pthread_mutex_destroy(&job.merge_mu);
     free(job.seen);
