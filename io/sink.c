@@ -8,7 +8,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,20 +346,15 @@ static void free_sink(sf_sink *s)
     free(s);
 }
 
-/* Puts tmp in path's place with rename(). Over an existing file, ext4 writes the
- * new file back inside the call (its auto_da_alloc heuristic for programs that
- * replace a file without fsync): 0.04-0.07 s of a 200 MB design's convert. We
- * keep it: after a crash of the machine the target is then the old file or the
- * new one, never an empty one, which swapping the files (renameat2
- * RENAME_EXCHANGE) and unlinking the old would risk; a model or a prediction
- * file that a user is replacing is worth more than those milliseconds. */
-static int replace_with(const char *tmp, const char *path) { return rename(tmp, path); }
-
 sf_status sf_sink_close(sf_sink *s, sf_error *err)
 {
     if (!s) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_sink_close: NULL sink");
     sf_status st = s->ops->finish(s->impl, err);
-    if (st == SF_OK && s->path && replace_with(s->tmp_path, s->path) != 0) {
+    /* rename(): over an existing file ext4 writes the new one back inside the call
+     * (auto_da_alloc, for programs that replace a file without fsync; 0.04-0.07 s
+     * of a 200 MB design), so a machine crash leaves the old file or the new one,
+     * never an empty one, as swapping them (renameat2 RENAME_EXCHANGE) could */
+    if (st == SF_OK && s->path && rename(s->tmp_path, s->path) != 0) {
         sf_where w;
         sfi_where_init(&w, s->path);
         st = sfi_fail(err, SF_ERR_IO, &w, "cannot rename into place: %s", strerror(errno));
