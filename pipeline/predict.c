@@ -27,7 +27,6 @@
  * after the segments before it, and nothing after it is.
  */
 #define _GNU_SOURCE
-#include <ctype.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -36,7 +35,6 @@
 
 #include "io/source_impl.h"
 #include "pipeline/pipeline_impl.h"
-#include "preprocess/design_impl.h"
 #include "streamfit/sf_pool.h"
 #include "streamfit/sf_sink.h"
 
@@ -587,18 +585,6 @@ sf_status sf_pipeline_predict(const sf_pipeline *pl, sf_source *src, sf_sink *si
     return st;
 }
 
-/* True when name is an identifier of expr ("y" in "np.log(y)", not in "y2"). */
-static bool names_in(const char *expr, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = expr ? strstr(expr, name) : NULL; p; p = strstr(p + 1, name)) {
-        bool before = p > expr && (isalnum((unsigned char)p[-1]) || p[-1] == '_' || p[-1] == '.');
-        bool after = isalnum((unsigned char)p[n]) || p[n] == '_';
-        if (!before && !after) return true;
-    }
-    return false;
-}
-
 /* Appends "?name=type" to s (capacity cap, length *k); a name holding the
  * syntax's ',' or '=' cannot be named and is left to inference. */
 static void add_type(char *s, size_t cap, size_t *k, const char *name, const char *type)
@@ -620,20 +606,22 @@ sf_status sf_pipeline_input_types(const sf_pipeline *pl, bool with_target, char 
     const sf_design *d = pl->design;
     size_t cap = 16 + strlen(pl->target) + 16;
     for (size_t j = 0; !d && j < pl->n_features; j++) cap += strlen(pl->features[j]) + 16;
-    for (size_t j = 0; d && j < d->n_cols; j++) cap += strlen(d->cols[j].name) + 16;
+    for (size_t j = 0; d && j < sf_design_n_inputs(d); j++) cap += strlen(sf_design_input(d, j, NULL, NULL)) + 16;
     char *s = malloc(cap);
     if (!s) return sfi_nomem(err);
     size_t k = 0;
     s[0] = '\0';
     if (d) {
         /* the columns the design was bound to, as they were; without the target,
-         * not a column the response alone names (predict input may lack it or
+         * not a column only the response reads (predict input may lack it or
          * hold anything there) */
-        const char *response = sf_design_response_name(d);
-        for (size_t j = 0; j < d->n_cols; j++) {
-            const ucol *c = &d->cols[j];
-            if (!with_target && names_in(response, c->name)) continue;
-            add_type(s, cap, &k, c->name, c->is_category ? "category" : c->is_integer ? "int" : "float");
+        static const char *const type_name[] = {"float", "int", "category"};
+        for (size_t j = 0; j < sf_design_n_inputs(d); j++) {
+            sf_design_input_type type;
+            bool response_only;
+            const char *name = sf_design_input(d, j, &type, &response_only);
+            if (!with_target && response_only) continue;
+            add_type(s, cap, &k, name, type_name[type]);
         }
     } else {
         for (size_t j = 0; j < pl->n_features; j++) add_type(s, cap, &k, pl->features[j], "float");

@@ -1347,6 +1347,35 @@ const char *sf_design_response_name(const sf_design *d)
     return d->f->n_lhs == 1 && d->f->lhs[0].n == 1 ? d->f->factors[d->f->lhs[0].f[0]].name : NULL;
 }
 
+static void mark_needed_without_y(const sf_design *d, bool *need);
+
+size_t sf_design_n_inputs(const sf_design *d) { return d && d->bound ? d->n_cols : 0; }
+
+const char *sf_design_input(const sf_design *d, size_t i, sf_design_input_type *type, bool *response_only)
+{
+    if (!d || !d->bound || i >= d->n_cols) return NULL;
+    const ucol *c = &d->cols[i];
+    if (type)
+        *type = c->is_category  ? SF_DESIGN_INPUT_CATEGORY
+                : c->is_integer ? SF_DESIGN_INPUT_INTEGER
+                                : SF_DESIGN_INPUT_FLOAT;
+    if (response_only) {
+        *response_only = false;
+        if (d->has_response && !d->fac[d->response].on_rhs) {
+            /* a small scratch on the stack for usual formulas, else the heap;
+             * if that fails, say the column is needed (the safe answer) */
+            bool small[64], *need = d->n_cols <= 64 ? small : calloc(d->n_cols, sizeof *need);
+            if (need) {
+                memset(need, 0, d->n_cols * sizeof *need);
+                mark_needed_without_y(d, need);
+                *response_only = !need[i];
+                if (need != small) free(need);
+            }
+        }
+    }
+    return c->name;
+}
+
 bool sf_design_has_intercept(const sf_design *d)
 {
     if (!d) return false;
@@ -1608,6 +1637,17 @@ static bool skips(const sf_design *d, size_t f, bool want_y)
     return !want_y && d->has_response && f == d->response && !d->fac[f].on_rhs;
 }
 
+/* Marks in need[] the columns a build without y reads: every factor's but the
+ * response's, unless a right-hand-side term uses the response too. */
+static void mark_needed_without_y(const sf_design *d, bool *need)
+{
+    for (size_t f = 0; f < d->f->n_factors; f++) {
+        if (skips(d, f, false)) continue;
+        if (d->fac[f].on_text) need[d->fac[f].col] = true;
+        else mark_columns(d, d->fac[f].root, need);
+    }
+}
+
 /* Finds the design's columns in t by name and checks their types; columns only
  * the response uses may be absent when no y is wanted (tcol SIZE_MAX). */
 static sf_status resolve(const sf_design *d, const sf_table *t, size_t *tcol, bool want_y, sf_error *err)
@@ -1615,11 +1655,7 @@ static sf_status resolve(const sf_design *d, const sf_table *t, size_t *tcol, bo
     bool need_all = want_y || !d->has_response || d->fac[d->response].on_rhs;
     bool *need = need_all ? NULL : calloc(d->n_cols + 1, sizeof *need);
     if (!need_all && !need) return sfi_nomem(err);
-    for (size_t f = 0; need && f < d->f->n_factors; f++) {
-        if (skips(d, f, want_y)) continue;
-        if (d->fac[f].on_text) need[d->fac[f].col] = true;
-        else mark_columns(d, d->fac[f].root, need);
-    }
+    if (need) mark_needed_without_y(d, need); /* need_all is false only without y */
     for (size_t k = 0; k < d->n_cols; k++) {
         size_t j;
         for (j = 0; j < t->n_cols; j++)

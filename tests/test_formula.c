@@ -775,6 +775,18 @@ static void t_predict_without_response(void **state)
     double x[4 * 4], y[4];
     size_t rows[4], n = 0;
     uint64_t dropped = 0;
+    /* the inputs: y is read by the response alone, so a build without y skips it */
+    static const struct { const char *name; sf_design_input_type type; bool response_only; } in[] = {
+        {"y", SF_DESIGN_INPUT_FLOAT, true}, {"g", SF_DESIGN_INPUT_CATEGORY, false}, {"a", SF_DESIGN_INPUT_FLOAT, false}};
+    assert_int_equal(sf_design_n_inputs(d), 3);
+    for (size_t j = 0; j < 3; j++) {
+        sf_design_input_type type = (sf_design_input_type)-1;
+        bool only = !in[j].response_only;
+        assert_string_equal(sf_design_input(d, j, &type, &only), in[j].name);
+        assert_int_equal(type, in[j].type);
+        assert_int_equal(only, in[j].response_only);
+    }
+    assert_null(sf_design_input(d, 3, NULL, NULL));
     assert_int_equal(sf_design_build_rows(d, p.t, x, 4, y, rows, &n, &dropped, &err), SF_ERR_ARG);
     assert_non_null(strstr(err.message, "no column 'y'"));
     assert_int_equal(sf_design_build_rows(d, p.t, x, 4, NULL, rows, &n, &dropped, &err), SF_OK);
@@ -786,6 +798,19 @@ static void t_predict_without_response(void **state)
     for (size_t i = 0; i < 2; i++)
         for (size_t j = 0; j < 4; j++) assert_double_bits(x[i * 4 + j], want[i][j]);
     free_small(&p);
+    sf_design_free(d);
+    /* a response column a right-hand-side term reads too is needed without y;
+     * an unbound design has no inputs yet */
+    assert_int_equal(sf_design_new(&d, "y ~ a + I(y * 2)", NULL, &err), SF_OK);
+    assert_int_equal(sf_design_n_inputs(d), 0);
+    assert_null(sf_design_input(d, 0, NULL, NULL));
+    assert_int_equal(sf_design_bind(d, s, &err), SF_OK);
+    assert_int_equal(sf_design_n_inputs(d), 2);
+    for (size_t j = 0; j < 2; j++) {
+        bool only = true;
+        assert_non_null(sf_design_input(d, j, NULL, &only));
+        assert_false(only);
+    }
     sf_design_free(d);
     sf_source_close(s);
 }

@@ -136,6 +136,24 @@ SF_API bool sf_design_has_response(const sf_design *d);
 /** The response's name ("y", "np.log(y)"), or NULL. Borrowed; valid until d is freed. */
 SF_API const char *sf_design_response_name(const sf_design *d);
 
+/** The type a source column the formula reads is bound with. */
+typedef enum sf_design_input_type {
+    SF_DESIGN_INPUT_FLOAT = 0,   /**< a numeric column */
+    SF_DESIGN_INPUT_INTEGER = 1, /**< a numeric column of integers (the source's flag) */
+    SF_DESIGN_INPUT_CATEGORY = 2 /**< a text column, coded into levels */
+} sf_design_input_type;
+
+/** Number of source columns the formula reads (0 before bind; a loaded design
+ *  is bound), in the order the formula first names them. */
+SF_API size_t sf_design_n_inputs(const sf_design *d);
+
+/** Source column i the formula reads: its name (borrowed, valid until d is
+ *  freed; NULL if i is out of range or d unbound). If non-NULL, *type gets its
+ *  type and *response_only whether only the response reads it (a build without
+ *  y, as for prediction, does not need that column). */
+SF_API const char *sf_design_input(const sf_design *d, size_t i, sf_design_input_type *type,
+                                   bool *response_only);
+
 /** True when the right-hand side has patsy's Intercept column. */
 SF_API bool sf_design_has_intercept(const sf_design *d);
 
