@@ -340,29 +340,15 @@ static sf_status discover(const sfi_plan *pn, const sf_table *t, classset *c, sf
     return st;
 }
 
-/* Rows [0, t->n_rows) of columns cols[0..p) of t into x (row stride ld), in row
- * tiles that stay in cache while every column writes into them, four columns a row
- * at a time (one whole-chunk strided pass per column streams x p times). */
+/* Rows [0, t->n_rows) of columns cols[0..p) of t into x (row stride ld): the
+ * tiled transpose of sfi_gather_cols, up to 64 columns at a time. */
 void sfi_gather_rows(const sf_table *t, const size_t *cols, size_t p, double *x, size_t ld)
 {
-    enum { TILE = 128 };
-    for (size_t i0 = 0; i0 < t->n_rows; i0 += TILE) {
-        size_t i1 = t->n_rows - i0 < TILE ? t->n_rows : i0 + TILE, j = 0;
-        for (; j + 4 <= p; j += 4) {
-            const double *v0 = t->cols[cols[j]].values, *v1 = t->cols[cols[j + 1]].values;
-            const double *v2 = t->cols[cols[j + 2]].values, *v3 = t->cols[cols[j + 3]].values;
-            for (size_t i = i0; i < i1; i++) {
-                double *row = x + i * ld + j;
-                row[0] = v0[i];
-                row[1] = v1[i];
-                row[2] = v2[i];
-                row[3] = v3[i];
-            }
-        }
-        for (; j < p; j++) {
-            const double *v = t->cols[cols[j]].values;
-            for (size_t i = i0; i < i1; i++) x[i * ld + j] = v[i];
-        }
+    const void *v[64];
+    for (size_t j0 = 0; j0 < p; j0 += 64) {
+        size_t m = p - j0 < 64 ? p - j0 : 64;
+        for (size_t j = 0; j < m; j++) v[j] = t->cols[cols[j0 + j]].values;
+        (void)sfi_gather_cols(v, m, t->n_rows, x + j0, ld);
     }
 }
 
@@ -502,6 +488,30 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
     return st;
 }
 
+/* The next chunk of src: with want, rows straight into b when the source can
+ * (*t = NULL; sf_source_next's checks and stickiness), else its table. */
+static sf_status next_chunk(sf_source *src, const sfi_rows_want *want, sf_block *b, const sf_table **t,
+                            sf_error *err)
+{
+    if (!want || src->failed) return sf_source_next(src, t, err);
+    sf_status st = src->ops->next_rows(src, want, b, t, err);
+    if (SF_IS_ERROR(st)) src->failed = true;
+    return st;
+}
+
+/* discover() over a block's targets (its rows are all the chunk's). */
+static sf_status discover_y(const sfi_plan *pn, const sf_block *b, classset *c, sf_error *err)
+{
+    double last = NAN;
+    for (size_t i = 0; i < b->n_rows; i++) {
+        double v = b->y[i];
+        if (v == last) continue;
+        SF_TRY(classset_add_value(c, v, pn->target_name, err));
+        last = v;
+    }
+    return SF_OK;
+}
+
 /* Reads segment seg (or the whole source; or the cache once it is written):
  * counts rows, discovers classes, fills the cache, and hands every block to
  * learn through the stages before job->stage. */
@@ -534,7 +544,21 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
     } else {
         const sf_table *t;
         uint64_t bytes = 0;
-        while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
+        /* a plan of float columns only: rows straight into the block when the
+         * source offers it (no missing value: else it gives the table) */
+        sfi_rows_want want = {.cols = pn->cols, .p = pn->p, .target = pn->target, .weight = pn->weight};
+        bool rows = st == SF_OK && src->ops->next_rows && !pn->design && !pn->sparse && !pn->target_labels;
+        while (st == SF_OK && (st = next_chunk(src, rows ? &want : NULL, b, &t, err)) == SF_OK) {
+            if (!t) {
+                job->seen[seg] += b->n_rows;
+                uint64_t b_now = sf_source_bytes_read(src);
+                progress_add(job->prog, b->n_rows, b_now - bytes);
+                bytes = b_now;
+                if (job->found) st = discover_y(pn, b, &job->found[seg], err);
+                if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
+                if (st == SF_OK && learning && b->n_rows) st = learn_block(job, seg, state, learn, b, buf1, buf2, src->name, err);
+                continue;
+            }
             job->seen[seg] += t->n_rows;
             uint64_t b_now = sf_source_bytes_read(src);
             progress_add(job->prog, t->n_rows, b_now - bytes);
