@@ -305,6 +305,8 @@ typedef struct pass_job {
     classset *found;        /* per segment, when discovering classes */
     size_t max_width;
     size_t n_seg;
+    struct rbufs *wb;       /* per pool worker: its block and stage buffers, kept
+                             * from segment to segment (no fresh pages a segment) */
     sfi_cache *cache;       /* written by the first pass, read by the later ones */
     progress *prog;
     const size_t *order;    /* in-order passes: the segments in visiting order; NULL = 0, 1, … */
@@ -442,8 +444,41 @@ struct ordered;
 
 /* Reads segment seg (or the whole source), counts rows, discovers classes, runs
  * the blocks through the stages before job->stage and hands each to `learn`. */
-typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
-                              sf_error *err);
+typedef struct rbufs rbufs;
+typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_block *b, rbufs *rb,
+                              const char *source, sf_error *err);
+
+/* A reader's buffers: the block it reads into and the two its stages write into
+ * by turns (CSR rows: into a scratch of their values, in learn_block). Dense ones
+ * all hold chunk_rows x max_width doubles, so an in-order pass hands the one
+ * holding a block to its queue and takes a free one back (queue_block). */
+struct rbufs {
+    sf_block *b;
+    double *buf[2];
+};
+
+static void rbufs_free(rbufs *rb)
+{
+    sf_block_free(rb->b);
+    free(rb->buf[0]);
+    free(rb->buf[1]);
+    memset(rb, 0, sizeof *rb);
+}
+
+/* Gives rb its buffers for job (kept when it has them). */
+static sf_status rbufs_make(pass_job *job, rbufs *rb, sf_error *err)
+{
+    const sfi_plan *pn = job->pn;
+    bool stages = job->stage < job->pl->n_stages && job->stage > 0 && !pn->sparse;
+    if (!rb->b) {
+        SF_TRY(sfi_plan_block(pn, pn->sparse ? pn->p : job->max_width, &rb->b, err));
+        if (!pn->sparse) rb->b->n_cols = rb->b->ld = pn->p;
+    }
+    for (size_t i = 0; stages && i < 2 && i < job->stage; i++)
+        if (!rb->buf[i] && !(rb->buf[i] = malloc(pn->chunk_rows * job->max_width * sizeof *rb->buf[i])))
+            return sfi_nomem(err);
+    return SF_OK;
+}
 
 /* A learning stage's error: the stage numbered and named, and, unless it already
  * points into the data, the source named (the row the stage counted is within
@@ -459,10 +494,11 @@ static void blame_stage(const pass_job *job, const char *source, sf_error *err)
 }
 
 /* Runs b through the stages before job->stage and hands it to learn. */
-static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn learn, sf_block *b, double *buf1,
-                             double *buf2, const char *source, sf_error *err)
+static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn learn, rbufs *rb, const char *source,
+                             sf_error *err)
 {
     sf_pipeline *pl = job->pl;
+    const sf_block *b = rb->b;
     sf_block view = *b;
     if (b->csr) {
         /* the stages before rewrite the values; the structure is the block's */
@@ -471,19 +507,19 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
         sf_csr xs;
         sf_status st = sfi_run_stages_csr(pl, job->stage, b->csr, b->n_rows, &scratch, &cap, &xs, err);
         view.csr = &xs;
-        if (st == SF_OK) st = learn(job, seg, state, &view, source, err);
+        if (st == SF_OK) st = learn(job, seg, state, &view, rb, source, err);
         free(scratch);
         if (st != SF_OK) blame_stage(job, source, err);
         return st;
     }
     const double *x;
     size_t p, ld;
-    SF_TRY(sfi_run_stages(pl, job->stage, b->x, b->n_rows, b->n_cols, b->ld, buf1, buf2, job->max_width, &x, &p,
-                          &ld, err));
+    SF_TRY(sfi_run_stages(pl, job->stage, b->x, b->n_rows, b->n_cols, b->ld, rb->buf[0], rb->buf[1], job->max_width,
+                          &x, &p, &ld, err));
     view.x = (double *)x;
     view.n_cols = p;
     view.ld = ld;
-    sf_status st = learn(job, seg, state, &view, source, err);
+    sf_status st = learn(job, seg, state, &view, rb, source, err);
     if (st != SF_OK) blame_stage(job, source, err);
     return st;
 }
@@ -515,7 +551,7 @@ static sf_status discover_y(const sfi_plan *pn, const sf_block *b, classset *c, 
 /* Reads segment seg (or the whole source; or the cache once it is written):
  * counts rows, discovers classes, fills the cache, and hands every block to
  * learn through the stages before job->stage. */
-static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn learn, sf_error *err)
+static sf_status read_segment(pass_job *job, size_t seg, size_t worker, void *state, learn_fn learn, sf_error *err)
 {
     sf_pipeline *pl = job->pl;
     const sfi_plan *pn = job->pn;
@@ -523,23 +559,16 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
     bool learning = job->stage < pl->n_stages;
     bool cached = sfi_cache_ready(job->cache);
     sf_status st = SF_OK;
-    sf_block *b = NULL;
-    double *buf1 = NULL, *buf2 = NULL;
+    rbufs *rb = &job->wb[worker];
     if (!job->whole && !cached) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
-    st = sfi_plan_block(pn, pn->p, &b, err);
-    /* stages before the learning one write into buf1 and buf2 by turns (CSR rows:
-     * into a scratch of their values, in learn_block) */
-    if (st == SF_OK && learning && job->stage > 0 && !pn->sparse) {
-        buf1 = malloc(pn->chunk_rows * job->max_width * sizeof *buf1);
-        if (job->stage > 1) buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
-        if (!buf1 || (job->stage > 1 && !buf2)) st = sfi_nomem(err);
-    }
+    st = rbufs_make(job, rb, err);
+    sf_block *b = rb->b;
     const char *name = sf_source_name(job->src);
     if (cached) {
         uint64_t at = 0;
         while (st == SF_OK && (st = sfi_cache_read(job->cache, seg, &at, b, err)) == SF_OK && b->n_rows) {
             progress_add(job->prog, b->n_rows, 0);
-            if (learning) st = learn_block(job, seg, state, learn, b, buf1, buf2, name, err);
+            if (learning) st = learn_block(job, seg, state, learn, rb, name, err);
         }
     } else {
         const sf_table *t;
@@ -556,7 +585,7 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
                 bytes = b_now;
                 if (job->found) st = discover_y(pn, b, &job->found[seg], err);
                 if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
-                if (st == SF_OK && learning && b->n_rows) st = learn_block(job, seg, state, learn, b, buf1, buf2, src->name, err);
+                if (st == SF_OK && learning && b->n_rows) st = learn_block(job, seg, state, learn, rb, src->name, err);
                 continue;
             }
             job->seen[seg] += t->n_rows;
@@ -569,15 +598,12 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
                 st = classset_add_value(&job->found[seg], b->y[i], pn->target_name, err);
             if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
             if (st != SF_OK) break;
-            if (learning && b->n_rows) st = learn_block(job, seg, state, learn, b, buf1, buf2, src->name, err);
+            if (learning && b->n_rows) st = learn_block(job, seg, state, learn, rb, src->name, err);
         }
         if (st == SF_END) st = SF_OK;
     }
     /* a cache segment is written or read by one pass task: let HDF5 drop its buffers */
     if (job->cache && !job->whole) sfi_cache_segment_done(job->cache, seg);
-    free(buf1);
-    free(buf2);
-    sf_block_free(b);
     if (!job->whole && !cached) sf_source_close(src);
     return st;
 }
@@ -601,10 +627,11 @@ static void report_loss(pass_job *job, void *state, uint64_t block_rows, bool do
     job->loss(job->loss_ctx, &r);
 }
 
-static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
-                           sf_error *err)
+static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_block *b, rbufs *rb,
+                           const char *source, sf_error *err)
 {
     (void)seg;
+    (void)rb;
     (void)source; /* learn_block names it */
     SF_TRY(job->pl->ops[job->stage]->partial_fit(state, b, err));
     if (!job->merged) report_loss(job, state, b->n_rows, false);
@@ -613,7 +640,6 @@ static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_bloc
 
 static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *err)
 {
-    (void)worker;
     pass_job *job = ctx;
     size_t seg = job->order ? job->order[task] : task;
     sf_pipeline *pl = job->pl;
@@ -623,7 +649,7 @@ static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *e
         SF_TRY(pl->ops[job->stage]->clone_empty(job->templ, &job->partials[seg], err));
         state = job->partials[seg];
     }
-    sf_status st = read_segment(job, seg, state, learn_now, err);
+    sf_status st = read_segment(job, seg, worker, state, learn_now, err);
     if (st != SF_OK || !learning || !job->merged) return st;
     /* merge every read segment whose predecessors are merged, in order */
     pthread_mutex_lock(&job->merge_mu);
@@ -721,8 +747,8 @@ static bool may_queue(const ordered *o, const segq *q)
     return (o->reading * 2 + ahead + 1 + 2) * o->chunk <= o->budget && (o->spare || held(o, 0, 1) <= o->budget);
 }
 
-static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
-                             sf_error *err)
+static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, rbufs *rb,
+                             const char *source, sf_error *err)
 {
     ordered *o = state;
     pthread_mutex_lock(&o->mu);
@@ -750,7 +776,7 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
     }
     if (!it) {
         it = calloc(1, sizeof *it);
-        if (!it || sfi_plan_block(job->pn, o->width, &it->b, err) != SF_OK) {
+        if (!it || sfi_plan_block(job->pn, job->pn->sparse ? o->width : job->max_width, &it->b, err) != SF_OK) {
             free(it);
             pthread_mutex_lock(&o->mu);
             o->made--;
@@ -767,9 +793,24 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
         pthread_mutex_unlock(&o->mu);
         return SF_ERR_NOMEM;
     }
-    for (size_t i = 0; i < b->n_rows && !b->csr; i++) memcpy(d->x + i * d->ld, b->x + i * b->ld, b->n_cols * sizeof *d->x);
-    if (b->y) memcpy(d->y, b->y, b->n_rows * sizeof *d->y);
-    if (b->w) memcpy(d->w, b->w, b->n_rows * sizeof *d->w);
+    /* dense rows: the buffer holding them (the reader's block or a stage's
+     * output) becomes the queued block's and the reader takes the queued
+     * block's free one; y and w likewise (the stages leave them in the block) */
+    double **held_x = NULL;
+    if (!b->csr) held_x = b->x == rb->b->x ? &rb->b->x : b->x == rb->buf[0] ? &rb->buf[0] : b->x == rb->buf[1] ? &rb->buf[1] : NULL;
+    if (held_x) {
+        double *t = d->x;
+        d->x = *held_x;
+        *held_x = t;
+        d->ld = b->ld;
+        t = d->y, d->y = rb->b->y, rb->b->y = t;
+        t = d->w, d->w = rb->b->w, rb->b->w = t;
+    } else if (!b->csr) {
+        d->ld = b->n_cols;
+        for (size_t i = 0; i < b->n_rows; i++) memcpy(d->x + i * d->ld, b->x + i * b->ld, b->n_cols * sizeof *d->x);
+        if (b->y) memcpy(d->y, b->y, b->n_rows * sizeof *d->y);
+        if (b->w) memcpy(d->w, b->w, b->n_rows * sizeof *d->w);
+    }
     d->n_rows = b->n_rows;
     d->n_cols = b->n_cols;
     d->first_row = b->first_row;
@@ -791,7 +832,6 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
 
 static sf_status reader_task(void *ctx, size_t task, size_t worker, sf_error *err)
 {
-    (void)worker;
     (void)err;
     ordered *o = ctx;
     pass_job *job = o->job;
@@ -809,7 +849,7 @@ static sf_status reader_task(void *ctx, size_t task, size_t worker, sf_error *er
     bool abort = o->abort;
     if (!abort) o->reading++;
     pthread_mutex_unlock(&o->mu);
-    sf_status st = abort ? SF_ERR_STATE : read_segment(job, seg, o, queue_block, &e);
+    sf_status st = abort ? SF_ERR_STATE : read_segment(job, seg, worker, o, queue_block, &e);
     pthread_mutex_lock(&o->mu);
     if (!abort) o->reading--;
     o->q[seg].done = true;
@@ -1059,13 +1099,15 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
         size_t q = pl->ops[s]->n_outputs(pl->states[s], pl->width_in[s]);
         if (q > job.max_width) job.max_width = q;
     }
+    size_t n_workers = sf_pool_size(r->pool);
+    job.wb = calloc(n_workers ? n_workers : 1, sizeof *job.wb);
     job.partials = calloc(n_seg, sizeof *job.partials);
     job.read_done = calloc(n_seg, sizeof *job.read_done);
     pthread_mutex_init(&job.merge_mu, NULL);
     job.seen = calloc(n_seg, sizeof *job.seen);
     job.dropped = calloc(n_seg, sizeof *job.dropped);
     if (r->want_classes) job.found = calloc(n_seg, sizeof *job.found);
-    sf_status st = (!job.partials || !job.read_done || !job.seen || !job.dropped || (r->want_classes && !job.found))
+    sf_status st = (!job.wb || !job.partials || !job.read_done || !job.seen || !job.dropped || (r->want_classes && !job.found))
                        ? sfi_nomem(err) : SF_OK;
     if (st == SF_OK && learning && merged) st = pl->ops[k]->clone_empty(pl->states[k], &job.templ, err);
     job.n_seg = n_seg;
@@ -1096,6 +1138,8 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
     for (size_t g = 0; g < n_seg; g++)
         if (job.partials && job.partials[g]) pl->ops[k]->free(job.partials[g]);
     free(job.partials);
+    for (size_t w = 0; job.wb && w < n_workers; w++) rbufs_free(&job.wb[w]);
+    free(job.wb);
     if (job.templ) pl->ops[k]->free(job.templ);
     free(job.read_done);
     pthread_mutex_destroy(&job.merge_mu);
