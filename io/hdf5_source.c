@@ -689,15 +689,15 @@ typedef struct hdf5_reader {
     bool saw_nan;               /* next_rows met a NaN: no more mapping */
     struct rowmap {
         int state;              /* 0 not tried yet, 1 usable, -1 off for this reader */
-        off_t file_size;
         const sfi_rows_want *want;  /* the wanted columns it maps (compared by value) */
         size_t p;
         long target, weight;
         hsize_t ci;             /* the chunk row mapped, DIRECT_NONE for none */
-        unsigned char *base;    /* the mapping: [start, start + len) of the file */
-        size_t len;
-        off_t start;
-        const unsigned char **at; /* each wanted column's chunk in it */
+        size_t n_maps;          /* mappings: one over all the chunks, or one each */
+        unsigned char **base;
+        size_t *len;
+        const unsigned char **at; /* each wanted column's chunk in them */
+        hsize_t *where;         /* and its file offset */
     } map;
 } hdf5_reader;
 
@@ -709,6 +709,7 @@ static void field_clear(field *f)
 }
 
 static void direct_free(struct direct *d);
+static void unmap_all(struct rowmap *m);
 
 static void reader_free(hdf5_reader *r)
 {
@@ -731,8 +732,11 @@ static void reader_free(hdf5_reader *r)
     free(r->dicts);
     free(r->vec_part);
     free(r->want_v);
-    if (r->map.base) munmap(r->map.base, r->map.len);
+    unmap_all(&r->map);
+    free(r->map.base);
+    free(r->map.len);
     free(r->map.at);
+    free(r->map.where);
     sf_table_free(r->table);
     free(r->buf);
     free(r->zbuf);
@@ -1871,7 +1875,11 @@ static sf_status finish_open(hdf5_reader *r, sf_source *s, sf_error *err)
     r->vec_part = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->vec_part);
     r->want_v = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->want_v);
     r->map.at = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->map.at);
-    if (!r->vec_part || !r->want_v || !r->map.at) return nomem(r, err);
+    r->map.base = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->map.base);
+    r->map.len = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->map.len);
+    r->map.where = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->map.where);
+    if (!r->vec_part || !r->want_v || !r->map.at || !r->map.base || !r->map.len || !r->map.where)
+        return nomem(r, err);
     r->map.ci = DIRECT_NONE;
     for (size_t k = 0; k < r->n_parts; k++) {
         part *p = &r->parts[k];
@@ -2231,18 +2239,14 @@ static bool map_usable(hdf5_reader *r, const sfi_rows_want *want, size_t n_want)
     if (m->state != 0 && m->want == want && m->p == want->p && m->target == want->target &&
         m->weight == want->weight)
         return m->state > 0;
-    if (m->base) munmap(m->base, m->len);
-    m->base = NULL;
-    m->ci = DIRECT_NONE;
+    unmap_all(m);
     m->want = want;
     m->p = want->p;
     m->target = want->target;
     m->weight = want->weight;
     m->state = -1;
     const char *env = getenv("SF_HDF5_MMAP");
-    struct stat sb;
-    if ((env && strcmp(env, "0") == 0) || r->fd < 0 || n_want == 0 || fstat(r->fd, &sb) != 0) return false;
-    m->file_size = sb.st_size;
+    if ((env && strcmp(env, "0") == 0) || r->fd < 0 || n_want == 0) return false;
     hsize_t crows = 0;
     for (size_t j = 0; j < n_want; j++) {
         const direct *d = r->vec_part[want_col(want, j)]->direct;
@@ -2253,43 +2257,67 @@ static bool map_usable(hdf5_reader *r, const sfi_rows_want *want, size_t n_want)
     return true;
 }
 
-/* Maps chunk row ci of the wanted columns; false when one of its chunks is not
- * a whole stored chunk within the file, or they lie too far apart. */
+static void unmap_all(struct rowmap *m)
+{
+    for (size_t i = 0; i < m->n_maps; i++) munmap(m->base[i], m->len[i]);
+    m->n_maps = 0;
+    m->ci = DIRECT_NONE;
+}
+
+/* Maps file bytes [lo, hi) (page-aligned down) as the next mapping of m; the
+ * address of byte lo, or NULL. */
+static const unsigned char *map_span(hdf5_reader *r, hsize_t lo, hsize_t hi)
+{
+    struct rowmap *m = &r->map;
+    long pg = sysconf(_SC_PAGESIZE);
+    hsize_t start = lo - lo % (hsize_t)(pg > 0 ? pg : 4096);
+    void *base = mmap(NULL, (size_t)(hi - start), PROT_READ, MAP_PRIVATE, r->fd, (off_t)start);
+    if (base == MAP_FAILED) return NULL;
+    m->base[m->n_maps] = base;
+    m->len[m->n_maps++] = (size_t)(hi - start);
+    return (const unsigned char *)base + (lo - start);
+}
+
+/* Maps chunk row ci of the wanted columns: one mapping when their chunks lie
+ * close together (at most four times the bytes wanted apart), else one each;
+ * false when a chunk is not a whole stored chunk within the file (its size
+ * taken now: mapped bytes past the end of a file would fault). */
 static bool map_chunk_row(hdf5_reader *r, const sfi_rows_want *want, size_t n_want, hsize_t ci)
 {
     struct rowmap *m = &r->map;
-    if (m->ci == ci && m->base) return true;
-    if (m->base) munmap(m->base, m->len);
-    m->base = NULL;
-    m->ci = DIRECT_NONE;
+    if (m->ci == ci) return true;
+    unmap_all(m);
+    struct stat sb;
+    if (fstat(r->fd, &sb) != 0 || sb.st_size < 0) return false;
+    hsize_t size = (hsize_t)sb.st_size;
     const direct *d0 = r->vec_part[want_col(want, 0)]->direct;
-    size_t bytes = d0->chunk_bytes;
-    hsize_t lo = (hsize_t)-1, hi = 0, off[1] = {ci * d0->crows};
+    hsize_t bytes = d0->chunk_bytes, lo = (hsize_t)-1, hi = 0, off[1] = {ci * d0->crows};
+    hsize_t *where = m->where;
     for (size_t j = 0; j < n_want; j++) {
         part *p = r->vec_part[want_col(want, j)];
         haddr_t addr = HADDR_UNDEF;
         hsize_t stored = 0;
         unsigned fmask = 0;
         if (H5Dget_chunk_info_by_coord(p->dset, off, &fmask, &addr, &stored) < 0 || addr == HADDR_UNDEF ||
-            stored != bytes || addr > (haddr_t)m->file_size || r->base > (hsize_t)m->file_size - addr ||
-            bytes > (hsize_t)m->file_size - addr - r->base)
+            stored != bytes || addr > size || r->base > size - addr || bytes > size - addr - r->base)
             return false;
-        hsize_t a = addr + r->base;
-        m->at[j] = (const unsigned char *)(uintptr_t)a; /* an offset until mapped */
-        if (a < lo) lo = a;
-        if (a + bytes > hi) hi = a + bytes;
+        where[j] = addr + r->base;
+        if (where[j] < lo) lo = where[j];
+        if (where[j] + bytes > hi) hi = where[j] + bytes;
         p->direct->decoded++;
     }
-    long pg = sysconf(_SC_PAGESIZE);
-    hsize_t start = lo - lo % (hsize_t)(pg > 0 ? pg : 4096);
-    if (hi - start > 4 * (hsize_t)n_want * bytes + (hsize_t)(pg > 0 ? pg : 4096)) return false;
-    void *base = mmap(NULL, (size_t)(hi - start), PROT_READ, MAP_PRIVATE, r->fd, (off_t)start);
-    if (base == MAP_FAILED) return false;
-    m->base = base;
-    m->len = (size_t)(hi - start);
-    m->start = (off_t)start;
+    if (hi - lo <= 4 * (hsize_t)n_want * bytes) {
+        const unsigned char *at = map_span(r, lo, hi);
+        if (!at) return false;
+        for (size_t j = 0; j < n_want; j++) m->at[j] = at + (where[j] - lo);
+    } else {
+        for (size_t j = 0; j < n_want; j++)
+            if (!(m->at[j] = map_span(r, where[j], where[j] + bytes))) {
+                unmap_all(m);
+                return false;
+            }
+    }
     m->ci = ci;
-    for (size_t j = 0; j < n_want; j++) m->at[j] = m->base + ((uintptr_t)m->at[j] - start);
     return true;
 }
 
