@@ -305,6 +305,7 @@ typedef struct pass_job {
     classset *found;        /* per segment, when discovering classes */
     size_t max_width;
     size_t n_seg;
+    bool ahead;             /* in order with read-ahead (run_ordered) */
     struct rbufs *wb;       /* per pool worker: its block and stage buffers, kept
                              * from segment to segment (no fresh pages a segment) */
     sfi_cache *cache;       /* written by the first pass, read by the later ones */
@@ -450,11 +451,14 @@ typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_b
 
 /* A reader's buffers: the block it reads into and the two its stages write into
  * by turns (CSR rows: into a scratch of their values, in learn_block). Dense ones
- * all hold chunk_rows x max_width doubles, so an in-order pass hands the one
- * holding a block to its queue and takes a free one back (queue_block). */
+ * all hold chunk_rows x max_width doubles. In an in-order pass the last stage
+ * before the learner writes straight into a queue block (so that buffer is not
+ * made), and with no stage before, the reader's block changes places with a
+ * free queue block (queue_block). */
 struct rbufs {
     sf_block *b;
     double *buf[2];
+    struct qitem *taken;    /* in-order passes: the queue block the stages write to */
 };
 
 static void rbufs_free(rbufs *rb)
@@ -475,7 +479,8 @@ static sf_status rbufs_make(pass_job *job, rbufs *rb, sf_error *err)
         if (!pn->sparse) rb->b->n_cols = rb->b->ld = pn->p;
     }
     for (size_t i = 0; stages && i < 2 && i < job->stage; i++)
-        if (!rb->buf[i] && !(rb->buf[i] = malloc(pn->chunk_rows * job->max_width * sizeof *rb->buf[i])))
+        if (!rb->buf[i] && !(job->ahead && i == (job->stage - 1) % 2) &&
+            !(rb->buf[i] = malloc(pn->chunk_rows * job->max_width * sizeof *rb->buf[i])))
             return sfi_nomem(err);
     return SF_OK;
 }
@@ -492,6 +497,14 @@ static void blame_stage(const pass_job *job, const char *source, sf_error *err)
     sfi_strlcpy(err->where.source, source, sizeof err->where.source);
     err->where.row = 0;
 }
+
+typedef struct ordered ordered;
+typedef struct qitem { /* a queue block of an in-order pass */
+    sf_block *b;
+    struct qitem *next;
+} qitem;
+static sf_status queue_take(pass_job *job, ordered *o, size_t seg, qitem **out, sf_error *err);
+static void queue_put_back(ordered *o, qitem *it);
 
 /* Runs b through the stages before job->stage and hands it to learn. */
 static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn learn, rbufs *rb, const char *source,
@@ -514,13 +527,25 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
     }
     const double *x;
     size_t p, ld;
-    SF_TRY(sfi_run_stages(pl, job->stage, b->x, b->n_rows, b->n_cols, b->ld, rb->buf[0], rb->buf[1], job->max_width,
-                          &x, &p, &ld, err));
+    double *bufs[2] = {rb->buf[0], rb->buf[1]};
+    if (job->ahead && job->stage > 0) {
+        /* the last stage writes into the queue block (stages write buf1, buf2, buf1, …) */
+        SF_TRY(queue_take(job, state, seg, &rb->taken, err));
+        bufs[(job->stage - 1) % 2] = rb->taken->b->x;
+    }
+    sf_status st = sfi_run_stages(pl, job->stage, b->x, b->n_rows, b->n_cols, b->ld, bufs[0], bufs[1],
+                                  job->max_width, &x, &p, &ld, err);
     view.x = (double *)x;
     view.n_cols = p;
     view.ld = ld;
-    sf_status st = learn(job, seg, state, &view, rb, source, err);
-    if (st != SF_OK) blame_stage(job, source, err);
+    if (st == SF_OK) {
+        st = learn(job, seg, state, &view, rb, source, err);
+        if (st != SF_OK) blame_stage(job, source, err);
+    }
+    if (rb->taken) { /* not queued: a stage failed */
+        queue_put_back(state, rb->taken);
+        rb->taken = NULL;
+    }
     return st;
 }
 
@@ -692,10 +717,6 @@ static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *e
  * the segments. */
 enum { QUEUE_DEPTH = 2 };
 
-typedef struct qitem {
-    sf_block *b;
-    struct qitem *next;
-} qitem;
 
 typedef struct segq {
     qitem *head, *tail;
@@ -747,10 +768,12 @@ static bool may_queue(const ordered *o, const segq *q)
     return (o->reading * 2 + ahead + 1 + 2) * o->chunk <= o->budget && (o->spare || held(o, 0, 1) <= o->budget);
 }
 
-static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, rbufs *rb,
-                             const char *source, sf_error *err)
+/* Waits for room to queue a block of segment seg and takes a free one (or makes
+ * one): *out, or NULL after the learner failed (SF_ERR_STATE: its error is the
+ * one reported). */
+static sf_status queue_take(pass_job *job, ordered *o, size_t seg, qitem **out, sf_error *err)
 {
-    ordered *o = state;
+    *out = NULL;
     pthread_mutex_lock(&o->mu);
     /* Room in the segment's queue, and the segment within `window` of the
      * learner's: without the window, readers of segments of one or two blocks
@@ -766,13 +789,8 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
     if (!it && !abort) o->made++; /* the block made below */
     pthread_mutex_unlock(&o->mu);
     if (abort) {
-        if (it) {
-            pthread_mutex_lock(&o->mu);
-            it->next = o->spare;
-            o->spare = it;
-            pthread_mutex_unlock(&o->mu);
-        }
-        return SF_ERR_STATE; /* the learner's error is the one reported */
+        if (it) queue_put_back(o, it);
+        return SF_ERR_STATE;
     }
     if (!it) {
         it = calloc(1, sizeof *it);
@@ -785,31 +803,51 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
             return sfi_nomem(err);
         }
     }
+    *out = it;
+    return SF_OK;
+}
+
+/* Gives a block taken by queue_take back unqueued. */
+static void queue_put_back(ordered *o, qitem *it)
+{
+    pthread_mutex_lock(&o->mu);
+    it->next = o->spare;
+    o->spare = it;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+}
+
+/* Queues block b (the rows learn_block made, after the stages before) for the
+ * learner. Its dense rows are already in the block taken for them (rb->taken:
+ * the stages wrote there) or in the reader's block, whose buffers then change
+ * places with the free block's; y and w (the stages leave them in the reader's
+ * block) change places likewise. CSR rows are copied. */
+static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, rbufs *rb,
+                             const char *source, sf_error *err)
+{
+    ordered *o = state;
+    qitem *it = rb->taken;
+    rb->taken = NULL;
+    if (!it) SF_TRY(queue_take(job, o, seg, &it, err));
     sf_block *d = it->b;
     if (b->csr && sf_block_copy(d, b, err) != SF_OK) {
-        pthread_mutex_lock(&o->mu);
-        it->next = o->spare;
-        o->spare = it;
-        pthread_mutex_unlock(&o->mu);
+        queue_put_back(o, it);
         return SF_ERR_NOMEM;
     }
-    /* dense rows: the buffer holding them (the reader's block or a stage's
-     * output) becomes the queued block's and the reader takes the queued
-     * block's free one; y and w likewise (the stages leave them in the block) */
-    double **held_x = NULL;
-    if (!b->csr) held_x = b->x == rb->b->x ? &rb->b->x : b->x == rb->buf[0] ? &rb->buf[0] : b->x == rb->buf[1] ? &rb->buf[1] : NULL;
-    if (held_x) {
-        double *t = d->x;
-        d->x = *held_x;
-        *held_x = t;
+    if (!b->csr) {
+        if (b->x == rb->b->x) {
+            double *t = d->x;
+            d->x = rb->b->x;
+            rb->b->x = t;
+        } else if (b->x != d->x) {
+            queue_put_back(o, it);
+            return sfi_fail(err, SF_ERR_STATE, NULL, "internal: a queued block's rows in no buffer of its reader");
+        }
         d->ld = b->ld;
-        t = d->y, d->y = rb->b->y, rb->b->y = t;
-        t = d->w, d->w = rb->b->w, rb->b->w = t;
-    } else if (!b->csr) {
-        d->ld = b->n_cols;
-        for (size_t i = 0; i < b->n_rows; i++) memcpy(d->x + i * d->ld, b->x + i * b->ld, b->n_cols * sizeof *d->x);
-        if (b->y) memcpy(d->y, b->y, b->n_rows * sizeof *d->y);
-        if (b->w) memcpy(d->w, b->w, b->n_rows * sizeof *d->w);
+        double *t = d->y;
+        d->y = rb->b->y, rb->b->y = t;
+        t = d->w;
+        d->w = rb->b->w, rb->b->w = t;
     }
     d->n_rows = b->n_rows;
     d->n_cols = b->n_cols;
@@ -1113,6 +1151,7 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
     job.n_seg = n_seg;
     size_t width = r->pn->p;
     for (size_t s = 0; s < k && s < pl->n_stages; s++) width = pl->ops[s]->n_outputs(pl->states[s], width);
+    job.ahead = ahead;
     if (st == SF_OK && ahead) st = run_ordered(&job, r->pool, width, err);
     else if (st == SF_OK) st = sf_pool_run(r->pool, n_seg, pass_segment, &job, err);
     /* the partials were merged in segment order as the segments were read
