@@ -458,6 +458,7 @@ typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_b
 struct rbufs {
     sf_block *b;
     double *buf[2];
+    size_t width;           /* doubles a row each dense buffer has room for */
     struct qitem *taken;    /* in-order passes: the queue block the stages write to */
 };
 
@@ -474,6 +475,8 @@ static sf_status rbufs_make(pass_job *job, rbufs *rb, sf_error *err)
 {
     const sfi_plan *pn = job->pn;
     bool stages = job->stage < job->pl->n_stages && job->stage > 0 && !pn->sparse;
+    if (rb->b && (!rb->b->csr != !pn->sparse || (!pn->sparse && rb->width < job->max_width))) rbufs_free(rb);
+    rb->width = job->max_width;
     if (!rb->b) {
         SF_TRY(sfi_plan_block(pn, pn->sparse ? pn->p : job->max_width, &rb->b, err));
         if (!pn->sparse) rb->b->n_cols = rb->b->ld = pn->p;
@@ -1030,7 +1033,15 @@ typedef struct run {
     progress prog;
     sf_loss_fn loss;        /* progressive validation, or NULL */
     void *loss_ctx;
+    rbufs *wb;              /* per pool worker, kept from pass to pass (run_pass) */
 } run;
+
+static void run_free_buffers(run *r)
+{
+    for (size_t w = 0; r->wb && w < sf_pool_size(r->pool); w++) rbufs_free(&r->wb[w]);
+    free(r->wb);
+    r->wb = NULL;
+}
 
 static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_plan *pn, sf_pool *pool,
                           sf_error *err)
@@ -1137,8 +1148,9 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
         size_t q = pl->ops[s]->n_outputs(pl->states[s], pl->width_in[s]);
         if (q > job.max_width) job.max_width = q;
     }
-    size_t n_workers = sf_pool_size(r->pool);
-    job.wb = calloc(n_workers ? n_workers : 1, sizeof *job.wb);
+    /* the workers' buffers serve every pass of the run */
+    if (!r->wb) r->wb = calloc(sf_pool_size(r->pool) ? sf_pool_size(r->pool) : 1, sizeof *r->wb);
+    job.wb = r->wb;
     job.partials = calloc(n_seg, sizeof *job.partials);
     job.read_done = calloc(n_seg, sizeof *job.read_done);
     pthread_mutex_init(&job.merge_mu, NULL);
@@ -1177,8 +1189,6 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
     for (size_t g = 0; g < n_seg; g++)
         if (job.partials && job.partials[g]) pl->ops[k]->free(job.partials[g]);
     free(job.partials);
-    for (size_t w = 0; job.wb && w < n_workers; w++) rbufs_free(&job.wb[w]);
-    free(job.wb);
     if (job.templ) pl->ops[k]->free(job.templ);
     free(job.read_done);
     pthread_mutex_destroy(&job.merge_mu);
@@ -1442,6 +1452,7 @@ static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *
     }
     pl->rows_seen = r.seen;
     pl->rows_dropped = r.dropped;
+    run_free_buffers(&r);
     classset_free(&r.classes);
     close_cache(&r, tmp);
     pthread_mutex_destroy(&r.prog.mu);
@@ -1640,6 +1651,7 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
         pl->fitted = false; /* half-updated: refuse to save or predict with it */
     }
     if (ran) {
+        run_free_buffers(&r);
         classset_free(&r.classes);
         close_cache(&r, tmp);
         pthread_mutex_destroy(&r.prog.mu);
