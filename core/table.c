@@ -5,6 +5,7 @@
  * strings and are kept as offsets, so the arena can move when it grows.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -327,4 +328,68 @@ void sf_block_free(sf_block *b)
     free(b->y);
     free(b->w);
     free(b);
+}
+
+/* ---- columns to rows ----
+ *
+ * The transpose every dense block is built with: row tiles of GATHER_TILE rows
+ * that stay in cache while the columns write into them, four columns at a time
+ * as 4 x 4 transposes of 4-double vectors (GCC vector extensions: AVX2 in its
+ * clone, pairs of SSE2 registers otherwise), checking for NaN on the way. */
+#define GATHER_TILE 128
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) /* as estimators/kmeans.c */
+#define GATHER_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define GATHER_CLONES
+#endif
+
+typedef double gv4 __attribute__((vector_size(32)));
+typedef int64_t gm4 __attribute__((vector_size(32)));
+
+SFI_FUNC bool sfi_gather_cols(const void *const *v, size_t p, size_t n, double *x, size_t ld);
+GATHER_CLONES bool sfi_gather_cols(const void *const *v, size_t p, size_t n, double *x, size_t ld)
+{
+    gm4 bad = {0, 0, 0, 0};
+    for (size_t i0 = 0; i0 < n; i0 += GATHER_TILE) {
+        size_t i1 = n - i0 < GATHER_TILE ? n : i0 + GATHER_TILE, j = 0;
+        for (; j + 4 <= p; j += 4) {
+            const unsigned char *v0 = v[j], *v1 = v[j + 1], *v2 = v[j + 2], *v3 = v[j + 3];
+            size_t i = i0;
+            for (; i + 4 <= i1; i += 4) {
+                gv4 a, b, c, d;
+                memcpy(&a, v0 + 8 * i, sizeof a);
+                memcpy(&b, v1 + 8 * i, sizeof b);
+                memcpy(&c, v2 + 8 * i, sizeof c);
+                memcpy(&d, v3 + 8 * i, sizeof d);
+                bad |= (a != a) | (b != b) | (c != c) | (d != d);
+                gv4 t0 = __builtin_shuffle(a, b, (gm4){0, 4, 2, 6}), t1 = __builtin_shuffle(a, b, (gm4){1, 5, 3, 7});
+                gv4 t2 = __builtin_shuffle(c, d, (gm4){0, 4, 2, 6}), t3 = __builtin_shuffle(c, d, (gm4){1, 5, 3, 7});
+                gv4 r0 = __builtin_shuffle(t0, t2, (gm4){0, 1, 4, 5}), r1 = __builtin_shuffle(t1, t3, (gm4){0, 1, 4, 5});
+                gv4 r2 = __builtin_shuffle(t0, t2, (gm4){2, 3, 6, 7}), r3 = __builtin_shuffle(t1, t3, (gm4){2, 3, 6, 7});
+                double *row = x + i * ld + j;
+                memcpy(row, &r0, sizeof r0);
+                memcpy(row + ld, &r1, sizeof r1);
+                memcpy(row + 2 * ld, &r2, sizeof r2);
+                memcpy(row + 3 * ld, &r3, sizeof r3);
+            }
+            for (; i < i1; i++)
+                for (size_t q = 0; q < 4; q++) {
+                    double e;
+                    memcpy(&e, (const unsigned char *)v[j + q] + 8 * i, sizeof e);
+                    x[i * ld + j + q] = e;
+                    bad[0] |= e != e;
+                }
+        }
+        for (; j < p; j++) {
+            const unsigned char *vj = v[j];
+            for (size_t i = i0; i < i1; i++) {
+                double e;
+                memcpy(&e, vj + 8 * i, sizeof e);
+                x[i * ld + j] = e;
+                bad[0] |= e != e;
+            }
+        }
+    }
+    return (bad[0] | bad[1] | bad[2] | bad[3]) != 0;
 }

@@ -20,6 +20,8 @@ typedef struct sfi_bad_log {
     sf_error kept[SF_SOURCE_BAD_KEPT];
 } sfi_bad_log;
 
+struct sfi_rows_want;
+
 typedef struct sf_source_ops {
     const char *kind;                               /* "csv", "hdf5" */
     sf_status (*next)(sf_source *src, const sf_table **out, sf_error *err);
@@ -27,7 +29,27 @@ typedef struct sf_source_ops {
     sf_status (*n_segments)(sf_source *src, size_t *n_out, sf_error *err);
     sf_status (*open_segment)(sf_source *src, size_t i, sf_source **out, sf_error *err);
     void (*close)(void *impl);                      /* frees impl only */
+    /* Optional (NULL: not offered): the next chunk straight into block rows, for a
+     * plan of float columns only. Reads the rows next() would give; when none of
+     * the wanted values (features want->cols[0..p), target and weight columns, -1
+     * for none) is NaN, writes them into b (x, y, w, n_rows, first_row) and sets
+     * *t_out = NULL; otherwise *t_out is the chunk as next() gives it (b's rows
+     * unspecified), to go the usual way. SF_END at the end, as next(). */
+    sf_status (*next_rows)(sf_source *src, const struct sfi_rows_want *want, sf_block *b,
+                           const sf_table **t_out, sf_error *err);
 } sf_source_ops;
+
+/* The columns next_rows fills a block with. */
+typedef struct sfi_rows_want {
+    const size_t *cols;
+    size_t p;
+    long target, weight;
+} sfi_rows_want;
+
+/* Rows [0, n) of the p columns v[0..p) (n native doubles each, at any byte
+ * alignment) into row-major x (row stride ld), in cache-sized row tiles
+ * (core/table.c); returns true when a value is NaN. */
+SFI_FUNC bool sfi_gather_cols(const void *const *v, size_t p, size_t n, double *x, size_t ld);
 
 struct sf_source {
     const sf_source_ops *ops;

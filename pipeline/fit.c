@@ -305,6 +305,9 @@ typedef struct pass_job {
     classset *found;        /* per segment, when discovering classes */
     size_t max_width;
     size_t n_seg;
+    bool ahead;             /* in order with read-ahead (run_ordered) */
+    struct rbufs *wb;       /* per pool worker: its block and stage buffers, kept
+                             * from segment to segment (no fresh pages a segment) */
     sfi_cache *cache;       /* written by the first pass, read by the later ones */
     progress *prog;
     const size_t *order;    /* in-order passes: the segments in visiting order; NULL = 0, 1, … */
@@ -340,29 +343,15 @@ static sf_status discover(const sfi_plan *pn, const sf_table *t, classset *c, sf
     return st;
 }
 
-/* Rows [0, t->n_rows) of columns cols[0..p) of t into x (row stride ld), in row
- * tiles that stay in cache while every column writes into them, four columns a row
- * at a time (one whole-chunk strided pass per column streams x p times). */
+/* Rows [0, t->n_rows) of columns cols[0..p) of t into x (row stride ld): the
+ * tiled transpose of sfi_gather_cols, up to 64 columns at a time. */
 void sfi_gather_rows(const sf_table *t, const size_t *cols, size_t p, double *x, size_t ld)
 {
-    enum { TILE = 128 };
-    for (size_t i0 = 0; i0 < t->n_rows; i0 += TILE) {
-        size_t i1 = t->n_rows - i0 < TILE ? t->n_rows : i0 + TILE, j = 0;
-        for (; j + 4 <= p; j += 4) {
-            const double *v0 = t->cols[cols[j]].values, *v1 = t->cols[cols[j + 1]].values;
-            const double *v2 = t->cols[cols[j + 2]].values, *v3 = t->cols[cols[j + 3]].values;
-            for (size_t i = i0; i < i1; i++) {
-                double *row = x + i * ld + j;
-                row[0] = v0[i];
-                row[1] = v1[i];
-                row[2] = v2[i];
-                row[3] = v3[i];
-            }
-        }
-        for (; j < p; j++) {
-            const double *v = t->cols[cols[j]].values;
-            for (size_t i = i0; i < i1; i++) x[i * ld + j] = v[i];
-        }
+    const void *v[64];
+    for (size_t j0 = 0; j0 < p; j0 += 64) {
+        size_t m = p - j0 < 64 ? p - j0 : 64;
+        for (size_t j = 0; j < m; j++) v[j] = t->cols[cols[j0 + j]].values;
+        (void)sfi_gather_cols(v, m, t->n_rows, x + j0, ld);
     }
 }
 
@@ -456,8 +445,48 @@ struct ordered;
 
 /* Reads segment seg (or the whole source), counts rows, discovers classes, runs
  * the blocks through the stages before job->stage and hands each to `learn`. */
-typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
-                              sf_error *err);
+typedef struct rbufs rbufs;
+typedef sf_status (*learn_fn)(pass_job *job, size_t seg, void *state, const sf_block *b, rbufs *rb,
+                              const char *source, sf_error *err);
+
+/* A reader's buffers: the block it reads into and the two its stages write into
+ * by turns (CSR rows: into a scratch of their values, in learn_block). Dense ones
+ * all hold chunk_rows x max_width doubles. In an in-order pass the last stage
+ * before the learner writes straight into a queue block (so that buffer is not
+ * made), and with no stage before, the reader's block changes places with a
+ * free queue block (queue_block). */
+struct rbufs {
+    sf_block *b;
+    double *buf[2];
+    size_t width;           /* doubles a row each dense buffer has room for */
+    struct qitem *taken;    /* in-order passes: the queue block the stages write to */
+};
+
+static void rbufs_free(rbufs *rb)
+{
+    sf_block_free(rb->b);
+    free(rb->buf[0]);
+    free(rb->buf[1]);
+    memset(rb, 0, sizeof *rb);
+}
+
+/* Gives rb its buffers for job (kept when it has them). */
+static sf_status rbufs_make(pass_job *job, rbufs *rb, sf_error *err)
+{
+    const sfi_plan *pn = job->pn;
+    bool stages = job->stage < job->pl->n_stages && job->stage > 0 && !pn->sparse;
+    if (rb->b && (!rb->b->csr != !pn->sparse || (!pn->sparse && rb->width < job->max_width))) rbufs_free(rb);
+    rb->width = job->max_width;
+    if (!rb->b) {
+        SF_TRY(sfi_plan_block(pn, pn->sparse ? pn->p : job->max_width, &rb->b, err));
+        if (!pn->sparse) rb->b->n_cols = rb->b->ld = pn->p;
+    }
+    for (size_t i = 0; stages && i < 2 && i < job->stage; i++)
+        if (!rb->buf[i] && !(job->ahead && i == (job->stage - 1) % 2) &&
+            !(rb->buf[i] = malloc(pn->chunk_rows * job->max_width * sizeof *rb->buf[i])))
+            return sfi_nomem(err);
+    return SF_OK;
+}
 
 /* A learning stage's error: the stage numbered and named, and, unless it already
  * points into the data, the source named (the row the stage counted is within
@@ -472,11 +501,20 @@ static void blame_stage(const pass_job *job, const char *source, sf_error *err)
     err->where.row = 0;
 }
 
+typedef struct ordered ordered;
+typedef struct qitem { /* a queue block of an in-order pass */
+    sf_block *b;
+    struct qitem *next;
+} qitem;
+static sf_status queue_take(pass_job *job, ordered *o, size_t seg, qitem **out, sf_error *err);
+static void queue_put_back(ordered *o, qitem *it);
+
 /* Runs b through the stages before job->stage and hands it to learn. */
-static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn learn, sf_block *b, double *buf1,
-                             double *buf2, const char *source, sf_error *err)
+static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn learn, rbufs *rb, const char *source,
+                             sf_error *err)
 {
     sf_pipeline *pl = job->pl;
+    const sf_block *b = rb->b;
     sf_block view = *b;
     if (b->csr) {
         /* the stages before rewrite the values; the structure is the block's */
@@ -485,27 +523,63 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
         sf_csr xs;
         sf_status st = sfi_run_stages_csr(pl, job->stage, b->csr, b->n_rows, &scratch, &cap, &xs, err);
         view.csr = &xs;
-        if (st == SF_OK) st = learn(job, seg, state, &view, source, err);
+        if (st == SF_OK) st = learn(job, seg, state, &view, rb, source, err);
         free(scratch);
         if (st != SF_OK) blame_stage(job, source, err);
         return st;
     }
     const double *x;
     size_t p, ld;
-    SF_TRY(sfi_run_stages(pl, job->stage, b->x, b->n_rows, b->n_cols, b->ld, buf1, buf2, job->max_width, &x, &p,
-                          &ld, err));
+    double *bufs[2] = {rb->buf[0], rb->buf[1]};
+    if (job->ahead && job->stage > 0) {
+        /* the last stage writes into the queue block (stages write buf1, buf2, buf1, …) */
+        SF_TRY(queue_take(job, state, seg, &rb->taken, err));
+        bufs[(job->stage - 1) % 2] = rb->taken->b->x;
+    }
+    sf_status st = sfi_run_stages(pl, job->stage, b->x, b->n_rows, b->n_cols, b->ld, bufs[0], bufs[1],
+                                  job->max_width, &x, &p, &ld, err);
     view.x = (double *)x;
     view.n_cols = p;
     view.ld = ld;
-    sf_status st = learn(job, seg, state, &view, source, err);
-    if (st != SF_OK) blame_stage(job, source, err);
+    if (st == SF_OK) {
+        st = learn(job, seg, state, &view, rb, source, err);
+        if (st != SF_OK) blame_stage(job, source, err);
+    }
+    if (rb->taken) { /* not queued: a stage failed */
+        queue_put_back(state, rb->taken);
+        rb->taken = NULL;
+    }
     return st;
+}
+
+/* The next chunk of src: with want, rows straight into b when the source can
+ * (*t = NULL; sf_source_next's checks and stickiness), else its table. */
+static sf_status next_chunk(sf_source *src, const sfi_rows_want *want, sf_block *b, const sf_table **t,
+                            sf_error *err)
+{
+    if (!want || src->failed) return sf_source_next(src, t, err);
+    sf_status st = src->ops->next_rows(src, want, b, t, err);
+    if (SF_IS_ERROR(st)) src->failed = true;
+    return st;
+}
+
+/* discover() over a block's targets (its rows are all the chunk's). */
+static sf_status discover_y(const sfi_plan *pn, const sf_block *b, classset *c, sf_error *err)
+{
+    double last = NAN;
+    for (size_t i = 0; i < b->n_rows; i++) {
+        double v = b->y[i];
+        if (v == last) continue;
+        SF_TRY(classset_add_value(c, v, pn->target_name, err));
+        last = v;
+    }
+    return SF_OK;
 }
 
 /* Reads segment seg (or the whole source; or the cache once it is written):
  * counts rows, discovers classes, fills the cache, and hands every block to
  * learn through the stages before job->stage. */
-static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn learn, sf_error *err)
+static sf_status read_segment(pass_job *job, size_t seg, size_t worker, void *state, learn_fn learn, sf_error *err)
 {
     sf_pipeline *pl = job->pl;
     const sfi_plan *pn = job->pn;
@@ -513,28 +587,35 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
     bool learning = job->stage < pl->n_stages;
     bool cached = sfi_cache_ready(job->cache);
     sf_status st = SF_OK;
-    sf_block *b = NULL;
-    double *buf1 = NULL, *buf2 = NULL;
+    rbufs *rb = &job->wb[worker];
     if (!job->whole && !cached) SF_TRY(sf_source_open_segment(job->src, seg, &src, err));
-    st = sfi_plan_block(pn, pn->p, &b, err);
-    /* stages before the learning one write into buf1 and buf2 by turns (CSR rows:
-     * into a scratch of their values, in learn_block) */
-    if (st == SF_OK && learning && job->stage > 0 && !pn->sparse) {
-        buf1 = malloc(pn->chunk_rows * job->max_width * sizeof *buf1);
-        if (job->stage > 1) buf2 = malloc(pn->chunk_rows * job->max_width * sizeof *buf2);
-        if (!buf1 || (job->stage > 1 && !buf2)) st = sfi_nomem(err);
-    }
+    st = rbufs_make(job, rb, err);
+    sf_block *b = rb->b;
     const char *name = sf_source_name(job->src);
     if (cached) {
         uint64_t at = 0;
         while (st == SF_OK && (st = sfi_cache_read(job->cache, seg, &at, b, err)) == SF_OK && b->n_rows) {
             progress_add(job->prog, b->n_rows, 0);
-            if (learning) st = learn_block(job, seg, state, learn, b, buf1, buf2, name, err);
+            if (learning) st = learn_block(job, seg, state, learn, rb, name, err);
         }
     } else {
         const sf_table *t;
         uint64_t bytes = 0;
-        while (st == SF_OK && (st = sf_source_next(src, &t, err)) == SF_OK) {
+        /* a plan of float columns only: rows straight into the block when the
+         * source offers it (no missing value: else it gives the table) */
+        sfi_rows_want want = {.cols = pn->cols, .p = pn->p, .target = pn->target, .weight = pn->weight};
+        bool rows = st == SF_OK && src->ops->next_rows && !pn->design && !pn->sparse && !pn->target_labels;
+        while (st == SF_OK && (st = next_chunk(src, rows ? &want : NULL, b, &t, err)) == SF_OK) {
+            if (!t) {
+                job->seen[seg] += b->n_rows;
+                uint64_t b_now = sf_source_bytes_read(src);
+                progress_add(job->prog, b->n_rows, b_now - bytes);
+                bytes = b_now;
+                if (job->found) st = discover_y(pn, b, &job->found[seg], err);
+                if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
+                if (st == SF_OK && learning && b->n_rows) st = learn_block(job, seg, state, learn, rb, src->name, err);
+                continue;
+            }
             job->seen[seg] += t->n_rows;
             uint64_t b_now = sf_source_bytes_read(src);
             progress_add(job->prog, t->n_rows, b_now - bytes);
@@ -545,15 +626,12 @@ static sf_status read_segment(pass_job *job, size_t seg, void *state, learn_fn l
                 st = classset_add_value(&job->found[seg], b->y[i], pn->target_name, err);
             if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
             if (st != SF_OK) break;
-            if (learning && b->n_rows) st = learn_block(job, seg, state, learn, b, buf1, buf2, src->name, err);
+            if (learning && b->n_rows) st = learn_block(job, seg, state, learn, rb, src->name, err);
         }
         if (st == SF_END) st = SF_OK;
     }
     /* a cache segment is written or read by one pass task: let HDF5 drop its buffers */
     if (job->cache && !job->whole) sfi_cache_segment_done(job->cache, seg);
-    free(buf1);
-    free(buf2);
-    sf_block_free(b);
     if (!job->whole && !cached) sf_source_close(src);
     return st;
 }
@@ -577,10 +655,11 @@ static void report_loss(pass_job *job, void *state, uint64_t block_rows, bool do
     job->loss(job->loss_ctx, &r);
 }
 
-static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
-                           sf_error *err)
+static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_block *b, rbufs *rb,
+                           const char *source, sf_error *err)
 {
     (void)seg;
+    (void)rb;
     (void)source; /* learn_block names it */
     SF_TRY(job->pl->ops[job->stage]->partial_fit(state, b, err));
     if (!job->merged) report_loss(job, state, b->n_rows, false);
@@ -589,7 +668,6 @@ static sf_status learn_now(pass_job *job, size_t seg, void *state, const sf_bloc
 
 static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *err)
 {
-    (void)worker;
     pass_job *job = ctx;
     size_t seg = job->order ? job->order[task] : task;
     sf_pipeline *pl = job->pl;
@@ -599,7 +677,7 @@ static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *e
         SF_TRY(pl->ops[job->stage]->clone_empty(job->templ, &job->partials[seg], err));
         state = job->partials[seg];
     }
-    sf_status st = read_segment(job, seg, state, learn_now, err);
+    sf_status st = read_segment(job, seg, worker, state, learn_now, err);
     if (st != SF_OK || !learning || !job->merged) return st;
     /* merge every read segment whose predecessors are merged, in order */
     pthread_mutex_lock(&job->merge_mu);
@@ -642,10 +720,6 @@ static sf_status pass_segment(void *ctx, size_t task, size_t worker, sf_error *e
  * the segments. */
 enum { QUEUE_DEPTH = 2 };
 
-typedef struct qitem {
-    sf_block *b;
-    struct qitem *next;
-} qitem;
 
 typedef struct segq {
     qitem *head, *tail;
@@ -697,10 +771,12 @@ static bool may_queue(const ordered *o, const segq *q)
     return (o->reading * 2 + ahead + 1 + 2) * o->chunk <= o->budget && (o->spare || held(o, 0, 1) <= o->budget);
 }
 
-static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, const char *source,
-                             sf_error *err)
+/* Waits for room to queue a block of segment seg and takes a free one (or makes
+ * one): *out, or NULL after the learner failed (SF_ERR_STATE: its error is the
+ * one reported). */
+static sf_status queue_take(pass_job *job, ordered *o, size_t seg, qitem **out, sf_error *err)
 {
-    ordered *o = state;
+    *out = NULL;
     pthread_mutex_lock(&o->mu);
     /* Room in the segment's queue, and the segment within `window` of the
      * learner's: without the window, readers of segments of one or two blocks
@@ -716,17 +792,12 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
     if (!it && !abort) o->made++; /* the block made below */
     pthread_mutex_unlock(&o->mu);
     if (abort) {
-        if (it) {
-            pthread_mutex_lock(&o->mu);
-            it->next = o->spare;
-            o->spare = it;
-            pthread_mutex_unlock(&o->mu);
-        }
-        return SF_ERR_STATE; /* the learner's error is the one reported */
+        if (it) queue_put_back(o, it);
+        return SF_ERR_STATE;
     }
     if (!it) {
         it = calloc(1, sizeof *it);
-        if (!it || sfi_plan_block(job->pn, o->width, &it->b, err) != SF_OK) {
+        if (!it || sfi_plan_block(job->pn, job->pn->sparse ? o->width : job->max_width, &it->b, err) != SF_OK) {
             free(it);
             pthread_mutex_lock(&o->mu);
             o->made--;
@@ -735,17 +806,52 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
             return sfi_nomem(err);
         }
     }
+    *out = it;
+    return SF_OK;
+}
+
+/* Gives a block taken by queue_take back unqueued. */
+static void queue_put_back(ordered *o, qitem *it)
+{
+    pthread_mutex_lock(&o->mu);
+    it->next = o->spare;
+    o->spare = it;
+    pthread_cond_broadcast(&o->cv);
+    pthread_mutex_unlock(&o->mu);
+}
+
+/* Queues block b (the rows learn_block made, after the stages before) for the
+ * learner. Its dense rows are already in the block taken for them (rb->taken:
+ * the stages wrote there) or in the reader's block, whose buffers then change
+ * places with the free block's; y and w (the stages leave them in the reader's
+ * block) change places likewise. CSR rows are copied. */
+static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_block *b, rbufs *rb,
+                             const char *source, sf_error *err)
+{
+    ordered *o = state;
+    qitem *it = rb->taken;
+    rb->taken = NULL;
+    if (!it) SF_TRY(queue_take(job, o, seg, &it, err));
     sf_block *d = it->b;
     if (b->csr && sf_block_copy(d, b, err) != SF_OK) {
-        pthread_mutex_lock(&o->mu);
-        it->next = o->spare;
-        o->spare = it;
-        pthread_mutex_unlock(&o->mu);
+        queue_put_back(o, it);
         return SF_ERR_NOMEM;
     }
-    for (size_t i = 0; i < b->n_rows && !b->csr; i++) memcpy(d->x + i * d->ld, b->x + i * b->ld, b->n_cols * sizeof *d->x);
-    if (b->y) memcpy(d->y, b->y, b->n_rows * sizeof *d->y);
-    if (b->w) memcpy(d->w, b->w, b->n_rows * sizeof *d->w);
+    if (!b->csr) {
+        if (b->x == rb->b->x) {
+            double *t = d->x;
+            d->x = rb->b->x;
+            rb->b->x = t;
+        } else if (b->x != d->x) {
+            queue_put_back(o, it);
+            return sfi_fail(err, SF_ERR_STATE, NULL, "internal: a queued block's rows in no buffer of its reader");
+        }
+        d->ld = b->ld;
+        double *t = d->y;
+        d->y = rb->b->y, rb->b->y = t;
+        t = d->w;
+        d->w = rb->b->w, rb->b->w = t;
+    }
     d->n_rows = b->n_rows;
     d->n_cols = b->n_cols;
     d->first_row = b->first_row;
@@ -767,7 +873,6 @@ static sf_status queue_block(pass_job *job, size_t seg, void *state, const sf_bl
 
 static sf_status reader_task(void *ctx, size_t task, size_t worker, sf_error *err)
 {
-    (void)worker;
     (void)err;
     ordered *o = ctx;
     pass_job *job = o->job;
@@ -785,7 +890,7 @@ static sf_status reader_task(void *ctx, size_t task, size_t worker, sf_error *er
     bool abort = o->abort;
     if (!abort) o->reading++;
     pthread_mutex_unlock(&o->mu);
-    sf_status st = abort ? SF_ERR_STATE : read_segment(job, seg, o, queue_block, &e);
+    sf_status st = abort ? SF_ERR_STATE : read_segment(job, seg, worker, o, queue_block, &e);
     pthread_mutex_lock(&o->mu);
     if (!abort) o->reading--;
     o->q[seg].done = true;
@@ -928,7 +1033,15 @@ typedef struct run {
     progress prog;
     sf_loss_fn loss;        /* progressive validation, or NULL */
     void *loss_ctx;
+    rbufs *wb;              /* per pool worker, kept from pass to pass (run_pass) */
 } run;
+
+static void run_free_buffers(run *r)
+{
+    for (size_t w = 0; r->wb && w < sf_pool_size(r->pool); w++) rbufs_free(&r->wb[w]);
+    free(r->wb);
+    r->wb = NULL;
+}
 
 static sf_status run_init(run *r, sf_pipeline *pl, sf_source *src, const sfi_plan *pn, sf_pool *pool,
                           sf_error *err)
@@ -1035,18 +1148,22 @@ static sf_status run_pass(run *r, size_t k, unsigned pass, bool merged, sf_error
         size_t q = pl->ops[s]->n_outputs(pl->states[s], pl->width_in[s]);
         if (q > job.max_width) job.max_width = q;
     }
+    /* the workers' buffers serve every pass of the run */
+    if (!r->wb) r->wb = calloc(sf_pool_size(r->pool) ? sf_pool_size(r->pool) : 1, sizeof *r->wb);
+    job.wb = r->wb;
     job.partials = calloc(n_seg, sizeof *job.partials);
     job.read_done = calloc(n_seg, sizeof *job.read_done);
     pthread_mutex_init(&job.merge_mu, NULL);
     job.seen = calloc(n_seg, sizeof *job.seen);
     job.dropped = calloc(n_seg, sizeof *job.dropped);
     if (r->want_classes) job.found = calloc(n_seg, sizeof *job.found);
-    sf_status st = (!job.partials || !job.read_done || !job.seen || !job.dropped || (r->want_classes && !job.found))
+    sf_status st = (!job.wb || !job.partials || !job.read_done || !job.seen || !job.dropped || (r->want_classes && !job.found))
                        ? sfi_nomem(err) : SF_OK;
     if (st == SF_OK && learning && merged) st = pl->ops[k]->clone_empty(pl->states[k], &job.templ, err);
     job.n_seg = n_seg;
     size_t width = r->pn->p;
     for (size_t s = 0; s < k && s < pl->n_stages; s++) width = pl->ops[s]->n_outputs(pl->states[s], width);
+    job.ahead = ahead;
     if (st == SF_OK && ahead) st = run_ordered(&job, r->pool, width, err);
     else if (st == SF_OK) st = sf_pool_run(r->pool, n_seg, pass_segment, &job, err);
     /* the partials were merged in segment order as the segments were read
@@ -1335,6 +1452,7 @@ static sf_status fit_all(sf_pipeline *pl, sf_source *src, const sf_fit_options *
     }
     pl->rows_seen = r.seen;
     pl->rows_dropped = r.dropped;
+    run_free_buffers(&r);
     classset_free(&r.classes);
     close_cache(&r, tmp);
     pthread_mutex_destroy(&r.prog.mu);
@@ -1533,6 +1651,7 @@ sf_status sf_pipeline_update(sf_pipeline *pl, sf_source *src, const sf_fit_optio
         pl->fitted = false; /* half-updated: refuse to save or predict with it */
     }
     if (ran) {
+        run_free_buffers(&r);
         classset_free(&r.classes);
         close_cache(&r, tmp);
         pthread_mutex_destroy(&r.prog.mu);

@@ -1,0 +1,345 @@
+/* test_hdf5_rows.c — the HDF5 source's next_rows op (io/hdf5_source.c): chunks of
+ * 1-D column datasets (pandas / h5py style: one float64 dataset a column) read
+ * straight into block rows, from mapped chunks or by pread.
+ *
+ * The files are written here with libhdf5 (H5Dwrite): NR rows in chunks of CR (an
+ * odd size, so table chunks straddle file chunks and the last file chunk is
+ * partial), the chunks of all columns interleaved chunk row by chunk row (as the
+ * benchmark files are) or each column's chunks together. Every value is a closed
+ * formula of row and column (val), compared bit for bit (assert_double_bits) with
+ * what the op writes: the features in the plan's order (a subset, out of file
+ * order), target and weight. Also: a column with NaN (those chunks come back as the
+ * usual table with the NaN rows marked missing, the others as rows; every row
+ * once, in order), an int32 column (read by pread and converted), the mapping off
+ * (SF_HDF5_MMAP=0) and many segments, a file cut short while read (the same
+ * values as the table path, no fault), and fits: a scaler and k-means fitted
+ * through the pipeline equal bit for bit (JSON export) the fits with the direct
+ * chunk path off (SF_HDF5_DIRECT=0, H5Dread), for 1 and 2 threads. */
+#include "sf_test.h"
+
+#include <hdf5.h>
+#include <unistd.h>
+
+#include "io/source_impl.h"
+#include "streamfit/streamfit.h"
+
+SFI_FUNC uint64_t sfi_hdf5_direct_chunks(const sf_source *src);
+SFI_FUNC uint64_t sfi_hdf5_direct_preads(const sf_source *src);
+
+#define NR 5003 /* rows */
+#define CR 777  /* rows a file chunk: 6 whole chunks and a partial one */
+#define NC 6    /* float columns c0..c5; then y, w and (with_int) an int32 column k */
+
+static double val(size_t i, size_t j)
+{
+    return (double)i * 0.5 - (double)j * 1.25 + (double)((i * 2654435761u + j) % 1009) * 1e-3;
+}
+
+static bool is_nan_row(size_t i) { return i % 1500 == 17 || i == 3100; }
+
+static char *tmp_h5(void)
+{
+    char *p = strdup("/tmp/sf_h5rowsXXXXXX");
+    int fd = mkstemp(p);
+    assert_true(fd >= 0);
+    close(fd);
+    unlink(p);
+    char *q = malloc(strlen(p) + 4);
+    sprintf(q, "%s.h5", p);
+    free(p);
+    return q;
+}
+
+/* Columns c0..c{NC-1}, y (= val(i, 10)), w (= 1 + i % 3), and with_int an int32
+ * column k (= i % 50 - 7); with_nan, c3 is NaN on is_nan_row rows.
+ * interleave: chunk row by chunk row across the columns. */
+static char *make_file(bool interleave, bool with_nan, bool with_int)
+{
+    char *path = tmp_h5();
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    const char *names[NC + 3] = {"c0", "c1", "c2", "c3", "c4", "c5", "y", "w", "k"};
+    size_t n_ds = NC + 2 + with_int;
+    hid_t ds[NC + 3];
+    hsize_t dims[1] = {NR}, cdims[1] = {CR};
+    hid_t sp = H5Screate_simple(1, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    assert_true(H5Pset_chunk(dcpl, 1, cdims) >= 0);
+    assert_true(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_INCR) >= 0);
+    for (size_t j = 0; j < n_ds; j++) {
+        hid_t t = j == NC + 2 ? H5T_STD_I32LE : H5T_IEEE_F64LE;
+        ds[j] = H5Dcreate2(f, names[j], t, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        assert_true(ds[j] >= 0);
+    }
+    double *v = malloc(NR * sizeof *v);
+    int32_t *k = malloc(NR * sizeof *k);
+    size_t n_runs = interleave ? (NR + CR - 1) / CR : 1;
+    for (size_t run = 0; run < n_runs; run++) {
+        hsize_t start[1] = {run * CR}, count[1] = {interleave ? (NR - run * CR < CR ? NR - run * CR : CR) : NR};
+        for (size_t j = 0; j < n_ds; j++) {
+            for (size_t i = start[0]; i < start[0] + count[0]; i++) {
+                size_t r = i - start[0];
+                if (j < NC) v[r] = with_nan && j == 3 && is_nan_row(i) ? NAN : val(i, j);
+                else if (j == NC) v[r] = val(i, 10);
+                else if (j == NC + 1) v[r] = 1.0 + (double)(i % 3);
+                else k[r] = (int32_t)(i % 50) - 7;
+            }
+            hid_t fs = H5Dget_space(ds[j]), ms = H5Screate_simple(1, count, NULL);
+            assert_true(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0);
+            if (j == NC + 2) assert_true(H5Dwrite(ds[j], H5T_NATIVE_INT32, ms, fs, H5P_DEFAULT, k) >= 0);
+            else assert_true(H5Dwrite(ds[j], H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, v) >= 0);
+            H5Sclose(ms);
+            H5Sclose(fs);
+        }
+    }
+    free(v);
+    free(k);
+    for (size_t j = 0; j < n_ds; j++) H5Dclose(ds[j]);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Fclose(f);
+    return path;
+}
+
+static sf_source *open_src(const char *path, size_t chunk_rows, uint64_t segment_rows)
+{
+    sf_source_options o;
+    sf_source_options_init(&o);
+    o.chunk_rows = chunk_rows;
+    o.segment_rows = segment_rows;
+    char spec[1100];
+    snprintf(spec, sizeof spec, "%s:/", path);
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&src, spec, &o, &err), SF_OK);
+    assert_non_null(src->ops->next_rows);
+    return src;
+}
+
+static size_t col_of(const sf_source *src, const char *name)
+{
+    for (size_t j = 0; j < src->n_cols; j++)
+        if (strcmp(src->names[j], name) == 0) return j;
+    fail_msg("no column %s", name);
+    return 0;
+}
+
+/* The value of source column `name` at row i as the file holds it. */
+static double expect(const char *name, size_t i, bool with_nan)
+{
+    if (name[0] == 'c') {
+        size_t j = (size_t)(name[1] - '0');
+        return with_nan && j == 3 && is_nan_row(i) ? NAN : val(i, j);
+    }
+    if (name[0] == 'y') return val(i, 10);
+    if (name[0] == 'w') return 1.0 + (double)(i % 3);
+    return (double)((int)(i % 50) - 7);
+}
+
+/* Reads every segment of path with next_rows (features `feat`, target y, weight
+ * w) and checks every row; returns the chunks that came back as tables. */
+static size_t check_rows(const char *path, size_t chunk_rows, uint64_t segment_rows, const char *const *feat,
+                         size_t p, bool with_nan, bool expect_mapped)
+{
+    sf_source *src = open_src(path, chunk_rows, segment_rows);
+    size_t cols[8];
+    for (size_t j = 0; j < p; j++) cols[j] = col_of(src, feat[j]);
+    sfi_rows_want want = {.cols = cols, .p = p, .target = (long)col_of(src, "y"), .weight = (long)col_of(src, "w")};
+    size_t n_seg = 0, tables = 0, row = 0;
+    sf_error err;
+    assert_int_equal(sf_source_n_segments(src, &n_seg, &err), SF_OK);
+    sf_block *b = NULL;
+    assert_int_equal(sf_block_new(&b, chunk_rows, p, true, true, &err), SF_OK);
+    for (size_t s = 0; s < n_seg; s++) {
+        sf_source *seg = NULL;
+        assert_int_equal(sf_source_open_segment(src, s, &seg, &err), SF_OK);
+        const sf_table *t = NULL;
+        sf_status st;
+        size_t seg_first = row;
+        while ((st = seg->ops->next_rows(seg, &want, b, &t, &err)) == SF_OK) {
+            if (t) {
+                tables++;
+                assert_int_equal(t->first_row, row - seg_first + 1);
+                for (size_t i = 0; i < t->n_rows; i++)
+                    for (size_t c = 0; c < seg->n_cols; c++) {
+                        double e = expect(seg->names[c], row + i, with_nan);
+                        assert_int_equal(t->cols[c].missing[i], isnan(e));
+                        assert_double_bits(t->cols[c].values[i], e);
+                    }
+                row += t->n_rows;
+                continue;
+            }
+            assert_int_equal(b->first_row, row - seg_first + 1);
+            assert_true(b->n_rows > 0 && b->n_rows <= chunk_rows);
+            for (size_t i = 0; i < b->n_rows; i++) {
+                for (size_t j = 0; j < p; j++) assert_double_bits(b->x[i * b->ld + j], expect(feat[j], row + i, with_nan));
+                assert_double_bits(b->y[i], val(row + i, 10));
+                assert_double_bits(b->w[i], 1.0 + (double)((row + i) % 3));
+            }
+            row += b->n_rows;
+        }
+        assert_int_equal(st, SF_END);
+        if (expect_mapped) assert_int_equal(sfi_hdf5_direct_preads(seg), 0);
+        assert_true(sfi_hdf5_direct_chunks(seg) > 0);
+        sf_source_close(seg);
+    }
+    assert_int_equal(row, NR);
+    sf_block_free(b);
+    sf_source_close(src);
+    return tables;
+}
+
+static void test_rows_plain(void **state)
+{
+    (void)state;
+    const char *feat[] = {"c4", "c0", "c1", "c5", "c2"}; /* a subset, out of order: 4 + 1 columns */
+    for (int il = 0; il < 2; il++) {
+        char *path = make_file(il, false, false);
+        size_t sizes[] = {1000, 333, CR, NR, 64};
+        for (size_t s = 0; s < sizeof sizes / sizeof *sizes; s++) {
+            assert_int_equal(check_rows(path, sizes[s], 0, feat, 5, false, true), 0);
+            assert_int_equal(check_rows(path, sizes[s], 2000, feat, 3, false, true), 0);
+        }
+        /* the mapping off: pread, the same rows */
+        setenv("SF_HDF5_MMAP", "0", 1);
+        assert_int_equal(check_rows(path, 1000, 1500, feat, 5, false, false), 0);
+        unsetenv("SF_HDF5_MMAP");
+        unlink(path);
+        free(path);
+    }
+}
+
+static void test_rows_nan(void **state)
+{
+    (void)state;
+    const char *feat[] = {"c0", "c1", "c2", "c3", "c4", "c5"};
+    char *path = make_file(true, true, false);
+    /* NaN rows 17, 1517, 3017, 3100, 4517: the chunks holding them are tables */
+    assert_int_equal(check_rows(path, 1000, 0, feat, 6, true, false), 4);
+    assert_int_equal(check_rows(path, 1000, 2000, feat, 6, true, false), 4);
+    setenv("SF_HDF5_MMAP", "0", 1);
+    assert_int_equal(check_rows(path, 1000, 0, feat, 6, true, false), 4);
+    unsetenv("SF_HDF5_MMAP");
+    /* without the NaN column: no table at all */
+    const char *clean[] = {"c0", "c5"};
+    assert_int_equal(check_rows(path, 700, 0, clean, 2, true, true), 0);
+    unlink(path);
+    free(path);
+}
+
+static void test_rows_int_column(void **state)
+{
+    (void)state;
+    const char *feat[] = {"c1", "k", "c2"};
+    char *path = make_file(false, false, true);
+    assert_int_equal(check_rows(path, 1000, 0, feat, 3, false, false), 0);
+    unlink(path);
+    free(path);
+}
+
+/* A file cut short while it is read (HDF5 refuses to open one): HDF5's sec2
+ * driver reads the missing bytes as zeros, and next_rows gives the same values
+ * as the table path (never a fault on a mapped page past the end). */
+static void test_rows_truncated(void **state)
+{
+    (void)state;
+    const size_t w = NC + 2;
+    double *got[2];
+    for (int rows = 0; rows < 2; rows++) {
+        char *path = make_file(true, false, false);
+        FILE *fp = fopen(path, "rb");
+        assert_non_null(fp);
+        fseek(fp, 0, SEEK_END);
+        long size = ftell(fp);
+        fclose(fp);
+        sf_source *src = open_src(path, 1000, 0);
+        assert_int_equal(truncate(path, size / 2), 0);
+        const char *names[NC + 2] = {"c0", "c1", "c2", "c3", "c4", "c5", "y", "w"};
+        size_t cols[NC + 2];
+        for (size_t j = 0; j < w; j++) cols[j] = col_of(src, names[j]);
+        sfi_rows_want want = {.cols = cols, .p = NC, .target = (long)cols[NC], .weight = (long)cols[NC + 1]};
+        sf_block *b = NULL;
+        sf_error err;
+        assert_int_equal(sf_block_new(&b, 1000, NC, true, true, &err), SF_OK);
+        got[rows] = calloc(NR * w, sizeof *got[rows]);
+        const sf_table *t = NULL;
+        sf_status st;
+        size_t row = 0;
+        while ((st = rows ? src->ops->next_rows(src, &want, b, &t, &err) : sf_source_next(src, &t, &err)) == SF_OK) {
+            size_t n = t ? t->n_rows : b->n_rows;
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < w; j++)
+                    got[rows][(row + i) * w + j] = t ? t->cols[cols[j]].values[i]
+                                                     : j < NC ? b->x[i * b->ld + j] : j == NC ? b->y[i] : b->w[i];
+            row += n;
+        }
+        assert_int_equal(st, SF_END);
+        assert_int_equal(row, NR);
+        sf_block_free(b);
+        sf_source_close(src);
+        unlink(path);
+        free(path);
+    }
+    for (size_t i = 0; i < NR * w; i++) assert_double_bits(got[1][i], got[0][i]);
+    size_t intact = 0; /* values as written: some, not all */
+    for (size_t i = 0; i < NR; i++)
+        for (size_t j = 0; j < NC; j++) intact += memcmp(&got[1][i * w + j], &(double){val(i, j)}, sizeof(double)) == 0;
+    assert_true(intact > 0 && intact < NR * NC);
+    free(got[0]);
+    free(got[1]);
+}
+
+/* A fit's JSON export with the direct chunk path on or off. */
+static char *fit_json(const char *path, const char *spec, const char *columns, size_t threads, bool direct)
+{
+    if (!direct) setenv("SF_HDF5_DIRECT", "0", 1);
+    sf_source *src = open_src(path, 600, 1554);
+    sf_pipeline *pl = NULL;
+    sf_error err;
+    assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_OK);
+    sf_fit_options fo;
+    sf_fit_options_init(&fo);
+    fo.threads = threads;
+    fo.target = "y";
+    fo.columns = columns;
+    sf_status st = sf_pipeline_fit(pl, src, &fo, &err);
+    if (st != SF_OK) fail_msg("%s", err.message);
+    char *json = NULL;
+    assert_int_equal(sf_pipeline_to_json(pl, &json, &err), SF_OK);
+    sf_pipeline_free(pl);
+    sf_source_close(src);
+    unsetenv("SF_HDF5_DIRECT");
+    return json;
+}
+
+static void test_fits_equal(void **state)
+{
+    (void)state;
+    for (int nan = 0; nan < 2; nan++) {
+        char *path = make_file(true, nan, false);
+        const char *specs[] = {"scaler", "minibatch_kmeans(n_clusters=3, random_state=0, batch_size=500)",
+                               "scaler | sgd_regressor(random_state=0, max_iter=2)"};
+        for (size_t s = 0; s < 3; s++) {
+            char *ref = fit_json(path, specs[s], "c0,c1,c2,c3,c4,c5", 1, false);
+            for (size_t threads = 1; threads <= 2; threads++) {
+                char *got = fit_json(path, specs[s], "c0,c1,c2,c3,c4,c5", threads, true);
+                assert_string_equal(got, ref);
+                free(got);
+            }
+            free(ref);
+        }
+        unlink(path);
+        free(path);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rows_plain),
+        cmocka_unit_test(test_rows_nan),
+        cmocka_unit_test(test_rows_int_column),
+        cmocka_unit_test(test_rows_truncated),
+        cmocka_unit_test(test_fits_equal),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
