@@ -25,7 +25,9 @@
 #include "core/sf_internal.h"
 
 /* On-disk bytes of metadata the cache holds (HDF5 counts entries by their size on
- * disk): 64 B-tree nodes of a 1-D dataset, at most ~1.1 MB of decoded nodes. */
+ * disk): 64 B-tree nodes of a 1-D dataset, at most ~1.1 MB of decoded nodes. Measured
+ * on the 20M-row, 21-column scaler pass with 2 threads (5 runs each): 512 KiB costs
+ * 3.5 MiB more peak RSS for cpu time within the noise (2% less, median). */
 #define SFI_H5_MDC_BYTES ((size_t)128 << 10)
 
 /* A new file-access property list (close it with H5Pclose) with the fixed metadata
