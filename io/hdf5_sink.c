@@ -39,6 +39,7 @@
 #include <sys/stat.h>
 
 #include "io/deflate.h"
+#include "io/hdf5_mdc.h"
 #include "io/sink_impl.h"
 
 /* A chunk of a 2-D dataset holds at most this many bytes (a wide design matrix
@@ -481,7 +482,7 @@ static sf_status do_open(void **impl_out, const char *tmp_path, const char *grou
                       "this HDF5 library has no deflate filter");
         goto done;
     }
-    fapl = H5Pcreate(H5P_FILE_ACCESS);
+    fapl = sfi_h5_fapl_new(); /* a fixed metadata cache: io/hdf5_mdc.h */
     if (fapl < 0 || H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0 ||
         H5Pset_alignment(fapl, ALIGN_THRESHOLD, FILE_ALIGNMENT) < 0) {
         st = fail_h5(s, err, SF_ERR_INTERNAL, "cannot set file access properties");

@@ -33,6 +33,7 @@
 #include <zlib.h>
 
 #include "io/deflate.h"
+#include "io/hdf5_mdc.h"
 #include "io/source_impl.h"
 #include "streamfit/sf_number.h"
 
@@ -1437,7 +1438,11 @@ static sf_status open_file(const char *file, hid_t *fid, const sf_where *w, sf_e
         h5_message(msg);
         return sfi_fail(err, SF_ERR_PARSE, w, "not an HDF5 file: %s", msg);
     }
-    *fid = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+    /* a small fixed metadata cache: HDF5's default keeps every chunk-index node
+     * it reads while the file is open (io/hdf5_mdc.h) */
+    hid_t fapl = sfi_h5_fapl_new();
+    *fid = H5Fopen(file, H5F_ACC_RDONLY, fapl >= 0 ? fapl : H5P_DEFAULT);
+    if (fapl >= 0) H5Pclose(fapl);
     if (*fid < 0) {
         char msg[200];
         h5_message(msg);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/hdf5_mdc.h"
 #include "pipeline/cache.h"
 
 typedef struct seg {
@@ -85,7 +86,13 @@ sf_status sfi_cache_create(sfi_cache **out, const char *path, size_t n_seg, size
     size_t rows = (1u << 14) / (p ? p : 1);
     if (rows > chunk_rows) rows = chunk_rows;
     if (rows < 64) rows = 64;
-    H5E_BEGIN_TRY { c->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT); } H5E_END_TRY;
+    /* a small fixed metadata cache (io/hdf5_mdc.h): HDF5's default one would keep
+     * the chunk index of every segment's datasets, in proportion to the rows */
+    H5E_BEGIN_TRY {
+        hid_t fapl = sfi_h5_fapl_new();
+        c->file = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, fapl >= 0 ? fapl : H5P_DEFAULT);
+        if (fapl >= 0) H5Pclose(fapl);
+    } H5E_END_TRY;
     sf_status st = c->file < 0 ? cache_fail(c, err, "create the file", 0) : SF_OK;
     for (size_t s = 0; s < n_seg && st == SF_OK; s++) {
         char name[40];
@@ -102,6 +109,9 @@ sf_status sfi_cache_create(sfi_cache **out, const char *path, size_t n_seg, size
         if (has_w) sg->w = make_dataset(g, "w", 0, rows);
         H5E_BEGIN_TRY { H5Gclose(g); } H5E_END_TRY;
         if (sg->x < 0 || (has_y && sg->y < 0) || (has_w && sg->w < 0)) st = cache_fail(c, err, "create datasets", s);
+        /* closed until the segment's first rows: an open dataset holds its object
+         * header and chunk cache, and there are segments in proportion to the rows */
+        sfi_cache_segment_done(c, s);
     }
     if (st != SF_OK) {
         sfi_cache_close(c);
@@ -109,6 +119,27 @@ sf_status sfi_cache_create(sfi_cache **out, const char *path, size_t n_seg, size
     }
     *out = c;
     return SF_OK;
+}
+
+/* Opens segment s's datasets again after sfi_cache_segment_done. */
+static bool reopen(sfi_cache *c, size_t s)
+{
+    seg *sg = &c->segs[s];
+    if (sg->x >= 0) return true;
+    char name[48];
+    H5E_BEGIN_TRY {
+        snprintf(name, sizeof name, "seg_%zu/x", s);
+        sg->x = H5Dopen2(c->file, name, H5P_DEFAULT);
+        if (c->has_y) {
+            snprintf(name, sizeof name, "seg_%zu/y", s);
+            sg->y = H5Dopen2(c->file, name, H5P_DEFAULT);
+        }
+        if (c->has_w) {
+            snprintf(name, sizeof name, "seg_%zu/w", s);
+            sg->w = H5Dopen2(c->file, name, H5P_DEFAULT);
+        }
+    } H5E_END_TRY;
+    return sg->x >= 0 && (!c->has_y || sg->y >= 0) && (!c->has_w || sg->w >= 0);
 }
 
 /* Writes n rows (stride ld, cols columns; 0 = a vector) at row `at` of d. */
@@ -137,6 +168,7 @@ sf_status sfi_cache_append(sfi_cache *c, size_t s, const sf_block *b, sf_error *
         return sfi_fail(err, SF_ERR_STATE, NULL, "cache: bad append (segment %zu)", s);
     if (b->n_rows == 0) return SF_OK;
     seg *sg = &c->segs[s];
+    if (!reopen(c, s)) return cache_fail(c, err, "open datasets", s);
     if (put_rows(sg->x, sg->rows, b->x, b->n_rows, c->p, b->ld) < 0 ||
         (c->has_y && put_rows(sg->y, sg->rows, b->y, b->n_rows, 0, 0) < 0) ||
         (c->has_w && put_rows(sg->w, sg->rows, b->w, b->n_rows, 0, 0) < 0))
@@ -155,27 +187,6 @@ void sfi_cache_segment_done(sfi_cache *c, size_t s)
         if (sg->w >= 0) H5Dclose(sg->w);
     } H5E_END_TRY;
     sg->x = sg->y = sg->w = -1;
-}
-
-/* Opens segment s's datasets again after sfi_cache_segment_done. */
-static bool reopen(sfi_cache *c, size_t s)
-{
-    seg *sg = &c->segs[s];
-    if (sg->x >= 0) return true;
-    char name[48];
-    H5E_BEGIN_TRY {
-        snprintf(name, sizeof name, "seg_%zu/x", s);
-        sg->x = H5Dopen2(c->file, name, H5P_DEFAULT);
-        if (c->has_y) {
-            snprintf(name, sizeof name, "seg_%zu/y", s);
-            sg->y = H5Dopen2(c->file, name, H5P_DEFAULT);
-        }
-        if (c->has_w) {
-            snprintf(name, sizeof name, "seg_%zu/w", s);
-            sg->w = H5Dopen2(c->file, name, H5P_DEFAULT);
-        }
-    } H5E_END_TRY;
-    return sg->x >= 0 && (!c->has_y || sg->y >= 0) && (!c->has_w || sg->w >= 0);
 }
 
 sf_status sfi_cache_finish(sfi_cache *c, sf_error *err)
