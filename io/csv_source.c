@@ -59,6 +59,7 @@
 
 #include "io/csv_plan.h"
 #include "io/csv_scan.h"
+#include "io/number_impl.h"
 #include "io/source_impl.h"
 #include "streamfit/sf_number.h"
 
@@ -669,8 +670,32 @@ static __attribute__((flatten)) bool feed_simple(csv_reader *r, char *p, size_t 
     r->rec_line = r->line;
     r->piece = p;
     r->piece_len = len;
-    for (size_t k = 0; k < nf; k++)
-        on_field(p + r->ends[2 * k], r->ends[2 * k + 1] - r->ends[2 * k], r);
+    if (r->mode == MODE_DATA) {
+        /* a number in a float column is stored here (the parser called without
+         * the PLT); anything else (a missing value, a label, an error) takes
+         * on_field's way */
+        const size_t row = r->table->n_rows;
+        for (size_t k = 0; k < nf; k++) {
+            const char *s = p + r->ends[2 * k];
+            const size_t n = r->ends[2 * k + 1] - r->ends[2 * k];
+            sf_column *c = &r->table->cols[k];
+            double v;
+            sf_numkind kind;
+            if (c->type == SF_COL_FLOAT && n > 0 && !r->rec_bad &&
+                (kind = sfi_parse_double(s, n, &v)) != SF_NUM_NONE) {
+                c->values[row] = v;
+                c->missing[row] = isnan(v);
+                if (kind == SF_NUM_FLOAT) r->chunk_int[k] = false;
+                continue;
+            }
+            r->field = k;
+            on_field(p + r->ends[2 * k], n, r);
+        }
+        r->field = nf;
+    } else {
+        for (size_t k = 0; k < nf; k++)
+            on_field(p + r->ends[2 * k], r->ends[2 * k + 1] - r->ends[2 * k], r);
+    }
     on_record('\n', r);
     if (SF_IS_ERROR(r->st)) return true;
     r->buf_at += len;
