@@ -74,20 +74,31 @@ static sf_status read_at(const sfi_csv_plan *p, char *buf, size_t want, uint64_t
     return SF_OK;
 }
 
+/* The bytes last read by find_lf: cuts closer than PEEK apart (small segments)
+ * are found in them without reading again. */
+typedef struct peek_window {
+    char *buf;
+    uint64_t at;
+    size_t len;
+} peek_window;
+
 /* The offset of the first LF at or after from, or the size when there is none. */
-static sf_status find_lf(const sfi_csv_plan *p, char *buf, uint64_t from, uint64_t *at,
+static sf_status find_lf(const sfi_csv_plan *p, peek_window *pw, uint64_t from, uint64_t *at,
                          sf_error *err)
 {
     while (from < p->size) {
-        size_t got = 0;
-        SF_TRY(read_at(p, buf, PEEK, from, &got, err));
-        if (got == 0) break;
-        const char *lf = memchr(buf, '\n', got);
+        if (from < pw->at || from >= pw->at + pw->len) {
+            SF_TRY(read_at(p, pw->buf, PEEK, from, &pw->len, err));
+            pw->at = from;
+            if (pw->len == 0) break;
+        }
+        const size_t skip = (size_t)(from - pw->at);
+        const char *lf = memchr(pw->buf + skip, '\n', pw->len - skip);
         if (lf) {
-            *at = from + (uint64_t)(lf - buf);
+            *at = pw->at + (uint64_t)(lf - pw->buf);
             return SF_OK;
         }
-        from += got;
+        from = pw->at + pw->len;
     }
     *at = p->size;
     return SF_OK;
@@ -99,10 +110,10 @@ static sf_status blind_cuts(sfi_csv_plan *p, uint64_t data_offset, uint64_t segm
                             sf_error *err)
 {
     size_t cap = 16;
-    char *buf = malloc(PEEK);
+    peek_window pw = {malloc(PEEK), 0, 0};
     p->cut = malloc(cap * sizeof *p->cut);
-    if (!buf || !p->cut) {
-        free(buf);
+    if (!pw.buf || !p->cut) {
+        free(pw.buf);
         return sfi_nomem(err);
     }
     size_t n = 0;
@@ -111,7 +122,7 @@ static sf_status blind_cuts(sfi_csv_plan *p, uint64_t data_offset, uint64_t segm
     sf_status st = SF_OK;
     while (pos < p->size && segment_bytes < p->size - pos) {
         uint64_t lf;
-        st = find_lf(p, buf, pos + segment_bytes - 1, &lf, err);
+        st = find_lf(p, &pw, pos + segment_bytes - 1, &lf, err);
         if (st != SF_OK || lf + 1 >= p->size) break;
         if (n + 1 == cap) {
             uint64_t *c = realloc(p->cut, 2 * cap * sizeof *c);
@@ -124,7 +135,7 @@ static sf_status blind_cuts(sfi_csv_plan *p, uint64_t data_offset, uint64_t segm
         }
         p->cut[n++] = pos = lf + 1;
     }
-    free(buf);
+    free(pw.buf);
     p->cut[n] = p->size; /* room kept: n + 1 < cap */
     p->n = n;
     return st;
@@ -207,9 +218,11 @@ static sf_status scan_block(const sfi_csv_plan *p, size_t k, uint64_t *ends, uin
 {
     /* 64-byte aligned: a copy out of the page cache into a buffer at another
      * offset within a cache line than the file data runs at half the speed */
-    char *buf = aligned_alloc(64, PIECE);
-    if (!buf) return sfi_nomem(err);
     uint64_t off = p->cut[k], end = p->cut[k + 1], e = 0;
+    /* a small block (small segments) gets a small buffer */
+    const size_t cap = end - off < PIECE ? ((size_t)(end - off) + 63) / 64 * 64 : PIECE;
+    char *buf = aligned_alloc(64, cap ? cap : 64);
+    if (!buf) return sfi_nomem(err);
     size_t q = 0;
     sf_status st = SF_OK;
     while (off < end) {
