@@ -258,12 +258,11 @@ static sf_status need_blocks(sfi_csv_plan *p, size_t last, sf_error *err)
             return p->st;
         }
         if (p->n_done > last) break;
-        size_t claim = SIZE_MAX;
-        for (size_t j = last + 1; j-- > p->n_done;)
-            if (p->state[j] == TODO) {
-                claim = j;
-                break;
-            }
+        /* the caller's own block, then the first one no thread has taken (from
+         * n_done up: each claim is O(1) when blocks are needed in order) */
+        size_t claim = p->state[last] == TODO ? last : SIZE_MAX;
+        for (size_t j = p->n_done; claim == SIZE_MAX && j < last; j++)
+            if (p->state[j] == TODO) claim = j;
         if (claim == SIZE_MAX) {
             pthread_cond_wait(&p->cv, &p->mu);
             continue;
