@@ -35,8 +35,16 @@
 #endif
 
 /* The number of LFs in p[0..n); *quote and *cr say whether a '"' or a CR
- * occurs there. (The segment scan of csv_source.c.) */
+ * occurs there. (The block scan of csv_plan.c.) */
 SFI_FUNC uint64_t sfi_csv_count_lf(const char *p, size_t n, bool *quote, bool *cr);
+
+/* Line ends in p[0..n) as the reader counts them: every LF, and every CR not
+ * followed by an LF (a CR in the last byte is not counted: the caller reads it
+ * again with what follows); *quote: whether a '"' occurs. */
+SFI_FUNC uint64_t sfi_csv_line_ends(const char *p, size_t n, bool *quote);
+
+/* The number of bytes c in p[0..n). */
+SFI_FUNC size_t sfi_csv_count_byte(const char *p, size_t n, char c);
 
 /* Test knobs, process-wide; set them only while no CSV source is being opened
  * or read. sfi_csv_set_fast_path(false) makes readers opened afterwards hand

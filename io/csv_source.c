@@ -16,8 +16,9 @@
  * doubles, was 29 MB), dropped as soon as the source is cut into segments (the
  * segments read the data themselves; the source, if read later, parses its first
  * chunk again). Segments are byte ranges
- * that start at record boundaries, found by one scan that tracks quote parity (a
- * newline is a record end only outside quotes: RFC 4180 escapes a quote as "").
+ * that start at record boundaries (a newline is a record end only outside quotes:
+ * RFC 4180 escapes a quote as ""), planned lazily by io/csv_plan.c: no scan of
+ * the whole file precedes a pass; each segment's opener scans its own block.
  *
  * The reader takes its bytes from a small input (in_open/in_read/in_seek): a plain
  * descriptor, or for "*.gz" a gzip stream that zlib inflates as it is read (no
@@ -56,19 +57,17 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "io/csv_plan.h"
 #include "io/csv_scan.h"
+#include "io/number_impl.h"
 #include "io/source_impl.h"
 #include "streamfit/sf_number.h"
 
 enum { READ_SIZE = 1 << 20 };
-/* find_segments reads blocks this large: they stay in the L2 cache */
-enum { SCAN_SIZE = 1 << 17 };
 /* libcsv's parser state before any byte of a record (ROW_NOT_BEGUN in libcsv.c). */
 enum { LIBCSV_ROW_NOT_BEGUN = 0 };
 
 typedef enum { MODE_HEADER, MODE_INFER, MODE_DATA } read_mode;
-
-typedef struct segment_bound { uint64_t offset, line; } segment_bound;
 
 typedef struct csv_reader {
     sf_source *src;           /* back pointer: schema, options, counters */
@@ -126,9 +125,9 @@ typedef struct csv_reader {
     sf_error err;
     sf_status pending;        /* an error held back until the rows before it are out */
     sf_error pending_err;
-    /* segments */
-    segment_bound *bounds;
-    size_t n_bounds;
+    /* segments: planned on the first count (a plain file), none for gzip */
+    sfi_csv_plan *plan;
+    bool planned;
     uint64_t data_offset, data_line;
 } csv_reader;
 
@@ -671,8 +670,32 @@ static __attribute__((flatten)) bool feed_simple(csv_reader *r, char *p, size_t 
     r->rec_line = r->line;
     r->piece = p;
     r->piece_len = len;
-    for (size_t k = 0; k < nf; k++)
-        on_field(p + r->ends[2 * k], r->ends[2 * k + 1] - r->ends[2 * k], r);
+    if (r->mode == MODE_DATA) {
+        /* a number in a float column is stored here (the parser called without
+         * the PLT); anything else (a missing value, a label, an error) takes
+         * on_field's way */
+        const size_t row = r->table->n_rows;
+        for (size_t k = 0; k < nf; k++) {
+            const char *s = p + r->ends[2 * k];
+            const size_t n = r->ends[2 * k + 1] - r->ends[2 * k];
+            sf_column *c = &r->table->cols[k];
+            double v;
+            sf_numkind kind;
+            if (c->type == SF_COL_FLOAT && n > 0 && !r->rec_bad &&
+                (kind = sfi_parse_double(s, n, &v)) != SF_NUM_NONE) {
+                c->values[row] = v;
+                c->missing[row] = isnan(v);
+                if (kind == SF_NUM_FLOAT) r->chunk_int[k] = false;
+                continue;
+            }
+            r->field = k;
+            on_field(p + r->ends[2 * k], n, r);
+        }
+        r->field = nf;
+    } else {
+        for (size_t k = 0; k < nf; k++)
+            on_field(p + r->ends[2 * k], r->ends[2 * k + 1] - r->ends[2 * k], r);
+    }
     on_record('\n', r);
     if (SF_IS_ERROR(r->st)) return true;
     r->buf_at += len;
@@ -769,7 +792,7 @@ static void reader_free(void *impl)
         for (size_t j = 0; j < r->src->n_cols; j++) sf_dict_free(r->dicts[j]);
     free(r->dicts);
     free(r->chunk_int);
-    free(r->bounds);
+    sfi_csv_plan_free(r->plan);
     free(r->ends);
     free(r);
 }
@@ -944,126 +967,19 @@ static sf_status csv_rewind(sf_source *src, sf_error *err)
     return st;
 }
 
-/* Line ends in p[0..n) as feed_piece counts them: every LF, and every CR not
- * followed by an LF (a bare CR; one in the last byte is not counted). */
-static uint64_t count_line_ends(const char *p, size_t n)
+/* Plans the segments of a plain file (io/csv_plan.c): a few reads where the
+ * cuts fall; the blocks between them are scanned as the segments are opened. */
+static sf_status plan_segments(csv_reader *r, sf_error *err)
 {
-    bool quote, cr;
-    uint64_t k = sfi_csv_count_lf(p, n, &quote, &cr);
-    if (!cr) return k;
-    for (size_t i = 0; i + 1 < n; i++) k += p[i] == '\r' && p[i + 1] != '\n';
-    return k;
-}
-
-/* One scan from the first data byte: cut every segment_bytes at the next newline
- * that lies outside quotes; remember each cut's line number. */
-static sf_status find_segments(csv_reader *r, sf_error *err)
-{
-    sf_source *s = r->src;
-    uint64_t target = r->data_offset + s->opt.segment_bytes;
-    size_t cap = 16, n = 0;
-    segment_bound *b = malloc(cap * sizeof *b);
-    /* 64-byte aligned: copying out of the page cache into a buffer at another
-     * offset within a cache line than the file data (the header line makes the
-     * data start at an odd offset; malloc gives 16 mod 64) runs at under half the
-     * speed (200 MB: 0.093 s of CPU against 0.041, before any segment starts) */
-    char *buf = aligned_alloc(64, SCAN_SIZE);
-    if (!b || !buf) {
-        free(b);
-        free(buf);
-        return sfi_nomem(err);
+    struct stat sb;
+    if (fstat(r->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        sf_where w;
+        sfi_where_init(&w, r->src->name);
+        return sfi_fail(err, SF_ERR_IO, &w, "cannot cut into segments: %s",
+                        S_ISREG(sb.st_mode) ? strerror(errno) : "not a regular file");
     }
-    b[n++] = (segment_bound){r->data_offset, r->data_line};
-    uint64_t off = r->data_offset, line = r->data_line;
-    bool quoted = false;
-    for (;;) {
-        ssize_t got = pread(r->fd, buf, SCAN_SIZE, (off_t)off);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) {
-            free(b);
-            free(buf);
-            sf_where w;
-            sfi_where_init(&w, s->name);
-            return sfi_fail(err, SF_ERR_IO, &w, "read failed: %s", strerror(errno));
-        }
-        if (got == 0) break;
-        /* a CR ending the block is read again with the next one, so a bare CR
-         * (a line end too) is told from CRLF */
-        if (got > 1 && buf[got - 1] == '\r') got--;
-        bool quote = true, cr = false;
-        uint64_t nl = quoted ? 0 : sfi_csv_count_lf(buf, (size_t)got, &quote, &cr);
-        if (!quote) {
-            /* no quotes in this block (the common case): lines counted by one
-             * vector pass, cuts found with memchr */
-            if (cr) nl = count_line_ends(buf, (size_t)got);
-            uint64_t block_end = off + (uint64_t)got;
-            uint64_t line_at = line; /* line number at `from` */
-            const char *from = buf;
-            while (target <= block_end) {
-                size_t skip = target > off ? (size_t)(target - off) - 1 : 0;
-                if (buf + skip < from) skip = (size_t)(from - buf);
-                const char *cut = memchr(buf + skip, '\n', (size_t)got - skip);
-                if (!cut) break;
-                line_at += count_line_ends(from, (size_t)(cut - from) + 1);
-                from = cut + 1;
-                uint64_t at = off + (uint64_t)(cut - buf) + 1;
-                if (n == cap) {
-                    cap *= 2;
-                    segment_bound *nb = realloc(b, cap * sizeof *nb);
-                    if (!nb) {
-                        free(b);
-                        free(buf);
-                        return sfi_nomem(err);
-                    }
-                    b = nb;
-                }
-                b[n++] = (segment_bound){at, line_at};
-                target = at + s->opt.segment_bytes;
-            }
-            line += nl;
-            off = block_end;
-            continue;
-        }
-        for (ssize_t i = 0; i < got; i++) {
-            char c = buf[i];
-            if (c == '"') quoted = !quoted;
-            else if (c == '\r' && i + 1 < got && buf[i + 1] != '\n') line++;
-            else if (c == '\n') {
-                line++;
-                if (!quoted && off + (uint64_t)i + 1 >= target) {
-                    if (n == cap) {
-                        cap *= 2;
-                        segment_bound *nb = realloc(b, cap * sizeof *nb);
-                        if (!nb) {
-                            free(b);
-                            free(buf);
-                            return sfi_nomem(err);
-                        }
-                        b = nb;
-                    }
-                    b[n++] = (segment_bound){off + (uint64_t)i + 1, line};
-                    target = off + (uint64_t)i + 1 + s->opt.segment_bytes;
-                }
-            }
-        }
-        off += (uint64_t)got;
-    }
-    free(buf);
-    /* a cut exactly at the end of the file would make an empty last segment */
-    if (n > 1 && b[n - 1].offset >= off) n--;
-    if (n == cap) {
-        segment_bound *nb = realloc(b, (cap + 1) * sizeof *nb);
-        if (!nb) {
-            free(b);
-            return sfi_nomem(err);
-        }
-        b = nb;
-    }
-    b[n] = (segment_bound){off, line}; /* sentinel: the end */
-    free(r->bounds);
-    r->bounds = b;
-    r->n_bounds = n;
-    return SF_OK;
+    return sfi_csv_plan_new(&r->plan, r->fd, r->src->name, r->data_offset, r->data_line,
+                            (uint64_t)sb.st_size, r->src->opt.segment_bytes, err);
 }
 
 static sf_status csv_n_segments(sf_source *src, size_t *n_out, sf_error *err)
@@ -1073,22 +989,17 @@ static sf_status csv_n_segments(sf_source *src, size_t *n_out, sf_error *err)
         *n_out = 1;
         return SF_OK;
     }
-    if (!r->bounds && r->gz) {
-        /* a gzip stream cannot be entered in the middle: one segment, to the end */
-        r->bounds = malloc(2 * sizeof *r->bounds);
-        if (!r->bounds) return sfi_nomem(err);
-        r->bounds[0] = (segment_bound){r->data_offset, r->data_line};
-        r->bounds[1] = (segment_bound){UINT64_MAX, 0};
-        r->n_bounds = 1;
-    }
-    if (!r->bounds) SF_TRY(find_segments(r, err));
-    if (r->txt_rows > 0 && r->n_bounds > 1) {
+    /* a gzip stream cannot be entered in the middle: one segment, to the end */
+    if (!r->planned && !r->gz) SF_TRY(plan_segments(r, err));
+    r->planned = true;
+    size_t n = r->gz ? 1 : sfi_csv_plan_count(r->plan);
+    if (r->txt_rows > 0 && n > 1) {
         /* segments will read the data: the first chunk's text (tens of MB at large
          * chunk sizes) is not kept meanwhile; reading src itself parses it again */
         SF_TRY(seek_to(r, r->start, r->start_line, err));
         if (!r->gz) src->bytes_read = r->start;
     }
-    *n_out = r->n_bounds;
+    *n_out = n;
     return SF_OK;
 }
 
@@ -1178,13 +1089,18 @@ sf_status sfi_csv_range_of(sf_source *src, size_t i, sfi_csv_range *out, sf_erro
 {
     csv_reader *parent = src->impl;
     size_t n = 0;
-    SF_TRY(csv_n_segments(src, &n, err));
+    /* counted already when segments are opened from several threads */
+    if (!parent->planned) SF_TRY(csv_n_segments(src, &n, err));
     if (parent->is_stdin)
         return sfi_fail(err, SF_ERR_UNSUPPORTED, NULL, "standard input cannot be split");
+    n = parent->gz ? 1 : sfi_csv_plan_count(parent->plan);
     if (i >= n) return sfi_fail(err, SF_ERR_ARG, NULL, "segment %zu of %zu", i, n);
-    *out = (sfi_csv_range){parent->bounds[i].offset, parent->bounds[i + 1].offset,
-                           parent->bounds[i].line, n == 1};
-    return SF_OK;
+    if (parent->gz) {
+        *out = (sfi_csv_range){parent->data_offset, UINT64_MAX, parent->data_line, true};
+        return SF_OK;
+    }
+    *out = (sfi_csv_range){0, 0, 0, n == 1};
+    return sfi_csv_plan_range(parent->plan, i, &out->start, &out->end, &out->line, err);
 }
 
 sf_status sfi_csv_open_range(sf_source **out, const sf_source *like, const char *path,

@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "io/number_impl.h"
 #include "pow5_table.h"
 
 __extension__ typedef unsigned __int128 sf_u128;
@@ -292,7 +293,8 @@ static inline __attribute__((always_inline)) bool el_compute_inline(uint64_t w, 
     const int flog2_10 = ((q * 217706 + 2000 * 65536) >> 16) - 2000;
     const int e5 = flog2_10 - q - 127;
     const int sh = e5 + q - l;             /* bit j of P weighs 2^(j + sh) */
-    const int t = (p2 >> 63) ? 191 : 190;  /* top bit of P */
+    /* top bit of P (arithmetic, not a branch: the bit is as good as random) */
+    const int t = 190 + (int)(p2 >> 63);
     const int ue = t + sh;                 /* unbiased exponent of the value */
 
     if (ue > 1023) {
@@ -357,8 +359,10 @@ static inline __attribute__((always_inline)) bool el_compute_inline(uint64_t w, 
     } else {
         sticky = (lhi | p1 | p0) != 0;
     }
-    if (rbit && (sticky || (m & 1)))
-        m++;
+    /* round half to even, without a branch: rbit is as good as random, and a
+     * mispredicted jump here cost more than the rest of the rounding (2M rows
+     * of 17-digit numbers: 8.5 -> 6.0 ns a number for Clinger + Eisel-Lemire) */
+    m += (uint64_t)(rbit & ((unsigned)sticky | (unsigned)(m & 1)));
     if (ue >= -1022) {
         /* m in [2^52, 2^53]; a carry to 2^53 bumps the exponent field */
         uint64_t r = ((uint64_t)(ue + 1022) << 52) + m;
@@ -671,6 +675,11 @@ sf_numkind sf_parse_double(const char *s, size_t len, double *out)
 {
     if (s == NULL || out == NULL || len == 0)
         return SF_NUM_NONE;
+    return sfi_parse_double(s, len, out);
+}
+
+sf_numkind sfi_parse_double(const char *s, size_t len, double *out)
+{
     const unsigned char *p = (const unsigned char *)s;
 #ifdef SF_SWAR
     sf_numkind kind;

@@ -162,7 +162,11 @@ static void test_chunk_invariance(void **state)
     free(text);
 }
 
-static void check_segments_union(const char *path, uint64_t segment_bytes, size_t min_segments)
+/* Segments are cut lazily (io/csv_plan.c): a segment is empty only when a record
+ * with a quoted line end spans it (allow_empty: segments shorter than such a
+ * record); the counts of empty ones are returned in *n_empty. */
+static void check_segments_union(const char *path, uint64_t segment_bytes, size_t min_segments,
+                                 bool allow_empty, size_t *n_empty)
 {
     sf_source_options o;
     sf_source_options_init(&o);
@@ -184,7 +188,8 @@ static void check_segments_union(const char *path, uint64_t segment_bytes, size_
         assert_int_equal(sf_source_open_segment(s, g, &seg, &err), SF_OK);
         size_t before = u.n;
         assert_int_equal(read_all(seg, &u, &err), SF_END);
-        assert_true(u.n > before); /* no empty segments */
+        if (u.n == before) (*n_empty)++;
+        if (!allow_empty) assert_true(u.n > before);
         sf_source_close(seg);
     }
     assert_int_equal(sf_source_open_segment(s, n_seg, &(sf_source *){NULL}, &err), SF_ERR_ARG);
@@ -205,8 +210,12 @@ static void test_segments(void **state)
         uint64_t sizes[] = {1, 50, 97, 1000, 4096, 1u << 20, 1u << 30};
         /* the 2 MiB quote-free text skips the tiny sizes: one segment per line there
          * means 40000 segment readers, minutes under AddressSanitizer, nothing new */
+        size_t empty = 0;
         for (size_t k = quoting == 0 ? 3 : 0; k < sizeof sizes / sizeof sizes[0]; k++)
-            check_segments_union(path, sizes[k], sizes[k] < strlen(text) / 2 ? 2 : 1);
+            check_segments_union(path, sizes[k], sizes[k] < strlen(text) / 2 ? 2 : 1,
+                                 quoting == 2 && sizes[k] < 64, &empty);
+        /* cuts inside quoted line ends do happen at the tiny sizes */
+        if (quoting == 2) assert_true(empty > 0);
         unlink(path);
         free(path);
         free(text);

@@ -411,6 +411,36 @@ static void test_midpoints(void **state)
     finish();
 }
 
+/* Texts that Eisel-Lemire decides (more than 2^53, at most 19 digits, as CSV
+ * files of Python reprs are full of), near the rounding boundaries: the shortest
+ * text of a random double with one more digit appended (1, 5 or 9: below, at and
+ * above a tie at that digit), and the 17-digit texts of both neighbours of a
+ * double; the rounding (round bit, sticky bit) and the product's top bit are
+ * computed without branches since 2026-11-26. Against strtod. (Exact ties, where
+ * the even mantissa decides, are test_midpoints' and test_edge_cases'.) */
+static void test_eisel_lemire_rounding(void **state)
+{
+    (void)state;
+    char text[64];
+    for (int i = 0; i < 20000; i++) {
+        double x = i % 2 ? rng_normal() : (rng_unit() - 0.5) * 1e6;
+        if (i % 3 == 0) x = nextafter(x, INFINITY);
+        snprintf(text, sizeof text, "%.17g", x);
+        check_vs_strtod(text);
+        snprintf(text, sizeof text, "%.16e", x);
+        size_t n = strcspn(text, "e");
+        char tail[16];
+        snprintf(tail, sizeof tail, "%s", text + n);
+        const char digit[3] = {'1', '5', '9'};
+        text[n] = digit[i % 3];
+        snprintf(text + n + 1, sizeof text - n - 1, "%s", tail);
+        check_vs_strtod(text);
+        snprintf(text, sizeof text, "%.18f", fabs(x) < 1 ? x : x / 1e6);
+        check_vs_strtod(text);
+    }
+    finish();
+}
+
 /* ------------------------------------------------------------------------- */
 
 static void test_edge_cases(void **state)
@@ -705,6 +735,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_kinds_and_lengths, setup, teardown),
         cmocka_unit_test_setup_teardown(test_grammar_sweep, setup, teardown),
         cmocka_unit_test_setup_teardown(test_midpoints, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_eisel_lemire_rounding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_doubles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random_texts, setup, teardown),
         cmocka_unit_test(test_format),
