@@ -167,8 +167,9 @@ SF_API const char *sf_source_name(const sf_source *src);
 SF_API uint64_t sf_source_bytes_read(const sf_source *src);
 SF_API uint64_t sf_source_size(const sf_source *src);
 
-/** Counts the segments of src (for CSV this scans the file once for record
- *  boundaries). Standard input has 1 segment. */
+/** Counts the segments of src (for CSV without scanning the file: the record
+ *  boundaries are found as each segment is opened; a segment may be empty when
+ *  one quoted record is longer than a segment). Standard input has 1 segment. */
 SF_API sf_status sf_source_n_segments(sf_source *src, size_t *n_out, sf_error *err);
 
 /** Opens segment i of src as an independent source with src's column types;
