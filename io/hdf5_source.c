@@ -2227,7 +2227,7 @@ static size_t want_col(const sfi_rows_want *want, size_t j);
  *
  * Uncompressed native float64 chunks are read in place: the chunks of one chunk
  * row (rows [ci·crows, (ci+1)·crows)) of every wanted column are mapped at once
- * (one mmap over the span from the first to the last, MAP_POPULATE: the page
+ * (one mmap over the span from the first to the last: the page
  * cache's own pages, no copy) and transposed straight from there into the block;
  * the mapping is dropped when the reader moves to the next chunk row, so a reader
  * holds one chunk row of the wanted columns mapped (peak RSS counts mapped

@@ -17,6 +17,12 @@
  * enforced on the rest; each file's chunks keep their own line numbers, first_row
  * and category dictionaries, and errors name the file. Its segments are every
  * file's segments in turn.
+ *
+ * HDF5 chunks are read outside the HDF5 library: uncompressed float64 column
+ * chunks are memory-mapped (the page cache's pages, no copy), the rest read with
+ * pread. A file truncated in place by another process while it is mapped makes
+ * the reading thread fault (SIGBUS), as with any mapped file; replacing a file by
+ * rename is safe. Set SF_HDF5_MMAP=0 in the environment to read with pread only.
  */
 #ifndef SF_SOURCE_H
 #define SF_SOURCE_H
