@@ -90,6 +90,7 @@ done
 # ------------------------------------------------------------------ the report
 r() { ratio "$(get "$1" wall)" "$(get "$2" wall)"; }
 cpur() { ratio "$(get "$1" cpu)" "$(get "$2" cpu)"; }
+ownr() { ratio "$(get "$1" pass)" "$(get "$2" pass)"; }
 {
     echo "## Scaler pass, $ROWS x 20 (issue 3)"
     echo
@@ -106,7 +107,7 @@ cpur() { ratio "$(get "$1" cpu)" "$(get "$2" cpu)"; }
     echo "|---|---|---|"
     echo "| HDF5 >= 5x faster than sklearn + h5py (issue's file: uncompressed) | uncompressed: $(r sk_raw sf_raw_t)x ($THREADS threads), $(r sk_raw sf_raw_1)x (1); deflate 1: $(r sk_h5 sf_h5_t)x ($THREADS), $(r sk_h5 sf_h5_1)x (1); by cpu s (1 thread): uncompressed $(cpur sk_raw sf_raw_1)x, deflate $(cpur sk_h5 sf_h5_1)x | $(verdict "$(r sk_raw sf_raw_t)" 5) / $(verdict "$(r sk_h5 sf_h5_t)" 5) |"
     echo "| CSV >= 3x faster than sklearn + pandas | round_trip parser: $(r sk_csv sf_csv_t)x ($THREADS threads), $(r sk_csv sf_csv_1)x (1); default parser: $(r sk_csvfast sf_csv_t)x ($THREADS); by cpu s (1 thread): round_trip $(cpur sk_csv sf_csv_1)x, default $(cpur sk_csvfast sf_csv_1)x | $(verdict "$(r sk_csv sf_csv_t)" 3) / $(verdict "$(r sk_csvfast sf_csv_t)" 3) |"
-    echo "| $THREADS threads >= 1.7x faster than 1 | HDF5 uncompressed $(r sf_raw_1 sf_raw_t)x, deflate $(r sf_h5_1 sf_h5_t)x, CSV $(r sf_csv_1 sf_csv_t)x | $(verdict "$(r sf_raw_1 sf_raw_t)" 1.7) / $(verdict "$(r sf_h5_1 sf_h5_t)" 1.7) / $(verdict "$(r sf_csv_1 sf_csv_t)" 1.7) |"
+    echo "| $THREADS threads >= 1.7x faster than 1 on the scaler pass (own s: open + pass + save, as streamfit reports it) | HDF5 uncompressed $(ownr sf_raw_1 sf_raw_t)x, deflate $(ownr sf_h5_1 sf_h5_t)x, CSV $(ownr sf_csv_1 sf_csv_t)x; whole process (wall, start-up included): $(r sf_raw_1 sf_raw_t)x, $(r sf_h5_1 sf_h5_t)x, $(r sf_csv_1 sf_csv_t)x | $(verdict "$(ownr sf_raw_1 sf_raw_t)" 1.7) / $(verdict "$(ownr sf_h5_1 sf_h5_t)" 1.7) / $(verdict "$(ownr sf_csv_1 sf_csv_t)" 1.7) |"
     maxrss=$(awk -F'|' '$1 ~ /^sf_/ && $5 > m { m = $5 } END { print m + 0 }' "$RES")
     echo "| peak RSS < 64 MiB | largest streamfit case $(awk -v k="$maxrss" 'BEGIN { printf "%.1f", k / 1024 }') MiB | $(awk -v k="$maxrss" 'BEGIN { print (k < 65536 ? "met" : "**missed**") }') |"
     echo

@@ -169,7 +169,7 @@ int cli_fit(const cli_opts *o)
         if (bad) snprintf(skipped, sizeof skipped, ", %llu malformed row%s skipped", (unsigned long long)bad,
                           bad == 1 ? "" : "s");
         fprintf(stderr, "streamfit: fitted %zu stage%s on %llu rows (%s%llu dropped for missing values%s) "
-                        "in %.2f s; model in %s\n",
+                        "in %.3f s; model in %s\n",
                 sf_pipeline_n_stages(pl), sf_pipeline_n_stages(pl) == 1 ? "" : "s",
                 (unsigned long long)(sf_pipeline_rows_seen(pl) - sf_pipeline_rows_dropped(pl)), by_where,
                 (unsigned long long)dropped, skipped, cli_now() - t0, o->model);
@@ -332,7 +332,7 @@ int cli_update(const cli_opts *o)
         char skipped[64] = "";
         if (bad) snprintf(skipped, sizeof skipped, ", %llu malformed row%s skipped", (unsigned long long)bad,
                           bad == 1 ? "" : "s");
-        fprintf(stderr, "streamfit: updated %zu stage%s on %llu rows (%s%llu dropped%s%s) in %.2f s; model in %s\n",
+        fprintf(stderr, "streamfit: updated %zu stage%s on %llu rows (%s%llu dropped%s%s) in %.3f s; model in %s\n",
                 sf_pipeline_n_stages(pl), sf_pipeline_n_stages(pl) == 1 ? "" : "s",
                 (unsigned long long)(sf_pipeline_rows_seen(pl) - seen0 - dropped), by_where,
                 (unsigned long long)(dropped - (bad < dropped ? bad : dropped)), o->where ? " for missing values" : "",
