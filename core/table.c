@@ -334,8 +334,8 @@ void sf_block_free(sf_block *b)
  *
  * The transpose every dense block is built with: row tiles of GATHER_TILE rows
  * that stay in cache while the columns write into them, four columns at a time
- * as 4 x 4 transposes of 4-double vectors (GCC vector extensions: AVX2 in its
- * clone, pairs of SSE2 registers otherwise), checking for NaN on the way. */
+ * as 4 x 4 transposes of 4-double vectors (vector extensions, __builtin_shufflevector:
+ * GCC >= 12 and clang; AVX2 in its clone, pairs of SSE2 registers otherwise), checking for NaN on the way. */
 #define GATHER_TILE 128
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
     !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) /* as estimators/kmeans.c */
@@ -363,10 +363,10 @@ GATHER_CLONES bool sfi_gather_cols(const void *const *v, size_t p, size_t n, dou
                 memcpy(&c, v2 + 8 * i, sizeof c);
                 memcpy(&d, v3 + 8 * i, sizeof d);
                 bad |= (a != a) | (b != b) | (c != c) | (d != d);
-                gv4 t0 = __builtin_shuffle(a, b, (gm4){0, 4, 2, 6}), t1 = __builtin_shuffle(a, b, (gm4){1, 5, 3, 7});
-                gv4 t2 = __builtin_shuffle(c, d, (gm4){0, 4, 2, 6}), t3 = __builtin_shuffle(c, d, (gm4){1, 5, 3, 7});
-                gv4 r0 = __builtin_shuffle(t0, t2, (gm4){0, 1, 4, 5}), r1 = __builtin_shuffle(t1, t3, (gm4){0, 1, 4, 5});
-                gv4 r2 = __builtin_shuffle(t0, t2, (gm4){2, 3, 6, 7}), r3 = __builtin_shuffle(t1, t3, (gm4){2, 3, 6, 7});
+                gv4 t0 = __builtin_shufflevector(a, b, 0, 4, 2, 6), t1 = __builtin_shufflevector(a, b, 1, 5, 3, 7);
+                gv4 t2 = __builtin_shufflevector(c, d, 0, 4, 2, 6), t3 = __builtin_shufflevector(c, d, 1, 5, 3, 7);
+                gv4 r0 = __builtin_shufflevector(t0, t2, 0, 1, 4, 5), r1 = __builtin_shufflevector(t1, t3, 0, 1, 4, 5);
+                gv4 r2 = __builtin_shufflevector(t0, t2, 2, 3, 6, 7), r3 = __builtin_shufflevector(t1, t3, 2, 3, 6, 7);
                 double *row = x + i * ld + j;
                 memcpy(row, &r0, sizeof r0);
                 memcpy(row + ld, &r1, sizeof r1);
