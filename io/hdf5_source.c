@@ -689,7 +689,7 @@ typedef struct hdf5_reader {
     const void **want_v;
     bool saw_nan;               /* next_rows met a NaN: no more mapping */
     struct rowmap {
-        int state;              /* 0 not tried yet, 1 usable, -1 off for this reader */
+        int state;              /* 0 not tried yet, 1 usable, -1 not for these columns */
         size_t *cols;           /* the wanted columns it maps (compared by value: a */
         size_t p;               /* caller may ask for others with the same want) */
         long target, weight;
