@@ -42,8 +42,8 @@ SFI_FUNC sf_status sfi_csv_plan_new(sfi_csv_plan **out, int fd, const char *name
 SFI_FUNC size_t sfi_csv_plan_count(const sfi_csv_plan *p);
 
 /* Segment i's bytes [*start, *end) and the line number at *start. Safe to call
- * from several threads at once; a read error is returned to every caller that
- * needs the block it happened in. */
+ * from several threads at once; once a block's scan has failed, its error is
+ * returned to every later caller (whatever blocks it needs). */
 SFI_FUNC sf_status sfi_csv_plan_range(sfi_csv_plan *p, size_t i, uint64_t *start, uint64_t *end,
                                       uint64_t *line, sf_error *err);
 

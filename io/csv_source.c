@@ -972,11 +972,12 @@ static sf_status csv_rewind(sf_source *src, sf_error *err)
 static sf_status plan_segments(csv_reader *r, sf_error *err)
 {
     struct stat sb;
-    if (fstat(r->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    bool stat_ok = fstat(r->fd, &sb) == 0; /* sb is unset when it fails */
+    if (!stat_ok || !S_ISREG(sb.st_mode)) {
         sf_where w;
         sfi_where_init(&w, r->src->name);
         return sfi_fail(err, SF_ERR_IO, &w, "cannot cut into segments: %s",
-                        S_ISREG(sb.st_mode) ? strerror(errno) : "not a regular file");
+                        stat_ok ? "not a regular file" : strerror(errno));
     }
     return sfi_csv_plan_new(&r->plan, r->fd, r->src->name, r->data_offset, r->data_line,
                             (uint64_t)sb.st_size, r->src->opt.segment_bytes, err);

@@ -689,9 +689,9 @@ typedef struct hdf5_reader {
     const void **want_v;
     bool saw_nan;               /* next_rows met a NaN: no more mapping */
     struct rowmap {
-        int state;              /* 0 not tried yet, 1 usable, -1 off for this reader */
-        const sfi_rows_want *want;  /* the wanted columns it maps (compared by value) */
-        size_t p;
+        int state;              /* 0 not tried yet, 1 usable, -1 not for these columns */
+        size_t *cols;           /* the wanted columns it maps (compared by value: a */
+        size_t p;               /* caller may ask for others with the same want) */
         long target, weight;
         hsize_t ci;             /* the chunk row mapped, DIRECT_NONE for none */
         size_t n_maps;          /* mappings: one over all the chunks, or one each */
@@ -734,6 +734,7 @@ static void reader_free(hdf5_reader *r)
     free(r->vec_part);
     free(r->want_v);
     unmap_all(&r->map);
+    free(r->map.cols);
     free(r->map.base);
     free(r->map.len);
     free(r->map.at);
@@ -1883,7 +1884,9 @@ static sf_status finish_open(hdf5_reader *r, sf_source *s, sf_error *err)
     r->map.base = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->map.base);
     r->map.len = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->map.len);
     r->map.where = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->map.where);
-    if (!r->vec_part || !r->want_v || !r->map.at || !r->map.base || !r->map.len || !r->map.where)
+    r->map.cols = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->map.cols);
+    if (!r->vec_part || !r->want_v || !r->map.at || !r->map.base || !r->map.len || !r->map.where ||
+        !r->map.cols)
         return nomem(r, err);
     r->map.ci = DIRECT_NONE;
     for (size_t k = 0; k < r->n_parts; k++) {
@@ -2237,15 +2240,16 @@ static size_t want_col(const sfi_rows_want *want, size_t j);
  * bytes past the end of a file fault), and the span at most four times the bytes
  * wanted. Anything else reads by pread as before. SF_HDF5_MMAP=0 turns it off. */
 
-/* Whether r can map the chunks of want (decided once per want). */
+/* Whether r can map the chunks of want (decided once per wanted columns; want->p
+ * <= the source's columns). */
 static bool map_usable(hdf5_reader *r, const sfi_rows_want *want, size_t n_want)
 {
     struct rowmap *m = &r->map;
-    if (m->state != 0 && m->want == want && m->p == want->p && m->target == want->target &&
-        m->weight == want->weight)
+    if (m->state != 0 && m->p == want->p && m->target == want->target && m->weight == want->weight &&
+        (want->p == 0 || memcmp(m->cols, want->cols, want->p * sizeof *m->cols) == 0))
         return m->state > 0;
     unmap_all(m);
-    m->want = want;
+    if (want->p) memcpy(m->cols, want->cols, want->p * sizeof *m->cols);
     m->p = want->p;
     m->target = want->target;
     m->weight = want->weight;

@@ -236,6 +236,64 @@ static void test_rows_int_column(void **state)
     free(path);
 }
 
+/* One reader asked for other columns with the same want (same address, p, target
+ * and weight; only cols changed, as a second fit of the source on other columns
+ * asks): the rows are the new columns', not those of the chunk row still mapped. */
+static void test_rows_want_changed(void **state)
+{
+    (void)state;
+    char *path = make_file(true, false, false);
+    sf_source *src = open_src(path, 700, 0); /* 700 < CR: both reads in chunk row 0 */
+    size_t cols[2] = {col_of(src, "c0"), col_of(src, "c1")};
+    sfi_rows_want want = {.cols = cols, .p = 2, .target = (long)col_of(src, "y"), .weight = (long)col_of(src, "w")};
+    sf_block *b = NULL;
+    sf_error err;
+    assert_int_equal(sf_block_new(&b, 700, 2, true, true, &err), SF_OK);
+    const char *names[2][2] = {{"c0", "c1"}, {"c2", "c3"}};
+    for (int round = 0; round < 2; round++) {
+        if (round) {
+            assert_int_equal(sf_source_rewind(src, &err), SF_OK);
+            cols[0] = col_of(src, "c2");
+            cols[1] = col_of(src, "c3");
+        }
+        const sf_table *t = NULL;
+        assert_int_equal(src->ops->next_rows(src, &want, b, &t, &err), SF_OK);
+        assert_null(t);
+        assert_int_equal(b->n_rows, 700);
+        for (size_t i = 0; i < b->n_rows; i++)
+            for (size_t j = 0; j < 2; j++) assert_double_bits(b->x[i * b->ld + j], expect(names[round][j], i, false));
+    }
+    assert_int_equal(sfi_hdf5_direct_preads(src), 0); /* both from the mapping */
+    sf_block_free(b);
+    sf_source_close(src);
+    unlink(path);
+    free(path);
+}
+
+/* A segment shares its source's HDF5 ids: it reads on after the source is closed. */
+static void test_segment_outlives_source(void **state)
+{
+    (void)state;
+    char *path = make_file(false, false, false);
+    sf_source *src = open_src(path, 500, 2000);
+    sf_source *seg = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open_segment(src, 1, &seg, &err), SF_OK);
+    sf_source_close(src);
+    size_t c2 = col_of(seg, "c2"), row = 2000;
+    const sf_table *t = NULL;
+    sf_status st;
+    while ((st = sf_source_next(seg, &t, &err)) == SF_OK) {
+        for (size_t i = 0; i < t->n_rows; i++) assert_double_bits(t->cols[c2].values[i], val(row + i, 2));
+        row += t->n_rows;
+    }
+    assert_int_equal(st, SF_END);
+    assert_int_equal(row, 4000);
+    sf_source_close(seg);
+    unlink(path);
+    free(path);
+}
+
 /* A file cut short while it is read (HDF5 refuses to open one): HDF5's sec2
  * driver reads the missing bytes as zeros, and next_rows gives the same values
  * as the table path (never a fault on a mapped page past the end). */
@@ -339,6 +397,8 @@ int main(void)
         cmocka_unit_test(test_rows_nan),
         cmocka_unit_test(test_rows_int_column),
         cmocka_unit_test(test_rows_truncated),
+        cmocka_unit_test(test_rows_want_changed),
+        cmocka_unit_test(test_segment_outlives_source),
         cmocka_unit_test(test_fits_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
