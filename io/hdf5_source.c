@@ -33,6 +33,7 @@
 #include <zlib.h>
 
 #include "io/deflate.h"
+#include "io/hdf5_index.h"
 #include "io/hdf5_mdc.h"
 #include "io/source_impl.h"
 #include "streamfit/sf_number.h"
@@ -651,6 +652,8 @@ typedef struct part {
     field *fields;
     char *nan_rep;       /* pandas: the text that stands for a missing string */
     struct direct *direct; /* raw-chunk fast path (see "direct chunk reads"), or NULL */
+    sfi_h5idx index;       /* its chunk index read by us (io/hdf5_index.h); state 0 = not
+                            * looked at yet (segments copy their source's) */
 } part;
 
 /* Schema under construction: one entry per source column. */
@@ -1477,7 +1480,8 @@ static const sf_source_ops hdf5_ops;
  * and so does a read that meets a chunk the file never wrote (H5Dread supplies the
  * fill value) or that HDF5 will not hand out raw. A chunk that does not inflate to
  * exactly its size is a corrupt file (SF_ERR_PARSE naming the dataset and row).
- * SF_HDF5_DIRECT=0 in the environment turns the fast path off, for comparisons.
+ * SF_HDF5_DIRECT=0 in the environment turns the fast path off, for comparisons;
+ * SF_HDF5_INDEX=0 keeps HDF5's chunk lookups (no chunk index read by us).
  */
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -1495,6 +1499,7 @@ typedef enum {
 } direct_type;
 
 #define DIRECT_LOOKUP_MAX 512 /* chunks a dataset, see direct_setup */
+#define INDEX_WINDOW 256      /* chunks a reader's window of a chunk index holds, at most */
 
 typedef struct direct {
     direct_type type;
@@ -1510,6 +1515,11 @@ typedef struct direct {
     uint64_t decoded;          /* chunks decoded so far (sfi_hdf5_direct_chunks) */
     uint64_t preads;           /* of which read with pread (sfi_hdf5_direct_preads) */
     bool lookup;               /* chunk addresses by H5Dget_chunk_info_by_coord (few chunks) */
+    sfi_h5chunk *win;          /* chunk rows [win_lo, win_hi) of the index, n_tiles each */
+    hsize_t win_lo, win_hi;
+    size_t win_rows;           /* the window's capacity in chunk rows */
+    bool win_off;              /* the index failed to read here: HDF5's calls from now on */
+    uint64_t indexed;          /* chunks located by the index (sfi_hdf5_index_chunks) */
     hsize_t at_chunk;          /* direct_rows: the chunk whose file address it holds */
     haddr_t at_addr;           /* (HADDR_UNDEF: none usable) */
 } direct;
@@ -1520,6 +1530,7 @@ static void direct_free(direct *d)
     for (size_t t = 0; d->tile && t < d->n_tiles; t++) free(d->tile[t]);
     free(d->tile);
     free(d->tile_chunk);
+    free(d->win);
     free(d);
 }
 
@@ -1607,11 +1618,21 @@ static sf_status direct_setup(hdf5_reader *r, part *p, sf_error *err)
         return nomem(r, err);
     }
     for (size_t t = 0; t < d.n_tiles; t++) dp->tile_chunk[t] = DIRECT_NONE;
-    /* HDF5 1.10's H5Dget_chunk_info_by_coord walks the chunk index from its start
-     * (H5B_iterate) until it meets the chunk: a lookup per chunk costs the square
-     * of their number (18% of a scaler pass over 1,221 chunks a column). With more
-     * than DIRECT_LOOKUP_MAX chunks, H5Dread_chunk (an indexed lookup) reads them
-     * under the lock instead of pread outside it. */
+    /* Chunk addresses: from the chunk index read by us (io/hdf5_index.c: a v1
+     * B-tree, as our sink, h5py, pandas and PyTables write; parsed and checked
+     * against HDF5 once, by the source; its segments copy the result), a window of
+     * chunk rows at a time, outside the lock. Else HDF5 1.10's
+     * H5Dget_chunk_info_by_coord, which walks the index from its start (H5B_iterate)
+     * until it meets the chunk: a lookup per chunk costs the square of their number
+     * (18% of a scaler pass over 1,221 chunks a column), so with more than
+     * DIRECT_LOOKUP_MAX chunks H5Dread_chunk (an indexed lookup) reads them under the
+     * lock instead of pread outside it. */
+    const char *use_index = getenv("SF_HDF5_INDEX");
+    if (use_index && strcmp(use_index, "0") == 0) p->index.state = -1;
+    if (p->index.state == 0) sfi_h5idx_open(&p->index, r->fid, p->dset, r->fd, r->base);
+    if (p->index.state > 0 && (p->index.cdims[0] != d.crows || p->index.cdims[1] != d.cwidth ||
+                               p->index.esize != d.esize || sfi_h5idx_tiles(&p->index) != d.n_tiles))
+        p->index.state = -1;
     dp->lookup = (dims[0] + d.crows - 1) / d.crows <= DIRECT_LOOKUP_MAX;
     dp->at_chunk = DIRECT_NONE;
     p->direct = dp;
@@ -1715,6 +1736,51 @@ static sf_status direct_fail(hdf5_reader *r, const part *p, size_t t, hsize_t ci
     return SF_ERR_PARSE;
 }
 
+/* Where chunk row ci, tile t of p is stored: true with its address, stored size
+ * and filter mask (stored 0, addr HADDR_UNDEF: never written), from the window of
+ * the chunk index (refilled from the tree when ci is outside it: INDEX_WINDOW
+ * chunks, within the reader's rows) or H5Dget_chunk_info_by_coord (few chunks);
+ * false when only H5Dread_chunk can find it. */
+static bool chunk_where(hdf5_reader *r, part *p, hsize_t ci, size_t t, haddr_t *addr, hsize_t *stored,
+                        unsigned *mask)
+{
+    direct *d = p->direct;
+    *addr = HADDR_UNDEF;
+    *stored = 0;
+    *mask = 0;
+    if (r->fd < 0) return false;
+    if (p->index.state > 0 && !d->win_off) {
+        if (ci < d->win_lo || ci >= d->win_hi) {
+            if (!d->win) {
+                /* at most INDEX_WINDOW chunks, at most the reader's chunk rows */
+                hsize_t span = (r->end + d->crows - 1) / d->crows - r->begin / d->crows;
+                size_t cap = INDEX_WINDOW / d->n_tiles ? INDEX_WINDOW / d->n_tiles : 1;
+                if (span > 0 && span < cap) cap = (size_t)span;
+                d->win = malloc(cap * d->n_tiles * sizeof *d->win);
+                d->win_rows = cap;
+            }
+            hsize_t all = (p->index.dims[0] + d->crows - 1) / d->crows, hi = ci + d->win_rows;
+            if (hi > all) hi = all;
+            if (d->win && ci < hi && sfi_h5idx_fill(&p->index, r->fd, ci, hi, d->win)) {
+                d->win_lo = ci;
+                d->win_hi = hi;
+            } else
+                d->win_off = true;
+        }
+        if (!d->win_off) {
+            const sfi_h5chunk *e = &d->win[(size_t)(ci - d->win_lo) * d->n_tiles + t];
+            d->indexed++;
+            if (e->size) *addr = e->addr, *stored = e->size, *mask = e->mask;
+            return true;
+        }
+    }
+    if (!d->lookup) return false;
+    hsize_t off[2] = {ci * d->crows, (hsize_t)t * d->cwidth};
+    if (H5Dget_chunk_info_by_coord(p->dset, off, mask, addr, stored) < 0) *addr = HADDR_UNDEF;
+    if (*addr == HADDR_UNDEF) *stored = 0;
+    return true;
+}
+
 /* Decodes chunk row ci of tile t into d->tile[t], unless it holds it already.
  * *fallback = true when H5Dread must read instead (see above). */
 static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsize_t row,
@@ -1729,12 +1795,8 @@ static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsiz
     hsize_t stored = 0;
     haddr_t addr = HADDR_UNDEF;
     unsigned fmask = 0;
-    if (r->fd >= 0 && d->lookup) {
-        /* one short call under the lock: where the chunk is, its size and mask */
-        if (H5Dget_chunk_info_by_coord(p->dset, off, &fmask, &addr, &stored) < 0)
-            addr = HADDR_UNDEF, stored = 0;
-        if (addr == HADDR_UNDEF) stored = 0;
-    } else if (H5Dget_chunk_storage_size(p->dset, off, &stored) < 0)
+    if (!chunk_where(r, p, ci, t, &addr, &stored, &fmask) &&
+        H5Dget_chunk_storage_size(p->dset, off, &stored) < 0)
         stored = 0;
     if (stored == 0) {
         *fallback = true; /* never written: H5Dread fills it */
@@ -1743,7 +1805,15 @@ static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsiz
     bool filtered = d->shuffle || d->deflate;
     size_t bound = d->chunk_bytes;
     if (d->deflate) bound = (size_t)compressBound((uLong)d->chunk_bytes) + 64;
-    if (stored > bound || (!filtered && stored != d->chunk_bytes)) {
+    if (!filtered && stored != d->chunk_bytes) {
+        /* HDF5 stores an unfiltered chunk whole: a damaged index (HDF5 1.10's H5Dread
+         * would copy a whole chunk out of the short buffer it reads) */
+        char msg[120];
+        snprintf(msg, sizeof msg, "its index gives %llu stored bytes, not the chunk's %zu",
+                 (unsigned long long)stored, d->chunk_bytes);
+        return direct_fail(r, p, t, ci, row, msg, err);
+    }
+    if (stored > bound) {
         *fallback = true; /* not what HDF5's filters write: let HDF5 judge it */
         return SF_OK;
     }
@@ -1802,14 +1872,14 @@ static void direct_rows(hdf5_reader *r, part *p, hsize_t ci, hsize_t r0, size_t 
 {
     direct *d = p->direct;
     *done = false;
-    if (r->fd < 0 || !d->lookup || d->type != DT_F64 || d->shuffle || d->deflate || d->cwidth != d->ncols ||
+    if (r->fd < 0 || d->type != DT_F64 || d->shuffle || d->deflate || d->cwidth != d->ncols ||
         d->tile_chunk[0] == ci)
         return;
     if (d->at_chunk != ci) {
-        hsize_t off[2] = {ci * d->crows, 0}, stored = 0;
+        hsize_t stored = 0;
         haddr_t addr = HADDR_UNDEF;
         unsigned fmask = 0;
-        if (H5Dget_chunk_info_by_coord(p->dset, off, &fmask, &addr, &stored) < 0 ||
+        if (!chunk_where(r, p, ci, 0, &addr, &stored, &fmask) || addr == HADDR_UNDEF ||
             stored != d->chunk_bytes || addr > (haddr_t)INT64_MAX - r->base - stored)
             addr = HADDR_UNDEF;
         d->at_chunk = ci;
@@ -2255,7 +2325,10 @@ static bool map_usable(hdf5_reader *r, const sfi_rows_want *want, size_t n_want)
     hsize_t crows = 0;
     for (size_t j = 0; j < n_want; j++) {
         const direct *d = r->vec_part[want_col(want, j)]->direct;
-        if (d->type != DT_F64 || d->shuffle || d->deflate || !d->lookup || (j && d->crows != crows)) return false;
+        const part *p = r->vec_part[want_col(want, j)];
+        if (d->type != DT_F64 || d->shuffle || d->deflate || !(d->lookup || p->index.state > 0) ||
+            (j && d->crows != crows))
+            return false;
         crows = d->crows;
     }
     m->state = 1;
@@ -2296,15 +2369,14 @@ static bool map_chunk_row(hdf5_reader *r, const sfi_rows_want *want, size_t n_wa
     if (fstat(r->fd, &sb) != 0 || sb.st_size < 0) return false;
     hsize_t size = (hsize_t)sb.st_size;
     const direct *d0 = r->vec_part[want_col(want, 0)]->direct;
-    hsize_t bytes = d0->chunk_bytes, lo = (hsize_t)-1, hi = 0, off[1] = {ci * d0->crows};
+    hsize_t bytes = d0->chunk_bytes, lo = (hsize_t)-1, hi = 0;
     hsize_t *where = m->where;
     for (size_t j = 0; j < n_want; j++) {
         part *p = r->vec_part[want_col(want, j)];
         haddr_t addr = HADDR_UNDEF;
         hsize_t stored = 0;
         unsigned fmask = 0;
-        if (H5Dget_chunk_info_by_coord(p->dset, off, &fmask, &addr, &stored) < 0 || addr == HADDR_UNDEF ||
-            stored != bytes || addr > size || r->base > size - addr || bytes > size - addr - r->base)
+        if (!chunk_where(r, p, ci, 0, &addr, &stored, &fmask) || addr == HADDR_UNDEF || stored != bytes || addr > size || r->base > size - addr || bytes > size - addr - r->base)
             return false;
         where[j] = addr + r->base;
         if (where[j] < lo) lo = where[j];
@@ -2617,24 +2689,34 @@ static const sf_source_ops hdf5_ops = {
 /* For the tests: how many chunks src's reader decoded by direct chunk reads (0 when
  * src is not an HDF5 source or none of its datasets qualifies), and how many of those
  * it read with pread(). */
-static uint64_t direct_count(const sf_source *src, bool preads)
+static uint64_t direct_count(const sf_source *src, int what)
 {
     if (!src || src->ops != &hdf5_ops) return 0;
     const hdf5_reader *r = src->impl;
     uint64_t n = 0;
-    for (size_t k = 0; k < r->n_parts; k++)
-        if (r->parts[k].direct) n += preads ? r->parts[k].direct->preads : r->parts[k].direct->decoded;
+    for (size_t k = 0; k < r->n_parts; k++) {
+        const direct *d = r->parts[k].direct;
+        if (d) n += what == 1 ? d->preads : what == 2 ? d->indexed : d->decoded;
+    }
     return n;
 }
 
 SFI_FUNC uint64_t sfi_hdf5_direct_chunks(const sf_source *src);
 uint64_t sfi_hdf5_direct_chunks(const sf_source *src)
 {
-    return direct_count(src, false);
+    return direct_count(src, 0);
 }
 
 SFI_FUNC uint64_t sfi_hdf5_direct_preads(const sf_source *src);
 uint64_t sfi_hdf5_direct_preads(const sf_source *src)
 {
-    return direct_count(src, true);
+    return direct_count(src, 1);
+}
+
+/* For the tests: chunk lookups src's reader answered from the chunk index read by
+ * io/hdf5_index.c (0: none; HDF5's calls found them, or nothing was read). */
+SFI_FUNC uint64_t sfi_hdf5_index_chunks(const sf_source *src);
+uint64_t sfi_hdf5_index_chunks(const sf_source *src)
+{
+    return direct_count(src, 2);
 }
