@@ -1461,9 +1461,11 @@ static const sf_source_ops hdf5_ops;
  * Decision 6: this HDF5 is the thread-safe build (one global lock around every H5
  * call), and H5Dread inflates deflated chunks under that lock, so segment readers in
  * different threads would take turns. For a numeric 1-D or 2-D dataset stored in
- * chunks whose filters are shuffle and/or deflate, or none, next() instead looks up
- * each chunk it needs with H5Dget_chunk_info_by_coord (a short call under the lock:
- * the chunk's address, size and filter mask), reads its stored bytes with pread()
+ * chunks whose filters are shuffle and/or deflate, or none, next() instead finds
+ * each chunk it needs (its address, size and filter mask) in the dataset's chunk
+ * index as read by io/hdf5_index.c (a window of chunk rows read from the file's
+ * v1 B-tree, outside the lock; see direct_setup), or for other indexes with
+ * H5Dget_chunk_info_by_coord (a short call under the lock), reads its stored bytes with pread()
  * from HDF5's own file descriptor when the file is read through the sec2 driver
  * (else, or when the read comes short, with H5Dread_chunk), then inflates
  * (io/deflate.c: libdeflate or ISA-L when built in, else zlib), unshuffles and
@@ -1479,7 +1481,8 @@ static const sf_source_ops hdf5_ops;
  * types, filters and layouts, compound tables and strings keep the hyperslab path,
  * and so does a read that meets a chunk the file never wrote (H5Dread supplies the
  * fill value) or that HDF5 will not hand out raw. A chunk that does not inflate to
- * exactly its size is a corrupt file (SF_ERR_PARSE naming the dataset and row).
+ * exactly its size, or an unfiltered one whose index gives another size, is a
+ * corrupt file (SF_ERR_PARSE naming the dataset and row).
  * SF_HDF5_DIRECT=0 in the environment turns the fast path off, for comparisons;
  * SF_HDF5_INDEX=0 keeps HDF5's chunk lookups (no chunk index read by us).
  */
@@ -2302,7 +2305,7 @@ static size_t want_col(const sfi_rows_want *want, size_t j);
  * the mapping is dropped when the reader moves to the next chunk row, so a reader
  * holds one chunk row of the wanted columns mapped (peak RSS counts mapped
  * pages). Taken only when every wanted column is such a 1-D dataset with the same
- * chunk rows, addressed by lookup (few chunks, see direct_setup) through the sec2
+ * chunk rows, addressed by the chunk index or lookup (see direct_setup) through the sec2
  * descriptor, every chunk stored whole within the file's size (checked: mapped
  * bytes past the end of a file fault), and the span at most four times the bytes
  * wanted. Anything else reads by pread as before. SF_HDF5_MMAP=0 turns it off. */
