@@ -654,6 +654,8 @@ typedef struct part {
     struct direct *direct; /* raw-chunk fast path (see "direct chunk reads"), or NULL */
     sfi_h5idx index;       /* its chunk index read by us (io/hdf5_index.h); state 0 = not
                             * looked at yet (segments copy their source's) */
+    int in_file;           /* the dataset lies in the reader's file (not behind an external
+                            * link): 1 yes, -1 no, 0 not looked at yet */
 } part;
 
 /* Schema under construction: one entry per source column. */
@@ -1555,6 +1557,21 @@ static bool direct_type_of(hid_t ft, direct_type *out)
     return false;
 }
 
+/* Whether dataset d lies in file fid itself, not in a file an external link leads
+ * to: only then are its chunk addresses offsets in fid's descriptor. */
+static bool dataset_in_file(hid_t fid, hid_t d)
+{
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t a, b;
+    return H5Oget_info3(d, &a, H5O_INFO_BASIC) >= 0 &&
+           H5Oget_info_by_name3(fid, "/", &b, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 && a.fileno == b.fileno;
+#else
+    H5O_info_t a, b;
+    return H5Oget_info2(d, &a, H5O_INFO_BASIC) >= 0 &&
+           H5Oget_info_by_name2(fid, "/", &b, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 && a.fileno == b.fileno;
+#endif
+}
+
 /* Sets p->direct when p qualifies for direct chunk reads (else leaves it NULL). */
 static sf_status direct_setup(hdf5_reader *r, part *p, sf_error *err)
 {
@@ -1632,6 +1649,8 @@ static sf_status direct_setup(hdf5_reader *r, part *p, sf_error *err)
      * lock instead of pread outside it. */
     const char *use_index = getenv("SF_HDF5_INDEX");
     if (use_index && strcmp(use_index, "0") == 0) p->index.state = -1;
+    if (p->in_file == 0) p->in_file = dataset_in_file(r->fid, p->dset) ? 1 : -1;
+    if (p->in_file < 0) p->index.state = -1;
     if (p->index.state == 0) sfi_h5idx_open(&p->index, r->fid, p->dset, r->fd, r->base);
     if (p->index.state > 0 && (p->index.cdims[0] != d.crows || p->index.cdims[1] != d.cwidth ||
                                p->index.esize != d.esize || sfi_h5idx_tiles(&p->index) != d.n_tiles))
@@ -1751,7 +1770,7 @@ static bool chunk_where(hdf5_reader *r, part *p, hsize_t ci, size_t t, haddr_t *
     *addr = HADDR_UNDEF;
     *stored = 0;
     *mask = 0;
-    if (r->fd < 0) return false;
+    if (r->fd < 0 || p->in_file < 0) return false; /* another file's addresses */
     if (p->index.state > 0 && !d->win_off) {
         if (ci < d->win_lo || ci >= d->win_hi) {
             if (!d->win) {

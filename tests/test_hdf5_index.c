@@ -406,6 +406,55 @@ static void test_source_reads(void **state)
         }
 }
 
+/* A column reached through an external link lives in another file: its chunks'
+ * addresses are that file's, so neither the index nor pread on this file's
+ * descriptor may locate them (HDF5 reads them); the other columns still go direct.
+ * Chunk counts below and above DIRECT_LOOKUP_MAX. */
+static void test_external_link(void **state)
+{
+    (void)state;
+    for (size_t rows = 2000; rows <= NR; rows += NR - 2000) {
+        char *other = tmp_h5(), *path = tmp_h5();
+        hid_t f = H5Fcreate(other, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        assert_true(f >= 0);
+        hid_t d = create(f, "pad", 1, 0, false); /* so c0's chunks lie elsewhere */
+        append(d, 1, 0, 3000, 5);
+        H5Dclose(d);
+        d = create(f, "c0", 1, 0, false);
+        append(d, 1, 0, rows, 0);
+        H5Dclose(d);
+        H5Fclose(f);
+        f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+        assert_true(f >= 0);
+        d = create(f, "c1", 1, 0, false);
+        append(d, 1, 0, rows, 1);
+        H5Dclose(d);
+        d = create(f, "y", 1, 0, false);
+        append(d, 1, 0, rows, 10);
+        H5Dclose(d);
+        /* c0 of the other file */
+        assert_true(H5Lcreate_external(other, "/c0", f, "c0", H5P_DEFAULT, H5P_DEFAULT) >= 0);
+        H5Fclose(f);
+        sf_source *src = open_src(path, 500, 1600);
+        const sf_table *t = NULL;
+        sf_error err;
+        size_t row = 0;
+        while (sf_source_next(src, &t, &err) == SF_OK) {
+            for (size_t i = 0; i < t->n_rows; i++)
+                for (size_t c = 0; c < src->n_cols; c++)
+                    assert_double_bits(t->cols[c].values[i], expect(src->names[c], row + i));
+            row += t->n_rows;
+        }
+        assert_int_equal(row, rows);
+        assert_true(sfi_hdf5_direct_preads(src) > 0); /* c1 and y */
+        sf_source_close(src);
+        unlink(path);
+        unlink(other);
+        free(path);
+        free(other);
+    }
+}
+
 /* A fit's JSON export with the direct chunk path on or off. */
 static char *fit_json(const char *path, const char *spec, size_t threads, bool direct)
 {
@@ -570,6 +619,7 @@ int main(void)
         cmocka_unit_test(test_sink_files),
         cmocka_unit_test(test_source_reads),
         cmocka_unit_test(test_fits_equal),
+        cmocka_unit_test(test_external_link),
         cmocka_unit_test(test_damaged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
