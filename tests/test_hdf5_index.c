@@ -11,14 +11,17 @@
  * with chunks never written, unfiltered, deflated, shuffled and deflated. For
  * every chunk HDF5 lists (H5Dget_chunk_info: offset, address, size, filter mask)
  * the parsed table must hold exactly that, and nothing else (exact integer
- * comparison). Not usable (state -1, HDF5's calls kept): a contiguous dataset and
- * a layout version 4 (libver latest). Damaged copies (bytes flipped in every B-tree
- * node and object header) end in "not usable", a failed fill or HDF5's own error,
- * never a crash (run under ASan). Reading through the source: every value bit for
- * bit against the formula it was written from, with chunks found by the index
- * (sfi_hdf5_index_chunks > 0) and read by pread/mmap, and scaler and k-means fits
- * equal (JSON export, exact) to the H5Dread path's (SF_HDF5_DIRECT=0), 1 and 2
- * threads. */
+ * comparison). Not usable (state -1, HDF5's calls kept): a contiguous dataset, a
+ * layout version 4 (libver latest), and bytes read at a wrong base offset (the
+ * check against HDF5 refuses them). Damaged copies (bytes flipped in B-tree nodes
+ * and object headers) end in "not usable", a failed fill or an error, never a
+ * crash (run under ASan). Reading through the source: every value bit for bit
+ * against the formula it was written from (1-D columns by tables and next_rows,
+ * whole and by segments; the 2-D dataset by segments), with chunks found by the
+ * index (sfi_hdf5_index_chunks > 0) and read by pread/mmap; a column behind an
+ * external link (another file's addresses) read by HDF5; and scaler and k-means
+ * fits equal (JSON export, exact) to the H5Dread path's (SF_HDF5_DIRECT=0), 1 and
+ * 2 threads. */
 #include "sf_test.h"
 
 #include <fcntl.h>
@@ -190,8 +193,44 @@ static void check_file(const char *path, uint64_t base, int expect_flat)
     const char *names[] = {"c0", "c1", "m", "holes"};
     for (size_t k = 0; k < 4; k++) assert_int_equal(check_dataset(f, fd, base, names[k]), expect_flat ? -1 : 1);
     assert_int_equal(check_dataset(f, fd, base, "flat"), -1);
+    /* bytes read from the wrong place: the header does not parse, or the first and
+     * last chunks disagree with HDF5's */
+    assert_int_equal(check_dataset(f, fd, base + 8, "c0"), -1);
+    assert_int_equal(check_dataset(f, fd, base + 4096, "m"), -1);
     close(fd);
     H5Fclose(f);
+}
+
+/* The 2-D dataset m through the source (a matrix: columns m0..m9), its 604
+ * chunks found by the index (indexed) or by HDF5. */
+static void check_matrix(const char *path, bool indexed)
+{
+    sf_source_options o;
+    sf_source_options_init(&o);
+    o.chunk_rows = 100;
+    o.segment_rows = 160;
+    char spec[200];
+    snprintf(spec, sizeof spec, "%s:/m", path);
+    sf_source *src = NULL;
+    sf_error err;
+    if (sf_source_open(&src, spec, &o, &err) != SF_OK) fail_msg("%s", err.message);
+    assert_int_equal(src->n_cols, MC);
+    size_t n_seg = 0, row = 0;
+    assert_int_equal(sf_source_n_segments(src, &n_seg, &err), SF_OK);
+    for (size_t i = 0; i < n_seg; i++) {
+        sf_source *seg = NULL;
+        assert_int_equal(sf_source_open_segment(src, i, &seg, &err), SF_OK);
+        const sf_table *t = NULL;
+        while (sf_source_next(seg, &t, &err) == SF_OK) {
+            for (size_t k = 0; k < t->n_rows; k++)
+                for (size_t j = 0; j < MC; j++) assert_double_bits(t->cols[j].values[k], val(row + k, j));
+            row += t->n_rows;
+        }
+        assert_true(indexed ? sfi_hdf5_index_chunks(seg) > 0 : sfi_hdf5_index_chunks(seg) == 0);
+        sf_source_close(seg);
+    }
+    assert_int_equal(row, MR);
+    sf_source_close(src);
 }
 
 static void test_formats(void **state)
@@ -202,6 +241,7 @@ static void test_formats(void **state)
             char *path = make_file(libver, filters);
             /* latest: layout version 4 (extensible arrays): not ours to read */
             check_file(path, libver == 0 ? 512 : 0, libver == 2);
+            check_matrix(path, libver < 2);
             unlink(path);
             free(path);
         }
