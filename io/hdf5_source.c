@@ -33,6 +33,7 @@
 #include <zlib.h>
 
 #include "io/deflate.h"
+#include "io/hdf5_index.h"
 #include "io/hdf5_mdc.h"
 #include "io/source_impl.h"
 #include "streamfit/sf_number.h"
@@ -651,6 +652,10 @@ typedef struct part {
     field *fields;
     char *nan_rep;       /* pandas: the text that stands for a missing string */
     struct direct *direct; /* raw-chunk fast path (see "direct chunk reads"), or NULL */
+    sfi_h5idx index;       /* its chunk index read by us (io/hdf5_index.h); state 0 = not
+                            * looked at yet (segments copy their source's) */
+    int in_file;           /* the dataset lies in the reader's file (not behind an external
+                            * link): 1 yes, -1 no, 0 not looked at yet */
 } part;
 
 /* Schema under construction: one entry per source column. */
@@ -1459,9 +1464,11 @@ static const sf_source_ops hdf5_ops;
  * Decision 6: this HDF5 is the thread-safe build (one global lock around every H5
  * call), and H5Dread inflates deflated chunks under that lock, so segment readers in
  * different threads would take turns. For a numeric 1-D or 2-D dataset stored in
- * chunks whose filters are shuffle and/or deflate, or none, next() instead looks up
- * each chunk it needs with H5Dget_chunk_info_by_coord (a short call under the lock:
- * the chunk's address, size and filter mask), reads its stored bytes with pread()
+ * chunks whose filters are shuffle and/or deflate, or none, next() instead finds
+ * each chunk it needs (its address, size and filter mask) in the dataset's chunk
+ * index as read by io/hdf5_index.c (a window of chunk rows read from the file's
+ * v1 B-tree, outside the lock; see direct_setup), or for other indexes with
+ * H5Dget_chunk_info_by_coord (a short call under the lock), reads its stored bytes with pread()
  * from HDF5's own file descriptor when the file is read through the sec2 driver
  * (else, or when the read comes short, with H5Dread_chunk), then inflates
  * (io/deflate.c: libdeflate or ISA-L when built in, else zlib), unshuffles and
@@ -1477,8 +1484,10 @@ static const sf_source_ops hdf5_ops;
  * types, filters and layouts, compound tables and strings keep the hyperslab path,
  * and so does a read that meets a chunk the file never wrote (H5Dread supplies the
  * fill value) or that HDF5 will not hand out raw. A chunk that does not inflate to
- * exactly its size is a corrupt file (SF_ERR_PARSE naming the dataset and row).
- * SF_HDF5_DIRECT=0 in the environment turns the fast path off, for comparisons.
+ * exactly its size, or an unfiltered one whose index gives another size, is a
+ * corrupt file (SF_ERR_PARSE naming the dataset and row).
+ * SF_HDF5_DIRECT=0 in the environment turns the fast path off, for comparisons;
+ * SF_HDF5_INDEX=0 keeps HDF5's chunk lookups (no chunk index read by us).
  */
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
@@ -1496,6 +1505,7 @@ typedef enum {
 } direct_type;
 
 #define DIRECT_LOOKUP_MAX 512 /* chunks a dataset, see direct_setup */
+#define INDEX_WINDOW 256      /* chunks a reader's window of a chunk index holds, at most */
 
 typedef struct direct {
     direct_type type;
@@ -1511,6 +1521,11 @@ typedef struct direct {
     uint64_t decoded;          /* chunks decoded so far (sfi_hdf5_direct_chunks) */
     uint64_t preads;           /* of which read with pread (sfi_hdf5_direct_preads) */
     bool lookup;               /* chunk addresses by H5Dget_chunk_info_by_coord (few chunks) */
+    sfi_h5chunk *win;          /* chunk rows [win_lo, win_hi) of the index, n_tiles each */
+    hsize_t win_lo, win_hi;
+    size_t win_rows;           /* the window's capacity in chunk rows */
+    bool win_off;              /* the index failed to read here: HDF5's calls from now on */
+    uint64_t indexed;          /* chunks located by the index (sfi_hdf5_index_chunks) */
     hsize_t at_chunk;          /* direct_rows: the chunk whose file address it holds */
     haddr_t at_addr;           /* (HADDR_UNDEF: none usable) */
 } direct;
@@ -1521,6 +1536,7 @@ static void direct_free(direct *d)
     for (size_t t = 0; d->tile && t < d->n_tiles; t++) free(d->tile[t]);
     free(d->tile);
     free(d->tile_chunk);
+    free(d->win);
     free(d);
 }
 
@@ -1540,6 +1556,21 @@ static bool direct_type_of(hid_t ft, direct_type *out)
             return true;
         }
     return false;
+}
+
+/* Whether dataset d lies in file fid itself, not in a file an external link leads
+ * to: only then are its chunk addresses offsets in fid's descriptor. */
+static bool dataset_in_file(hid_t fid, hid_t d)
+{
+#if H5_VERSION_GE(1, 12, 0)
+    H5O_info2_t a, b;
+    return H5Oget_info3(d, &a, H5O_INFO_BASIC) >= 0 &&
+           H5Oget_info_by_name3(fid, "/", &b, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 && a.fileno == b.fileno;
+#else
+    H5O_info_t a, b;
+    return H5Oget_info2(d, &a, H5O_INFO_BASIC) >= 0 &&
+           H5Oget_info_by_name2(fid, "/", &b, H5O_INFO_BASIC, H5P_DEFAULT) >= 0 && a.fileno == b.fileno;
+#endif
 }
 
 /* Sets p->direct when p qualifies for direct chunk reads (else leaves it NULL). */
@@ -1608,11 +1639,23 @@ static sf_status direct_setup(hdf5_reader *r, part *p, sf_error *err)
         return nomem(r, err);
     }
     for (size_t t = 0; t < d.n_tiles; t++) dp->tile_chunk[t] = DIRECT_NONE;
-    /* HDF5 1.10's H5Dget_chunk_info_by_coord walks the chunk index from its start
-     * (H5B_iterate) until it meets the chunk: a lookup per chunk costs the square
-     * of their number (18% of a scaler pass over 1,221 chunks a column). With more
-     * than DIRECT_LOOKUP_MAX chunks, H5Dread_chunk (an indexed lookup) reads them
-     * under the lock instead of pread outside it. */
+    /* Chunk addresses: from the chunk index read by us (io/hdf5_index.c: a v1
+     * B-tree, as our sink, h5py, pandas and PyTables write; parsed and checked
+     * against HDF5 once, by the source; its segments copy the result), a window of
+     * chunk rows at a time, outside the lock. Else HDF5 1.10's
+     * H5Dget_chunk_info_by_coord, which walks the index from its start (H5B_iterate)
+     * until it meets the chunk: a lookup per chunk costs the square of their number
+     * (18% of a scaler pass over 1,221 chunks a column), so with more than
+     * DIRECT_LOOKUP_MAX chunks H5Dread_chunk (an indexed lookup) reads them under the
+     * lock instead of pread outside it. */
+    const char *use_index = getenv("SF_HDF5_INDEX");
+    if (use_index && strcmp(use_index, "0") == 0) p->index.state = -1;
+    if (p->in_file == 0) p->in_file = dataset_in_file(r->fid, p->dset) ? 1 : -1;
+    if (p->in_file < 0) p->index.state = -1;
+    if (p->index.state == 0) sfi_h5idx_open(&p->index, r->fid, p->dset, r->fd, r->base);
+    if (p->index.state > 0 && (p->index.cdims[0] != d.crows || p->index.cdims[1] != d.cwidth ||
+                               p->index.esize != d.esize || sfi_h5idx_tiles(&p->index) != d.n_tiles))
+        p->index.state = -1;
     dp->lookup = (dims[0] + d.crows - 1) / d.crows <= DIRECT_LOOKUP_MAX;
     dp->at_chunk = DIRECT_NONE;
     p->direct = dp;
@@ -1716,6 +1759,51 @@ static sf_status direct_fail(hdf5_reader *r, const part *p, size_t t, hsize_t ci
     return SF_ERR_PARSE;
 }
 
+/* Where chunk row ci, tile t of p is stored: true with its address, stored size
+ * and filter mask (stored 0, addr HADDR_UNDEF: never written), from the window of
+ * the chunk index (refilled from the tree when ci is outside it: INDEX_WINDOW
+ * chunks, within the reader's rows) or H5Dget_chunk_info_by_coord (few chunks);
+ * false when only H5Dread_chunk can find it. */
+static bool chunk_where(hdf5_reader *r, part *p, hsize_t ci, size_t t, haddr_t *addr, hsize_t *stored,
+                        unsigned *mask)
+{
+    direct *d = p->direct;
+    *addr = HADDR_UNDEF;
+    *stored = 0;
+    *mask = 0;
+    if (r->fd < 0 || p->in_file < 0) return false; /* another file's addresses */
+    if (p->index.state > 0 && !d->win_off) {
+        if (ci < d->win_lo || ci >= d->win_hi) {
+            if (!d->win) {
+                /* at most INDEX_WINDOW chunks, at most the reader's chunk rows */
+                hsize_t span = (r->end + d->crows - 1) / d->crows - r->begin / d->crows;
+                size_t cap = INDEX_WINDOW / d->n_tiles ? INDEX_WINDOW / d->n_tiles : 1;
+                if (span > 0 && span < cap) cap = (size_t)span;
+                d->win = malloc(cap * d->n_tiles * sizeof *d->win);
+                d->win_rows = cap;
+            }
+            hsize_t all = (p->index.dims[0] + d->crows - 1) / d->crows, hi = ci + d->win_rows;
+            if (hi > all) hi = all;
+            if (d->win && ci < hi && sfi_h5idx_fill(&p->index, r->fd, ci, hi, d->win)) {
+                d->win_lo = ci;
+                d->win_hi = hi;
+            } else
+                d->win_off = true;
+        }
+        if (!d->win_off) {
+            const sfi_h5chunk *e = &d->win[(size_t)(ci - d->win_lo) * d->n_tiles + t];
+            d->indexed++;
+            if (e->size) *addr = e->addr, *stored = e->size, *mask = e->mask;
+            return true;
+        }
+    }
+    if (!d->lookup) return false;
+    hsize_t off[2] = {ci * d->crows, (hsize_t)t * d->cwidth};
+    if (H5Dget_chunk_info_by_coord(p->dset, off, mask, addr, stored) < 0) *addr = HADDR_UNDEF;
+    if (*addr == HADDR_UNDEF) *stored = 0;
+    return true;
+}
+
 /* Decodes chunk row ci of tile t into d->tile[t], unless it holds it already.
  * *fallback = true when H5Dread must read instead (see above). */
 static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsize_t row,
@@ -1730,12 +1818,8 @@ static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsiz
     hsize_t stored = 0;
     haddr_t addr = HADDR_UNDEF;
     unsigned fmask = 0;
-    if (r->fd >= 0 && d->lookup) {
-        /* one short call under the lock: where the chunk is, its size and mask */
-        if (H5Dget_chunk_info_by_coord(p->dset, off, &fmask, &addr, &stored) < 0)
-            addr = HADDR_UNDEF, stored = 0;
-        if (addr == HADDR_UNDEF) stored = 0;
-    } else if (H5Dget_chunk_storage_size(p->dset, off, &stored) < 0)
+    if (!chunk_where(r, p, ci, t, &addr, &stored, &fmask) &&
+        H5Dget_chunk_storage_size(p->dset, off, &stored) < 0)
         stored = 0;
     if (stored == 0) {
         *fallback = true; /* never written: H5Dread fills it */
@@ -1744,7 +1828,15 @@ static sf_status direct_load(hdf5_reader *r, part *p, size_t t, hsize_t ci, hsiz
     bool filtered = d->shuffle || d->deflate;
     size_t bound = d->chunk_bytes;
     if (d->deflate) bound = (size_t)compressBound((uLong)d->chunk_bytes) + 64;
-    if (stored > bound || (!filtered && stored != d->chunk_bytes)) {
+    if (!filtered && stored != d->chunk_bytes) {
+        /* HDF5 stores an unfiltered chunk whole: a damaged index (HDF5 1.10's H5Dread
+         * would copy a whole chunk out of the short buffer it reads) */
+        char msg[120];
+        snprintf(msg, sizeof msg, "its index gives %llu stored bytes, not the chunk's %zu",
+                 (unsigned long long)stored, d->chunk_bytes);
+        return direct_fail(r, p, t, ci, row, msg, err);
+    }
+    if (stored > bound) {
         *fallback = true; /* not what HDF5's filters write: let HDF5 judge it */
         return SF_OK;
     }
@@ -1803,14 +1895,14 @@ static void direct_rows(hdf5_reader *r, part *p, hsize_t ci, hsize_t r0, size_t 
 {
     direct *d = p->direct;
     *done = false;
-    if (r->fd < 0 || !d->lookup || d->type != DT_F64 || d->shuffle || d->deflate || d->cwidth != d->ncols ||
+    if (r->fd < 0 || d->type != DT_F64 || d->shuffle || d->deflate || d->cwidth != d->ncols ||
         d->tile_chunk[0] == ci)
         return;
     if (d->at_chunk != ci) {
-        hsize_t off[2] = {ci * d->crows, 0}, stored = 0;
+        hsize_t stored = 0;
         haddr_t addr = HADDR_UNDEF;
         unsigned fmask = 0;
-        if (H5Dget_chunk_info_by_coord(p->dset, off, &fmask, &addr, &stored) < 0 ||
+        if (!chunk_where(r, p, ci, 0, &addr, &stored, &fmask) || addr == HADDR_UNDEF ||
             stored != d->chunk_bytes || addr > (haddr_t)INT64_MAX - r->base - stored)
             addr = HADDR_UNDEF;
         d->at_chunk = ci;
@@ -2235,7 +2327,7 @@ static size_t want_col(const sfi_rows_want *want, size_t j);
  * the mapping is dropped when the reader moves to the next chunk row, so a reader
  * holds one chunk row of the wanted columns mapped (peak RSS counts mapped
  * pages). Taken only when every wanted column is such a 1-D dataset with the same
- * chunk rows, addressed by lookup (few chunks, see direct_setup) through the sec2
+ * chunk rows, addressed by the chunk index or lookup (see direct_setup) through the sec2
  * descriptor, every chunk stored whole within the file's size (checked: mapped
  * bytes past the end of a file fault), and the span at most four times the bytes
  * wanted. Anything else reads by pread as before. SF_HDF5_MMAP=0 turns it off. */
@@ -2259,7 +2351,10 @@ static bool map_usable(hdf5_reader *r, const sfi_rows_want *want, size_t n_want)
     hsize_t crows = 0;
     for (size_t j = 0; j < n_want; j++) {
         const direct *d = r->vec_part[want_col(want, j)]->direct;
-        if (d->type != DT_F64 || d->shuffle || d->deflate || !d->lookup || (j && d->crows != crows)) return false;
+        const part *p = r->vec_part[want_col(want, j)];
+        if (d->type != DT_F64 || d->shuffle || d->deflate || !(d->lookup || p->index.state > 0) ||
+            (j && d->crows != crows))
+            return false;
         crows = d->crows;
     }
     m->state = 1;
@@ -2300,15 +2395,14 @@ static bool map_chunk_row(hdf5_reader *r, const sfi_rows_want *want, size_t n_wa
     if (fstat(r->fd, &sb) != 0 || sb.st_size < 0) return false;
     hsize_t size = (hsize_t)sb.st_size;
     const direct *d0 = r->vec_part[want_col(want, 0)]->direct;
-    hsize_t bytes = d0->chunk_bytes, lo = (hsize_t)-1, hi = 0, off[1] = {ci * d0->crows};
+    hsize_t bytes = d0->chunk_bytes, lo = (hsize_t)-1, hi = 0;
     hsize_t *where = m->where;
     for (size_t j = 0; j < n_want; j++) {
         part *p = r->vec_part[want_col(want, j)];
         haddr_t addr = HADDR_UNDEF;
         hsize_t stored = 0;
         unsigned fmask = 0;
-        if (H5Dget_chunk_info_by_coord(p->dset, off, &fmask, &addr, &stored) < 0 || addr == HADDR_UNDEF ||
-            stored != bytes || addr > size || r->base > size - addr || bytes > size - addr - r->base)
+        if (!chunk_where(r, p, ci, 0, &addr, &stored, &fmask) || addr == HADDR_UNDEF || stored != bytes || addr > size || r->base > size - addr || bytes > size - addr - r->base)
             return false;
         where[j] = addr + r->base;
         if (where[j] < lo) lo = where[j];
@@ -2621,24 +2715,34 @@ static const sf_source_ops hdf5_ops = {
 /* For the tests: how many chunks src's reader decoded by direct chunk reads (0 when
  * src is not an HDF5 source or none of its datasets qualifies), and how many of those
  * it read with pread(). */
-static uint64_t direct_count(const sf_source *src, bool preads)
+static uint64_t direct_count(const sf_source *src, int what)
 {
     if (!src || src->ops != &hdf5_ops) return 0;
     const hdf5_reader *r = src->impl;
     uint64_t n = 0;
-    for (size_t k = 0; k < r->n_parts; k++)
-        if (r->parts[k].direct) n += preads ? r->parts[k].direct->preads : r->parts[k].direct->decoded;
+    for (size_t k = 0; k < r->n_parts; k++) {
+        const direct *d = r->parts[k].direct;
+        if (d) n += what == 1 ? d->preads : what == 2 ? d->indexed : d->decoded;
+    }
     return n;
 }
 
 SFI_FUNC uint64_t sfi_hdf5_direct_chunks(const sf_source *src);
 uint64_t sfi_hdf5_direct_chunks(const sf_source *src)
 {
-    return direct_count(src, false);
+    return direct_count(src, 0);
 }
 
 SFI_FUNC uint64_t sfi_hdf5_direct_preads(const sf_source *src);
 uint64_t sfi_hdf5_direct_preads(const sf_source *src)
 {
-    return direct_count(src, true);
+    return direct_count(src, 1);
+}
+
+/* For the tests: chunk lookups src's reader answered from the chunk index read by
+ * io/hdf5_index.c (0: none; HDF5's calls found them, or nothing was read). */
+SFI_FUNC uint64_t sfi_hdf5_index_chunks(const sf_source *src);
+uint64_t sfi_hdf5_index_chunks(const sf_source *src)
+{
+    return direct_count(src, 2);
 }
