@@ -2474,6 +2474,7 @@ static sf_status do_next_rows(sf_source *src, const sfi_rows_want *want, sf_bloc
     if (!fits) return do_next(src, t_out, err);
     hsize_t left = r->end - r->cursor;
     size_t k = left < r->cap_rows ? (size_t)left : r->cap_rows;
+    if (want->max_rows && k > want->max_rows) k = want->max_rows;
     if (!r->saw_nan) {
         bool done, nan;
         rows_mapped(r, want, n_want, k, b, &done, &nan);

@@ -44,6 +44,7 @@ typedef struct sfi_rows_want {
     const size_t *cols;
     size_t p;
     long target, weight;
+    size_t max_rows; /* at most this many rows a call (0: chunk_rows); divides chunk_rows */
 } sfi_rows_want;
 
 /* Rows [0, n) of the p columns v[0..p) (n native doubles each, at any byte

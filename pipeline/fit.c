@@ -552,6 +552,67 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
     return st;
 }
 
+/* A merged pass hands a stage that takes_parts its chunks in parts of at most
+ * PART_BYTES of features: the reader writes a part and the stage reads it while
+ * it is still in the core's cache (a 50,000 x 20 chunk is 8 MB: written out to
+ * memory by the gather and read back by the stage, which halved what 2 threads
+ * gain over 1 on a memory-bound pass). The parts divide chunk_rows, so they fall
+ * on the same rows whether a chunk comes as rows or as a table; they depend on
+ * the options and the plan only, never on the threads. */
+#define PART_BYTES (1u << 20)
+
+SFI_FUNC size_t sfi_part_rows(size_t chunk_rows, size_t p);
+size_t sfi_part_rows(size_t chunk_rows, size_t p)
+{
+    size_t bytes = chunk_rows * (p ? p : 1) * sizeof(double);
+    if (bytes <= PART_BYTES) return 0;
+    for (size_t m = (bytes + PART_BYTES - 1) / PART_BYTES; m <= chunk_rows / 512; m++)
+        if (chunk_rows % m == 0) return chunk_rows / m;
+    return 0; /* no divisor leaves parts of 512 rows or more: whole chunks */
+}
+
+/* learn_block over rb->b in parts of part rows (0: whole). */
+static sf_status learn_parts(pass_job *job, size_t seg, void *state, learn_fn learn, rbufs *rb, size_t part,
+                             const char *source, sf_error *err)
+{
+    sf_block *whole = rb->b;
+    if (!part || whole->csr || whole->n_rows <= part) return learn_block(job, seg, state, learn, rb, source, err);
+    sf_status st = SF_OK;
+    for (size_t at = 0; at < whole->n_rows && st == SF_OK; at += part) {
+        sf_block v = *whole;
+        v.n_rows = whole->n_rows - at < part ? whole->n_rows - at : part;
+        v.capacity = whole->capacity - at;
+        v.x = whole->x + at * whole->ld;
+        v.y = whole->y ? whole->y + at : NULL;
+        v.w = whole->w ? whole->w + at : NULL;
+        v.first_row = whole->first_row + at;
+        rb->b = &v; /* a merged pass: learn_block takes no queue block */
+        st = learn_block(job, seg, state, learn, rb, source, err);
+        rb->b = whole;
+    }
+    return st;
+}
+
+/* Rows [a, a + n) of t as a table of their own (v, with cols for its columns). */
+static const sf_table *table_part(const sf_table *t, size_t a, size_t n, sf_table *v, sf_column *cols)
+{
+    *v = *t;
+    for (size_t j = 0; j < t->n_cols; j++) {
+        cols[j] = t->cols[j];
+        if (cols[j].values) cols[j].values += a;
+        if (cols[j].codes) cols[j].codes += a;
+        if (cols[j].missing) cols[j].missing += a;
+    }
+    v->cols = cols;
+    v->n_rows = n;
+    v->capacity = t->capacity - a;
+    v->first_row = t->first_row + a;
+    if (t->line) v->line = t->line + a;
+    if (t->row) v->row = t->row + a;
+    if (t->bad) v->bad = t->bad + a;
+    return v;
+}
+
 /* The next chunk of src: with want, rows straight into b when the source can
  * (*t = NULL; sf_source_next's checks and stickiness), else its table. */
 static sf_status next_chunk(sf_source *src, const sfi_rows_want *want, sf_block *b, const sf_table **t,
@@ -592,18 +653,22 @@ static sf_status read_segment(pass_job *job, size_t seg, size_t worker, void *st
     st = rbufs_make(job, rb, err);
     sf_block *b = rb->b;
     const char *name = sf_source_name(job->src);
+    size_t part = learning && job->merged && pl->ops[job->stage]->takes_parts && !pn->sparse
+                      ? sfi_part_rows(job->src->opt.chunk_rows, pn->p)
+                      : 0;
     if (cached) {
         uint64_t at = 0;
         while (st == SF_OK && (st = sfi_cache_read(job->cache, seg, &at, b, err)) == SF_OK && b->n_rows) {
             progress_add(job->prog, b->n_rows, 0);
-            if (learning) st = learn_block(job, seg, state, learn, rb, name, err);
+            if (learning) st = learn_parts(job, seg, state, learn, rb, part, name, err);
         }
     } else {
         const sf_table *t;
         uint64_t bytes = 0;
         /* a plan of float columns only: rows straight into the block when the
          * source offers it (no missing value: else it gives the table) */
-        sfi_rows_want want = {.cols = pn->cols, .p = pn->p, .target = pn->target, .weight = pn->weight};
+        sfi_rows_want want = {.cols = pn->cols, .p = pn->p, .target = pn->target, .weight = pn->weight, .max_rows = part};
+        sf_column *vcols = NULL; /* a table part's columns */
         bool rows = st == SF_OK && src->ops->next_rows && !pn->design && !pn->sparse && !pn->target_labels;
         while (st == SF_OK && (st = next_chunk(src, rows ? &want : NULL, b, &t, err)) == SF_OK) {
             if (!t) {
@@ -621,13 +686,23 @@ static sf_status read_segment(pass_job *job, size_t seg, size_t worker, void *st
             progress_add(job->prog, t->n_rows, b_now - bytes);
             bytes = b_now;
             if (job->found && !pn->design) st = discover(pn, t, &job->found[seg], err);
-            if (st == SF_OK) st = sfi_table_to_block(pl, pn, t, b, &job->dropped[seg], src->name, err);
-            for (size_t i = 0; st == SF_OK && job->found && pn->design && i < b->n_rows; i++)
-                st = classset_add_value(&job->found[seg], b->y[i], pn->target_name, err);
-            if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
+            /* in parts of the table's rows (before rows with missing values drop),
+             * so they fall where the rows path cuts them */
+            size_t step = part && t->n_rows > part ? part : t->n_rows;
+            if (step < t->n_rows && !vcols && !(vcols = malloc(t->n_cols * sizeof *vcols))) st = sfi_nomem(err);
+            for (size_t a = 0; st == SF_OK && a < t->n_rows; a += step) {
+                sf_table v;
+                const sf_table *tp =
+                    step < t->n_rows ? table_part(t, a, t->n_rows - a < step ? t->n_rows - a : step, &v, vcols) : t;
+                st = sfi_table_to_block(pl, pn, tp, b, &job->dropped[seg], src->name, err);
+                for (size_t i = 0; st == SF_OK && job->found && pn->design && i < b->n_rows; i++)
+                    st = classset_add_value(&job->found[seg], b->y[i], pn->target_name, err);
+                if (st == SF_OK && job->cache) st = sfi_cache_append(job->cache, seg, b, err);
+                if (st == SF_OK && learning && b->n_rows) st = learn_block(job, seg, state, learn, rb, src->name, err);
+            }
             if (st != SF_OK) break;
-            if (learning && b->n_rows) st = learn_block(job, seg, state, learn, rb, src->name, err);
         }
+        free(vcols);
         if (st == SF_END) st = SF_OK;
     }
     /* a cache segment is written or read by one pass task: let HDF5 drop its buffers */

@@ -529,6 +529,7 @@ const sfi_stage_ops sfi_linreg_stage = {
     .alias = NULL,
     .params_help = "fit_intercept, alpha, cov_type, tol, diagnostics, interval, level",
     .mergeable = true,
+    .takes_parts = true, /* rows buffered in fixed groups: bitwise the same */
     .estimator = true,
     .create = lr_create,
     .clone_empty = lr_clone_empty,

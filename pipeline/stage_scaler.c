@@ -159,6 +159,7 @@ const sfi_stage_ops sfi_scaler_stage = {
     .alias = "scaler",
     .params_help = "with_mean, with_std, copy",
     .mergeable = true,
+    .takes_parts = true, /* per-call moments merged: the same to rounding */
     .create = scaler_create,
     .clone_empty = scaler_clone_empty,
     .free = scaler_free,

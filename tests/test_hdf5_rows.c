@@ -25,6 +25,7 @@
 
 SFI_FUNC uint64_t sfi_hdf5_direct_chunks(const sf_source *src);
 SFI_FUNC uint64_t sfi_hdf5_direct_preads(const sf_source *src);
+SFI_FUNC size_t sfi_part_rows(size_t chunk_rows, size_t p);
 
 #define NR 5003 /* rows */
 #define CR 777  /* rows a file chunk: 6 whole chunks and a partial one */
@@ -346,11 +347,12 @@ static void test_rows_truncated(void **state)
     free(got[1]);
 }
 
-/* A fit's JSON export with the direct chunk path on or off. */
-static char *fit_json(const char *path, const char *spec, const char *columns, size_t threads, bool direct)
+/* A fit's JSON export with the direct chunk path on or off, chunk_rows a table. */
+static char *fit_json_rows(const char *path, const char *spec, const char *columns, size_t threads, bool direct,
+                           size_t chunk_rows, uint64_t segment_rows)
 {
     if (!direct) setenv("SF_HDF5_DIRECT", "0", 1);
-    sf_source *src = open_src(path, 600, 1554);
+    sf_source *src = open_src(path, chunk_rows, segment_rows);
     sf_pipeline *pl = NULL;
     sf_error err;
     assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_OK);
@@ -367,6 +369,11 @@ static char *fit_json(const char *path, const char *spec, const char *columns, s
     sf_source_close(src);
     unsetenv("SF_HDF5_DIRECT");
     return json;
+}
+
+static char *fit_json(const char *path, const char *spec, const char *columns, size_t threads, bool direct)
+{
+    return fit_json_rows(path, spec, columns, threads, direct, 600, 1554);
 }
 
 static void test_fits_equal(void **state)
@@ -390,6 +397,66 @@ static void test_fits_equal(void **state)
     }
 }
 
+/* Merged passes hand the scaler and least squares their chunks in parts
+ * (pipeline/fit.c, sfi_part_rows): parts divide chunk_rows, hold at most 1 MiB of
+ * features and at least 512 rows, or there are none. */
+static void test_part_rows(void **state)
+{
+    (void)state;
+    assert_int_equal(sfi_part_rows(50000, 20), 6250); /* 8 MB in 8 parts of 1 MB */
+    assert_int_equal(sfi_part_rows(16384, 20), 4096);
+    assert_int_equal(sfi_part_rows(600, 6), 0);       /* small enough whole */
+    assert_int_equal(sfi_part_rows(50021, 20), 0);    /* prime: no part divides it */
+    for (size_t rows = 1000; rows < 200000; rows += 997)
+        for (size_t p = 1; p < 40; p += 7) {
+            size_t k = sfi_part_rows(rows, p);
+            if (!k) continue;
+            assert_int_equal(rows % k, 0);
+            assert_true(k >= 512 && k < rows && k * p * sizeof(double) <= (1u << 20));
+        }
+}
+
+/* With chunks big enough to be cut in parts (30,000 rows x 6 features: 2 parts),
+ * the rows path (mapped chunk rows, parts read straight into the block) and the
+ * table path (SF_HDF5_DIRECT=0: whole tables cut into parts after) give the same
+ * fits, for 1, 2 and 3 threads, with and without NaN rows (dropped). */
+static void test_parts_equal(void **state)
+{
+    (void)state;
+    assert_int_equal(sfi_part_rows(30000, 6), 15000);
+    char *path = tmp_h5();
+    enum { ROWS = 95000 };
+    hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    assert_true(f >= 0);
+    const char *names[NC + 1] = {"c0", "c1", "c2", "c3", "c4", "c5", "y"};
+    hsize_t dims[1] = {ROWS}, cdims[1] = {CR};
+    hid_t sp = H5Screate_simple(1, dims, NULL), dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    assert_true(H5Pset_chunk(dcpl, 1, cdims) >= 0);
+    double *v = malloc(ROWS * sizeof *v);
+    for (size_t j = 0; j <= NC; j++) {
+        for (size_t i = 0; i < ROWS; i++) v[i] = j == 2 && i % 20011 == 5 ? NAN : val(i, j < NC ? j : 10);
+        hid_t ds = H5Dcreate2(f, names[j], H5T_IEEE_F64LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+        assert_true(ds >= 0 && H5Dwrite(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, v) >= 0);
+        H5Dclose(ds);
+    }
+    free(v);
+    H5Pclose(dcpl);
+    H5Sclose(sp);
+    H5Fclose(f);
+    const char *specs[] = {"scaler", "linear_regression", "scaler | linear_regression"};
+    for (size_t s = 0; s < 3; s++) {
+        char *ref = fit_json_rows(path, specs[s], "c0,c1,c2,c3,c4,c5", 1, false, 30000, 40000);
+        for (size_t threads = 1; threads <= 3; threads++) {
+            char *got = fit_json_rows(path, specs[s], "c0,c1,c2,c3,c4,c5", threads, true, 30000, 40000);
+            assert_string_equal(got, ref);
+            free(got);
+        }
+        free(ref);
+    }
+    unlink(path);
+    free(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -400,6 +467,8 @@ int main(void)
         cmocka_unit_test(test_rows_want_changed),
         cmocka_unit_test(test_segment_outlives_source),
         cmocka_unit_test(test_fits_equal),
+        cmocka_unit_test(test_part_rows),
+        cmocka_unit_test(test_parts_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
