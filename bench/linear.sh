@@ -34,8 +34,10 @@
 # page cache just before the runs is reported (fincore): a file larger than the free
 # memory cannot be read warm, and its cases then measure the disk too.
 #
-# Verdict per workload: time met when the large/small ratio of the median wall time is
-# within +-15% of FACTOR; RSS met when the peak RSS is under 64 MiB at both sizes and the
+# Verdict per workload: time met when it grows at most linearly: the large/small ratio of
+# the median wall time at most 1.15 x FACTOR (the seconds per row at the large size at most
+# 15% above the small size's; a ratio below FACTOR is the fixed start-up and open cost
+# spread over more rows, not a fault); RSS met when the peak RSS is under 64 MiB at both sizes and the
 # large size's peak at most 4 MiB above the small one's (memory bounded, not growing with rows).
 # Run nothing else meanwhile: the cores are the measurement.
 set -u
@@ -239,8 +241,8 @@ row() {
         ok = (ws > 0 && wl > 0)
         xw = ok ? wl / ws : 0; xc = (cs > 0 && cl > 0) ? cl / cs : 0
         lin = ok ? xw / f : 0
-        t = !ok ? "not measured" : (lin >= 0.85 && lin <= 1.15 ? "met" : "**missed**")
-        linc = xc / f; tc = !xc ? "-" : (linc >= 0.85 && linc <= 1.15 ? "met" : "**missed**")
+        t = !ok ? "not measured" : (lin <= 1.15 ? "met" : "**missed**")
+        linc = xc / f; tc = !xc ? "-" : (linc <= 1.15 ? "met" : "**missed**")
         r = (rs == "" || rl == "") ? "not measured" : (rs < 65536 && rl < 65536 ? (rl - rs <= 4096 ? "met" : "**missed** (grows)") : "**missed**")
         printf "| %s | %s / %s | %s | %s / %s | %s / %s | %s | %s / %s | %s / %s | time %s (%.2f of linear), cpu %s (%.2f), RSS %s |\n",
             lab, ws == "" ? "-" : sprintf("%.2f", ws), wl == "" ? "-" : sprintf("%.2f", wl), ok ? sprintf("%.2f", xw) : "-",
@@ -296,7 +298,8 @@ value max_rss_mib "$maxrss"
     awk -F'|' '$1 ~ /^avail_/ { if (m == "" || $2 < m) m = $2 } END { if (m != "") printf "Least free memory (MemAvailable) before a case: %.1f GiB.\n", m / 1048576 }' "$VALUES"
     echo
     echo "\"x\": large / small (linear = $FACTOR). s per M rows: wall seconds per million rows (small / large)."
-    echo "Verdict: time met when the wall-time ratio is within +-15% of $FACTOR; cpu the same for the cpu"
+    echo "Verdict: time met when it grows at most linearly, the wall-time ratio at most 1.15 x $FACTOR (below"
+    echo "$FACTOR: the fixed start-up and open cost spread over more rows); cpu the same for the cpu"
     echo "seconds (steadier when other work shares the cores); RSS met when under 64 MiB at both sizes and at"
     echo "most 4 MiB larger at the large size (bounded, not growing with the rows). The"
     echo "runs of a workload alternate between the two sizes, so a change of load falls on both."
@@ -305,7 +308,7 @@ value max_rss_mib "$maxrss"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---|"
     for b in $(cut -d'|' -f1 "$CASES"); do row "$b"; done
     echo
-    echo "Time linear (wall within +-15%): $n_time of $n_cases workloads (cpu: $n_cpu); peak RSS under 64 MiB: $n_rss of $n_cases"
+    echo "Time at most linear (wall ratio <= 1.15 x $FACTOR): $n_time of $n_cases workloads (cpu: $n_cpu); peak RSS under 64 MiB and bounded: $n_rss of $n_cases"
     echo "(largest $maxrss MiB).$([ -n "$FAILED" ] && echo " FAILED:$FAILED.")"
     if [ "$ROWS" = 2000000 ] && [ "$REG_ROWS" = 2500000 ] && [ "$FACTOR" = 10 ]; then
         echo
