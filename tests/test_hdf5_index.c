@@ -440,7 +440,10 @@ static void test_source_reads(void **state)
     for (int libver = 0; libver < 3; libver++)
         for (int filters = 0; filters < 3; filters++) {
             char *path = make_cols(libver, filters, true);
+            setenv("SF_HDF5_MMAP", "1", 1); /* uncompressed chunks mapped */
             check_source(path, filters == 0, libver < 2);
+            unsetenv("SF_HDF5_MMAP"); /* the default: pread */
+            check_source(path, false, libver < 2);
             unlink(path);
             free(path);
         }

@@ -203,7 +203,7 @@ static void test_rows_plain(void **state)
         /* the mapping off: pread, the same rows */
         setenv("SF_HDF5_MMAP", "0", 1);
         assert_int_equal(check_rows(path, 1000, 1500, feat, 5, false, false), 0);
-        unsetenv("SF_HDF5_MMAP");
+        setenv("SF_HDF5_MMAP", "1", 1);
         unlink(path);
         free(path);
     }
@@ -219,7 +219,7 @@ static void test_rows_nan(void **state)
     assert_int_equal(check_rows(path, 1000, 2000, feat, 6, true, false), 4);
     setenv("SF_HDF5_MMAP", "0", 1);
     assert_int_equal(check_rows(path, 1000, 0, feat, 6, true, false), 4);
-    unsetenv("SF_HDF5_MMAP");
+    setenv("SF_HDF5_MMAP", "1", 1);
     /* without the NaN column: no table at all */
     const char *clean[] = {"c0", "c5"};
     assert_int_equal(check_rows(path, 700, 0, clean, 2, true, true), 0);
@@ -459,6 +459,7 @@ static void test_parts_equal(void **state)
 
 int main(void)
 {
+    setenv("SF_HDF5_MMAP", "1", 1); /* the mapped path unless a test turns it off */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows_plain),
         cmocka_unit_test(test_rows_nan),

@@ -18,11 +18,11 @@
  * and category dictionaries, and errors name the file. Its segments are every
  * file's segments in turn.
  *
- * HDF5 chunks are read outside the HDF5 library: uncompressed float64 column
- * chunks are memory-mapped (the page cache's pages, no copy), the rest read with
- * pread. A file truncated in place by another process while it is mapped makes
- * the reading thread fault (SIGBUS), as with any mapped file; replacing a file by
- * rename is safe. Set SF_HDF5_MMAP=0 in the environment to read with pread only.
+ * HDF5 chunks are read outside the HDF5 library, with pread. SF_HDF5_MMAP=1 in
+ * the environment maps uncompressed float64 column chunks instead (no copy; a
+ * little faster for in-order learners on large chunks), at a cost: a file
+ * truncated in place by another process while it is mapped makes the reading
+ * thread fault (SIGBUS), as with any mapped file (replacing it by rename is safe).
  */
 #ifndef SF_SOURCE_H
 #define SF_SOURCE_H
