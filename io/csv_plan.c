@@ -1,6 +1,6 @@
 /* csv_plan.c — lazy segment planning of a CSV file (see csv_plan.h).
  *
- * Blocks are the ranges between blind cuts. A block's state goes TODO -> BUSY
+ * Blocks are the ranges between blind cuts. A block's state goes UNSCANNED -> BUSY
  * (one thread scans it, without the lock) -> DONE or FAILED; threads that need a
  * block another one is scanning wait on the condition variable, so every block
  * is read once. Scanning a block depends on nothing else, so no wait can last
@@ -24,7 +24,7 @@ enum { PIECE = 1 << 17 };
 /* bytes per pread when looking for a cut (a line or two is enough) */
 enum { PEEK = 1 << 13 };
 
-enum { TODO, BUSY, DONE, FAILED };
+enum { UNSCANNED, BUSY, DONE, FAILED };
 
 struct sfi_csv_plan {
     pthread_mutex_t mu;
@@ -260,9 +260,9 @@ static sf_status need_blocks(sfi_csv_plan *p, size_t last, sf_error *err)
         if (p->n_done > last) break;
         /* the caller's own block, then the first one no thread has taken (from
          * n_done up: each claim is O(1) when blocks are needed in order) */
-        size_t claim = p->state[last] == TODO ? last : SIZE_MAX;
+        size_t claim = p->state[last] == UNSCANNED ? last : SIZE_MAX;
         for (size_t j = p->n_done; claim == SIZE_MAX && j < last; j++)
-            if (p->state[j] == TODO) claim = j;
+            if (p->state[j] == UNSCANNED) claim = j;
         if (claim == SIZE_MAX) {
             pthread_cond_wait(&p->cv, &p->mu);
             continue;

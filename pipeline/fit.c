@@ -555,8 +555,9 @@ static sf_status learn_block(pass_job *job, size_t seg, void *state, learn_fn le
 /* A merged pass hands a stage that takes_parts its chunks in parts of at most
  * PART_BYTES of features: the reader writes a part and the stage reads it while
  * it is still in the core's cache (a 50,000 x 20 chunk is 8 MB: written out to
- * memory by the gather and read back by the stage, which halved what 2 threads
- * gain over 1 on a memory-bound pass). The parts divide chunk_rows, so they fall
+ * memory by the gather and read back by the stage; in parts the 2M x 20 scaler
+ * pass took 0.119 / 0.075 s on 1 / 2 threads instead of 0.129 / 0.082 s, the
+ * deflate-1 one 0.453 instead of 0.488 s). The parts divide chunk_rows, so they fall
  * on the same rows whether a chunk comes as rows or as a table; they depend on
  * the options and the plan only, never on the threads. */
 #define PART_BYTES (1u << 20)

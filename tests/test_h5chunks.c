@@ -14,7 +14,10 @@
 #include <hdf5.h>
 #include <unistd.h>
 
+#include "io/source_impl.h"
 #include "streamfit/sf_source.h"
+#include "streamfit/streamfit.h"
+#include "h5_test_util.h"
 
 #define NR 41007 /* rows: 41 chunks of 1000, and a partial one */
 
@@ -22,19 +25,6 @@ static double val(size_t i, size_t j)
 {
     if ((i * 7 + j) % 101 == 0) return NAN;
     return (double)i * 0.25 - (double)j * 1e-3 + (double)((i * 2654435761u) % 977) * 1e-7;
-}
-
-static char *tmp_name(void)
-{
-    char *p = strdup("/tmp/sf_h5chunksXXXXXX");
-    int fd = mkstemp(p);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(p);
-    char *q = malloc(strlen(p) + 4);
-    sprintf(q, "%s.h5", p);
-    free(p);
-    return q;
 }
 
 /* The dataset's filters and chunk rows, and its values read with H5Dread. */
@@ -75,7 +65,7 @@ static double *read_h5(const char *file, const char *name, int level, hsize_t cr
 
 static void check_case(int level, size_t threads)
 {
-    char *file = tmp_name();
+    char *file = h5t_tmp_path("sf_h5chunks");
     sf_error err;
     sf_sink_options o;
     sf_sink_options_init(&o);
@@ -200,7 +190,7 @@ static void test_chunks_aligned(void **state)
     double *x = malloc((size_t)ROWS * P * sizeof *x);
     for (size_t i = 0; i < (size_t)ROWS * P; i++) x[i] = val(i / P, i % P);
     for (int level = 0; level <= 1; level++) {
-        char *file = tmp_name();
+        char *file = h5t_tmp_path("sf_h5chunks");
         sf_error err;
         sf_sink_options o;
         sf_sink_options_init(&o);

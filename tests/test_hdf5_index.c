@@ -31,6 +31,7 @@
 #include "io/hdf5_index.h"
 #include "io/source_impl.h"
 #include "streamfit/streamfit.h"
+#include "h5_test_util.h"
 
 SFI_FUNC uint64_t sfi_hdf5_direct_preads(const sf_source *src);
 SFI_FUNC uint64_t sfi_hdf5_index_chunks(const sf_source *src);
@@ -41,15 +42,6 @@ SFI_FUNC uint64_t sfi_hdf5_index_chunks(const sf_source *src);
 #define MC 10     /* its columns, in chunks of 3 */
 
 static double val(size_t i, size_t j) { return (double)i * 0.25 - (double)j * 3.5 + (double)((i * 7919 + j) % 101); }
-
-static char *tmp_h5(void)
-{
-    char *p = strdup("/tmp/sf_h5idxXXXXXX");
-    int fd = mkstemp(p);
-    assert_true(fd >= 0);
-    close(fd);
-    return p;
-}
 
 /* Appends rows [r0, r1) of column formula col (2-D: all MC columns) to d. */
 static void append(hid_t d, int rank, size_t r0, size_t r1, size_t col)
@@ -91,7 +83,7 @@ static hid_t create(hid_t f, const char *name, int rank, int filters, bool conti
  * and flat (contiguous). */
 static char *make_file(int libver, int filters)
 {
-    char *path = tmp_h5();
+    char *path = h5t_tmp_path("sf_h5idx");
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE);
     if (libver == 0) assert_true(H5Pset_userblock(fcpl, 512) >= 0);
     if (libver == 1) assert_true(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) >= 0);
@@ -252,7 +244,7 @@ static void test_sink_files(void **state)
 {
     (void)state;
     for (int level = 0; level < 2; level++) {
-        char *path = tmp_h5();
+        char *path = h5t_tmp_path("sf_h5idx");
         char *file = malloc(strlen(path) + 4);
         sprintf(file, "%s.h5", path);
         sf_sink_options o;
@@ -310,7 +302,7 @@ static double expect(const char *name, size_t i)
 
 static char *make_cols(int libver, int filters, bool holes)
 {
-    char *path = tmp_h5();
+    char *path = h5t_tmp_path("sf_h5idx");
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (libver == 1) assert_true(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) >= 0);
     if (libver == 2) assert_true(H5Pset_libver_bounds(fapl, H5F_LIBVER_LATEST, H5F_LIBVER_LATEST) >= 0);
@@ -344,28 +336,6 @@ static char *make_cols(int libver, int filters, bool holes)
     return path;
 }
 
-static sf_source *open_src(const char *path, size_t chunk_rows, uint64_t segment_rows)
-{
-    sf_source_options o;
-    sf_source_options_init(&o);
-    o.chunk_rows = chunk_rows;
-    o.segment_rows = segment_rows;
-    char spec[200];
-    snprintf(spec, sizeof spec, "%s:/", path);
-    sf_source *src = NULL;
-    sf_error err;
-    if (sf_source_open(&src, spec, &o, &err) != SF_OK) fail_msg("%s", err.message);
-    return src;
-}
-
-static size_t col_of(const sf_source *src, const char *name)
-{
-    for (size_t j = 0; j < src->n_cols; j++)
-        if (strcmp(src->names[j], name) == 0) return j;
-    fail_msg("no column %s", name);
-    return 0;
-}
-
 /* Every table of s from its cursor on against expect(); returns the rows. */
 static size_t check_tables(sf_source *s, size_t row)
 {
@@ -389,7 +359,7 @@ static size_t check_tables(sf_source *s, size_t row)
  * value, the chunks found through the index (indexed: else by HDF5's calls). */
 static void check_source(const char *path, bool mapped, bool indexed)
 {
-    sf_source *src = open_src(path, 500, 1600);
+    sf_source *src = h5t_open(path, 500, 1600);
     assert_int_equal(check_tables(src, 0), NR);
     if (indexed) {
         assert_true(sfi_hdf5_index_chunks(src) >= (NR / CR) * NCOL); /* windows refilled */
@@ -400,8 +370,8 @@ static void check_source(const char *path, bool mapped, bool indexed)
     sf_error err;
     assert_int_equal(sf_source_n_segments(src, &n_seg, &err), SF_OK);
     assert_true(n_seg > 5);
-    size_t cols[3] = {col_of(src, "c2"), col_of(src, "c0"), col_of(src, "c1")};
-    sfi_rows_want want = {.cols = cols, .p = 3, .target = (long)col_of(src, "y"), .weight = -1};
+    size_t cols[3] = {h5t_col_of(src, "c2"), h5t_col_of(src, "c0"), h5t_col_of(src, "c1")};
+    sfi_rows_want want = {.cols = cols, .p = 3, .target = (long)h5t_col_of(src, "y"), .weight = -1};
     sf_block *b = NULL;
     assert_int_equal(sf_block_new(&b, 500, 3, true, false, &err), SF_OK);
     for (size_t i = 0; i < n_seg; i++) {
@@ -457,7 +427,7 @@ static void test_external_link(void **state)
 {
     (void)state;
     for (size_t rows = 2000; rows <= NR; rows += NR - 2000) {
-        char *other = tmp_h5(), *path = tmp_h5();
+        char *other = h5t_tmp_path("sf_h5idx"), *path = h5t_tmp_path("sf_h5idx");
         hid_t f = H5Fcreate(other, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
         assert_true(f >= 0);
         hid_t d = create(f, "pad", 1, 0, false); /* so c0's chunks lie elsewhere */
@@ -478,7 +448,7 @@ static void test_external_link(void **state)
         /* c0 of the other file */
         assert_true(H5Lcreate_external(other, "/c0", f, "c0", H5P_DEFAULT, H5P_DEFAULT) >= 0);
         H5Fclose(f);
-        sf_source *src = open_src(path, 500, 1600);
+        sf_source *src = h5t_open(path, 500, 1600);
         const sf_table *t = NULL;
         sf_error err;
         size_t row = 0;
@@ -501,23 +471,7 @@ static void test_external_link(void **state)
 /* A fit's JSON export with the direct chunk path on or off. */
 static char *fit_json(const char *path, const char *spec, size_t threads, bool direct)
 {
-    if (!direct) setenv("SF_HDF5_DIRECT", "0", 1);
-    sf_source *src = open_src(path, 600, 1600);
-    sf_pipeline *pl = NULL;
-    sf_error err;
-    assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_OK);
-    sf_fit_options fo;
-    sf_fit_options_init(&fo);
-    fo.threads = threads;
-    fo.target = "y";
-    fo.columns = "c0,c1,c2";
-    if (sf_pipeline_fit(pl, src, &fo, &err) != SF_OK) fail_msg("%s", err.message);
-    char *json = NULL;
-    assert_int_equal(sf_pipeline_to_json(pl, &json, &err), SF_OK);
-    sf_pipeline_free(pl);
-    sf_source_close(src);
-    unsetenv("SF_HDF5_DIRECT");
-    return json;
+    return h5t_fit_json(path, spec, "c0,c1,c2", threads, direct, 600, 1600);
 }
 
 static void test_fits_equal(void **state)
@@ -625,7 +579,7 @@ static void test_damaged(void **state)
             H5Dclose(d);
         }
         assert_true(n_tree > 10);
-        char *copy = tmp_h5();
+        char *copy = h5t_tmp_path("sf_h5idx");
         size_t refused = 0, tried = 0;
         for (size_t a = 0; a < n_at; a++)
             for (size_t v = 0; v < (a < n_tree ? 2u : 8u); v++) {

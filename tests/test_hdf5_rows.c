@@ -22,6 +22,7 @@
 
 #include "io/source_impl.h"
 #include "streamfit/streamfit.h"
+#include "h5_test_util.h"
 
 SFI_FUNC uint64_t sfi_hdf5_direct_chunks(const sf_source *src);
 SFI_FUNC uint64_t sfi_hdf5_direct_preads(const sf_source *src);
@@ -38,25 +39,12 @@ static double val(size_t i, size_t j)
 
 static bool is_nan_row(size_t i) { return i % 1500 == 17 || i == 3100; }
 
-static char *tmp_h5(void)
-{
-    char *p = strdup("/tmp/sf_h5rowsXXXXXX");
-    int fd = mkstemp(p);
-    assert_true(fd >= 0);
-    close(fd);
-    unlink(p);
-    char *q = malloc(strlen(p) + 4);
-    sprintf(q, "%s.h5", p);
-    free(p);
-    return q;
-}
-
 /* Columns c0..c{NC-1}, y (= val(i, 10)), w (= 1 + i % 3), and with_int an int32
  * column k (= i % 50 - 7); with_nan, c3 is NaN on is_nan_row rows.
  * interleave: chunk row by chunk row across the columns. */
 static char *make_file(bool interleave, bool with_nan, bool with_int)
 {
-    char *path = tmp_h5();
+    char *path = h5t_tmp_path("sf_h5rows");
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     assert_true(f >= 0);
     const char *names[NC + 3] = {"c0", "c1", "c2", "c3", "c4", "c5", "y", "w", "k"};
@@ -103,25 +91,9 @@ static char *make_file(bool interleave, bool with_nan, bool with_int)
 
 static sf_source *open_src(const char *path, size_t chunk_rows, uint64_t segment_rows)
 {
-    sf_source_options o;
-    sf_source_options_init(&o);
-    o.chunk_rows = chunk_rows;
-    o.segment_rows = segment_rows;
-    char spec[1100];
-    snprintf(spec, sizeof spec, "%s:/", path);
-    sf_source *src = NULL;
-    sf_error err;
-    assert_int_equal(sf_source_open(&src, spec, &o, &err), SF_OK);
+    sf_source *src = h5t_open(path, chunk_rows, segment_rows);
     assert_non_null(src->ops->next_rows);
     return src;
-}
-
-static size_t col_of(const sf_source *src, const char *name)
-{
-    for (size_t j = 0; j < src->n_cols; j++)
-        if (strcmp(src->names[j], name) == 0) return j;
-    fail_msg("no column %s", name);
-    return 0;
 }
 
 /* The value of source column `name` at row i as the file holds it. */
@@ -143,8 +115,8 @@ static size_t check_rows(const char *path, size_t chunk_rows, uint64_t segment_r
 {
     sf_source *src = open_src(path, chunk_rows, segment_rows);
     size_t cols[8];
-    for (size_t j = 0; j < p; j++) cols[j] = col_of(src, feat[j]);
-    sfi_rows_want want = {.cols = cols, .p = p, .target = (long)col_of(src, "y"), .weight = (long)col_of(src, "w")};
+    for (size_t j = 0; j < p; j++) cols[j] = h5t_col_of(src, feat[j]);
+    sfi_rows_want want = {.cols = cols, .p = p, .target = (long)h5t_col_of(src, "y"), .weight = (long)h5t_col_of(src, "w")};
     size_t n_seg = 0, tables = 0, row = 0;
     sf_error err;
     assert_int_equal(sf_source_n_segments(src, &n_seg, &err), SF_OK);
@@ -245,8 +217,8 @@ static void test_rows_want_changed(void **state)
     (void)state;
     char *path = make_file(true, false, false);
     sf_source *src = open_src(path, 700, 0); /* 700 < CR: both reads in chunk row 0 */
-    size_t cols[2] = {col_of(src, "c0"), col_of(src, "c1")};
-    sfi_rows_want want = {.cols = cols, .p = 2, .target = (long)col_of(src, "y"), .weight = (long)col_of(src, "w")};
+    size_t cols[2] = {h5t_col_of(src, "c0"), h5t_col_of(src, "c1")};
+    sfi_rows_want want = {.cols = cols, .p = 2, .target = (long)h5t_col_of(src, "y"), .weight = (long)h5t_col_of(src, "w")};
     sf_block *b = NULL;
     sf_error err;
     assert_int_equal(sf_block_new(&b, 700, 2, true, true, &err), SF_OK);
@@ -254,8 +226,8 @@ static void test_rows_want_changed(void **state)
     for (int round = 0; round < 2; round++) {
         if (round) {
             assert_int_equal(sf_source_rewind(src, &err), SF_OK);
-            cols[0] = col_of(src, "c2");
-            cols[1] = col_of(src, "c3");
+            cols[0] = h5t_col_of(src, "c2");
+            cols[1] = h5t_col_of(src, "c3");
         }
         const sf_table *t = NULL;
         assert_int_equal(src->ops->next_rows(src, &want, b, &t, &err), SF_OK);
@@ -281,7 +253,7 @@ static void test_segment_outlives_source(void **state)
     sf_error err;
     assert_int_equal(sf_source_open_segment(src, 1, &seg, &err), SF_OK);
     sf_source_close(src);
-    size_t c2 = col_of(seg, "c2"), row = 2000;
+    size_t c2 = h5t_col_of(seg, "c2"), row = 2000;
     const sf_table *t = NULL;
     sf_status st;
     while ((st = sf_source_next(seg, &t, &err)) == SF_OK) {
@@ -314,7 +286,7 @@ static void test_rows_truncated(void **state)
         assert_int_equal(truncate(path, size / 2), 0);
         const char *names[NC + 2] = {"c0", "c1", "c2", "c3", "c4", "c5", "y", "w"};
         size_t cols[NC + 2];
-        for (size_t j = 0; j < w; j++) cols[j] = col_of(src, names[j]);
+        for (size_t j = 0; j < w; j++) cols[j] = h5t_col_of(src, names[j]);
         sfi_rows_want want = {.cols = cols, .p = NC, .target = (long)cols[NC], .weight = (long)cols[NC + 1]};
         sf_block *b = NULL;
         sf_error err;
@@ -347,33 +319,9 @@ static void test_rows_truncated(void **state)
     free(got[1]);
 }
 
-/* A fit's JSON export with the direct chunk path on or off, chunk_rows a table. */
-static char *fit_json_rows(const char *path, const char *spec, const char *columns, size_t threads, bool direct,
-                           size_t chunk_rows, uint64_t segment_rows)
-{
-    if (!direct) setenv("SF_HDF5_DIRECT", "0", 1);
-    sf_source *src = open_src(path, chunk_rows, segment_rows);
-    sf_pipeline *pl = NULL;
-    sf_error err;
-    assert_int_equal(sf_pipeline_new(&pl, spec, &err), SF_OK);
-    sf_fit_options fo;
-    sf_fit_options_init(&fo);
-    fo.threads = threads;
-    fo.target = "y";
-    fo.columns = columns;
-    sf_status st = sf_pipeline_fit(pl, src, &fo, &err);
-    if (st != SF_OK) fail_msg("%s", err.message);
-    char *json = NULL;
-    assert_int_equal(sf_pipeline_to_json(pl, &json, &err), SF_OK);
-    sf_pipeline_free(pl);
-    sf_source_close(src);
-    unsetenv("SF_HDF5_DIRECT");
-    return json;
-}
-
 static char *fit_json(const char *path, const char *spec, const char *columns, size_t threads, bool direct)
 {
-    return fit_json_rows(path, spec, columns, threads, direct, 600, 1554);
+    return h5t_fit_json(path, spec, columns, threads, direct, 600, 1554);
 }
 
 static void test_fits_equal(void **state)
@@ -424,7 +372,7 @@ static void test_parts_equal(void **state)
 {
     (void)state;
     assert_int_equal(sfi_part_rows(30000, 6), 15000);
-    char *path = tmp_h5();
+    char *path = h5t_tmp_path("sf_h5rows");
     enum { ROWS = 95000 };
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     assert_true(f >= 0);
@@ -445,9 +393,9 @@ static void test_parts_equal(void **state)
     H5Fclose(f);
     const char *specs[] = {"scaler", "linear_regression", "scaler | linear_regression"};
     for (size_t s = 0; s < 3; s++) {
-        char *ref = fit_json_rows(path, specs[s], "c0,c1,c2,c3,c4,c5", 1, false, 30000, 40000);
+        char *ref = h5t_fit_json(path, specs[s], "c0,c1,c2,c3,c4,c5", 1, false, 30000, 40000);
         for (size_t threads = 1; threads <= 3; threads++) {
-            char *got = fit_json_rows(path, specs[s], "c0,c1,c2,c3,c4,c5", threads, true, 30000, 40000);
+            char *got = h5t_fit_json(path, specs[s], "c0,c1,c2,c3,c4,c5", threads, true, 30000, 40000);
             assert_string_equal(got, ref);
             free(got);
         }
