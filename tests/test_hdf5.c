@@ -468,6 +468,26 @@ static void check_segments(const char *s, const char *target, uint64_t segment_r
         sf_source_close(seg);
     }
     assert_same(&whole, &all);
+    /* again, on a fresh source, from the last segment (the short one) to the first:
+     * a segment reader takes the buffers a closed one left (io/hdf5_source.c,
+     * spares), also those of a shorter segment, and reads the same values */
+    sf_source *again = open_ok(s, chunk_rows, target, segment_rows, NULL);
+    size_t end = all.n_rows;
+    for (size_t i = n; i-- > 0;) {
+        sf_source *seg = NULL;
+        assert_int_equal(sf_source_open_segment(again, i, &seg, &err), SF_OK);
+        collected c;
+        collect(seg, &c, i);
+        assert_true(c.n_rows > 0 && c.n_rows <= end);
+        end -= c.n_rows;
+        collected part = {.n_rows = c.n_rows, .n_cols = all.n_cols, .v = all.v + end * all.n_cols,
+                          .lab = all.lab + end * all.n_cols, .miss = all.miss + end * all.n_cols};
+        assert_same(&part, &c);
+        collected_free(&c);
+        sf_source_close(seg);
+    }
+    assert_int_equal(end, 0);
+    sf_source_close(again);
     sf_source *seg = NULL;
     assert_int_equal(sf_source_open_segment(src, n, &seg, &err), SF_ERR_ARG);
     assert_null(seg);
@@ -480,11 +500,16 @@ static void check_segments(const char *s, const char *target, uint64_t segment_r
 static void test_segments(void **state)
 {
     (void)state;
-    /* /X is chunked by 8 rows: 10 rounds up to 16, so 50 rows make 4 segments */
-    check_segments(spec("xy_pytables.h5", "/X"), "/y", 10, 7, 4);
+    /* /X is chunked by 8 rows: 10 rounds to the nearest whole chunk, 8, so 50 rows
+     * make 7 segments; 13 rounds to 16 (4 segments) */
+    check_segments(spec("xy_pytables.h5", "/X"), "/y", 10, 7, 7);
+    check_segments(spec("xy_pytables.h5", "/X"), "/y", 13, 7, 4);
+    /* chunks longer than the segments: each reader's table holds its segment (the
+     * last one 2 rows), so a reader must not take a shorter one's buffers */
+    check_segments(spec("xy_pytables.h5", "/X"), "/y", 10, 1000, 7);
     check_segments(spec("xy_pytables.h5", "/X"), NULL, 1, 3, 7);
     check_segments(spec("xy_pytables.h5", "/X"), NULL, 1000, 50000, 1);
-    /* /M is contiguous, /g unfiltered: segments round up to whole tables (6 -> 8
+    /* /M is contiguous, /g unfiltered: segments round to whole tables (6 -> 8
      * rows of 4-row chunks; 5 -> 6 rows of 2-row chunks), not to file chunks */
     check_segments(spec("int_matrix.h5", "/M"), NULL, 6, 4, 3);
     check_segments(spec("columns_group.h5", "/g"), NULL, 5, 2, 2);
@@ -1150,15 +1175,16 @@ static void test_direct_segments(void **state)
     (void)state;
     char *path = make_direct_file(false, false);
     char s[160];
-    /* /X is chunked by 8 rows: 10 rounds up to 16, so 100 rows make 7 segments */
+    /* /X is chunked by 8 rows: 13 rounds to the nearest whole chunk, 16, so 100
+     * rows make 7 segments */
     snprintf(s, sizeof s, "%s:/X", path);
-    check_segments(s, "/g/f64_deflate", 10, 7, 7);
+    check_segments(s, "/g/f64_deflate", 13, 7, 7);
     check_segments(s, NULL, 1, 3, 13);
     snprintf(s, sizeof s, "%s:/Xtiles", path);
-    check_segments(s, "/g/u64", 20, 5, 5); /* 6-row chunks: 24-row segments */
+    check_segments(s, "/g/u64", 22, 5, 5); /* 6-row chunks: 24-row segments */
     snprintf(s, sizeof s, "%s:/g", path);
     /* the group's first dataset (f32) has 13-row chunks */
-    check_segments(s, NULL, 30, 4, 3);
+    check_segments(s, NULL, 33, 4, 3); /* 39-row segments */
     /* every segment reader decodes only its own chunks (13-row chunks of f32) */
     sf_source *src = open_ok(s, 10, NULL, 26, NULL);
     sf_source *seg;

@@ -70,8 +70,8 @@ typedef struct sf_source_options {
     size_t max_levels;        /**< per categorical column; default 10000 */
     uint64_t segment_bytes;   /**< CSV segment size; default 32 MiB */
     uint64_t segment_rows;    /**< HDF5 and memory segment size in rows; default
-                                   SF_SEGMENT_ROWS_DEFAULT (rounded up to whole
-                                   HDF5 chunks) */
+                                   SF_SEGMENT_ROWS_DEFAULT (rounded to the nearest
+                                   whole number of HDF5 chunks, at least one) */
     uint64_t n_features;      /**< svmlight: number of features; 0 (default) = the
                                    largest index + 1 (sklearn's n_features=None) */
     int32_t zero_based;       /**< svmlight: an sf_zero_based; default AUTO */
