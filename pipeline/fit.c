@@ -654,7 +654,12 @@ static sf_status read_segment(pass_job *job, size_t seg, size_t worker, void *st
     st = rbufs_make(job, rb, err);
     sf_block *b = rb->b;
     const char *name = sf_source_name(job->src);
-    size_t part = learning && job->merged && pl->ops[job->stage]->takes_parts && !pn->sparse
+    /* in-order passes too hand a stage that takes_parts its chunks in parts
+     * (k-means labels and sums each part while it is in cache: 2M x 10, k = 8,
+     * 50,000-row batches, 1 thread: 0.094 -> 0.090 s, 5,267 -> 3,805 page
+     * faults), but not from the cache: learn_parts hands views, which a
+     * read-ahead queue cannot take */
+    size_t part = learning && pl->ops[job->stage]->takes_parts && !pn->sparse && (job->merged || !cached)
                       ? sfi_part_rows(job->src->opt.chunk_rows, pn->p)
                       : 0;
     if (cached) {

@@ -43,21 +43,24 @@ typedef struct km_stage {
     sf_kmeans_lloyd *acc;   /* the current refine pass's sums */
     double *history;        /* inertia after 0, 1, … refinements */
     size_t n_history;
-    /* pass 0: rows waiting for a full batch */
-    double *buf, *wbuf;
-    size_t buf_rows, buf_p;
-    /* compute_labels: inertia_ is the last batch's after its step. The model
-     * skips it on every step. On one thread the stage keeps a copy of the last
-     * batch and measures it once at the end of the pass (the centers no longer
-     * move: the same value); with a pool (pooled) every step measures its batch
-     * on the pool instead, which costs a second distance pass a step, spread
-     * over the threads, and saves a batch of memory */
+    /* The mini-batch pass: the rows of the batch under way, copied into bat
+     * (weights into wbat, 1 when a block has none) as they come. Once the model
+     * has its centers, each block's rows are labelled and summed as they arrive
+     * (sfi_kmeans_batch_feed: the block is still in cache; the pass hands the
+     * stage its chunks in cache-sized parts, takes_parts), into bacc, and the
+     * step ends when the batch is full (batch_close); the first batch is
+     * buffered whole and initialises the model. The copy serves the step's
+     * reassignment (rows of the batch) and compute_labels: inertia_ is the last
+     * batch's after its step, which the model skips on every step; the stage
+     * measures it once at the end of the pass from bat (the centers no longer
+     * move: the same value). Measuring every step on the learner's pool
+     * instead cost a second distance pass a step, more than the copy. */
+    double *bat, *wbat;     /* batch_size x bat_p, batch_size */
+    double *bacc;           /* sfi_kmeans_acc_size: the fed batch's sums */
+    size_t bat_rows, bat_p;
+    bool bat_fed;           /* the batch's rows were fed as they came */
+    size_t last_rows;       /* rows of the last stepped batch, still in bat while bat_rows = 0 */
     bool compute_labels;
-    bool pooled;            /* sf_kmeans_set_pool gave the model a pool */
-    double *last, *wlast;   /* batch_size rows, weights (1 when none) */
-    size_t last_rows;
-    bool measured;          /* the last step measured itself: last_inertia */
-    double last_inertia;
     /* init_sample=N: a first, mergeable pass draws a uniform sample of N rows of
      * the whole source (reservoir sampling, merged in segment order), and the
      * initial centers come from it instead of from the first batch */
@@ -75,10 +78,9 @@ static void km_stage_free_fields(km_stage *s)
     sf_kmeans_free(s->km);
     sf_kmeans_lloyd_free(s->acc);
     free(s->history);
-    free(s->buf);
-    free(s->wbuf);
-    free(s->last);
-    free(s->wlast);
+    free(s->bat);
+    free(s->wbat);
+    free(s->bacc);
     free(s->sample);
 }
 
@@ -324,12 +326,11 @@ static sf_status copy_stage(const km_stage *s, km_stage **out, sf_error *err)
     c->refine_done = s->refine_done;
     c->done = s->done;
     c->n_history = s->n_history;
-    c->buf_rows = s->buf_rows;
-    c->buf_p = s->buf_p;
+    c->bat_rows = s->bat_rows;
+    c->bat_p = s->bat_p;
+    c->bat_fed = s->bat_fed;
     c->compute_labels = s->compute_labels;
     c->last_rows = s->last_rows;
-    c->measured = s->measured;
-    c->last_inertia = s->last_inertia;
     c->init_sample = s->init_sample;
     c->mb_pass = s->mb_pass;
     c->sampling = s->sampling;
@@ -339,16 +340,15 @@ static sf_status copy_stage(const km_stage *s, km_stage **out, sf_error *err)
     sf_status r = sf_kmeans_copy(s->km, &c->km, err);
     if (r == SF_OK && s->n_history && !(c->history = dup_doubles(s->history, s->n_history, s->n_history)))
         r = sfi_nomem(err);
-    if (r == SF_OK && s->buf) {
-        c->buf = dup_doubles(s->buf, s->buf_rows * s->buf_p, bs * s->buf_p);
-        c->wbuf = dup_doubles(s->wbuf, s->buf_rows, bs);
-        if (!c->buf || !c->wbuf) r = sfi_nomem(err);
+    size_t held = s->bat_rows > s->last_rows ? s->bat_rows : s->last_rows;
+    if (r == SF_OK && s->bat) {
+        c->bat = dup_doubles(s->bat, held * s->bat_p, bs * s->bat_p);
+        c->wbat = dup_doubles(s->wbat, held, bs);
+        if (!c->bat || !c->wbat) r = sfi_nomem(err);
     }
-    if (r == SF_OK && s->last) {
-        c->last = dup_doubles(s->last, s->last_rows * s->buf_p, bs * s->buf_p);
-        c->wlast = dup_doubles(s->wlast, s->last_rows, bs);
-        if (!c->last || !c->wlast) r = sfi_nomem(err);
-    }
+    if (r == SF_OK && s->bacc && !(c->bacc = dup_doubles(s->bacc, sfi_kmeans_acc_size(s->km),
+                                                         sfi_kmeans_acc_size(s->km))))
+        r = sfi_nomem(err);
     if (r == SF_OK && s->in_refine) r = sf_kmeans_lloyd_new(&c->acc, c->km, err);
     if (r != SF_OK) {
         km_stage_free(c);
@@ -384,68 +384,59 @@ static sf_status km_clone_empty(const void *st, void **out, sf_error *err)
     return SF_OK;
 }
 
-/* One partial_fit step on n rows already checked (km_partial_fit checks each
- * block whole); the buffered rows carry weights of 1 when the block had none:
- * the same numbers as no weights. */
-static sf_status step_rows(km_stage *s, const double *x, size_t n, size_t p, size_t ld, const double *w,
-                           sf_error *err)
+static bool km_fitted(const km_stage *s) { return sf_kmeans_n_features(s->km) > 0; }
+
+/* Room for a batch of p columns (and, on a fitted model, its sums). */
+static sf_status batch_room(km_stage *s, size_t p, size_t bs, sf_error *err)
 {
-    size_t bs = sf_kmeans_get_params(s->km).batch_size;
-    bool measure = s->compute_labels && s->pooled;
-    /* rows from the block are copied into last while the step reads them */
-    bool keep = s->compute_labels && !measure && x != s->buf;
-    if (keep && !s->last) {
-        s->last = malloc(bs * p * sizeof *s->last);
-        s->wlast = malloc(bs * sizeof *s->wlast);
-        if (!s->last || !s->wlast) {
-            free(s->last);
-            free(s->wlast);
-            s->last = s->wlast = NULL;
+    if (!s->bat) {
+        s->bat = malloc(bs * p * sizeof *s->bat);
+        s->wbat = malloc(bs * sizeof *s->wbat);
+        if (!s->bat || !s->wbat) {
+            free(s->bat);
+            free(s->wbat);
+            s->bat = s->wbat = NULL;
             return sfi_nomem(err);
         }
+        s->bat_p = p;
     }
-    double inertia;
-    SF_TRY(sfi_kmeans_partial_fit_keep(s->km, x, n, p, ld, w, keep ? s->last : NULL, keep ? s->wlast : NULL,
-                                       measure ? &inertia : NULL, err));
-    if (!s->compute_labels) return SF_OK;
-    s->measured = measure;
-    if (measure) {
-        s->last_inertia = inertia;
-        s->last_rows = 0;
-        return SF_OK;
-    }
-    s->buf_p = p;
-    s->last_rows = n;
-    if (x == s->buf) { /* the buffer becomes the last batch; the caller empties it */
-        double *t = s->last, *tw = s->wlast;
-        s->last = s->buf;
-        s->wlast = s->wbuf;
-        s->buf = t;
-        s->wbuf = tw;
-    }
+    if (km_fitted(s) && !s->bacc && !(s->bacc = malloc(sfi_kmeans_acc_size(s->km) * sizeof *s->bacc)))
+        return sfi_nomem(err);
     return SF_OK;
 }
 
-static sf_status buffer_rows(km_stage *s, const double *x, size_t n, size_t p, size_t ld, const double *w,
-                             size_t bs, sf_error *err)
+/* The step on the batch in bat: the end of a fed one, else (the first batch)
+ * sklearn's partial_fit on it whole, which initialises the model. */
+static sf_status close_batch(km_stage *s, sf_error *err)
 {
-    if (!s->buf) {
-        s->buf = malloc(bs * p * sizeof *s->buf);
-        s->wbuf = malloc(bs * sizeof *s->wbuf);
-        if (!s->buf || !s->wbuf) {
-            free(s->buf);
-            free(s->wbuf);
-            s->buf = s->wbuf = NULL;
-            return sfi_nomem(err);
-        }
-        s->buf_p = p;
-    }
-    for (size_t i = 0; i < n; i++) {
-        memcpy(s->buf + (s->buf_rows + i) * p, x + i * ld, p * sizeof *x);
-        s->wbuf[s->buf_rows + i] = w ? w[i] : 1.0;
-    }
-    s->buf_rows += n;
+    size_t n = s->bat_rows, p = s->bat_p;
+    if (s->bat_fed) SF_TRY(sfi_kmeans_batch_close(s->km, s->bacc, s->bat, n, p, p, s->wbat, err));
+    else SF_TRY(sfi_kmeans_partial_fit_keep(s->km, s->bat, n, p, p, s->wbat, NULL, NULL, err));
+    s->last_rows = n;
+    s->bat_rows = 0;
     return SF_OK;
+}
+
+/* Rows x (n x p, checked) into the batch under way, fed to the model once it
+ * has its centers; a full batch takes its step. */
+static sf_status add_to_batch(km_stage *s, const double *x, size_t n, size_t p, size_t ld, const double *w,
+                              size_t bs, sf_error *err)
+{
+    if (s->bat_rows == 0) {
+        SF_TRY(batch_room(s, p, bs, err));
+        s->bat_fed = km_fitted(s);
+    }
+    double *to = s->bat + s->bat_rows * p, *wto = s->wbat + s->bat_rows;
+    if (s->bat_fed) {
+        SF_TRY(sfi_kmeans_batch_feed(s->km, x, n, p, ld, w, s->bacc, s->bat_rows == 0, to, wto, err));
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            memcpy(to + i * p, x + i * ld, p * sizeof *x);
+            wto[i] = w ? w[i] : 1.0;
+        }
+    }
+    s->bat_rows += n;
+    return s->bat_rows == bs ? close_batch(s, err) : SF_OK;
 }
 
 /* Algorithm R over the block's rows (weights play no part, as in sklearn's init). */
@@ -519,37 +510,22 @@ static sf_status km_partial_fit(void *st, const sf_block *b, sf_error *err)
     if (n == 0) return SF_OK;
     /* the whole block is checked first, so a bad row refuses it before any step */
     SF_TRY(sfi_kmeans_check_rows(s->km, b->x, n, p, b->ld, b->w, err));
-    if (s->buf_rows && p != s->buf_p)
-        return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: blocks of %zu and %zu columns", s->buf_p, p);
-    size_t i = 0;
-    /* top the buffer up to a full batch and step on it */
-    if (s->buf_rows) {
-        size_t take = bs - s->buf_rows < n ? bs - s->buf_rows : n;
-        SF_TRY(buffer_rows(s, b->x, take, p, b->ld, b->w, bs, err));
-        i = take;
-        if (s->buf_rows == bs) {
-            sf_status r = step_rows(s, s->buf, bs, p, p, s->wbuf, err);
-            if (r != SF_OK) {
-                s->buf_rows -= take; /* the block is refused as a whole */
-                return r;
-            }
-            s->buf_rows = 0;
-        }
+    if ((s->bat_rows || s->last_rows) && p != s->bat_p)
+        return sfi_fail(err, SF_ERR_SHAPE, NULL, "k-means: blocks of %zu and %zu columns", s->bat_p, p);
+    /* the block's rows fill the batch under way, then the next ones */
+    for (size_t i = 0; i < n;) {
+        size_t take = bs - s->bat_rows < n - i ? bs - s->bat_rows : n - i;
+        SF_TRY(add_to_batch(s, b->x + i * b->ld, take, p, b->ld, b->w ? b->w + i : NULL, bs, err));
+        i += take;
     }
-    /* full batches straight from the block */
-    for (; n - i >= bs; i += bs) SF_TRY(step_rows(s, b->x + i * b->ld, bs, p, b->ld, b->w ? b->w + i : NULL, err));
-    if (i < n) SF_TRY(buffer_rows(s, b->x + i * b->ld, n - i, p, b->ld, b->w ? b->w + i : NULL, bs, err));
     return SF_OK;
 }
-
-static bool km_fitted(const km_stage *s) { return sf_kmeans_n_features(s->km) > 0; }
 
 /* the mini-batch pass computes each batch's distances on the pool (sf_kmeans.h) */
 static void km_set_pool(void *st, sf_pool *pool)
 {
     km_stage *s = st;
     sf_kmeans_set_pool(s->km, pool);
-    s->pooled = pool && sf_pool_size(pool) > 1;
 }
 
 /* The mini-batch pass is one ordered stream: a merge only hands a worker's state
@@ -666,25 +642,17 @@ static sf_status km_end_pass(void *st, unsigned pass, bool *again, sf_error *err
     if (pass == s->mb_pass) {
         s->pass_open = false;
         s->took_over = false;
-        if (s->buf_rows) {
-            /* the leftover rows: one last, smaller batch */
-            SF_TRY(step_rows(s, s->buf, s->buf_rows, s->buf_p, s->buf_p, s->wbuf, err));
-            s->buf_rows = 0;
-        }
-        if (s->last_rows) {
+        /* the leftover rows: one last, smaller batch */
+        if (s->bat_rows) SF_TRY(close_batch(s, err));
+        if (s->last_rows && s->compute_labels) {
             double inertia;
-            SF_TRY(sf_kmeans_inertia_of(s->km, s->last, s->last_rows, s->buf_p, s->buf_p, s->wlast, &inertia,
-                                        err));
+            SF_TRY(sf_kmeans_inertia_of(s->km, s->bat, s->last_rows, s->bat_p, s->bat_p, s->wbat, &inertia, err));
             sfi_kmeans_set_inertia(s->km, inertia);
-        } else if (s->measured) {
-            sfi_kmeans_set_inertia(s->km, s->last_inertia);
         }
-        s->measured = false;
-        free(s->buf);
-        free(s->wbuf);
-        free(s->last);
-        free(s->wlast);
-        s->buf = s->wbuf = s->last = s->wlast = NULL;
+        free(s->bat);
+        free(s->wbat);
+        free(s->bacc);
+        s->bat = s->wbat = s->bacc = NULL;
         s->last_rows = 0;
         if (!km_fitted(s)) return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: no rows to fit");
         s->refine_done = 0;
@@ -1008,6 +976,7 @@ const sfi_stage_ops sfi_kmeans_stage = {
     .mergeable = false,
     .estimator = true,
     .unsupervised = true,
+    .takes_parts = true, /* batches re-cut from the blocks, each row summed in order: bitwise the same */
     .create = km_create,
     .clone_empty = km_clone_empty,
     .free = km_stage_free,

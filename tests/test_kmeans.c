@@ -35,9 +35,13 @@
  * sklearn's (mini-batch 1e-10, after refine 1e-9); sf_pipeline_score's inertia
  * 1e-9; save → load gives the same export; update after load = update of the
  * original (byte-identical export). The mini-batch pass alone (200-row batches,
- * 37- and 200-row blocks) on 1, 2 and 3 threads: exports byte-identical (inertia_
- * kept and measured at the end on one thread, measured by each step on the pool
- * on more), centers and inertia_ equal sklearn's to 1e-10.
+ * 37- and 200-row blocks) on 1, 2 and 3 threads: exports byte-identical (the last
+ * batch kept and measured at the end of the pass), centers and inertia_ equal
+ * sklearn's to 1e-10.
+ * Batches in parts (the stage labels and sums each block as it comes): 37-row
+ * weighted blocks with reassignments, and a 60,000 x 8 pipeline whose chunks come
+ * in parts and whose parts' labels go to the learner's pool, on 1, 2 and 3
+ * threads: bitwise equal to sf_kmeans_partial_fit on whole batches.
  */
 #include "sf_test.h"
 
@@ -1063,9 +1067,8 @@ static void test_pipeline_minibatch(void **state)
 }
 
 /* The mini-batch pass on 1, 2 and 3 threads, 200-row batches: cut from 37-row
- * blocks (the stage's buffer) and straight from 200-row blocks. One thread keeps
- * the last batch and measures it at the end of the pass; more threads measure
- * every batch on the pool after its step: the same inertia_, bitwise (exports
+ * blocks and straight from 200-row blocks. The stage keeps the last batch and
+ * measures it at the end of the pass: the same inertia_, bitwise (exports
  * byte-identical), and centers and inertia_ equal sklearn's (1e-10). */
 static void test_pipeline_threads_inertia(void **state)
 {
@@ -1090,6 +1093,126 @@ static void test_pipeline_threads_inertia(void **state)
     }
 }
 
+/* Rows that look like n draws around k centers (a fixed generator: the same
+ * numbers on every machine), n x p into x. */
+static void synthetic_rows(double *x, size_t n, size_t p, size_t k)
+{
+    uint64_t z = 88172645463325252u;
+    for (size_t i = 0; i < n; i++)
+        for (size_t f = 0; f < p; f++) {
+            z ^= z << 13, z ^= z >> 7, z ^= z << 17;
+            double u = (double)(z >> 11) / 9007199254740992.0; /* [0, 1) */
+            x[i * p + f] = (double)((i * 7 + f) % k) * 4.0 + 2.0 * u - 1.0;
+        }
+}
+
+/* A model (k clusters, batch_size bs, random_state rs, reassignment_ratio r)
+ * after sf_kmeans_partial_fit on the n rows of x (p columns, weights w or NULL)
+ * in consecutive batches of bs rows, the last one shorter. */
+static sf_kmeans *fit_in_batches(size_t k, size_t bs, int64_t rs, double r, const double *x, size_t n, size_t p,
+                                 const double *w)
+{
+    sf_kmeans_params kp;
+    sf_kmeans_params_default(&kp);
+    kp.n_clusters = k;
+    kp.batch_size = bs;
+    kp.random_state = rs;
+    kp.reassignment_ratio = r;
+    sf_kmeans *km = NULL;
+    sf_error err;
+    assert_int_equal(sf_kmeans_new(&km, &kp, &err), SF_OK);
+    for (size_t i = 0; i < n; i += bs) {
+        size_t m = n - i < bs ? n - i : bs;
+        assert_int_equal(sf_kmeans_partial_fit(km, x + i * p, m, p, p, w ? w + i : NULL, &err), SF_OK);
+    }
+    return km;
+}
+
+/* The stage fed 37-row blocks with weights (so batches start and end inside
+ * blocks, and every step but the first is summed part by part as the blocks
+ * come) against the model stepping on whole 128-row batches (and the 88 left
+ * over) with the same weights: bitwise the same centers, counts, steps and
+ * inertia_, with reassignments on (ratio 0.95 flags centers on most steps). */
+static void test_stage_fed_parts(void **state)
+{
+    (void)state;
+    const char *spec = "minibatch_kmeans(n_clusters=4, batch_size=128, random_state=5, reassignment_ratio=0.95)";
+    sf_error err;
+    double w[KM_BLOBS_N];
+    for (size_t i = 0; i < KM_BLOBS_N; i++) w[i] = 0.25 + (double)(i % 7) * 0.5;
+    void *st = stage_new(spec, &err, SF_OK);
+    assert_int_equal(sfi_kmeans_stage.begin_pass(st, 0, &err), SF_OK);
+    for (size_t i = 0; i < KM_BLOBS_N; i += 37) {
+        size_t m = KM_BLOBS_N - i < 37 ? KM_BLOBS_N - i : 37;
+        sf_block b = block_of(km_blobs + i * KM_BLOBS_P, m, KM_BLOBS_P, NULL, w + i);
+        assert_int_equal(sfi_kmeans_stage.partial_fit(st, &b, &err), SF_OK);
+    }
+    bool again;
+    assert_int_equal(sfi_kmeans_stage.end_pass(st, 0, &again, &err), SF_OK);
+    assert_false(again);
+    sf_kmeans *ref = fit_in_batches(4, 128, 5, 0.95, km_blobs, KM_BLOBS_N, KM_BLOBS_P, w);
+    double c[4 * KM_BLOBS_P], n[4];
+    sf_kmeans_state ks;
+    stage_centers(st, c, n, &ks);
+    assert_memory_equal(c, sf_kmeans_cluster_centers(ref), sizeof c);
+    assert_memory_equal(n, sf_kmeans_counts(ref), sizeof n);
+    assert_int_equal(ks.n_steps, sf_kmeans_n_steps(ref));
+    assert_int_equal(ks.n_steps, 5);
+    assert_double_bits(ks.inertia, sf_kmeans_inertia(ref));
+    sf_kmeans_free(ref);
+    /* reassignments did happen: without them the centers differ */
+    ref = fit_in_batches(4, 128, 5, 0, km_blobs, KM_BLOBS_N, KM_BLOBS_P, w);
+    assert_true(memcmp(c, sf_kmeans_cluster_centers(ref), sizeof c) != 0);
+    sf_kmeans_free(ref);
+    sfi_kmeans_stage.free(st);
+}
+
+/* Large enough for the in-order pass to hand the stage its chunks in parts
+ * (40,000 x 8 doubles: 4 parts of 10,000 rows) and for each part's labels to
+ * go to the learner's pool (10,000 rows x 16 centers x 8 features): 1, 2 and 3
+ * threads give byte-identical exports, and the centers, counts and inertia_ are
+ * bitwise those of sf_kmeans_partial_fit on the same 25,000-row batches (the
+ * last of 10,000), which the pipeline cuts across parts, chunks and segments. */
+#define PARTS_N 60000
+#define PARTS_P 8
+#define PARTS_K 16
+static void test_pipeline_parts(void **state)
+{
+    (void)state;
+    double *x = malloc(PARTS_N * PARTS_P * sizeof *x);
+    assert_non_null(x);
+    synthetic_rows(x, PARTS_N, PARTS_P, PARTS_K);
+    const char *spec = "minibatch_kmeans(n_clusters=16, batch_size=25000, random_state=3)";
+    char *js[3] = {NULL, NULL, NULL};
+    sf_error err;
+    for (size_t t = 0; t < 3; t++) {
+        sf_source_options so;
+        sf_source_options_init(&so);
+        so.chunk_rows = 40000;
+        so.segment_rows = 30000;
+        sf_source *src = NULL;
+        assert_int_equal(sf_source_from_memory(&src, x, PARTS_N, PARTS_P, PARTS_P, NULL, NULL, NULL, &so, &err),
+                         SF_OK);
+        sf_pipeline_free(fit_on(src, spec, t + 1, &js[t]));
+        sf_source_close(src);
+    }
+    assert_string_equal(js[0], js[1]);
+    assert_string_equal(js[0], js[2]);
+    sf_kmeans_params dflt;
+    sf_kmeans_params_default(&dflt);
+    sf_kmeans *ref = fit_in_batches(PARTS_K, 25000, 3, dflt.reassignment_ratio, x, PARTS_N, PARTS_P, NULL);
+    double v[PARTS_K * PARTS_P];
+    assert_int_equal(json_numbers(js[0], "cluster_centers_", v, PARTS_K * PARTS_P), PARTS_K * PARTS_P);
+    assert_memory_equal(v, sf_kmeans_cluster_centers(ref), sizeof v);
+    assert_int_equal(json_numbers(js[0], "counts_", v, PARTS_K), PARTS_K);
+    assert_memory_equal(v, sf_kmeans_counts(ref), PARTS_K * sizeof *v);
+    assert_int_equal(json_numbers(js[0], "inertia_", v, 1), 1);
+    assert_double_bits(v[0], sf_kmeans_inertia(ref));
+    sf_kmeans_free(ref);
+    for (size_t t = 0; t < 3; t++) free(js[t]);
+    free(x);
+}
+
 int main(void)
 {
     sf_library_init();
@@ -1107,6 +1230,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_end_to_end),
         cmocka_unit_test(test_pipeline_minibatch), cmocka_unit_test(test_init_sample),
         cmocka_unit_test(test_pipeline_threads_inertia),
+        cmocka_unit_test(test_stage_fed_parts),  cmocka_unit_test(test_pipeline_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
