@@ -86,6 +86,14 @@ sf_status sf_pipeline_save(const sf_pipeline *pl, const char *path, sf_error *er
     if (!pl || !path || !*path) return sfi_fail(err, SF_ERR_ARG, NULL, "sf_pipeline_save: bad argument");
     if (!pl->fitted) return sfi_fail(err, SF_ERR_STATE, NULL, "pipeline is not fitted");
     sfi_h5ctx c = {path, err};
+    /* the new model is renamed over path: never over a device or a pipe (as root,
+     * `--model /dev/null` replaced /dev/null with a regular file) */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+        sf_where w;
+        sfi_where_init(&w, path);
+        return sfi_fail(err, SF_ERR_IO, &w, "a model file must be a regular file, not a device, pipe or directory");
+    }
     size_t n = strlen(path) + 16;
     char *tmp = malloc(n);
     if (!tmp) return sfi_nomem(err);

@@ -390,9 +390,14 @@ special_outputs() {
     [ -c /dev/null ] || return 1
     "$sf" predict "$dir/sp.csv" --model "$dir/sp.h5" --out "$dir/fifo.h5" --quiet 2>/dev/null || true
     mkfifo "$dir/f2.h5" && "$sf" predict "$dir/sp.csv" --model "$dir/sp.h5" --out "$dir/f2.h5" 2>"$dir/f2.err"
-    [ $? -eq 2 ] && grep -q 'regular file' "$dir/f2.err" && [ -p "$dir/f2.h5" ]
+    [ $? -eq 2 ] && grep -q 'regular file' "$dir/f2.err" && [ -p "$dir/f2.h5" ] || return 1
+    # a model over a pipe (or a device: /dev/null as root) is refused, the pipe left
+    "$sf" fit "$dir/sp.csv" --pipeline linear_regression --target y --model "$dir/f2.h5" 2>"$dir/f3.err"
+    [ $? -eq 2 ] && grep -q 'regular file' "$dir/f3.err" && [ -p "$dir/f2.h5" ] || return 1
+    "$sf" update "$dir/sp.h5" "$dir/sp.csv" --model "$dir/f2.h5" 2>/dev/null
+    [ $? -eq 2 ] && [ -p "$dir/f2.h5" ] && [ -c /dev/null ]
 }
-check "--out to a named pipe or /dev/null writes into it, never replaces it; HDF5 to a pipe is refused" special_outputs
+check "--out to a named pipe or /dev/null writes into it, never replaces it; HDF5 output or a model to a pipe is refused" special_outputs
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -283,7 +283,8 @@ SF_API sf_status sf_design_convert(const sf_design *d, sf_source *src, sf_sink *
 
 /** Saves a fitted pipeline as an HDF5 model file: written to a temporary file and
  *  renamed over path only when complete (an existing file survives any failure).
- *  SF_ERR_STATE if not fitted, SF_ERR_IO if the file cannot be written. */
+ *  SF_ERR_STATE if not fitted, SF_ERR_IO if the file cannot be written or path is
+ *  not a regular file (a device, pipe or directory is never replaced). */
 SF_API sf_status sf_pipeline_save(const sf_pipeline *pl, const char *path, sf_error *err);
 
 /** Loads a model file written by sf_pipeline_save. A missing file is SF_ERR_IO; a
