@@ -32,8 +32,10 @@ typedef struct sfi_stage_ops {
     bool estimator;            /* learns from y; must be the last stage */
     bool classifier;           /* needs set_classes before its first partial_fit */
     bool unsupervised;         /* an estimator that needs no y (k-means) */
-    bool takes_parts;          /* a merged pass may hand it a chunk in parts: its
-                                  fit does not depend on block bounds beyond rounding */
+    bool takes_parts;          /* a pass may hand it a chunk in parts (cache-sized,
+                                  dividing chunk_rows): merged, its fit does not depend on
+                                  block bounds beyond rounding; in order (k-means), it
+                                  gathers a chunk's parts into one step, bitwise */
     /* Makes an unfitted state from the spec's parameters (errors point at them). */
     sf_status (*create)(void **st, const sfi_spec_stage *spec, sf_error *err);
     /* A worker's partial state for the current pass: same parameters and what earlier
