@@ -6,6 +6,11 @@
  * is read once. Scanning a block depends on nothing else, so no wait can last
  * longer than one block's scan. The prefix sums (line and quote parity at each
  * blind cut) and the true cuts are computed under the lock.
+ *
+ * A plan made by sfi_csv_plan_open owns its descriptor and holds it only while
+ * blocks remain to scan or cuts to resolve: opened under the lock before a
+ * claim or a resolve that reads, closed under the lock once every cut is
+ * resolved (no scan can then be in flight: each resolved cut's blocks are DONE).
  */
 #define _GNU_SOURCE
 #include "io/csv_plan.h"

@@ -14,6 +14,25 @@
  * ":/M") read and split the same way. A pipeline fit ("scaler") on the glob equals the fit on the whole
  * file to 1e-12 relative (transformed rows compared), and is bitwise the same
  * for 1 and 2 threads.
+ *
+ * Lazy planning: a glob of five CSV parts (quoted line ends, a header-only part
+ * in the middle) cut in 2 KB segments is counted holding no descriptor a file,
+ * its segments read last to first equal the whole read (values bitwise, each
+ * file's line numbers), after which every plan's descriptor is closed; the
+ * scaler's JSON export is the same string (so the same bits) on 1, 2 and 3
+ * threads and has n_samples_seen_ 3692 (4000 rows less the 308 with c missing);
+ * a file replaced after the count is SF_ERR_IO naming it. Fit errors on 1-3
+ * threads: a bad field in the third file names its file, line (counted over
+ * quoted line ends) and column; a 0-byte file in the middle names it; a
+ * header-only file adds no rows (same JSON as without it); a differing header
+ * names the file and column. HDF5 parts (uncompressed, as convert
+ * --compression 0): the glob and its segments offer next_rows and fill blocks
+ * with no table (24 chunks), a NaN among the wanted columns gives that chunk's
+ * table tagged with the glob's segment index; segments open with no new
+ * descriptor; fits on 1-3 threads, direct reads or H5Dread, equal the one-file
+ * fit's JSON exactly (the 300-row segments fall alike); a part with other
+ * columns is an error naming it. 24 HDF5 files: all segments read (values
+ * bitwise) holding fewer descriptors than files, and none after the close.
  */
 #include "sf_test.h"
 #include "sf_rows.h"
