@@ -58,6 +58,7 @@ typedef struct multi_file {
     bool csv;            /* a CSV file: segments by byte range */
     sfi_csv_range data;  /* CSV: all its rows (end UINT64_MAX: gzip, one segment) */
     sfi_csv_plan *plan;  /* plain CSV: its segments, once counted */
+    size_t n_segs;       /* other kinds: its segments, when counted at open (else 0) */
     /* other kinds: the file's own source, lending its segments (NULL: closed) */
     sf_source *lender;
     size_t users;        /* segment readers holding lender */
@@ -131,15 +132,20 @@ static sf_status open_file(multi_reader *m, size_t i, sf_source **out, sf_error 
 }
 
 /* Notes what later counts and segment opens need of file i, open as fs: where a
- * CSV file's rows start, or (other kinds) fs itself as the file's lender when
- * keep is set and few are open (*kept). */
-static void note_file(multi_reader *m, size_t i, sf_source *fs, bool keep, bool *kept)
+ * CSV file's rows start; for other kinds, when fs has the source's options
+ * (full), its segment count and, when keep is set, fs itself as the file's
+ * lender while few are open (*kept: fs is the lender now). */
+static void note_file(multi_reader *m, size_t i, sf_source *fs, bool full, bool keep, bool *kept)
 {
     multi_file *f = &m->info[i];
     *kept = false;
     f->csv = sfi_source_is_csv(fs);
     if (f->csv) sfi_csv_data_range(fs, &f->data);
-    else if (!m->svm && keep && !f->lender && m->n_lenders < IDLE_LENDERS) {
+    if (f->csv || m->svm || !full) return;
+    size_t k = 0;
+    sf_error e;
+    if (sf_source_n_segments(fs, &k, &e) == SF_OK) f->n_segs = k; /* else counted later */
+    if (keep && !f->lender && m->n_lenders < IDLE_LENDERS) {
         f->lender = fs;
         m->n_lenders++;
         *kept = true;
@@ -278,6 +284,10 @@ static sf_status count_file(multi_reader *m, size_t i, size_t *k, sf_error *err)
         if (st == SF_OK) st = sf_source_n_segments(fs, k, err);
         sf_source_close(fs);
         return st;
+    }
+    if (f->n_segs) {
+        *k = f->n_segs;
+        return SF_OK;
     }
     SF_TRY(hold_lender(m, i, &fs, err));
     st = sf_source_n_segments(fs, k, err);
@@ -550,7 +560,7 @@ sf_status sfi_multi_open(sf_source **out, const char *pattern, const char *datas
     /* every file's columns now (noting where a CSV file's rows start, keeping
      * other kinds' readers to lend segments), and the total size for progress */
     bool kept = false;
-    note_file(m, 0, first, false, &kept); /* first is read whole */
+    note_file(m, 0, first, true, false, &kept); /* first is read whole: no lender */
     /* a CSV reader opened to check a file is closed unread: a table of one row
      * (50,000 rows of 20 columns zeroed took 0.5 ms a file) */
     sf_source_options check = *opt;
@@ -562,7 +572,7 @@ sf_status sfi_multi_open(sf_source **out, const char *pattern, const char *datas
         sf_source *other = NULL;
         kept = false;
         st = open_member(m, i, &check, s, &other, err);
-        if (st == SF_OK) note_file(m, i, other, !csv, &kept);
+        if (st == SF_OK) note_file(m, i, other, !csv, true, &kept);
         if (!kept) sf_source_close(other);
     }
     if (st != SF_OK) {

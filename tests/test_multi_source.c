@@ -28,8 +28,9 @@
  * names the file and column. HDF5 parts (uncompressed, as convert
  * --compression 0): the glob and its segments offer next_rows and fill blocks
  * with no table (24 chunks), a NaN among the wanted columns gives that chunk's
- * table tagged with the glob's segment index; segments open with no new
- * descriptor; fits on 1-3 threads, direct reads or H5Dread, equal the one-file
+ * table tagged with the glob's segment index; the segments of files 2-4 open
+ * and read with those files renamed away (lent by their readers from the open,
+ * no file opened again a segment); fits on 1-3 threads, direct reads or H5Dread, equal the one-file
  * fit's JSON exactly (the 300-row segments fall alike); a part with other
  * columns is an error naming it. 24 HDF5 files: all segments read (values
  * bitwise) holding fewer descriptors than files, and none after the close.
@@ -735,7 +736,13 @@ static void test_hdf5_glob_rows(void **state)
     size_t n = 0;
     assert_int_equal(sf_source_n_segments(s, &n, &err), SF_OK);
     assert_int_equal(n, 8);
-    size_t fds = open_fds();
+    /* the later files' segments are lent by their readers opened at open: they
+     * read on with the files moved away (only the first file is opened again) */
+    char away[3][200];
+    for (size_t k = 1; k < 4; k++) {
+        snprintf(away[k - 1], sizeof away[k - 1], "%s.away", h5[k]);
+        assert_int_equal(rename(h5[k], away[k - 1]), 0);
+    }
     for (size_t g = n; g-- > 0;) {
         sf_source *seg = NULL;
         assert_int_equal(sf_source_open_segment(s, g, &seg, &err), SF_OK);
@@ -762,7 +769,7 @@ static void test_hdf5_glob_rows(void **state)
         assert_int_equal(nan_tables, g == nan_row / 300);
         sf_source_close(seg);
     }
-    assert_true(open_fds() <= fds); /* the lenders, opened at the count, reused */
+    for (size_t k = 1; k < 4; k++) assert_int_equal(rename(away[k - 1], h5[k]), 0);
     sf_block_free(b);
     sf_source_close(s);
 
