@@ -560,7 +560,10 @@ sf_status sfi_multi_open(sf_source **out, const char *pattern, const char *datas
     /* every file's columns now (noting where a CSV file's rows start, keeping
      * other kinds' readers to lend segments), and the total size for progress */
     bool kept = false;
-    note_file(m, 0, first, true, false, &kept); /* first is read whole: no lender */
+    /* the first file's reader: the file's lender when it is of a kind that lends
+     * (then opened again when the source is read whole), else read whole */
+    note_file(m, 0, first, true, true, &kept);
+    if (kept) m->cur = NULL;
     /* a CSV reader opened to check a file is closed unread: a table of one row
      * (50,000 rows of 20 columns zeroed took 0.5 ms a file) */
     sf_source_options check = *opt;
