@@ -6,15 +6,22 @@
  * is read once. Scanning a block depends on nothing else, so no wait can last
  * longer than one block's scan. The prefix sums (line and quote parity at each
  * blind cut) and the true cuts are computed under the lock.
+ *
+ * A plan made by sfi_csv_plan_open owns its descriptor and holds it only while
+ * blocks remain to scan or cuts to resolve: opened under the lock before a
+ * claim or a resolve that reads, closed under the lock once every cut is
+ * resolved (no scan can then be in flight: each resolved cut's blocks are DONE).
  */
 #define _GNU_SOURCE
 #include "io/csv_plan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "io/csv_scan.h"
@@ -29,7 +36,11 @@ enum { UNSCANNED, BUSY, DONE, FAILED };
 struct sfi_csv_plan {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int fd;
+    int fd;             /* -1: closed (an owned descriptor, reopened by name when needed) */
+    bool owns_fd;       /* sfi_csv_plan_open: the plan opens and closes it */
+    dev_t dev;          /* owned: the file planned, so a reopen finds the same one */
+    ino_t ino;
+    size_t n_resolved;  /* cuts 1..n-1 resolved: when n - 1, nothing is read again */
     char *name;
     uint64_t size, data_line;
     size_t n;           /* segments */
@@ -58,13 +69,13 @@ static sf_status io_fail(const sfi_csv_plan *p, sf_error *err, const char *why)
 }
 
 /* Reads up to want bytes at off; *got < want only at the end of the file. */
-static sf_status read_at(const sfi_csv_plan *p, char *buf, size_t want, uint64_t off, size_t *got,
+static sf_status read_at(const sfi_csv_plan *p, int fd, char *buf, size_t want, uint64_t off, size_t *got,
                          sf_error *err)
 {
     size_t n = 0;
     *got = 0;
     while (n < want) {
-        ssize_t k = pread(p->fd, buf + n, want - n, (off_t)(off + n));
+        ssize_t k = pread(fd, buf + n, want - n, (off_t)(off + n));
         if (k < 0 && errno == EINTR) continue;
         if (k < 0) return io_fail(p, err, strerror(errno));
         if (k == 0) break;
@@ -88,7 +99,7 @@ static sf_status find_lf(const sfi_csv_plan *p, peek_window *pw, uint64_t from, 
 {
     while (from < p->size) {
         if (from < pw->at || from >= pw->at + pw->len) {
-            SF_TRY(read_at(p, pw->buf, PEEK, from, &pw->len, err));
+            SF_TRY(read_at(p, p->fd, pw->buf, PEEK, from, &pw->len, err));
             pw->at = from;
             if (pw->len == 0) break;
         }
@@ -192,11 +203,67 @@ sf_status sfi_csv_plan_new(sfi_csv_plan **out, int fd, const char *name, uint64_
     return SF_OK;
 }
 
+sf_status sfi_csv_plan_open(sfi_csv_plan **out, const char *path, uint64_t data_offset,
+                            uint64_t data_line, uint64_t segment_bytes, sf_error *err)
+{
+    *out = NULL;
+    sf_where w;
+    sfi_where_init(&w, path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return sfi_fail(err, SF_ERR_IO, &w, "cannot open: %s", strerror(errno));
+    struct stat sb;
+    bool stat_ok = fstat(fd, &sb) == 0; /* sb is unset when it fails */
+    if (!stat_ok || !S_ISREG(sb.st_mode)) {
+        sf_status st = sfi_fail(err, SF_ERR_IO, &w, "cannot cut into segments: %s",
+                                stat_ok ? "not a regular file" : strerror(errno));
+        close(fd);
+        return st;
+    }
+    sf_status st = sfi_csv_plan_new(out, fd, path, data_offset, data_line, (uint64_t)sb.st_size,
+                                    segment_bytes, err);
+    close(fd);
+    if (st != SF_OK) return st;
+    (*out)->fd = -1; /* opened again by the first opener that scans */
+    (*out)->owns_fd = true;
+    (*out)->dev = sb.st_dev;
+    (*out)->ino = sb.st_ino;
+    return SF_OK;
+}
+
+/* An owned plan's descriptor, opened again when closed: the same file (device,
+ * inode and size as planned), else SF_ERR_IO. Lock held. */
+static sf_status hold_fd(sfi_csv_plan *p, sf_error *err)
+{
+    if (p->fd >= 0) return SF_OK;
+    sf_where w;
+    sfi_where_init(&w, p->name);
+    int fd = open(p->name, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return sfi_fail(err, SF_ERR_IO, &w, "cannot open: %s", strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || sb.st_dev != p->dev || sb.st_ino != p->ino || (uint64_t)sb.st_size != p->size) {
+        close(fd);
+        return sfi_fail(err, SF_ERR_IO, &w, "the file changed since its segments were planned");
+    }
+    p->fd = fd;
+    return SF_OK;
+}
+
+/* Closes an owned descriptor once every cut is resolved: no block or cut is read
+ * again (a scan in flight is of a block before a cut not yet resolved). Lock held. */
+static void drop_fd(sfi_csv_plan *p)
+{
+    if (p->owns_fd && p->fd >= 0 && p->n_resolved + 1 >= p->n) {
+        close(p->fd);
+        p->fd = -1;
+    }
+}
+
 size_t sfi_csv_plan_count(const sfi_csv_plan *p) { return p->n; }
 
 void sfi_csv_plan_free(sfi_csv_plan *p)
 {
     if (!p) return;
+    if (p->owns_fd && p->fd >= 0) close(p->fd);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);
     free(p->name);
@@ -213,7 +280,7 @@ void sfi_csv_plan_free(sfi_csv_plan *p)
 }
 
 /* Line ends and quote parity of block k (no lock held: reads only cut[]). */
-static sf_status scan_block(const sfi_csv_plan *p, size_t k, uint64_t *ends, uint8_t *odd,
+static sf_status scan_block(const sfi_csv_plan *p, int fd, size_t k, uint64_t *ends, uint8_t *odd,
                             sf_error *err)
 {
     /* 64-byte aligned: a copy out of the page cache into a buffer at another
@@ -227,7 +294,7 @@ static sf_status scan_block(const sfi_csv_plan *p, size_t k, uint64_t *ends, uin
     sf_status st = SF_OK;
     while (off < end) {
         size_t want = end - off < PIECE ? (size_t)(end - off) : PIECE, got = 0;
-        st = read_at(p, buf, want, off, &got, err);
+        st = read_at(p, fd, buf, want, off, &got, err);
         if (st != SF_OK) break;
         if (got == 0) {
             st = io_fail(p, err, "the file is shorter than when it was opened");
@@ -267,12 +334,21 @@ static sf_status need_blocks(sfi_csv_plan *p, size_t last, sf_error *err)
             pthread_cond_wait(&p->cv, &p->mu);
             continue;
         }
+        sf_error my;
+        sf_status st = hold_fd(p, &my);
+        if (st != SF_OK) {
+            p->st = st; /* sticky, as a failed scan */
+            p->err = my;
+            if (err) *err = my;
+            pthread_cond_broadcast(&p->cv);
+            return st;
+        }
+        const int fd = p->fd; /* stays open while a block is BUSY */
         p->state[claim] = BUSY;
         pthread_mutex_unlock(&p->mu);
         uint64_t e = 0;
         uint8_t o = 0;
-        sf_error my;
-        sf_status st = scan_block(p, claim, &e, &o, &my);
+        st = scan_block(p, fd, claim, &e, &o, &my);
         pthread_mutex_lock(&p->mu);
         if (st != SF_OK) {
             p->state[claim] = FAILED;
@@ -305,12 +381,13 @@ static sf_status resolve(sfi_csv_plan *p, size_t k, sf_error *err)
     if (p->resolved[k]) return SF_OK;
     uint64_t at = p->cut[k], line = p->line_at[k];
     if (p->odd_at[k]) {
+        SF_TRY(hold_fd(p, err));
         char *buf = malloc(PEEK + 1);
         if (!buf) return sfi_nomem(err);
         bool quoted = true, found = false;
         while (!found && at < p->size) {
             size_t got = 0;
-            sf_status st = read_at(p, buf, PEEK + 1, at, &got, err);
+            sf_status st = read_at(p, p->fd, buf, PEEK + 1, at, &got, err);
             if (st != SF_OK) {
                 free(buf);
                 return st;
@@ -339,6 +416,7 @@ static sf_status resolve(sfi_csv_plan *p, size_t k, sf_error *err)
     p->tcut[k] = at;
     p->tline[k] = line;
     p->resolved[k] = 1;
+    p->n_resolved++;
     return SF_OK;
 }
 
@@ -358,6 +436,7 @@ sf_status sfi_csv_plan_range(sfi_csv_plan *p, size_t i, uint64_t *start, uint64_
         *line = p->tline[i];
         *end = p->tcut[i + 1];
     }
+    drop_fd(p);
     pthread_mutex_unlock(&p->mu);
     return st;
 }

@@ -38,6 +38,16 @@ SFI_FUNC sf_status sfi_csv_plan_new(sfi_csv_plan **out, int fd, const char *name
                                     uint64_t data_offset, uint64_t data_line, uint64_t size,
                                     uint64_t segment_bytes, sf_error *err);
 
+/* Plans the segments of the regular file path as sfi_csv_plan_new does, owning its
+ * descriptor: closed once the blind cuts are found, opened again (by name, the
+ * same file: device, inode and size checked, else SF_ERR_IO) by the first range
+ * that needs a block scanned or a cut resolved, and closed again when every cut
+ * is resolved. So a source of many files (io/multi_source.c) keeps a plan for
+ * each without holding a descriptor for each: a file of one segment is never
+ * opened again. */
+SFI_FUNC sf_status sfi_csv_plan_open(sfi_csv_plan **out, const char *path, uint64_t data_offset,
+                                     uint64_t data_line, uint64_t segment_bytes, sf_error *err);
+
 /* The number of segments (>= 1). */
 SFI_FUNC size_t sfi_csv_plan_count(const sfi_csv_plan *p);
 

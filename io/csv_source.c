@@ -1104,6 +1104,12 @@ sf_status sfi_csv_range_of(sf_source *src, size_t i, sfi_csv_range *out, sf_erro
     return sfi_csv_plan_range(parent->plan, i, &out->start, &out->end, &out->line, err);
 }
 
+void sfi_csv_data_range(const sf_source *src, sfi_csv_range *out)
+{
+    const csv_reader *r = src->impl;
+    *out = (sfi_csv_range){r->data_offset, r->gz ? UINT64_MAX : src->size, r->data_line, true};
+}
+
 sf_status sfi_csv_open_range(sf_source **out, const sf_source *like, const char *path,
                              const sfi_csv_range *range, size_t segment, sf_error *err)
 {

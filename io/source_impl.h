@@ -114,6 +114,10 @@ typedef struct sfi_csv_range {
 SFI_FUNC bool sfi_source_is_csv(const sf_source *src);
 /* Range of segment i of a CSV source (counts its segments first). */
 SFI_FUNC sf_status sfi_csv_range_of(sf_source *src, size_t i, sfi_csv_range *out, sf_error *err);
+/* All the rows of a CSV file src opened whole, as one range, without planning its
+ * segments: from the data start (after the header) to the end (UINT64_MAX: a gzip
+ * file, inflated to its end). */
+SFI_FUNC void sfi_csv_data_range(const sf_source *src, sfi_csv_range *out);
 /* Opens a range of the CSV file path with like's schema and options; its chunks
  * say they come from segment `segment`. */
 SFI_FUNC sf_status sfi_csv_open_range(sf_source **out, const sf_source *like, const char *path,
