@@ -30,9 +30,22 @@
  * 3.5 MiB more peak RSS for cpu time within the noise (2% less, median). */
 #define SFI_H5_MDC_BYTES ((size_t)128 << 10)
 
+/* The cache of a file an HDF5 sink writes (io/hdf5_sink.c). A writer appends: its
+ * working set is the right-most path of each dataset's chunk B-tree and the few
+ * headers it updates, yet an LRU cache keeps every node it has made until it is
+ * full, so SFI_H5_MDC_BYTES (~55 nodes, ~1 MB decoded) filled up only on large
+ * files: `convert --formula` of 25M rows (1,526 chunks a dataset) held ~1 MB more
+ * than of 2.5M rows (153 chunks; 10 nodes in all). 16 KiB holds the paths of /X
+ * and /y with room to spare; 25M rows: des0 peak RSS flat (31.0 / 31.2 MiB), cpu
+ * 5.2-5.5 s against 5.9-6.1 s with 128 KiB (2 threads, within the load's noise). */
+#define SFI_H5_MDC_SINK_BYTES ((size_t)16 << 10)
+
 /* A new file-access property list (close it with H5Pclose) with the fixed metadata
  * cache above, or -1 when HDF5 cannot make one (then open with H5P_DEFAULT). Runs
  * HDF5 calls: call it inside the caller's H5E_BEGIN_TRY. */
 SFI_FUNC hid_t sfi_h5_fapl_new(void);
+
+/* The same with a cache of `bytes` (at least HDF5's minimum, 1 KiB). */
+SFI_FUNC hid_t sfi_h5_fapl_sized(size_t bytes);
 
 #endif
