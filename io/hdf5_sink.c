@@ -59,9 +59,10 @@
  * file's free-space manager: one section (~140 bytes of heap with its skip-list
  * node) a gap, kept while the file is open, so memory grew with the rows. Stored
  * chunks are aligned to a power of two that divides their size, so they leave no
- * gaps (sink_alignment). Deflated chunks end anywhere: each still leaves one, ~400
- * KB for the 25M-row zlib-1 design (3,000 chunks); tests/test_h5chunks.c asks for
- * them aligned to 4096, though they are written from an unaligned deflate buffer.
+ * gaps (sink_alignment). Deflated chunks end anywhere: each still leaves one (so
+ * ~0.4 MB for the 3,000 chunks of the 25M-row zlib-1 design); tests/test_h5chunks.c
+ * asks for them aligned to 4096, though they are written from an unaligned deflate
+ * buffer.
  * The padding costs under 4 KiB a chunk. */
 #define ALIGN_THRESHOLD ((hsize_t)64 << 10)
 #define FILE_ALIGNMENT ((hsize_t)4096)
