@@ -6,6 +6,11 @@
 
 hid_t sfi_h5_fapl_new(void)
 {
+    return sfi_h5_fapl_sized(SFI_H5_MDC_BYTES);
+}
+
+hid_t sfi_h5_fapl_sized(size_t bytes)
+{
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
     if (fapl < 0) return -1;
     H5AC_cache_config_t cc;
@@ -18,7 +23,8 @@ hid_t sfi_h5_fapl_new(void)
     /* a fixed size: no growth on a low hit rate (incr_mode), none when a large
      * entry comes in (flash_incr_mode), no shrinking either (decr_mode) */
     cc.set_initial_size = 1;
-    cc.initial_size = cc.min_size = cc.max_size = SFI_H5_MDC_BYTES;
+    if (bytes < 1024) bytes = 1024; /* H5C__MIN_MAX_CACHE_SIZE (H5Cprivate.h) */
+    cc.initial_size = cc.min_size = cc.max_size = bytes;
     cc.incr_mode = H5C_incr__off;
     cc.flash_incr_mode = H5C_flash_incr__off;
     cc.decr_mode = H5C_decr__off;

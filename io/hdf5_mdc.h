@@ -30,9 +30,25 @@
  * 3.5 MiB more peak RSS for cpu time within the noise (2% less, median). */
 #define SFI_H5_MDC_BYTES ((size_t)128 << 10)
 
+/* The cache of a file an HDF5 sink writes (io/hdf5_sink.c). A writer appends: its
+ * working set is the right-most path of each dataset's chunk B-tree (two or three
+ * nodes of ~2-2.6 KiB on disk) and the few headers it updates, yet an LRU cache
+ * keeps every node it has made until it is full, so SFI_H5_MDC_BYTES (~55 nodes,
+ * ~1 MB decoded) filled up only on large files: `convert --formula` of 25M rows
+ * (1,526 chunks a dataset) held ~1 MB more than of 2.5M rows (153 chunks, about
+ * ten nodes in all). Measured with 2 threads, the ordered-output hold off
+ * (SF_PREDICT_HOLD_BYTES=1) and the source's per-segment bad-row logs made small,
+ * so that only the sink differs: peak RSS 2.5M / 25M rows uncompressed 31.0 /
+ * 31.2 MiB (128 KiB: 31.1 / 32.4), zlib-1 33.9 / 34.8 (34.0 / 35.7); cpu at 25M
+ * 5.2-5.5 s against 5.9-6.1 uncompressed, 10.2-10.4 against 10.1-10.6 zlib-1. */
+#define SFI_H5_MDC_SINK_BYTES ((size_t)16 << 10)
+
 /* A new file-access property list (close it with H5Pclose) with the fixed metadata
  * cache above, or -1 when HDF5 cannot make one (then open with H5P_DEFAULT). Runs
  * HDF5 calls: call it inside the caller's H5E_BEGIN_TRY. */
 SFI_FUNC hid_t sfi_h5_fapl_new(void);
+
+/* The same with a cache of `bytes` (at least HDF5's minimum, 1 KiB). */
+SFI_FUNC hid_t sfi_h5_fapl_sized(size_t bytes);
 
 #endif
