@@ -59,6 +59,7 @@ void sfi_source_free_header(sf_source *s)
     free(s->names);
     free(s->types);
     free(s->is_integer);
+    for (size_t g = 0; g < s->n_bad_slots; g++) free(s->bad_slots[g].kept);
     free(s->bad_slots);
     pthread_mutex_destroy(&s->bad_mu);
     free(s);
@@ -78,7 +79,12 @@ void sfi_source_bad_row(sf_source *src, const sf_error *e)
     /* at once, under the parent's lock: segment readers run in parallel */
     pthread_mutex_lock(&p->bad_mu);
     if (src->bad_slot == SIZE_MAX) bad_log_add(&p->bad, e);
-    else if (src->bad_slot < p->n_bad_slots) bad_log_add(&p->bad_slots[src->bad_slot], e);
+    else if (src->bad_slot < p->n_bad_slots) {
+        sfi_bad_slot *g = &p->bad_slots[src->bad_slot];
+        g->count++;
+        if (!g->kept) g->kept = malloc(SF_SOURCE_BAD_KEPT * sizeof *g->kept);
+        if (g->kept && g->n_kept < SF_SOURCE_BAD_KEPT) g->kept[g->n_kept++] = *e;
+    }
     pthread_mutex_unlock(&p->bad_mu);
 }
 
@@ -90,7 +96,7 @@ void sfi_source_bad_adopt(sf_source *parent, sf_source *child, size_t slot)
     pthread_mutex_lock(&parent->bad_mu);
     if (slot >= parent->n_bad_slots) {
         size_t n = slot + 1 > 2 * parent->n_bad_slots ? slot + 1 : 2 * parent->n_bad_slots;
-        sfi_bad_log *g = realloc(parent->bad_slots, n * sizeof *g);
+        sfi_bad_slot *g = realloc(parent->bad_slots, n * sizeof *g);
         if (g) {
             memset(g + parent->n_bad_slots, 0, (n - parent->n_bad_slots) * sizeof *g);
             parent->bad_slots = g;
@@ -100,7 +106,10 @@ void sfi_source_bad_adopt(sf_source *parent, sf_source *child, size_t slot)
         }
     }
     /* the segment is read again from its start: its earlier count is replaced */
-    if (child->bad_parent) memset(&parent->bad_slots[slot], 0, sizeof parent->bad_slots[slot]);
+    if (child->bad_parent) {
+        free(parent->bad_slots[slot].kept);
+        memset(&parent->bad_slots[slot], 0, sizeof parent->bad_slots[slot]);
+    }
     pthread_mutex_unlock(&parent->bad_mu);
 }
 

@@ -20,6 +20,16 @@ typedef struct sfi_bad_log {
     sf_error kept[SF_SOURCE_BAD_KEPT];
 } sfi_bad_log;
 
+/* A segment's malformed rows, as its parent keeps them: the first few errors are
+ * allocated on the first one (a slot is 24 bytes, not a sfi_bad_log's ~3.7 KB: a
+ * source keeps a slot for every segment it has handed out, 600 for a 2.5 GB CSV
+ * in 4 MiB segments). */
+typedef struct sfi_bad_slot {
+    uint64_t count;
+    size_t n_kept;
+    sf_error *kept; /* SF_SOURCE_BAD_KEPT of them, or NULL */
+} sfi_bad_slot;
+
 struct sfi_rows_want;
 
 typedef struct sf_source_ops {
@@ -70,7 +80,7 @@ struct sf_source {
      * a segment's parent and slot (SIZE_MAX: add to the parent's own) */
     sfi_bad_log bad;
     pthread_mutex_t bad_mu;
-    sfi_bad_log *bad_slots;
+    sfi_bad_slot *bad_slots;
     size_t n_bad_slots;
     sf_source *bad_parent;
     size_t bad_slot;

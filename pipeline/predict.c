@@ -40,13 +40,15 @@
 
 /* Output the segments not due may hold, per worker, before a worker ahead waits
  * for its turn. With two workers at equal speed the one ahead does not wait while
- * this is a segment's output or more: an HDF5 segment (1M rows) of predictions is
- * ~9 MB; a 32 MiB CSV segment's design rows are ~33 MB, so there the worker ahead
- * waited half of the time (0.04 s a segment), and `convert --formula` cuts its CSV
- * into 4 MiB segments (cli/convert.c). SF_PREDICT_HOLD_BYTES in the environment
- * sets the total (for the tests: 1 makes every worker ahead wait after each
- * chunk). */
-#define HOLD_BYTES ((size_t)8 << 20)
+ * this is a segment's output or more: an HDF5 segment (250,000 rows) of
+ * probabilities is ~4.3 MB; a 32 MiB CSV segment's design rows are ~33 MB, so there
+ * the worker ahead waited half of the time (0.04 s a segment), and `convert
+ * --formula` cuts its CSV into 4 MiB segments (cli/convert.c; ~3.9 MB of design
+ * rows each). 4 MiB: `convert --formula` of 2.5M rows on 2 threads, zlib 1, 0.62 s
+ * and 47-48 MiB peak (8 MiB: 0.61-0.70 s, 51-52 MiB and growing with the file; 2
+ * MiB: 1.05-1.23 s). SF_PREDICT_HOLD_BYTES in the environment sets the total (for
+ * the tests: 1 makes every worker ahead wait after each chunk). */
+#define HOLD_BYTES ((size_t)4 << 20)
 /* Rows of one table handed to the sink. */
 #define WRITE_ROWS ((size_t)65536)
 

@@ -388,6 +388,58 @@ static void test_sink_no_gaps(void **state)
     assert_true(s64 <= 2 && s64 == s16);
 }
 
+/* Peak heap above the baseline while a CSV of n rows is read segment by segment
+ * (segments of 2 KiB: many of them), every segment opened from the source and
+ * closed after it, the source open throughout: as a fit or convert --formula reads
+ * it. Each opened segment takes a slot in its source's bad-row log (io/source.c). */
+static size_t csv_segments_peak(size_t n)
+{
+    char *path = tmp_name("memv");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "a,b\n");
+    for (size_t i = 0; i < n; i++) fprintf(f, "%zu,%zu.5\n", i, i % 97);
+    fclose(f);
+    H5garbage_collect();
+    size_t base = heap_now(), peak = base;
+    sf_source_options o;
+    sf_source_options_init(&o);
+    o.segment_bytes = 2048;
+    sf_source *src = NULL;
+    sf_error err;
+    assert_int_equal(sf_source_open(&src, path, &o, &err), SF_OK);
+    size_t n_seg = 0, rows = 0;
+    assert_int_equal(sf_source_n_segments(src, &n_seg, &err), SF_OK);
+    for (size_t k = 0; k < n_seg; k++) {
+        sf_source *seg = NULL;
+        assert_int_equal(sf_source_open_segment(src, k, &seg, &err), SF_OK);
+        const sf_table *t;
+        while (sf_source_next(seg, &t, &err) == SF_OK) {
+            for (size_t i = 0; i < t->n_rows; i++) assert_double_bits(t->cols[0].values[i], (double)(rows + i));
+            rows += t->n_rows;
+        }
+        sf_source_close(seg);
+        size_t h = heap_now();
+        if (h > peak) peak = h;
+    }
+    assert_int_equal(rows, n);
+    sf_source_close(src);
+    unlink(path);
+    free(path);
+    return peak - base;
+}
+
+/* 400 vs 4,000 segments: each kept ~3.7 KB (a bad-row log with room for
+ * SF_SOURCE_BAD_KEPT errors) for as long as the source was open: 14.7 MiB more. */
+static void test_csv_segments_bounded(void **state)
+{
+    (void)state;
+    size_t n = 400 * 2048 / 12; /* ~12 bytes a line */
+    size_t p1 = csv_segments_peak(n), p2 = csv_segments_peak(10 * n);
+    print_message("CSV, ~400 vs ~4,000 segments: peak heap %.0f vs %.0f KiB\n", p1 / 1024.0, p2 / 1024.0);
+    assert_true(p2 < p1 + TOLERANCE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -396,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_cache_bounded),
         cmocka_unit_test(test_sink_bounded),
         cmocka_unit_test(test_sink_no_gaps),
+        cmocka_unit_test(test_csv_segments_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
