@@ -2770,8 +2770,6 @@ static sf_status hdf5_rewind(sf_source *src, sf_error *err)
     return SF_OK;
 }
 
-/* True when a dataset of r stores its chunks through a filter (deflate, ...). */
-
 /* Segment length: segment_rows rounded to the nearest whole number (at least one)
  * of chunks of the main dataset when its chunks are filtered, so a segment's
  * reader never inflates a chunk that another segment also reads; else of tables
@@ -2785,8 +2783,11 @@ static hsize_t segment_len(const hdf5_reader *r, const sf_source *src)
     hsize_t seg = src->opt.segment_rows ? src->opt.segment_rows : SF_SEGMENT_ROWS_DEFAULT;
     hsize_t c = r->filtered > 0 ? r->file_chunk_rows : src->opt.chunk_rows;
     if (c > 0) {
-        hsize_t k = (seg + c / 2) / c;
-        seg = (k ? k : 1) * c;
+        /* (seg + c / 2) / c without the sum, which wraps for seg near 2^64 */
+        hsize_t k = seg / c + (seg % c >= c - c / 2);
+        if (k == 0) k = 1;
+        if (k > (hsize_t)-1 / c) k = (hsize_t)-1 / c; /* a whole number of them that fits */
+        seg = k * c;
     }
     return seg;
 }
@@ -2796,7 +2797,7 @@ static sf_status hdf5_n_segments(sf_source *src, size_t *n_out, sf_error *err)
     (void)err;
     hdf5_reader *r = src->impl;
     hsize_t seg = segment_len(r, src);
-    hsize_t n = (r->n_rows + seg - 1) / seg;
+    hsize_t n = r->n_rows / seg + (r->n_rows % seg != 0); /* no n_rows + seg - 1: seg may be near 2^64 */
     *n_out = n ? (size_t)n : 1; /* an empty dataset is one empty segment */
     return SF_OK;
 }
@@ -2903,7 +2904,7 @@ static sf_status do_open_segment(sf_source *src, size_t i, sf_source **out, sf_e
     hsize_t seg = segment_len(parent, src);
     r->segment = i;
     r->begin = r->cursor = (hsize_t)i * seg;
-    r->end = r->begin + seg < r->n_rows ? r->begin + seg : r->n_rows;
+    r->end = r->begin < r->n_rows && seg < r->n_rows - r->begin ? r->begin + seg : r->n_rows; /* no wrap */
     if (r->begin > r->end) r->begin = r->cursor = r->end;
     st = finish_open(r, s, err);
     if (st != SF_OK) {
