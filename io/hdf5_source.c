@@ -2141,7 +2141,9 @@ static bool any_filtered(const hdf5_reader *r)
     return filtered;
 }
 
-/* Second half of opening (whole source or segment): schema, dictionaries, table. */
+/* Second half of opening (whole source or segment): dictionaries, direct-read
+ * setup (a segment has its source's: clone_reader), a closed segment's buffers
+ * (spares) or fresh ones; the table waits for the first read that needs it. */
 static sf_status finish_open(hdf5_reader *r, sf_source *s, sf_error *err)
 {
     r->dicts = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->dicts);
@@ -2818,8 +2820,10 @@ static char *dup_or_null(const char *s, bool *ok)
 /* A reader of parent's data sharing its file and datasets (their ids counted
  * once more each), so a segment opens with no HDF5 call: no second H5Fopen and
  * schema walk (about 1.2 ms under HDF5's lock a segment on a 21-column file),
- * and it reads the very file the source opened. Its buffers and direct chunk
- * state are its own (finish_open). NULL when out of memory. */
+ * and it reads the very file the source opened. Its direct chunk state is a
+ * copy of the source's (direct_clone: the layout, with decode state of its own)
+ * and its buffers are its own (finish_open: a closed segment's, or fresh). NULL
+ * when out of memory. */
 static hdf5_reader *clone_reader(const hdf5_reader *parent)
 {
     hdf5_reader *r = calloc(1, sizeof *r);
