@@ -2951,6 +2951,31 @@ static uint64_t direct_count(const sf_source *src, int what)
     return n;
 }
 
+size_t sfi_hdf5_spare_sets(const sf_source *src)
+{
+    if (!src || src->ops != &hdf5_ops) return 0;
+    spares *sp = ((const hdf5_reader *)src->impl)->spares;
+    if (!sp) return 0;
+    pthread_mutex_lock(&sp->mu);
+    size_t n = sp->n;
+    pthread_mutex_unlock(&sp->mu);
+    return n;
+}
+
+void sfi_hdf5_drop_spares(sf_source *src)
+{
+    if (!src || src->ops != &hdf5_ops) return;
+    spares *sp = ((hdf5_reader *)src->impl)->spares;
+    if (!sp) return;
+    scratch gone[SPARES_MAX];
+    pthread_mutex_lock(&sp->mu);
+    size_t n = sp->n;
+    memcpy(gone, sp->s, n * sizeof *gone);
+    sp->n = 0;
+    pthread_mutex_unlock(&sp->mu);
+    for (size_t i = 0; i < n; i++) scratch_free(&gone[i]);
+}
+
 SFI_FUNC uint64_t sfi_hdf5_direct_chunks(const sf_source *src);
 uint64_t sfi_hdf5_direct_chunks(const sf_source *src)
 {
