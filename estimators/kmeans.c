@@ -18,7 +18,7 @@
 #include <string.h>
 #include <time.h>
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(__SSE2__) /* copy_past_cache's SSE2 stores (also i686 -msse2) */
 #include <immintrin.h>
 #endif
 

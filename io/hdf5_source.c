@@ -2141,7 +2141,9 @@ static bool any_filtered(const hdf5_reader *r)
     return filtered;
 }
 
-/* Second half of opening (whole source or segment): schema, dictionaries, table. */
+/* Second half of opening (whole source or segment): dictionaries, direct-read
+ * setup (a segment has its source's: clone_reader), a closed segment's buffers
+ * (spares) or fresh ones; the table waits for the first read that needs it. */
 static sf_status finish_open(hdf5_reader *r, sf_source *s, sf_error *err)
 {
     r->dicts = calloc(s->n_cols ? s->n_cols : 1, sizeof *r->dicts);
@@ -2770,8 +2772,6 @@ static sf_status hdf5_rewind(sf_source *src, sf_error *err)
     return SF_OK;
 }
 
-/* True when a dataset of r stores its chunks through a filter (deflate, ...). */
-
 /* Segment length: segment_rows rounded to the nearest whole number (at least one)
  * of chunks of the main dataset when its chunks are filtered, so a segment's
  * reader never inflates a chunk that another segment also reads; else of tables
@@ -2785,8 +2785,11 @@ static hsize_t segment_len(const hdf5_reader *r, const sf_source *src)
     hsize_t seg = src->opt.segment_rows ? src->opt.segment_rows : SF_SEGMENT_ROWS_DEFAULT;
     hsize_t c = r->filtered > 0 ? r->file_chunk_rows : src->opt.chunk_rows;
     if (c > 0) {
-        hsize_t k = (seg + c / 2) / c;
-        seg = (k ? k : 1) * c;
+        /* (seg + c / 2) / c without the sum, which wraps for seg near 2^64 */
+        hsize_t k = seg / c + (seg % c >= c - c / 2);
+        if (k == 0) k = 1;
+        if (k > (hsize_t)-1 / c) k = (hsize_t)-1 / c; /* a whole number of them that fits */
+        seg = k * c;
     }
     return seg;
 }
@@ -2796,7 +2799,7 @@ static sf_status hdf5_n_segments(sf_source *src, size_t *n_out, sf_error *err)
     (void)err;
     hdf5_reader *r = src->impl;
     hsize_t seg = segment_len(r, src);
-    hsize_t n = (r->n_rows + seg - 1) / seg;
+    hsize_t n = r->n_rows / seg + (r->n_rows % seg != 0); /* no n_rows + seg - 1: seg may be near 2^64 */
     *n_out = n ? (size_t)n : 1; /* an empty dataset is one empty segment */
     return SF_OK;
 }
@@ -2817,8 +2820,10 @@ static char *dup_or_null(const char *s, bool *ok)
 /* A reader of parent's data sharing its file and datasets (their ids counted
  * once more each), so a segment opens with no HDF5 call: no second H5Fopen and
  * schema walk (about 1.2 ms under HDF5's lock a segment on a 21-column file),
- * and it reads the very file the source opened. Its buffers and direct chunk
- * state are its own (finish_open). NULL when out of memory. */
+ * and it reads the very file the source opened. Its direct chunk state is a
+ * copy of the source's (direct_clone: the layout, with decode state of its own)
+ * and its buffers are its own (finish_open: a closed segment's, or fresh). NULL
+ * when out of memory. */
 static hdf5_reader *clone_reader(const hdf5_reader *parent)
 {
     hdf5_reader *r = calloc(1, sizeof *r);
@@ -2903,7 +2908,7 @@ static sf_status do_open_segment(sf_source *src, size_t i, sf_source **out, sf_e
     hsize_t seg = segment_len(parent, src);
     r->segment = i;
     r->begin = r->cursor = (hsize_t)i * seg;
-    r->end = r->begin + seg < r->n_rows ? r->begin + seg : r->n_rows;
+    r->end = r->begin < r->n_rows && seg < r->n_rows - r->begin ? r->begin + seg : r->n_rows; /* no wrap */
     if (r->begin > r->end) r->begin = r->cursor = r->end;
     st = finish_open(r, s, err);
     if (st != SF_OK) {
@@ -2944,6 +2949,31 @@ static uint64_t direct_count(const sf_source *src, int what)
         if (d) n += what == 1 ? d->preads : what == 2 ? d->indexed : d->decoded;
     }
     return n;
+}
+
+size_t sfi_hdf5_spare_sets(const sf_source *src)
+{
+    if (!src || src->ops != &hdf5_ops) return 0;
+    spares *sp = ((const hdf5_reader *)src->impl)->spares;
+    if (!sp) return 0;
+    pthread_mutex_lock(&sp->mu);
+    size_t n = sp->n;
+    pthread_mutex_unlock(&sp->mu);
+    return n;
+}
+
+void sfi_hdf5_drop_spares(sf_source *src)
+{
+    if (!src || src->ops != &hdf5_ops) return;
+    spares *sp = ((hdf5_reader *)src->impl)->spares;
+    if (!sp) return;
+    scratch gone[SPARES_MAX];
+    pthread_mutex_lock(&sp->mu);
+    size_t n = sp->n;
+    memcpy(gone, sp->s, n * sizeof *gone);
+    sp->n = 0;
+    pthread_mutex_unlock(&sp->mu);
+    for (size_t i = 0; i < n; i++) scratch_free(&gone[i]);
 }
 
 SFI_FUNC uint64_t sfi_hdf5_direct_chunks(const sf_source *src);

@@ -168,6 +168,10 @@ SFI_FUNC sf_status sfi_svmlight_open_part(sf_source **out, sfi_svm_set *set, siz
                                           size_t segment, const sf_source_options *opt, sf_error *err);
 /* The svmlight set of a multi-file source (io/multi_source.c), or NULL. */
 SFI_FUNC const sfi_svm_set *sfi_multi_svm_set(const sf_source *src);
+/* An HDF5 source's spare buffer sets (left by its closed segments for the next
+ * ones: io/hdf5_source.c, spares), 0 for other kinds; dropping them frees them. */
+SFI_FUNC size_t sfi_hdf5_spare_sets(const sf_source *src);
+SFI_FUNC void sfi_hdf5_drop_spares(sf_source *src);
 SFI_FUNC sf_status sfi_hdf5_open(sf_source **out, const char *file, const char *dataset,
                                  const sf_source_options *opt, sf_error *err);
 

@@ -515,6 +515,13 @@ static void test_segments(void **state)
     check_segments(spec("columns_group.h5", "/g"), NULL, 5, 2, 2);
     /* PyTables chose 1927-row chunks for the pandas table: one segment */
     check_segments(spec("pandas_datacols.h5", "/mixed"), NULL, 3, 2, 1);
+    /* segments longer than any data: one segment, whatever the rounding (the sum
+     * that rounds must not wrap: UINT64_MAX rows made 8-row segments, or a
+     * division by zero when rounding up) */
+    check_segments(spec("xy_pytables.h5", "/X"), "/y", UINT64_MAX, 7, 1);
+    check_segments(spec("xy_pytables.h5", "/X"), "/y", UINT64_MAX - 3, 7, 1);
+    check_segments(spec("int_matrix.h5", "/M"), NULL, UINT64_MAX, 4, 1);
+    check_segments(spec("int_matrix.h5", "/M"), NULL, UINT64_MAX - 1, 3, 1);
 }
 
 /* One segment read in its own thread (cmocka's asserts stay on the main thread). */

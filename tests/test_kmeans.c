@@ -41,7 +41,9 @@
  * Batches in parts (the stage labels and sums each block as it comes): 37-row
  * weighted blocks with reassignments, and a 60,000 x 8 pipeline whose chunks come
  * in parts and whose parts' labels go to the learner's pool, on 1, 2 and 3
- * threads: bitwise equal to sf_kmeans_partial_fit on whole batches.
+ * threads: bitwise equal to sf_kmeans_partial_fit on whole batches; so are
+ * k = 1 and k = 3 with 7-row batches from blocks of 1, 3 and 50 rows whose stride
+ * is wider than the features, with zero weights among them.
  */
 #include "sf_test.h"
 
@@ -1213,6 +1215,48 @@ static void test_pipeline_parts(void **state)
     free(x);
 }
 
+/* Edges of the batch fed in parts: k = 1 and k = 3, 7-row batches cut from
+ * blocks of 1, 3 and 50 rows (batches smaller than a block, blocks smaller than
+ * a batch) with a row stride wider than the features (ld = p + 3), weights with
+ * zeros: bitwise sf_kmeans_partial_fit on the whole 7-row batches. */
+static void test_stage_fed_edges(void **state)
+{
+    (void)state;
+    enum { N = 200, LD = KM_BLOBS_P + 3 };
+    static double xs[N * LD];
+    double w[N];
+    for (size_t i = 0; i < N; i++) {
+        for (size_t f = 0; f < LD; f++) xs[i * LD + f] = f < KM_BLOBS_P ? km_blobs[i * KM_BLOBS_P + f] : NAN;
+        w[i] = i % 5 == 0 ? 0.0 : 0.5 + (double)(i % 3);
+    }
+    const size_t sizes[3] = {1, 3, 50};
+    for (size_t k = 1; k <= 3; k += 2) {
+        char spec[160];
+        snprintf(spec, sizeof spec, "minibatch_kmeans(n_clusters=%zu, batch_size=7, random_state=9, reassignment_ratio=0.5)", k);
+        sf_error err;
+        void *st = stage_new(spec, &err, SF_OK);
+        assert_int_equal(sfi_kmeans_stage.begin_pass(st, 0, &err), SF_OK);
+        for (size_t i = 0, b = 0; i < N; b++) {
+            size_t m = sizes[b % 3] < N - i ? sizes[b % 3] : N - i;
+            sf_block blk = {.n_rows = m, .n_cols = KM_BLOBS_P, .ld = LD, .capacity = m, .x = xs + i * LD, .w = w + i};
+            assert_int_equal(sfi_kmeans_stage.partial_fit(st, &blk, &err), SF_OK);
+            i += m;
+        }
+        bool again;
+        assert_int_equal(sfi_kmeans_stage.end_pass(st, 0, &again, &err), SF_OK);
+        sf_kmeans *ref = fit_in_batches(k, 7, 9, 0.5, km_blobs, N, KM_BLOBS_P, w);
+        double c[3 * KM_BLOBS_P], n[3];
+        sf_kmeans_state ks;
+        stage_centers(st, c, n, &ks);
+        assert_memory_equal(c, sf_kmeans_cluster_centers(ref), k * KM_BLOBS_P * sizeof *c);
+        assert_memory_equal(n, sf_kmeans_counts(ref), k * sizeof *n);
+        assert_int_equal(ks.n_steps, sf_kmeans_n_steps(ref));
+        assert_double_bits(ks.inertia, sf_kmeans_inertia(ref));
+        sf_kmeans_free(ref);
+        sfi_kmeans_stage.free(st);
+    }
+}
+
 int main(void)
 {
     sf_library_init();
@@ -1230,7 +1274,7 @@ int main(void)
         cmocka_unit_test(test_pipeline_end_to_end),
         cmocka_unit_test(test_pipeline_minibatch), cmocka_unit_test(test_init_sample),
         cmocka_unit_test(test_pipeline_threads_inertia),
-        cmocka_unit_test(test_stage_fed_parts),  cmocka_unit_test(test_pipeline_parts),
+        cmocka_unit_test(test_stage_fed_parts), cmocka_unit_test(test_stage_fed_edges),  cmocka_unit_test(test_pipeline_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
