@@ -1479,7 +1479,8 @@ sf_status sfi_kmeans_batch_feed(sf_kmeans *km, const double *x, size_t n, size_t
                                 double *acc, bool open, double *keep_x, double *keep_w, sf_error *err)
 {
     if (!km->p || p != km->p)
-        return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: a batch in parts needs a model fitted on %zu features", p);
+        return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: a batch in parts of %zu features needs a model fitted on "
+                        "them (it has %zu)", p, km->p);
     if (n == 0) return SF_OK;
     SF_TRY(step_work_reserve(km, n, p, km->pool ? sf_pool_size(km->pool) : 1, err));
     if (open) batch_open(km, acc);
@@ -1490,7 +1491,8 @@ sf_status sfi_kmeans_batch_close(sf_kmeans *km, const double *acc, const double 
                                  size_t ld, const double *w, sf_error *err)
 {
     if (!km->p || p != km->p)
-        return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: a batch in parts needs a model fitted on %zu features", p);
+        return sfi_fail(err, SF_ERR_STATE, NULL, "k-means: a batch in parts of %zu features needs a model fitted on "
+                        "them (it has %zu)", p, km->p);
     SF_TRY(step_work_reserve(km, n, p, km->pool ? sf_pool_size(km->pool) : 1, err));
     return batch_close(km, km->work, acc, x, n, ld, w, err);
 }

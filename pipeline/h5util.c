@@ -216,7 +216,9 @@ static hid_t strings_xfer(size_t n)
 {
     hid_t x = H5Pcreate(H5P_DATASET_XFER);
     size_t elem = sizeof(hvl_t) > sizeof(char *) ? sizeof(hvl_t) : sizeof(char *);
-    if (x >= 0 && H5Pset_buffer(x, (n ? n : 1) * elem, NULL, NULL) < 0) {
+    size_t bytes = (n ? n : 1) * elem;
+    if (bytes > ((size_t)1 << 20)) bytes = (size_t)1 << 20; /* HDF5's own size, at most */
+    if (x >= 0 && H5Pset_buffer(x, bytes, NULL, NULL) < 0) {
         H5Pclose(x);
         x = -1;
     }
