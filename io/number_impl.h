@@ -9,4 +9,11 @@
  * PLT (the library's own readers: io/csv_source.c's per-field loop). */
 SFI_FUNC sf_numkind sfi_parse_double(const char *s, size_t len, double *out);
 
+/* sf_format_double's text made with snprintf: "%.15g", else "%.16g", else
+ * "%.17g", the first that reads back (for 1e15 <= |v| < 1e17 the shortest of
+ * those that read back), radix forced to '.'. The reference the fast
+ * formatter is tested against, and its fallback. Same contract as
+ * sf_format_double. */
+SFI_FUNC size_t sfi_format_double_ref(double v, char *buf, size_t n);
+
 #endif
