@@ -885,41 +885,25 @@ static inline bool fmt_round_odd(uint64_t ghi, uint64_t glo, uint64_t cb, int h,
     return true;
 }
 
-/* x rounded to nd - j digits (j = 0..3; a switch so that the divisions are by
- * constants). Returns R; *t4 = 4 * R * 10^j for the interval test. */
-static inline uint64_t fmt_round_digits(uint64_t rb, unsigned j, uint64_t *t4)
+/* a = floor(x / pw) (pw = 10^j) rounded half to even with what rb tells of
+ * the rest; *t4 = 4 * R * pw, for the interval test. Branch-free: which
+ * precision reads back is as good as random for data like N(0,1). */
+static inline uint64_t fmt_round_at(uint64_t rb, uint64_t a, uint64_t pw, uint64_t *t4)
 {
-    const uint64_t s = rb >> 2;
-    uint64_t a;
-    switch (j) {
-    case 0:
-        a = s;
-        break;
-    case 1:
-        a = s / 10;
-        break;
-    case 2:
-        a = s / 100;
-        break;
-    default:
-        a = s / 1000;
-        break;
-    }
-    const uint64_t pw = int_pow10[j];
     const uint64_t rem4 = rb - 4 * a * pw;
     const uint64_t half4 = 2 * pw;
-    const uint64_t r = a + (uint64_t)(rem4 > half4 || (rem4 == half4 && (a & 1u)));
+    const uint64_t r = a + (uint64_t)((rem4 > half4) | ((rem4 == half4) & (unsigned)(a & 1u)));
     *t4 = 4 * r * pw;
     return r;
 }
 
-#ifdef SF_SWAR
-/* The 8 digits of x < 10^8 as byte values 0..9, first digit in the lowest
- * byte: x is split into two 4-digit halves (32-bit lanes), each lane into two
- * 2-digit ones (16-bit lanes), each of those into two digits (bytes), with
- * lane-wise divisions by multiplication: y / 100 == (y * 5243) >> 19 for
- * y < 43699 and y / 10 == (y * 103) >> 10 for y < 179. The products stay
- * inside their lanes and the masks drop what spills from the lane above. */
+/* The 8 digits of x < 10^8 as byte values 0..9 in a word, first digit in the
+ * lowest byte: x is split into two 4-digit halves (32-bit lanes), each lane
+ * into two 2-digit ones (16-bit lanes), each of those into two digits
+ * (bytes), with lane-wise divisions by multiplication: y / 100 ==
+ * (y * 5243) >> 19 for y < 43699 and y / 10 == (y * 103) >> 10 for y < 179.
+ * The products stay inside their lanes and the masks drop what spills from
+ * the lane above. Plain integer arithmetic: no byte order involved. */
 static inline uint64_t fmt_digits8(uint64_t x)
 {
     const uint64_t hi4 = x / 10000;
@@ -930,62 +914,47 @@ static inline uint64_t fmt_digits8(uint64_t x)
     return tens | ((u - tens * 10) << 8);
 }
 
-/* The 17 digits of r (0 < r < 10^17, with leading zeros) at out[0..17);
- * returns how many of them end the number as zeros. */
-static inline int fmt_digits17(uint64_t r, char *out)
+/* Stores the 8 bytes of w at o, lowest first. */
+static inline void fmt_store8(char *o, uint64_t w)
 {
-    const uint64_t hi = r / 100000000;
-    const uint64_t top = hi / 100000000;
-    const uint64_t mid = fmt_digits8(hi - top * 100000000);
-    const uint64_t low = fmt_digits8(r - hi * 100000000);
-    const uint64_t ascii = UINT64_C(0x3030303030303030);
-    const uint64_t a = mid + ascii, b = low + ascii;
-    out[0] = (char)('0' + top);
-    memcpy(out + 1, &a, 8);
-    memcpy(out + 9, &b, 8);
-    /* the last digits are the highest bytes */
-    if (low != 0)
-        return __builtin_clzll(low) >> 3;
-    return mid != 0 ? 8 + (__builtin_clzll(mid) >> 3) : 16;
-}
+#ifdef SF_SWAR
+    memcpy(o, &w, 8);
 #else
-static inline int fmt_digits17(uint64_t r, char *out)
-{
-    int tz = 0;
-    bool lead = true;
-    for (int i = 16; i >= 0; i--) {
-        const unsigned dgt = (unsigned)(r % 10);
-        r /= 10;
-        out[i] = (char)('0' + dgt);
-        lead = lead && dgt == 0;
-        tz += lead;
-    }
-    return tz;
-}
+    for (int i = 0; i < 8; i++)
+        o[i] = (char)(w >> (8 * i));
 #endif
+}
 
 /* "%.{p}g" of (-1)^neg * r * 10^(x - p + 1), 10^(p-1) <= r <= 10^p (10^p:
- * rounding carried into a new digit). Writes at most 48 bytes at out (some
- * past the text: fixed-size copies), no NUL; returns the text's length. */
+ * rounding carried into a new digit), at out. Writes at most 32 bytes (some
+ * past the text), no NUL; returns the text's length. The digits are built in
+ * registers and stored whole: building them in memory and copying them on
+ * cost a stalled load (a load across several smaller stores) per value. */
 static size_t fmt_g(char *out, bool neg, uint64_t r, int x, int p)
 {
     if (r == int_pow10[p]) {
         r = int_pow10[p - 1];
         x += 1;
     }
-    /* 17 digits and 16 bytes that the fixed-size copies below may read */
-    char buf[33];
-    memset(buf + 17, '0', 16);
-    /* %g drops trailing zeros: nd digits are left, at dig */
-    const int nd = p - fmt_digits17(r, buf);
-    const char *const dig = buf + 17 - p;
+    /* 17 digits (trailing zeros added): the first, then two words of 8 */
+    r *= int_pow10[17 - p];
+    const uint64_t first = r / UINT64_C(10000000000000000);
+    const uint64_t rest = r - first * UINT64_C(10000000000000000);
+    const uint64_t hi8 = rest / 100000000;
+    const uint64_t dh = fmt_digits8(hi8), dl = fmt_digits8(rest - hi8 * 100000000);
+    /* %g drops trailing zeros (the highest zero bytes): nd digits are left */
+    const int nd = 17 - (dl != 0 ? __builtin_clzll(dl) >> 3
+                                 : dh != 0 ? 8 + (__builtin_clzll(dh) >> 3) : 16);
+    const uint64_t ascii = UINT64_C(0x3030303030303030);
+    const uint64_t ah = dh + ascii, al = dl + ascii;
     char *o = out;
     *o = '-';
     o += neg;
     if (x < -4 || x >= p) {
-        o[0] = dig[0];
+        o[0] = (char)('0' + first);
         o[1] = '.';
-        memcpy(o + 2, dig + 1, 16);
+        fmt_store8(o + 2, ah);
+        fmt_store8(o + 10, al);
         o += nd > 1 ? nd + 1 : 1;
         o[0] = 'e';
         o[1] = x < 0 ? '-' : '+';
@@ -999,27 +968,37 @@ static size_t fmt_g(char *out, bool neg, uint64_t r, int x, int p)
         o[1] = (char)('0' + ax % 10);
         o += 2;
     } else if (x >= 0) {
-        /* x + 1 <= p digits before the point; the zeros among them are in
-         * dig already */
+        /* ni = x + 1 <= p digits before the point, zeros included */
         const int ni = x + 1;
-        memcpy(o, dig, 17);
-        if (nd > ni) {
-            o[ni] = '.';
-            memcpy(o + ni + 1, dig + ni, 16);
-            o += nd + 1;
-        } else {
+        o[0] = (char)('0' + first);
+        if (nd <= ni) {
+            fmt_store8(o + 1, ah);
+            fmt_store8(o + 9, al);
             o += ni;
+        } else {
+            /* '.' after the first k = ni - 1 (0..15) of the 16 digits in w;
+             * the last digit, pushed out of the 128 bits, goes to o[17] */
+            const sf_u128 w = ah | ((sf_u128)al << 64);
+            const unsigned k = 8u * (unsigned)(ni - 1);
+            const sf_u128 below = ((sf_u128)1 << k) - 1;
+            const sf_u128 y = (w & below) | ((sf_u128)'.' << k) | ((w & ~below) << 8);
+            fmt_store8(o + 1, (uint64_t)y);
+            fmt_store8(o + 9, (uint64_t)(y >> 64));
+            o[17] = (char)(al >> 56);
+            o += nd + 1;
         }
     } else {
         memcpy(o, "0.0000", 6);
         o += 1 - x; /* "0." and -x - 1 zeros */
-        memcpy(o, dig, 17);
+        o[0] = (char)('0' + first);
+        fmt_store8(o + 1, ah);
+        fmt_store8(o + 9, al);
         o += nd;
     }
     return (size_t)(o - out);
 }
 
-/* The text of a finite nonzero v into out (48 bytes, no NUL); false when
+/* The text of a finite nonzero v at out (SFI_FORMAT_ROOM bytes), no NUL; false when
  * undecided (the caller then uses the reference). */
 static bool fmt_finite(double v, char *out, size_t *len)
 {
@@ -1064,42 +1043,37 @@ static bool fmt_finite(double v, char *out, size_t *len)
         !fmt_round_odd(ghi, glo, cb + d, h, q, n, &rr))
         return false;
     const uint64_t odd = bits & 1u;
-    const bool big = (rb >> 2) >= UINT64_C(100000000000000000);
-    const unsigned nd = 17u + big; /* digits of floor(x) */
-    const int x10 = e0 + big;      /* decimal exponent of v */
-
+    /* floor(x) has 17 digits, or 18 when big: p digits drop 17 - p + big */
+    const uint64_t sx = rb >> 2;
+    const bool big = sx >= UINT64_C(100000000000000000);
+    const int x10 = e0 + big; /* decimal exponent of v */
+    const uint64_t s10 = sx / 10, s100 = sx / 100, s1000 = sx / 1000;
+    uint64_t t15, t16, t17;
+    const uint64_t r15 = fmt_round_at(rb, big ? s1000 : s100, big ? 1000 : 100, &t15);
+    const uint64_t r16 = fmt_round_at(rb, big ? s100 : s10, big ? 100 : 10, &t16);
+    const uint64_t r17 = fmt_round_at(rb, big ? s10 : sx, big ? 10 : 1, &t17);
     /* %.17g always reads back; %.15g and %.16g when in the interval */
-    uint64_t t4;
-    uint64_t r15 = fmt_round_digits(rb, nd - 15, &t4);
-    const bool ok15 = rl + odd <= t4 && t4 + odd <= rr;
+    const bool ok15 = (rl + odd <= t15) & (t15 + odd <= rr);
+    const bool ok16 = (rl + odd <= t16) & (t16 + odd <= rr);
     const double av = fabs(v);
     if (!(av >= 1e15 && av < 1e17)) {
-        if (ok15) {
-            *len = fmt_g(out, neg, r15, x10, 15);
-            return true;
-        }
-        uint64_t r16 = fmt_round_digits(rb, nd - 16, &t4);
-        if (rl + odd <= t4 && t4 + odd <= rr) {
-            *len = fmt_g(out, neg, r16, x10, 16);
-            return true;
-        }
-        *len = fmt_g(out, neg, fmt_round_digits(rb, nd - 17, &t4), x10, 17);
+        const uint64_t r = ok15 ? r15 : ok16 ? r16 : r17;
+        *len = fmt_g(out, neg, r, x10, ok15 ? 15 : ok16 ? 16 : 17);
         return true;
     }
     /* the shortest of those that read back, the lowest precision on a tie */
-    char cand[48];
+    char cand[SFI_FORMAT_ROOM];
     size_t best = 0;
     if (ok15)
         best = fmt_g(out, neg, r15, x10, 15);
-    uint64_t r16 = fmt_round_digits(rb, nd - 16, &t4);
-    if (rl + odd <= t4 && t4 + odd <= rr) {
+    if (ok16) {
         const size_t l16 = fmt_g(cand, neg, r16, x10, 16);
         if (best == 0 || l16 < best) {
             memcpy(out, cand, l16);
             best = l16;
         }
     }
-    const size_t l17 = fmt_g(cand, neg, fmt_round_digits(rb, nd - 17, &t4), x10, 17);
+    const size_t l17 = fmt_g(cand, neg, r17, x10, 17);
     if (best == 0 || l17 < best) {
         memcpy(out, cand, l17);
         best = l17;
@@ -1108,14 +1082,52 @@ static bool fmt_finite(double v, char *out, size_t *len)
     return true;
 }
 
-/* memcpy(dst, src, len) for len < 48 without a call: two overlapping
- * fixed-size copies. */
+/* The text at out (SFI_FORMAT_ROOM writable bytes), no NUL. */
+size_t sfi_format_double_raw(double v, char *out)
+{
+    const uint64_t bits = double_to_bits(v);
+    const uint64_t mag = bits & ~SF_BITS_SIGN;
+    const bool neg = (bits & SF_BITS_SIGN) != 0;
+    if (mag >= SF_BITS_INF) {
+        /* every NaN prints as "nan", as the reference's isnan branch */
+        const char *s = mag != SF_BITS_INF ? "nan" : neg ? "-inf" : "inf";
+        const size_t len = strlen(s);
+        memcpy(out, s, len);
+        return len;
+    }
+    if (mag == 0) {
+        out[0] = '-';
+        out[neg] = '0';
+        return 1u + neg;
+    }
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
+        /* an integer of at most 15 digits: "%.15g" writes it exactly */
+        const uint64_t u = (uint64_t)fabs(v);
+        if (u < 100000000) {
+            /* the digits without their leading zeros (the lowest bytes) */
+            const uint64_t d = fmt_digits8(u);
+            const int lz = __builtin_ctzll(d) >> 3;
+            out[0] = '-';
+            fmt_store8(out + neg, (d + UINT64_C(0x3030303030303030)) >> (8 * lz));
+            return (size_t)(8 - lz) + neg;
+        }
+        const int b = 64 - __builtin_clzll(u);
+        int nd = (b * 1233) >> 12; /* floor(log10(2^b)) <= digits <= that + 1 */
+        nd += u >= int_pow10[nd];
+        return fmt_g(out, neg, u * int_pow10[15 - nd], nd - 1, 15);
+    }
+    size_t len;
+    if (fmt_finite(v, out, &len))
+        return len;
+    return sfi_format_double_ref(v, out, SFI_FORMAT_ROOM);
+}
+
+/* memcpy(dst, src, len) for len < 32 without a call: overlapping fixed-size
+ * copies. */
 static inline void fmt_copy(char *dst, const char *src, size_t len)
 {
     if (len >= 16) {
         memcpy(dst, src, 16);
-        if (len > 32)
-            memcpy(dst + 16, src + 16, 16);
         memcpy(dst + len - 16, src + len - 16, 16);
     } else if (len >= 8) {
         memcpy(dst, src, 8);
@@ -1129,34 +1141,14 @@ static inline void fmt_copy(char *dst, const char *src, size_t len)
     }
 }
 
+/* Writes only the text and its NUL into buf (as the reference does): the raw
+ * text goes to a scratch buffer first. */
 size_t sf_format_double(double v, char *buf, size_t n)
 {
     if (buf == NULL || n == 0)
         return 0;
-    char o[48];
-    size_t len;
-    const uint64_t bits = double_to_bits(v);
-    if ((bits & ~SF_BITS_SIGN) >= SF_BITS_INF) {
-        /* every NaN prints as "nan", as the reference's isnan branch */
-        const bool nan = (bits & ~SF_BITS_SIGN) != SF_BITS_INF;
-        const char *s = nan ? "nan" : (bits & SF_BITS_SIGN) ? "-inf" : "inf";
-        len = strlen(s);
-        memcpy(o, s, len);
-    } else if ((bits & ~SF_BITS_SIGN) == 0) {
-        len = 0;
-        if (bits & SF_BITS_SIGN)
-            o[len++] = '-';
-        o[len++] = '0';
-    } else if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
-        /* an integer of at most 15 digits: "%.15g" writes it exactly */
-        const uint64_t u = (uint64_t)fabs(v);
-        const int b = 64 - __builtin_clzll(u);
-        int nd = (b * 1233) >> 12; /* floor(log10(2^b)) <= digits <= that + 1 */
-        nd += u >= int_pow10[nd];
-        len = fmt_g(o, v < 0, u * int_pow10[15 - nd], nd - 1, 15);
-    } else if (!fmt_finite(v, o, &len)) {
-        return sfi_format_double_ref(v, buf, n);
-    }
+    char o[SFI_FORMAT_ROOM];
+    size_t len = sfi_format_double_raw(v, o);
     if (len >= n)
         len = n - 1;
     fmt_copy(buf, o, len);

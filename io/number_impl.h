@@ -16,4 +16,11 @@ SFI_FUNC sf_numkind sfi_parse_double(const char *s, size_t len, double *out);
  * sf_format_double. */
 SFI_FUNC size_t sfi_format_double_ref(double v, char *buf, size_t n);
 
+/* sf_format_double's text (at most 25 bytes, no NUL) at out, which must have
+ * SFI_FORMAT_ROOM writable bytes: the bytes after the text are overwritten
+ * with scratch. For writers that assemble lines in a buffer (the CSV sink).
+ * Returns the text's length. */
+#define SFI_FORMAT_ROOM 32
+SFI_FUNC size_t sfi_format_double_raw(double v, char *out);
+
 #endif
