@@ -938,10 +938,11 @@ static size_t fmt_g(char *out, bool neg, uint64_t r, int x, int p)
     }
     /* 17 digits (trailing zeros added): the first, then two words of 8 */
     r *= int_pow10[17 - p];
+    /* the two divisions are independent: the words are worked on in parallel */
     const uint64_t first = r / UINT64_C(10000000000000000);
-    const uint64_t rest = r - first * UINT64_C(10000000000000000);
-    const uint64_t hi8 = rest / 100000000;
-    const uint64_t dh = fmt_digits8(hi8), dl = fmt_digits8(rest - hi8 * 100000000);
+    const uint64_t q8 = r / 100000000;
+    const uint64_t dh = fmt_digits8(q8 - first * 100000000);
+    const uint64_t dl = fmt_digits8(r - q8 * 100000000);
     /* %g drops trailing zeros (the highest zero bytes): nd digits are left */
     const int nd = 17 - (dl != 0 ? __builtin_clzll(dl) >> 3
                                  : dh != 0 ? 8 + (__builtin_clzll(dh) >> 3) : 16);

@@ -34,8 +34,12 @@
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
 #include "io/number_impl.h"
 #include "streamfit/sf_number.h"
+#include "streamfit/sf_sink.h"
+#include "streamfit/sf_table.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define SF_SANITIZED 1
@@ -280,6 +284,159 @@ static void test_random_data(void **state)
 }
 
 /* ------------------------------------------------------------------------- */
+/* The CSV sink against a text built here. */
+
+typedef struct text {
+    char *p;
+    size_t len, cap;
+} text;
+
+static void text_add(text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        t->cap = 2 * (t->len + n + 1);
+        t->p = realloc(t->p, t->cap);
+        assert_non_null(t->p);
+    }
+    memcpy(t->p + t->len, s, n);
+    t->len += n;
+    t->p[t->len] = '\0';
+}
+
+static void text_number(text *t, double v)
+{
+    char b[64];
+    text_add(t, b, sfi_format_double_ref(v, b, sizeof b));
+}
+
+/* A CSV field as RFC 4180 quotes it when it holds ',', '"', CR or LF, or is
+ * empty (an empty label would read back as missing). */
+static void text_label(text *t, const char *s)
+{
+    if (*s && !strpbrk(s, ",\"\r\n")) {
+        text_add(t, s, strlen(s));
+        return;
+    }
+    text_add(t, "\"", 1);
+    for (; *s; s++) {
+        if (*s == '"') text_add(t, "\"", 1);
+        text_add(t, s, 1);
+    }
+    text_add(t, "\"", 1);
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    text t = {0};
+    char b[65536];
+    size_t k;
+    while ((k = fread(b, 1, sizeof b, f)) > 0) text_add(&t, b, k);
+    fclose(f);
+    *len = t.len;
+    return t.p;
+}
+
+static void test_csv_sink(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/sf_format_sinkXXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    sf_error err;
+    sf_dict *d = NULL;
+    assert_int_equal(sf_dict_new(&d, 0, &err), SF_OK);
+    /* a label far longer than the sink's buffer, with quotes in it */
+    char *huge = malloc(150001);
+    assert_non_null(huge);
+    for (size_t i = 0; i < 150000; i++) huge[i] = i % 1000 == 999 ? '"' : (char)('a' + i % 26);
+    huge[150000] = '\0';
+    const char *labels[] = {"plain", "with,comma", "say \"hi\"", "two\nlines", "", "cr\r", huge};
+    const size_t n_labels = sizeof labels / sizeof labels[0];
+    int32_t codes[sizeof labels / sizeof labels[0]];
+    for (size_t k = 0; k < n_labels; k++)
+        assert_int_equal(sf_dict_intern(d, labels[k], strlen(labels[k]), &codes[k], &err), SF_OK);
+    const sf_coltype types[] = {SF_COL_FLOAT, SF_COL_CATEGORY, SF_COL_FLOAT};
+    const char *const names[] = {"a", "lab,el", "b"};
+    sf_dict *dicts[] = {NULL, d, NULL};
+    const size_t rows = 3000;
+    sf_table *t = NULL;
+    assert_int_equal(sf_table_new(&t, 3, types, names, dicts, rows, &err), SF_OK);
+    t->n_rows = rows;
+    rng_state = UINT64_C(0x1234567);
+    text want = {0};
+    text_add(&want, "a,\"lab,el\",b\n", 13);
+    for (size_t i = 0; i < rows; i++) {
+        const double a = data_like((long)i), b = i % 11 == 3 ? NAN : rng_normal() * 1e-3;
+        t->cols[0].values[i] = a;
+        t->cols[0].missing[i] = i % 7 == 2;
+        t->cols[2].values[i] = b; /* NaN but not missing: written "nan" */
+        t->cols[2].missing[i] = i % 13 == 5;
+        const bool lab_missing = i % 5 == 1;
+        const size_t k = i % 97 == 50 ? n_labels - 1 : (size_t)(rng() % (n_labels - 1));
+        t->cols[1].codes[i] = lab_missing ? -1 : codes[k];
+        t->cols[1].missing[i] = lab_missing;
+        if (!t->cols[0].missing[i]) text_number(&want, a);
+        text_add(&want, ",", 1);
+        if (!lab_missing) text_label(&want, labels[k]);
+        text_add(&want, ",", 1);
+        if (!t->cols[2].missing[i]) text_number(&want, b);
+        text_add(&want, "\n", 1);
+    }
+    sf_sink *s = NULL;
+    assert_int_equal(sf_sink_open(&s, path, NULL, &err), SF_OK);
+    assert_int_equal(sf_sink_write_table(s, t, &err), SF_OK);
+    assert_int_equal(sf_sink_flush(s, &err), SF_OK);
+    assert_int_equal(sf_sink_write_table(s, t, &err), SF_OK);
+    assert_int_equal(sf_sink_close(s, &err), SF_OK);
+    /* the rows twice, the header once */
+    const size_t head = 13;
+    char *rows_text = malloc(want.len - head);
+    assert_non_null(rows_text);
+    memcpy(rows_text, want.p + head, want.len - head);
+    text_add(&want, rows_text, want.len - head);
+    free(rows_text);
+    size_t got_len;
+    char *got = read_all(path, &got_len);
+    assert_int_equal(got_len, want.len);
+    assert_memory_equal(got, want.p, want.len);
+    free(got);
+
+    /* a matrix: NaN is an empty field */
+    const size_t n = 4000, p = 3, ld = 4;
+    double *x = malloc(n * ld * sizeof *x);
+    assert_non_null(x);
+    text mw = {0};
+    text_add(&mw, "c0,c1,c2\n", 9);
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < p; j++) {
+            x[i * ld + j] = (i + j) % 9 == 4 ? NAN : data_like((long)(i * p + j));
+            if (j) text_add(&mw, ",", 1);
+            if (!isnan(x[i * ld + j])) text_number(&mw, x[i * ld + j]);
+        }
+        text_add(&mw, "\n", 1);
+    }
+    const char *const cn[] = {"c0", "c1", "c2"};
+    assert_int_equal(sf_sink_open(&s, path, NULL, &err), SF_OK);
+    assert_int_equal(sf_sink_write_matrix(s, "m", x, n, p, ld, cn, &err), SF_OK);
+    assert_int_equal(sf_sink_close(s, &err), SF_OK);
+    got = read_all(path, &got_len);
+    assert_int_equal(got_len, mw.len);
+    assert_memory_equal(got, mw.p, mw.len);
+    free(got);
+
+    unlink(path);
+    free(x);
+    free(mw.p);
+    free(want.p);
+    sf_table_free(t);
+    sf_dict_free(d);
+    free(huge);
+}
+
+/* ------------------------------------------------------------------------- */
 
 static double now_ns(void)
 {
@@ -297,6 +454,12 @@ static double bench_one(size_t (*fmt)(double, char *, size_t), const double *v, 
     double t = (now_ns() - t0) / (double)n;
     assert_true(sink > 0);
     return t;
+}
+
+static size_t format_raw(double v, char *buf, size_t n)
+{
+    assert_true(n >= SFI_FORMAT_ROOM);
+    return sfi_format_double_raw(v, buf);
 }
 
 static void test_bench(void **state)
@@ -317,14 +480,15 @@ static void test_bench(void **state)
                    : kind == 1 ? (double)(rng() % 1000000)
                                : 0.1 * (double)(rng() % 1000000);
         /* the machine is shared: interleave the two, keep each one's best */
-        double tf = INFINITY, tr = INFINITY;
+        double tf = INFINITY, tr = INFINITY, tw = INFINITY;
         const bool fast_only = strcmp(env, "fast") == 0; /* for a profile */
         for (int r = 0; r < 5; r++) {
             tf = fmin(tf, bench_one(sf_format_double, v, n));
+            tw = fmin(tw, bench_one(format_raw, v, n));
             if (!fast_only) tr = fmin(tr, bench_one(sfi_format_double_ref, v, n));
         }
-        print_message("%-18s fast %6.1f ns/value, reference %6.1f ns/value (%.1fx)\n", what[kind],
-                      tf, tr, tr / tf);
+        print_message("%-18s fast %6.1f ns/value (raw %5.1f), reference %6.1f ns/value (%.1fx)\n",
+                      what[kind], tf, tw, tr, tr / tf);
     }
     free(v);
 }
@@ -334,6 +498,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_specials),    cmocka_unit_test(test_powers),
         cmocka_unit_test(test_random_bits), cmocka_unit_test(test_random_data),
+        cmocka_unit_test(test_csv_sink),
         cmocka_unit_test(test_bench),
     };
     const char *bench = getenv("SF_FORMAT_BENCH");
