@@ -1001,10 +1001,19 @@ static size_t fmt_g(char *out, bool neg, uint64_t r, int x, int p)
 
 /* The text of a finite nonzero v at out (SFI_FORMAT_ROOM bytes), no NUL; false when
  * undecided (the caller then uses the reference). */
-static bool fmt_finite(double v, char *out, size_t *len)
+/* v scaled (see above): rb, rl, rr the round-to-odd 4x and interval ends,
+ * floor(x) with 17 digits or 18 (big), x10 v's decimal exponent, odd the
+ * significand's last bit. */
+typedef struct fmt_scaled {
+    uint64_t rb, rl, rr, odd;
+    bool big;
+    int x10;
+} fmt_scaled;
+
+/* Scales a finite nonzero v; false when undecided (then use a reference). */
+static bool fmt_scale(double v, fmt_scaled *sc)
 {
     const uint64_t bits = double_to_bits(v);
-    const bool neg = (bits >> 63) != 0;
     const uint64_t frac = bits & ((UINT64_C(1) << 52) - 1);
     const int bexp = (int)((bits >> 52) & 0x7FF);
     uint64_t c;
@@ -1038,24 +1047,41 @@ static bool fmt_finite(double v, char *out, size_t *len)
     const uint64_t cb = c << 2;
     const uint64_t d = UINT64_C(2) << sh;
     const uint64_t cbl = frac == 0 && bexp > 1 ? cb - 1 : cb - d;
-    uint64_t rb, rl, rr;
-    if (!fmt_round_odd(ghi, glo, cb, h, q, n, &rb) ||
-        !fmt_round_odd(ghi, glo, cbl, h, q, n, &rl) ||
-        !fmt_round_odd(ghi, glo, cb + d, h, q, n, &rr))
+    if (!fmt_round_odd(ghi, glo, cb, h, q, n, &sc->rb) ||
+        !fmt_round_odd(ghi, glo, cbl, h, q, n, &sc->rl) ||
+        !fmt_round_odd(ghi, glo, cb + d, h, q, n, &sc->rr))
         return false;
-    const uint64_t odd = bits & 1u;
+    sc->odd = bits & 1u;
+    sc->big = (sc->rb >> 2) >= UINT64_C(100000000000000000);
+    sc->x10 = e0 + sc->big;
+    return true;
+}
+
+/* Whether t4 = 4 R 10^j lies in the interval: the text reads back to v. */
+static inline bool fmt_reads_back(const fmt_scaled *sc, uint64_t t4)
+{
+    return (sc->rl + sc->odd <= t4) & (t4 + sc->odd <= sc->rr);
+}
+
+static bool fmt_finite(double v, char *out, size_t *len)
+{
+    fmt_scaled sc;
+    if (!fmt_scale(v, &sc))
+        return false;
+    const bool neg = v < 0;
+    const uint64_t rb = sc.rb;
+    const bool big = sc.big;
+    const int x10 = sc.x10;
     /* floor(x) has 17 digits, or 18 when big: p digits drop 17 - p + big */
     const uint64_t sx = rb >> 2;
-    const bool big = sx >= UINT64_C(100000000000000000);
-    const int x10 = e0 + big; /* decimal exponent of v */
     const uint64_t s10 = sx / 10, s100 = sx / 100, s1000 = sx / 1000;
     uint64_t t15, t16, t17;
     const uint64_t r15 = fmt_round_at(rb, big ? s1000 : s100, big ? 1000 : 100, &t15);
     const uint64_t r16 = fmt_round_at(rb, big ? s100 : s10, big ? 100 : 10, &t16);
     const uint64_t r17 = fmt_round_at(rb, big ? s10 : sx, big ? 10 : 1, &t17);
     /* %.17g always reads back; %.15g and %.16g when in the interval */
-    const bool ok15 = (rl + odd <= t15) & (t15 + odd <= rr);
-    const bool ok16 = (rl + odd <= t16) & (t16 + odd <= rr);
+    const bool ok15 = fmt_reads_back(&sc, t15);
+    const bool ok16 = fmt_reads_back(&sc, t16);
     const double av = fabs(v);
     if (!(av >= 1e15 && av < 1e17)) {
         const uint64_t r = ok15 ? r15 : ok16 ? r16 : r17;
@@ -1142,6 +1168,17 @@ static inline void fmt_copy(char *dst, const char *src, size_t len)
     }
 }
 
+/* The text[0..len) (len < 32) into buf (n > 0), cut to n - 1 bytes, with
+ * its NUL; returns the length written. */
+static size_t fmt_emit(char *buf, size_t n, const char *text, size_t len)
+{
+    if (len >= n)
+        len = n - 1;
+    fmt_copy(buf, text, len);
+    buf[len] = '\0';
+    return len;
+}
+
 /* Writes only the text and its NUL into buf (as the reference does): the raw
  * text goes to a scratch buffer first. */
 size_t sf_format_double(double v, char *buf, size_t n)
@@ -1149,10 +1186,79 @@ size_t sf_format_double(double v, char *buf, size_t n)
     if (buf == NULL || n == 0)
         return 0;
     char o[SFI_FORMAT_ROOM];
-    size_t len = sfi_format_double_raw(v, o);
-    if (len >= n)
-        len = n - 1;
-    fmt_copy(buf, o, len);
-    buf[len] = '\0';
-    return len;
+    return fmt_emit(buf, n, o, sfi_format_double_raw(v, o));
+}
+
+/* ------------------------------------------------------------------------- */
+/* A number as a category label, the text io/hdf5_source.c's format_number
+ * makes (as patsy names int levels): an integer below 2^53 as "%.0f", else
+ * "%.{p}g" with the least p that reads back. */
+
+size_t sfi_format_label_ref(double v, char *buf, size_t n)
+{
+    char tmp[64];
+    int len = 0;
+    locale_t loc = c_locale();
+    locale_t old = (locale_t)0;
+    if (loc != (locale_t)0)
+        old = uselocale(loc);
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        len = snprintf(tmp, sizeof tmp, "%.0f", v);
+    } else {
+        for (int prec = 1; prec <= 17; prec++) {
+            len = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+            if (strtod(tmp, NULL) == v)
+                break;
+        }
+    }
+    if (loc != (locale_t)0)
+        (void)uselocale(old);
+    if (buf == NULL || n == 0)
+        return 0;
+    return fmt_emit(buf, n, tmp, len > 0 && len < 32 ? (size_t)len : 0);
+}
+
+size_t sfi_format_label(double v, char *buf, size_t n)
+{
+    if (buf == NULL || n == 0)
+        return 0;
+    char o[SFI_FORMAT_ROOM];
+    size_t len;
+    const uint64_t bits = double_to_bits(v);
+    const bool neg = (bits & SF_BITS_SIGN) != 0;
+    fmt_scaled sc;
+    if (isnan(v)) {
+        /* no precision reads back: "%.17g", which glibc signs */
+        memcpy(o, "-nan", 4);
+        len = 3u + neg;
+        if (!neg)
+            memcpy(o, "nan", 3);
+    } else if (isinf(v)) {
+        len = sfi_format_double_raw(v, o);
+    } else if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        /* "%.0f": every digit, "-0" for -0.0 */
+        const uint64_t u = (uint64_t)fabs(v);
+        if (u < 1000000000000000) {
+            len = sfi_format_double_raw(v, o);
+        } else {
+            /* 16 digits: "%.17g" of it is fixed notation, and exact */
+            len = fmt_g(o, neg, u * 10, 15, 17);
+        }
+    } else if (fmt_scale(v, &sc)) {
+        const uint64_t sx = sc.rb >> 2;
+        const unsigned nd = 17u + sc.big;
+        int p = 1;
+        uint64_t r = 0;
+        for (; p <= 17; p++) {
+            const uint64_t pw = int_pow10[nd - (unsigned)p];
+            uint64_t t4;
+            r = fmt_round_at(sc.rb, sx / pw, pw, &t4);
+            if (p == 17 || fmt_reads_back(&sc, t4))
+                break;
+        }
+        len = fmt_g(o, neg, r, sc.x10, p);
+    } else {
+        return sfi_format_label_ref(v, buf, n);
+    }
+    return fmt_emit(buf, n, o, len);
 }

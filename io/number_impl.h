@@ -23,4 +23,13 @@ SFI_FUNC size_t sfi_format_double_ref(double v, char *buf, size_t n);
 #define SFI_FORMAT_ROOM 32
 SFI_FUNC size_t sfi_format_double_raw(double v, char *out);
 
+/* A number as a category label: an integer below 2^53 as "%.0f", NaN as
+ * "%.17g" ("nan", "-nan"), anything else as "%.{p}g" with the least p that
+ * reads back, in the C locale: the text of io/hdf5_source.c's format_number,
+ * which sfi_format_label_ref reproduces with snprintf and strtod (up to 17 of
+ * each) and sfi_format_label computes. NUL-terminated, truncated to n - 1
+ * bytes; returns the length written. */
+SFI_FUNC size_t sfi_format_label(double v, char *buf, size_t n);
+SFI_FUNC size_t sfi_format_label_ref(double v, char *buf, size_t n);
+
 #endif

@@ -1,5 +1,6 @@
 /* test_format.c — sf_format_double (the fast formatter) against
- * sfi_format_double_ref (the snprintf "%.{15,16,17}g" one it replaces).
+ * sfi_format_double_ref (the snprintf "%.{15,16,17}g" one it replaces), the
+ * CSV sink's text, and sfi_format_label against sfi_format_label_ref.
  *
  * What is compared: the returned length and every byte of the text, for the
  * whole buffer (n = 32 and 64) and, for the special and edge values, for every
@@ -11,12 +12,17 @@
  * float32 values, scaled normals) and 10^6 random bit patterns (10^7 with
  * SF_FORMAT_FULL=1 in the environment: the reference costs about 2.4 us a
  * random bit pattern here, against 0.6 us a data-like value, so the full run
- * takes about a minute); all seeded. Every text must also read back
- * (sf_parse_double) to the same bits. Under a sanitizer the random counts
+ * takes 20-25 s); all seeded. Every text must also read back
+ * (sf_parse_double) to the same bits. Numbers as category labels: the same
+ * kinds of values, 1.5 * 10^5 of them (the reference loops up to 17 times).
+ * The CSV sink (which assembles rows in its own buffer and formats straight
+ * into it) must write exactly the text built here field by field with the
+ * reference formatter: quoting, missing cells, NaN, a label longer than its
+ * buffer, rows across its buffer's end. Under a sanitizer the random counts
  * are divided by 50.
  *
- * SF_FORMAT_BENCH=1 in the environment prints ns/value of both formatters on
- * N(0,1) doubles and on integers (no assertion on speed).
+ * SF_FORMAT_BENCH=1 in the environment prints ns/value of the formatters on
+ * N(0,1) doubles, integers and 0.1 * k (no assertion on speed).
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -284,6 +290,47 @@ static void test_random_data(void **state)
 }
 
 /* ------------------------------------------------------------------------- */
+/* Numbers as category labels: sfi_format_label against the snprintf loop. */
+
+static void check_label(double v, size_t n)
+{
+    char got[80], want[80];
+    memset(got, 'X', sizeof got);
+    const size_t lg = sfi_format_label(v, got, n);
+    const size_t lw = sfi_format_label_ref(v, want, n);
+    if (lg != lw || memcmp(got, want, lw + 1) != 0 || got[n] != 'X') {
+        print_error("label %a (%.17g), n = %zu: got \"%s\", want \"%s\"\n", v, v, n, got, want);
+        fail();
+    }
+    n_checked++;
+}
+
+static void test_labels(void **state)
+{
+    (void)state;
+    const double vals[] = {NAN, -NAN, INFINITY, -INFINITY, 0.0, -0.0, 1.0, -3.0, 0.5, 0.1, 1e15,
+                           1e15 + 1, 9007199254740991.0, 9007199254740992.0, 9007199254740994.0,
+                           -9007199254740993.0, 1e16, 1e17, 1e300, DBL_MAX, DBL_MIN, DBL_TRUE_MIN,
+                           1234567.25, 1e-5, 123456789012345678.0, 5e-324, 0.3, 2.0 / 3.0};
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        for (size_t n = 1; n <= 40; n++) check_label(vals[i], n);
+        check_label(-vals[i], 40);
+    }
+    for (int k = -1074; k <= 1023; k += 7) {
+        check_label(ldexp(1.0, k), 40);
+        check_label(nextafter(ldexp(1.0, k), 0), 40);
+        check_label(ldexp(3.0, k), 40);
+    }
+    rng_state = UINT64_C(0x5DEECE66D);
+    const long n = RANDOM_N / 200;
+    for (long i = 0; i < n; i++) {
+        check_label(of_bits(rng()), 40);
+        check_label(data_like(i), 40);
+        check_label((double)(rng() % 20000) / 8.0 - 1000.0, 40); /* short binary fractions */
+    }
+}
+
+/* ------------------------------------------------------------------------- */
 /* The CSV sink against a text built here. */
 
 typedef struct text {
@@ -489,6 +536,14 @@ static void test_bench(void **state)
         }
         print_message("%-18s fast %6.1f ns/value (raw %5.1f), reference %6.1f ns/value (%.1fx)\n",
                       what[kind], tf, tw, tr, tr / tf);
+        double lf = INFINITY, lr = INFINITY;
+        for (int r = 0; r < 3 && !fast_only; r++) {
+            lf = fmin(lf, bench_one(sfi_format_label, v, n / 10));
+            lr = fmin(lr, bench_one(sfi_format_label_ref, v, n / 10));
+        }
+        if (!fast_only)
+            print_message("%-18s as labels: fast %6.1f ns/value, reference %7.1f ns/value\n",
+                          what[kind], lf, lr);
     }
     free(v);
 }
@@ -498,7 +553,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_specials),    cmocka_unit_test(test_powers),
         cmocka_unit_test(test_random_bits), cmocka_unit_test(test_random_data),
-        cmocka_unit_test(test_csv_sink),
+        cmocka_unit_test(test_labels),      cmocka_unit_test(test_csv_sink),
         cmocka_unit_test(test_bench),
     };
     const char *bench = getenv("SF_FORMAT_BENCH");
