@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "io/number_impl.h"
+#include "format_table.h"
 #include "pow5_table.h"
 
 __extension__ typedef unsigned __int128 sf_u128;
@@ -83,7 +84,8 @@ static const double exact_pow10[23] = {
     1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
     1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
 
-static const uint64_t int_pow10[16] = {
+/* 10^0..10^15 for the parser, up to 10^18 for the formatter */
+static const uint64_t int_pow10[19] = {
     UINT64_C(1),
     UINT64_C(10),
     UINT64_C(100),
@@ -99,7 +101,10 @@ static const uint64_t int_pow10[16] = {
     UINT64_C(1000000000000),
     UINT64_C(10000000000000),
     UINT64_C(100000000000000),
-    UINT64_C(1000000000000000)};
+    UINT64_C(1000000000000000),
+    UINT64_C(10000000000000000),
+    UINT64_C(100000000000000000),
+    UINT64_C(1000000000000000000)};
 
 /* ------------------------------------------------------------------------- */
 /* Digit runs. On little-endian targets eight characters are handled at once
@@ -734,7 +739,10 @@ static size_t normalize_radix(char *s, size_t n)
     return j;
 }
 
-size_t sf_format_double(double v, char *buf, size_t n)
+/* The formatter as it was before the fast path below: kept as the definition
+ * of sf_format_double's text (tests/test_format.c compares the two) and as the
+ * fallback for the cases the fast path cannot decide. */
+size_t sfi_format_double_ref(double v, char *buf, size_t n)
 {
     char tmp[64];
     size_t len;
@@ -795,4 +803,463 @@ size_t sf_format_double(double v, char *buf, size_t n)
     memcpy(buf, tmp, len);
     buf[len] = '\0';
     return len;
+}
+
+/* ------------------------------------------------------------------------- */
+/* The fast formatter. It gives the text of sfi_format_double_ref without
+ * printf: the decimal digits of "%.{15,16,17}g" are the exact value v rounded
+ * (half to even, as glibc's printf) to 15, 16 or 17 significant digits, and
+ * such a text reads back to v exactly when it lies in v's rounding interval.
+ * Both questions are answered with integers, after the idea of
+ *   Raffaello Giulietti, "The Schubfach way to render doubles" (2020; the
+ *   algorithm of Java's Double.toString since JDK 19),
+ * that a 128-bit approximation of a power of ten, multiplied by the
+ * significand and rounded to odd, compares exactly with integers. What is
+ * computed differs from Schubfach (which looks for the shortest digits: not
+ * our text, e.g. "5e-324" where %.15g gives "4.94065645841247e-324"); the
+ * error argument is redone below for our scaling. See also Ulf Adams,
+ * "Ryu revisited: printf floating point conversion" (OOPSLA 2019) for %e at
+ * a fixed precision.
+ *
+ * Scaling. With v = c * 2^q, 2^52 <= c < 2^53 (a subnormal's significand is
+ * shifted left by `sh` bits and q lowered to match), e = q + 52 and
+ * E0 = floor(e log10 2), the value x = v * 10^n with n = 16 - E0 lies in
+ * [10^16, 2 * 10^17): its integer part has 17 or 18 digits, enough to round
+ * to 15, 16 or 17 digits (three digits to spare at most). We need three
+ * scaled values, 4 * v * 10^n and the same for the two ends of the rounding
+ * interval, i.e. cb * 2^q * 10^n for cb = 4c and cb = 4c - d, 4c + d (d the
+ * half gap in quarters of 2^q: 2 << sh, and 1 below a power of two, where
+ * the gap under v is half as wide).
+ *
+ * Round to odd. 10^n ~= g * 2^(F - 127), F = floor(n log2 10), with
+ * g = T(n) + (n > 55) (T from io/pow5_table.h: 10^n and 5^n share their
+ * mantissa), so G <= g < G + 1 for the exact G = 10^n * 2^(127 - F). The
+ * 192-bit product P = g * (cb << h), h = q + F + 1 (2..5), then satisfies
+ * P / 2^128 - 2^-67 < cb * 2^q * 10^n <= P / 2^128 (as cb << h < 2^61). Let
+ * T be the top and M the middle 64-bit word of P.
+ *   M != 0: the scaled value is strictly between T and T + 1.
+ *   M == 0: it is within (T - 2^-67, T + 2^-64): either the integer T, which
+ *     an exact test of divisibility settles, or not an integer at all, and
+ *     then which side of T it lies on is undecided: we fall back to
+ *     sfi_format_double_ref. Schubfach's analysis shows this cannot happen
+ *     for normal doubles at its scaling; at ours it did not happen for any of
+ *     the 2.1e7 values of tests/test_format.c's full run (subnormals, 2^k and
+ *     10^k with neighbours, random bit patterns; counted with a probe).
+ * Either way we have r = round_to_odd(scaled) (T, or T | 1 when inexact):
+ * an even r is the exact value, an odd r says "strictly between r - 1 and
+ * r + 1", so comparisons of r with even integers are exact.
+ *
+ * Digits. s = floor(x) = rb >> 2 (rb the rounded 4x). Rounding x to p digits
+ * drops j = digits(s) - p digits: a = floor(s / 10^j); the remainder in
+ * quarters, rb - 4 a 10^j, against 2 * 10^j (even) decides below, tie or
+ * above half exactly. The result R * 10^j reads back to v when
+ * rl + odd <= 4 R 10^j and 4 R 10^j + odd <= rr (rl, rr the rounded ends of
+ * the interval, odd = c's last bit: ties go to the even significand), the
+ * comparison of Schubfach. Rounding mode: round to nearest, as the
+ * reference assumes too. */
+
+/* Whether cb * 2^q * 10^n (cb != 0) is an integer: 5^n (n < 0: 5^-n must
+ * divide cb, so -n <= 23 as cb < 2^56) and enough factors of two. */
+static bool fmt_scaled_is_integer(uint64_t cb, int q, int n)
+{
+    if (__builtin_ctzll(cb) + q + n < 0)
+        return false;
+    return n >= 0 || (-n <= 27 && cb % sf_pow5_u64[-n] == 0);
+}
+
+/* round_to_odd(cb * 2^q * 10^n) into *r, or false when undecided (see above). */
+static inline bool fmt_round_odd(uint64_t ghi, uint64_t glo, uint64_t cb, int h, int q, int n,
+                                 uint64_t *r)
+{
+    const uint64_t cp = cb << h;
+    const sf_u128 lo = (sf_u128)glo * cp;
+    const sf_u128 hi = (sf_u128)ghi * cp;
+    const sf_u128 mid = (sf_u128)(uint64_t)hi + (uint64_t)(lo >> 64);
+    const uint64_t top = (uint64_t)(hi >> 64) + (uint64_t)(mid >> 64);
+    if ((uint64_t)mid != 0) {
+        *r = top | 1u;
+        return true;
+    }
+    if (!fmt_scaled_is_integer(cb, q, n))
+        return false;
+    *r = top;
+    return true;
+}
+
+/* a = floor(x / pw) (pw = 10^j) rounded half to even with what rb tells of
+ * the rest; *t4 = 4 * R * pw, for the interval test. Branch-free: which
+ * precision reads back is as good as random for data like N(0,1). */
+static inline uint64_t fmt_round_at(uint64_t rb, uint64_t a, uint64_t pw, uint64_t *t4)
+{
+    const uint64_t rem4 = rb - 4 * a * pw;
+    const uint64_t half4 = 2 * pw;
+    const uint64_t r = a + (uint64_t)((rem4 > half4) | ((rem4 == half4) & (unsigned)(a & 1u)));
+    *t4 = 4 * r * pw;
+    return r;
+}
+
+/* The 8 digits of x < 10^8 as byte values 0..9 in a word, first digit in the
+ * lowest byte: x is split into two 4-digit halves (32-bit lanes), each lane
+ * into two 2-digit ones (16-bit lanes), each of those into two digits
+ * (bytes), with lane-wise divisions by multiplication: y / 100 ==
+ * (y * 5243) >> 19 for y < 43699 and y / 10 == (y * 103) >> 10 for y < 179.
+ * The products stay inside their lanes and the masks drop what spills from
+ * the lane above. Plain integer arithmetic: no byte order involved. */
+static inline uint64_t fmt_digits8(uint64_t x)
+{
+    const uint64_t hi4 = x / 10000;
+    const uint64_t t = hi4 | ((x - hi4 * 10000) << 32);
+    const uint64_t h2 = ((t * 5243) >> 19) & UINT64_C(0x0000007F0000007F);
+    const uint64_t u = h2 | ((t - h2 * 100) << 16);
+    const uint64_t tens = ((u * 103) >> 10) & UINT64_C(0x000F000F000F000F);
+    return tens | ((u - tens * 10) << 8);
+}
+
+/* Stores the 8 bytes of w at o, lowest first. */
+static inline void fmt_store8(char *o, uint64_t w)
+{
+#ifdef SF_SWAR
+    memcpy(o, &w, 8);
+#else
+    for (int i = 0; i < 8; i++)
+        o[i] = (char)(w >> (8 * i));
+#endif
+}
+
+/* "%.{p}g" of (-1)^neg * r * 10^(x - p + 1), 10^(p-1) <= r <= 10^p (10^p:
+ * rounding carried into a new digit), at out. Writes at most 32 bytes (some
+ * past the text), no NUL; returns the text's length. The digits are built in
+ * registers and stored whole: building them in memory and copying them on
+ * cost a stalled load (a load across several smaller stores) per value. */
+static size_t fmt_g(char *out, bool neg, uint64_t r, int x, int p)
+{
+    if (r == int_pow10[p]) {
+        r = int_pow10[p - 1];
+        x += 1;
+    }
+    /* 17 digits (trailing zeros added): the first, then two words of 8 */
+    r *= int_pow10[17 - p];
+    /* the two divisions are independent: the words are worked on in parallel */
+    const uint64_t first = r / UINT64_C(10000000000000000);
+    const uint64_t q8 = r / 100000000;
+    const uint64_t dh = fmt_digits8(q8 - first * 100000000);
+    const uint64_t dl = fmt_digits8(r - q8 * 100000000);
+    /* %g drops trailing zeros (the highest zero bytes): nd digits are left */
+    const int nd = 17 - (dl != 0 ? __builtin_clzll(dl) >> 3
+                                 : dh != 0 ? 8 + (__builtin_clzll(dh) >> 3) : 16);
+    const uint64_t ascii = UINT64_C(0x3030303030303030);
+    const uint64_t ah = dh + ascii, al = dl + ascii;
+    char *o = out;
+    *o = '-';
+    o += neg;
+    if (x < -4 || x >= p) {
+        o[0] = (char)('0' + first);
+        o[1] = '.';
+        fmt_store8(o + 2, ah);
+        fmt_store8(o + 10, al);
+        o += nd > 1 ? nd + 1 : 1;
+        o[0] = 'e';
+        o[1] = x < 0 ? '-' : '+';
+        o += 2;
+        unsigned ax = (unsigned)(x < 0 ? -x : x);
+        if (ax >= 100) {
+            *o++ = (char)('0' + ax / 100);
+            ax %= 100;
+        }
+        o[0] = (char)('0' + ax / 10);
+        o[1] = (char)('0' + ax % 10);
+        o += 2;
+    } else if (x >= 0) {
+        /* ni = x + 1 <= p digits before the point, zeros included */
+        const int ni = x + 1;
+        o[0] = (char)('0' + first);
+        if (nd <= ni) {
+            fmt_store8(o + 1, ah);
+            fmt_store8(o + 9, al);
+            o += ni;
+        } else {
+            /* '.' after the first k = ni - 1 (0..15) of the 16 digits in w;
+             * the last digit, pushed out of the 128 bits, goes to o[17] */
+            const sf_u128 w = ah | ((sf_u128)al << 64);
+            const unsigned k = 8u * (unsigned)(ni - 1);
+            const sf_u128 below = ((sf_u128)1 << k) - 1;
+            const sf_u128 y = (w & below) | ((sf_u128)'.' << k) | ((w & ~below) << 8);
+            fmt_store8(o + 1, (uint64_t)y);
+            fmt_store8(o + 9, (uint64_t)(y >> 64));
+            o[17] = (char)(al >> 56);
+            o += nd + 1;
+        }
+    } else {
+        memcpy(o, "0.0000", 6);
+        o += 1 - x; /* "0." and -x - 1 zeros */
+        o[0] = (char)('0' + first);
+        fmt_store8(o + 1, ah);
+        fmt_store8(o + 9, al);
+        o += nd;
+    }
+    return (size_t)(o - out);
+}
+
+/* The text of a finite nonzero v at out (SFI_FORMAT_ROOM bytes), no NUL; false when
+ * undecided (the caller then uses the reference). */
+/* v scaled (see above): rb, rl, rr the round-to-odd 4x and interval ends,
+ * floor(x) with 17 digits or 18 (big), x10 v's decimal exponent, odd the
+ * significand's last bit. */
+typedef struct fmt_scaled {
+    uint64_t rb, rl, rr, odd;
+    bool big;
+    int x10;
+} fmt_scaled;
+
+/* Scales a finite nonzero v; false when undecided (then use a reference). */
+static bool fmt_scale(double v, fmt_scaled *sc)
+{
+    const uint64_t bits = double_to_bits(v);
+    const uint64_t frac = bits & ((UINT64_C(1) << 52) - 1);
+    const int bexp = (int)((bits >> 52) & 0x7FF);
+    uint64_t c;
+    int q, sh = 0;
+    if (bexp == 0) {
+        sh = __builtin_clzll(frac) - 11; /* frac != 0: v is not zero */
+        c = frac << sh;
+        q = -1074 - sh;
+    } else {
+        c = frac | (UINT64_C(1) << 52);
+        q = bexp - 1075;
+    }
+    const int e0 = (((q + 52) * 78913 + 400 * 262144) >> 18) - 400; /* floor(e log10 2) */
+    const int n = 16 - e0;                                            /* -291..340 */
+    const int f = ((n * 217706 + 2000 * 65536) >> 16) - 2000;         /* floor(n log2 10) */
+    const int h = q + f + 1;
+    uint64_t ghi, glo;
+    if (n > SF_POW5_MAX_Q) {
+        ghi = sf_pow5_ext_table[n - SF_POW5_EXT_MIN_Q][0];
+        glo = sf_pow5_ext_table[n - SF_POW5_EXT_MIN_Q][1];
+    } else {
+        ghi = sf_pow5_table[n - SF_POW5_MIN_Q][0];
+        glo = sf_pow5_table[n - SF_POW5_MIN_Q][1];
+    }
+    if (n > 55) {
+        /* T truncated: g = T + 1 (no carry out of 128 bits: checked by the
+         * generator) */
+        glo += 1;
+        ghi += glo == 0;
+    }
+    const uint64_t cb = c << 2;
+    const uint64_t d = UINT64_C(2) << sh;
+    const uint64_t cbl = frac == 0 && bexp > 1 ? cb - 1 : cb - d;
+    if (!fmt_round_odd(ghi, glo, cb, h, q, n, &sc->rb) ||
+        !fmt_round_odd(ghi, glo, cbl, h, q, n, &sc->rl) ||
+        !fmt_round_odd(ghi, glo, cb + d, h, q, n, &sc->rr))
+        return false;
+    sc->odd = bits & 1u;
+    sc->big = (sc->rb >> 2) >= UINT64_C(100000000000000000);
+    sc->x10 = e0 + sc->big;
+    return true;
+}
+
+/* Whether t4 = 4 R 10^j lies in the interval: the text reads back to v. */
+static inline bool fmt_reads_back(const fmt_scaled *sc, uint64_t t4)
+{
+    return (sc->rl + sc->odd <= t4) & (t4 + sc->odd <= sc->rr);
+}
+
+static bool fmt_finite(double v, char *out, size_t *len)
+{
+    fmt_scaled sc;
+    if (!fmt_scale(v, &sc))
+        return false;
+    const bool neg = v < 0;
+    const uint64_t rb = sc.rb;
+    const bool big = sc.big;
+    const int x10 = sc.x10;
+    /* floor(x) has 17 digits, or 18 when big: p digits drop 17 - p + big */
+    const uint64_t sx = rb >> 2;
+    const uint64_t s10 = sx / 10, s100 = sx / 100, s1000 = sx / 1000;
+    uint64_t t15, t16, t17;
+    const uint64_t r15 = fmt_round_at(rb, big ? s1000 : s100, big ? 1000 : 100, &t15);
+    const uint64_t r16 = fmt_round_at(rb, big ? s100 : s10, big ? 100 : 10, &t16);
+    const uint64_t r17 = fmt_round_at(rb, big ? s10 : sx, big ? 10 : 1, &t17);
+    /* %.17g always reads back; %.15g and %.16g when in the interval */
+    const bool ok15 = fmt_reads_back(&sc, t15);
+    const bool ok16 = fmt_reads_back(&sc, t16);
+    const double av = fabs(v);
+    if (!(av >= 1e15 && av < 1e17)) {
+        const uint64_t r = ok15 ? r15 : ok16 ? r16 : r17;
+        *len = fmt_g(out, neg, r, x10, ok15 ? 15 : ok16 ? 16 : 17);
+        return true;
+    }
+    /* the shortest of those that read back, the lowest precision on a tie */
+    char cand[SFI_FORMAT_ROOM];
+    size_t best = 0;
+    if (ok15)
+        best = fmt_g(out, neg, r15, x10, 15);
+    if (ok16) {
+        const size_t l16 = fmt_g(cand, neg, r16, x10, 16);
+        if (best == 0 || l16 < best) {
+            memcpy(out, cand, l16);
+            best = l16;
+        }
+    }
+    const size_t l17 = fmt_g(cand, neg, r17, x10, 17);
+    if (best == 0 || l17 < best) {
+        memcpy(out, cand, l17);
+        best = l17;
+    }
+    *len = best;
+    return true;
+}
+
+/* The text at out (SFI_FORMAT_ROOM writable bytes), no NUL. */
+size_t sfi_format_double_raw(double v, char *out)
+{
+    const uint64_t bits = double_to_bits(v);
+    const uint64_t mag = bits & ~SF_BITS_SIGN;
+    const bool neg = (bits & SF_BITS_SIGN) != 0;
+    if (mag >= SF_BITS_INF) {
+        /* every NaN prints as "nan", as the reference's isnan branch */
+        const char *s = mag != SF_BITS_INF ? "nan" : neg ? "-inf" : "inf";
+        const size_t len = strlen(s);
+        memcpy(out, s, len);
+        return len;
+    }
+    if (mag == 0) {
+        out[0] = '-';
+        out[neg] = '0';
+        return 1u + neg;
+    }
+    if (fabs(v) < 1e15 && v == (double)(int64_t)v) {
+        /* an integer of at most 15 digits: "%.15g" writes it exactly */
+        const uint64_t u = (uint64_t)fabs(v);
+        if (u < 100000000) {
+            /* the digits without their leading zeros (the lowest bytes) */
+            const uint64_t d = fmt_digits8(u);
+            const int lz = __builtin_ctzll(d) >> 3;
+            out[0] = '-';
+            fmt_store8(out + neg, (d + UINT64_C(0x3030303030303030)) >> (8 * lz));
+            return (size_t)(8 - lz) + neg;
+        }
+        const int b = 64 - __builtin_clzll(u);
+        int nd = (b * 1233) >> 12; /* floor(log10(2^b)) <= digits <= that + 1 */
+        nd += u >= int_pow10[nd];
+        return fmt_g(out, neg, u * int_pow10[15 - nd], nd - 1, 15);
+    }
+    size_t len;
+    if (fmt_finite(v, out, &len))
+        return len;
+    return sfi_format_double_ref(v, out, SFI_FORMAT_ROOM);
+}
+
+/* memcpy(dst, src, len) for len < 32 without a call: overlapping fixed-size
+ * copies. */
+static inline void fmt_copy(char *dst, const char *src, size_t len)
+{
+    if (len >= 16) {
+        memcpy(dst, src, 16);
+        memcpy(dst + len - 16, src + len - 16, 16);
+    } else if (len >= 8) {
+        memcpy(dst, src, 8);
+        memcpy(dst + len - 8, src + len - 8, 8);
+    } else if (len >= 4) {
+        memcpy(dst, src, 4);
+        memcpy(dst + len - 4, src + len - 4, 4);
+    } else {
+        for (size_t i = 0; i < len; i++)
+            dst[i] = src[i];
+    }
+}
+
+/* The text[0..len) (len < 32) into buf (n > 0), cut to n - 1 bytes, with
+ * its NUL; returns the length written. */
+static size_t fmt_emit(char *buf, size_t n, const char *text, size_t len)
+{
+    if (len >= n)
+        len = n - 1;
+    fmt_copy(buf, text, len);
+    buf[len] = '\0';
+    return len;
+}
+
+/* Writes only the text and its NUL into buf (as the reference does): the raw
+ * text goes to a scratch buffer first. */
+size_t sf_format_double(double v, char *buf, size_t n)
+{
+    if (buf == NULL || n == 0)
+        return 0;
+    char o[SFI_FORMAT_ROOM];
+    return fmt_emit(buf, n, o, sfi_format_double_raw(v, o));
+}
+
+/* ------------------------------------------------------------------------- */
+/* A number as a category label, the text io/hdf5_source.c's format_number
+ * makes (as patsy names int levels): an integer below 2^53 as "%.0f", else
+ * "%.{p}g" with the least p that reads back. */
+
+size_t sfi_format_label_ref(double v, char *buf, size_t n)
+{
+    char tmp[64];
+    int len = 0;
+    locale_t loc = c_locale();
+    locale_t old = (locale_t)0;
+    if (loc != (locale_t)0)
+        old = uselocale(loc);
+    if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        len = snprintf(tmp, sizeof tmp, "%.0f", v);
+    } else {
+        for (int prec = 1; prec <= 17; prec++) {
+            len = snprintf(tmp, sizeof tmp, "%.*g", prec, v);
+            if (strtod(tmp, NULL) == v)
+                break;
+        }
+    }
+    if (loc != (locale_t)0)
+        (void)uselocale(old);
+    if (buf == NULL || n == 0)
+        return 0;
+    return fmt_emit(buf, n, tmp, len > 0 && len < 32 ? (size_t)len : 0);
+}
+
+size_t sfi_format_label(double v, char *buf, size_t n)
+{
+    if (buf == NULL || n == 0)
+        return 0;
+    char o[SFI_FORMAT_ROOM];
+    size_t len;
+    const uint64_t bits = double_to_bits(v);
+    const bool neg = (bits & SF_BITS_SIGN) != 0;
+    fmt_scaled sc;
+    if (isnan(v)) {
+        /* no precision reads back: "%.17g", which glibc signs */
+        memcpy(o, "-nan", 4);
+        len = 3u + neg;
+        if (!neg)
+            memcpy(o, "nan", 3);
+    } else if (isinf(v)) {
+        len = sfi_format_double_raw(v, o);
+    } else if (v == floor(v) && fabs(v) < 9007199254740992.0) {
+        /* "%.0f": every digit, "-0" for -0.0 */
+        const uint64_t u = (uint64_t)fabs(v);
+        if (u < 1000000000000000) {
+            len = sfi_format_double_raw(v, o);
+        } else {
+            /* 16 digits: "%.17g" of it is fixed notation, and exact */
+            len = fmt_g(o, neg, u * 10, 15, 17);
+        }
+    } else if (fmt_scale(v, &sc)) {
+        const uint64_t sx = sc.rb >> 2;
+        const unsigned nd = 17u + sc.big;
+        int p = 1;
+        uint64_t r = 0;
+        for (; p <= 17; p++) {
+            const uint64_t pw = int_pow10[nd - (unsigned)p];
+            uint64_t t4;
+            r = fmt_round_at(sc.rb, sx / pw, pw, &t4);
+            if (p == 17 || fmt_reads_back(&sc, t4))
+                break;
+        }
+        len = fmt_g(o, neg, r, sc.x10, p);
+    } else {
+        return sfi_format_label_ref(v, buf, n);
+    }
+    return fmt_emit(buf, n, o, len);
 }

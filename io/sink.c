@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io/number_impl.h"
 #include "io/sink_impl.h"
 #include "streamfit/sf_number.h"
 
@@ -35,12 +36,19 @@ void sf_sink_options_init(sf_sink_options *o)
 
 /* ---- CSV kind ---- */
 
+/* Rows are assembled in `out` and handed to stdio a block at a time: a putc
+ * and an fwrite per field (each taking the FILE's lock) cost as much as
+ * formatting the numbers. */
+#define CSV_OUT_SIZE 65536
+
 typedef struct csv_sink {
     FILE *f;
     char delim;
     bool wrote_header;
     size_t n_cols;
     char display[256];
+    size_t len; /* bytes waiting in out */
+    char out[CSV_OUT_SIZE];
 } csv_sink;
 
 static sf_status csv_io_error(csv_sink *c, sf_error *err)
@@ -50,30 +58,79 @@ static sf_status csv_io_error(csv_sink *c, sf_error *err)
     return sfi_fail(err, SF_ERR_IO, &w, "write failed: %s", strerror(errno));
 }
 
+static void out_flush(csv_sink *c)
+{
+    if (c->len) fwrite(c->out, 1, c->len, c->f);
+    c->len = 0;
+}
+
+/* Where the next `need` (<= CSV_OUT_SIZE) bytes go; the caller adds what it
+ * wrote to c->len. */
+static char *out_room(csv_sink *c, size_t need)
+{
+    if (CSV_OUT_SIZE - c->len < need) out_flush(c);
+    return c->out + c->len;
+}
+
+static void out_char(csv_sink *c, char ch)
+{
+    *out_room(c, 1) = ch;
+    c->len++;
+}
+
 /* Quotes a field when it holds the delimiter, a quote, a line end, or would read
  * back as missing (an empty label is written as ""). */
-static void put_text(FILE *f, const char *s, size_t n, char delim)
+static void put_text(csv_sink *c, const char *s, size_t n)
 {
     bool quote = n == 0;
     for (size_t i = 0; i < n && !quote; i++)
-        quote = s[i] == delim || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
-    if (!quote) {
-        fwrite(s, 1, n, f);
+        quote = s[i] == c->delim || s[i] == '"' || s[i] == '\n' || s[i] == '\r';
+    if (n > CSV_OUT_SIZE / 2 - 1) {
+        /* too long for the buffer, even quoted: straight to the FILE */
+        out_flush(c);
+        if (!quote) {
+            fwrite(s, 1, n, c->f);
+            return;
+        }
+        putc('"', c->f);
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] == '"') putc('"', c->f);
+            putc(s[i], c->f);
+        }
+        putc('"', c->f);
         return;
     }
-    putc('"', f);
-    for (size_t i = 0; i < n; i++) {
-        if (s[i] == '"') putc('"', f);
-        putc(s[i], f);
+    char *o = out_room(c, 2 * n + 2), *const o0 = o;
+    if (!quote) {
+        memcpy(o, s, n);
+        o += n;
+    } else {
+        *o++ = '"';
+        for (size_t i = 0; i < n; i++) {
+            if (s[i] == '"') *o++ = '"';
+            *o++ = s[i];
+        }
+        *o++ = '"';
     }
-    putc('"', f);
+    c->len += (size_t)(o - o0);
 }
 
-static void put_double(FILE *f, double v)
+/* A delimiter (unless first) and, unless the field is empty, the number. */
+static void put_field(csv_sink *c, bool first, bool empty, double v)
 {
-    char buf[40];
-    size_t n = sf_format_double(v, buf, sizeof buf);
-    fwrite(buf, 1, n, f);
+    char *o = out_room(c, 1 + SFI_FORMAT_ROOM);
+    *o = c->delim;
+    o += !first;
+    if (!empty) o += sfi_format_double_raw(v, o);
+    c->len = (size_t)(o - c->out);
+}
+
+/* Ends a call: the rows so far go to the FILE, and its error state is the
+ * call's result (as when every field went to the FILE directly). */
+static sf_status csv_end_call(csv_sink *c, sf_error *err)
+{
+    out_flush(c);
+    return ferror(c->f) ? csv_io_error(c, err) : SF_OK;
 }
 
 static sf_status csv_write_table(void *impl, const sf_table *t, sf_error *err)
@@ -82,11 +139,11 @@ static sf_status csv_write_table(void *impl, const sf_table *t, sf_error *err)
     if (!c->wrote_header) {
         c->n_cols = t->n_cols;
         for (size_t j = 0; j < t->n_cols; j++) {
-            if (j) putc(c->delim, c->f);
+            if (j) out_char(c, c->delim);
             const char *name = t->names ? t->names[j] : "";
-            put_text(c->f, name, strlen(name), c->delim);
+            put_text(c, name, strlen(name));
         }
-        putc('\n', c->f);
+        out_char(c, '\n');
         c->wrote_header = true;
     } else if (t->n_cols != c->n_cols) {
         return sfi_fail(err, SF_ERR_SHAPE, NULL, "table has %zu columns, the sink %zu",
@@ -95,18 +152,18 @@ static sf_status csv_write_table(void *impl, const sf_table *t, sf_error *err)
     for (size_t i = 0; i < t->n_rows; i++) {
         for (size_t j = 0; j < t->n_cols; j++) {
             const sf_column *col = &t->cols[j];
-            if (j) putc(c->delim, c->f);
-            if (col->missing[i]) continue;
-            if (col->type == SF_COL_FLOAT) put_double(c->f, col->values[i]);
-            else {
+            if (col->type == SF_COL_FLOAT || col->missing[i]) {
+                put_field(c, j == 0, col->missing[i], col->type == SF_COL_FLOAT ? col->values[i] : 0);
+            } else {
+                if (j) out_char(c, c->delim);
                 size_t n;
                 const char *s = sf_dict_label(col->dict, (size_t)col->codes[i], &n);
-                put_text(c->f, s ? s : "", s ? n : 0, c->delim);
+                put_text(c, s ? s : "", s ? n : 0);
             }
         }
-        putc('\n', c->f);
+        out_char(c, '\n');
     }
-    return ferror(c->f) ? csv_io_error(c, err) : SF_OK;
+    return csv_end_call(c, err);
 }
 
 static sf_status csv_write_matrix(void *impl, const char *name, const double *x, size_t n,
@@ -117,11 +174,11 @@ static sf_status csv_write_matrix(void *impl, const char *name, const double *x,
     size_t width = p ? p : 1;
     if (!c->wrote_header) {
         for (size_t j = 0; j < width; j++) {
-            if (j) putc(c->delim, c->f);
+            if (j) out_char(c, c->delim);
             const char *h = col_names ? col_names[j] : name;
-            put_text(c->f, h, strlen(h), c->delim);
+            put_text(c, h, strlen(h));
         }
-        putc('\n', c->f);
+        out_char(c, '\n');
         c->wrote_header = true;
         c->n_cols = width;
     } else if (width != c->n_cols) {
@@ -130,19 +187,19 @@ static sf_status csv_write_matrix(void *impl, const char *name, const double *x,
     }
     for (size_t i = 0; i < n; i++) {
         for (size_t j = 0; j < width; j++) {
-            if (j) putc(c->delim, c->f);
             double v = p ? x[i * ld + j] : x[i];
-            if (!isnan(v)) put_double(c->f, v); /* NaN: an empty field, as missing */
+            put_field(c, j == 0, isnan(v), v); /* NaN: an empty field, as missing */
         }
-        putc('\n', c->f);
+        out_char(c, '\n');
     }
-    return ferror(c->f) ? csv_io_error(c, err) : SF_OK;
+    return csv_end_call(c, err);
 }
 
 static sf_status csv_finish(void *impl, sf_error *err)
 {
     csv_sink *c = impl;
     sf_status st = SF_OK;
+    out_flush(c);
     if (fflush(c->f) != 0 || ferror(c->f)) st = csv_io_error(c, err);
     if (c->f != stdout && fclose(c->f) != 0 && st == SF_OK) st = csv_io_error(c, err);
     free(c);
@@ -160,6 +217,7 @@ static void csv_discard(void *impl)
 static sf_status csv_flush(void *impl, sf_error *err)
 {
     csv_sink *c = impl;
+    out_flush(c);
     return fflush(c->f) != 0 ? csv_io_error(c, err) : SF_OK;
 }
 
