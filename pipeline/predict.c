@@ -66,7 +66,8 @@
  * the tests: 1 makes every worker ahead wait after each piece). */
 #define HOLD_BYTES ((size_t)4 << 20)
 /* Bytes of one output piece (and of one slice of input rows predicted at a time),
- * at least a row's. */
+ * at least a row's. SF_PREDICT_PIECE_BYTES in the environment sets it (for the
+ * tests: a few rows a piece and a slice, so chunks split). */
 #define PIECE_BYTES ((size_t)512 << 10)
 /* Rows of one piece, at most. */
 #define WRITE_ROWS ((size_t)65536)
@@ -146,9 +147,11 @@ static size_t row_bytes(const predict_job *job)
 /* Sizes pieces and slices for the job's outputs and p input columns. */
 static void size_pieces(predict_job *job, size_t p)
 {
-    size_t r = PIECE_BYTES / row_bytes(job);
+    const char *env = getenv("SF_PREDICT_PIECE_BYTES");
+    size_t bytes = env && atol(env) > 0 ? (size_t)atol(env) : PIECE_BYTES;
+    size_t r = bytes / row_bytes(job);
     job->piece_rows = r < 1 ? 1 : r > WRITE_ROWS ? WRITE_ROWS : r;
-    r = PIECE_BYTES / ((p ? p : 1) * sizeof(double));
+    r = bytes / ((p ? p : 1) * sizeof(double));
     job->slice_rows = r < 1 ? 1 : r;
 }
 
