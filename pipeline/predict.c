@@ -21,19 +21,22 @@
  * thread and each chunk written (and flushed, for streaming jobs) before the next
  * is read.
  *
- * Memory: per worker a source chunk, a slice of input rows (PIECE_BYTES) and the
- * piece being filled; threads x HOLD_BYTES of pieces held; one write table. Before
- * the pieces, a segment's output was one buffer grown by half up to the hold and
- * beyond it (the rows held were counted, not the buffer: one worker's buffer could
- * take the whole hold), written buffers were kept for reuse at their largest, each
- * chunk's input rows and each write's table were whole chunks (65,536 rows), so 20
- * outputs (a scaler over bench/data/cls2000000.raw.h5) peaked at 37 MiB on 1
- * thread, 82 on 2, 104 on 3 and 131 on 4 (heaptrack on 4 threads: 45 MB of output
- * buffers, 10 of write tables, 10 of input rows). Pieces, input slices and the
- * write table are reused from segment to segment, not freed and made again: with
- * glibc's moving mmap threshold that churn of multi-megabyte blocks between threads
- * made the peak RSS grow with the number of segments (the 2M-row design convert 55
- * MiB, 6M rows 72 MiB; reused: flat).
+ * Memory: per worker a source chunk, a slice of input rows (PIECE_BYTES; a formula
+ * pipeline's design builds a whole chunk's rows) and the piece being filled;
+ * threads x HOLD_BYTES of pieces held; one write table. Before the pieces, a
+ * segment's output was one buffer grown by half up to the hold and beyond it (the
+ * rows held were counted, not the buffer: one worker's buffer could take the whole
+ * hold), written buffers were kept for reuse at their largest, and each chunk's
+ * input rows and each write's table were whole chunks (65,536 rows a table), so
+ * 20 outputs (a scaler over bench/data/cls2000000.raw.h5) peaked at 37 MiB on 1
+ * thread, 82 on 2, 101 on 3 and 129 on 4 (heaptrack on 4 threads: 45 MB of output
+ * buffers, 10 of write tables, 10 of input rows; glibc's arenas were not it:
+ * MALLOC_ARENA_MAX=2 gave 82 and 117); in pieces 31, 44, 52 and 60.5 MiB, as fast
+ * (k-means' 8 distances: 29, 55, 75 and 90 MiB before, 27, 39, 46 and 52.5 now).
+ * Pieces, input slices and the write table are reused from segment to segment, not
+ * freed and made again: with glibc's moving mmap threshold that churn of
+ * multi-megabyte blocks between threads made the peak RSS grow with the number of
+ * segments (the 2M-row design convert 55 MiB, 6M rows 72 MiB; reused: flat).
  *
  * A row with a missing feature gets empty output fields and is counted; so does
  * a malformed row the source skipped (SF_ON_ERROR_SKIP; counted apart). When the
