@@ -27,6 +27,7 @@
 
 #include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "io/sink_impl.h"
@@ -112,7 +113,7 @@ static const sf_sink_ops check_ops = {
 /* The sampling thread. */
 typedef struct sampler {
     pthread_t th;
-    volatile int stop;
+    atomic_int stop;
     size_t peak;
 } sampler;
 
@@ -120,7 +121,7 @@ static void *sample(void *arg)
 {
     sampler *s = arg;
     struct timespec ts = {0, 50000};
-    while (!s->stop) {
+    while (!atomic_load(&s->stop)) {
         size_t h = heap_now();
         if (h > s->peak) s->peak = h;
         nanosleep(&ts, NULL);
@@ -177,7 +178,7 @@ static size_t predict_peak(const sf_pipeline *pl, const double *x, size_t thread
     c->peak = base;
     assert_int_equal(pthread_create(&s.th, NULL, sample, &s), 0);
     sf_status st = sf_pipeline_predict(pl, src, sink, &po, &stats, &err);
-    s.stop = 1;
+    atomic_store(&s.stop, 1);
     pthread_join(s.th, NULL);
     if (st != SF_OK) fail_msg("predict: %s", err.message);
     assert_int_equal(sf_sink_close(sink, &err), SF_OK);
