@@ -429,3 +429,18 @@ void sf_sink_abort(sf_sink *s)
     if (s->tmp_path) unlink(s->tmp_path);
     free_sink(s);
 }
+
+/* For the tests: a sink that writes through ops into impl (a kind of the test's
+ * own; its finish or discard frees impl). No file, no rename. */
+SFI_FUNC sf_status sfi_sink_wrap(sf_sink **out, const sf_sink_ops *ops, void *impl, sf_error *err);
+sf_status sfi_sink_wrap(sf_sink **out, const sf_sink_ops *ops, void *impl, sf_error *err)
+{
+    if (!out || !ops || !ops->write_table || !ops->finish || !ops->discard)
+        return sfi_fail(err, SF_ERR_ARG, NULL, "sfi_sink_wrap: NULL argument");
+    sf_sink *s = calloc(1, sizeof *s);
+    if (!s) return sfi_nomem(err);
+    s->ops = ops;
+    s->impl = impl;
+    *out = s;
+    return SF_OK;
+}

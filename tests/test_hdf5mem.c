@@ -36,17 +36,7 @@
 #include "streamfit/sf_sink.h"
 #include "streamfit/sf_source.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-/* libasan's (declared here: GCC ships no sanitizer/allocator_interface.h) */
-size_t __sanitizer_get_current_allocated_bytes(void);
-static size_t heap_now(void) { return __sanitizer_get_current_allocated_bytes(); }
-#else
-static size_t heap_now(void)
-{
-    struct mallinfo2 mi = mallinfo2();
-    return mi.uordblks + mi.hblkhd;
-}
-#endif
+#include "sf_heap.h"
 
 #define NCOL 21            /* x0..x19 and y, as bench/data/cls*.raw.h5 */
 #define CROWS 64           /* rows a chunk: many chunks in a small file */
