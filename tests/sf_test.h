@@ -35,6 +35,30 @@
         }                                                                                 \
     } while (0)
 
+/* splitmix64 (Steele, Lea, Flood 2014): the tests' seeded random bits. */
+static inline uint64_t sf_test_splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+/* A double's bits and back. */
+static inline uint64_t sf_test_bits_of(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, sizeof b);
+    return b;
+}
+
+static inline double sf_test_of_bits(uint64_t b)
+{
+    double d;
+    memcpy(&d, &b, sizeof d);
+    return d;
+}
+
 /* Writes text to a fresh temporary file; returns its path (caller frees and
  * unlinks); aborts the test program if it cannot. */
 static inline char *sf_test_write_tmp(const char *text, size_t n, const char *suffix)

@@ -26,6 +26,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "sf_test.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,13 +72,7 @@ static long random_bits_n(void)
 
 static uint64_t rng_state = UINT64_C(0x2545F4914F6CDD1D);
 
-static uint64_t rng(void) /* splitmix64 */
-{
-    uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
+static uint64_t rng(void) { return sf_test_splitmix64(&rng_state); }
 
 static double rng_unit(void) /* (0, 1) */
 {
@@ -86,20 +82,6 @@ static double rng_unit(void) /* (0, 1) */
 static double rng_normal(void) /* Box-Muller */
 {
     return sqrt(-2.0 * log(rng_unit())) * cos(6.283185307179586 * rng_unit());
-}
-
-static double of_bits(uint64_t b)
-{
-    double d;
-    memcpy(&d, &b, sizeof d);
-    return d;
-}
-
-static uint64_t bits_of(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, sizeof b);
-    return b;
 }
 
 static long n_checked;
@@ -132,7 +114,7 @@ static void check(double v)
     }
     if (!isnan(v)) {
         double back;
-        if (sf_parse_double(got, lg, &back) == SF_NUM_NONE || bits_of(back) != bits_of(v)) {
+        if (sf_parse_double(got, lg, &back) == SF_NUM_NONE || sf_test_bits_of(back) != sf_test_bits_of(v)) {
             print_error("%a: \"%s\" does not read back\n", v, got);
             fail();
         }
@@ -165,9 +147,9 @@ static void test_specials(void **state)
 {
     (void)state;
     const double vals[] = {
-        NAN, -NAN, of_bits(UINT64_C(0x7FF0000000000001)), of_bits(UINT64_C(0xFFF8000000000123)),
+        NAN, -NAN, sf_test_of_bits(UINT64_C(0x7FF0000000000001)), sf_test_of_bits(UINT64_C(0xFFF8000000000123)),
         INFINITY, -INFINITY, 0.0, -0.0, DBL_MAX, -DBL_MAX, DBL_MIN, -DBL_MIN, DBL_TRUE_MIN,
-        -DBL_TRUE_MIN, of_bits(UINT64_C(0x000FFFFFFFFFFFFF)), DBL_EPSILON, 1.0, -1.0, 0.1, 0.5,
+        -DBL_TRUE_MIN, sf_test_of_bits(UINT64_C(0x000FFFFFFFFFFFFF)), DBL_EPSILON, 1.0, -1.0, 0.1, 0.5,
         1e15, 1e16, 1e17, 999999999999999.9, 9999999999999998.0, 99999999999999984.0, 1e-4,
         1e-5, 0.000123456789012345678, 1.0 / 3.0, 2.0 / 3.0, 5e-324, 1e-323, 1e308, 1e-308,
         123456789012345678.0, 1234567890123456.5, 1000000000000005.0, 4.35, 0.3, 9007199254740993.0,
@@ -249,10 +231,10 @@ static void test_random_bits(void **state)
     rng_state = UINT64_C(0x853C49E6748FEA9B);
     const long n = random_bits_n();
     for (long i = 0; i < n; i++)
-        check(of_bits(rng()));
+        check(sf_test_of_bits(rng()));
     /* subnormals alone (about 1 in 2048 of the above) */
     for (long i = 0; i < n / 20; i++)
-        check(of_bits(rng() & UINT64_C(0x800FFFFFFFFFFFFF)) * (i % 7 ? 1 : 0x1p-30));
+        check(sf_test_of_bits(rng() & UINT64_C(0x800FFFFFFFFFFFFF)) * (i % 7 ? 1 : 0x1p-30));
 }
 
 /* Doubles of the kinds our data holds. */
@@ -324,7 +306,7 @@ static void test_labels(void **state)
     rng_state = UINT64_C(0x5DEECE66D);
     const long n = RANDOM_N / 200;
     for (long i = 0; i < n; i++) {
-        check_label(of_bits(rng()), 40);
+        check_label(sf_test_of_bits(rng()), 40);
         check_label(data_like(i), 40);
         check_label((double)(rng() % 20000) / 8.0 - 1000.0, 40); /* short binary fractions */
     }

@@ -6,6 +6,8 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
+#include "sf_test.h"
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,13 +28,7 @@
 
 static uint64_t rng_state = UINT64_C(0x9E3779B97F4A7C15);
 
-static uint64_t rng(void) /* splitmix64 */
-{
-    uint64_t z = (rng_state += UINT64_C(0x9E3779B97F4A7C15));
-    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
-    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
-    return z ^ (z >> 31);
-}
+static uint64_t rng(void) { return sf_test_splitmix64(&rng_state); }
 
 static double rng_unit(void) /* [0, 1) */
 {
@@ -47,26 +43,12 @@ static double rng_normal(void)
     return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
 }
 
-static uint64_t bits_of(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, sizeof b);
-    return b;
-}
-
-static double of_bits(uint64_t b)
-{
-    double d;
-    memcpy(&d, &b, sizeof d);
-    return d;
-}
-
 static double rng_finite_bits(void)
 {
     for (;;) {
         uint64_t b = rng();
         if (((b >> 52) & 0x7FF) != 0x7FF)
-            return of_bits(b);
+            return sf_test_of_bits(b);
     }
 }
 
@@ -105,7 +87,7 @@ static bool same_double(double a, double b)
 {
     if (isnan(a) || isnan(b))
         return isnan(a) && isnan(b) && !signbit(a) == !signbit(b);
-    return bits_of(a) == bits_of(b);
+    return sf_test_bits_of(a) == sf_test_bits_of(b);
 }
 
 static void report(const char *what, const char *s, double got, double want)
@@ -115,7 +97,7 @@ static void report(const char *what, const char *s, double got, double want)
         size_t len = strlen(s);
         print_error("%s: \"%.*s%s\" (len %zu): got %a (%016llx), want %a (%016llx)\n", what,
                     (int)(len > 120 ? 120 : len), s, len > 120 ? "..." : "", len, got,
-                    (unsigned long long)bits_of(got), want, (unsigned long long)bits_of(want));
+                    (unsigned long long)sf_test_bits_of(got), want, (unsigned long long)sf_test_bits_of(want));
     }
 }
 
@@ -173,7 +155,7 @@ static void shortest_ref(double v, char *buf, size_t n)
 {
     for (int prec = 15; prec <= 17; prec++) {
         snprintf(buf, n, "%.*g", prec, v);
-        if (bits_of(strtod(buf, NULL)) == bits_of(v))
+        if (sf_test_bits_of(strtod(buf, NULL)) == sf_test_bits_of(v))
             return;
     }
 }
@@ -355,7 +337,7 @@ static void check_midpoint(double x, int variant)
         zeros_then_one[149] = '1';
         memset(many_zeros, '0', 1100);
     }
-    uint64_t bx = bits_of(x);
+    uint64_t bx = sf_test_bits_of(x);
     uint64_t ef = (bx >> 52) & 0x7FF, f = bx & ((UINT64_C(1) << 52) - 1);
     uint64_t m = ef == 0 ? f : f | (UINT64_C(1) << 52);
     int e = ef == 0 ? -1074 : (int)ef - 1075;
@@ -551,10 +533,10 @@ static void test_rejections(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         double out = 4242.5;
         sf_numkind k = parse_guarded(bad[i], strlen(bad[i]), &out);
-        if (k != SF_NUM_NONE || bits_of(out) != bits_of(4242.5))
+        if (k != SF_NUM_NONE || sf_test_bits_of(out) != sf_test_bits_of(4242.5))
             print_error("accepted \"%s\"\n", bad[i]);
         assert_int_equal(k, SF_NUM_NONE);
-        assert_true(bits_of(out) == bits_of(4242.5));
+        assert_true(sf_test_bits_of(out) == sf_test_bits_of(4242.5));
     }
     double out = 1.0;
     assert_int_equal(sf_parse_double(NULL, 0, &out), SF_NUM_NONE);
@@ -617,7 +599,7 @@ static void grammar_sweep(const char *alphabet, int maxlen)
                 report(strtod_ok ? "rejected" : "accepted", text, got, want);
             else if (strtod_ok && !same_double(got, want))
                 report("mismatch", text, got, want);
-            else if (!strtod_ok && bits_of(got) != bits_of(4242.5))
+            else if (!strtod_ok && sf_test_bits_of(got) != sf_test_bits_of(4242.5))
                 report("out touched", text, got, 4242.5);
             int i = len - 1;
             while (i >= 0 && ++idx[i] == na)
@@ -690,7 +672,7 @@ static void test_format(void **state)
         switch (i % 4) {
         case 0:
         case 1:
-            v = of_bits(rng()); /* includes the odd inf/nan */
+            v = sf_test_of_bits(rng()); /* includes the odd inf/nan */
             break;
         case 2:
             v = rng_normal();
