@@ -30,6 +30,10 @@ SFI_FUNC void sfi_where_init(sf_where *w, const char *source);
 /* Copies a string into a fixed buffer, truncating, always NUL-terminated. */
 SFI_FUNC void sfi_strlcpy(char *dst, const char *src, size_t n);
 
+/* Whether path is a regular file or does not exist: a device, pipe, socket or
+ * directory must never be replaced by a rename (io/sink.c). */
+SFI_FUNC bool sfi_is_regular_or_absent(const char *path);
+
 /* Allocation failure helper: fills err with SF_ERR_NOMEM. */
 SFI_FUNC sf_status sfi_nomem(sf_error *err);
 

@@ -254,8 +254,9 @@ static bool is_hdf5_name(const char *path, char **file, const char **group)
     return false;
 }
 
-/* Whether path names a regular file or nothing yet (not a device, FIFO or socket). */
-static bool is_regular_or_absent(const char *path)
+/* Whether path names a regular file or nothing yet (not a device, FIFO or socket):
+ * what may be replaced by renaming a temporary file over it. */
+bool sfi_is_regular_or_absent(const char *path)
 {
     struct stat sb;
     return stat(path, &sb) != 0 || S_ISREG(sb.st_mode);
@@ -302,7 +303,7 @@ sf_status sf_sink_open(sf_sink **out, const char *path, const sf_sink_options *o
             return sfi_nomem(err);
         }
         s->path = file;
-        if (!is_regular_or_absent(file)) {
+        if (!sfi_is_regular_or_absent(file)) {
             sf_where w;
             sfi_where_init(&w, file);
             st = sfi_fail(err, SF_ERR_IO, &w, "an HDF5 file must be a regular file, not a device or pipe");
@@ -333,7 +334,7 @@ sf_status sf_sink_open(sf_sink **out, const char *path, const sf_sink_options *o
     if (strcmp(path, "-") == 0) {
         c->f = stdout;
         sfi_strlcpy(c->display, "<stdout>", sizeof c->display);
-    } else if (!is_regular_or_absent(path)) {
+    } else if (!sfi_is_regular_or_absent(path)) {
         /* a device or a FIFO (/dev/null, a named pipe): written in place, never
          * replaced by a renamed temporary file */
         sfi_strlcpy(c->display, path, sizeof c->display);

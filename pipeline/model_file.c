@@ -88,8 +88,7 @@ sf_status sf_pipeline_save(const sf_pipeline *pl, const char *path, sf_error *er
     sfi_h5ctx c = {path, err};
     /* the new model is renamed over path: never over a device or a pipe (as root,
      * `--model /dev/null` replaced /dev/null with a regular file) */
-    struct stat sb;
-    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode)) {
+    if (!sfi_is_regular_or_absent(path)) {
         sf_where w;
         sfi_where_init(&w, path);
         return sfi_fail(err, SF_ERR_IO, &w, "a model file must be a regular file, not a device, pipe or directory");

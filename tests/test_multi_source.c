@@ -812,22 +812,30 @@ static void test_hdf5_glob_rows(void **state)
     rmdir(dir);
 }
 
-/* More HDF5 files than lenders kept open: every segment read, descriptors bounded. */
-static void test_hdf5_many_lenders(void **state)
+/* files HDF5 files of 10 rows each (rows 10k .. 10k + 9 of write_floats) in a fresh
+ * directory dir (mkdtemp template: "/tmp/sf_multi_" plus six X's); pattern globs them. */
+static void make_h5_parts(char *dir, size_t dir_size, char *pattern, size_t pattern_size, size_t files)
 {
-    (void)state;
-    char dir[64], csv[160], h5[160], pattern[200];
-    snprintf(dir, sizeof dir, "/tmp/sf_multi_XXXXXX");
+    char csv[160], h5[160];
+    snprintf(dir, dir_size, "/tmp/sf_multi_XXXXXX");
     assert_non_null(mkdtemp(dir));
     snprintf(csv, sizeof csv, "%s/part.csv", dir);
-    enum { FILES = 24 };
-    for (size_t k = 0; k < FILES; k++) {
+    for (size_t k = 0; k < files; k++) {
         write_floats(csv, 10 * k, 10 * k + 10, SIZE_MAX);
         snprintf(h5, sizeof h5, "%s/p%02zu.h5", dir, k);
         csv_to_h5(csv, h5);
     }
     unlink(csv);
-    snprintf(pattern, sizeof pattern, "%s/p*.h5:/", dir);
+    snprintf(pattern, pattern_size, "%s/p*.h5:/", dir);
+}
+
+/* More HDF5 files than lenders kept open: every segment read, descriptors bounded. */
+static void test_hdf5_many_lenders(void **state)
+{
+    (void)state;
+    char dir[64], h5[160], pattern[200];
+    enum { FILES = 24 };
+    make_h5_parts(dir, sizeof dir, pattern, sizeof pattern, FILES);
     size_t fds = open_fds();
     sf_source_options o;
     sf_source_options_init(&o);
@@ -911,18 +919,9 @@ static void *lend_worker(void *arg)
 static void test_hdf5_lenders_threads(void **state)
 {
     (void)state;
-    char dir[64], csv[160], h5[160], pattern[200];
-    snprintf(dir, sizeof dir, "/tmp/sf_multi_XXXXXX");
-    assert_non_null(mkdtemp(dir));
-    snprintf(csv, sizeof csv, "%s/part.csv", dir);
+    char dir[64], h5[160], pattern[200];
     enum { FILES = 24, THREADS = 4 };
-    for (size_t k = 0; k < FILES; k++) {
-        write_floats(csv, 10 * k, 10 * k + 10, SIZE_MAX);
-        snprintf(h5, sizeof h5, "%s/p%02zu.h5", dir, k);
-        csv_to_h5(csv, h5);
-    }
-    unlink(csv);
-    snprintf(pattern, sizeof pattern, "%s/p*.h5:/", dir);
+    make_h5_parts(dir, sizeof dir, pattern, sizeof pattern, FILES);
     size_t fds = open_fds();
     sf_source_options o;
     sf_source_options_init(&o);
